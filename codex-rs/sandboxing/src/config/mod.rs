@@ -1,0 +1,305 @@
+//! Loading `config.toml`: files, `-p` profile files and `-c` overrides,
+//! layered into one validated [`ConfigToml`].
+//!
+//! Each file is validated on its own first, so a schema error points at the
+//! file, line and column that caused it; the layers are then deep-merged
+//! (later layers win key by key) and validated once more as a whole.
+
+mod overrides;
+mod schema;
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use overrides::ConfigOverride;
+pub use schema::{
+    ConfigToml, FOREIGN_KEYS, KNOWN_FEATURES, NetworkModeToml, NetworkToml, PermissionProfileToml,
+    SandboxMode, WorkspaceWriteToml,
+};
+
+/// Why the configuration could not be loaded. Every message names the file,
+/// key or argument at fault and what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A config file exists but could not be read.
+    #[error("cannot read {}: {source}; fix its permissions or point CODEX_HOME elsewhere", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// A `-p NAME` profile file does not exist.
+    #[error("-p {name}: no profile file {}; create it or drop -p", path.display())]
+    MissingProfileFile {
+        /// The name given to `-p`.
+        name: String,
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// A `-p NAME` that cannot name a file.
+    #[error("-p {name}: a profile name is a plain file stem like `ci` (no `/`, no leading `.`)")]
+    BadProfileName {
+        /// The name given to `-p`.
+        name: String,
+    },
+    /// Malformed TOML or a key the schema does not accept.
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the offending text.
+        line: usize,
+        /// 1-based column of the offending text.
+        column: usize,
+        /// What the parser said.
+        message: String,
+    },
+    /// A `-c` argument that is malformed or sets an invalid value.
+    #[error("-c {arg}: {message}")]
+    Override {
+        /// The argument as given.
+        arg: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A well-formed key with a value or combination that makes no sense.
+    #[error("{key} ({origin}): {message}")]
+    Invalid {
+        /// The dotted key at fault.
+        key: String,
+        /// Which layer set it.
+        origin: ConfigSource,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+/// Where a configuration value came from; shown by `--explain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// A TOML file (`config.toml` or a `-p` profile file).
+    File(PathBuf),
+    /// A `-c key=value` argument.
+    Override(String),
+    /// `--enable NAME` or `--disable NAME`.
+    FeatureFlag(String),
+    /// Nothing configured it: a built-in default.
+    Default,
+}
+
+impl fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigSource::File(path) => write!(f, "{}", path.display()),
+            ConfigSource::Override(raw) => write!(f, "-c {raw}"),
+            ConfigSource::FeatureFlag(flag) => f.write_str(flag),
+            ConfigSource::Default => f.write_str("built-in default"),
+        }
+    }
+}
+
+/// What to load: where `CODEX_HOME` is and which layers the command line adds.
+#[derive(Debug, Default, Clone)]
+pub struct ConfigRequest {
+    /// `$CODEX_HOME` (default `~/.codex`).
+    pub codex_home: PathBuf,
+    /// `-p NAME`: layer `$CODEX_HOME/NAME.config.toml` over the base file.
+    pub profile_file: Option<String>,
+    /// `-c key=value` arguments, in order.
+    pub overrides: Vec<String>,
+    /// `--enable NAME` arguments.
+    pub enable: Vec<String>,
+    /// `--disable NAME` arguments.
+    pub disable: Vec<String>,
+}
+
+/// One layer of configuration and where it came from.
+#[derive(Debug, Clone)]
+struct Layer {
+    source: ConfigSource,
+    table: toml::Table,
+}
+
+/// The validated configuration plus the layers it was built from.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    /// The merged, validated configuration.
+    pub config: ConfigToml,
+    layers: Vec<Layer>,
+}
+
+impl LoadedConfig {
+    /// Loads and validates every layer the request names.
+    pub fn load(request: &ConfigRequest) -> Result<Self, ConfigError> {
+        let mut layers = Vec::new();
+        let base = request.codex_home.join("config.toml");
+        if let Some(layer) = read_file_layer(&base)? {
+            layers.push(layer);
+        }
+        if let Some(name) = &request.profile_file {
+            if name.is_empty() || name.contains('/') || name.starts_with('.') {
+                return Err(ConfigError::BadProfileName { name: name.clone() });
+            }
+            let path = request.codex_home.join(format!("{name}.config.toml"));
+            match read_file_layer(&path)? {
+                Some(layer) => layers.push(layer),
+                None => {
+                    return Err(ConfigError::MissingProfileFile {
+                        name: name.clone(),
+                        path,
+                    });
+                }
+            }
+        }
+        for raw in &request.overrides {
+            let parsed = ConfigOverride::parse(raw)?;
+            let table = parsed.to_table();
+            validate_table(&table).map_err(|err| ConfigError::Override {
+                arg: raw.clone(),
+                message: err.message().to_string(),
+            })?;
+            layers.push(Layer {
+                source: ConfigSource::Override(raw.clone()),
+                table,
+            });
+        }
+        for (flags, value, spelling) in [
+            (&request.enable, true, "--enable"),
+            (&request.disable, false, "--disable"),
+        ] {
+            for name in flags {
+                let mut features = toml::Table::new();
+                features.insert(name.clone(), toml::Value::Boolean(value));
+                layers.push(Layer {
+                    source: ConfigSource::FeatureFlag(format!("{spelling} {name}")),
+                    table: toml::Table::from_iter([("features".into(), features.into())]),
+                });
+            }
+        }
+        Self::from_layers(layers)
+    }
+
+    fn from_layers(layers: Vec<Layer>) -> Result<Self, ConfigError> {
+        let mut merged = toml::Table::new();
+        for layer in &layers {
+            merge_into(&mut merged, &layer.table);
+        }
+        let config = validate_table(&merged).map_err(|err| ConfigError::Invalid {
+            key: "config".into(),
+            origin: layers
+                .last()
+                .map_or(ConfigSource::Default, |layer| layer.source.clone()),
+            message: err.message().to_string(),
+        })?;
+        let loaded = Self { config, layers };
+        loaded.check_features()?;
+        Ok(loaded)
+    }
+
+    /// The layer that last set the value at `path` (outermost key first).
+    pub fn source_of(&self, path: &[&str]) -> ConfigSource {
+        self.layers
+            .iter()
+            .rev()
+            .find(|layer| lookup(&layer.table, path).is_some())
+            .map_or(ConfigSource::Default, |layer| layer.source.clone())
+    }
+
+    fn check_features(&self) -> Result<(), ConfigError> {
+        for name in self.config.features.keys() {
+            if !KNOWN_FEATURES.contains(&name.as_str()) {
+                return Err(ConfigError::Invalid {
+                    key: format!("features.{name}"),
+                    origin: self.source_of(&["features", name]),
+                    message: format!(
+                        "unknown feature; known features: {}",
+                        KNOWN_FEATURES.join(", ")
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads one TOML file into a layer. A missing file is `Ok(None)`; any other
+/// read error, malformed TOML or unknown key is an error with its location.
+fn read_file_layer(path: &Path) -> Result<Option<Layer>, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let parse_error = |err: toml::de::Error| {
+        let offset = err.span().map_or(0, |span| span.start);
+        let (line, column) = line_and_column(&text, offset);
+        ConfigError::Parse {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: err.message().trim().to_string(),
+        }
+    };
+    // Validate with spans, so schema errors point into the file.
+    let mut spanned = toml::de::DeTable::parse(&text).map_err(parse_error)?;
+    for key in FOREIGN_KEYS {
+        spanned.get_mut().remove(*key);
+    }
+    ConfigToml::deserialize(toml::de::Deserializer::from(spanned)).map_err(parse_error)?;
+    let mut table: toml::Table = toml::from_str(&text).map_err(parse_error)?;
+    for key in FOREIGN_KEYS {
+        table.remove(*key);
+    }
+    Ok(Some(Layer {
+        source: ConfigSource::File(path.to_path_buf()),
+        table,
+    }))
+}
+
+fn validate_table(table: &toml::Table) -> Result<ConfigToml, toml::de::Error> {
+    ConfigToml::deserialize(toml::Value::Table(table.clone()))
+}
+
+/// Deep merge: tables merge key by key, anything else is replaced.
+fn merge_into(base: &mut toml::Table, layer: &toml::Table) {
+    for (key, value) in layer {
+        match (base.get_mut(key), value) {
+            (Some(toml::Value::Table(existing)), toml::Value::Table(incoming)) => {
+                merge_into(existing, incoming);
+            }
+            _ => {
+                base.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+fn lookup<'a>(table: &'a toml::Table, path: &[&str]) -> Option<&'a toml::Value> {
+    let (first, rest) = path.split_first()?;
+    let value = table.get(*first)?;
+    match (rest.is_empty(), value) {
+        (true, value) => Some(value),
+        (false, toml::Value::Table(inner)) => lookup(inner, rest),
+        (false, _) => None,
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,130 @@
+//! The typed shape of the keys this sandbox reads from `config.toml`.
+//!
+//! Every struct denies unknown fields, so a typo (`default_permision`) is an
+//! error that lists the valid keys instead of a silent fall-back to a default
+//! profile. Keys that belong to the Codex CLI itself are listed in
+//! [`FOREIGN_KEYS`] and skipped before validation, so one `config.toml` can
+//! serve both tools.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Top-level keys owned by the Codex CLI (model, approvals, UI, MCP, ...).
+///
+/// They are accepted and ignored; everything else unknown is an error.
+pub const FOREIGN_KEYS: &[&str] = &[
+    "approval_policy",
+    "chatgpt_base_url",
+    "developer_instructions",
+    "disable_response_storage",
+    "file_opener",
+    "hide_agent_reasoning",
+    "history",
+    "instructions",
+    "mcp_servers",
+    "model",
+    "model_auto_compact_token_limit",
+    "model_context_window",
+    "model_provider",
+    "model_providers",
+    "model_reasoning_effort",
+    "model_reasoning_summary",
+    "model_verbosity",
+    "notify",
+    "otel",
+    "profile",
+    "profiles",
+    "project_doc_max_bytes",
+    "projects",
+    "shell_environment_policy",
+    "show_raw_agent_reasoning",
+    "tools",
+    "tui",
+];
+
+/// Feature flags this build knows (`features.NAME`, `--enable`, `--disable`).
+pub const KNOWN_FEATURES: &[&str] = &["use_legacy_landlock"];
+
+/// The sandbox-related part of `config.toml`, after layering.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigToml {
+    /// Profile used when `-P` is not given (`":workspace"`, `"dev"`, ...).
+    pub default_permissions: Option<String>,
+    /// Legacy profile selector, mapped onto the built-in profiles.
+    pub sandbox_mode: Option<SandboxMode>,
+    /// Settings of the `:workspace` profile (legacy `workspace-write`).
+    #[serde(default)]
+    pub sandbox_workspace_write: WorkspaceWriteToml,
+    /// User-defined permission profiles, by name.
+    #[serde(default)]
+    pub permissions: BTreeMap<String, PermissionProfileToml>,
+    /// Feature flags; names are checked against [`KNOWN_FEATURES`].
+    #[serde(default)]
+    pub features: BTreeMap<String, bool>,
+}
+
+/// The legacy `sandbox_mode` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SandboxMode {
+    /// Maps to `:read-only`.
+    ReadOnly,
+    /// Maps to `:workspace`.
+    WorkspaceWrite,
+    /// Maps to `:danger-full-access`.
+    DangerFullAccess,
+}
+
+/// `[sandbox_workspace_write]`: tunes the `:workspace` profile.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceWriteToml {
+    /// Extra workspace roots, writable like the working directory.
+    #[serde(default)]
+    pub writable_roots: Vec<PathBuf>,
+    /// Give the command full network access.
+    #[serde(default)]
+    pub network_access: bool,
+    /// Do not make `$TMPDIR` writable.
+    #[serde(default)]
+    pub exclude_tmpdir_env_var: bool,
+    /// Do not make `/tmp` writable.
+    #[serde(default)]
+    pub exclude_slash_tmp: bool,
+}
+
+/// `[permissions.NAME]`: one user-defined profile.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionProfileToml {
+    /// Filesystem rules: special key or absolute path -> access. Values stay
+    /// untyped here so that resolution can name the exact key on error.
+    #[serde(default)]
+    pub filesystem: BTreeMap<String, toml::Value>,
+    /// Network settings.
+    #[serde(default)]
+    pub network: NetworkToml,
+}
+
+/// `[permissions.NAME.network]`.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkToml {
+    /// How the command may reach the network; restricted when absent.
+    pub mode: Option<NetworkModeToml>,
+}
+
+/// The spellings of `network.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkModeToml {
+    /// No network at all.
+    Restricted,
+    /// Full network access.
+    Enabled,
+    /// Only through a proxy.
+    Proxy,
+}
