@@ -13,3 +13,8 @@ pub mod access;
 pub mod config;
 
 pub use access::Access;
+pub mod profile;
+pub mod resolve;
+
+pub use profile::{NetworkMode, Profile, select_profile};
+pub use resolve::{EffectivePolicy, ResolveContext, SandboxPolicy, resolve};

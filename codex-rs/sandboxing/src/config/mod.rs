@@ -303,3 +303,16 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+impl LoadedConfig {
+    /// A config made of one in-memory `config.toml`, for unit tests.
+    pub(crate) fn from_test_toml(text: &str) -> Self {
+        let table: toml::Table = toml::from_str(text).expect("test TOML parses");
+        Self::from_layers(vec![Layer {
+            source: ConfigSource::File(PathBuf::from("config.toml")),
+            table,
+        }])
+        .expect("test TOML is valid")
+    }
+}

@@ -1,0 +1,363 @@
+//! Permission profiles: the built-ins, user profiles from `[permissions.*]`,
+//! and the choice between them (`-P`, `default_permissions`, `sandbox_mode`).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::access::Access;
+use crate::config::{ConfigSource, LoadedConfig, NetworkModeToml, SandboxMode};
+
+/// Name of the built-in profile that reads everything and writes nothing.
+pub const READ_ONLY: &str = ":read-only";
+/// Name of the built-in profile that writes the workspace and temp dirs.
+pub const WORKSPACE: &str = ":workspace";
+/// Name of the built-in profile that runs the command without a sandbox.
+pub const DANGER_FULL_ACCESS: &str = ":danger-full-access";
+/// Every built-in profile name, for error messages and `--help`.
+pub const BUILT_IN_PROFILES: [&str; 3] = [READ_ONLY, WORKSPACE, DANGER_FULL_ACCESS];
+/// The filesystem keys with a special meaning.
+pub const SPECIAL_KEYS: [&str; 4] = [":root", ":workspace_roots", ":tmpdir", ":slash_tmp"];
+
+/// What a filesystem rule applies to, before paths are resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FsTarget {
+    /// `:root`, the whole filesystem.
+    Root,
+    /// `:workspace_roots`: the working directory and configured writable roots.
+    WorkspaceRoots,
+    /// `:tmpdir`: `$TMPDIR`, when set.
+    Tmpdir,
+    /// `:slash_tmp`: `/tmp`.
+    SlashTmp,
+    /// An absolute path, or one starting with `~/`.
+    Path(PathBuf),
+}
+
+/// Where a rule came from, shown by `--explain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleOrigin {
+    /// Part of a built-in profile.
+    BuiltIn(&'static str),
+    /// A key of a user profile.
+    Config {
+        /// The dotted key, e.g. `permissions.dev.filesystem."/data"`.
+        key: String,
+        /// The layer that set it.
+        source: ConfigSource,
+    },
+    /// Added by the sandbox to keep `.git`, `.codex` or `.agents` read-only.
+    Protected,
+}
+
+impl fmt::Display for RuleOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RuleOrigin::BuiltIn(profile) => write!(f, "built-in {profile}"),
+            RuleOrigin::Config { key, source } => write!(f, "{key} ({source})"),
+            RuleOrigin::Protected => f.write_str("protected path"),
+        }
+    }
+}
+
+/// One filesystem rule of a profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FsRule {
+    /// What it covers.
+    pub target: FsTarget,
+    /// What it grants.
+    pub access: Access,
+    /// Where it came from.
+    pub origin: RuleOrigin,
+}
+
+/// How the sandboxed command may use the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkMode {
+    /// No network: own network namespace and a seccomp filter on sockets.
+    Restricted,
+    /// The host's network.
+    Enabled,
+    /// Only through a loopback proxy.
+    Proxy,
+}
+
+impl NetworkMode {
+    /// The `config.toml` spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetworkMode::Restricted => "restricted",
+            NetworkMode::Enabled => "enabled",
+            NetworkMode::Proxy => "proxy",
+        }
+    }
+}
+
+/// A chosen profile. `sandbox` is `None` only for `:danger-full-access`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// The profile's name (`:workspace`, `dev`, ...).
+    pub name: String,
+    /// Why this profile was chosen (`-P`, `default_permissions`, ...).
+    pub chosen_by: String,
+    /// The rules, or `None` for no sandbox at all.
+    pub sandbox: Option<SandboxProfile>,
+}
+
+/// The rules of a sandboxing profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxProfile {
+    /// Filesystem rules, in configuration order.
+    pub filesystem: Vec<FsRule>,
+    /// Network mode.
+    pub network: NetworkMode,
+}
+
+/// Why no profile could be chosen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key} ({origin}): {message}")]
+pub struct ProfileError {
+    /// The option or key at fault (`-P`, `default_permissions`, ...).
+    pub key: String,
+    /// Which layer set it.
+    pub origin: String,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+/// Chooses the profile: `-P` first, then `default_permissions`, then the
+/// legacy `sandbox_mode`, and `:workspace` when nothing is configured.
+pub fn select_profile(
+    loaded: &LoadedConfig,
+    cli_choice: Option<&str>,
+) -> Result<Profile, ProfileError> {
+    let config = &loaded.config;
+    if let Some(name) = cli_choice {
+        return profile_by_name(loaded, name, "-P", "command line");
+    }
+    match (&config.default_permissions, config.sandbox_mode) {
+        (Some(_), Some(_)) => Err(ProfileError {
+            key: "default_permissions".into(),
+            origin: loaded.source_of(&["default_permissions"]).to_string(),
+            message: format!(
+                "conflicts with the legacy sandbox_mode set in {}; keep one of the two",
+                loaded.source_of(&["sandbox_mode"])
+            ),
+        }),
+        (Some(name), None) => {
+            let origin = loaded.source_of(&["default_permissions"]).to_string();
+            profile_by_name(loaded, name, "default_permissions", &origin)
+        }
+        (None, Some(mode)) => {
+            let name = match mode {
+                SandboxMode::ReadOnly => READ_ONLY,
+                SandboxMode::WorkspaceWrite => WORKSPACE,
+                SandboxMode::DangerFullAccess => DANGER_FULL_ACCESS,
+            };
+            let origin = loaded.source_of(&["sandbox_mode"]).to_string();
+            profile_by_name(loaded, name, "sandbox_mode", &origin)
+        }
+        (None, None) => profile_by_name(loaded, WORKSPACE, "default", "built-in default"),
+    }
+}
+
+fn profile_by_name(
+    loaded: &LoadedConfig,
+    name: &str,
+    key: &str,
+    origin: &str,
+) -> Result<Profile, ProfileError> {
+    let error = |message: String| ProfileError {
+        key: key.to_string(),
+        origin: origin.to_string(),
+        message,
+    };
+    let chosen_by = format!("{key} ({origin})");
+    let sandbox = match name {
+        READ_ONLY => Some(read_only_profile()),
+        WORKSPACE => Some(workspace_profile(loaded)),
+        DANGER_FULL_ACCESS => None,
+        ":danger-no-sandbox" => {
+            return Err(error(format!(
+                "`{name}` is not a profile; the canonical name is `{DANGER_FULL_ACCESS}`"
+            )));
+        }
+        _ if name.starts_with(':') => {
+            return Err(error(format!(
+                "unknown built-in profile `{name}`; valid profiles: {}",
+                valid_profiles(loaded)
+            )));
+        }
+        _ => match loaded.config.permissions.get(name) {
+            Some(_) => Some(user_profile(loaded, name).map_err(|(key, message)| {
+                let path: Vec<&str> = key.iter().map(String::as_str).collect();
+                ProfileError {
+                    key: dotted(&path),
+                    origin: loaded.source_of(&path).to_string(),
+                    message,
+                }
+            })?),
+            None => {
+                return Err(error(format!(
+                    "unknown profile `{name}`; valid profiles: {}",
+                    valid_profiles(loaded)
+                )));
+            }
+        },
+    };
+    Ok(Profile {
+        name: name.to_string(),
+        chosen_by,
+        sandbox,
+    })
+}
+
+fn valid_profiles(loaded: &LoadedConfig) -> String {
+    BUILT_IN_PROFILES
+        .iter()
+        .map(|name| name.to_string())
+        .chain(loaded.config.permissions.keys().cloned())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn read_only_profile() -> SandboxProfile {
+    SandboxProfile {
+        filesystem: vec![built_in(READ_ONLY, FsTarget::Root, Access::Read)],
+        network: NetworkMode::Restricted,
+    }
+}
+
+/// `:workspace`, tuned by `[sandbox_workspace_write]`.
+fn workspace_profile(loaded: &LoadedConfig) -> SandboxProfile {
+    let settings = &loaded.config.sandbox_workspace_write;
+    let mut filesystem = vec![
+        built_in(WORKSPACE, FsTarget::Root, Access::Read),
+        built_in(WORKSPACE, FsTarget::WorkspaceRoots, Access::Write),
+    ];
+    if !settings.exclude_tmpdir_env_var {
+        filesystem.push(built_in(WORKSPACE, FsTarget::Tmpdir, Access::Write));
+    }
+    if !settings.exclude_slash_tmp {
+        filesystem.push(built_in(WORKSPACE, FsTarget::SlashTmp, Access::Write));
+    }
+    SandboxProfile {
+        filesystem,
+        network: if settings.network_access {
+            NetworkMode::Enabled
+        } else {
+            NetworkMode::Restricted
+        },
+    }
+}
+
+fn built_in(profile: &'static str, target: FsTarget, access: Access) -> FsRule {
+    FsRule {
+        target,
+        access,
+        origin: RuleOrigin::BuiltIn(profile),
+    }
+}
+
+/// A `[permissions.NAME]` profile. Errors carry the key path at fault.
+fn user_profile(
+    loaded: &LoadedConfig,
+    name: &str,
+) -> Result<SandboxProfile, (Vec<String>, String)> {
+    let Some(toml) = loaded.config.permissions.get(name) else {
+        return Err((
+            vec!["permissions".into(), name.into()],
+            "no such profile".into(),
+        ));
+    };
+    let mut filesystem = Vec::new();
+    for (key, value) in &toml.filesystem {
+        let key_path = vec![
+            "permissions".to_string(),
+            name.to_string(),
+            "filesystem".to_string(),
+            key.clone(),
+        ];
+        let target = parse_target(key).map_err(|message| (key_path.clone(), message))?;
+        let access = parse_access(value).map_err(|message| (key_path.clone(), message))?;
+        let path: Vec<&str> = key_path.iter().map(String::as_str).collect();
+        filesystem.push(FsRule {
+            target,
+            access,
+            origin: RuleOrigin::Config {
+                key: dotted(&path),
+                source: loaded.source_of(&path),
+            },
+        });
+    }
+    let network = match toml.network.mode {
+        None | Some(NetworkModeToml::Restricted) => NetworkMode::Restricted,
+        Some(NetworkModeToml::Enabled) => NetworkMode::Enabled,
+        Some(NetworkModeToml::Proxy) => NetworkMode::Proxy,
+    };
+    Ok(SandboxProfile {
+        filesystem,
+        network,
+    })
+}
+
+fn parse_target(key: &str) -> Result<FsTarget, String> {
+    match key {
+        ":root" => Ok(FsTarget::Root),
+        ":workspace_roots" => Ok(FsTarget::WorkspaceRoots),
+        ":tmpdir" => Ok(FsTarget::Tmpdir),
+        ":slash_tmp" => Ok(FsTarget::SlashTmp),
+        ":project_roots" => Err(
+            "`:project_roots` is not a filesystem key; the canonical name is `:workspace_roots`"
+                .into(),
+        ),
+        _ if key.starts_with(':') => Err(format!(
+            "unknown special key; valid special keys: {}",
+            SPECIAL_KEYS.join(", ")
+        )),
+        _ if key.starts_with('/') || key == "~" || key.starts_with("~/") => {
+            Ok(FsTarget::Path(PathBuf::from(key)))
+        }
+        _ => Err(format!(
+            "`{key}` is neither a special key ({}) nor an absolute path; write it as /abs/path or ~/path",
+            SPECIAL_KEYS.join(", ")
+        )),
+    }
+}
+
+fn parse_access(value: &toml::Value) -> Result<Access, String> {
+    match value {
+        toml::Value::String(text) => Access::parse(text).ok_or_else(|| {
+            format!("unknown access `{text}`; valid values: read, write, none")
+        }),
+        toml::Value::Table(_) => Err(
+            "glob rules (a table of patterns under a filesystem key) are not supported by this build; \
+             list paths explicitly"
+                .into(),
+        ),
+        other => Err(format!(
+            "expected \"read\", \"write\" or \"none\", found {}",
+            other.type_str()
+        )),
+    }
+}
+
+/// Renders a key path the way TOML spells it, quoting segments as needed.
+fn dotted(path: &[&str]) -> String {
+    path.iter()
+        .map(|segment| {
+            let bare = !segment.is_empty()
+                && segment
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if bare {
+                segment.to_string()
+            } else {
+                format!("{segment:?}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,213 @@
+use super::*;
+
+fn select(toml: &str, cli: Option<&str>) -> Result<Profile, ProfileError> {
+    select_profile(&LoadedConfig::from_test_toml(toml), cli)
+}
+
+fn rules(profile: &Profile) -> Vec<(FsTarget, Access)> {
+    let sandbox = profile.sandbox.as_ref().expect("a sandboxing profile");
+    sandbox
+        .filesystem
+        .iter()
+        .map(|rule| (rule.target.clone(), rule.access))
+        .collect()
+}
+
+#[test]
+fn nothing_configured_means_workspace() {
+    let profile = select("", None).unwrap();
+    assert_eq!(profile.name, WORKSPACE);
+    assert_eq!(
+        rules(&profile),
+        [
+            (FsTarget::Root, Access::Read),
+            (FsTarget::WorkspaceRoots, Access::Write),
+            (FsTarget::Tmpdir, Access::Write),
+            (FsTarget::SlashTmp, Access::Write),
+        ]
+    );
+    assert_eq!(profile.sandbox.unwrap().network, NetworkMode::Restricted);
+}
+
+#[test]
+fn read_only_reads_everything_and_has_no_network() {
+    let profile = select("", Some(READ_ONLY)).unwrap();
+    assert_eq!(rules(&profile), [(FsTarget::Root, Access::Read)]);
+    assert_eq!(profile.sandbox.unwrap().network, NetworkMode::Restricted);
+}
+
+#[test]
+fn danger_full_access_has_no_sandbox() {
+    assert_eq!(select("", Some(DANGER_FULL_ACCESS)).unwrap().sandbox, None);
+}
+
+#[test]
+fn cli_choice_beats_default_permissions() {
+    let profile = select("default_permissions = \":read-only\"", Some(WORKSPACE)).unwrap();
+    assert_eq!(profile.name, WORKSPACE);
+    assert!(profile.chosen_by.starts_with("-P"));
+    let profile = select("default_permissions = \":read-only\"", None).unwrap();
+    assert_eq!(profile.name, READ_ONLY);
+    assert!(
+        profile.chosen_by.contains("config.toml"),
+        "{}",
+        profile.chosen_by
+    );
+}
+
+#[test]
+fn legacy_sandbox_mode_maps_onto_built_ins() {
+    for (mode, name) in [
+        ("read-only", READ_ONLY),
+        ("workspace-write", WORKSPACE),
+        ("danger-full-access", DANGER_FULL_ACCESS),
+    ] {
+        let profile = select(&format!("sandbox_mode = \"{mode}\""), None).unwrap();
+        assert_eq!(profile.name, name);
+    }
+}
+
+#[test]
+fn legacy_workspace_write_settings_tune_the_workspace_profile() {
+    let profile = select(
+        "sandbox_mode = \"workspace-write\"\n[sandbox_workspace_write]\nnetwork_access = true\nexclude_tmpdir_env_var = true\nexclude_slash_tmp = true\n",
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        rules(&profile),
+        [
+            (FsTarget::Root, Access::Read),
+            (FsTarget::WorkspaceRoots, Access::Write),
+        ]
+    );
+    assert_eq!(profile.sandbox.unwrap().network, NetworkMode::Enabled);
+}
+
+#[test]
+fn default_permissions_and_sandbox_mode_together_are_a_conflict() {
+    let err = select(
+        "default_permissions = \":workspace\"\nsandbox_mode = \"read-only\"",
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("sandbox_mode") && err.contains("default_permissions"),
+        "{err}"
+    );
+    // -P settles it.
+    assert!(
+        select(
+            "default_permissions = \":workspace\"\nsandbox_mode = \"read-only\"",
+            Some(READ_ONLY)
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn legacy_and_unknown_profile_ids_are_rejected_with_the_valid_names() {
+    let err = select("", Some(":danger-no-sandbox"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(":danger-full-access"), "{err}");
+    let err = select(
+        "[permissions.dev.filesystem]\n\":root\" = \"read\"",
+        Some("prod"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("unknown profile `prod`"), "{err}");
+    assert!(
+        err.contains(":read-only, :workspace, :danger-full-access, dev"),
+        "{err}"
+    );
+    let err = select("", Some(":workspace-write"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown built-in profile"), "{err}");
+    let err = select("default_permissions = \"nope\"", None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("default_permissions (config.toml)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn user_profiles_map_keys_and_paths() {
+    let profile = select(
+        r#"default_permissions = "dev"
+[permissions.dev.filesystem]
+":root" = "read"
+":workspace_roots" = "write"
+":tmpdir" = "write"
+":slash_tmp" = "none"
+"/code/secrets" = "none"
+"~/cache" = "write"
+[permissions.dev.network]
+mode = "enabled"
+"#,
+        None,
+    )
+    .unwrap();
+    let mut got = rules(&profile);
+    got.sort_by_key(|(target, _)| format!("{target:?}"));
+    let mut want = vec![
+        (FsTarget::Root, Access::Read),
+        (FsTarget::WorkspaceRoots, Access::Write),
+        (FsTarget::Tmpdir, Access::Write),
+        (FsTarget::SlashTmp, Access::None),
+        (FsTarget::Path("/code/secrets".into()), Access::None),
+        (FsTarget::Path("~/cache".into()), Access::Write),
+    ];
+    want.sort_by_key(|(target, _)| format!("{target:?}"));
+    assert_eq!(got, want);
+    let sandbox = profile.sandbox.unwrap();
+    assert_eq!(sandbox.network, NetworkMode::Enabled);
+    let secrets = sandbox
+        .filesystem
+        .iter()
+        .find(|rule| rule.target == FsTarget::Path("/code/secrets".into()))
+        .unwrap();
+    assert_eq!(
+        secrets.origin.to_string(),
+        "permissions.dev.filesystem.\"/code/secrets\" (config.toml)"
+    );
+}
+
+#[test]
+fn network_mode_defaults_to_restricted_and_parses_proxy() {
+    let profile = select(
+        "[permissions.p.filesystem]\n\":root\" = \"read\"",
+        Some("p"),
+    )
+    .unwrap();
+    assert_eq!(profile.sandbox.unwrap().network, NetworkMode::Restricted);
+    let profile = select("[permissions.p.network]\nmode = \"proxy\"", Some("p")).unwrap();
+    assert_eq!(profile.sandbox.unwrap().network, NetworkMode::Proxy);
+}
+
+#[test]
+fn bad_filesystem_entries_name_the_key() {
+    let cases = [
+        ("\":project_roots\" = \"write\"", ":workspace_roots"),
+        ("\":home\" = \"read\"", "valid special keys"),
+        ("\"relative/path\" = \"read\"", "absolute path"),
+        ("\"/x\" = \"rw\"", "valid values: read, write, none"),
+        ("\"/x\" = 1", "found integer"),
+        ("\"/x\" = { \"*.env\" = \"none\" }", "glob rules"),
+        ("glob_scan_max_depth = 3", "absolute path"),
+    ];
+    for (entry, needle) in cases {
+        let toml = format!("[permissions.p.filesystem]\n{entry}\n");
+        let err = select(&toml, Some("p")).unwrap_err().to_string();
+        assert!(
+            err.starts_with("permissions.p.filesystem."),
+            "{entry}: {err}"
+        );
+        assert!(err.contains(needle), "{entry}: {err}");
+    }
+}

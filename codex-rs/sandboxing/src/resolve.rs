@@ -1,0 +1,214 @@
+//! Resolution: a profile plus the invocation's context (working directory,
+//! `$HOME`, `$TMPDIR`, configured roots) becomes an [`EffectivePolicy`] of
+//! absolute, normalised paths with exactly one rule per path.
+//!
+//! Semantics: for any path, the deepest rule covering it decides; two rules
+//! on the same path keep the stricter access. Rules on paths that do not
+//! exist are kept: whether and how they are enforced is the backend's call.
+
+use std::path::{Component, Path, PathBuf};
+
+use crate::access::Access;
+use crate::profile::{FsTarget, NetworkMode, Profile, RuleOrigin};
+
+/// The facts of one invocation that rules refer to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolveContext {
+    /// The workspace root and working directory (`-C`), absolute.
+    pub cwd: PathBuf,
+    /// `$HOME`, for `~/` paths.
+    pub home: Option<PathBuf>,
+    /// `$TMPDIR`, for `:tmpdir`.
+    pub tmpdir: Option<PathBuf>,
+    /// `sandbox_workspace_write.writable_roots`, extra `:workspace_roots`.
+    pub extra_workspace_roots: Vec<PathBuf>,
+}
+
+/// One resolved rule: an absolute, normalised path and its access.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedRule {
+    /// Absolute, without `.` or `..` components.
+    pub path: PathBuf,
+    /// What the path and everything below it allow.
+    pub access: Access,
+    /// Where the rule came from.
+    pub origin: RuleOrigin,
+}
+
+/// The resolved sandbox: rules sorted by path, one per path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxPolicy {
+    /// Sorted by path; no two rules share a path.
+    pub rules: Vec<ResolvedRule>,
+    /// Network mode.
+    pub network: NetworkMode,
+    /// Working directory of the command.
+    pub cwd: PathBuf,
+}
+
+/// What to run the command under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EffectivePolicy {
+    /// The profile's name.
+    pub profile: String,
+    /// Why that profile was chosen.
+    pub chosen_by: String,
+    /// The sandbox, or `None` for `:danger-full-access`.
+    pub sandbox: Option<SandboxPolicy>,
+}
+
+/// A rule that cannot be resolved; names the rule and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{origin}: {message}")]
+pub struct ResolveError {
+    /// The rule at fault.
+    pub origin: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl SandboxPolicy {
+    /// The access of `path`: that of the deepest rule covering it, and
+    /// [`Access::None`] when no rule covers it (there is no `:root` rule).
+    pub fn access_for(&self, path: &Path) -> Access {
+        self.rule_for(path).map_or(Access::None, |rule| rule.access)
+    }
+
+    /// The deepest rule covering `path`, if any.
+    pub fn rule_for(&self, path: &Path) -> Option<&ResolvedRule> {
+        self.rules
+            .iter()
+            .filter(|rule| path.starts_with(&rule.path))
+            .max_by_key(|rule| rule.path.components().count())
+    }
+
+    /// The paths of every `write` rule.
+    pub fn writable_roots(&self) -> impl Iterator<Item = &Path> {
+        self.rules
+            .iter()
+            .filter(|rule| rule.access == Access::Write)
+            .map(|rule| rule.path.as_path())
+    }
+}
+
+/// Resolves `profile` in `context`.
+pub fn resolve(
+    profile: &Profile,
+    context: &ResolveContext,
+) -> Result<EffectivePolicy, ResolveError> {
+    let sandbox = match &profile.sandbox {
+        None => None,
+        Some(sandbox) => {
+            let mut rules: Vec<ResolvedRule> = Vec::new();
+            for rule in &sandbox.filesystem {
+                for path in expand_target(&rule.target, context, &rule.origin)? {
+                    add_rule(
+                        &mut rules,
+                        ResolvedRule {
+                            path,
+                            access: rule.access,
+                            origin: rule.origin.clone(),
+                        },
+                    );
+                }
+            }
+            rules.sort_by(|a, b| a.path.cmp(&b.path));
+            Some(SandboxPolicy {
+                rules,
+                network: sandbox.network,
+                cwd: context.cwd.clone(),
+            })
+        }
+    };
+    Ok(EffectivePolicy {
+        profile: profile.name.clone(),
+        chosen_by: profile.chosen_by.clone(),
+        sandbox,
+    })
+}
+
+/// Adds a rule; on a path that already has one, the stricter access wins.
+fn add_rule(rules: &mut Vec<ResolvedRule>, rule: ResolvedRule) {
+    match rules.iter_mut().find(|existing| existing.path == rule.path) {
+        Some(existing) if rule.access < existing.access => *existing = rule,
+        Some(_) => {}
+        None => rules.push(rule),
+    }
+}
+
+fn expand_target(
+    target: &FsTarget,
+    context: &ResolveContext,
+    origin: &RuleOrigin,
+) -> Result<Vec<PathBuf>, ResolveError> {
+    let error = |message: String| ResolveError {
+        origin: origin.to_string(),
+        message,
+    };
+    match target {
+        FsTarget::Root => Ok(vec![PathBuf::from("/")]),
+        FsTarget::SlashTmp => Ok(vec![PathBuf::from("/tmp")]),
+        FsTarget::Tmpdir => match &context.tmpdir {
+            None => Ok(Vec::new()),
+            Some(dir) if dir.is_absolute() => Ok(vec![normalize(dir)]),
+            Some(dir) => Err(error(format!(
+                "TMPDIR={} is relative; set it to an absolute path or unset it",
+                dir.display()
+            ))),
+        },
+        FsTarget::WorkspaceRoots => {
+            let mut roots = vec![normalize(&context.cwd)];
+            for root in &context.extra_workspace_roots {
+                if !root.is_absolute() {
+                    return Err(ResolveError {
+                        origin: "sandbox_workspace_write.writable_roots".into(),
+                        message: format!(
+                            "`{}` is relative; writable roots must be absolute paths",
+                            root.display()
+                        ),
+                    });
+                }
+                roots.push(normalize(root));
+            }
+            Ok(roots)
+        }
+        FsTarget::Path(path) => {
+            let text = path.to_string_lossy();
+            let absolute = if text == "~" || text.starts_with("~/") {
+                let home = context.home.as_ref().ok_or_else(|| {
+                    error("uses ~ but HOME is not set; set HOME or write the path out".into())
+                })?;
+                home.join(text.trim_start_matches('~').trim_start_matches('/'))
+            } else {
+                path.clone()
+            };
+            if !absolute.is_absolute() {
+                return Err(error(format!(
+                    "`{}` is not an absolute path",
+                    absolute.display()
+                )));
+            }
+            Ok(vec![normalize(&absolute)])
+        }
+    }
+}
+
+/// Makes an absolute path canonical in form, without touching the
+/// filesystem: drops `.` components and resolves `..` lexically (`..` at the
+/// root stays at the root). Symlinks are the backend's business.
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => out.push(part),
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,213 @@
+use super::*;
+use crate::config::LoadedConfig;
+use crate::profile::select_profile;
+
+fn context(cwd: &str) -> ResolveContext {
+    ResolveContext {
+        cwd: cwd.into(),
+        home: Some("/home/me".into()),
+        tmpdir: Some("/var/tmp/me".into()),
+        extra_workspace_roots: Vec::new(),
+    }
+}
+
+fn policy(toml: &str, profile: Option<&str>, context: &ResolveContext) -> SandboxPolicy {
+    let loaded = LoadedConfig::from_test_toml(toml);
+    let profile = select_profile(&loaded, profile).unwrap();
+    resolve(&profile, context)
+        .unwrap()
+        .sandbox
+        .expect("sandboxed")
+}
+
+fn table(policy: &SandboxPolicy) -> Vec<(String, Access)> {
+    policy
+        .rules
+        .iter()
+        .map(|rule| (rule.path.display().to_string(), rule.access))
+        .collect()
+}
+
+#[test]
+fn workspace_resolves_cwd_extra_roots_and_temp_dirs() {
+    let mut ctx = context("/work/repo");
+    ctx.extra_workspace_roots = vec!["/data/out/".into()];
+    let policy = policy("", None, &ctx);
+    assert_eq!(
+        table(&policy),
+        [
+            ("/".into(), Access::Read),
+            ("/data/out".into(), Access::Write),
+            ("/tmp".into(), Access::Write),
+            ("/var/tmp/me".into(), Access::Write),
+            ("/work/repo".into(), Access::Write),
+        ]
+    );
+    assert_eq!(policy.cwd, PathBuf::from("/work/repo"));
+}
+
+#[test]
+fn an_unset_tmpdir_adds_no_rule() {
+    let mut ctx = context("/w");
+    ctx.tmpdir = None;
+    let policy = policy("", None, &ctx);
+    assert!(
+        policy
+            .rules
+            .iter()
+            .all(|rule| rule.path != Path::new("/var/tmp/me"))
+    );
+}
+
+#[test]
+fn relative_extra_roots_and_tmpdir_are_errors() {
+    let loaded = LoadedConfig::from_test_toml("");
+    let profile = select_profile(&loaded, None).unwrap();
+    let mut ctx = context("/w");
+    ctx.extra_workspace_roots = vec!["out".into()];
+    let err = resolve(&profile, &ctx).unwrap_err().to_string();
+    assert!(
+        err.contains("writable_roots") && err.contains("`out` is relative"),
+        "{err}"
+    );
+    let mut ctx = context("/w");
+    ctx.tmpdir = Some("tmp".into());
+    assert!(
+        resolve(&profile, &ctx)
+            .unwrap_err()
+            .to_string()
+            .contains("TMPDIR=tmp")
+    );
+}
+
+#[test]
+fn deepest_rule_wins_write_none_write() {
+    let policy = policy(
+        r#"[permissions.p.filesystem]
+":root" = "read"
+"/repo" = "write"
+"/repo/a" = "none"
+"/repo/a/b" = "write"
+"#,
+        Some("p"),
+        &context("/"),
+    );
+    assert_eq!(policy.access_for(Path::new("/repo/x")), Access::Write);
+    assert_eq!(policy.access_for(Path::new("/repo/a")), Access::None);
+    assert_eq!(policy.access_for(Path::new("/repo/a/c/d")), Access::None);
+    assert_eq!(policy.access_for(Path::new("/repo/a/b")), Access::Write);
+    assert_eq!(policy.access_for(Path::new("/repo/a/b/c")), Access::Write);
+    assert_eq!(
+        policy.access_for(Path::new("/repo2")),
+        Access::Read,
+        "prefix is by component"
+    );
+    assert_eq!(policy.access_for(Path::new("/etc")), Access::Read);
+}
+
+#[test]
+fn a_writable_root_under_an_unreadable_ancestor_stays_writable() {
+    let policy = policy(
+        "[permissions.p.filesystem]\n\"/home\" = \"none\"\n\"/home/me/proj\" = \"write\"\n",
+        Some("p"),
+        &context("/"),
+    );
+    assert_eq!(
+        policy.access_for(Path::new("/home/me/proj/src")),
+        Access::Write
+    );
+    assert_eq!(policy.access_for(Path::new("/home/me")), Access::None);
+    assert_eq!(
+        policy.access_for(Path::new("/usr")),
+        Access::None,
+        "no :root rule means none"
+    );
+    assert_eq!(
+        policy.writable_roots().collect::<Vec<_>>(),
+        [Path::new("/home/me/proj")]
+    );
+}
+
+#[test]
+fn paths_are_normalised_and_home_expanded() {
+    let policy = policy(
+        r#"[permissions.p.filesystem]
+"/a/./b/../c/" = "read"
+"/../../x" = "none"
+"~/cache" = "write"
+"~" = "read"
+"#,
+        Some("p"),
+        &context("/"),
+    );
+    assert_eq!(
+        table(&policy),
+        [
+            ("/a/c".into(), Access::Read),
+            ("/home/me".into(), Access::Read),
+            ("/home/me/cache".into(), Access::Write),
+            ("/x".into(), Access::None),
+        ]
+    );
+}
+
+#[test]
+fn tilde_without_home_is_an_error() {
+    let loaded = LoadedConfig::from_test_toml("[permissions.p.filesystem]\n\"~/x\" = \"read\"\n");
+    let profile = select_profile(&loaded, Some("p")).unwrap();
+    let mut ctx = context("/");
+    ctx.home = None;
+    let err = resolve(&profile, &ctx).unwrap_err().to_string();
+    assert!(
+        err.contains("HOME is not set") && err.contains("\"~/x\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn rules_on_the_same_path_keep_the_stricter_access() {
+    let policy = policy(
+        r#"[permissions.p.filesystem]
+":workspace_roots" = "write"
+"/w" = "read"
+":root" = "write"
+"/" = "none"
+"#,
+        Some("p"),
+        &context("/w"),
+    );
+    assert_eq!(
+        table(&policy),
+        [("/".into(), Access::None), ("/w".into(), Access::Read)]
+    );
+    assert!(policy.rules[1].origin.to_string().contains("\"/w\""));
+}
+
+#[test]
+fn rules_on_missing_paths_are_kept() {
+    let policy = policy(
+        "[permissions.p.filesystem]\n\"/definitely/not/here\" = \"none\"\n",
+        Some("p"),
+        &context("/"),
+    );
+    assert_eq!(
+        table(&policy),
+        [("/definitely/not/here".into(), Access::None)]
+    );
+}
+
+#[test]
+fn danger_full_access_resolves_to_no_sandbox() {
+    let loaded = LoadedConfig::from_test_toml("");
+    let profile = select_profile(&loaded, Some(":danger-full-access")).unwrap();
+    let effective = resolve(&profile, &context("/")).unwrap();
+    assert_eq!(effective.sandbox, None);
+    assert_eq!(effective.profile, ":danger-full-access");
+}
+
+#[test]
+fn normalize_handles_edge_cases() {
+    assert_eq!(normalize(Path::new("/")), PathBuf::from("/"));
+    assert_eq!(normalize(Path::new("/..")), PathBuf::from("/"));
+    assert_eq!(normalize(Path::new("//a//b/")), PathBuf::from("/a/b"));
+}
