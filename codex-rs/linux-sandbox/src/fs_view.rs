@@ -1,0 +1,127 @@
+//! The planner's only window onto the filesystem.
+//!
+//! Planning needs a few facts (does a path exist, is it a directory, where
+//! does a symlink point, what does a `.git` file say). They come through
+//! [`FsView`] so that every planning rule is unit-tested against an in-memory
+//! tree, and the real [`HostFs`] is the only code that asks the kernel.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// What is at a path, without following a final symlink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// Nothing (or a parent is not a directory).
+    Missing,
+    /// A directory.
+    Dir,
+    /// Anything else that is not a symlink: file, socket, device, fifo.
+    File,
+    /// A symlink, with its target as written.
+    Symlink(PathBuf),
+}
+
+/// Read-only filesystem facts needed for planning.
+pub trait FsView {
+    /// What is at `path` (`lstat`). Errors other than "not found" and
+    /// "not a directory" are returned, never guessed around.
+    fn entry(&self, path: &Path) -> io::Result<Entry>;
+    /// The text of a small file (`.git` files and `commondir`).
+    fn read_small_file(&self, path: &Path) -> io::Result<String>;
+}
+
+/// The real filesystem.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct HostFs;
+
+impl FsView for HostFs {
+    fn entry(&self, path: &Path) -> io::Result<Entry> {
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                Ok(Entry::Symlink(std::fs::read_link(path)?))
+            }
+            Ok(meta) if meta.is_dir() => Ok(Entry::Dir),
+            Ok(_) => Ok(Entry::File),
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                Ok(Entry::Missing)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    fn read_small_file(&self, path: &Path) -> io::Result<String> {
+        use std::io::Read;
+        const LIMIT: u64 = 64 * 1024;
+        let mut text = String::new();
+        std::fs::File::open(path)?
+            .take(LIMIT)
+            .read_to_string(&mut text)?;
+        Ok(text)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fake {
+    //! An in-memory tree for planner tests.
+
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// Paths mapped to entries; parents are implied directories.
+    #[derive(Debug, Default)]
+    pub(crate) struct FakeFs {
+        entries: BTreeMap<PathBuf, (Entry, String)>,
+    }
+
+    impl FakeFs {
+        pub(crate) fn new() -> Self {
+            Self::default()
+        }
+
+        pub(crate) fn dir(mut self, path: &str) -> Self {
+            self.entries
+                .insert(path.into(), (Entry::Dir, String::new()));
+            self
+        }
+
+        pub(crate) fn file(mut self, path: &str, text: &str) -> Self {
+            self.entries.insert(path.into(), (Entry::File, text.into()));
+            self
+        }
+
+        pub(crate) fn symlink(mut self, path: &str, target: &str) -> Self {
+            self.entries
+                .insert(path.into(), (Entry::Symlink(target.into()), String::new()));
+            self
+        }
+    }
+
+    impl FsView for FakeFs {
+        fn entry(&self, path: &Path) -> io::Result<Entry> {
+            if path == Path::new("/") {
+                return Ok(Entry::Dir);
+            }
+            if let Some((entry, _)) = self.entries.get(path) {
+                return Ok(entry.clone());
+            }
+            let implied_dir = self.entries.keys().any(|known| known.starts_with(path));
+            Ok(if implied_dir {
+                Entry::Dir
+            } else {
+                Entry::Missing
+            })
+        }
+
+        fn read_small_file(&self, path: &Path) -> io::Result<String> {
+            match self.entries.get(path) {
+                Some((Entry::File, text)) => Ok(text.clone()),
+                _ => Err(io::Error::from(io::ErrorKind::NotFound)),
+            }
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! The pure planner: an effective policy becomes an ordered list of mount
+//! operations for bwrap. Nothing here changes the system; the filesystem is
+//! only read through [`FsView`].
+//!
+//! How a plan is built:
+//! 1. every rule's path is resolved through symlinks (bwrap follows them at
+//!    mount destinations, so the plan reasons about where mounts land);
+//! 2. protected paths inside writable roots are capped at `read`, missing
+//!    ones are masked at their first missing component;
+//! 3. rules are emitted parents first: the root, `/dev`, `/proc`, then each
+//!    rule whose access differs from its parent's, with read-only remounts
+//!    of masks deferred to the end so carve-outs can create mount points in
+//!    them first.
+
+pub mod protected;
+pub mod real_path;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use codex_sandboxing::profile::{NetworkMode, RuleOrigin};
+use codex_sandboxing::{Access, SandboxPolicy};
+
+use crate::fs_view::FsView;
+use protected::protected_candidates;
+use real_path::{RealKind, RealPath, real_path};
+
+/// One bwrap mount operation, in the order bwrap must apply it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountOp {
+    /// `--ro-bind PATH PATH`.
+    RoBind(PathBuf),
+    /// `--bind PATH PATH`.
+    Bind(PathBuf),
+    /// `--ro-bind /dev/null PATH`: an unreadable, unwritable file.
+    MaskFile(PathBuf),
+    /// `--tmpfs PATH`: an empty directory, made read-only by a later
+    /// [`MountOp::RemountRo`]. bwrap creates PATH if it is missing.
+    MaskDir(PathBuf),
+    /// `--dev /dev`: a fresh minimal `/dev`.
+    Dev,
+    /// `--proc /proc`: the sandbox's own `/proc`.
+    Proc,
+    /// `--remount-ro PATH` (not recursive).
+    RemountRo(PathBuf),
+}
+
+/// Whether to mount a fresh `/proc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcMode {
+    /// `--proc /proc`.
+    Mount,
+    /// No `/proc` mount (restrictive containers); the host's `/proc` is
+    /// hidden under an empty read-only directory instead.
+    Skip,
+}
+
+/// What the plan did with one rule; shown by `--explain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Mounted as asked.
+    Mounted,
+    /// Same access as its parent: nothing to mount.
+    Inherited,
+    /// The path does not exist; nothing mounted (nothing is created).
+    MissingSkipped,
+    /// The path does not exist; its first missing component is masked
+    /// so it cannot be created.
+    MissingMasked(PathBuf),
+    /// Not applied, for the stated reason.
+    Ignored(&'static str),
+}
+
+/// A rule as the plan applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedRule {
+    /// The real path the rule applies to (symlinks resolved).
+    pub path: PathBuf,
+    /// The path as the policy wrote it, when it differs.
+    pub requested: Option<PathBuf>,
+    /// The access applied.
+    pub access: Access,
+    /// Where the rule came from.
+    pub origin: RuleOrigin,
+    /// Set when a protected path lowered a `write` rule to `read`.
+    pub capped_by: Option<PathBuf>,
+    /// What the plan did with it.
+    pub outcome: Outcome,
+}
+
+/// The plan: mounts in order plus the rest of what bwrap needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountPlan {
+    /// Mount operations in application order.
+    pub ops: Vec<MountOp>,
+    /// Every rule and what became of it, sorted by path.
+    pub rules: Vec<PlannedRule>,
+    /// Network mode (decides `--unshare-net` and the seccomp filter).
+    pub network: NetworkMode,
+    /// Working directory inside the sandbox.
+    pub chdir: PathBuf,
+    /// Whether `/proc` is mounted.
+    pub proc: ProcMode,
+}
+
+/// Why no plan could be made. Each names the path or setting at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The filesystem could not be inspected.
+    #[error("cannot inspect {}: {source}", path.display())]
+    Inspect {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// The policy asks for something this backend does not provide.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The working directory would not be visible in the sandbox.
+    #[error(
+        "the working directory {} is not readable under this profile; grant it read access or choose another directory with -C",
+        .0.display()
+    )]
+    CwdHidden(PathBuf),
+}
+
+/// Builds the mount plan for `policy`.
+pub fn plan(
+    policy: &SandboxPolicy,
+    proc: ProcMode,
+    fs: &dyn FsView,
+) -> Result<MountPlan, PlanError> {
+    if policy.network == NetworkMode::Proxy {
+        return Err(PlanError::Unsupported(
+            "network mode \"proxy\" is not available in this build; use \"restricted\" or \"enabled\"".into(),
+        ));
+    }
+    let mut rules = resolve_rules(policy, fs)?;
+    protect(&mut rules, fs)?;
+    rules.sort_by(|a, b| {
+        depth(&a.path)
+            .cmp(&depth(&b.path))
+            .then(a.path.cmp(&b.path))
+    });
+
+    let root_access = rules
+        .iter()
+        .find(|rule| rule.path == Path::new("/"))
+        .map_or(Access::None, |rule| rule.access);
+    let mut ops = Vec::new();
+    let mut remounts = Vec::new();
+    match root_access {
+        Access::Read => ops.push(MountOp::RoBind("/".into())),
+        Access::Write => ops.push(MountOp::Bind("/".into())),
+        Access::None => {}
+    }
+    ops.push(MountOp::Dev);
+    match proc {
+        ProcMode::Mount => ops.push(MountOp::Proc),
+        ProcMode::Skip if root_access != Access::None => {
+            ops.push(MountOp::MaskDir("/proc".into()));
+            remounts.push(MountOp::RemountRo("/proc".into()));
+        }
+        ProcMode::Skip => {}
+    }
+
+    for index in 0..rules.len() {
+        let parent_access = parent_access(&rules, index, root_access);
+        let rule = &mut rules[index];
+        if rule.path == Path::new("/") {
+            rule.outcome = Outcome::Mounted;
+            continue;
+        }
+        if rule.path.starts_with("/dev") || rule.path.starts_with("/proc") {
+            rule.outcome = Outcome::Ignored("the sandbox mounts its own /dev and /proc");
+            continue;
+        }
+        match (&rule.outcome, rule.kind.clone()) {
+            (Outcome::MissingMasked(first_missing), _) => {
+                ops.push(MountOp::MaskDir(first_missing.clone()));
+                remounts.push(MountOp::RemountRo(first_missing.clone()));
+            }
+            (_, RealKind::Missing { .. }) => rule.outcome = Outcome::MissingSkipped,
+            _ if rule.access == parent_access => rule.outcome = Outcome::Inherited,
+            (_, kind) => {
+                rule.outcome = Outcome::Mounted;
+                ops.push(match (rule.access, kind) {
+                    (Access::Write, _) => MountOp::Bind(rule.path.clone()),
+                    (Access::Read, _) => MountOp::RoBind(rule.path.clone()),
+                    (Access::None, RealKind::Dir) => {
+                        remounts.push(MountOp::RemountRo(rule.path.clone()));
+                        MountOp::MaskDir(rule.path.clone())
+                    }
+                    (Access::None, _) => MountOp::MaskFile(rule.path.clone()),
+                });
+            }
+        }
+    }
+    ops.extend(remounts);
+    if root_access == Access::None {
+        ops.push(MountOp::RemountRo("/".into()));
+    }
+
+    let cwd = real_path(fs, &policy.cwd).map_err(|source| PlanError::Inspect {
+        path: policy.cwd.clone(),
+        source,
+    })?;
+    if access_at(&rules, &cwd.path, root_access) == Access::None {
+        return Err(PlanError::CwdHidden(policy.cwd.clone()));
+    }
+
+    rules.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(MountPlan {
+        ops,
+        rules: rules.into_iter().map(Candidate::into_planned).collect(),
+        network: policy.network,
+        chdir: policy.cwd.clone(),
+        proc,
+    })
+}
+
+/// A rule while the plan is being built.
+#[derive(Debug, Clone)]
+struct Candidate {
+    path: PathBuf,
+    kind: RealKind,
+    requested: Option<PathBuf>,
+    access: Access,
+    origin: RuleOrigin,
+    capped_by: Option<PathBuf>,
+    outcome: Outcome,
+}
+
+impl Candidate {
+    fn into_planned(self) -> PlannedRule {
+        PlannedRule {
+            path: self.path,
+            requested: self.requested,
+            access: self.access,
+            origin: self.origin,
+            capped_by: self.capped_by,
+            outcome: self.outcome,
+        }
+    }
+}
+
+fn inspect(fs: &dyn FsView, path: &Path) -> Result<RealPath, PlanError> {
+    real_path(fs, path).map_err(|source| PlanError::Inspect {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Policy rules in real-path space; two rules landing on one real path
+/// keep the stricter access.
+fn resolve_rules(policy: &SandboxPolicy, fs: &dyn FsView) -> Result<Vec<Candidate>, PlanError> {
+    let mut rules: Vec<Candidate> = Vec::new();
+    for rule in &policy.rules {
+        let real = inspect(fs, &rule.path)?;
+        let candidate = Candidate {
+            requested: (real.path != rule.path).then(|| rule.path.clone()),
+            path: real.path,
+            kind: real.kind,
+            access: rule.access,
+            origin: rule.origin.clone(),
+            capped_by: None,
+            outcome: Outcome::Mounted,
+        };
+        match rules
+            .iter_mut()
+            .find(|existing| existing.path == candidate.path)
+        {
+            Some(existing) if candidate.access < existing.access => *existing = candidate,
+            Some(_) => {}
+            None => rules.push(candidate),
+        }
+    }
+    Ok(rules)
+}
+
+/// Caps every protected path inside a writable root at `read`.
+fn protect(rules: &mut Vec<Candidate>, fs: &dyn FsView) -> Result<(), PlanError> {
+    let roots: Vec<PathBuf> = rules
+        .iter()
+        .filter(|rule| rule.access == Access::Write && rule.kind == RealKind::Dir)
+        .map(|rule| rule.path.clone())
+        .collect();
+    for root in roots {
+        let candidates = protected_candidates(fs, &root).map_err(|source| PlanError::Inspect {
+            path: root.clone(),
+            source,
+        })?;
+        for candidate in candidates {
+            let real = inspect(fs, &candidate)?;
+            if access_at(rules, &real.path, Access::None) != Access::Write {
+                continue;
+            }
+            let requested = (real.path != candidate).then_some(candidate);
+            let (target, outcome) = match &real.kind {
+                RealKind::Missing { first_missing } => (
+                    first_missing.clone(),
+                    Outcome::MissingMasked(first_missing.clone()),
+                ),
+                RealKind::Dir | RealKind::File => (real.path.clone(), Outcome::Mounted),
+            };
+            for rule in rules.iter_mut() {
+                if rule.path.starts_with(&target) && rule.access == Access::Write {
+                    rule.access = Access::Read;
+                    rule.capped_by = Some(target.clone());
+                }
+            }
+            if !rules.iter().any(|rule| rule.path == target) {
+                rules.push(Candidate {
+                    path: target,
+                    kind: real.kind.clone(),
+                    requested,
+                    access: Access::Read,
+                    origin: RuleOrigin::Protected,
+                    capped_by: None,
+                    outcome,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn depth(path: &Path) -> usize {
+    path.components().count()
+}
+
+/// Access of the deepest rule covering `path`, or `default` if none does.
+fn access_at(rules: &[Candidate], path: &Path, default: Access) -> Access {
+    rules
+        .iter()
+        .filter(|rule| path.starts_with(&rule.path))
+        .max_by_key(|rule| depth(&rule.path))
+        .map_or(default, |rule| rule.access)
+}
+
+/// Access of the deepest rule strictly above `rules[index]`.
+fn parent_access(rules: &[Candidate], index: usize, root_access: Access) -> Access {
+    let path = &rules[index].path;
+    rules
+        .iter()
+        .filter(|rule| rule.path != *path && path.starts_with(&rule.path))
+        .max_by_key(|rule| depth(&rule.path))
+        .map_or(root_access, |rule| rule.access)
+}
+
+#[cfg(test)]
+mod tests;

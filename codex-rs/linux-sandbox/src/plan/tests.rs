@@ -1,0 +1,396 @@
+use super::*;
+use crate::fs_view::fake::FakeFs;
+use codex_sandboxing::resolve::ResolvedRule;
+
+fn policy(rules: &[(&str, Access)], cwd: &str, network: NetworkMode) -> SandboxPolicy {
+    let mut rules: Vec<ResolvedRule> = rules
+        .iter()
+        .map(|(path, access)| ResolvedRule {
+            path: PathBuf::from(path),
+            access: *access,
+            origin: RuleOrigin::BuiltIn(":test"),
+        })
+        .collect();
+    rules.sort_by(|a, b| a.path.cmp(&b.path));
+    SandboxPolicy {
+        rules,
+        network,
+        cwd: cwd.into(),
+    }
+}
+
+fn plan_for(rules: &[(&str, Access)], cwd: &str, fs: &FakeFs) -> MountPlan {
+    plan(
+        &policy(rules, cwd, NetworkMode::Restricted),
+        ProcMode::Mount,
+        fs,
+    )
+    .unwrap()
+}
+
+fn rule<'a>(plan: &'a MountPlan, path: &str) -> &'a PlannedRule {
+    plan.rules
+        .iter()
+        .find(|rule| rule.path == Path::new(path))
+        .unwrap_or_else(|| panic!("no rule for {path}: {:#?}", plan.rules))
+}
+
+fn position(plan: &MountPlan, op: &MountOp) -> usize {
+    plan.ops
+        .iter()
+        .position(|candidate| candidate == op)
+        .unwrap_or_else(|| panic!("{op:?} not in {:#?}", plan.ops))
+}
+
+use Access::{None as NoAccess, Read, Write};
+use MountOp::*;
+
+#[test]
+fn workspace_profile_golden_plan() {
+    let fs = FakeFs::new().dir("/ws/.git").dir("/ws/src").dir("/tmp");
+    let plan = plan_for(&[("/", Read), ("/ws", Write), ("/tmp", Write)], "/ws", &fs);
+    assert_eq!(
+        plan.ops,
+        [
+            RoBind("/".into()),
+            Dev,
+            Proc,
+            Bind("/tmp".into()),
+            Bind("/ws".into()),
+            MaskDir("/tmp/.agents".into()),
+            MaskDir("/tmp/.codex".into()),
+            MaskDir("/tmp/.git".into()),
+            MaskDir("/ws/.agents".into()),
+            MaskDir("/ws/.codex".into()),
+            RoBind("/ws/.git".into()),
+            RemountRo("/tmp/.agents".into()),
+            RemountRo("/tmp/.codex".into()),
+            RemountRo("/tmp/.git".into()),
+            RemountRo("/ws/.agents".into()),
+            RemountRo("/ws/.codex".into()),
+        ]
+    );
+    assert_eq!(plan.chdir, PathBuf::from("/ws"));
+    assert_eq!(rule(&plan, "/ws/.git").origin, RuleOrigin::Protected);
+    assert_eq!(
+        rule(&plan, "/ws/.codex").outcome,
+        Outcome::MissingMasked("/ws/.codex".into())
+    );
+}
+
+#[test]
+fn write_none_write_carve_out_binds_after_its_mask_and_remounts_last() {
+    let fs = FakeFs::new().dir("/repo/a/b/.git");
+    let plan = plan_for(
+        &[
+            ("/", Read),
+            ("/repo", Write),
+            ("/repo/a", NoAccess),
+            ("/repo/a/b", Write),
+        ],
+        "/repo",
+        &fs,
+    );
+    let mask = position(&plan, &MaskDir("/repo/a".into()));
+    let carve_out = position(&plan, &Bind("/repo/a/b".into()));
+    let remount = position(&plan, &RemountRo("/repo/a".into()));
+    assert!(position(&plan, &Bind("/repo".into())) < mask);
+    assert!(mask < carve_out && carve_out < remount, "{:#?}", plan.ops);
+    // The carve-out is a writable root of its own, so its .git is protected.
+    assert!(carve_out < position(&plan, &RoBind("/repo/a/b/.git".into())));
+}
+
+#[test]
+fn read_only_islands_and_files_masked_with_dev_null() {
+    let fs = FakeFs::new()
+        .dir("/ws/vendor")
+        .file("/ws/.env", "SECRET=1")
+        .dir("/ws/.git");
+    let plan = plan_for(
+        &[
+            ("/", Read),
+            ("/ws", Write),
+            ("/ws/vendor", Read),
+            ("/ws/.env", NoAccess),
+        ],
+        "/ws",
+        &fs,
+    );
+    assert!(plan.ops.contains(&RoBind("/ws/vendor".into())));
+    assert!(plan.ops.contains(&MaskFile("/ws/.env".into())));
+    assert!(!plan.ops.contains(&RemountRo("/ws/.env".into())));
+}
+
+#[test]
+fn rules_equal_to_their_parent_mount_nothing() {
+    let fs = FakeFs::new().dir("/ws/sub").dir("/etc");
+    let plan = plan_for(
+        &[
+            ("/", Read),
+            ("/ws", Write),
+            ("/ws/sub", Write),
+            ("/etc", Read),
+        ],
+        "/ws",
+        &fs,
+    );
+    assert_eq!(rule(&plan, "/ws/sub").outcome, Outcome::Inherited);
+    assert_eq!(rule(&plan, "/etc").outcome, Outcome::Inherited);
+    assert!(!plan.ops.contains(&Bind("/ws/sub".into())));
+    assert!(!plan.ops.contains(&RoBind("/etc".into())));
+}
+
+#[test]
+fn missing_ordinary_rules_are_kept_but_mount_nothing() {
+    let fs = FakeFs::new().dir("/ws/.git");
+    let plan = plan_for(
+        &[
+            ("/", Read),
+            ("/ws", Write),
+            ("/nope", Write),
+            ("/ws/gone", NoAccess),
+        ],
+        "/ws",
+        &fs,
+    );
+    assert_eq!(rule(&plan, "/nope").outcome, Outcome::MissingSkipped);
+    assert_eq!(rule(&plan, "/ws/gone").outcome, Outcome::MissingSkipped);
+    assert!(plan.ops.iter().all(|op| !matches!(op, Bind(p) | MaskDir(p) if p.starts_with("/nope") || p.starts_with("/ws/gone"))));
+}
+
+#[test]
+fn a_missing_write_root_gets_no_protected_masks() {
+    let fs = FakeFs::new().dir("/ws");
+    let plan = plan_for(&[("/", Read), ("/ws", Write), ("/gone", Write)], "/ws", &fs);
+    assert!(
+        plan.ops
+            .iter()
+            .all(|op| !format!("{op:?}").contains("/gone")),
+        "{:#?}",
+        plan.ops
+    );
+}
+
+#[test]
+fn a_symlinked_protected_path_is_protected_where_it_points() {
+    let fs = FakeFs::new()
+        .dir("/ws/store/hooks")
+        .symlink("/ws/.git", "store");
+    let plan = plan_for(&[("/", Read), ("/ws", Write)], "/ws", &fs);
+    assert!(
+        plan.ops.contains(&RoBind("/ws/store".into())),
+        "{:#?}",
+        plan.ops
+    );
+    assert_eq!(rule(&plan, "/ws/store").requested, Some("/ws/.git".into()));
+}
+
+#[test]
+fn a_dangling_protected_symlink_masks_the_first_missing_component_of_its_target() {
+    let fs = FakeFs::new().dir("/ws").symlink("/ws/.codex", "cfg/codex");
+    let plan = plan_for(&[("/", Read), ("/ws", Write)], "/ws", &fs);
+    assert!(
+        plan.ops.contains(&MaskDir("/ws/cfg".into())),
+        "{:#?}",
+        plan.ops
+    );
+    assert!(plan.ops.contains(&RemountRo("/ws/cfg".into())));
+}
+
+#[test]
+fn a_protected_symlink_pointing_outside_writable_roots_needs_nothing() {
+    let fs = FakeFs::new()
+        .dir("/ws")
+        .dir("/srv/git")
+        .symlink("/ws/.git", "/srv/git");
+    let plan = plan_for(&[("/", Read), ("/ws", Write)], "/ws", &fs);
+    assert!(
+        !plan.ops.iter().any(|op| format!("{op:?}").contains("/srv")),
+        "{:#?}",
+        plan.ops
+    );
+}
+
+#[test]
+fn gitdir_targets_inside_writable_roots_are_read_only() {
+    let fs = FakeFs::new()
+        .file("/ws/sub/.git", "gitdir: ../.git/modules/sub")
+        .dir("/ws/.git/modules/sub");
+    let plan = plan_for(
+        &[("/", Read), ("/ws/sub", Write), ("/ws/.git", Write)],
+        "/ws/sub",
+        &fs,
+    );
+    assert!(
+        plan.ops.contains(&MaskFile("/ws/sub/.git".into()))
+            || plan.ops.contains(&RoBind("/ws/sub/.git".into()))
+    );
+    assert!(
+        plan.ops.contains(&RoBind("/ws/.git/modules/sub".into())),
+        "{:#?}",
+        plan.ops
+    );
+}
+
+#[test]
+fn a_worktree_common_dir_is_protected_too() {
+    let fs = FakeFs::new()
+        .file("/src/wt/.git", "gitdir: /src/main/.git/worktrees/wt")
+        .file("/src/main/.git/worktrees/wt/commondir", "../..")
+        .dir("/src/main/.git/hooks");
+    // The worktree is the workspace root; its main repository lies elsewhere
+    // in a writable tree.
+    let plan = plan_for(
+        &[("/", Read), ("/src", Write), ("/src/wt", Write)],
+        "/src/wt",
+        &fs,
+    );
+    assert!(
+        plan.ops.contains(&RoBind("/src/main/.git".into())),
+        "{:#?}",
+        plan.ops
+    );
+    // The worktree gitdir lies inside the common dir, so it is covered.
+    assert_eq!(
+        rule(&plan, "/src/main/.git/worktrees/wt").outcome,
+        Outcome::Inherited
+    );
+}
+
+#[test]
+fn write_rules_on_or_under_protected_paths_are_capped_at_read() {
+    let fs = FakeFs::new().dir("/ws/.git/objects").dir("/ws/.codex");
+    let plan = plan_for(
+        &[
+            ("/", Read),
+            ("/ws", Write),
+            ("/ws/.git", Write),
+            ("/ws/.git/objects", Write),
+        ],
+        "/ws",
+        &fs,
+    );
+    assert_eq!(rule(&plan, "/ws/.git").access, Read);
+    assert_eq!(rule(&plan, "/ws/.git/objects").access, Read);
+    assert_eq!(
+        rule(&plan, "/ws/.git/objects").capped_by,
+        Some("/ws/.git".into())
+    );
+    assert!(!plan.ops.contains(&Bind("/ws/.git/objects".into())));
+    assert!(plan.ops.contains(&RoBind("/ws/.codex".into())));
+}
+
+#[test]
+fn a_stricter_user_rule_on_a_protected_path_is_kept() {
+    let fs = FakeFs::new().dir("/ws/.codex");
+    let plan = plan_for(
+        &[("/", Read), ("/ws", Write), ("/ws/.codex", NoAccess)],
+        "/ws",
+        &fs,
+    );
+    assert_eq!(rule(&plan, "/ws/.codex").access, NoAccess);
+    assert!(plan.ops.contains(&MaskDir("/ws/.codex".into())));
+}
+
+#[test]
+fn an_unreadable_root_starts_from_an_empty_read_only_tree() {
+    let fs = FakeFs::new().dir("/usr").dir("/ws/.git");
+    let plan = plan_for(&[("/usr", Read), ("/ws", Write)], "/ws", &fs);
+    assert_eq!(plan.ops[0], Dev);
+    assert!(plan.ops.contains(&RoBind("/usr".into())));
+    assert_eq!(plan.ops.last(), Some(&RemountRo("/".into())));
+    assert!(!plan.ops.contains(&RoBind("/".into())));
+}
+
+#[test]
+fn skipping_proc_hides_the_hosts_proc() {
+    let fs = FakeFs::new().dir("/ws");
+    let plan = plan(
+        &policy(&[("/", Read)], "/ws", NetworkMode::Restricted),
+        ProcMode::Skip,
+        &fs,
+    )
+    .unwrap();
+    assert!(!plan.ops.contains(&Proc));
+    assert!(plan.ops.contains(&MaskDir("/proc".into())));
+    assert!(plan.ops.contains(&RemountRo("/proc".into())));
+}
+
+#[test]
+fn rules_resolve_through_symlinks_and_order_by_real_depth() {
+    // /home/me/proj -> /data/proj; /data is masked, the project carved out.
+    let fs = FakeFs::new()
+        .dir("/data/proj/.git")
+        .symlink("/home/me/proj", "/data/proj");
+    let plan = plan_for(
+        &[("/", Read), ("/data", NoAccess), ("/home/me/proj", Write)],
+        "/home/me/proj",
+        &fs,
+    );
+    let mask = position(&plan, &MaskDir("/data".into()));
+    let bind = position(&plan, &Bind("/data/proj".into()));
+    assert!(mask < bind);
+    assert_eq!(
+        rule(&plan, "/data/proj").requested,
+        Some("/home/me/proj".into())
+    );
+    assert_eq!(plan.chdir, PathBuf::from("/home/me/proj"));
+}
+
+#[test]
+fn two_rules_on_one_real_path_keep_the_stricter() {
+    let fs = FakeFs::new().dir("/data").symlink("/alias", "/data");
+    let plan = plan_for(
+        &[("/", Read), ("/alias", Write), ("/data", NoAccess)],
+        "/",
+        &fs,
+    );
+    assert_eq!(rule(&plan, "/data").access, NoAccess);
+}
+
+#[test]
+fn rules_under_dev_and_proc_are_ignored() {
+    let fs = FakeFs::new().dir("/dev/shm").dir("/ws");
+    let plan = plan_for(&[("/", Read), ("/dev/shm", Write)], "/ws", &fs);
+    assert!(matches!(
+        rule(&plan, "/dev/shm").outcome,
+        Outcome::Ignored(_)
+    ));
+    assert!(!plan.ops.contains(&Bind("/dev/shm".into())));
+}
+
+#[test]
+fn a_hidden_working_directory_is_an_error() {
+    let fs = FakeFs::new().dir("/ws").dir("/usr");
+    let err = plan(
+        &policy(&[("/usr", Read)], "/ws", NetworkMode::Restricted),
+        ProcMode::Mount,
+        &fs,
+    )
+    .unwrap_err();
+    assert!(matches!(err, PlanError::CwdHidden(_)), "{err}");
+}
+
+#[test]
+fn proxy_network_is_refused() {
+    let fs = FakeFs::new().dir("/ws");
+    let err = plan(
+        &policy(&[("/", Read)], "/ws", NetworkMode::Proxy),
+        ProcMode::Mount,
+        &fs,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("proxy"), "{err}");
+}
+
+#[test]
+fn network_mode_is_carried_into_the_plan() {
+    let fs = FakeFs::new().dir("/ws");
+    let plan = plan(
+        &policy(&[("/", Read)], "/ws", NetworkMode::Enabled),
+        ProcMode::Mount,
+        &fs,
+    )
+    .unwrap();
+    assert_eq!(plan.network, NetworkMode::Enabled);
+}
