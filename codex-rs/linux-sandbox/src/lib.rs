@@ -6,3 +6,5 @@
 
 pub mod fs_view;
 pub mod plan;
+pub mod render;
+pub mod seccomp;

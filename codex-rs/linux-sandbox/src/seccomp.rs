@@ -1,0 +1,172 @@
+//! The seccomp filter, built with `seccompiler`.
+//!
+//! Default-allow, with these denials (EPERM):
+//! - always: `ptrace`, `process_vm_readv`, `process_vm_writev`, `io_uring_*`;
+//! - restricted network: every socket family but `AF_UNIX`, `AF_UNIX`
+//!   datagram sockets (an unconnected one can `sendmsg` to any host socket
+//!   path), and `connect`, `bind`, `listen`, `accept`, `accept4`, `sendto`,
+//!   `sendmmsg`, `recvmmsg`, `getsockopt`, `setsockopt`, `getpeername`,
+//!   `getsockname`, `shutdown`.
+//!
+//! A default-allow filter keyed on syscall numbers must also stop the other
+//! syscall ABIs, whose numbers differ: seccompiler's architecture check
+//! kills the process on a foreign architecture (the i386 `int 0x80` entry),
+//! and on x86_64 [`X32_GUARD`] kills it on any x32 syscall number.
+
+use std::collections::BTreeMap;
+
+use codex_sandboxing::NetworkMode;
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch, sock_filter,
+};
+
+/// Why the filter could not be built (a bug or an unsupported architecture).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the seccomp filter: {0}")]
+pub struct SeccompError(String);
+
+/// Syscalls denied under every sandboxing profile.
+const ALWAYS_DENIED: [i64; 6] = [
+    libc::SYS_ptrace,
+    libc::SYS_process_vm_readv,
+    libc::SYS_process_vm_writev,
+    libc::SYS_io_uring_setup,
+    libc::SYS_io_uring_enter,
+    libc::SYS_io_uring_register,
+];
+
+/// Socket calls denied outright when the network is restricted.
+const NETWORK_DENIED: [i64; 13] = [
+    libc::SYS_connect,
+    libc::SYS_bind,
+    libc::SYS_listen,
+    libc::SYS_accept,
+    libc::SYS_accept4,
+    libc::SYS_sendto,
+    libc::SYS_sendmmsg,
+    libc::SYS_recvmmsg,
+    libc::SYS_getsockopt,
+    libc::SYS_setsockopt,
+    libc::SYS_getpeername,
+    libc::SYS_getsockname,
+    libc::SYS_shutdown,
+];
+
+/// The bit that marks an x32 syscall number on x86_64.
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+/// Builds the filter for a network mode, as a BPF program.
+pub fn build_filter(network: NetworkMode) -> Result<BpfProgram, SeccompError> {
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    for syscall in ALWAYS_DENIED {
+        rules.insert(syscall, Vec::new());
+    }
+    if network != NetworkMode::Enabled {
+        for syscall in NETWORK_DENIED {
+            rules.insert(syscall, Vec::new());
+        }
+        // Either condition denies: a family other than AF_UNIX, or a
+        // datagram type (the low bits of `type`; the rest are flags).
+        for syscall in [libc::SYS_socket, libc::SYS_socketpair] {
+            rules.insert(
+                syscall,
+                vec![
+                    rule(condition(0, SeccompCmpOp::Ne, libc::AF_UNIX as u64)?)?,
+                    rule(condition(
+                        1,
+                        SeccompCmpOp::MaskedEq(0xf),
+                        libc::SOCK_DGRAM as u64,
+                    )?)?,
+                ],
+            );
+        }
+    }
+    let arch = TargetArch::try_from(std::env::consts::ARCH)
+        .map_err(|err| SeccompError(format!("unsupported architecture: {err}")))?;
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        arch,
+    )
+    .map_err(|err| SeccompError(err.to_string()))?;
+    let mut program: BpfProgram = filter
+        .try_into()
+        .map_err(|err: seccompiler::BackendError| SeccompError(err.to_string()))?;
+    if arch == TargetArch::x86_64 {
+        insert_x32_guard(&mut program)?;
+    }
+    Ok(program)
+}
+
+/// The program as the raw `struct sock_filter` array bwrap's `--seccomp`
+/// reads.
+pub fn program_bytes(program: &[sock_filter]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(program.len() * 8);
+    for instruction in program {
+        bytes.extend_from_slice(&instruction.code.to_ne_bytes());
+        bytes.push(instruction.jt);
+        bytes.push(instruction.jf);
+        bytes.extend_from_slice(&instruction.k.to_ne_bytes());
+    }
+    bytes
+}
+
+fn condition(arg: u8, op: SeccompCmpOp, value: u64) -> Result<SeccompCondition, SeccompError> {
+    SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, value)
+        .map_err(|err| SeccompError(err.to_string()))
+}
+
+fn rule(condition: SeccompCondition) -> Result<SeccompRule, SeccompError> {
+    SeccompRule::new(vec![condition]).map_err(|err| SeccompError(err.to_string()))
+}
+
+/// Three instructions that kill the process on an x32 syscall number.
+///
+/// seccompiler has no way to match a range of syscall numbers, so this is
+/// written by hand and spliced in right after seccompiler's architecture
+/// check (`load arch; jeq; ret kill`), before its own `load nr`. All of
+/// seccompiler's jumps are relative and lie after the splice point, so
+/// they are unaffected.
+const X32_GUARD: [sock_filter; 3] = [
+    // A = seccomp_data.nr
+    sock_filter {
+        code: 0x20,
+        jt: 0,
+        jf: 0,
+        k: 0,
+    },
+    // if (A >= X32_SYSCALL_BIT) fall through to kill, else skip it
+    sock_filter {
+        code: 0x35,
+        jt: 0,
+        jf: 1,
+        k: X32_SYSCALL_BIT,
+    },
+    sock_filter {
+        code: 0x06,
+        jt: 0,
+        jf: 0,
+        k: libc::SECCOMP_RET_KILL_PROCESS,
+    },
+];
+
+/// Length of seccompiler's leading architecture check.
+const ARCH_CHECK_LEN: usize = 3;
+
+fn insert_x32_guard(program: &mut BpfProgram) -> Result<(), SeccompError> {
+    let arch_check_ends_in_kill = program
+        .get(ARCH_CHECK_LEN - 1)
+        .is_some_and(|insn| insn.code == 0x06 && insn.k == libc::SECCOMP_RET_KILL_PROCESS);
+    if !arch_check_ends_in_kill {
+        return Err(SeccompError(
+            "seccompiler's program no longer starts with the expected architecture check".into(),
+        ));
+    }
+    program.splice(ARCH_CHECK_LEN..ARCH_CHECK_LEN, X32_GUARD);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,192 @@
+//! The filter is checked by running it: a minimal classic-BPF evaluator
+//! (only the instructions seccompiler and the x32 guard emit) decides each
+//! synthetic syscall, so every rule is tested without the kernel.
+
+use super::*;
+
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+const RET_ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
+const RET_EPERM: u32 = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+const RET_KILL: u32 = libc::SECCOMP_RET_KILL_PROCESS;
+
+/// Evaluates `program` on `seccomp_data { nr, arch, ip: 0, args }`.
+fn run(program: &[sock_filter], nr: u32, arch: u32, args: [u64; 6]) -> u32 {
+    let mut data = Vec::with_capacity(64);
+    data.extend_from_slice(&nr.to_ne_bytes());
+    data.extend_from_slice(&arch.to_ne_bytes());
+    data.extend_from_slice(&0u64.to_ne_bytes());
+    for arg in args {
+        data.extend_from_slice(&arg.to_ne_bytes());
+    }
+    let word = |offset: u32| {
+        let o = offset as usize;
+        u32::from_ne_bytes(data[o..o + 4].try_into().unwrap())
+    };
+    let (mut pc, mut acc) = (0usize, 0u32);
+    loop {
+        let insn = &program[pc];
+        pc += 1;
+        let jump = |taken: bool| {
+            if taken {
+                insn.jt as usize
+            } else {
+                insn.jf as usize
+            }
+        };
+        match insn.code {
+            0x20 => acc = word(insn.k),            // ld  [k]
+            0x54 => acc &= insn.k,                 // and #k
+            0x05 => pc += insn.k as usize,         // ja
+            0x15 => pc += jump(acc == insn.k),     // jeq #k
+            0x25 => pc += jump(acc > insn.k),      // jgt #k
+            0x35 => pc += jump(acc >= insn.k),     // jge #k
+            0x45 => pc += jump(acc & insn.k != 0), // jset #k
+            0x06 => return insn.k,                 // ret #k
+            code => panic!("instruction {code:#x} not modelled"),
+        }
+    }
+}
+
+fn syscall(program: &[sock_filter], nr: i64, args: [u64; 6]) -> u32 {
+    run(program, nr as u32, AUDIT_ARCH_X86_64, args)
+}
+
+fn filter(network: NetworkMode) -> BpfProgram {
+    build_filter(network).unwrap()
+}
+
+const AF_UNIX: u64 = libc::AF_UNIX as u64;
+const AF_INET: u64 = libc::AF_INET as u64;
+const AF_INET6: u64 = libc::AF_INET6 as u64;
+const AF_NETLINK: u64 = libc::AF_NETLINK as u64;
+const STREAM: u64 = libc::SOCK_STREAM as u64;
+const DGRAM: u64 = libc::SOCK_DGRAM as u64;
+const CLOEXEC: u64 = libc::SOCK_CLOEXEC as u64;
+
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn ordinary_syscalls_are_allowed_in_every_mode() {
+    for network in [NetworkMode::Restricted, NetworkMode::Enabled] {
+        let program = filter(network);
+        for nr in [
+            libc::SYS_read,
+            libc::SYS_write,
+            libc::SYS_openat,
+            libc::SYS_execve,
+            libc::SYS_clone,
+        ] {
+            assert_eq!(
+                syscall(&program, nr, [0; 6]),
+                RET_ALLOW,
+                "{nr} under {network:?}"
+            );
+        }
+    }
+}
+
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn debugging_and_io_uring_are_denied_in_every_mode() {
+    for network in [NetworkMode::Restricted, NetworkMode::Enabled] {
+        let program = filter(network);
+        for nr in ALWAYS_DENIED {
+            assert_eq!(
+                syscall(&program, nr, [0; 6]),
+                RET_EPERM,
+                "{nr} under {network:?}"
+            );
+        }
+    }
+}
+
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn restricted_network_allows_only_unix_stream_sockets() {
+    let program = filter(NetworkMode::Restricted);
+    for nr in [libc::SYS_socket, libc::SYS_socketpair] {
+        assert_eq!(
+            syscall(&program, nr, [AF_UNIX, STREAM, 0, 0, 0, 0]),
+            RET_ALLOW
+        );
+        assert_eq!(
+            syscall(&program, nr, [AF_UNIX, STREAM | CLOEXEC, 0, 0, 0, 0]),
+            RET_ALLOW
+        );
+        assert_eq!(
+            syscall(&program, nr, [AF_UNIX, DGRAM, 0, 0, 0, 0]),
+            RET_EPERM
+        );
+        assert_eq!(
+            syscall(&program, nr, [AF_UNIX, DGRAM | CLOEXEC, 0, 0, 0, 0]),
+            RET_EPERM
+        );
+        for family in [AF_INET, AF_INET6, AF_NETLINK, 0] {
+            assert_eq!(
+                syscall(&program, nr, [family, STREAM, 0, 0, 0, 0]),
+                RET_EPERM,
+                "family {family}"
+            );
+        }
+        // The kernel reads `family` and `type` as 32-bit ints, and so does
+        // the filter: high bits can neither hide AF_INET nor fake AF_UNIX.
+        assert_eq!(
+            syscall(&program, nr, [AF_INET | 1 << 32, STREAM, 0, 0, 0, 0]),
+            RET_EPERM
+        );
+        assert_eq!(
+            syscall(&program, nr, [AF_UNIX | 1 << 32, STREAM, 0, 0, 0, 0]),
+            RET_ALLOW
+        );
+        assert_eq!(
+            syscall(&program, nr, [AF_UNIX, DGRAM | 1 << 32, 0, 0, 0, 0]),
+            RET_EPERM
+        );
+    }
+    for nr in NETWORK_DENIED {
+        assert_eq!(syscall(&program, nr, [3, 0, 0, 0, 0, 0]), RET_EPERM, "{nr}");
+    }
+}
+
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn enabled_network_leaves_sockets_alone() {
+    let program = filter(NetworkMode::Enabled);
+    assert_eq!(
+        syscall(&program, libc::SYS_socket, [AF_INET, STREAM, 0, 0, 0, 0]),
+        RET_ALLOW
+    );
+    for nr in NETWORK_DENIED {
+        assert_eq!(syscall(&program, nr, [3, 0, 0, 0, 0, 0]), RET_ALLOW, "{nr}");
+    }
+}
+
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn foreign_abis_are_killed() {
+    for network in [NetworkMode::Restricted, NetworkMode::Enabled] {
+        let program = filter(network);
+        // i386 through int 0x80: its ptrace is 26, which is x86_64's msync.
+        assert_eq!(run(&program, 26, AUDIT_ARCH_I386, [0; 6]), RET_KILL);
+        assert_eq!(run(&program, 20, AUDIT_ARCH_I386, [0; 6]), RET_KILL);
+        // x32: ptrace is 0x40000000 + 521; any x32 number is killed.
+        assert_eq!(syscall(&program, 0x4000_0000 + 521, [0; 6]), RET_KILL);
+        assert_eq!(syscall(&program, 0x4000_0000 + 39, [0; 6]), RET_KILL);
+        assert_eq!(syscall(&program, 0x3fff_ffff, [0; 6]), RET_ALLOW);
+    }
+}
+
+#[test]
+fn program_bytes_are_eight_bytes_per_instruction_in_native_order() {
+    let program = [sock_filter {
+        code: 0x0006,
+        jt: 1,
+        jf: 2,
+        k: 0x7fff_0000,
+    }];
+    let bytes = program_bytes(&program);
+    assert_eq!(bytes.len(), 8);
+    assert_eq!(&bytes[0..2], &0x0006u16.to_ne_bytes());
+    assert_eq!((bytes[2], bytes[3]), (1, 2));
+    assert_eq!(&bytes[4..8], &0x7fff_0000u32.to_ne_bytes());
+}
