@@ -1,20 +1,23 @@
 //! The sandbox policy model: profiles, configuration and resolution.
 //!
-//! Everything here is pure (config files are read, nothing is changed), so
-//! each rule of the policy is a unit test without root:
+//! Everything here is pure (config files and `/proc` text are read, nothing
+//! is changed), so each rule of the policy is a unit test without root:
 //!
 //! ```text
 //! config.toml + -p/-c/--enable  --(config)-->   ConfigToml
 //! ConfigToml + -P               --(profile)-->  Profile
 //! Profile + cwd/env             --(resolve)-->  EffectivePolicy
 //! ```
+//! [`request::build_policy`] runs the whole chain for a front end.
 
 pub mod access;
+pub mod cli;
 pub mod config;
-
-pub use access::Access;
+pub mod host;
 pub mod profile;
+pub mod request;
 pub mod resolve;
 
+pub use access::Access;
 pub use profile::{NetworkMode, Profile, select_profile};
 pub use resolve::{EffectivePolicy, ResolveContext, SandboxPolicy, resolve};

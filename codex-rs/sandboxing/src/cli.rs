@@ -1,0 +1,86 @@
+//! The command-line options shared by `codex sandbox` and the standalone
+//! `codex-linux-sandbox` helper, spelled as the Codex CLI spells them.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// Text shown after the options in `--help`.
+pub const AFTER_HELP: &str = "\
+Built-in profiles (-P NAME, or default_permissions in config.toml):
+  :read-only           read everything, write nothing, no network
+  :workspace           read everything; write the workspace (-C, default the current
+                       directory), $TMPDIR and /tmp; no network  [default]
+  :danger-full-access  no sandbox at all
+
+Inside every writable root, .git (and the git dir a .git file points to), .codex and
+.agents stay read-only.
+
+A profile of your own, in $CODEX_HOME/config.toml (default ~/.codex/config.toml):
+
+  default_permissions = \"dev\"
+
+  [permissions.dev.filesystem]
+  \":root\" = \"read\"                 # read, write or none
+  \":workspace_roots\" = \"write\"     # also :tmpdir and :slash_tmp
+  \"/code/secrets\" = \"none\"         # absolute paths or ~/...; the deepest rule wins
+  \"/code/secrets/scratch\" = \"write\"
+
+  [permissions.dev.network]
+  mode = \"restricted\"              # or \"enabled\"
+
+Examples:
+  codex sandbox -- cargo test
+  codex sandbox -P :read-only -- git status
+  codex sandbox -c 'sandbox_workspace_write.writable_roots=[\"/data\"]' -- make
+  codex sandbox --explain -P dev -- npm test
+
+Exit status: the command's own (128+N if killed by signal N); 2 usage error,
+78 configuration error, 69 unsupported host, 72 bwrap not found, 71 sandbox setup
+failed, 70 internal error, 126 command not executable, 127 command not found.";
+
+/// Options of a sandboxed run.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SandboxArgs {
+    /// Permission profile to use (a built-in like :read-only, or a
+    /// [permissions.NAME] profile from config.toml).
+    #[arg(short = 'P', long = "permission-profile", value_name = "NAME")]
+    pub permission_profile: Option<String>,
+
+    /// Override a config.toml key (repeatable). The value is parsed as TOML,
+    /// else taken as a string: -c sandbox_mode=read-only.
+    #[arg(short = 'c', long = "config", value_name = "key=value")]
+    pub config_overrides: Vec<String>,
+
+    /// Enable a feature flag (same as -c features.FEATURE=true).
+    #[arg(long = "enable", value_name = "FEATURE")]
+    pub enable: Vec<String>,
+
+    /// Disable a feature flag (same as -c features.FEATURE=false).
+    #[arg(long = "disable", value_name = "FEATURE")]
+    pub disable: Vec<String>,
+
+    /// Layer $CODEX_HOME/NAME.config.toml over config.toml.
+    #[arg(short = 'p', long = "profile", value_name = "NAME")]
+    pub config_profile: Option<String>,
+
+    /// Workspace root and working directory (default: the current directory).
+    #[arg(short = 'C', long = "cd", value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+
+    /// Print the effective policy and the bwrap command line; run nothing.
+    #[arg(long)]
+    pub explain: bool,
+
+    /// Do not mount a fresh /proc (for containers that forbid it).
+    #[arg(long)]
+    pub no_proc: bool,
+
+    /// The command to run and its arguments.
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required_unless_present = "explain"
+    )]
+    pub command: Vec<OsString>,
+}

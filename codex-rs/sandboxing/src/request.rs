@@ -1,0 +1,202 @@
+//! From command-line options and environment to an [`EffectivePolicy`]:
+//! the one entry point front ends call.
+
+use std::path::{Path, PathBuf};
+
+use crate::cli::SandboxArgs;
+use crate::config::{ConfigError, ConfigRequest, LoadedConfig};
+use crate::profile::{ProfileError, select_profile};
+use crate::resolve::{EffectivePolicy, ResolveContext, ResolveError, normalize, resolve};
+
+/// The environment a policy depends on, read once by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    /// The process's working directory (absolute).
+    pub process_cwd: PathBuf,
+    /// `$HOME`.
+    pub home: Option<PathBuf>,
+    /// `$CODEX_HOME`.
+    pub codex_home: Option<PathBuf>,
+    /// `$TMPDIR`.
+    pub tmpdir: Option<PathBuf>,
+}
+
+impl Environment {
+    /// Reads the real process environment.
+    pub fn from_process() -> std::io::Result<Self> {
+        let non_empty = |name: &str| {
+            std::env::var_os(name)
+                .filter(|value| !value.is_empty())
+                .map(PathBuf::from)
+        };
+        Ok(Self {
+            process_cwd: std::env::current_dir()?,
+            home: non_empty("HOME"),
+            codex_home: non_empty("CODEX_HOME"),
+            tmpdir: non_empty("TMPDIR"),
+        })
+    }
+}
+
+/// Why no policy could be built.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// `-C` names something that is not a directory.
+    #[error("-C {}: {reason}; pass an existing directory", path.display())]
+    BadCwd {
+        /// The directory as given.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Neither `CODEX_HOME` nor `HOME` is set.
+    #[error("cannot find config.toml: neither CODEX_HOME nor HOME is set; set one of them")]
+    NoCodexHome,
+    /// A config file or option is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The chosen profile is unknown or malformed.
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    /// A rule could not be resolved.
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    /// A feature flag asks for something this build does not have.
+    #[error("{0}")]
+    Feature(String),
+}
+
+/// Loads the configuration, chooses the profile and resolves it.
+pub fn build_policy(args: &SandboxArgs, env: &Environment) -> Result<EffectivePolicy, PolicyError> {
+    let cwd = workspace_dir(args.cwd.as_deref(), &env.process_cwd)?;
+    let codex_home = match (&env.codex_home, &env.home) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(home)) => home.join(".codex"),
+        (None, None) => return Err(PolicyError::NoCodexHome),
+    };
+    let loaded = LoadedConfig::load(&ConfigRequest {
+        codex_home,
+        profile_file: args.config_profile.clone(),
+        overrides: args.config_overrides.clone(),
+        enable: args.enable.clone(),
+        disable: args.disable.clone(),
+    })?;
+    if loaded.config.features.get("use_legacy_landlock") == Some(&true) {
+        return Err(PolicyError::Feature(format!(
+            "features.use_legacy_landlock ({}): the legacy Landlock pipeline is not available in this build; \
+             remove the setting to use the bubblewrap pipeline",
+            loaded.source_of(&["features", "use_legacy_landlock"])
+        )));
+    }
+    let profile = select_profile(&loaded, args.permission_profile.as_deref())?;
+    let context = ResolveContext {
+        cwd,
+        home: env.home.clone(),
+        tmpdir: env.tmpdir.clone(),
+        extra_workspace_roots: loaded.config.sandbox_workspace_write.writable_roots.clone(),
+    };
+    Ok(resolve(&profile, &context)?)
+}
+
+/// The absolute workspace directory: `-C` (relative to the process's
+/// directory) or the process's directory. It must be an existing directory.
+fn workspace_dir(requested: Option<&Path>, process_cwd: &Path) -> Result<PathBuf, PolicyError> {
+    let Some(requested) = requested else {
+        return Ok(process_cwd.to_path_buf());
+    };
+    let absolute = normalize(&process_cwd.join(requested));
+    match std::fs::metadata(&absolute) {
+        Ok(meta) if meta.is_dir() => Ok(absolute),
+        Ok(_) => Err(PolicyError::BadCwd {
+            path: requested.to_path_buf(),
+            reason: "not a directory".into(),
+        }),
+        Err(err) => Err(PolicyError::BadCwd {
+            path: requested.to_path_buf(),
+            reason: err.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(home: &Path) -> Environment {
+        Environment {
+            process_cwd: home.to_path_buf(),
+            home: Some(home.to_path_buf()),
+            codex_home: None,
+            tmpdir: None,
+        }
+    }
+
+    #[test]
+    fn defaults_to_workspace_in_the_process_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = build_policy(&SandboxArgs::default(), &env(dir.path())).unwrap();
+        assert_eq!(policy.profile, ":workspace");
+        let sandbox = policy.sandbox.unwrap();
+        assert_eq!(sandbox.cwd, dir.path());
+        assert_eq!(sandbox.access_for(dir.path()), crate::Access::Write);
+    }
+
+    #[test]
+    fn codex_home_overrides_home_and_legacy_landlock_is_refused() {
+        let home = tempfile::tempdir().unwrap();
+        let codex_home = tempfile::tempdir().unwrap();
+        std::fs::write(
+            codex_home.path().join("config.toml"),
+            "[features]\nuse_legacy_landlock = true\n",
+        )
+        .unwrap();
+        let mut environment = env(home.path());
+        environment.codex_home = Some(codex_home.path().to_path_buf());
+        let err = build_policy(&SandboxArgs::default(), &environment)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("Landlock") && err.contains("config.toml"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn cd_must_be_an_existing_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("file"), "").unwrap();
+        for (cd, reason) in [("missing", "No such file"), ("file", "not a directory")] {
+            let args = SandboxArgs {
+                cwd: Some(cd.into()),
+                ..SandboxArgs::default()
+            };
+            let err = build_policy(&args, &env(dir.path()))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with(&format!("-C {cd}:")) && err.contains(reason),
+                "{err}"
+            );
+        }
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let args = SandboxArgs {
+            cwd: Some("sub/../sub".into()),
+            ..SandboxArgs::default()
+        };
+        let policy = build_policy(&args, &env(dir.path())).unwrap();
+        assert_eq!(policy.sandbox.unwrap().cwd, dir.path().join("sub"));
+    }
+
+    #[test]
+    fn no_home_at_all_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let environment = Environment {
+            process_cwd: dir.path().to_path_buf(),
+            ..Environment::default()
+        };
+        assert!(matches!(
+            build_policy(&SandboxArgs::default(), &environment),
+            Err(PolicyError::NoCodexHome)
+        ));
+    }
+}
