@@ -1,10 +1,55 @@
 //! `codex-linux-sandbox`: runs a command under bubblewrap and seccomp.
 //!
-//! Pure parts (planner, renderer, filter builder) are separate from the code
-//! that touches the system (launcher, executor), so every rule of the policy
-//! is unit-tested without root.
+//! Pure parts ([`plan`], [`render`], [`seccomp`], [`explain`]) are separate
+//! from the code that touches the system ([`locate`], [`launch`], [`run`]),
+//! so every rule of the policy is unit-tested without root.
+//!
+//! ```text
+//! EffectivePolicy --plan--> MountPlan --render--> bwrap argv --launch--> bwrap --seccomp FD -- CMD
+//! ```
 
+pub mod error;
+pub mod explain;
 pub mod fs_view;
+pub mod launch;
+pub mod locate;
 pub mod plan;
 pub mod render;
+pub mod run;
 pub mod seccomp;
+
+use clap::Parser;
+use codex_sandboxing::cli::{AFTER_HELP, SandboxArgs};
+
+pub use error::exit_code;
+pub use run::run_main;
+
+/// The helper's own command line: the same options as `codex sandbox`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "codex-linux-sandbox",
+    about = "Run a command in the Codex Linux sandbox (bubblewrap + seccomp).",
+    after_help = AFTER_HELP
+)]
+struct HelperCli {
+    #[command(flatten)]
+    args: SandboxArgs,
+}
+
+/// Entry point of the `codex-linux-sandbox` helper (also reached through
+/// arg0 dispatch from `codex`): parses the command line and never returns.
+pub fn helper_main() -> ! {
+    let cli = match HelperCli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() {
+                exit_code::USAGE
+            } else {
+                0
+            };
+            let _ = err.print();
+            std::process::exit(code);
+        }
+    };
+    std::process::exit(run_main(&cli.args, "codex-linux-sandbox"))
+}

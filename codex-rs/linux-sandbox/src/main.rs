@@ -1,2 +1,5 @@
-//! placeholder
-fn main() {}
+//! The standalone `codex-linux-sandbox` helper.
+
+fn main() {
+    codex_linux_sandbox::helper_main()
+}

@@ -1,0 +1,79 @@
+//! `codex`: the command-line front end.
+//!
+//! `codex sandbox [OPTIONS] [--] COMMAND...` runs COMMAND in the host's
+//! sandbox backend, chosen at compile time. When this binary is invoked as
+//! `codex-linux-sandbox` (a symlink or copy), it runs the Linux helper's
+//! entry point instead, before any parsing, so one binary is enough.
+
+use std::path::Path;
+
+use clap::{Parser, Subcommand};
+use codex_sandboxing::cli::{AFTER_HELP, SandboxArgs};
+
+/// Usage errors exit with this status (documented in `codex sandbox --help`).
+const USAGE_EXIT: i32 = 2;
+
+#[derive(Debug, Parser)]
+#[command(name = "codex", version, about = "Codex command-line tools.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a command in the sandbox: read the machine, write only where the
+    /// profile allows, no network unless it says so.
+    #[command(after_help = AFTER_HELP)]
+    Sandbox(SandboxArgs),
+}
+
+fn main() {
+    dispatch_by_arg0();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() { USAGE_EXIT } else { 0 };
+            let _ = err.print();
+            std::process::exit(code);
+        }
+    };
+    match cli.command {
+        Command::Sandbox(args) => std::process::exit(run_sandbox(&args)),
+    }
+}
+
+/// Runs the Linux helper when invoked as `codex-linux-sandbox`.
+fn dispatch_by_arg0() {
+    let arg0 = std::env::args_os().next().unwrap_or_default();
+    let name = Path::new(&arg0).file_name().unwrap_or_default();
+    if name == "codex-linux-sandbox" {
+        #[cfg(target_os = "linux")]
+        codex_linux_sandbox::helper_main();
+        #[cfg(not(target_os = "linux"))]
+        unsupported_host();
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn run_sandbox(args: &SandboxArgs) -> i32 {
+    codex_linux_sandbox::run_main(args, "codex sandbox")
+}
+
+#[cfg(not(target_os = "linux"))]
+fn run_sandbox(_args: &SandboxArgs) -> i32 {
+    unsupported_host()
+}
+
+/// Exit status for a host without a sandbox backend.
+#[cfg(not(target_os = "linux"))]
+const UNSUPPORTED_HOST_EXIT: i32 = 69;
+
+#[cfg(not(target_os = "linux"))]
+fn unsupported_host() -> ! {
+    eprintln!(
+        "codex sandbox: no sandbox backend for {} in this build; nothing was run",
+        std::env::consts::OS
+    );
+    std::process::exit(UNSUPPORTED_HOST_EXIT)
+}

@@ -1,0 +1,146 @@
+//! Finding executables on `PATH`: the system bwrap, and the command itself
+//! (so that a missing command is reported with status 127 before any
+//! sandbox is built).
+
+use std::ffi::OsStr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::SandboxError;
+
+/// The system `bwrap` on `path_var`, skipping entries a sandboxed command
+/// could have planted one in: relative entries, and entries whose real
+/// path lies inside one of `writable_roots` (real paths). The binary's own
+/// real path must lie outside them too.
+pub fn find_system_bwrap(path_var: &OsStr, writable_roots: &[PathBuf]) -> Option<PathBuf> {
+    let inside_writable = |path: &Path| writable_roots.iter().any(|root| path.starts_with(root));
+    std::env::split_paths(path_var)
+        .filter(|dir| dir.is_absolute())
+        .filter_map(|dir| std::fs::canonicalize(dir).ok())
+        .filter(|dir| !inside_writable(dir))
+        .filter_map(|dir| std::fs::canonicalize(dir.join("bwrap")).ok())
+        .find(|bwrap| !inside_writable(bwrap) && is_executable_file(bwrap))
+}
+
+/// Resolves `command` the way `execvp` will: a name with a `/` relative to
+/// `cwd`, otherwise the first executable match on `path_var`.
+///
+/// Written by hand rather than with the `which` crate because a shell's
+/// distinction is needed: a match that is not executable is status 126,
+/// no match at all is 127.
+pub fn find_command(
+    command: &OsStr,
+    path_var: &OsStr,
+    cwd: &Path,
+) -> Result<PathBuf, SandboxError> {
+    let name = command.to_string_lossy().into_owned();
+    if name.is_empty() {
+        return Err(SandboxError::NotFound(name));
+    }
+    let candidates: Vec<PathBuf> = if name.contains('/') {
+        vec![cwd.join(command)]
+    } else {
+        std::env::split_paths(path_var)
+            .map(|dir| {
+                if dir.as_os_str().is_empty() {
+                    cwd.to_path_buf()
+                } else {
+                    cwd.join(dir)
+                }
+            })
+            .map(|dir| dir.join(command))
+            .collect()
+    };
+    let mut found_unexecutable = false;
+    for candidate in candidates {
+        match std::fs::metadata(&candidate) {
+            Ok(meta) if meta.is_file() && meta.permissions().mode() & 0o111 != 0 => {
+                return Ok(candidate);
+            }
+            Ok(_) => found_unexecutable = true,
+            Err(_) => {}
+        }
+    }
+    Err(if found_unexecutable {
+        SandboxError::NotExecutable(name)
+    } else {
+        SandboxError::NotFound(name)
+    })
+}
+
+fn is_executable_file(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn executable(path: &Path) {
+        std::fs::write(path, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn bwrap_in_a_writable_root_or_relative_entry_is_skipped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        let (planted, system) = (root.join("ws/bin"), root.join("usr/bin"));
+        std::fs::create_dir_all(&planted).unwrap();
+        std::fs::create_dir_all(&system).unwrap();
+        executable(&planted.join("bwrap"));
+        executable(&system.join("bwrap"));
+        let path = std::env::join_paths([Path::new("ws/bin"), &planted, &system]).unwrap();
+        let writable = vec![root.join("ws")];
+        assert_eq!(
+            find_system_bwrap(&path, &writable),
+            Some(system.join("bwrap"))
+        );
+        assert_eq!(find_system_bwrap(&path, &[]), Some(planted.join("bwrap")));
+    }
+
+    #[test]
+    fn a_bwrap_symlink_into_a_writable_root_is_skipped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join("ws")).unwrap();
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        executable(&root.join("ws/bwrap"));
+        symlink(root.join("ws/bwrap"), root.join("bin/bwrap")).unwrap();
+        let path = std::env::join_paths([root.join("bin")]).unwrap();
+        assert_eq!(find_system_bwrap(&path, &[root.join("ws")]), None);
+    }
+
+    #[test]
+    fn a_non_executable_bwrap_is_not_chosen() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("bwrap"), "").unwrap();
+        let path = std::env::join_paths([tmp.path()]).unwrap();
+        assert_eq!(find_system_bwrap(&path, &[]), None);
+    }
+
+    #[test]
+    fn commands_resolve_like_execvp_with_126_and_127() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bin = tmp.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        executable(&bin.join("tool"));
+        std::fs::write(bin.join("data"), "").unwrap();
+        let path = std::env::join_paths([&bin]).unwrap();
+        let found = find_command(OsStr::new("tool"), &path, tmp.path()).unwrap();
+        assert_eq!(found, bin.join("tool"));
+        let relative = find_command(OsStr::new("bin/tool"), OsStr::new(""), tmp.path()).unwrap();
+        assert_eq!(relative, tmp.path().join("bin/tool"));
+        let err = find_command(OsStr::new("data"), &path, tmp.path()).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::exit_code::NOT_EXECUTABLE);
+        let err = find_command(OsStr::new("nope"), &path, tmp.path()).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::exit_code::NOT_FOUND);
+        assert_eq!(err.to_string(), "nope: command not found");
+        assert!(
+            find_command(OsStr::new("bin"), &path, tmp.path()).is_err(),
+            "directories are not commands"
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! The entry point shared by `codex sandbox` and `codex-linux-sandbox`:
+//! options and environment in, exit status out. The order of checks is
+//! what makes the sandbox fail closed: everything that can refuse does so
+//! before the command is started.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+
+use codex_sandboxing::cli::SandboxArgs;
+use codex_sandboxing::host::{
+    Wsl, bubblewrap_install_hint, detect_wsl, proc_mount_expected_to_work,
+};
+use codex_sandboxing::request::{Environment, build_policy};
+use codex_sandboxing::{Access, EffectivePolicy};
+
+use crate::error::SandboxError;
+use crate::explain::{explain_sandboxed, explain_unsandboxed};
+use crate::fs_view::HostFs;
+use crate::launch::{LaunchOutcome, launch, proc_mount_refused};
+use crate::locate::{find_command, find_system_bwrap};
+use crate::plan::{MountPlan, ProcMode, plan};
+use crate::seccomp::{build_filter, program_bytes};
+
+/// Runs `args` and returns the exit status to end with. `program` prefixes
+/// every message (`codex sandbox`, `codex-linux-sandbox`).
+pub fn run_main(args: &SandboxArgs, program: &str) -> i32 {
+    init_logging();
+    match run(args, program) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("{program}: {err}");
+            err.exit_code()
+        }
+    }
+}
+
+fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
+    let env = Environment::from_process()
+        .map_err(|err| SandboxError::Setup(format!("cannot read the current directory: {err}")))?;
+    let policy = build_policy(args, &env)?;
+    let Some(sandbox) = &policy.sandbox else {
+        if args.explain {
+            print!("{}", explain_unsandboxed(&policy, &args.command));
+            return Ok(0);
+        }
+        return Err(exec_unsandboxed(&args.command, &env.process_cwd, &policy));
+    };
+    refuse_unsupported_host()?;
+    let proc = if args.no_proc {
+        ProcMode::Skip
+    } else if proc_mount_expected_to_work(&read_or_empty("/proc/self/mountinfo")) {
+        ProcMode::Mount
+    } else {
+        warn_no_proc(program);
+        ProcMode::Skip
+    };
+    let mut mount_plan = plan(sandbox, proc, &HostFs)?;
+    tracing::debug!(?mount_plan, "mount plan");
+    let path_var = std::env::var_os("PATH").unwrap_or_default();
+    let bwrap = find_system_bwrap(&path_var, &writable_roots(&mount_plan));
+    if args.explain {
+        print!(
+            "{}",
+            explain_sandboxed(&policy, &mount_plan, bwrap.as_deref(), &args.command)
+        );
+        return Ok(0);
+    }
+    let bwrap = bwrap.ok_or_else(|| SandboxError::BwrapMissing {
+        hint: bubblewrap_install_hint(&read_or_empty("/etc/os-release")),
+    })?;
+    let Some(command_name) = args.command.first() else {
+        return Err(SandboxError::Internal("no command to run".into()));
+    };
+    find_command(command_name, &path_var, &sandbox.cwd)?;
+    let filter =
+        build_filter(mount_plan.network).map_err(|err| SandboxError::Internal(err.to_string()))?;
+    let filter = program_bytes(&filter);
+    tracing::debug!(bwrap = %bwrap.display(), "launching");
+    let launch_error =
+        |err: std::io::Error| SandboxError::Setup(format!("cannot run {}: {err}", bwrap.display()));
+    match launch(&bwrap, &mount_plan, &filter, &args.command).map_err(launch_error)? {
+        LaunchOutcome::Ran(code) => return Ok(code),
+        LaunchOutcome::SetupFailed(code) if mount_plan.proc == ProcMode::Skip => {
+            return Err(setup_failed(&bwrap, code));
+        }
+        LaunchOutcome::SetupFailed(code) => {
+            if !proc_mount_refused(&bwrap).map_err(launch_error)? {
+                return Err(setup_failed(&bwrap, code));
+            }
+        }
+    }
+    warn_no_proc(program);
+    mount_plan = plan(sandbox, ProcMode::Skip, &HostFs)?;
+    match launch(&bwrap, &mount_plan, &filter, &args.command).map_err(launch_error)? {
+        LaunchOutcome::Ran(code) => Ok(code),
+        LaunchOutcome::SetupFailed(code) => Err(setup_failed(&bwrap, code)),
+    }
+}
+
+fn setup_failed(bwrap: &Path, code: i32) -> SandboxError {
+    SandboxError::Setup(format!(
+        "{} exited with status {code} before starting the command; its own message is above",
+        bwrap.display()
+    ))
+}
+
+fn warn_no_proc(program: &str) {
+    eprintln!(
+        "{program}: warning: this host does not allow mounting a fresh /proc in the sandbox \
+         (usual inside containers); running without /proc. Pass --no-proc to skip this check."
+    );
+}
+
+/// WSL1 has no namespaces; refuse before trying bwrap.
+fn refuse_unsupported_host() -> Result<(), SandboxError> {
+    match detect_wsl(&read_or_empty("/proc/version")) {
+        Wsl::Wsl1 => Err(SandboxError::UnsupportedHost(
+            "WSL1 cannot run the sandbox (it has no Linux namespaces); convert the distribution to WSL2 \
+             with `wsl --set-version <distro> 2`"
+                .into(),
+        )),
+        Wsl::No | Wsl::Wsl2 => Ok(()),
+    }
+}
+
+/// Real paths the sandboxed command can write, for bwrap discovery.
+fn writable_roots(plan: &MountPlan) -> Vec<PathBuf> {
+    plan.rules
+        .iter()
+        .filter(|rule| rule.access == Access::Write)
+        .map(|rule| rule.path.clone())
+        .collect()
+}
+
+/// Replaces this process with the command (`:danger-full-access`). Returns
+/// only on failure.
+fn exec_unsandboxed(command: &[OsString], cwd: &Path, policy: &EffectivePolicy) -> SandboxError {
+    let Some((name, rest)) = command.split_first() else {
+        return SandboxError::Internal("no command to run".into());
+    };
+    tracing::debug!(profile = %policy.profile, "running without a sandbox");
+    let path_var = std::env::var_os("PATH").unwrap_or_default();
+    if let Err(err) = find_command(name, &path_var, cwd) {
+        return err;
+    }
+    let err = std::process::Command::new(name).args(rest).exec();
+    SandboxError::Setup(format!("cannot execute {}: {err}", name.to_string_lossy()))
+}
+
+fn read_or_empty(path: impl AsRef<OsStr>) -> String {
+    std::fs::read_to_string(Path::new(path.as_ref())).unwrap_or_default()
+}
+
+/// `RUST_LOG` turns on logging; without it nothing is set up, keeping
+/// start-up lean.
+fn init_logging() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+}
