@@ -1,0 +1,159 @@
+//! Shared harness for the sandbox's integration tests: run a real command
+//! under the real helper binary and real bwrap, then check the effect from
+//! outside.
+#![allow(dead_code, missing_docs)]
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The helper binary under test (nextest archives remap it at run time).
+pub fn helper_bin() -> PathBuf {
+    std::env::var_os("NEXTEST_BIN_EXE_codex-linux-sandbox")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_codex-linux-sandbox")))
+}
+
+/// Whether a real bwrap sandbox can run here; prints why not, so a skipped
+/// test never passes silently.
+pub fn sandbox_available(test: &str) -> bool {
+    let probe = Command::new("bwrap")
+        .args([
+            "--unshare-user",
+            "--unshare-pid",
+            "--unshare-net",
+            "--ro-bind",
+            "/",
+            "/",
+            "--",
+            "true",
+        ])
+        .stdin(Stdio::null())
+        .output();
+    match probe {
+        Ok(output) if output.status.success() => true,
+        Ok(output) => {
+            eprintln!(
+                "SKIPPED {test}: bwrap cannot create namespaces here: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+            false
+        }
+        Err(err) => {
+            eprintln!("SKIPPED {test}: bwrap not runnable: {err}");
+            false
+        }
+    }
+}
+
+/// Skips the calling test (with a printed reason) when no sandbox can run.
+#[macro_export]
+macro_rules! require_sandbox {
+    () => {
+        if !$crate::common::sandbox_available(module_path!()) {
+            return;
+        }
+    };
+}
+
+/// A scratch world: a workspace (a git repository), a directory outside it,
+/// and a CODEX_HOME whose config keeps /tmp and $TMPDIR out of the
+/// workspace profile, so "outside" really is outside.
+pub struct World {
+    _root: tempfile::TempDir,
+    pub ws: PathBuf,
+    pub outside: PathBuf,
+    pub codex_home: PathBuf,
+}
+
+impl World {
+    pub fn new() -> Self {
+        let root = tempfile::tempdir().expect("tempdir");
+        let base = root.path().canonicalize().expect("canonical tempdir");
+        let ws = base.join("ws");
+        let outside = base.join("outside");
+        let codex_home = base.join("codex-home");
+        for dir in [&ws, &outside, &codex_home] {
+            std::fs::create_dir(dir).expect("mkdir");
+        }
+        std::fs::write(
+            codex_home.join("config.toml"),
+            "[sandbox_workspace_write]\nexclude_slash_tmp = true\nexclude_tmpdir_env_var = true\n",
+        )
+        .expect("write config.toml");
+        let git = Command::new("git").args(["init", "-q"]).arg(&ws).status();
+        if !git.is_ok_and(|status| status.success()) {
+            std::fs::create_dir_all(ws.join(".git/hooks")).expect("mkdir .git");
+            std::fs::write(ws.join(".git/config"), "[core]\n").expect("write .git/config");
+        }
+        World {
+            _root: root,
+            ws,
+            outside,
+            codex_home,
+        }
+    }
+
+    /// Writes `config.toml` in this world's CODEX_HOME.
+    pub fn config(&self, toml: &str) {
+        std::fs::write(self.codex_home.join("config.toml"), toml).expect("write config.toml");
+    }
+
+    /// The helper with `-C ws`, this world's CODEX_HOME, `options`, then
+    /// `--` and `command`.
+    pub fn command<S: AsRef<OsStr>>(&self, options: &[&str], command: &[S]) -> Command {
+        self.command_in(&self.ws, options, command)
+    }
+
+    /// Like [`World::command`] with `-C cwd`.
+    pub fn command_in<S: AsRef<OsStr>>(
+        &self,
+        cwd: &Path,
+        options: &[&str],
+        command: &[S],
+    ) -> Command {
+        let mut cmd = Command::new(helper_bin());
+        cmd.env("CODEX_HOME", &self.codex_home)
+            .arg("-C")
+            .arg(cwd)
+            .args(options)
+            .arg("--")
+            .args(command)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `command` in the sandbox and waits for it.
+    pub fn run<S: AsRef<OsStr>>(&self, options: &[&str], command: &[S]) -> Output {
+        self.command(options, command).output().expect("run helper")
+    }
+
+    /// Runs a `sh -c` script in the sandbox.
+    pub fn sh(&self, options: &[&str], script: &str) -> Output {
+        self.run(options, &["sh", "-c", script])
+    }
+}
+
+/// Text of a path on the host, or `None` if it does not exist.
+pub fn read(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path).ok()
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Panics with the command's output unless it exited with `code`.
+pub fn assert_code(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        stdout(output),
+        stderr(output)
+    );
+}
