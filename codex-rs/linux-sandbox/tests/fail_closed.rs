@@ -1,0 +1,280 @@
+//! Bad input and unusable hosts: every case ends with a one-line reason and
+//! its documented exit status, and the command never runs.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use common::{World, assert_code, helper_bin, read, stderr, stdout};
+
+/// A script that leaves a mark if it ever runs.
+fn marker_script(world: &World) -> (String, PathBuf) {
+    let mark = world.outside.join("ran");
+    (format!("echo ran >> {}", mark.display()), mark)
+}
+
+fn write_executable(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Runs the marker script with `config` and `options`; asserts `code`, a
+/// one-line message containing `needle`, and that nothing ran.
+fn refuses(config: Option<&str>, options: &[&str], code: i32, needle: &str) {
+    let world = World::new();
+    if let Some(config) = config {
+        world.config(config);
+    }
+    let (script, mark) = marker_script(&world);
+    let output = world.run(options, &["sh", "-c", &script]);
+    assert_code(&output, code);
+    let message = stderr(&output);
+    assert!(
+        message.contains(needle),
+        "expected `{needle}` in: {message}"
+    );
+    assert_eq!(
+        message.trim_end().lines().count(),
+        1,
+        "not one line: {message}"
+    );
+    assert!(read(&mark).is_none(), "the command ran");
+}
+
+#[test]
+fn malformed_toml_is_a_config_error_with_its_location() {
+    refuses(Some("default_permissions = \n"), &[], 78, "config.toml:1:");
+}
+
+#[test]
+fn unknown_keys_are_config_errors_listing_valid_keys() {
+    refuses(
+        Some("sandbox_mod = \"read-only\"\n"),
+        &[],
+        78,
+        "expected one of",
+    );
+}
+
+#[test]
+fn unknown_and_legacy_profile_ids_are_refused() {
+    refuses(None, &["-P", "nope"], 78, "unknown profile `nope`");
+    refuses(
+        None,
+        &["-P", ":danger-no-sandbox"],
+        78,
+        ":danger-full-access",
+    );
+    refuses(
+        Some("[permissions.p.filesystem]\n\":project_roots\" = \"write\"\n"),
+        &["-P", "p"],
+        78,
+        ":workspace_roots",
+    );
+}
+
+#[test]
+fn a_relative_rule_path_is_refused() {
+    refuses(
+        Some("[permissions.p.filesystem]\n\":root\" = \"read\"\n\"rel/dir\" = \"none\"\n"),
+        &["-P", "p"],
+        78,
+        "absolute path",
+    );
+}
+
+#[test]
+fn a_bad_override_is_refused() {
+    refuses(
+        None,
+        &["-c", "sandbox_workspace_write.network_access=maybe"],
+        78,
+        "-c sandbox_workspace_write",
+    );
+    refuses(None, &["-c", "novalue"], 78, "expected key=value");
+}
+
+#[test]
+fn proxy_network_mode_is_refused_until_it_exists() {
+    refuses(
+        Some(
+            "[permissions.p.filesystem]\n\":root\" = \"read\"\n[permissions.p.network]\nmode = \"proxy\"\n",
+        ),
+        &["-P", "p"],
+        78,
+        "proxy",
+    );
+}
+
+#[test]
+fn a_missing_working_directory_is_refused() {
+    let world = World::new();
+    let (script, mark) = marker_script(&world);
+    let missing = world.outside.join("missing");
+    let output = world
+        .command_in(&missing, &[], &["sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert_code(&output, 78);
+    assert!(stderr(&output).contains("-C "), "{}", stderr(&output));
+    assert!(read(&mark).is_none());
+}
+
+#[test]
+fn an_empty_command_is_a_usage_error() {
+    let world = World::new();
+    let output = std::process::Command::new(helper_bin())
+        .env("CODEX_HOME", &world.codex_home)
+        .output()
+        .unwrap();
+    assert_code(&output, 2);
+}
+
+#[test]
+fn a_missing_command_is_127_and_a_non_executable_one_126() {
+    require_sandbox!();
+    let world = World::new();
+    let output = world.run(&[], &["definitely-not-a-command-xyz"]);
+    assert_code(&output, 127);
+    assert!(stderr(&output).contains("definitely-not-a-command-xyz: command not found"));
+    std::fs::write(world.ws.join("data.txt"), "").unwrap();
+    assert_code(&world.run(&[], &["./data.txt"]), 126);
+    let output = world.run(
+        &["-P", ":danger-full-access"],
+        &["definitely-not-a-command-xyz"],
+    );
+    assert_code(&output, 127);
+}
+
+#[test]
+fn no_bwrap_on_path_is_refused_with_the_install_command() {
+    let world = World::new();
+    let (script, mark) = marker_script(&world);
+    let output = world
+        .command(&[], &["/bin/sh", "-c", &script])
+        .env("PATH", &world.outside)
+        .output()
+        .unwrap();
+    assert_code(&output, 72);
+    assert!(stderr(&output).contains("install"), "{}", stderr(&output));
+    assert!(read(&mark).is_none());
+}
+
+#[test]
+fn a_bwrap_planted_in_the_workspace_is_never_run() {
+    require_sandbox!();
+    let world = World::new();
+    let bin = world.ws.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let planted_mark = world.outside.join("planted-ran");
+    write_executable(
+        &bin.join("bwrap"),
+        &format!("#!/bin/sh\necho x > {}\nexit 0\n", planted_mark.display()),
+    );
+    let path = format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display());
+    let output = world
+        .command(&[], &["sh", "-c", "echo real"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert_code(&output, 0);
+    assert_eq!(stdout(&output), "real\n");
+    assert!(read(&planted_mark).is_none(), "the planted bwrap ran");
+}
+
+#[test]
+fn a_bwrap_that_fails_during_setup_gets_the_setup_status() {
+    let world = World::new();
+    let fake = world.outside.join("fakebin");
+    std::fs::create_dir(&fake).unwrap();
+    write_executable(
+        &fake.join("bwrap"),
+        "#!/bin/sh\necho 'bwrap: simulated setup failure' >&2\nexit 1\n",
+    );
+    let (script, mark) = marker_script(&world);
+    let path = format!("{}:/usr/bin:/bin", fake.display());
+    let output = world
+        .command(&[], &["sh", "-c", &script])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert_code(&output, 71);
+    let message = stderr(&output);
+    assert!(message.contains("simulated setup failure"), "{message}");
+    assert!(message.contains("sandbox setup failed"), "{message}");
+    assert!(read(&mark).is_none());
+}
+
+#[test]
+fn a_host_that_refuses_proc_gets_one_warning_and_one_retry_without_it() {
+    require_sandbox!();
+    let world = World::new();
+    let fake = world.outside.join("fakebin");
+    std::fs::create_dir(&fake).unwrap();
+    let real = std::process::Command::new("sh")
+        .args(["-c", "command -v bwrap"])
+        .output()
+        .unwrap();
+    let real = String::from_utf8(real.stdout).unwrap().trim().to_string();
+    write_executable(
+        &fake.join("bwrap"),
+        &format!(
+            "#!/bin/sh\nfor a in \"$@\"; do\n  if [ \"$a\" = --proc ]; then\n    echo \"bwrap: Can't mount proc on /newroot/proc: Operation not permitted\" >&2\n    exit 1\n  fi\ndone\nexec {real} \"$@\"\n"
+        ),
+    );
+    let runs = world.ws.join("runs");
+    let path = format!("{}:/usr/bin:/bin", fake.display());
+    let output = world
+        .command(&[], &["sh", "-c", "echo run >> runs; ls -A /proc | wc -l"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert_code(&output, 0);
+    assert_eq!(
+        read(&runs).as_deref(),
+        Some("run\n"),
+        "the command must run exactly once"
+    );
+    assert_eq!(
+        stdout(&output).trim(),
+        "0",
+        "the host's /proc must be hidden"
+    );
+    assert_eq!(
+        stderr(&output).matches("warning:").count(),
+        1,
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn no_proc_skips_proc_without_a_warning() {
+    require_sandbox!();
+    let world = World::new();
+    let output = world.sh(&["--no-proc"], "ls -A /proc | wc -l");
+    assert_code(&output, 0);
+    assert_eq!(stdout(&output).trim(), "0");
+    assert!(!stderr(&output).contains("warning"), "{}", stderr(&output));
+}
+
+#[test]
+fn explain_prints_policy_and_argv_and_runs_nothing() {
+    let world = World::new();
+    let (script, mark) = marker_script(&world);
+    let output = world.run(&["--explain"], &["sh", "-c", &script]);
+    assert_code(&output, 0);
+    let text = stdout(&output);
+    assert!(text.starts_with("profile: :workspace"), "{text}");
+    assert!(
+        text.contains(&format!("{}  ", world.ws.join(".git").display())),
+        "{text}"
+    );
+    assert!(text.contains("protected path"), "{text}");
+    assert!(
+        text.contains("--unshare-net") && text.contains("--cap-drop ALL"),
+        "{text}"
+    );
+    assert!(read(&mark).is_none());
+}

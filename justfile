@@ -1,0 +1,27 @@
+# Recipes for developing the sandbox. `just --list` shows them.
+
+# Show the recipes.
+default:
+    @just --list
+
+# Format every crate.
+fmt:
+    cargo fmt --all
+
+# Apply clippy's fixes, then format (e.g. `just fix -p codex-sandboxing`).
+fix *ARGS:
+    cargo clippy --fix --allow-dirty --allow-staged --all-targets {{ARGS}}
+    cargo fmt --all
+
+# Check formatting and lints exactly as CI does.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --all-targets -- -D warnings
+
+# Run the whole test suite (as root, also again as an unprivileged user).
+test:
+    scripts/test.sh
+
+# Time sandbox start-up against raw bwrap in the same run.
+bench:
+    cargo bench -p codex-cli --bench startup

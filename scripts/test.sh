@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs the whole test suite with cargo-nextest as the invoking user. When
+# that user is root, the compiled suite then runs again as an unprivileged
+# user ($CODEX_TEST_USER, default `sandboxer`): bwrap behaves differently
+# for uid 0 and for ordinary users, and both must hold.
+#
+# Root's home (rustup, cargo) is usually closed to other users, so the
+# second pass runs from a nextest archive in a world-readable directory,
+# with a plain PATH and no access to root's toolchain.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo nextest run --workspace --no-fail-fast
+
+if [ "$(id -u)" -ne 0 ]; then
+  exit 0
+fi
+
+user="${CODEX_TEST_USER:-sandboxer}"
+if ! id "$user" >/dev/null 2>&1; then
+  echo "test: running as root, but the unprivileged pass needs user '$user'; create it (useradd -m $user) or set CODEX_TEST_USER" >&2
+  exit 1
+fi
+user_home="$(getent passwd "$user" | cut -d: -f6)"
+
+work="$(mktemp -d /tmp/codex-user-tests.XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+mkdir "$work/src"
+cargo nextest archive --workspace --archive-file "$work/tests.tar.zst"
+tar --exclude=./target --exclude=./.git -cf - . | tar -xf - -C "$work/src"
+chmod -R a+rX "$work"
+
+echo "test: running the suite again as unprivileged user '$user'"
+su "$user" -s /bin/sh -c "cd '$work/src' && exec env -i PATH=/usr/local/bin:/usr/bin:/bin HOME='$user_home' \
+  cargo-nextest nextest run --archive-file '$work/tests.tar.zst' --workspace-remap '$work/src' --no-fail-fast"
