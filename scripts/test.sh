@@ -31,5 +31,5 @@ tar --exclude=./target --exclude=./.git -cf - . | tar -xf - -C "$work/src"
 chmod -R a+rX "$work"
 
 echo "test: running the suite again as unprivileged user '$user'"
-su "$user" -s /bin/sh -c "cd '$work/src' && exec env -i PATH=/usr/local/bin:/usr/bin:/bin HOME='$user_home' \
+su "$user" -s /bin/sh -c "cd '$work/src' && exec env -i PATH=/usr/local/bin:/usr/bin:/bin HOME='$user_home' CODEX_REQUIRE_SANDBOX='${CODEX_REQUIRE_SANDBOX:-}' \
   cargo-nextest nextest run --archive-file '$work/tests.tar.zst' --workspace-remap '$work/src' --no-fail-fast"

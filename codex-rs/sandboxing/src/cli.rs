@@ -79,7 +79,6 @@ pub struct SandboxArgs {
     #[arg(
         value_name = "COMMAND",
         trailing_var_arg = true,
-        allow_hyphen_values = true,
         required_unless_present = "explain"
     )]
     pub command: Vec<OsString>,

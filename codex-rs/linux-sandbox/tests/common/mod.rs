@@ -16,8 +16,17 @@ pub fn helper_bin() -> PathBuf {
 }
 
 /// Whether a real bwrap sandbox can run here; prints why not, so a skipped
-/// test never passes silently.
+/// test never passes silently. With `CODEX_REQUIRE_SANDBOX=1` (set by CI,
+/// where a sandbox must work) a missing sandbox fails the test instead.
 pub fn sandbox_available(test: &str) -> bool {
+    let available = probe_sandbox(test);
+    if !available && std::env::var_os("CODEX_REQUIRE_SANDBOX").is_some_and(|v| v == "1") {
+        panic!("{test}: CODEX_REQUIRE_SANDBOX=1 but no sandbox can run here");
+    }
+    available
+}
+
+fn probe_sandbox(test: &str) -> bool {
     let probe = Command::new("bwrap")
         .args([
             "--unshare-user",
