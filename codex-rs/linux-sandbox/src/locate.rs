@@ -14,12 +14,17 @@ use crate::error::SandboxError;
 /// real path must lie outside them too.
 pub fn find_system_bwrap(path_var: &OsStr, writable_roots: &[PathBuf]) -> Option<PathBuf> {
     let inside_writable = |path: &Path| writable_roots.iter().any(|root| path.starts_with(root));
+    // Only entries that hold a `bwrap` are resolved: resolving every entry
+    // of a long PATH costs a readlink per component on every start.
     std::env::split_paths(path_var)
         .filter(|dir| dir.is_absolute())
-        .filter_map(|dir| std::fs::canonicalize(dir).ok())
-        .filter(|dir| !inside_writable(dir))
-        .filter_map(|dir| std::fs::canonicalize(dir.join("bwrap")).ok())
-        .find(|bwrap| !inside_writable(bwrap) && is_executable_file(bwrap))
+        .map(|dir| dir.join("bwrap"))
+        .filter(|candidate| is_executable_file(candidate))
+        .find_map(|candidate| {
+            let real_dir = std::fs::canonicalize(candidate.parent()?).ok()?;
+            let real_binary = std::fs::canonicalize(&candidate).ok()?;
+            (!inside_writable(&real_dir) && !inside_writable(&real_binary)).then_some(real_binary)
+        })
 }
 
 /// Resolves `command` the way `execvp` will: a name with a `/` relative to

@@ -2,9 +2,11 @@
 //!
 //! Default-allow, with these denials (EPERM):
 //! - always: `ptrace`, `process_vm_readv`, `process_vm_writev`, `io_uring_*`;
-//! - restricted network: every socket family but `AF_UNIX`, `AF_UNIX`
-//!   datagram sockets (an unconnected one can `sendmsg` to any host socket
-//!   path), and `connect`, `bind`, `listen`, `accept`, `accept4`, `sendto`,
+//! - restricted network: every socket family but `AF_UNIX`, every `AF_UNIX`
+//!   socket type but `SOCK_STREAM` and `SOCK_SEQPACKET` (a datagram socket
+//!   can `sendmsg` to any host socket path without `connect`, and the kernel
+//!   turns `SOCK_RAW` into a datagram socket), and `connect`, `bind`,
+//!   `listen`, `accept`, `accept4`, `sendto`,
 //!   `sendmmsg`, `recvmmsg`, `getsockopt`, `setsockopt`, `getpeername`,
 //!   `getsockname`, `shutdown`.
 //!
@@ -53,6 +55,13 @@ const NETWORK_DENIED: [i64; 13] = [
     libc::SYS_shutdown,
 ];
 
+/// The bits of a socket's `type` argument that hold the type itself.
+const SOCK_TYPE_MASK: u64 = 0xf;
+
+/// `AF_UNIX` socket types allowed with the network restricted: they can only
+/// talk to a peer through `connect`, which is denied.
+const ALLOWED_UNIX_TYPES: [u64; 2] = [libc::SOCK_STREAM as u64, libc::SOCK_SEQPACKET as u64];
+
 /// The bit that marks an x32 syscall number on x86_64.
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
@@ -66,20 +75,20 @@ pub fn build_filter(network: NetworkMode) -> Result<BpfProgram, SeccompError> {
         for syscall in NETWORK_DENIED {
             rules.insert(syscall, Vec::new());
         }
-        // Either condition denies: a family other than AF_UNIX, or a
-        // datagram type (the low bits of `type`; the rest are flags).
+        // Any one rule denies: a family other than AF_UNIX, or a socket
+        // type (the low four bits of `type`; the rest are flags) other than
+        // the connection-oriented ones. seccompiler has no masked
+        // "not equal", so the other fourteen values are listed.
         for syscall in [libc::SYS_socket, libc::SYS_socketpair] {
-            rules.insert(
-                syscall,
-                vec![
-                    rule(condition(0, SeccompCmpOp::Ne, libc::AF_UNIX as u64)?)?,
-                    rule(condition(
-                        1,
-                        SeccompCmpOp::MaskedEq(0xf),
-                        libc::SOCK_DGRAM as u64,
-                    )?)?,
-                ],
-            );
+            let mut deny = vec![rule(condition(0, SeccompCmpOp::Ne, libc::AF_UNIX as u64)?)?];
+            for socket_type in (0..=SOCK_TYPE_MASK).filter(|t| !ALLOWED_UNIX_TYPES.contains(t)) {
+                deny.push(rule(condition(
+                    1,
+                    SeccompCmpOp::MaskedEq(SOCK_TYPE_MASK),
+                    socket_type,
+                )?)?);
+            }
+            rules.insert(syscall, deny);
         }
     }
     let arch = TargetArch::try_from(std::env::consts::ARCH)

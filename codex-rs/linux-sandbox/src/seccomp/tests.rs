@@ -105,6 +105,19 @@ fn debugging_and_io_uring_are_denied_in_every_mode() {
 fn restricted_network_allows_only_unix_stream_sockets() {
     let program = filter(NetworkMode::Restricted);
     for nr in [libc::SYS_socket, libc::SYS_socketpair] {
+        // Every value of the four type bits: only stream and seqpacket pass.
+        // SOCK_RAW (3) matters: the kernel turns it into a datagram socket.
+        for socket_type in 0..16u64 {
+            let allowed = socket_type == STREAM || socket_type == libc::SOCK_SEQPACKET as u64;
+            let want = if allowed { RET_ALLOW } else { RET_EPERM };
+            for flags in [0, CLOEXEC, libc::SOCK_NONBLOCK as u64] {
+                assert_eq!(
+                    syscall(&program, nr, [AF_UNIX, socket_type | flags, 0, 0, 0, 0]),
+                    want,
+                    "AF_UNIX type {socket_type} flags {flags:#x}"
+                );
+            }
+        }
         assert_eq!(
             syscall(&program, nr, [AF_UNIX, STREAM, 0, 0, 0, 0]),
             RET_ALLOW

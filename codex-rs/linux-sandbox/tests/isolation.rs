@@ -1,0 +1,635 @@
+//! Network, syscall and process isolation, checked from the host after real
+//! sandboxed commands.
+//!
+//! Raw system calls and socket attempts are made by a small C fixture,
+//! `tests/probes/probe.c`, compiled once per test process with `cc` into a
+//! private temporary directory (removed when the process exits). Without
+//! `cc` the tests that need it print `SKIPPED ...` and return, like
+//! `require_sandbox!`. The source is read from
+//! `$CARGO_MANIFEST_DIR/tests/probes/probe.c`; when the test binary runs
+//! where that path is unreadable (copied elsewhere and run as another user),
+//! set `CODEX_TEST_PROBES_DIR` to a directory holding `probe.c`.
+//!
+//! Every denial is paired with a control showing the same attempt succeeds
+//! where it should: with the network enabled, outside the sandbox, or under
+//! `:danger-full-access`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed setup step should fail the test
+
+mod common;
+
+use std::ffi::OsString;
+use std::io::ErrorKind;
+use std::net::{TcpListener, UdpSocket};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixDatagram, UnixListener};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{World, assert_code, stderr, stdout};
+
+/// Options that turn the network on (the default profile restricts it).
+const NETWORK_ENABLED: &[&str] = &["-c", "sandbox_workspace_write.network_access=true"];
+/// Both network modes, for denials that must hold in either.
+const BOTH_NETWORK_MODES: [&[&str]; 2] = [&[], NETWORK_ENABLED];
+/// How long a host endpoint is watched for an attempt that must not arrive.
+const QUIET_PERIOD: Duration = Duration::from_secs(1);
+/// Upper bound for an attempt that must arrive (it normally already has).
+const ARRIVAL_LIMIT: Duration = Duration::from_secs(5);
+/// The status the sandbox reports for a death by SIGSYS (128 + 31).
+const KILLED_BY_SIGSYS: i32 = 128 + libc::SIGSYS;
+
+// ---------------------------------------------------------------------------
+// The probe fixture.
+
+/// The compiled probe, or `None` (with a printed reason) when `cc` is
+/// missing; compiled once per test process.
+fn probe(test: &str) -> Option<&'static Path> {
+    static PROBE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let probe = PROBE.get_or_init(compile_probe).as_deref();
+    if probe.is_none() {
+        eprintln!("SKIPPED {test}: no C compiler (`cc`) to build tests/probes/probe.c");
+    }
+    probe
+}
+
+/// Skips the calling test (with a printed reason) when the probe cannot be
+/// built; otherwise evaluates to its path.
+macro_rules! require_probe {
+    () => {
+        match probe(module_path!()) {
+            Some(path) => path,
+            None => return,
+        }
+    };
+}
+
+fn probe_source() -> PathBuf {
+    let in_tree = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/probes/probe.c");
+    if std::fs::File::open(&in_tree).is_ok() {
+        return in_tree;
+    }
+    let from_env = std::env::var_os("CODEX_TEST_PROBES_DIR")
+        .map(|dir| PathBuf::from(dir).join("probe.c"))
+        .filter(|path| std::fs::File::open(path).is_ok());
+    from_env.unwrap_or_else(|| {
+        panic!(
+            "cannot read {}; set CODEX_TEST_PROBES_DIR to a directory holding probe.c",
+            in_tree.display()
+        )
+    })
+}
+
+/// Where the probe is built; removed at process exit.
+static PROBE_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+extern "C" fn remove_probe_dir() {
+    if let Some(dir) = PROBE_DIR.get() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+fn compile_probe() -> Option<PathBuf> {
+    if Command::new("cc").arg("--version").output().is_err() {
+        return None;
+    }
+    let source = probe_source();
+    // A test that panics here leaves `PROBE` unset and the next one tries
+    // again, in the same directory.
+    let dir = PROBE_DIR.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("codex-isolation-probe-")
+            .tempdir()
+            .expect("tempdir for the probe")
+            .keep();
+        // SAFETY: registers a plain `extern "C"` function with no
+        // arguments; it only reads a `OnceLock`, which is set by the time
+        // the process exits.
+        unsafe { libc::atexit(remove_probe_dir) };
+        dir
+    });
+    let binary = dir.join("probe");
+    let output = Command::new("cc")
+        .args(["-O0", "-o"])
+        .arg(&binary)
+        .arg(&source)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run cc");
+    assert!(
+        output.status.success(),
+        "cc failed on {}: {}",
+        source.display(),
+        stderr(&output)
+    );
+    Some(binary)
+}
+
+/// The probe's command line: its path, then `args`.
+fn probe_argv(probe: &Path, args: &[String]) -> Vec<OsString> {
+    std::iter::once(probe.as_os_str().to_owned())
+        .chain(args.iter().map(OsString::from))
+        .collect()
+}
+
+/// Runs the probe in `world`'s sandbox with `options`.
+fn sandboxed(world: &World, options: &[&str], probe: &Path, args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+    world.run(options, &probe_argv(probe, &args))
+}
+
+/// Runs the probe directly on the host, with no sandbox.
+fn unsandboxed(probe: &Path, args: &[&str]) -> Output {
+    Command::new(probe)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the probe on the host")
+}
+
+/// Asserts the probe reported the call failing with EPERM.
+fn assert_eperm(output: &Output, what: &str) {
+    assert_code(output, 1);
+    assert!(
+        stdout(output).contains(": EPERM"),
+        "{what}: expected EPERM, got: {}",
+        stdout(output)
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Host endpoints the sandboxed probe tries to reach.
+
+enum Listener {
+    Tcp(TcpListener),
+    Udp(UdpSocket),
+    Stream(UnixListener),
+    Datagram(UnixDatagram),
+}
+
+/// A socket listening on the host, and the probe arguments that target it.
+struct Endpoint {
+    listener: Listener,
+    probe_args: Vec<String>,
+}
+
+/// A name no other test (or test process) uses at the same time.
+fn unique_name(kind: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "codex-isolation-{kind}-{}-{}-{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl Endpoint {
+    fn new(listener: Listener, probe_args: &[&str]) -> Self {
+        match &listener {
+            Listener::Tcp(socket) => socket.set_nonblocking(true),
+            Listener::Udp(socket) => socket.set_nonblocking(true),
+            Listener::Stream(socket) => socket.set_nonblocking(true),
+            Listener::Datagram(socket) => socket.set_nonblocking(true),
+        }
+        .unwrap();
+        Endpoint {
+            listener,
+            probe_args: probe_args.iter().map(|arg| arg.to_string()).collect(),
+        }
+    }
+
+    fn tcp() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port().to_string();
+        Self::new(Listener::Tcp(listener), &["tcp", &port])
+    }
+
+    fn udp() -> Self {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = socket.local_addr().unwrap().port().to_string();
+        Self::new(Listener::Udp(socket), &["udp", &port])
+    }
+
+    fn unix_stream(dir: &Path) -> Self {
+        let path = dir.join("stream.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        Self::new(
+            Listener::Stream(listener),
+            &["unix", path.to_str().unwrap()],
+        )
+    }
+
+    /// A Unix datagram socket at a path; `probe_kind` is `unix-dgram` or
+    /// `unix-raw` (how the probe makes its sending socket).
+    fn unix_datagram(dir: &Path, probe_kind: &str) -> Self {
+        let path = dir.join("datagram.sock");
+        let socket = UnixDatagram::bind(&path).unwrap();
+        Self::new(
+            Listener::Datagram(socket),
+            &[probe_kind, path.to_str().unwrap()],
+        )
+    }
+
+    fn abstract_stream() -> Self {
+        let name = unique_name("abstract");
+        let address = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let listener = UnixListener::bind_addr(&address).unwrap();
+        Self::new(Listener::Stream(listener), &["abstract", &name])
+    }
+
+    /// Whether a connection or datagram is waiting, without blocking.
+    fn something_arrived(&self) -> bool {
+        let mut buffer = [0u8; 64];
+        let result = match &self.listener {
+            Listener::Tcp(socket) => socket.accept().map(drop),
+            Listener::Udp(socket) => socket.recv_from(&mut buffer).map(drop),
+            Listener::Stream(socket) => socket.accept().map(drop),
+            Listener::Datagram(socket) => socket.recv_from(&mut buffer).map(drop),
+        };
+        match result {
+            Ok(()) => true,
+            Err(err) if err.kind() == ErrorKind::WouldBlock => false,
+            Err(err) => panic!("host endpoint failed: {err}"),
+        }
+    }
+
+    /// Watches the endpoint for up to `limit`; true as soon as anything
+    /// arrives.
+    fn arrives_within(&self, limit: Duration) -> bool {
+        let start = Instant::now();
+        loop {
+            if self.something_arrived() {
+                return true;
+            }
+            if start.elapsed() >= limit {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The restricted sandbox's attempt fails with EPERM and nothing reaches the
+/// host endpoint; then the same attempt with the network enabled arrives.
+fn restricted_network_cannot_reach(make_endpoint: impl FnOnce(&World) -> Endpoint) {
+    let probe = require_probe!();
+    let world = World::new();
+    let endpoint = make_endpoint(&world);
+    let argv = probe_argv(probe, &endpoint.probe_args);
+    let what = endpoint.probe_args.join(" ");
+
+    let output = world.run(&[], &argv);
+    assert!(
+        !endpoint.arrives_within(QUIET_PERIOD),
+        "`{what}` from the restricted sandbox reached the host: {}",
+        stdout(&output)
+    );
+    assert_eperm(&output, &what);
+
+    // Control: the identical attempt, network enabled, gets through.
+    let output = world.run(NETWORK_ENABLED, &argv);
+    assert_code(&output, 0);
+    assert!(
+        endpoint.arrives_within(ARRIVAL_LIMIT),
+        "`{what}` with the network enabled never arrived: {}",
+        stdout(&output)
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 1. Network.
+
+#[test]
+fn restricted_network_blocks_tcp_to_host_loopback() {
+    require_sandbox!();
+    restricted_network_cannot_reach(|_| Endpoint::tcp());
+}
+
+#[test]
+fn restricted_network_blocks_udp_to_host_loopback() {
+    require_sandbox!();
+    restricted_network_cannot_reach(|_| Endpoint::udp());
+}
+
+#[test]
+fn restricted_network_blocks_a_host_unix_stream_socket_at_a_path() {
+    require_sandbox!();
+    restricted_network_cannot_reach(|world| Endpoint::unix_stream(&world.outside));
+}
+
+#[test]
+fn restricted_network_blocks_a_host_unix_datagram_socket_at_a_path() {
+    require_sandbox!();
+    restricted_network_cannot_reach(|world| Endpoint::unix_datagram(&world.outside, "unix-dgram"));
+}
+
+/// `socket(AF_UNIX, SOCK_RAW, 0)` gives a datagram socket (the kernel maps
+/// SOCK_RAW to SOCK_DGRAM for AF_UNIX) that could `sendmsg` to any host
+/// path; the filter must allow only stream and seqpacket types.
+#[test]
+fn restricted_network_blocks_unix_raw_datagrams_to_a_host_path() {
+    require_sandbox!();
+    restricted_network_cannot_reach(|world| Endpoint::unix_datagram(&world.outside, "unix-raw"));
+}
+
+#[test]
+fn restricted_network_blocks_a_host_abstract_unix_socket() {
+    require_sandbox!();
+    // The control connects because an enabled network shares the host's
+    // network namespace, which is where abstract names live.
+    restricted_network_cannot_reach(|_| Endpoint::abstract_stream());
+}
+
+#[test]
+fn only_the_restricted_sandbox_has_its_own_network_namespace() {
+    require_sandbox!();
+    let world = World::new();
+    let host = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let host = host.to_str().unwrap();
+    let output = world.run(&[], &["readlink", "/proc/self/ns/net"]);
+    assert_code(&output, 0);
+    let restricted = stdout(&output);
+    assert!(restricted.starts_with("net:["), "{restricted}");
+    assert_ne!(restricted.trim(), host);
+    let output = world.run(NETWORK_ENABLED, &["readlink", "/proc/self/ns/net"]);
+    assert_code(&output, 0);
+    assert_eq!(stdout(&output).trim(), host);
+}
+
+// ---------------------------------------------------------------------------
+// 2. System calls.
+
+/// A call the host allows (shown first) fails with EPERM in the sandbox, in
+/// both network modes.
+fn denied_in_the_sandbox_allowed_outside(call: &str) {
+    let probe = require_probe!();
+    let outside = unsandboxed(probe, &[call]);
+    if outside.status.code() != Some(0) {
+        eprintln!(
+            "SKIPPED {}: `{call}` fails on this host even unsandboxed, so a denial would prove nothing: {}",
+            module_path!(),
+            stdout(&outside)
+        );
+        return;
+    }
+    let world = World::new();
+    for options in BOTH_NETWORK_MODES {
+        let output = sandboxed(&world, options, probe, &[call]);
+        assert_eperm(&output, &format!("{call} with {options:?}"));
+    }
+}
+
+#[test]
+fn io_uring_setup_is_denied() {
+    require_sandbox!();
+    denied_in_the_sandbox_allowed_outside("io_uring");
+}
+
+#[test]
+fn ptrace_traceme_is_denied() {
+    require_sandbox!();
+    denied_in_the_sandbox_allowed_outside("ptrace");
+}
+
+#[test]
+fn process_vm_readv_is_denied() {
+    require_sandbox!();
+    denied_in_the_sandbox_allowed_outside("vm_readv");
+}
+
+/// A syscall through another ABI kills the sandboxed process with SIGSYS;
+/// outside the sandbox the same probe returns (successfully or with an
+/// errno) or dies of something else.
+#[cfg(target_arch = "x86_64")]
+fn other_abi_kills_with_sigsys(call: &str) {
+    let probe = require_probe!();
+    let outside = unsandboxed(probe, &[call]);
+    assert_ne!(
+        outside.status.signal(),
+        Some(libc::SIGSYS),
+        "`{call}` dies of SIGSYS even outside the sandbox"
+    );
+    eprintln!(
+        "{call} outside the sandbox: {:?} {}",
+        outside.status,
+        stdout(&outside).trim()
+    );
+    let world = World::new();
+    for options in BOTH_NETWORK_MODES {
+        let output = sandboxed(&world, options, probe, &[call]);
+        assert_code(&output, KILLED_BY_SIGSYS);
+        assert_eq!(stdout(&output), "", "the probe went on after `{call}`");
+        // Control: the probe itself runs in this sandbox.
+        assert_eperm(&sandboxed(&world, options, probe, &["ptrace"]), "ptrace");
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn an_x32_syscall_kills_the_process() {
+    require_sandbox!();
+    other_abi_kills_with_sigsys("x32");
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn an_i386_int80_syscall_kills_the_process() {
+    require_sandbox!();
+    other_abi_kills_with_sigsys("int80");
+}
+
+/// The `NoNewPrivs`, `Seccomp` and `Seccomp_filters` lines of a
+/// `/proc/PID/status` text.
+fn seccomp_status(status: &str) -> Vec<(String, String)> {
+    status
+        .lines()
+        .filter_map(|line| line.split_once(":\t"))
+        .filter(|(key, _)| ["NoNewPrivs", "Seccomp", "Seccomp_filters"].contains(key))
+        .map(|(key, value)| (key.to_string(), value.trim().to_string()))
+        .collect()
+}
+
+fn field<'a>(fields: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(name, _)| name == key)
+        .map(|(_, value)| value.as_str())
+}
+
+#[test]
+fn the_sandboxed_process_has_no_new_privs_and_a_seccomp_filter() {
+    require_sandbox!();
+    let world = World::new();
+    for options in BOTH_NETWORK_MODES {
+        let output = world.run(options, &["cat", "/proc/self/status"]);
+        assert_code(&output, 0);
+        let text = stdout(&output);
+        assert!(text.contains("NoNewPrivs:\t1\n"), "{text}");
+        assert!(text.contains("Seccomp:\t2\n"), "{text}");
+        let inside = seccomp_status(&text);
+
+        // Control: the same read without a sandbox shows this host
+        // process's own state, one filter fewer (where the kernel counts).
+        let output = world.run(
+            &["-P", ":danger-full-access"],
+            &["cat", "/proc/self/status"],
+        );
+        assert_code(&output, 0);
+        let outside = seccomp_status(&stdout(&output));
+        let host = seccomp_status(&std::fs::read_to_string("/proc/self/status").unwrap());
+        assert_eq!(outside, host);
+        assert_ne!(inside, outside, "the sandbox changed nothing");
+        if let (Some(inside), Some(outside)) = (
+            field(&inside, "Seccomp_filters"),
+            field(&outside, "Seccomp_filters"),
+        ) {
+            let inside: u32 = inside.parse().unwrap();
+            let outside: u32 = outside.parse().unwrap();
+            assert!(
+                inside > outside,
+                "filters: {inside} inside, {outside} outside"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 3. Processes.
+
+/// A host process that is killed (and reaped) when the test ends, however
+/// it ends.
+struct HostProcess(Child);
+
+impl HostProcess {
+    /// `sleep 30` with `CODEX_ISOLATION_MARKER=marker` in its environment,
+    /// once the host can read the marker in its `/proc/PID/environ`.
+    fn sleeper(marker: &str) -> Self {
+        let child = Command::new("sleep")
+            .arg("30")
+            .env("CODEX_ISOLATION_MARKER", marker)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut process = HostProcess(child);
+        // `spawn` can return before the kernel has set up the new
+        // program's environment; wait until the host can read the marker,
+        // so that its absence in the sandbox means something.
+        let environ = format!("/proc/{}/environ", process.pid());
+        let start = Instant::now();
+        while !std::fs::read(&environ)
+            .is_ok_and(|bytes| String::from_utf8_lossy(&bytes).contains(marker))
+        {
+            assert!(process.alive(), "sleep exited early");
+            assert!(
+                start.elapsed() < ARRIVAL_LIMIT,
+                "the marker never showed in {environ}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        process
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    fn alive(&mut self) -> bool {
+        self.0.try_wait().unwrap().is_none()
+    }
+
+    /// Waits up to `limit` for the process to end; its status if it did.
+    fn ended_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return Some(status);
+            }
+            if start.elapsed() >= limit {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Signals `pid` and reads its environment, reporting each step.
+fn poke_script(pid: u32) -> String {
+    format!(
+        "kill -0 {pid}; echo kill0=$?; \
+         cat /proc/{pid}/environ; echo \" environ=$?\"; \
+         kill -TERM {pid}; echo term=$?; \
+         kill -0 $$ && echo self=ok"
+    )
+}
+
+/// The script's own report lines, without anything it read: a failure
+/// message must not carry a host environment into the test log.
+fn report(out: &str) -> String {
+    out.lines()
+        .filter_map(|line| {
+            ["kill0=", "environ=", "term=", "self="]
+                .iter()
+                .find_map(|key| line.rfind(key).map(|at| &line[at..]))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn host_processes_cannot_be_signalled_or_inspected() {
+    require_sandbox!();
+    let world = World::new();
+    let marker = unique_name("marker");
+    let mut victim = HostProcess::sleeper(&marker);
+    let script = poke_script(victim.pid());
+    let modes: [&[&str]; 3] = [&[], NETWORK_ENABLED, &["--no-proc"]];
+    for options in modes {
+        let output = world.sh(options, &script);
+        let out = stdout(&output);
+        assert!(
+            !out.contains(&marker) && !stderr(&output).contains(&marker),
+            // Not the output itself: it would be the whole host environment.
+            "{options:?}: the sandbox read the host process's environment (marker in its output)"
+        );
+        let report = report(&out);
+        assert!(out.contains("kill0=1"), "{options:?}: {report}");
+        assert!(out.contains("term=1"), "{options:?}: {report}");
+        // Control: signalling works on the sandbox's own processes.
+        assert!(out.contains("self=ok"), "{options:?}: {report}");
+        assert!(victim.alive(), "{options:?}: the host process was killed");
+    }
+
+    // Control: the same script without a sandbox reads the marker and kills.
+    let mut control = HostProcess::sleeper(&marker);
+    let output = world.sh(&["-P", ":danger-full-access"], &poke_script(control.pid()));
+    let out = stdout(&output);
+    assert!(out.contains(&marker), "{}", report(&out));
+    assert!(
+        out.contains("kill0=0") && out.contains("term=0"),
+        "{}",
+        report(&out)
+    );
+    let status = control.ended_within(ARRIVAL_LIMIT);
+    assert_eq!(
+        status.and_then(|status| status.signal()),
+        Some(libc::SIGTERM),
+        "the unsandboxed kill did not land"
+    );
+    assert!(victim.alive(), "the host process died on its own");
+}

@@ -1,0 +1,267 @@
+/*
+ * A test fixture for tests/isolation.rs: makes one raw system call (or one
+ * network attempt) and reports what happened.
+ *
+ *   probe io_uring            io_uring_setup(1, &params)
+ *   probe ptrace              ptrace(PTRACE_TRACEME)
+ *   probe vm_readv            process_vm_readv on this process's own memory
+ *   probe x32                 getpid through the x32 ABI (nr 0x40000000|39)
+ *   probe int80               getpid through the i386 ABI (int $0x80, eax=20)
+ *   probe tcp PORT            connect to 127.0.0.1:PORT over TCP
+ *   probe udp PORT            send one datagram to 127.0.0.1:PORT
+ *   probe unix PATH           connect a Unix stream socket to PATH
+ *   probe unix-dgram PATH     send one datagram from a Unix SOCK_DGRAM socket
+ *   probe unix-raw PATH       send one datagram from a Unix SOCK_RAW socket
+ *                             (the kernel turns AF_UNIX SOCK_RAW into
+ *                             SOCK_DGRAM) with sendmsg
+ *   probe abstract NAME       connect a Unix stream socket to "\0NAME"
+ *
+ * Prints one line, "<what>: ok ..." or "<what>: <step>: <ERRNO_NAME>", and
+ * exits 0 when the call succeeded, 1 when it failed with an errno, 2 on a
+ * usage error. A process killed by seccomp prints nothing and dies of
+ * SIGSYS.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static const char *errno_name(int err) {
+    switch (err) {
+    case EPERM: return "EPERM";
+    case ENOENT: return "ENOENT";
+    case ESRCH: return "ESRCH";
+    case EINTR: return "EINTR";
+    case EBADF: return "EBADF";
+    case EAGAIN: return "EAGAIN";
+    case ENOMEM: return "ENOMEM";
+    case EACCES: return "EACCES";
+    case EFAULT: return "EFAULT";
+    case EINVAL: return "EINVAL";
+    case EROFS: return "EROFS";
+    case ENOSYS: return "ENOSYS";
+    case ENOTSOCK: return "ENOTSOCK";
+    case EPROTOTYPE: return "EPROTOTYPE";
+    case EOPNOTSUPP: return "EOPNOTSUPP";
+    case EAFNOSUPPORT: return "EAFNOSUPPORT";
+    case ESOCKTNOSUPPORT: return "ESOCKTNOSUPPORT";
+    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+    case ENETUNREACH: return "ENETUNREACH";
+    case ECONNREFUSED: return "ECONNREFUSED";
+    case ECONNRESET: return "ECONNRESET";
+    case ENOTCONN: return "ENOTCONN";
+    case EISCONN: return "EISCONN";
+    case ETIMEDOUT: return "ETIMEDOUT";
+    default: return "EUNKNOWN";
+    }
+}
+
+static int failed(const char *what, const char *step) {
+    int err = errno;
+    printf("%s: %s: %s (errno %d)\n", what, step, errno_name(err), err);
+    return 1;
+}
+
+static int ok(const char *what, long value) {
+    printf("%s: ok %ld\n", what, value);
+    return 0;
+}
+
+static int usage(void) {
+    fprintf(stderr, "usage: probe io_uring|ptrace|vm_readv|x32|int80|"
+                    "tcp PORT|udp PORT|unix PATH|unix-dgram PATH|unix-raw PATH|"
+                    "abstract NAME\n");
+    return 2;
+}
+
+static int inet_addr_of(const char *port, struct sockaddr_in *addr) {
+    char *end = NULL;
+    long value = strtol(port, &end, 10);
+    if (*port == '\0' || *end != '\0' || value <= 0 || value > 65535) {
+        return -1;
+    }
+    memset(addr, 0, sizeof(*addr));
+    addr->sin_family = AF_INET;
+    addr->sin_port = htons((unsigned short)value);
+    addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return 0;
+}
+
+/* A path address, or an abstract one when `abstract` is set. */
+static int unix_addr_of(const char *name, int abstract, struct sockaddr_un *addr,
+                        socklen_t *len) {
+    size_t n = strlen(name);
+    size_t offset = abstract ? 1 : 0;
+    if (n + offset + 1 > sizeof(addr->sun_path)) {
+        return -1;
+    }
+    memset(addr, 0, sizeof(*addr));
+    addr->sun_family = AF_UNIX;
+    memcpy(addr->sun_path + offset, name, n);
+    *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + offset + n +
+                       (abstract ? 0 : 1));
+    return 0;
+}
+
+static int probe_io_uring(void) {
+    unsigned char params[120]; /* struct io_uring_params */
+    memset(params, 0, sizeof(params));
+    long fd = syscall(SYS_io_uring_setup, 1, params);
+    if (fd < 0) {
+        return failed("io_uring", "io_uring_setup");
+    }
+    close((int)fd);
+    return ok("io_uring", fd);
+}
+
+static int probe_ptrace(void) {
+    if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) < 0) {
+        return failed("ptrace", "ptrace(PTRACE_TRACEME)");
+    }
+    return ok("ptrace", 0);
+}
+
+static int probe_vm_readv(void) {
+    char source[16] = "probe-memory";
+    char target[16] = {0};
+    struct iovec local = {.iov_base = target, .iov_len = sizeof(target)};
+    struct iovec remote = {.iov_base = source, .iov_len = sizeof(source)};
+    ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+    if (n < 0) {
+        return failed("vm_readv", "process_vm_readv");
+    }
+    return ok("vm_readv", (long)n);
+}
+
+static int probe_x32(void) {
+    long pid = syscall(0x40000000L | 39L);
+    if (pid < 0) {
+        return failed("x32", "syscall(0x40000000|39)");
+    }
+    return ok("x32", pid);
+}
+
+static int probe_int80(void) {
+#if defined(__x86_64__)
+    long ret;
+    __asm__ volatile("int $0x80" : "=a"(ret) : "a"(20L) : "memory");
+    if (ret < 0 && ret > -4096) {
+        errno = (int)-ret;
+        return failed("int80", "int $0x80");
+    }
+    return ok("int80", ret);
+#else
+    printf("int80: not x86_64\n");
+    return 2;
+#endif
+}
+
+static int probe_tcp(const char *port) {
+    struct sockaddr_in addr;
+    if (inet_addr_of(port, &addr) < 0) {
+        return usage();
+    }
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) {
+        return failed("tcp", "socket");
+    }
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+        return failed("tcp", "connect");
+    }
+    close(fd);
+    return ok("tcp", 0);
+}
+
+static int probe_udp(const char *port) {
+    struct sockaddr_in addr;
+    if (inet_addr_of(port, &addr) < 0) {
+        return usage();
+    }
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0) {
+        return failed("udp", "socket");
+    }
+    ssize_t n = sendto(fd, "probe", 5, 0, (struct sockaddr *)&addr, sizeof(addr));
+    if (n < 0) {
+        return failed("udp", "sendto");
+    }
+    close(fd);
+    return ok("udp", (long)n);
+}
+
+static int probe_unix_stream(const char *what, const char *name, int abstract) {
+    struct sockaddr_un addr;
+    socklen_t len;
+    if (unix_addr_of(name, abstract, &addr, &len) < 0) {
+        return usage();
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0) {
+        return failed(what, "socket");
+    }
+    if (connect(fd, (struct sockaddr *)&addr, len) < 0) {
+        return failed(what, "connect");
+    }
+    close(fd);
+    return ok(what, 0);
+}
+
+static int probe_unix_datagram(const char *what, const char *path, int type) {
+    struct sockaddr_un addr;
+    socklen_t len;
+    if (unix_addr_of(path, 0, &addr, &len) < 0) {
+        return usage();
+    }
+    int fd = socket(AF_UNIX, type, 0);
+    if (fd < 0) {
+        return failed(what, "socket");
+    }
+    /* sendmsg, not sendto: a filter might deny one and forget the other. */
+    struct iovec iov = {.iov_base = "probe", .iov_len = 5};
+    struct msghdr msg;
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_name = &addr;
+    msg.msg_namelen = len;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    ssize_t n = sendmsg(fd, &msg, 0);
+    if (n < 0) {
+        return failed(what, "sendmsg");
+    }
+    close(fd);
+    return ok(what, (long)n);
+}
+
+int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IONBF, 0);
+    if (argc == 2) {
+        const char *cmd = argv[1];
+        if (strcmp(cmd, "io_uring") == 0) return probe_io_uring();
+        if (strcmp(cmd, "ptrace") == 0) return probe_ptrace();
+        if (strcmp(cmd, "vm_readv") == 0) return probe_vm_readv();
+        if (strcmp(cmd, "x32") == 0) return probe_x32();
+        if (strcmp(cmd, "int80") == 0) return probe_int80();
+    } else if (argc == 3) {
+        const char *cmd = argv[1];
+        const char *arg = argv[2];
+        if (strcmp(cmd, "tcp") == 0) return probe_tcp(arg);
+        if (strcmp(cmd, "udp") == 0) return probe_udp(arg);
+        if (strcmp(cmd, "unix") == 0) return probe_unix_stream("unix", arg, 0);
+        if (strcmp(cmd, "abstract") == 0) return probe_unix_stream("abstract", arg, 1);
+        if (strcmp(cmd, "unix-dgram") == 0)
+            return probe_unix_datagram("unix-dgram", arg, SOCK_DGRAM);
+        if (strcmp(cmd, "unix-raw") == 0)
+            return probe_unix_datagram("unix-raw", arg, SOCK_RAW);
+    }
+    return usage();
+}
