@@ -22,6 +22,12 @@ lint:
 test:
     scripts/test.sh
 
-# Time sandbox start-up against raw bwrap in the same run.
-bench:
-    cargo bench -p codex-cli --bench startup
+# Build the release binary as shipped: statically linked (see README).
+release:
+    cargo rustc --release -p codex-cli --bin codex -- -C target-feature=+crt-static
+
+# Time sandbox start-up (the shipped binary) against raw bwrap in the same run.
+# (cargo bench rebuilds target/release/codex, so the static build is copied aside.)
+bench: release
+    cp target/release/codex target/codex-static
+    CODEX_BENCH_BIN="$PWD/target/codex-static" cargo bench -p codex-cli --bench startup

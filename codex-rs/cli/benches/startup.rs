@@ -30,7 +30,9 @@
 //! - **C** plain `/bin/true`: the cost of spawning any process, for context.
 //!
 //! The release binary is used: `cargo bench` builds with the `bench`
-//! profile, which inherits `release`, and `CARGO_BIN_EXE_codex` names it.
+//! profile, which inherits `release`, and `CARGO_BIN_EXE_codex` names it;
+//! `CODEX_BENCH_BIN` names another build instead (`just bench` passes the
+//! statically linked release binary, which is what ships).
 //!
 //! # Peak memory
 //!
@@ -96,7 +98,10 @@ mod linux {
 
     pub fn main() -> Result<(), String> {
         let iterations = iterations()?;
-        let codex = env!("CARGO_BIN_EXE_codex");
+        let codex_path = std::env::var("CODEX_BENCH_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_codex").to_string());
+        let codex = codex_path.as_str();
+        println!("codex binary: {codex}");
         let workspace = tempfile::tempdir().map_err(|err| format!("temporary workspace: {err}"))?;
         let codex_home =
             tempfile::tempdir().map_err(|err| format!("temporary CODEX_HOME: {err}"))?;
