@@ -75,6 +75,7 @@ pub fn bwrap_args(plan: &MountPlan, fds: LaunchFds, command: &[OsString]) -> Vec
             MountOp::MaskDir(path) => ("--tmpfs", vec![path.into()]),
             MountOp::Dev => ("--dev", vec!["/dev".into()]),
             MountOp::Proc => ("--proc", vec!["/proc".into()]),
+            MountOp::Symlink { target, link } => ("--symlink", vec![target.into(), link.into()]),
             MountOp::RemountRo(path) => ("--remount-ro", vec![path.into()]),
         };
         args.push(flag.into());

@@ -237,3 +237,33 @@ fn user_profile_split_rules_are_enforced() {
     let output = world.sh(&["-P", "dev"], "echo y > data/open/f");
     assert_code(&output, 0);
 }
+
+#[test]
+fn an_unreadable_root_shows_only_what_the_profile_grants() {
+    require_sandbox!();
+    let world = World::new();
+    let secret = world.outside.join("secret.txt");
+    std::fs::write(&secret, "s3cret").unwrap();
+    // /bin is a symlink to usr/bin on merged-/usr systems: it must still work.
+    world.config(
+        "[permissions.min.filesystem]\n\"/usr\" = \"read\"\n\"/bin\" = \"read\"\n\"/lib\" = \"read\"\n\"/lib64\" = \"read\"\n\":workspace_roots\" = \"write\"\n",
+    );
+    let script = format!(
+        "cat {} ; ls /etc >/dev/null 2>&1 && echo etc-visible; mkdir /newdir 2>/dev/null && echo root-writable; echo ok > made.txt",
+        secret.display()
+    );
+    let output = world.run(&["-P", "min"], &["/bin/sh", "-c", &script]);
+    assert_code(&output, 0);
+    assert!(!stdout(&output).contains("s3cret"), "{}", stdout(&output));
+    assert!(
+        !stdout(&output).contains("etc-visible"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(
+        !stdout(&output).contains("root-writable"),
+        "{}",
+        stdout(&output)
+    );
+    assert_eq!(read(&world.ws.join("made.txt")).as_deref(), Some("ok\n"));
+}

@@ -41,6 +41,15 @@ pub enum MountOp {
     Dev,
     /// `--proc /proc`: the sandbox's own `/proc`.
     Proc,
+    /// `--symlink TARGET LINK`: recreates a symlink a rule's path goes
+    /// through where the policy hides the original (an unreadable `:root`
+    /// hides Debian's `/bin -> usr/bin`, say).
+    Symlink {
+        /// The link's target, as written on the host.
+        target: PathBuf,
+        /// Where the link is.
+        link: PathBuf,
+    },
     /// `--remount-ro PATH` (not recursive).
     RemountRo(PathBuf),
 }
@@ -137,6 +146,7 @@ pub fn plan(
         ));
     }
     let mut rules = resolve_rules(policy, fs)?;
+    let links = symlinks_on_rule_paths(policy, fs)?;
     protect(&mut rules, fs)?;
     rules.sort_by(|a, b| {
         depth(&a.path)
@@ -195,6 +205,14 @@ pub fn plan(
                     (Access::None, _) => MountOp::MaskFile(rule.path.clone()),
                 });
             }
+        }
+    }
+    for (link, target) in links {
+        let parent = link.parent().unwrap_or(Path::new("/"));
+        let parent_visible = inspect(fs, parent)
+            .is_ok_and(|real| access_at(&rules, &real.path, root_access) != Access::None);
+        if !parent_visible {
+            ops.push(MountOp::Symlink { target, link });
         }
     }
     ops.extend(remounts);
@@ -277,6 +295,34 @@ fn resolve_rules(policy: &SandboxPolicy, fs: &dyn FsView) -> Result<Vec<Candidat
         }
     }
     Ok(rules)
+}
+
+/// Every symlink met on the way to a rule's path or the working
+/// directory, as (link, target as written), sorted and without repeats.
+fn symlinks_on_rule_paths(
+    policy: &SandboxPolicy,
+    fs: &dyn FsView,
+) -> Result<Vec<(PathBuf, PathBuf)>, PlanError> {
+    let mut links = Vec::new();
+    let paths = policy
+        .rules
+        .iter()
+        .map(|rule| rule.path.as_path())
+        .chain([policy.cwd.as_path()]);
+    for path in paths {
+        for prefix in path.ancestors().filter(|prefix| *prefix != Path::new("/")) {
+            let entry = fs.entry(prefix).map_err(|source| PlanError::Inspect {
+                path: prefix.to_path_buf(),
+                source,
+            })?;
+            if let crate::fs_view::Entry::Symlink(target) = entry {
+                links.push((prefix.to_path_buf(), target));
+            }
+        }
+    }
+    links.sort();
+    links.dedup();
+    Ok(links)
 }
 
 /// Caps every protected path inside a writable root at `read`.

@@ -394,3 +394,29 @@ fn network_mode_is_carried_into_the_plan() {
     .unwrap();
     assert_eq!(plan.network, NetworkMode::Enabled);
 }
+
+#[test]
+fn symlinks_on_rule_paths_are_recreated_where_the_policy_hides_them() {
+    let fs = FakeFs::new()
+        .dir("/usr/bin")
+        .symlink("/bin", "usr/bin")
+        .dir("/ws");
+    let plan = plan_for(
+        &[("/usr", Read), ("/bin", Read), ("/ws", Write)],
+        "/ws",
+        &fs,
+    );
+    let symlink = Symlink {
+        target: "usr/bin".into(),
+        link: "/bin".into(),
+    };
+    assert!(plan.ops.contains(&symlink), "{:#?}", plan.ops);
+    assert!(position(&plan, &symlink) < position(&plan, &RemountRo("/".into())));
+    // With the root readable the host's own symlink is visible: nothing to add.
+    let plan = plan_for(&[("/", Read), ("/bin", Read), ("/ws", Write)], "/ws", &fs);
+    assert!(
+        !plan.ops.iter().any(|op| matches!(op, Symlink { .. })),
+        "{:#?}",
+        plan.ops
+    );
+}
