@@ -267,3 +267,28 @@ fn an_unreadable_root_shows_only_what_the_profile_grants() {
     );
     assert_eq!(read(&world.ws.join("made.txt")).as_deref(), Some("ok\n"));
 }
+
+#[test]
+fn a_symlinked_git_dir_is_protected_where_it_points() {
+    require_sandbox!();
+    let world = World::new();
+    // Replace ws/.git by a symlink to a git dir elsewhere in the workspace.
+    std::fs::rename(world.ws.join(".git"), world.ws.join("gitstore")).unwrap();
+    std::os::unix::fs::symlink("gitstore", world.ws.join(".git")).unwrap();
+    let output = world.sh(
+        &[],
+        "echo evil > .git/hooks/pre-commit; echo evil > gitstore/hooks/post-merge; echo x >> gitstore/config; echo ok > other.txt",
+    );
+    assert!(
+        !world.ws.join("gitstore/hooks/pre-commit").exists(),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!world.ws.join("gitstore/hooks/post-merge").exists());
+    assert!(
+        !read(&world.ws.join("gitstore/config"))
+            .unwrap()
+            .ends_with("x\n")
+    );
+    assert_eq!(read(&world.ws.join("other.txt")).as_deref(), Some("ok\n"));
+}
