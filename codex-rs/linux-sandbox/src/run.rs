@@ -55,7 +55,7 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
         warn_no_proc(program);
         ProcMode::Skip
     };
-    let mut mount_plan = plan(sandbox, proc, &HostFs)?;
+    let mount_plan = plan(sandbox, proc, &HostFs)?;
     tracing::debug!(?mount_plan, "mount plan");
     let path_var = std::env::var_os("PATH").unwrap_or_default();
     let bwrap = find_system_bwrap(&path_var, &writable_roots(&mount_plan));
@@ -79,20 +79,17 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
     tracing::debug!(bwrap = %bwrap.display(), "launching");
     let launch_error =
         |err: std::io::Error| SandboxError::Setup(format!("cannot run {}: {err}", bwrap.display()));
-    match launch(&bwrap, &mount_plan, &filter, &args.command).map_err(launch_error)? {
+    let code = match launch(&bwrap, &mount_plan, &filter, &args.command).map_err(launch_error)? {
         LaunchOutcome::Ran(code) => return Ok(code),
-        LaunchOutcome::SetupFailed(code) if mount_plan.proc == ProcMode::Skip => {
-            return Err(setup_failed(&bwrap, code));
-        }
-        LaunchOutcome::SetupFailed(code) => {
-            if !proc_mount_refused(&bwrap).map_err(launch_error)? {
-                return Err(setup_failed(&bwrap, code));
-            }
-        }
+        LaunchOutcome::SetupFailed(code) => code,
+    };
+    // Only a refused /proc mount is retried, once, without /proc.
+    if mount_plan.proc == ProcMode::Skip || !proc_mount_refused(&bwrap).map_err(launch_error)? {
+        return Err(setup_failed(&bwrap, code));
     }
     warn_no_proc(program);
-    mount_plan = plan(sandbox, ProcMode::Skip, &HostFs)?;
-    match launch(&bwrap, &mount_plan, &filter, &args.command).map_err(launch_error)? {
+    let retry_plan = plan(sandbox, ProcMode::Skip, &HostFs)?;
+    match launch(&bwrap, &retry_plan, &filter, &args.command).map_err(launch_error)? {
         LaunchOutcome::Ran(code) => Ok(code),
         LaunchOutcome::SetupFailed(code) => Err(setup_failed(&bwrap, code)),
     }

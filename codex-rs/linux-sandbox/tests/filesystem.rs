@@ -200,6 +200,7 @@ fn user_profile_split_rules_are_enforced() {
     }
     std::fs::write(world.ws.join("data/secret/key"), "KEY").unwrap();
     std::fs::write(world.ws.join("data/ro.txt"), "ro").unwrap();
+    std::fs::write(world.ws.join("data/token"), "TOKEN").unwrap();
     let ws = world.ws.display();
     world.config(&format!(
         r#"[permissions.dev.filesystem]
@@ -208,6 +209,7 @@ fn user_profile_split_rules_are_enforced() {
 "{ws}/data/secret" = "none"
 "{ws}/data/secret/scratch" = "write"
 "{ws}/data/ro.txt" = "read"
+"{ws}/data/token" = "none"
 "#
     ));
     let output = world.sh(&["-P", "dev"], "cat data/secret/key");
@@ -236,6 +238,13 @@ fn user_profile_split_rules_are_enforced() {
     assert_eq!(read(&world.ws.join("data/ro.txt")).as_deref(), Some("ro"));
     let output = world.sh(&["-P", "dev"], "echo y > data/open/f");
     assert_code(&output, 0);
+    // A file with `none`: neither readable nor writable, and unchanged.
+    let output = world.sh(&["-P", "dev"], "cat data/token");
+    assert_ne!(output.status.code(), Some(0));
+    assert!(!stdout(&output).contains("TOKEN"));
+    let output = world.sh(&["-P", "dev"], "echo leaked > data/token");
+    assert_ne!(output.status.code(), Some(0));
+    assert_eq!(read(&world.ws.join("data/token")).as_deref(), Some("TOKEN"));
 }
 
 #[test]

@@ -85,6 +85,8 @@ pub enum Outcome {
 pub struct PlannedRule {
     /// The real path the rule applies to (symlinks resolved).
     pub path: PathBuf,
+    /// What is at that path.
+    pub kind: RealKind,
     /// The path as the policy wrote it, when it differs.
     pub requested: Option<PathBuf>,
     /// The access applied.
@@ -145,8 +147,14 @@ pub fn plan(
             "network mode \"proxy\" is not available in this build; use \"restricted\" or \"enabled\"".into(),
         ));
     }
-    let mut rules = resolve_rules(policy, fs)?;
-    let links = symlinks_on_rule_paths(policy, fs)?;
+    // Symlinks crossed on the way to a rule's path or the working
+    // directory; recreated below where the policy hides them.
+    let mut links = Vec::new();
+    let mut rules = resolve_rules(policy, fs, &mut links)?;
+    let cwd = inspect(fs, &policy.cwd)?;
+    links.extend(cwd.symlinks.iter().cloned());
+    links.sort();
+    links.dedup();
     protect(&mut rules, fs)?;
     rules.sort_by(|a, b| {
         depth(&a.path)
@@ -220,10 +228,6 @@ pub fn plan(
         ops.push(MountOp::RemountRo("/".into()));
     }
 
-    let cwd = real_path(fs, &policy.cwd).map_err(|source| PlanError::Inspect {
-        path: policy.cwd.clone(),
-        source,
-    })?;
     if access_at(&rules, &cwd.path, root_access) == Access::None {
         return Err(PlanError::CwdHidden(policy.cwd.clone()));
     }
@@ -231,36 +235,11 @@ pub fn plan(
     rules.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(MountPlan {
         ops,
-        rules: rules.into_iter().map(Candidate::into_planned).collect(),
+        rules,
         network: policy.network,
         chdir: policy.cwd.clone(),
         proc,
     })
-}
-
-/// A rule while the plan is being built.
-#[derive(Debug, Clone)]
-struct Candidate {
-    path: PathBuf,
-    kind: RealKind,
-    requested: Option<PathBuf>,
-    access: Access,
-    origin: RuleOrigin,
-    capped_by: Option<PathBuf>,
-    outcome: Outcome,
-}
-
-impl Candidate {
-    fn into_planned(self) -> PlannedRule {
-        PlannedRule {
-            path: self.path,
-            requested: self.requested,
-            access: self.access,
-            origin: self.origin,
-            capped_by: self.capped_by,
-            outcome: self.outcome,
-        }
-    }
 }
 
 fn inspect(fs: &dyn FsView, path: &Path) -> Result<RealPath, PlanError> {
@@ -271,12 +250,17 @@ fn inspect(fs: &dyn FsView, path: &Path) -> Result<RealPath, PlanError> {
 }
 
 /// Policy rules in real-path space; two rules landing on one real path
-/// keep the stricter access.
-fn resolve_rules(policy: &SandboxPolicy, fs: &dyn FsView) -> Result<Vec<Candidate>, PlanError> {
-    let mut rules: Vec<Candidate> = Vec::new();
+/// keep the stricter access. The symlinks crossed are added to `links`.
+fn resolve_rules(
+    policy: &SandboxPolicy,
+    fs: &dyn FsView,
+    links: &mut Vec<(PathBuf, PathBuf)>,
+) -> Result<Vec<PlannedRule>, PlanError> {
+    let mut rules: Vec<PlannedRule> = Vec::new();
     for rule in &policy.rules {
         let real = inspect(fs, &rule.path)?;
-        let candidate = Candidate {
+        links.extend(real.symlinks.iter().cloned());
+        let candidate = PlannedRule {
             requested: (real.path != rule.path).then(|| rule.path.clone()),
             path: real.path,
             kind: real.kind,
@@ -297,36 +281,8 @@ fn resolve_rules(policy: &SandboxPolicy, fs: &dyn FsView) -> Result<Vec<Candidat
     Ok(rules)
 }
 
-/// Every symlink met on the way to a rule's path or the working
-/// directory, as (link, target as written), sorted and without repeats.
-fn symlinks_on_rule_paths(
-    policy: &SandboxPolicy,
-    fs: &dyn FsView,
-) -> Result<Vec<(PathBuf, PathBuf)>, PlanError> {
-    let mut links = Vec::new();
-    let paths = policy
-        .rules
-        .iter()
-        .map(|rule| rule.path.as_path())
-        .chain([policy.cwd.as_path()]);
-    for path in paths {
-        for prefix in path.ancestors().filter(|prefix| *prefix != Path::new("/")) {
-            let entry = fs.entry(prefix).map_err(|source| PlanError::Inspect {
-                path: prefix.to_path_buf(),
-                source,
-            })?;
-            if let crate::fs_view::Entry::Symlink(target) = entry {
-                links.push((prefix.to_path_buf(), target));
-            }
-        }
-    }
-    links.sort();
-    links.dedup();
-    Ok(links)
-}
-
 /// Caps every protected path inside a writable root at `read`.
-fn protect(rules: &mut Vec<Candidate>, fs: &dyn FsView) -> Result<(), PlanError> {
+fn protect(rules: &mut Vec<PlannedRule>, fs: &dyn FsView) -> Result<(), PlanError> {
     let roots: Vec<PathBuf> = rules
         .iter()
         .filter(|rule| rule.access == Access::Write && rule.kind == RealKind::Dir)
@@ -357,7 +313,7 @@ fn protect(rules: &mut Vec<Candidate>, fs: &dyn FsView) -> Result<(), PlanError>
                 }
             }
             if !rules.iter().any(|rule| rule.path == target) {
-                rules.push(Candidate {
+                rules.push(PlannedRule {
                     path: target,
                     kind: real.kind.clone(),
                     requested,
@@ -377,7 +333,7 @@ fn depth(path: &Path) -> usize {
 }
 
 /// Access of the deepest rule covering `path`, or `default` if none does.
-fn access_at(rules: &[Candidate], path: &Path, default: Access) -> Access {
+fn access_at(rules: &[PlannedRule], path: &Path, default: Access) -> Access {
     rules
         .iter()
         .filter(|rule| path.starts_with(&rule.path))
@@ -386,7 +342,7 @@ fn access_at(rules: &[Candidate], path: &Path, default: Access) -> Access {
 }
 
 /// Access of the deepest rule strictly above `rules[index]`.
-fn parent_access(rules: &[Candidate], index: usize, root_access: Access) -> Access {
+fn parent_access(rules: &[PlannedRule], index: usize, root_access: Access) -> Access {
     let path = &rules[index].path;
     rules
         .iter()

@@ -21,8 +21,9 @@ pub struct RealPath {
     pub path: PathBuf,
     /// What is at `path`.
     pub kind: RealKind,
-    /// Whether any component along the way was a symlink.
-    pub through_symlink: bool,
+    /// Every symlink crossed on the way, as (where the link is, its target
+    /// as written), in the order crossed.
+    pub symlinks: Vec<(PathBuf, PathBuf)>,
 }
 
 /// What is at a resolved path.
@@ -46,7 +47,7 @@ pub fn real_path(fs: &dyn FsView, path: &Path) -> io::Result<RealPath> {
     let mut pending: VecDeque<OsString> = components(path);
     let mut current = PathBuf::from("/");
     let mut hops = 0;
-    let mut through_symlink = false;
+    let mut symlinks = Vec::new();
     while let Some(part) = pending.pop_front() {
         if part == "/" {
             current = PathBuf::from("/");
@@ -64,10 +65,10 @@ pub fn real_path(fs: &dyn FsView, path: &Path) -> io::Result<RealPath> {
                             candidate.display()
                         )));
                     }
-                    through_symlink = true;
                     for part in components(&target).into_iter().rev() {
                         pending.push_front(part);
                     }
+                    symlinks.push((candidate, target));
                 }
                 Entry::Missing => {
                     let mut full = candidate.clone();
@@ -83,7 +84,7 @@ pub fn real_path(fs: &dyn FsView, path: &Path) -> io::Result<RealPath> {
                         kind: RealKind::Missing {
                             first_missing: candidate,
                         },
-                        through_symlink,
+                        symlinks,
                     });
                 }
             }
@@ -96,7 +97,7 @@ pub fn real_path(fs: &dyn FsView, path: &Path) -> io::Result<RealPath> {
     Ok(RealPath {
         path: current,
         kind,
-        through_symlink,
+        symlinks,
     })
 }
 
@@ -124,7 +125,7 @@ mod tests {
         assert_eq!(resolve(&fs, "/a/b").path, PathBuf::from("/a/b"));
         assert_eq!(resolve(&fs, "/a/b").kind, RealKind::Dir);
         assert_eq!(resolve(&fs, "/a/f").kind, RealKind::File);
-        assert!(!resolve(&fs, "/a/f").through_symlink);
+        assert!(resolve(&fs, "/a/f").symlinks.is_empty());
         assert_eq!(resolve(&fs, "/").kind, RealKind::Dir);
     }
 
@@ -137,7 +138,10 @@ mod tests {
             .dir("/w");
         let abs = resolve(&fs, "/home/me/proj/src");
         assert_eq!(abs.path, PathBuf::from("/data/proj/src"));
-        assert!(abs.through_symlink);
+        assert_eq!(
+            abs.symlinks,
+            [("/home/me/proj".into(), "/data/proj".into())]
+        );
         assert_eq!(resolve(&fs, "/w/link").path, PathBuf::from("/data/proj"));
         assert_eq!(resolve(&fs, "/w/link").kind, RealKind::Dir);
     }
@@ -175,7 +179,7 @@ mod tests {
                 first_missing: "/ws/store".into()
             }
         );
-        assert!(real.through_symlink);
+        assert_eq!(real.symlinks, [("/ws/.git".into(), "store/git".into())]);
     }
 
     #[test]
