@@ -6,6 +6,10 @@ use std::path::PathBuf;
 
 use crate::access::Access;
 use crate::config::{ConfigSource, LoadedConfig, NetworkModeToml, SandboxMode};
+use crate::glob::DEFAULT_GLOB_SCAN_MAX_DEPTH;
+use filesystem::{FsEntry, GLOB_SCAN_MAX_DEPTH_KEY, KeyedEntry, parse_entry, parse_scan_depth};
+
+pub mod filesystem;
 
 /// Name of the built-in profile that reads everything and writes nothing.
 pub const READ_ONLY: &str = ":read-only";
@@ -64,8 +68,21 @@ impl fmt::Display for RuleOrigin {
 pub struct FsRule {
     /// What it covers.
     pub target: FsTarget,
+    /// A relative path below `target`; empty for `target` itself.
+    pub subpath: PathBuf,
     /// What it grants.
     pub access: Access,
+    /// Where it came from.
+    pub origin: RuleOrigin,
+}
+
+/// A glob whose matches the command must not read (`"**/*.env" = "none"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobRule {
+    /// What the pattern is relative to (`:root` for an absolute glob).
+    pub base: FsTarget,
+    /// The pattern, relative to `base`; syntax in [`crate::glob`].
+    pub pattern: String,
     /// Where it came from.
     pub origin: RuleOrigin,
 }
@@ -108,6 +125,11 @@ pub struct Profile {
 pub struct SandboxProfile {
     /// Filesystem rules, in configuration order.
     pub filesystem: Vec<FsRule>,
+    /// Deny-read globs, expanded when the sandbox starts.
+    pub deny_globs: Vec<GlobRule>,
+    /// Directory levels scanned below each root, for globs and for nested
+    /// protected paths.
+    pub glob_scan_max_depth: usize,
     /// Network mode.
     pub network: NetworkMode,
 }
@@ -223,6 +245,8 @@ fn valid_profiles(loaded: &LoadedConfig) -> String {
 fn read_only_profile() -> SandboxProfile {
     SandboxProfile {
         filesystem: vec![built_in(READ_ONLY, FsTarget::Root, Access::Read)],
+        deny_globs: Vec::new(),
+        glob_scan_max_depth: DEFAULT_GLOB_SCAN_MAX_DEPTH,
         network: NetworkMode::Restricted,
     }
 }
@@ -242,6 +266,8 @@ fn workspace_profile(loaded: &LoadedConfig) -> SandboxProfile {
     }
     SandboxProfile {
         filesystem,
+        deny_globs: Vec::new(),
+        glob_scan_max_depth: DEFAULT_GLOB_SCAN_MAX_DEPTH,
         network: if settings.network_access {
             NetworkMode::Enabled
         } else {
@@ -253,6 +279,7 @@ fn workspace_profile(loaded: &LoadedConfig) -> SandboxProfile {
 fn built_in(profile: &'static str, target: FsTarget, access: Access) -> FsRule {
     FsRule {
         target,
+        subpath: PathBuf::new(),
         access,
         origin: RuleOrigin::BuiltIn(profile),
     }
@@ -270,24 +297,49 @@ fn user_profile(
         ));
     };
     let mut filesystem = Vec::new();
+    let mut deny_globs = Vec::new();
+    let mut glob_scan_max_depth = DEFAULT_GLOB_SCAN_MAX_DEPTH;
     for (key, value) in &toml.filesystem {
-        let key_path = vec![
+        let mut key_path = vec![
             "permissions".to_string(),
             name.to_string(),
             "filesystem".to_string(),
             key.clone(),
         ];
-        let target = parse_target(key).map_err(|message| (key_path.clone(), message))?;
-        let access = parse_access(value).map_err(|message| (key_path.clone(), message))?;
-        let path: Vec<&str> = key_path.iter().map(String::as_str).collect();
-        filesystem.push(FsRule {
-            target,
-            access,
-            origin: RuleOrigin::Config {
-                key: dotted(&path),
-                source: loaded.source_of(&path),
-            },
-        });
+        if key == GLOB_SCAN_MAX_DEPTH_KEY {
+            glob_scan_max_depth =
+                parse_scan_depth(value).map_err(|message| (key_path.clone(), message))?;
+            continue;
+        }
+        let entries = parse_entry(key, value).map_err(|err| {
+            key_path.extend(err.subkey);
+            (key_path.clone(), err.message)
+        })?;
+        for KeyedEntry { subkey, entry } in entries {
+            let mut entry_path: Vec<&str> = key_path.iter().map(String::as_str).collect();
+            entry_path.extend(subkey.as_deref());
+            let origin = RuleOrigin::Config {
+                key: dotted(&entry_path),
+                source: loaded.source_of(&entry_path),
+            };
+            match entry {
+                FsEntry::Rule {
+                    target,
+                    subpath,
+                    access,
+                } => filesystem.push(FsRule {
+                    target,
+                    subpath,
+                    access,
+                    origin,
+                }),
+                FsEntry::DenyGlob { base, pattern } => deny_globs.push(GlobRule {
+                    base,
+                    pattern,
+                    origin,
+                }),
+            }
+        }
     }
     let network = match toml.network.mode {
         None | Some(NetworkModeToml::Restricted) => NetworkMode::Restricted,
@@ -296,49 +348,10 @@ fn user_profile(
     };
     Ok(SandboxProfile {
         filesystem,
+        deny_globs,
+        glob_scan_max_depth,
         network,
     })
-}
-
-fn parse_target(key: &str) -> Result<FsTarget, String> {
-    match key {
-        ":root" => Ok(FsTarget::Root),
-        ":workspace_roots" => Ok(FsTarget::WorkspaceRoots),
-        ":tmpdir" => Ok(FsTarget::Tmpdir),
-        ":slash_tmp" => Ok(FsTarget::SlashTmp),
-        ":project_roots" => Err(
-            "`:project_roots` is not a filesystem key; the canonical name is `:workspace_roots`"
-                .into(),
-        ),
-        _ if key.starts_with(':') => Err(format!(
-            "unknown special key; valid special keys: {}",
-            SPECIAL_KEYS.join(", ")
-        )),
-        _ if key.starts_with('/') || key == "~" || key.starts_with("~/") => {
-            Ok(FsTarget::Path(PathBuf::from(key)))
-        }
-        _ => Err(format!(
-            "`{key}` is neither a special key ({}) nor an absolute path; write it as /abs/path or ~/path",
-            SPECIAL_KEYS.join(", ")
-        )),
-    }
-}
-
-fn parse_access(value: &toml::Value) -> Result<Access, String> {
-    match value {
-        toml::Value::String(text) => Access::parse(text).ok_or_else(|| {
-            format!("unknown access `{text}`; valid values: read, write, none")
-        }),
-        toml::Value::Table(_) => Err(
-            "glob rules (a table of patterns under a filesystem key) are not supported by this build; \
-             list paths explicitly"
-                .into(),
-        ),
-        other => Err(format!(
-            "expected \"read\", \"write\" or \"none\", found {}",
-            other.type_str()
-        )),
-    }
 }
 
 /// Renders a key path the way TOML spells it, quoting segments as needed.

@@ -9,6 +9,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use crate::access::Access;
+use crate::glob::{anchored_pattern, is_glob, split_literal_prefix};
 use crate::profile::{FsTarget, NetworkMode, Profile, RuleOrigin};
 
 /// The facts of one invocation that rules refer to.
@@ -35,11 +36,34 @@ pub struct ResolvedRule {
     pub origin: RuleOrigin,
 }
 
+/// A deny-read glob anchored at an absolute directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedGlob {
+    /// Absolute, normalised: the deepest directory every match lies under
+    /// (the rule's base plus the pattern's literal leading directories).
+    pub root: PathBuf,
+    /// The rest of the pattern, relative to `root`.
+    pub pattern: String,
+    /// Where the rule came from.
+    pub origin: RuleOrigin,
+}
+
+impl ResolvedGlob {
+    /// The pattern anchored at `root`, for matching absolute paths.
+    pub fn anchored(&self) -> String {
+        anchored_pattern(&self.root, &self.pattern)
+    }
+}
+
 /// The resolved sandbox: rules sorted by path, one per path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxPolicy {
     /// Sorted by path; no two rules share a path.
     pub rules: Vec<ResolvedRule>,
+    /// Deny-read globs, one per distinct root and pattern.
+    pub deny_globs: Vec<ResolvedGlob>,
+    /// Directory levels scanned below each scan root.
+    pub glob_scan_max_depth: usize,
     /// Network mode.
     pub network: NetworkMode,
     /// Working directory of the command.
@@ -105,7 +129,7 @@ pub fn resolve(
                     add_rule(
                         &mut rules,
                         ResolvedRule {
-                            path,
+                            path: normalize(&path.join(&rule.subpath)),
                             access: rule.access,
                             origin: rule.origin.clone(),
                         },
@@ -113,8 +137,26 @@ pub fn resolve(
                 }
             }
             rules.sort_by(|a, b| a.path.cmp(&b.path));
+            let mut deny_globs: Vec<ResolvedGlob> = Vec::new();
+            for glob in &sandbox.deny_globs {
+                let (prefix, pattern) = split_literal_prefix(&glob.pattern);
+                for base in expand_target(&glob.base, context, &glob.origin)? {
+                    let resolved = ResolvedGlob {
+                        root: normalize(&base.join(&prefix)),
+                        pattern: pattern.clone(),
+                        origin: glob.origin.clone(),
+                    };
+                    if !deny_globs.iter().any(|known| {
+                        known.root == resolved.root && known.pattern == resolved.pattern
+                    }) {
+                        deny_globs.push(resolved);
+                    }
+                }
+            }
             Some(SandboxPolicy {
                 rules,
+                deny_globs,
+                glob_scan_max_depth: sandbox.glob_scan_max_depth,
                 network: sandbox.network,
                 cwd: context.cwd.clone(),
             })
@@ -159,14 +201,21 @@ fn expand_target(
         FsTarget::WorkspaceRoots => {
             let mut roots = vec![normalize(&context.cwd)];
             for root in &context.extra_workspace_roots {
+                let refuse = |message: String| ResolveError {
+                    origin: "sandbox_workspace_write.writable_roots".into(),
+                    message,
+                };
                 if !root.is_absolute() {
-                    return Err(ResolveError {
-                        origin: "sandbox_workspace_write.writable_roots".into(),
-                        message: format!(
-                            "`{}` is relative; writable roots must be absolute paths",
-                            root.display()
-                        ),
-                    });
+                    return Err(refuse(format!(
+                        "`{}` is relative; writable roots must be absolute paths",
+                        root.display()
+                    )));
+                }
+                if is_glob(&root.to_string_lossy()) {
+                    return Err(refuse(format!(
+                        "`{}` is a glob; writable roots must be plain paths (globs can only deny reading)",
+                        root.display()
+                    )));
                 }
                 roots.push(normalize(root));
             }

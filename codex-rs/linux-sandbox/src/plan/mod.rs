@@ -147,6 +147,12 @@ pub fn plan(
             "network mode \"proxy\" is not available in this build; use \"restricted\" or \"enabled\"".into(),
         ));
     }
+    if let Some(glob) = policy.deny_globs.first() {
+        return Err(PlanError::Unsupported(format!(
+            "{}: glob rules are not enforced by this build yet; remove the rule",
+            glob.origin
+        )));
+    }
     // Symlinks crossed on the way to a rule's path or the working
     // directory; recreated below where the policy hides them.
     let mut links = Vec::new();

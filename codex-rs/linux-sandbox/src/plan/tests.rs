@@ -14,6 +14,8 @@ fn policy(rules: &[(&str, Access)], cwd: &str, network: NetworkMode) -> SandboxP
     rules.sort_by(|a, b| a.path.cmp(&b.path));
     SandboxPolicy {
         rules,
+        deny_globs: Vec::new(),
+        glob_scan_max_depth: 8,
         network,
         cwd: cwd.into(),
     }

@@ -198,8 +198,11 @@ fn bad_filesystem_entries_name_the_key() {
         ("\"relative/path\" = \"read\"", "absolute path"),
         ("\"/x\" = \"rw\"", "valid values: read, write, none"),
         ("\"/x\" = 1", "found integer"),
-        ("\"/x\" = { \"*.env\" = \"none\" }", "glob rules"),
-        ("glob_scan_max_depth = 3", "absolute path"),
+        ("\"/x\" = { \"*.env\" = \"read\" }", "can only deny reading"),
+        ("\"/x\" = { \"[a\" = \"none\" }", "invalid glob"),
+        ("\"*.env\" = \"none\"", "relative glob"),
+        ("glob_scan_max_depth = 0", "positive integer"),
+        ("glob_scan_max_depth = \"deep\"", "positive integer"),
     ];
     for (entry, needle) in cases {
         let toml = format!("[permissions.p.filesystem]\n{entry}\n");
@@ -210,4 +213,86 @@ fn bad_filesystem_entries_name_the_key() {
         );
         assert!(err.contains(needle), "{entry}: {err}");
     }
+}
+
+#[test]
+fn errors_inside_a_nested_table_name_the_inner_key() {
+    let toml = "[permissions.p.filesystem.\":workspace_roots\"]\n\"**/*.env\" = \"write\"\n";
+    let err = select(toml, Some("p")).unwrap_err().to_string();
+    assert!(
+        err.starts_with("permissions.p.filesystem.\":workspace_roots\".\"**/*.env\" (config.toml)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn globs_and_scoped_paths_become_rules_with_their_own_keys() {
+    let toml = r#"
+[permissions.p.filesystem]
+":root" = "read"
+"/home/me/**/id_*" = "none"
+glob_scan_max_depth = 4
+[permissions.p.filesystem.":workspace_roots"]
+"." = "write"
+"**/*.env" = "none"
+"secrets" = "none"
+"#;
+    let sandbox = select(toml, Some("p")).unwrap().sandbox.unwrap();
+    assert_eq!(sandbox.glob_scan_max_depth, 4);
+    let globs: Vec<(FsTarget, &str, String)> = sandbox
+        .deny_globs
+        .iter()
+        .map(|glob| {
+            (
+                glob.base.clone(),
+                glob.pattern.as_str(),
+                glob.origin.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        globs,
+        [
+            (
+                FsTarget::Root,
+                "home/me/**/id_*",
+                "permissions.p.filesystem.\"/home/me/**/id_*\" (config.toml)".to_string()
+            ),
+            (
+                FsTarget::WorkspaceRoots,
+                "**/*.env",
+                "permissions.p.filesystem.\":workspace_roots\".\"**/*.env\" (config.toml)"
+                    .to_string()
+            ),
+        ]
+    );
+    let scoped: Vec<(FsTarget, String, Access)> = sandbox
+        .filesystem
+        .iter()
+        .map(|rule| {
+            (
+                rule.target.clone(),
+                rule.subpath.display().to_string(),
+                rule.access,
+            )
+        })
+        .collect();
+    assert_eq!(
+        scoped,
+        [
+            (FsTarget::Root, String::new(), Access::Read),
+            (FsTarget::WorkspaceRoots, String::new(), Access::Write),
+            (FsTarget::WorkspaceRoots, "secrets".into(), Access::None),
+        ]
+    );
+}
+
+#[test]
+fn built_in_profiles_scan_to_the_default_depth_without_globs() {
+    let sandbox = select("", Some(WORKSPACE)).unwrap().sandbox.unwrap();
+    assert!(sandbox.deny_globs.is_empty());
+    assert_eq!(
+        sandbox.glob_scan_max_depth,
+        crate::glob::DEFAULT_GLOB_SCAN_MAX_DEPTH
+    );
 }

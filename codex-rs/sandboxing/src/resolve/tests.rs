@@ -211,3 +211,76 @@ fn normalize_handles_edge_cases() {
     assert_eq!(normalize(Path::new("/..")), PathBuf::from("/"));
     assert_eq!(normalize(Path::new("//a//b/")), PathBuf::from("/a/b"));
 }
+
+fn globs(policy: &SandboxPolicy) -> Vec<(String, String)> {
+    policy
+        .deny_globs
+        .iter()
+        .map(|glob| (glob.root.display().to_string(), glob.pattern.clone()))
+        .collect()
+}
+
+#[test]
+fn globs_are_anchored_at_each_base_plus_their_literal_prefix() {
+    let mut ctx = context("/work/repo");
+    ctx.extra_workspace_roots = vec!["/data".into()];
+    let toml = r#"
+[permissions.p.filesystem]
+":root" = "read"
+"/home/me/**/id_*" = "none"
+"~/.ssh/*.pem" = "none"
+[permissions.p.filesystem.":workspace_roots"]
+"." = "write"
+"**/*.env" = "none"
+"config/secrets/*.key" = "none"
+"#;
+    let policy = policy(toml, Some("p"), &ctx);
+    assert_eq!(
+        globs(&policy),
+        [
+            ("/home/me".into(), "**/id_*".into()),
+            ("/work/repo".into(), "**/*.env".into()),
+            ("/data".into(), "**/*.env".into()),
+            ("/work/repo/config/secrets".into(), "*.key".into()),
+            ("/data/config/secrets".into(), "*.key".into()),
+            ("/home/me/.ssh".into(), "*.pem".into()),
+        ]
+    );
+    assert_eq!(policy.deny_globs[1].anchored(), "/work/repo/**/*.env");
+}
+
+#[test]
+fn scoped_paths_join_their_base_and_duplicate_globs_collapse() {
+    let toml = r#"
+[permissions.p.filesystem]
+":root" = "read"
+"/w/**/*.env" = "none"
+[permissions.p.filesystem.":workspace_roots"]
+"." = "write"
+"./build" = "read"
+"**/*.env" = "none"
+"#;
+    let policy = policy(toml, Some("p"), &context("/w"));
+    assert_eq!(
+        table(&policy),
+        [
+            ("/".into(), Access::Read),
+            ("/w".into(), Access::Write),
+            ("/w/build".into(), Access::Read),
+        ]
+    );
+    assert_eq!(globs(&policy), [("/w".into(), "**/*.env".into())]);
+}
+
+#[test]
+fn a_glob_writable_root_is_refused() {
+    let loaded = LoadedConfig::from_test_toml("");
+    let profile = select_profile(&loaded, None).unwrap();
+    let mut ctx = context("/w");
+    ctx.extra_workspace_roots = vec!["/data/*".into()];
+    let err = resolve(&profile, &ctx).unwrap_err().to_string();
+    assert!(
+        err.contains("writable_roots") && err.contains("is a glob"),
+        "{err}"
+    );
+}
