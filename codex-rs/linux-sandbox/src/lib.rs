@@ -16,6 +16,7 @@ pub mod locate;
 pub mod plan;
 pub mod render;
 pub mod run;
+pub mod scan;
 pub mod seccomp;
 
 use clap::Parser;

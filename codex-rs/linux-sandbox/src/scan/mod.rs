@@ -1,0 +1,222 @@
+//! The start-up scan: one walk, per sandbox start, over every glob root and
+//! every writable root, that finds
+//! - the paths deny-read globs match (to be masked), and
+//! - `.git`, `.codex` and `.agents` entries at any depth under a writable
+//!   root (to be kept read-only).
+//!
+//! Two scanners produce the same [`ScanReport`]: `rg --files` when a trusted
+//! ripgrep is installed ([`ripgrep`]), else a built-in parallel walker
+//! ([`walker`]). Both match with the same [`matcher::Matcher`], so a pattern
+//! means the same thing whichever runs. Semantics shared by both:
+//! - hidden and git-ignored files are scanned (a `.gitignore` must not hide
+//!   a secret);
+//! - symlinks are followed (a link to a secret outside the root is a way to
+//!   read it), loops are skipped;
+//! - at most `glob_scan_max_depth` levels below each root are scanned;
+//! - inside a `.git` directory only its direct entries are looked at;
+//! - `/proc`, `/sys` and `/dev` are never scanned;
+//! - a directory the invoking user can neither list nor enter is skipped
+//!   (the sandboxed command, running as that user, cannot read it either);
+//!   any other error fails the scan, and with it the start-up.
+
+pub mod matcher;
+pub mod ripgrep;
+pub mod walker;
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use codex_sandboxing::{Access, SandboxPolicy};
+
+/// What to scan, derived from a policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanRequest {
+    /// Directories to walk: glob roots and writable roots, as the policy
+    /// writes them, sorted, without duplicates.
+    pub roots: Vec<PathBuf>,
+    /// Each deny-read glob anchored at its root, in policy order.
+    pub patterns: Vec<String>,
+    /// Writable roots: protected names are reported only below these.
+    pub protect_under: Vec<PathBuf>,
+    /// Levels scanned below each root.
+    pub max_depth: usize,
+}
+
+impl ScanRequest {
+    /// The scan `policy` needs.
+    pub fn for_policy(policy: &SandboxPolicy) -> Self {
+        let protect_under: Vec<PathBuf> = policy
+            .rules
+            .iter()
+            .filter(|rule| rule.access == Access::Write)
+            .map(|rule| rule.path.clone())
+            .collect();
+        let mut roots: Vec<PathBuf> = policy
+            .deny_globs
+            .iter()
+            .map(|glob| glob.root.clone())
+            .chain(protect_under.iter().cloned())
+            .collect();
+        roots.sort();
+        roots.dedup();
+        ScanRequest {
+            roots,
+            patterns: policy
+                .deny_globs
+                .iter()
+                .map(|glob| glob.anchored())
+                .collect(),
+            protect_under,
+            max_depth: policy.glob_scan_max_depth,
+        }
+    }
+
+    /// The patterns whose root contains `path`, for error messages.
+    pub fn patterns_covering(&self, path: &Path) -> Vec<&str> {
+        self.patterns
+            .iter()
+            .filter(|pattern| path.starts_with(literal_root(pattern)))
+            .map(String::as_str)
+            .collect()
+    }
+}
+
+/// The directory part of an anchored pattern before its first glob.
+fn literal_root(pattern: &str) -> PathBuf {
+    pattern
+        .split('/')
+        .take_while(|part| !codex_sandboxing::glob::is_glob(part) && !part.contains('\\'))
+        .collect::<Vec<_>>()
+        .join("/")
+        .into()
+}
+
+/// One path a glob matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobMatch {
+    /// The path as walked (through any symlinks).
+    pub path: PathBuf,
+    /// Indexes into [`ScanRequest::patterns`] (and the policy's
+    /// `deny_globs`) of every pattern that matched it.
+    pub globs: Vec<usize>,
+}
+
+/// Which scanner ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScannerKind {
+    /// `rg --files` at this path.
+    Ripgrep(PathBuf),
+    /// The built-in walker.
+    Builtin,
+    /// Nothing needed scanning.
+    None,
+}
+
+/// What a scan found, sorted by path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanReport {
+    /// Every path some glob matched.
+    pub matches: Vec<GlobMatch>,
+    /// `.git`, `.codex` and `.agents` entries below a writable root.
+    pub protected: Vec<PathBuf>,
+    /// Directories skipped because the user can neither list nor enter them.
+    pub skipped: Vec<PathBuf>,
+    /// The scanner that produced this report.
+    pub scanner: ScannerKind,
+}
+
+impl ScanReport {
+    /// The report of a policy that needs no scan.
+    pub fn empty() -> Self {
+        ScanReport {
+            matches: Vec::new(),
+            protected: Vec::new(),
+            skipped: Vec::new(),
+            scanner: ScannerKind::None,
+        }
+    }
+}
+
+/// Why a scan failed. Every variant names the patterns it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// A pattern did not compile (resolution validates them, so a bug).
+    #[error("glob `{pattern}` does not compile: {message}")]
+    Pattern {
+        /// The anchored pattern.
+        pattern: String,
+        /// The compiler's message.
+        message: String,
+    },
+    /// ripgrep could not run or reported an error that is not benign.
+    #[error("scanning with {} failed (patterns: {patterns}): {message}", rg.display())]
+    Ripgrep {
+        /// The rg binary.
+        rg: PathBuf,
+        /// The patterns being expanded.
+        patterns: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The built-in walker hit an error it cannot classify.
+    #[error("scanning {} failed (patterns: {patterns}): {message}", path.display())]
+    Walk {
+        /// Where.
+        path: PathBuf,
+        /// The patterns whose root contains `path`.
+        patterns: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// The chosen scanner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scanner {
+    /// `rg` at this trusted path.
+    Ripgrep(PathBuf),
+    /// The built-in walker.
+    Builtin,
+}
+
+impl Scanner {
+    /// Runs the scan. A request with no roots scans nothing.
+    pub fn scan(&self, request: &ScanRequest) -> Result<ScanReport, ScanError> {
+        if request.roots.is_empty() {
+            return Ok(ScanReport::empty());
+        }
+        let matcher = matcher::Matcher::new(request)?;
+        let mut report = match self {
+            Scanner::Ripgrep(rg) => ripgrep::scan(rg, request, &matcher)?,
+            Scanner::Builtin => walker::scan(request, &matcher)?,
+        };
+        report.matches.sort_by(|a, b| a.path.cmp(&b.path));
+        report.matches.dedup_by(|a, b| a.path == b.path);
+        report.protected.sort();
+        report.protected.dedup();
+        report.skipped.sort();
+        report.skipped.dedup();
+        Ok(report)
+    }
+}
+
+/// Whether the invoking user may enter `dir` (search permission). A
+/// directory that cannot be listed but can be entered still lets the
+/// command open files in it by name, so it cannot be skipped.
+fn can_enter(dir: &Path) -> bool {
+    let Ok(path) = CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `path` is a valid NUL-terminated string that outlives the call.
+    unsafe { libc::access(path.as_ptr(), libc::X_OK) == 0 }
+}
+
+/// Joins patterns for an error message.
+fn pattern_list(patterns: &[&str]) -> String {
+    if patterns.is_empty() {
+        "none; scanning for nested .git/.codex/.agents".to_string()
+    } else {
+        patterns.join(", ")
+    }
+}

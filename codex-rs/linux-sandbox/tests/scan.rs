@@ -1,0 +1,266 @@
+//! The start-up scan on real trees: both scanners (ripgrep and the built-in
+//! walker) must report the same matches and protected paths.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed setup step should fail the test
+
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::PathBuf;
+
+use codex_linux_sandbox::scan::{ScanReport, ScanRequest, Scanner, ScannerKind};
+
+struct Tree {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Tree {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        Tree { _dir: dir, root }
+    }
+
+    fn file(&self, path: &str) -> &Self {
+        let path = self.root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "x").unwrap();
+        self
+    }
+
+    fn dir(&self, path: &str) -> &Self {
+        std::fs::create_dir_all(self.root.join(path)).unwrap();
+        self
+    }
+
+    fn link(&self, path: &str, target: &str) -> &Self {
+        symlink(target, self.root.join(path)).unwrap();
+        self
+    }
+
+    fn request(&self, patterns: &[&str], depth: usize) -> ScanRequest {
+        let ws = self.root.join("ws");
+        ScanRequest {
+            roots: vec![ws.clone()],
+            patterns: patterns
+                .iter()
+                .map(|pattern| format!("{}/{pattern}", ws.display()))
+                .collect(),
+            protect_under: vec![ws],
+            max_depth: depth,
+        }
+    }
+
+    fn relative(&self, paths: impl IntoIterator<Item = PathBuf>) -> Vec<String> {
+        paths
+            .into_iter()
+            .map(|path| path.strip_prefix(&self.root).unwrap().display().to_string())
+            .collect()
+    }
+
+    fn summary(&self, report: &ScanReport) -> (Vec<String>, Vec<String>) {
+        (
+            self.relative(report.matches.iter().map(|m| m.path.clone())),
+            self.relative(report.protected.iter().cloned()),
+        )
+    }
+}
+
+/// Every scanner this host can run: the built-in walker, and ripgrep when
+/// installed (CI installs it; elsewhere its absence is printed).
+fn scanners() -> Vec<Scanner> {
+    let mut scanners = vec![Scanner::Builtin];
+    match which_rg() {
+        Some(rg) => scanners.push(Scanner::Ripgrep(rg)),
+        None if std::env::var_os("CODEX_REQUIRE_SANDBOX").is_some_and(|v| v == "1") => {
+            panic!("CODEX_REQUIRE_SANDBOX=1 but rg is not installed")
+        }
+        None => eprintln!("SKIPPED the ripgrep half: rg is not installed"),
+    }
+    scanners
+}
+
+fn which_rg() -> Option<PathBuf> {
+    ["/usr/bin/rg", "/usr/local/bin/rg", "/bin/rg"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|path| path.exists())
+}
+
+#[test]
+fn both_scanners_find_hidden_ignored_linked_and_nested_paths() {
+    let tree = Tree::new();
+    tree.file("ws/.env")
+        .file("ws/.gitignore")
+        .file("ws/app/config/prod.env")
+        .file("ws/ignored/x.env")
+        .file("ws/app/main.rs")
+        .file("ws/secrets/k")
+        .file("ws/nested/.git/HEAD")
+        .file("ws/nested/.git/objects/ab/deep.env")
+        .file("ws/mod/.git")
+        .file("ws/tools/.codex/config.toml")
+        .file("ws/a/.agents/x")
+        .file("outside/target.env")
+        .dir("outside/dir")
+        .file("outside/dir/inner.env")
+        .link("ws/link.env", "../outside/target.env")
+        .link("ws/linkdir", "../outside/dir");
+    std::fs::write(tree.root.join("ws/.gitignore"), "*.env\nignored/\n").unwrap();
+    let request = tree.request(&["**/*.env", "**/secrets"], 8);
+    for scanner in scanners() {
+        let report = scanner.scan(&request).unwrap();
+        let (matches, protected) = tree.summary(&report);
+        assert_eq!(
+            matches,
+            [
+                "ws/.env",
+                "ws/app/config/prod.env",
+                "ws/ignored/x.env",
+                "ws/link.env",
+                "ws/linkdir/inner.env",
+                "ws/secrets",
+            ],
+            "{scanner:?}"
+        );
+        assert_eq!(
+            protected,
+            [
+                "ws/a/.agents",
+                "ws/mod/.git",
+                "ws/nested/.git",
+                "ws/tools/.codex"
+            ],
+            "{scanner:?}"
+        );
+        assert!(
+            report.skipped.is_empty(),
+            "{scanner:?}: {:?}",
+            report.skipped
+        );
+    }
+}
+
+#[test]
+fn the_depth_bounds_the_scan() {
+    let tree = Tree::new();
+    tree.file("ws/1.env")
+        .file("ws/a/2.env")
+        .file("ws/a/b/3.env")
+        .file("ws/a/b/c/4.env");
+    let request = tree.request(&["**/*.env"], 3);
+    for scanner in scanners() {
+        let (matches, _) = tree.summary(&scanner.scan(&request).unwrap());
+        assert_eq!(
+            matches,
+            ["ws/1.env", "ws/a/2.env", "ws/a/b/3.env"],
+            "{scanner:?}"
+        );
+    }
+}
+
+#[test]
+fn the_chosen_scanner_is_reported() {
+    let tree = Tree::new();
+    tree.file("ws/x");
+    let request = tree.request(&["*.env"], 2);
+    for scanner in scanners() {
+        let report = scanner.scan(&request).unwrap();
+        let expected = match &scanner {
+            Scanner::Builtin => ScannerKind::Builtin,
+            Scanner::Ripgrep(rg) => ScannerKind::Ripgrep(rg.clone()),
+        };
+        assert_eq!(report.scanner, expected);
+    }
+    let empty = ScanRequest {
+        roots: Vec::new(),
+        ..request
+    };
+    assert_eq!(
+        Scanner::Builtin.scan(&empty).unwrap().scanner,
+        ScannerKind::None
+    );
+}
+
+#[test]
+fn a_failing_rg_fails_the_scan_naming_the_patterns() {
+    let tree = Tree::new();
+    tree.file("ws/x").file("bin/rg");
+    let fake = tree.root.join("bin/rg");
+    std::fs::write(&fake, "#!/bin/sh\necho 'rg: something broke' >&2\nexit 2\n").unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let request = tree.request(&["**/*.env"], 2);
+    let err = Scanner::Ripgrep(fake.clone())
+        .scan(&request)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("something broke"), "{err}");
+    assert!(err.contains("**/*.env"), "{err}");
+    let missing = Scanner::Ripgrep(tree.root.join("bin/none"))
+        .scan(&request)
+        .unwrap_err()
+        .to_string();
+    assert!(missing.contains("cannot run it"), "{missing}");
+}
+
+/// As an unprivileged user, a directory that can be neither listed nor
+/// entered is skipped; one that can be entered but not listed fails the
+/// scan. Root reads everything, so there this only checks that nothing is
+/// skipped.
+#[test]
+fn unreadable_directories_are_skipped_only_when_they_cannot_be_entered() {
+    let tree = Tree::new();
+    tree.file("ws/closed/s.env").file("ws/ok.env");
+    let closed = tree.root.join("ws/closed");
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let request = tree.request(&["**/*.env"], 4);
+    let is_root = running_as_root();
+    for scanner in scanners() {
+        let report = scanner.scan(&request).unwrap();
+        if is_root {
+            assert!(report.skipped.is_empty(), "{scanner:?}");
+        } else {
+            assert_eq!(
+                tree.relative(report.skipped.clone()),
+                ["ws/closed"],
+                "{scanner:?}"
+            );
+            assert_eq!(tree.summary(&report).0, ["ws/ok.env"], "{scanner:?}");
+        }
+    }
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o311)).unwrap();
+    for scanner in scanners() {
+        let result = scanner.scan(&request);
+        if is_root {
+            assert!(result.is_ok(), "{scanner:?}");
+        } else {
+            let err = result.unwrap_err().to_string();
+            assert!(
+                err.contains("can be entered but not listed"),
+                "{scanner:?}: {err}"
+            );
+            assert!(err.contains("closed"), "{scanner:?}: {err}");
+        }
+    }
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        == Some("0")
+}
+
+#[test]
+fn a_missing_root_scans_nothing() {
+    let tree = Tree::new();
+    let request = ScanRequest {
+        roots: vec![tree.root.join("nowhere")],
+        ..tree.request(&["**/*.env"], 2)
+    };
+    for scanner in scanners() {
+        let report = scanner.scan(&request).unwrap();
+        assert!(report.matches.is_empty(), "{scanner:?}");
+    }
+}
