@@ -1,5 +1,7 @@
 //! `--explain`: the effective policy, one resolved rule per line with where
-//! it came from and what the plan did with it, then the exact bwrap command.
+//! it came from and what the plan did with it, what the start-up scan found
+//! (every glob with its matches and their masks), then the exact bwrap
+//! command.
 
 use std::ffi::OsString;
 use std::fmt::Write;
@@ -7,12 +9,15 @@ use std::path::Path;
 
 use codex_sandboxing::EffectivePolicy;
 
+use crate::plan::real_path::RealKind;
 use crate::plan::{MountPlan, Outcome, ProcMode};
 use crate::render::{LaunchFds, bwrap_args};
+use crate::scan::{ScanReport, ScannerKind};
 
 /// The explanation of a sandboxed run.
 pub fn explain_sandboxed(
     policy: &EffectivePolicy,
+    scan: &ScanReport,
     plan: &MountPlan,
     bwrap: Option<&Path>,
     command: &[OsString],
@@ -68,6 +73,9 @@ pub fn explain_sandboxed(
         }
         let _ = writeln!(out, "{line}");
     }
+    if let Some(sandbox) = &policy.sandbox {
+        explain_scan(&mut out, sandbox, scan, plan);
+    }
     let program = bwrap.map_or_else(|| "bwrap".to_string(), |path| path.display().to_string());
     let mut argv = vec![program];
     argv.extend(
@@ -84,6 +92,63 @@ pub fn explain_sandboxed(
         let _ = writeln!(out, "  (no usable bwrap found on PATH: running would fail)");
     }
     out
+}
+
+/// The scan: which scanner, how deep, and each glob with its matches.
+fn explain_scan(
+    out: &mut String,
+    sandbox: &codex_sandboxing::SandboxPolicy,
+    scan: &ScanReport,
+    plan: &MountPlan,
+) {
+    let scanner = match &scan.scanner {
+        ScannerKind::Ripgrep(rg) => format!("{} --files", rg.display()),
+        ScannerKind::Builtin => "built-in walker".to_string(),
+        ScannerKind::None => "nothing to scan".to_string(),
+    };
+    let _ = writeln!(
+        out,
+        "scan: {scanner}, {} levels below each root; {} nested .git/.codex/.agents found",
+        sandbox.glob_scan_max_depth,
+        scan.protected.len()
+    );
+    for skipped in &scan.skipped {
+        let _ = writeln!(
+            out,
+            "  skipped {} (this user can neither list nor enter it)",
+            skipped.display()
+        );
+    }
+    if sandbox.deny_globs.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "globs (deny reading):");
+    for (index, glob) in sandbox.deny_globs.iter().enumerate() {
+        let masks: Vec<_> = plan.glob_masks.iter().filter(|m| m.glob == index).collect();
+        let _ = writeln!(
+            out,
+            "  {}  ({}): {} match{}",
+            glob.anchored(),
+            glob.origin,
+            masks.len(),
+            if masks.len() == 1 { "" } else { "es" }
+        );
+        for mask in masks {
+            let mut line = format!("    {}", mask.matched.display());
+            if mask.real != mask.matched {
+                let _ = write!(line, " -> {}", mask.real.display());
+            }
+            let rule = plan.rules.iter().find(|rule| rule.path == mask.real);
+            let effect = match rule.map(|rule| (&rule.outcome, &rule.kind)) {
+                Some((Outcome::Mounted, RealKind::Dir)) => "masked by an empty read-only directory",
+                Some((Outcome::Mounted, _)) => "masked by /dev/null",
+                Some((Outcome::Inherited, _)) => "already unreadable, nothing to mount",
+                Some((Outcome::Ignored(reason), _)) => reason,
+                _ => "not masked",
+            };
+            let _ = writeln!(out, "{line}: {effect}");
+        }
+    }
 }
 
 /// The explanation of an unsandboxed run.

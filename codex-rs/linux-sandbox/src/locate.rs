@@ -1,6 +1,6 @@
-//! Finding executables on `PATH`: the system bwrap, and the command itself
-//! (so that a missing command is reported with status 127 before any
-//! sandbox is built).
+//! Finding executables on `PATH`: the tools the sandbox itself runs (bwrap,
+//! rg), and the command (so that a missing command is reported with status
+//! 127 before any sandbox is built).
 
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
@@ -8,17 +8,21 @@ use std::path::{Path, PathBuf};
 
 use crate::error::SandboxError;
 
-/// The system `bwrap` on `path_var`, skipping entries a sandboxed command
-/// could have planted one in: relative entries, and entries whose real
-/// path lies inside one of `writable_roots` (real paths). The binary's own
-/// real path must lie outside them too.
-pub fn find_system_bwrap(path_var: &OsStr, writable_roots: &[PathBuf]) -> Option<PathBuf> {
+/// The program `name` (`bwrap`, `rg`) on `path_var`, skipping entries a
+/// sandboxed command could have planted one in: relative entries, and
+/// entries whose real path lies inside one of `writable_roots` (real
+/// paths). The binary's own real path must lie outside them too.
+pub fn find_trusted_program(
+    name: &str,
+    path_var: &OsStr,
+    writable_roots: &[PathBuf],
+) -> Option<PathBuf> {
     let inside_writable = |path: &Path| writable_roots.iter().any(|root| path.starts_with(root));
-    // Only entries that hold a `bwrap` are resolved: resolving every entry
+    // Only entries that hold the program are resolved: resolving every entry
     // of a long PATH costs a readlink per component on every start.
     std::env::split_paths(path_var)
         .filter(|dir| dir.is_absolute())
-        .map(|dir| dir.join("bwrap"))
+        .map(|dir| dir.join(name))
         .filter(|candidate| is_executable_file(candidate))
         .find_map(|candidate| {
             let real_dir = std::fs::canonicalize(candidate.parent()?).ok()?;
@@ -100,10 +104,13 @@ mod tests {
         let path = std::env::join_paths([Path::new("ws/bin"), &planted, &system]).unwrap();
         let writable = vec![root.join("ws")];
         assert_eq!(
-            find_system_bwrap(&path, &writable),
+            find_trusted_program("bwrap", &path, &writable),
             Some(system.join("bwrap"))
         );
-        assert_eq!(find_system_bwrap(&path, &[]), Some(planted.join("bwrap")));
+        assert_eq!(
+            find_trusted_program("bwrap", &path, &[]),
+            Some(planted.join("bwrap"))
+        );
     }
 
     #[test]
@@ -115,7 +122,10 @@ mod tests {
         executable(&root.join("ws/bwrap"));
         symlink(root.join("ws/bwrap"), root.join("bin/bwrap")).unwrap();
         let path = std::env::join_paths([root.join("bin")]).unwrap();
-        assert_eq!(find_system_bwrap(&path, &[root.join("ws")]), None);
+        assert_eq!(
+            find_trusted_program("bwrap", &path, &[root.join("ws")]),
+            None
+        );
     }
 
     #[test]
@@ -123,7 +133,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join("bwrap"), "").unwrap();
         let path = std::env::join_paths([tmp.path()]).unwrap();
-        assert_eq!(find_system_bwrap(&path, &[]), None);
+        assert_eq!(find_trusted_program("bwrap", &path, &[]), None);
     }
 
     #[test]

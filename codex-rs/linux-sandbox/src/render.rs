@@ -102,6 +102,7 @@ mod tests {
         MountPlan {
             ops,
             rules: Vec::new(),
+            glob_masks: Vec::new(),
             network,
             chdir: PathBuf::from("/ws dir"),
             proc: ProcMode::Mount,

@@ -12,14 +12,16 @@ use codex_sandboxing::host::{
     Wsl, bubblewrap_install_hint, detect_wsl, proc_mount_expected_to_work,
 };
 use codex_sandboxing::request::{Environment, build_policy};
-use codex_sandboxing::{Access, EffectivePolicy};
+use codex_sandboxing::{Access, EffectivePolicy, SandboxPolicy};
 
 use crate::error::SandboxError;
 use crate::explain::{explain_sandboxed, explain_unsandboxed};
 use crate::fs_view::HostFs;
 use crate::launch::{LaunchOutcome, launch, proc_mount_refused};
-use crate::locate::{find_command, find_system_bwrap};
-use crate::plan::{MountPlan, ProcMode, plan};
+use crate::locate::{find_command, find_trusted_program};
+use crate::plan::real_path::{RealKind, real_path};
+use crate::plan::{Outcome, ProcMode, plan};
+use crate::scan::{ScanReport, ScanRequest, Scanner};
 use crate::seccomp::{build_filter, program_bytes};
 
 /// Runs `args` and returns the exit status to end with. `program` prefixes
@@ -55,14 +57,21 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
         warn_no_proc(program);
         ProcMode::Skip
     };
-    let mount_plan = plan(sandbox, proc, &HostFs)?;
-    tracing::debug!(?mount_plan, "mount plan");
     let path_var = std::env::var_os("PATH").unwrap_or_default();
-    let bwrap = find_system_bwrap(&path_var, &writable_roots(&mount_plan));
+    let writable = real_writable_roots(sandbox);
+    let scan = scan(sandbox, &path_var, &writable)?;
+    let mount_plan = plan(sandbox, &scan, proc, &HostFs)?;
+    tracing::debug!(?mount_plan, "mount plan");
+    for rule in &mount_plan.rules {
+        if rule.outcome == Outcome::MissingSkipped && rule.access == Access::Write {
+            tracing::debug!(path = %rule.path.display(), origin = %rule.origin, "write rule on a missing path: not created");
+        }
+    }
+    let bwrap = find_trusted_program("bwrap", &path_var, &writable);
     if args.explain {
         print!(
             "{}",
-            explain_sandboxed(&policy, &mount_plan, bwrap.as_deref(), &args.command)
+            explain_sandboxed(&policy, &scan, &mount_plan, bwrap.as_deref(), &args.command)
         );
         return Ok(0);
     }
@@ -88,7 +97,7 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
         return Err(setup_failed(&bwrap, code));
     }
     warn_no_proc(program);
-    let retry_plan = plan(sandbox, ProcMode::Skip, &HostFs)?;
+    let retry_plan = plan(sandbox, &scan, ProcMode::Skip, &HostFs)?;
     match launch(&bwrap, &retry_plan, &filter, &args.command).map_err(launch_error)? {
         LaunchOutcome::Ran(code) => Ok(code),
         LaunchOutcome::SetupFailed(code) => Err(setup_failed(&bwrap, code)),
@@ -121,13 +130,39 @@ fn refuse_unsupported_host() -> Result<(), SandboxError> {
     }
 }
 
-/// Real paths the sandboxed command can write, for bwrap discovery.
-fn writable_roots(plan: &MountPlan) -> Vec<PathBuf> {
-    plan.rules
-        .iter()
-        .filter(|rule| rule.access == Access::Write)
-        .map(|rule| rule.path.clone())
+/// Real paths of the policy's write rules: a tool found below one of them
+/// could have been planted by an earlier sandboxed command.
+fn real_writable_roots(policy: &SandboxPolicy) -> Vec<PathBuf> {
+    policy
+        .writable_roots()
+        .filter_map(|root| real_path(&HostFs, root).ok())
+        .filter(|real| !matches!(real.kind, RealKind::Missing { .. }))
+        .map(|real| real.path)
         .collect()
+}
+
+/// The start-up scan, with a trusted `rg` when there is one.
+fn scan(
+    policy: &SandboxPolicy,
+    path_var: &OsStr,
+    writable: &[PathBuf],
+) -> Result<ScanReport, SandboxError> {
+    let scanner = match find_trusted_program("rg", path_var, writable) {
+        Some(rg) => Scanner::Ripgrep(rg),
+        None => Scanner::Builtin,
+    };
+    let request = ScanRequest::for_policy(policy);
+    tracing::debug!(?scanner, ?request, "scanning");
+    let report = scanner
+        .scan(&request)
+        .map_err(|err| SandboxError::Setup(err.to_string()))?;
+    tracing::debug!(
+        matches = report.matches.len(),
+        protected = report.protected.len(),
+        skipped = ?report.skipped,
+        "scan done"
+    );
+    Ok(report)
 }
 
 /// Replaces this process with the command (`:danger-full-access`). Returns

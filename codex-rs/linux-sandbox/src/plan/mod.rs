@@ -5,8 +5,11 @@
 //! How a plan is built:
 //! 1. every rule's path is resolved through symlinks (bwrap follows them at
 //!    mount destinations, so the plan reasons about where mounts land);
-//! 2. protected paths inside writable roots are capped at `read`, missing
-//!    ones are masked at their first missing component;
+//! 2. the start-up scan's glob matches become `none` rules at their real
+//!    paths, and protected paths (at the top of every writable root, and
+//!    those the scan found deeper) are capped at `read`; missing top-level
+//!    ones are masked at their first missing component, as are missing
+//!    `none` and `read` rules where the command could otherwise create them;
 //! 3. rules are emitted parents first: the root, `/dev`, `/proc`, then each
 //!    rule whose access differs from its parent's, with read-only remounts
 //!    of masks deferred to the end so carve-outs can create mount points in
@@ -22,7 +25,8 @@ use codex_sandboxing::profile::{NetworkMode, RuleOrigin};
 use codex_sandboxing::{Access, SandboxPolicy};
 
 use crate::fs_view::FsView;
-use protected::protected_candidates;
+use crate::scan::ScanReport;
+use protected::{nested_candidates, protected_candidates};
 use real_path::{RealKind, RealPath, real_path};
 
 /// One bwrap mount operation, in the order bwrap must apply it.
@@ -80,6 +84,12 @@ pub enum Outcome {
     Ignored(&'static str),
 }
 
+/// Mounts the start-up scan may add (glob masks plus nested protected
+/// paths). bwrap rescans the mount table for every mount, so its start-up
+/// grows with the square of the count: measured here, 100 masks add about
+/// 20 ms, 256 about 80 ms, 1000 a full second. Above this, refuse.
+pub const MAX_SCAN_MOUNTS: usize = 256;
+
 /// A rule as the plan applies it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedRule {
@@ -97,6 +107,20 @@ pub struct PlannedRule {
     pub capped_by: Option<PathBuf>,
     /// What the plan did with it.
     pub outcome: Outcome,
+    /// Whether the start-up scan produced it (a glob match or a protected
+    /// path below the top of a writable root).
+    pub from_scan: bool,
+}
+
+/// One path a deny-read glob matched, and where the plan masks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobMask {
+    /// Index of the glob in the policy's `deny_globs`.
+    pub glob: usize,
+    /// The path the scan matched.
+    pub matched: PathBuf,
+    /// Its real path (symlinks resolved), where the rule applies.
+    pub real: PathBuf,
 }
 
 /// The plan: mounts in order plus the rest of what bwrap needs.
@@ -106,6 +130,8 @@ pub struct MountPlan {
     pub ops: Vec<MountOp>,
     /// Every rule and what became of it, sorted by path.
     pub rules: Vec<PlannedRule>,
+    /// Every glob match, by glob then path.
+    pub glob_masks: Vec<GlobMask>,
     /// Network mode (decides `--unshare-net` and the seccomp filter).
     pub network: NetworkMode,
     /// Working directory inside the sandbox.
@@ -128,6 +154,20 @@ pub enum PlanError {
     /// The policy asks for something this backend does not provide.
     #[error("{0}")]
     Unsupported(String),
+    /// The scan found more paths to mount than bwrap starts quickly with.
+    #[error(
+        "the filesystem rules need {total} mounts for what the start-up scan found ({detail}), above the limit of {MAX_SCAN_MOUNTS}: \
+         bwrap would take seconds to start. Narrow the patterns, deny a whole directory instead of the files in it, \
+         or lower glob_scan_max_depth (now {depth})"
+    )]
+    TooManyMounts {
+        /// Mounts the scan produced.
+        total: usize,
+        /// Where they came from.
+        detail: String,
+        /// The scan depth in force.
+        depth: usize,
+    },
     /// The working directory would not be visible in the sandbox.
     #[error(
         "the working directory {} is not readable under this profile; grant it read access or choose another directory with -C",
@@ -136,9 +176,10 @@ pub enum PlanError {
     CwdHidden(PathBuf),
 }
 
-/// Builds the mount plan for `policy`.
+/// Builds the mount plan for `policy`, given what the start-up scan found.
 pub fn plan(
     policy: &SandboxPolicy,
+    scan: &ScanReport,
     proc: ProcMode,
     fs: &dyn FsView,
 ) -> Result<MountPlan, PlanError> {
@@ -147,21 +188,16 @@ pub fn plan(
             "network mode \"proxy\" is not available in this build; use \"restricted\" or \"enabled\"".into(),
         ));
     }
-    if let Some(glob) = policy.deny_globs.first() {
-        return Err(PlanError::Unsupported(format!(
-            "{}: glob rules are not enforced by this build yet; remove the rule",
-            glob.origin
-        )));
-    }
     // Symlinks crossed on the way to a rule's path or the working
     // directory; recreated below where the policy hides them.
     let mut links = Vec::new();
     let mut rules = resolve_rules(policy, fs, &mut links)?;
+    let glob_masks = add_glob_matches(&mut rules, policy, scan, fs)?;
     let cwd = inspect(fs, &policy.cwd)?;
     links.extend(cwd.symlinks.iter().cloned());
     links.sort();
     links.dedup();
-    protect(&mut rules, fs)?;
+    protect(&mut rules, &scan.protected, fs)?;
     rules.sort_by(|a, b| {
         depth(&a.path)
             .cmp(&depth(&b.path))
@@ -189,6 +225,17 @@ pub fn plan(
         ProcMode::Skip => {}
     }
 
+    // A missing path can be created only where its first missing
+    // component's parent is writable.
+    let creatable: Vec<bool> = rules
+        .iter()
+        .map(|rule| match &rule.kind {
+            RealKind::Missing { first_missing } => first_missing
+                .parent()
+                .is_some_and(|parent| access_at(&rules, parent, root_access) == Access::Write),
+            RealKind::Dir | RealKind::File => false,
+        })
+        .collect();
     for index in 0..rules.len() {
         let parent_access = parent_access(&rules, index, root_access);
         let rule = &mut rules[index];
@@ -204,6 +251,13 @@ pub fn plan(
             (Outcome::MissingMasked(first_missing), _) => {
                 ops.push(MountOp::MaskDir(first_missing.clone()));
                 remounts.push(MountOp::RemountRo(first_missing.clone()));
+            }
+            (_, RealKind::Missing { first_missing })
+                if rule.access != Access::Write && creatable[index] =>
+            {
+                ops.push(MountOp::MaskDir(first_missing.clone()));
+                remounts.push(MountOp::RemountRo(first_missing.clone()));
+                rule.outcome = Outcome::MissingMasked(first_missing);
             }
             (_, RealKind::Missing { .. }) => rule.outcome = Outcome::MissingSkipped,
             _ if rule.access == parent_access => rule.outcome = Outcome::Inherited,
@@ -237,11 +291,13 @@ pub fn plan(
     if access_at(&rules, &cwd.path, root_access) == Access::None {
         return Err(PlanError::CwdHidden(policy.cwd.clone()));
     }
+    check_scan_mounts(&rules, policy)?;
 
     rules.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(MountPlan {
         ops,
         rules,
+        glob_masks,
         network: policy.network,
         chdir: policy.cwd.clone(),
         proc,
@@ -274,6 +330,7 @@ fn resolve_rules(
             origin: rule.origin.clone(),
             capped_by: None,
             outcome: Outcome::Mounted,
+            from_scan: false,
         };
         match rules
             .iter_mut()
@@ -287,51 +344,161 @@ fn resolve_rules(
     Ok(rules)
 }
 
-/// Caps every protected path inside a writable root at `read`.
-fn protect(rules: &mut Vec<PlannedRule>, fs: &dyn FsView) -> Result<(), PlanError> {
+/// Adds a `none` rule at the real path of every glob match; a match on a
+/// path that already has a rule keeps the stricter access.
+fn add_glob_matches(
+    rules: &mut Vec<PlannedRule>,
+    policy: &SandboxPolicy,
+    scan: &ScanReport,
+    fs: &dyn FsView,
+) -> Result<Vec<GlobMask>, PlanError> {
+    let mut masks = Vec::new();
+    for found in &scan.matches {
+        let real = inspect(fs, &found.path)?;
+        if matches!(real.kind, RealKind::Missing { .. }) {
+            // Gone since the scan, or a dangling link: nothing to read.
+            continue;
+        }
+        let Some(origin) = found
+            .globs
+            .first()
+            .and_then(|index| policy.deny_globs.get(*index))
+            .map(|glob| glob.origin.clone())
+        else {
+            continue;
+        };
+        for glob in &found.globs {
+            masks.push(GlobMask {
+                glob: *glob,
+                matched: found.path.clone(),
+                real: real.path.clone(),
+            });
+        }
+        match rules.iter_mut().find(|rule| rule.path == real.path) {
+            Some(existing) if existing.access == Access::None => {}
+            Some(existing) => {
+                existing.access = Access::None;
+                existing.origin = origin;
+                existing.from_scan = true;
+            }
+            None => rules.push(PlannedRule {
+                requested: (real.path != found.path).then(|| found.path.clone()),
+                path: real.path,
+                kind: real.kind,
+                access: Access::None,
+                origin,
+                capped_by: None,
+                outcome: Outcome::Mounted,
+                from_scan: true,
+            }),
+        }
+    }
+    masks.sort_by(|a, b| a.glob.cmp(&b.glob).then(a.matched.cmp(&b.matched)));
+    Ok(masks)
+}
+
+/// Caps every protected path inside a writable root at `read`: the
+/// protected names at the top of each writable root (masked when missing),
+/// and the ones the scan found deeper.
+fn protect(
+    rules: &mut Vec<PlannedRule>,
+    found_by_scan: &[PathBuf],
+    fs: &dyn FsView,
+) -> Result<(), PlanError> {
     let roots: Vec<PathBuf> = rules
         .iter()
         .filter(|rule| rule.access == Access::Write && rule.kind == RealKind::Dir)
         .map(|rule| rule.path.clone())
         .collect();
+    let inspect_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| PlanError::Inspect { path, source }
+    };
     for root in roots {
-        let candidates = protected_candidates(fs, &root).map_err(|source| PlanError::Inspect {
-            path: root.clone(),
-            source,
-        })?;
-        for candidate in candidates {
-            let real = inspect(fs, &candidate)?;
-            if access_at(rules, &real.path, Access::None) != Access::Write {
-                continue;
-            }
-            let requested = (real.path != candidate).then_some(candidate);
-            let (target, outcome) = match &real.kind {
-                RealKind::Missing { first_missing } => (
-                    first_missing.clone(),
-                    Outcome::MissingMasked(first_missing.clone()),
-                ),
-                RealKind::Dir | RealKind::File => (real.path.clone(), Outcome::Mounted),
-            };
-            for rule in rules.iter_mut() {
-                if rule.path.starts_with(&target) && rule.access == Access::Write {
-                    rule.access = Access::Read;
-                    rule.capped_by = Some(target.clone());
-                }
-            }
-            if !rules.iter().any(|rule| rule.path == target) {
-                rules.push(PlannedRule {
-                    path: target,
-                    kind: real.kind.clone(),
-                    requested,
-                    access: Access::Read,
-                    origin: RuleOrigin::Protected,
-                    capped_by: None,
-                    outcome,
-                });
-            }
+        for candidate in protected_candidates(fs, &root).map_err(inspect_error(&root))? {
+            protect_candidate(rules, candidate, false, fs)?;
+        }
+    }
+    for found in found_by_scan {
+        for candidate in nested_candidates(fs, found).map_err(inspect_error(found))? {
+            protect_candidate(rules, candidate, true, fs)?;
         }
     }
     Ok(())
+}
+
+/// Caps `candidate` (and every write rule below it) at `read` if it is
+/// writable; a missing candidate is masked at its first missing component.
+fn protect_candidate(
+    rules: &mut Vec<PlannedRule>,
+    candidate: PathBuf,
+    from_scan: bool,
+    fs: &dyn FsView,
+) -> Result<(), PlanError> {
+    let real = inspect(fs, &candidate)?;
+    if access_at(rules, &real.path, Access::None) != Access::Write {
+        return Ok(());
+    }
+    let requested = (real.path != candidate).then_some(candidate);
+    let (target, outcome) = match &real.kind {
+        RealKind::Missing { first_missing } => (
+            first_missing.clone(),
+            Outcome::MissingMasked(first_missing.clone()),
+        ),
+        RealKind::Dir | RealKind::File => (real.path.clone(), Outcome::Mounted),
+    };
+    for rule in rules.iter_mut() {
+        if rule.path.starts_with(&target) && rule.access == Access::Write {
+            rule.access = Access::Read;
+            rule.capped_by = Some(target.clone());
+        }
+    }
+    if !rules.iter().any(|rule| rule.path == target) {
+        rules.push(PlannedRule {
+            path: target,
+            kind: real.kind.clone(),
+            requested,
+            access: Access::Read,
+            origin: RuleOrigin::Protected,
+            capped_by: None,
+            outcome,
+            from_scan,
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a plan whose scan-made mounts exceed [`MAX_SCAN_MOUNTS`].
+fn check_scan_mounts(rules: &[PlannedRule], policy: &SandboxPolicy) -> Result<(), PlanError> {
+    let mounted = |rule: &&PlannedRule| {
+        rule.from_scan && matches!(rule.outcome, Outcome::Mounted | Outcome::MissingMasked(_))
+    };
+    let total = rules.iter().filter(mounted).count();
+    if total <= MAX_SCAN_MOUNTS {
+        return Ok(());
+    }
+    // Count by the key that produced each mount.
+    let mut per_origin: Vec<(usize, String)> = Vec::new();
+    for rule in rules.iter().filter(mounted) {
+        let origin = match &rule.origin {
+            RuleOrigin::Protected => "nested .git/.codex/.agents".to_string(),
+            other => other.to_string(),
+        };
+        match per_origin.iter_mut().find(|(_, known)| *known == origin) {
+            Some((count, _)) => *count += 1,
+            None => per_origin.push((1, origin)),
+        }
+    }
+    per_origin.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let parts: Vec<String> = per_origin
+        .iter()
+        .map(|(count, origin)| format!("{count} from {origin}"))
+        .collect();
+    Err(PlanError::TooManyMounts {
+        total,
+        detail: parts.join(", "),
+        depth: policy.glob_scan_max_depth,
+    })
 }
 
 fn depth(path: &Path) -> usize {

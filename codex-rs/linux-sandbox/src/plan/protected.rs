@@ -11,7 +11,7 @@ use codex_sandboxing::resolve::normalize;
 use super::real_path::{RealKind, real_path};
 use crate::fs_view::FsView;
 
-/// Names protected at the top of every writable root.
+/// Names protected in every writable root.
 pub const PROTECTED_NAMES: [&str; 3] = [".git", ".codex", ".agents"];
 
 /// The paths to keep read-only for the writable root `root`, as written
@@ -19,15 +19,36 @@ pub const PROTECTED_NAMES: [&str; 3] = [".git", ".codex", ".agents"];
 /// target and its `commondir`.
 pub fn protected_candidates(fs: &dyn FsView, root: &Path) -> io::Result<Vec<PathBuf>> {
     let mut candidates: Vec<PathBuf> = PROTECTED_NAMES.iter().map(|name| root.join(name)).collect();
-    let dot_git = real_path(fs, &root.join(".git"))?;
-    if dot_git.kind != RealKind::File {
+    candidates.extend(git_file_targets(fs, &root.join(".git"))?);
+    Ok(candidates)
+}
+
+/// The paths to keep read-only for a protected entry the scan found below
+/// the top of a writable root: the entry itself, plus, for a `.git` file,
+/// its `gitdir:` target and `commondir`.
+pub fn nested_candidates(fs: &dyn FsView, found: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut candidates = vec![found.to_path_buf()];
+    if found.file_name().is_some_and(|name| name == ".git") {
+        candidates.extend(git_file_targets(fs, found)?);
+    }
+    Ok(candidates)
+}
+
+/// When `dot_git` is a `.git` file: the directory its `gitdir:` line names
+/// (relative to the file's directory) and that directory's `commondir`.
+/// Nothing for a `.git` directory or anything else.
+fn git_file_targets(fs: &dyn FsView, dot_git: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut candidates = Vec::new();
+    let real = real_path(fs, dot_git)?;
+    if real.kind != RealKind::File {
         return Ok(candidates);
     }
-    let git_file = fs.read_small_file(&dot_git.path)?;
+    let git_file = fs.read_small_file(&real.path)?;
     let Some(gitdir) = parse_gitdir(&git_file) else {
         return Ok(candidates);
     };
-    let gitdir = normalize(&root.join(gitdir));
+    let base = dot_git.parent().unwrap_or(Path::new("/"));
+    let gitdir = normalize(&base.join(gitdir));
     candidates.push(gitdir.clone());
     let real_gitdir = real_path(fs, &gitdir)?;
     if real_gitdir.kind == RealKind::Dir {
@@ -111,5 +132,28 @@ mod tests {
         assert_eq!(candidates(&fs, "/ws").len(), 3);
         assert_eq!(parse_gitdir("gitdir:   \n"), None);
         assert_eq!(parse_gitdir("gitdir: x\ny"), Some("x"));
+    }
+}
+
+#[cfg(test)]
+mod nested_tests {
+    use super::*;
+    use crate::fs_view::fake::FakeFs;
+
+    #[test]
+    fn a_nested_submodule_file_adds_its_gitdir_relative_to_its_own_directory() {
+        let fs = FakeFs::new()
+            .file("/ws/libs/x/.git", "gitdir: ../../.git/modules/x\n")
+            .dir("/ws/.git/modules/x");
+        let candidates = nested_candidates(&fs, Path::new("/ws/libs/x/.git")).unwrap();
+        assert_eq!(
+            candidates,
+            [
+                PathBuf::from("/ws/libs/x/.git"),
+                PathBuf::from("/ws/.git/modules/x")
+            ]
+        );
+        let codex = nested_candidates(&fs, Path::new("/ws/a/.codex")).unwrap();
+        assert_eq!(codex, [PathBuf::from("/ws/a/.codex")]);
     }
 }

@@ -1,6 +1,7 @@
 use super::*;
 use crate::fs_view::fake::FakeFs;
-use codex_sandboxing::resolve::ResolvedRule;
+use crate::scan::{GlobMatch, ScanReport, ScannerKind};
+use codex_sandboxing::resolve::{ResolvedGlob, ResolvedRule};
 
 fn policy(rules: &[(&str, Access)], cwd: &str, network: NetworkMode) -> SandboxPolicy {
     let mut rules: Vec<ResolvedRule> = rules
@@ -24,6 +25,7 @@ fn policy(rules: &[(&str, Access)], cwd: &str, network: NetworkMode) -> SandboxP
 fn plan_for(rules: &[(&str, Access)], cwd: &str, fs: &FakeFs) -> MountPlan {
     plan(
         &policy(rules, cwd, NetworkMode::Restricted),
+        &ScanReport::empty(),
         ProcMode::Mount,
         fs,
     )
@@ -156,8 +158,18 @@ fn missing_ordinary_rules_are_kept_but_mount_nothing() {
         &fs,
     );
     assert_eq!(rule(&plan, "/nope").outcome, Outcome::MissingSkipped);
-    assert_eq!(rule(&plan, "/ws/gone").outcome, Outcome::MissingSkipped);
-    assert!(plan.ops.iter().all(|op| !matches!(op, Bind(p) | MaskDir(p) if p.starts_with("/nope") || p.starts_with("/ws/gone"))));
+    assert!(
+        plan.ops
+            .iter()
+            .all(|op| !matches!(op, Bind(p) | MaskDir(p) if p.starts_with("/nope")))
+    );
+    // A missing `none` path where the command could create it is masked.
+    assert_eq!(
+        rule(&plan, "/ws/gone").outcome,
+        Outcome::MissingMasked("/ws/gone".into())
+    );
+    assert!(plan.ops.contains(&MaskDir("/ws/gone".into())));
+    assert!(plan.ops.contains(&RemountRo("/ws/gone".into())));
 }
 
 #[test]
@@ -309,6 +321,7 @@ fn skipping_proc_hides_the_hosts_proc() {
     let fs = FakeFs::new().dir("/ws");
     let plan = plan(
         &policy(&[("/", Read)], "/ws", NetworkMode::Restricted),
+        &ScanReport::empty(),
         ProcMode::Skip,
         &fs,
     )
@@ -366,6 +379,7 @@ fn a_hidden_working_directory_is_an_error() {
     let fs = FakeFs::new().dir("/ws").dir("/usr");
     let err = plan(
         &policy(&[("/usr", Read)], "/ws", NetworkMode::Restricted),
+        &ScanReport::empty(),
         ProcMode::Mount,
         &fs,
     )
@@ -378,6 +392,7 @@ fn proxy_network_is_refused() {
     let fs = FakeFs::new().dir("/ws");
     let err = plan(
         &policy(&[("/", Read)], "/ws", NetworkMode::Proxy),
+        &ScanReport::empty(),
         ProcMode::Mount,
         &fs,
     )
@@ -390,6 +405,7 @@ fn network_mode_is_carried_into_the_plan() {
     let fs = FakeFs::new().dir("/ws");
     let plan = plan(
         &policy(&[("/", Read)], "/ws", NetworkMode::Enabled),
+        &ScanReport::empty(),
         ProcMode::Mount,
         &fs,
     )
@@ -421,4 +437,215 @@ fn symlinks_on_rule_paths_are_recreated_where_the_policy_hides_them() {
         "{:#?}",
         plan.ops
     );
+}
+
+#[test]
+fn missing_none_and_read_rules_mask_their_first_missing_component_only_where_creatable() {
+    let fs = FakeFs::new().dir("/ws/.git").dir("/ws/a").dir("/ro");
+    let plan = plan_for(
+        &[
+            ("/", Read),
+            ("/ws", Write),
+            ("/ws/a/b/c", Read),
+            ("/ro/x/y", NoAccess),
+            ("/ws/new/out", Write),
+        ],
+        "/ws",
+        &fs,
+    );
+    assert_eq!(
+        rule(&plan, "/ws/a/b/c").outcome,
+        Outcome::MissingMasked("/ws/a/b".into())
+    );
+    assert!(plan.ops.contains(&MaskDir("/ws/a/b".into())));
+    // Under a read-only parent nothing can be created: nothing to mount.
+    assert_eq!(rule(&plan, "/ro/x/y").outcome, Outcome::MissingSkipped);
+    // A missing write rule is not created.
+    assert_eq!(rule(&plan, "/ws/new/out").outcome, Outcome::MissingSkipped);
+    assert!(!format!("{:?}", plan.ops).contains("/ws/new"));
+}
+
+fn glob_policy(rules: &[(&str, Access)], globs: &[(&str, &str)]) -> SandboxPolicy {
+    let mut policy = policy(rules, "/ws", NetworkMode::Restricted);
+    policy.deny_globs = globs
+        .iter()
+        .map(|(root, pattern)| ResolvedGlob {
+            root: root.into(),
+            pattern: pattern.to_string(),
+            origin: RuleOrigin::BuiltIn(":glob-test"),
+        })
+        .collect();
+    policy
+}
+
+fn report(matches: &[(&str, usize)], protected: &[&str]) -> ScanReport {
+    ScanReport {
+        matches: matches
+            .iter()
+            .map(|(path, glob)| GlobMatch {
+                path: path.into(),
+                globs: vec![*glob],
+            })
+            .collect(),
+        protected: protected.iter().map(PathBuf::from).collect(),
+        skipped: Vec::new(),
+        scanner: ScannerKind::Builtin,
+    }
+}
+
+#[test]
+fn glob_matches_are_masked_at_their_real_paths() {
+    let fs = FakeFs::new()
+        .dir("/ws/.git")
+        .file("/ws/.env", "S=1")
+        .dir("/ws/secrets")
+        .file("/outside/target.env", "S=2")
+        .symlink("/ws/link.env", "/outside/target.env")
+        .dir("/hidden")
+        .file("/hidden/x.env", "S=3");
+    let policy = glob_policy(
+        &[("/", Read), ("/ws", Write), ("/hidden", NoAccess)],
+        &[("/ws", "**/*.env"), ("/ws", "**/secrets")],
+    );
+    let scan = report(
+        &[
+            ("/ws/.env", 0),
+            ("/ws/link.env", 0),
+            ("/ws/secrets", 1),
+            ("/hidden/x.env", 0),
+            ("/ws/vanished.env", 0),
+        ],
+        &[],
+    );
+    let plan = plan(&policy, &scan, ProcMode::Mount, &fs).unwrap();
+    assert!(plan.ops.contains(&MaskFile("/ws/.env".into())));
+    assert!(plan.ops.contains(&MaskFile("/outside/target.env".into())));
+    assert!(plan.ops.contains(&MaskDir("/ws/secrets".into())));
+    assert!(plan.ops.contains(&RemountRo("/ws/secrets".into())));
+    assert_eq!(rule(&plan, "/hidden/x.env").outcome, Outcome::Inherited);
+    assert_eq!(
+        rule(&plan, "/outside/target.env").requested,
+        Some("/ws/link.env".into())
+    );
+    assert!(rule(&plan, "/ws/.env").from_scan);
+    assert!(!format!("{:?}", plan.ops).contains("vanished"));
+    let masks: Vec<(usize, &str, &str)> = plan
+        .glob_masks
+        .iter()
+        .map(|m| {
+            (
+                m.glob,
+                m.matched.to_str().unwrap(),
+                m.real.to_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        masks,
+        [
+            (0, "/hidden/x.env", "/hidden/x.env"),
+            (0, "/ws/.env", "/ws/.env"),
+            (0, "/ws/link.env", "/outside/target.env"),
+            (1, "/ws/secrets", "/ws/secrets"),
+        ]
+    );
+}
+
+#[test]
+fn a_deeper_write_rule_beats_a_glob_matched_directory() {
+    let fs = FakeFs::new().dir("/ws/.git").dir("/ws/secrets/tmp");
+    let policy = glob_policy(
+        &[("/", Read), ("/ws", Write), ("/ws/secrets/tmp", Write)],
+        &[("/ws", "**/secrets")],
+    );
+    let plan = plan(
+        &policy,
+        &report(&[("/ws/secrets", 0)], &[]),
+        ProcMode::Mount,
+        &fs,
+    )
+    .unwrap();
+    let mask = position(&plan, &MaskDir("/ws/secrets".into()));
+    let carve_out = position(&plan, &Bind("/ws/secrets/tmp".into()));
+    assert!(mask < carve_out);
+}
+
+#[test]
+fn nested_protected_paths_found_by_the_scan_are_read_only() {
+    let fs = FakeFs::new()
+        .dir("/ws/.git/modules/x")
+        .dir("/ws/nested/.git")
+        .file("/ws/libs/x/.git", "gitdir: ../../.git/modules/x\n")
+        .dir("/ws/tools/.codex")
+        .file("/ws/wt/.git", "gitdir: /ws/main/.git/worktrees/wt\n")
+        .file("/ws/main/.git/worktrees/wt/commondir", "../..\n");
+    let policy = policy(
+        &[("/", Read), ("/ws", Write)],
+        "/ws",
+        NetworkMode::Restricted,
+    );
+    let scan = report(
+        &[],
+        &[
+            "/ws/libs/x/.git",
+            "/ws/main/.git",
+            "/ws/nested/.git",
+            "/ws/tools/.codex",
+            "/ws/wt/.git",
+        ],
+    );
+    let plan = plan(&policy, &scan, ProcMode::Mount, &fs).unwrap();
+    for path in [
+        "/ws/nested/.git",
+        "/ws/libs/x/.git",
+        "/ws/tools/.codex",
+        "/ws/wt/.git",
+        "/ws/main/.git",
+        "/ws/main/.git/worktrees/wt",
+    ] {
+        assert_eq!(
+            access_at(&plan.rules, Path::new(path), NoAccess),
+            Read,
+            "{path}"
+        );
+    }
+    // /ws/.git/modules/x sits inside the top-level .git, already read-only:
+    // no rule of its own.
+    assert_eq!(
+        access_at(&plan.rules, Path::new("/ws/.git/modules/x"), NoAccess),
+        Read
+    );
+    assert!(
+        plan.rules
+            .iter()
+            .all(|rule| rule.path != Path::new("/ws/.git/modules/x"))
+    );
+    assert!(plan.ops.contains(&RoBind("/ws/nested/.git".into())));
+    assert!(rule(&plan, "/ws/nested/.git").from_scan);
+}
+
+#[test]
+fn too_many_scan_mounts_are_refused_with_the_counts() {
+    let mut fs = FakeFs::new().dir("/ws/.git");
+    let mut matches = Vec::new();
+    let paths: Vec<String> = (0..=MAX_SCAN_MOUNTS)
+        .map(|i| format!("/ws/f{i}.env"))
+        .collect();
+    for path in &paths {
+        fs = fs.file(path, "S");
+        matches.push((path.as_str(), 0));
+    }
+    let policy = glob_policy(&[("/", Read), ("/ws", Write)], &[("/ws", "*.env")]);
+    let err = plan(&policy, &report(&matches, &[]), ProcMode::Mount, &fs)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("need {} mounts", MAX_SCAN_MOUNTS + 1)),
+        "{err}"
+    );
+    assert!(err.contains("built-in :glob-test"), "{err}");
+    assert!(err.contains("glob_scan_max_depth (now 8)"), "{err}");
+    // At the limit it plans.
+    let at_limit = &matches[..MAX_SCAN_MOUNTS];
+    assert!(plan(&policy, &report(at_limit, &[]), ProcMode::Mount, &fs).is_ok());
 }
