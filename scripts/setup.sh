@@ -13,10 +13,10 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-echo "setup: installing apt packages (bubblewrap, git, a C compiler for test probes)"
+echo "setup: installing apt packages (bubblewrap, ripgrep for the start-up scan, git, a C compiler for test probes)"
 $sudo apt-get update -qq
 $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  bubblewrap git gcc libc6-dev ca-certificates python3 >/dev/null
+  bubblewrap ripgrep git gcc libc6-dev ca-certificates python3 >/dev/null
 
 if ! command -v just >/dev/null 2>&1; then
   echo "setup: installing just (PyPI package rust-just)"

@@ -239,6 +239,13 @@ fn unreadable_directories_are_skipped_only_when_they_cannot_be_entered() {
             );
             assert!(err.contains("closed"), "{scanner:?}: {err}");
         }
+        // Where no glob looks, only nested protected names are sought, and
+        // the directory is skipped.
+        let no_globs = tree.request(&[], 4);
+        let report = scanner.scan(&no_globs).unwrap();
+        if !is_root {
+            assert_eq!(tree.relative(report.skipped), ["ws/closed"], "{scanner:?}");
+        }
     }
     std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o755)).unwrap();
 }

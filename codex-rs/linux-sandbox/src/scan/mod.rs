@@ -15,9 +15,14 @@
 //! - at most `glob_scan_max_depth` levels below each root are scanned;
 //! - inside a `.git` directory only its direct entries are looked at;
 //! - `/proc`, `/sys` and `/dev` are never scanned;
-//! - a directory the invoking user can neither list nor enter is skipped
-//!   (the sandboxed command, running as that user, cannot read it either);
-//!   any other error fails the scan, and with it the start-up.
+//! - a directory the invoking user cannot list is skipped when the user
+//!   cannot enter it either (the sandboxed command, running as that user,
+//!   cannot read anything in it), or when no glob looks there (only nested
+//!   protected names are sought, and one that cannot be seen is no
+//!   different from one created later). A directory that can be entered
+//!   but not listed, under a glob's root, fails the scan: a secret in it
+//!   could be opened by name. Any other error fails the scan too, and with
+//!   it the start-up.
 
 pub mod matcher;
 pub mod ripgrep;
@@ -201,9 +206,23 @@ impl Scanner {
     }
 }
 
-/// Whether the invoking user may enter `dir` (search permission). A
-/// directory that cannot be listed but can be entered still lets the
-/// command open files in it by name, so it cannot be skipped.
+/// Whether a directory the scan could not list may be skipped (see the
+/// module documentation); the error says why not.
+fn unreadable_verdict(request: &ScanRequest, dir: &Path) -> Result<(), String> {
+    let patterns = request.patterns_covering(dir);
+    if patterns.is_empty() || !can_enter(dir) {
+        tracing::debug!(path = %dir.display(), "scan: skipping a directory this user cannot list");
+        return Ok(());
+    }
+    Err(format!(
+        "{} can be entered but not listed, so files in it matching {} would stay readable; \
+         make it readable (chmod u+r) or keep it out of the glob's root",
+        dir.display(),
+        patterns.join(", ")
+    ))
+}
+
+/// Whether the invoking user may enter `dir` (search permission).
 fn can_enter(dir: &Path) -> bool {
     let Ok(path) = CString::new(dir.as_os_str().as_bytes()) else {
         return false;

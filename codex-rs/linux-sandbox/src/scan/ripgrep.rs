@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::matcher::{Findings, Matcher, NEVER_SCANNED};
-use super::{ScanError, ScanReport, ScanRequest, ScannerKind, can_enter, pattern_list};
+use super::{ScanError, ScanReport, ScanRequest, ScannerKind, pattern_list, unreadable_verdict};
 
 /// Runs `rg` over `request.roots` and reports what `matcher` finds.
 pub fn scan(rg: &Path, request: &ScanRequest, matcher: &Matcher) -> Result<ScanReport, ScanError> {
@@ -34,7 +34,7 @@ pub fn scan(rg: &Path, request: &ScanRequest, matcher: &Matcher) -> Result<ScanR
         .output()
         .map_err(|err| fail(format!("cannot run it: {err}")))?;
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let skipped = classify_messages(&stderr).map_err(fail)?;
+    let skipped = classify_messages(request, &stderr).map_err(fail)?;
     // Every message is benign or a skipped directory by now; status 2 is
     // how rg says it printed some.
     match output.status.code() {
@@ -114,10 +114,10 @@ fn inspect_listing(stdout: &[u8], roots: &[PathBuf], matcher: &Matcher) -> Findi
     findings
 }
 
-/// Splits rg's messages into directories to skip (unreadable and not
-/// enterable) and failures. Returns the skipped directories, or the first
+/// Splits rg's messages into directories to skip (see
+/// [`unreadable_verdict`]) and failures. Returns the skipped directories, or the first
 /// message that is not benign.
-fn classify_messages(stderr: &str) -> Result<Vec<PathBuf>, String> {
+fn classify_messages(request: &ScanRequest, stderr: &str) -> Result<Vec<PathBuf>, String> {
     let mut skipped = Vec::new();
     for line in stderr.lines().filter(|line| !line.trim().is_empty()) {
         if is_benign(line) {
@@ -125,15 +125,9 @@ fn classify_messages(stderr: &str) -> Result<Vec<PathBuf>, String> {
         }
         let text = line.strip_prefix("rg: ").unwrap_or(line);
         match text.strip_suffix(": Permission denied (os error 13)") {
-            Some(path) if !can_enter(Path::new(path)) => {
-                tracing::debug!(path, "scan: skipping a directory this user cannot read");
-                skipped.push(PathBuf::from(path));
-            }
             Some(path) => {
-                return Err(format!(
-                    "{path} can be entered but not listed, so files in it could match unseen; \
-                     make it readable (chmod u+r) or keep it out of the scanned roots"
-                ));
+                unreadable_verdict(request, Path::new(path))?;
+                skipped.push(PathBuf::from(path));
             }
             None => return Err(format!("unexpected error: {line}")),
         }
@@ -153,28 +147,47 @@ fn is_benign(line: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn request(patterns: &[&str]) -> ScanRequest {
+        ScanRequest {
+            roots: vec!["/".into()],
+            patterns: patterns.iter().map(|p| p.to_string()).collect(),
+            protect_under: Vec::new(),
+            max_depth: 8,
+        }
+    }
+
     #[test]
     fn messages_are_classified_and_unknown_ones_fail() {
-        assert_eq!(classify_messages(""), Ok(Vec::new()));
+        let request = request(&["/**/*.env"]);
+        assert_eq!(classify_messages(&request, ""), Ok(Vec::new()));
         assert_eq!(
             classify_messages(
+                &request,
                 "rg: /ws/gone: No such file or directory (os error 2)\n\
                  File system loop found: /ws/l points to an ancestor /ws\n"
             ),
             Ok(Vec::new())
         );
-        let err = classify_messages("rg: /ws: Input/output error (os error 5)\n").unwrap_err();
+        let err =
+            classify_messages(&request, "rg: /ws: Input/output error (os error 5)\n").unwrap_err();
         assert!(err.contains("Input/output error"), "{err}");
     }
 
     #[test]
     fn a_denied_directory_that_can_be_entered_fails_and_one_that_cannot_is_skipped() {
         // `/` can be entered by anyone; a missing path cannot be entered.
-        let err = classify_messages("rg: /: Permission denied (os error 13)").unwrap_err();
+        let globbed = request(&["/**/*.env"]);
+        let err =
+            classify_messages(&globbed, "rg: /: Permission denied (os error 13)").unwrap_err();
         assert!(err.contains("can be entered but not listed"), "{err}");
         assert_eq!(
-            classify_messages("/no/such/dir: Permission denied (os error 13)"),
+            classify_messages(&globbed, "/no/such/dir: Permission denied (os error 13)"),
             Ok(vec![PathBuf::from("/no/such/dir")])
+        );
+        // Where no glob looks, only protected names are sought: skipped.
+        assert_eq!(
+            classify_messages(&request(&[]), "rg: /: Permission denied (os error 13)"),
+            Ok(vec![PathBuf::from("/")])
         );
     }
 

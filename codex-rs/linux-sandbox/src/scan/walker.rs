@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use ignore::{WalkBuilder, WalkState};
 
 use super::matcher::{Findings, Matcher};
-use super::{ScanError, ScanReport, ScanRequest, ScannerKind, can_enter, pattern_list};
+use super::{ScanError, ScanReport, ScanRequest, ScannerKind, pattern_list, unreadable_verdict};
 
 /// Walks `request.roots` and reports what `matcher` finds.
 pub fn scan(request: &ScanRequest, matcher: &Matcher) -> Result<ScanReport, ScanError> {
@@ -35,19 +35,13 @@ pub fn scan(request: &ScanRequest, matcher: &Matcher) -> Result<ScanReport, Scan
                 Err(err) => {
                     return match classify(&err) {
                         Classified::Benign => WalkState::Continue,
-                        Classified::Unreadable(path) if !can_enter(&path) => {
-                            tracing::debug!(path = %path.display(), "scan: skipping a directory this user cannot read");
-                            lock(&skipped).push(path);
-                            WalkState::Continue
-                        }
-                        Classified::Unreadable(path) => {
-                            let message = format!(
-                                "{} can be entered but not listed, so files in it could match unseen; \
-                                 make it readable (chmod u+r) or keep it out of the scanned roots",
-                                path.display()
-                            );
-                            fail(&failure, request, path, message)
-                        }
+                        Classified::Unreadable(path) => match unreadable_verdict(request, &path) {
+                            Ok(()) => {
+                                lock(&skipped).push(path);
+                                WalkState::Continue
+                            }
+                            Err(message) => fail(&failure, request, path, message),
+                        },
                         Classified::Fatal(path, message) => fail(&failure, request, path, message),
                     };
                 }
