@@ -26,8 +26,10 @@ test:
 release:
     cargo rustc --release -p codex-cli --bin codex -- -C target-feature=+crt-static
 
-# Time sandbox start-up (the shipped binary) against raw bwrap in the same run.
+# Time sandbox start-up (the shipped binary) against raw bwrap, then the
+# start-up scan against rg --files and 100 masks against none, each in one run.
 # (cargo bench rebuilds target/release/codex, so the static build is copied aside.)
 bench: release
     cp target/release/codex target/codex-static
     CODEX_BENCH_BIN="$PWD/target/codex-static" cargo bench -p codex-cli --bench startup
+    CODEX_BENCH_BIN="$PWD/target/codex-static" cargo bench -p codex-cli --bench scan

@@ -53,6 +53,9 @@
 //! contributions: when A's exceeds both, the excess is `codex`'s own.
 
 #[cfg(target_os = "linux")]
+mod support;
+
+#[cfg(target_os = "linux")]
 fn main() {
     if let Err(message) = linux::main() {
         eprintln!("startup bench: cannot run: {message}");
@@ -68,9 +71,9 @@ fn main() {
 #[cfg(target_os = "linux")]
 mod linux {
     use std::ffi::OsString;
-    use std::path::Path;
     use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
+
+    use crate::support::{Variant, count_from_env, mib, ms, run_rounds, verdict};
 
     /// Rounds run and discarded before measuring.
     const WARM_UPS: usize = 20;
@@ -81,23 +84,8 @@ mod linux {
     /// Target for the peak RSS of `codex`, in MiB.
     const TARGET_RSS_MIB: f64 = 8.0;
 
-    /// One variant under test and what was measured for it.
-    struct Variant {
-        label: &'static str,
-        argv: Vec<OsString>,
-        times: Vec<Duration>,
-        /// Largest `ru_maxrss` seen, in KiB.
-        max_rss_kib: i64,
-    }
-
-    /// What one reaped run cost.
-    struct Sample {
-        wall: Duration,
-        max_rss_kib: i64,
-    }
-
     pub fn main() -> Result<(), String> {
-        let iterations = iterations()?;
+        let iterations = count_from_env("CODEX_BENCH_ITERATIONS", DEFAULT_ITERATIONS)?;
         let codex_path = std::env::var("CODEX_BENCH_BIN")
             .unwrap_or_else(|_| env!("CARGO_BIN_EXE_codex").to_string());
         let codex = codex_path.as_str();
@@ -123,10 +111,6 @@ mod linux {
             Variant::new("B  bwrap (same flags) /bin/true", raw_bwrap),
             Variant::new("C  /bin/true", ["/bin/true"]),
         ];
-        for variant in &variants {
-            check_runs(base, &variant.argv)?;
-        }
-
         println!(
             "startup bench: {WARM_UPS} warm-up + {iterations} measured rounds, interleaved; workspace {}",
             workspace.path().display()
@@ -135,50 +119,9 @@ mod linux {
             "B = {}",
             shell_words::join(variants[1].argv.iter().map(|a| a.to_string_lossy()))
         );
-        for round in 0..WARM_UPS + iterations {
-            for index in round_order(round) {
-                let variant = &mut variants[index];
-                let sample = run_once(base, &variant.argv)?;
-                if round >= WARM_UPS {
-                    variant.times.push(sample.wall);
-                    variant.max_rss_kib = variant.max_rss_kib.max(sample.max_rss_kib);
-                }
-            }
-        }
-        report(&mut variants);
+        run_rounds(&base, &mut variants, WARM_UPS, iterations)?;
+        report(&variants);
         Ok(())
-    }
-
-    impl Variant {
-        fn new<S: Into<OsString>>(label: &'static str, argv: impl IntoIterator<Item = S>) -> Self {
-            Variant {
-                label,
-                argv: argv.into_iter().map(Into::into).collect(),
-                times: Vec::new(),
-                max_rss_kib: 0,
-            }
-        }
-    }
-
-    fn iterations() -> Result<usize, String> {
-        match std::env::var("CODEX_BENCH_ITERATIONS") {
-            Err(_) => Ok(DEFAULT_ITERATIONS),
-            Ok(value) => match value.trim().parse::<usize>() {
-                Ok(n) if n > 0 => Ok(n),
-                _ => Err(format!(
-                    "CODEX_BENCH_ITERATIONS must be a positive integer, got {value:?}"
-                )),
-            },
-        }
-    }
-
-    /// A B C on even rounds, C B A on odd ones.
-    fn round_order(round: usize) -> [usize; 3] {
-        if round.is_multiple_of(2) {
-            [0, 1, 2]
-        } else {
-            [2, 1, 0]
-        }
     }
 
     /// The bwrap argv `codex sandbox --explain` prints, without the two
@@ -227,105 +170,21 @@ mod linux {
         Ok(argv.into_iter().map(OsString::from).collect())
     }
 
-    /// Runs `argv` once with its output captured and fails with that
-    /// output unless it succeeds, so a broken setup is reported clearly
-    /// instead of being timed.
-    fn check_runs(base: impl Fn(&str) -> Command, argv: &[OsString]) -> Result<(), String> {
-        let shown = shell_words::join(argv.iter().map(|a| a.to_string_lossy()));
-        let (program, args) = split_program(argv)?;
-        let output = base(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|err| format!("cannot start {shown}: {err}"))?;
-        if output.status.success() {
-            return Ok(());
-        }
-        Err(format!(
-            "{shown} failed ({}):\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
-
-    fn split_program(argv: &[OsString]) -> Result<(&str, &[OsString]), String> {
-        let (program, args) = argv.split_first().ok_or("empty command")?;
-        let program = program.to_str().ok_or_else(|| {
-            format!(
-                "program path is not UTF-8: {}",
-                Path::new(program).display()
-            )
-        })?;
-        Ok((program, args))
-    }
-
-    /// Spawns `argv` with null stdio, reaps it with `wait4` and returns the
-    /// wall time and `ru_maxrss`. A non-zero exit is an error: timings of a
-    /// failing sandbox would be meaningless.
-    fn run_once(base: impl Fn(&str) -> Command, argv: &[OsString]) -> Result<Sample, String> {
-        let (program, args) = split_program(argv)?;
-        let mut command = base(program);
-        command
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        reset_peak_rss();
-        let start = Instant::now();
-        let child = command
-            .spawn()
-            .map_err(|err| format!("cannot start {program}: {err}"))?;
-        let pid = libc::pid_t::try_from(child.id()).map_err(|err| err.to_string())?;
-        let mut status: libc::c_int = 0;
-        // SAFETY: an all-zero `rusage` (integers and timevals) is valid.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        loop {
-            // SAFETY: `pid` is our child, not yet reaped (`child` is never
-            // waited on; dropping a `Child` does not wait), and both
-            // pointers are to live, writable locals.
-            let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-            if reaped == pid {
-                break;
-            }
-            let err = std::io::Error::last_os_error();
-            if err.kind() != std::io::ErrorKind::Interrupted {
-                return Err(format!("wait4 on {program}: {err}"));
-            }
-        }
-        let wall = start.elapsed();
-        if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-            return Err(format!("{program} ended with wait status {status:#x}"));
-        }
-        Ok(Sample {
-            wall,
-            max_rss_kib: usage.ru_maxrss,
-        })
-    }
-
-    /// Resets this process's RSS high-water mark to its current RSS, so a
-    /// child spawned next does not inherit an old peak of ours. Best
-    /// effort: without it the RSS figures only get a higher floor, which C
-    /// shows.
-    fn reset_peak_rss() {
-        let _ = std::fs::write("/proc/self/clear_refs", "5");
-    }
-
-    fn report(variants: &mut [Variant]) {
+    fn report(variants: &[Variant]) {
         println!();
         println!(
             "{:<34} {:>10} {:>10} {:>14}",
             "variant", "median ms", "p90 ms", "max RSS MiB"
         );
         let mut medians = Vec::new();
-        for variant in variants.iter_mut() {
-            variant.times.sort_unstable();
-            let median = percentile(&variant.times, 50);
+        for variant in variants {
+            let median = variant.median();
             medians.push(median);
             println!(
                 "{:<34} {:>10.3} {:>10.3} {:>14.2}",
                 variant.label,
                 ms(median),
-                ms(percentile(&variant.times, 90)),
+                ms(variant.p90()),
                 mib(variant.max_rss_kib)
             );
         }
@@ -348,23 +207,5 @@ mod linux {
             "  (wait4 ru_maxrss of codex: the max over codex, the bwrap it reaps and the command, \
              floored by the spawner's RSS; B and C show those parts)"
         );
-    }
-
-    fn verdict(met: bool) -> &'static str {
-        if met { "met" } else { "NOT met" }
-    }
-
-    /// Nearest-rank percentile of sorted, non-empty `times`.
-    fn percentile(times: &[Duration], pct: usize) -> Duration {
-        let rank = (times.len() * pct).div_ceil(100).max(1);
-        times.get(rank - 1).copied().unwrap_or_default()
-    }
-
-    fn ms(duration: Duration) -> f64 {
-        duration.as_secs_f64() * 1000.0
-    }
-
-    fn mib(kib: i64) -> f64 {
-        kib as f64 / 1024.0
     }
 }

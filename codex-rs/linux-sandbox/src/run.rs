@@ -141,15 +141,25 @@ fn real_writable_roots(policy: &SandboxPolicy) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The start-up scan, with a trusted `rg` when there is one.
+/// The start-up scan: the built-in walker, or a trusted `rg` when
+/// `features.scan_with_ripgrep` asks for it (none found is an error, not a
+/// silent switch).
 fn scan(
     policy: &SandboxPolicy,
     path_var: &OsStr,
     writable: &[PathBuf],
 ) -> Result<ScanReport, SandboxError> {
-    let scanner = match find_trusted_program("rg", path_var, writable) {
-        Some(rg) => Scanner::Ripgrep(rg),
-        None => Scanner::Builtin,
+    let scanner = if policy.scan_with_ripgrep {
+        let rg = find_trusted_program("rg", path_var, writable).ok_or_else(|| {
+            SandboxError::Setup(
+                "features.scan_with_ripgrep is on but no rg was found on PATH outside the writable roots; \
+                 install ripgrep or turn the feature off"
+                    .into(),
+            )
+        })?;
+        Scanner::Ripgrep(rg)
+    } else {
+        Scanner::Builtin
     };
     let request = ScanRequest::for_policy(policy);
     tracing::debug!(?scanner, ?request, "scanning");

@@ -189,10 +189,36 @@ fn nested_repositories_submodules_and_worktrees_keep_git_metadata_read_only() {
 }
 
 #[test]
-fn a_planted_rg_in_the_workspace_is_not_trusted() {
+fn the_ripgrep_scanner_masks_the_same_secrets() {
     require_sandbox!();
     let world = World::new();
     world.config(DEV_PROFILE);
+    write(&world.ws.join("deep/er/.env"), "TOP_SECRET");
+    let output = world.sh(
+        &["--enable", "scan_with_ripgrep"],
+        "cat deep/er/.env 2>/dev/null; true",
+    );
+    assert_code(&output, 0);
+    assert!(
+        !stdout(&output).contains("TOP_SECRET"),
+        "{}",
+        stdout(&output)
+    );
+    let explain = world.sh(&["--enable", "scan_with_ripgrep", "--explain"], "true");
+    assert!(
+        stdout(&explain).contains("rg --files"),
+        "{}",
+        stdout(&explain)
+    );
+}
+
+#[test]
+fn a_planted_rg_in_the_workspace_is_not_trusted() {
+    require_sandbox!();
+    let world = World::new();
+    world.config(&format!(
+        "{DEV_PROFILE}[features]\nscan_with_ripgrep = true\n"
+    ));
     write(&world.ws.join(".env"), "TOP_SECRET");
     let bin = world.ws.join("bin");
     write(&bin.join("rg"), "#!/bin/sh\nexit 0\n");
@@ -242,7 +268,9 @@ fn assert_refused(world: &World, path: Option<&str>, code: i32, needles: &[&str]
 #[test]
 fn a_failing_rg_fails_closed_naming_the_pattern_and_the_error() {
     let world = World::new();
-    world.config(DEV_PROFILE);
+    world.config(&format!(
+        "{DEV_PROFILE}[features]\nscan_with_ripgrep = true\n"
+    ));
     let tools = world.outside.join("tools");
     write(
         &tools.join("rg"),
@@ -251,6 +279,22 @@ fn a_failing_rg_fails_closed_naming_the_pattern_and_the_error() {
     std::fs::set_permissions(tools.join("rg"), std::fs::Permissions::from_mode(0o755)).unwrap();
     let path = format!("{}:/usr/local/bin:/usr/bin:/bin", tools.display());
     assert_refused(&world, Some(&path), 71, &["disk on fire", "**/*.env", "rg"]);
+    // Asked for rg and none trusted on PATH: refused, not switched.
+    let empty = world.outside.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let path = format!("{}:/bin", empty.display());
+    let world = World::new();
+    world.config(&format!(
+        "{DEV_PROFILE}[features]\nscan_with_ripgrep = true\n"
+    ));
+    if !Path::new("/bin/rg").exists() {
+        assert_refused(
+            &world,
+            Some(&path),
+            71,
+            &["scan_with_ripgrep", "install ripgrep"],
+        );
+    }
 }
 
 #[test]

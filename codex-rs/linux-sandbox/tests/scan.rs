@@ -5,7 +5,7 @@
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::PathBuf;
 
-use codex_linux_sandbox::scan::{ScanReport, ScanRequest, Scanner, ScannerKind};
+use codex_linux_sandbox::scan::{ScanPattern, ScanReport, ScanRequest, Scanner, ScannerKind};
 
 struct Tree {
     _dir: tempfile::TempDir,
@@ -42,7 +42,7 @@ impl Tree {
             roots: vec![ws.clone()],
             patterns: patterns
                 .iter()
-                .map(|pattern| format!("{}/{pattern}", ws.display()))
+                .map(|pattern| ScanPattern::new(&ws, pattern))
                 .collect(),
             protect_under: vec![ws],
             max_depth: depth,

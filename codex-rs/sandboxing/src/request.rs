@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::SandboxArgs;
-use crate::config::{ConfigError, ConfigRequest, LoadedConfig};
+use crate::config::{ConfigError, ConfigRequest, LoadedConfig, SCAN_WITH_RIPGREP};
 use crate::profile::{ProfileError, select_profile};
 use crate::resolve::{EffectivePolicy, ResolveContext, ResolveError, normalize, resolve};
 
@@ -95,7 +95,11 @@ pub fn build_policy(args: &SandboxArgs, env: &Environment) -> Result<EffectivePo
         tmpdir: env.tmpdir.clone(),
         extra_workspace_roots: loaded.config.sandbox_workspace_write.writable_roots.clone(),
     };
-    Ok(resolve(&profile, &context)?)
+    let mut policy = resolve(&profile, &context)?;
+    if let Some(sandbox) = &mut policy.sandbox {
+        sandbox.scan_with_ripgrep = loaded.config.features.get(SCAN_WITH_RIPGREP) == Some(&true);
+    }
+    Ok(policy)
 }
 
 /// The absolute workspace directory: `-C` (relative to the process's

@@ -64,6 +64,9 @@ pub struct SandboxPolicy {
     pub deny_globs: Vec<ResolvedGlob>,
     /// Directory levels scanned below each scan root.
     pub glob_scan_max_depth: usize,
+    /// Scan with `rg --files` (`features.scan_with_ripgrep`) rather than
+    /// the built-in walker.
+    pub scan_with_ripgrep: bool,
     /// Network mode.
     pub network: NetworkMode,
     /// Working directory of the command.
@@ -157,6 +160,7 @@ pub fn resolve(
                 rules,
                 deny_globs,
                 glob_scan_max_depth: sandbox.glob_scan_max_depth,
+                scan_with_ripgrep: false,
                 network: sandbox.network,
                 cwd: context.cwd.clone(),
             })

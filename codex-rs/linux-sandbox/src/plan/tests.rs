@@ -17,6 +17,7 @@ fn policy(rules: &[(&str, Access)], cwd: &str, network: NetworkMode) -> SandboxP
         rules,
         deny_globs: Vec::new(),
         glob_scan_max_depth: 8,
+        scan_with_ripgrep: false,
         network,
         cwd: cwd.into(),
     }

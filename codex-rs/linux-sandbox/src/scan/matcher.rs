@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use globset::{Candidate, GlobSet, GlobSetBuilder};
 
-use super::{GlobMatch, ScanError, ScanRequest};
+use super::{GlobMatch, ScanError, ScanPattern, ScanRequest};
 use crate::plan::protected::PROTECTED_NAMES;
 
 /// Directories never scanned: the sandbox mounts its own `/dev` and
@@ -31,42 +31,76 @@ impl Findings {
 }
 
 /// The compiled patterns and the writable roots of one scan.
+///
+/// Patterns of the form `**/NAME` (most deny globs: `**/*.env`,
+/// `**/id_rsa*`) are matched against the file name only, plus a check that
+/// the path lies below their root; the rest against the whole path. Both
+/// sets match every pattern they hold in one pass, which keeps the cost
+/// nearly flat in the number of patterns.
 #[derive(Debug)]
 pub struct Matcher {
-    set: GlobSet,
+    /// Whole-path patterns, anchored at their roots.
+    by_path: GlobSet,
+    /// Policy index of each pattern in `by_path`.
+    by_path_index: Vec<usize>,
+    /// File-name patterns.
+    by_name: GlobSet,
+    /// Policy index and root of each pattern in `by_name`.
+    by_name_index: Vec<(usize, PathBuf)>,
     protect_under: Vec<PathBuf>,
 }
 
 impl Matcher {
-    /// Compiles every pattern of `request` into one set, so each path is
-    /// matched once however many patterns there are.
+    /// Compiles the patterns of `request`.
     pub fn new(request: &ScanRequest) -> Result<Self, ScanError> {
-        let mut builder = GlobSetBuilder::new();
-        for pattern in &request.patterns {
-            let glob = codex_sandboxing::glob::build_matcher_glob(pattern).map_err(|err| {
-                ScanError::Pattern {
-                    pattern: pattern.clone(),
-                    message: err.kind().to_string(),
+        let compile = |text: &str| {
+            codex_sandboxing::glob::build_matcher_glob(text).map_err(|err| ScanError::Pattern {
+                pattern: text.to_string(),
+                message: err.kind().to_string(),
+            })
+        };
+        let mut by_path = GlobSetBuilder::new();
+        let mut by_path_index = Vec::new();
+        let mut by_name = GlobSetBuilder::new();
+        let mut by_name_index = Vec::new();
+        for (index, pattern) in request.patterns.iter().enumerate() {
+            match pattern.file_name_pattern() {
+                Some(name) => {
+                    by_name.add(compile(name)?);
+                    by_name_index.push((index, pattern.root.clone()));
                 }
-            })?;
-            builder.add(glob);
+                None => {
+                    by_path.add(compile(&pattern.anchored())?);
+                    by_path_index.push(index);
+                }
+            }
         }
-        let set = builder.build().map_err(|err| ScanError::Pattern {
-            pattern: request.patterns.join(", "),
-            message: err.to_string(),
-        })?;
+        let build = |builder: GlobSetBuilder| {
+            builder.build().map_err(|err| ScanError::Pattern {
+                pattern: request
+                    .patterns
+                    .iter()
+                    .map(ScanPattern::anchored)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                message: err.to_string(),
+            })
+        };
         Ok(Matcher {
-            set,
+            by_path: build(by_path)?,
+            by_path_index,
+            by_name: build(by_name)?,
+            by_name_index,
             protect_under: request.protect_under.clone(),
         })
     }
 
     /// Records what `path` is in `findings`.
     pub fn inspect(&self, path: &Path, findings: &mut Findings) {
-        let is_protected_name = path
-            .file_name()
-            .is_some_and(|name| PROTECTED_NAMES.iter().any(|protected| name == *protected));
-        if is_protected_name
+        let Some(name) = path.file_name() else {
+            return;
+        };
+        if PROTECTED_NAMES.iter().any(|protected| name == *protected)
             && self
                 .protect_under
                 .iter()
@@ -74,14 +108,33 @@ impl Matcher {
         {
             findings.protected.push(path.to_path_buf());
         }
-        if self.set.is_empty() {
-            return;
+        let mut globs = Vec::new();
+        if !self.by_name.is_empty() && self.by_name.is_match(name) {
+            globs.extend(
+                self.by_name
+                    .matches(name)
+                    .into_iter()
+                    .map(|hit| &self.by_name_index[hit])
+                    .filter(|(_, root)| path != root && path.starts_with(root))
+                    .map(|(index, _)| *index),
+            );
         }
-        let candidate = Candidate::new(path);
-        if self.set.is_match_candidate(&candidate) {
+        if !self.by_path.is_empty() {
+            let candidate = Candidate::new(path);
+            if self.by_path.is_match_candidate(&candidate) {
+                globs.extend(
+                    self.by_path
+                        .matches_candidate(&candidate)
+                        .into_iter()
+                        .map(|hit| self.by_path_index[hit]),
+                );
+            }
+        }
+        if !globs.is_empty() {
+            globs.sort_unstable();
             findings.matches.push(GlobMatch {
                 path: path.to_path_buf(),
-                globs: self.set.matches_candidate(&candidate),
+                globs,
             });
         }
     }
@@ -105,7 +158,10 @@ mod tests {
     fn matcher(patterns: &[&str], protect_under: &[&str]) -> Matcher {
         Matcher::new(&ScanRequest {
             roots: vec!["/ws".into()],
-            patterns: patterns.iter().map(|p| p.to_string()).collect(),
+            patterns: patterns
+                .iter()
+                .map(|p| ScanPattern::new("/ws", p))
+                .collect(),
             protect_under: protect_under.iter().map(PathBuf::from).collect(),
             max_depth: 8,
         })
@@ -122,10 +178,18 @@ mod tests {
 
     #[test]
     fn each_path_reports_every_pattern_that_matches_it() {
-        let matcher = matcher(&["/ws/**/*.env", "/ws/**/prod.*", "/ws/*.pem"], &[]);
+        let matcher = matcher(&["**/*.env", "**/prod.*", "*.pem", "a/**/*.rs"], &[]);
         let findings = inspect(
             &matcher,
-            &["/ws/.env", "/ws/a/prod.env", "/ws/a/k.pem", "/ws/a"],
+            &[
+                "/ws/.env",
+                "/ws/a/prod.env",
+                "/ws/a/k.pem",
+                "/ws/a",
+                "/other/x.env",
+                "/ws/a/b/main.rs",
+                "/ws/b/main.rs",
+            ],
         );
         let matched: Vec<(String, Vec<usize>)> = findings
             .matches
@@ -137,8 +201,23 @@ mod tests {
             [
                 ("/ws/.env".to_string(), vec![0]),
                 ("/ws/a/prod.env".to_string(), vec![0, 1]),
+                ("/ws/a/b/main.rs".to_string(), vec![3]),
             ]
         );
+    }
+
+    #[test]
+    fn file_name_patterns_never_match_their_root_itself() {
+        let matcher = Matcher::new(&ScanRequest {
+            roots: vec!["/ws/secrets".into()],
+            patterns: vec![ScanPattern::new("/ws/secrets", "**/secrets")],
+            protect_under: Vec::new(),
+            max_depth: 8,
+        })
+        .unwrap();
+        let findings = inspect(&matcher, &["/ws/secrets", "/ws/secrets/a/secrets"]);
+        assert_eq!(findings.matches.len(), 1);
+        assert_eq!(findings.matches[0].path, Path::new("/ws/secrets/a/secrets"));
     }
 
     #[test]

@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::matcher::{Findings, Matcher, NEVER_SCANNED};
-use super::{ScanError, ScanReport, ScanRequest, ScannerKind, pattern_list, unreadable_verdict};
+use super::{
+    ScanError, ScanPattern, ScanReport, ScanRequest, ScannerKind, pattern_list, unreadable_verdict,
+};
 
 /// Runs `rg` over `request.roots` and reports what `matcher` finds.
 pub fn scan(rg: &Path, request: &ScanRequest, matcher: &Matcher) -> Result<ScanReport, ScanError> {
@@ -25,7 +27,7 @@ pub fn scan(rg: &Path, request: &ScanRequest, matcher: &Matcher) -> Result<ScanR
             &request
                 .patterns
                 .iter()
-                .map(String::as_str)
+                .map(ScanPattern::anchored)
                 .collect::<Vec<_>>(),
         ),
         message,
@@ -261,7 +263,7 @@ mod tests {
     fn request(patterns: &[&str]) -> ScanRequest {
         ScanRequest {
             roots: vec!["/".into()],
-            patterns: patterns.iter().map(|p| p.to_string()).collect(),
+            patterns: patterns.iter().map(|p| ScanPattern::new("/", p)).collect(),
             protect_under: Vec::new(),
             max_depth: 8,
         }
@@ -269,7 +271,7 @@ mod tests {
 
     #[test]
     fn messages_are_classified_and_unknown_ones_fail() {
-        let request = request(&["/**/*.env"]);
+        let request = request(&["**/*.env"]);
         assert_eq!(classify_messages(&request, ""), Ok(Vec::new()));
         assert_eq!(
             classify_messages(
@@ -287,7 +289,7 @@ mod tests {
     #[test]
     fn a_denied_directory_that_can_be_entered_fails_and_one_that_cannot_is_skipped() {
         // `/` can be entered by anyone; a missing path cannot be entered.
-        let globbed = request(&["/**/*.env"]);
+        let globbed = request(&["**/*.env"]);
         let err =
             classify_messages(&globbed, "rg: /: Permission denied (os error 13)").unwrap_err();
         assert!(err.contains("can be entered but not listed"), "{err}");
@@ -306,7 +308,10 @@ mod tests {
     fn directories_are_inspected_once_through_their_files() {
         let request = ScanRequest {
             roots: vec!["/ws".into()],
-            patterns: vec!["/ws/**/secrets".into(), "/ws/**/*.env".into()],
+            patterns: vec![
+                ScanPattern::new("/ws", "**/secrets"),
+                ScanPattern::new("/ws", "**/*.env"),
+            ],
             protect_under: vec!["/ws".into()],
             max_depth: 8,
         };
@@ -327,7 +332,10 @@ mod tests {
     fn parallel_slices_find_what_one_pass_finds() {
         let request = ScanRequest {
             roots: vec!["/ws".into()],
-            patterns: vec!["/ws/**/*.env".into(), "/ws/**/d7".into()],
+            patterns: vec![
+                ScanPattern::new("/ws", "**/*.env"),
+                ScanPattern::new("/ws", "**/d7"),
+            ],
             protect_under: vec!["/ws".into()],
             max_depth: 8,
         };

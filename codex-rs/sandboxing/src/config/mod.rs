@@ -17,7 +17,7 @@ use serde::Deserialize;
 pub use overrides::ConfigOverride;
 pub use schema::{
     ConfigToml, FOREIGN_KEYS, KNOWN_FEATURES, NetworkModeToml, NetworkToml, PermissionProfileToml,
-    SandboxMode, WorkspaceWriteToml,
+    SCAN_WITH_RIPGREP, SandboxMode, WorkspaceWriteToml,
 };
 
 /// Why the configuration could not be loaded. Every message names the file,

@@ -45,7 +45,10 @@ pub const FOREIGN_KEYS: &[&str] = &[
 ];
 
 /// Feature flags this build knows (`features.NAME`, `--enable`, `--disable`).
-pub const KNOWN_FEATURES: &[&str] = &["use_legacy_landlock"];
+pub const KNOWN_FEATURES: &[&str] = &["use_legacy_landlock", SCAN_WITH_RIPGREP];
+
+/// Feature: expand globs with `rg --files` instead of the built-in walker.
+pub const SCAN_WITH_RIPGREP: &str = "scan_with_ripgrep";
 
 /// The sandbox-related part of `config.toml`, after layering.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]

@@ -1,0 +1,193 @@
+//! Timing helpers shared by the benchmarks: spawn-to-reap wall time and
+//! peak RSS of a child, interleaved rounds, percentiles.
+#![allow(dead_code)] // each bench uses a different subset
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One command under test and what was measured for it.
+pub struct Variant {
+    /// Shown in the report.
+    pub label: String,
+    /// The command.
+    pub argv: Vec<OsString>,
+    /// Wall times of the measured rounds.
+    pub times: Vec<Duration>,
+    /// Largest `ru_maxrss` seen, in KiB.
+    pub max_rss_kib: i64,
+}
+
+impl Variant {
+    /// A variant running `argv`.
+    pub fn new<S: Into<OsString>>(label: &str, argv: impl IntoIterator<Item = S>) -> Self {
+        Variant {
+            label: label.to_string(),
+            argv: argv.into_iter().map(Into::into).collect(),
+            times: Vec::new(),
+            max_rss_kib: 0,
+        }
+    }
+
+    /// The median of the measured times.
+    pub fn median(&self) -> Duration {
+        let mut times = self.times.clone();
+        times.sort_unstable();
+        percentile(&times, 50)
+    }
+
+    /// The 90th percentile of the measured times.
+    pub fn p90(&self) -> Duration {
+        let mut times = self.times.clone();
+        times.sort_unstable();
+        percentile(&times, 90)
+    }
+}
+
+/// What one reaped run cost.
+pub struct Sample {
+    /// Spawn to reap.
+    pub wall: Duration,
+    /// `ru_maxrss` of the child (and the descendants it reaped), KiB.
+    pub max_rss_kib: i64,
+}
+
+/// A positive integer from the environment variable `name`, or `default`.
+pub fn count_from_env(name: &str, default: usize) -> Result<usize, String> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(value) => match value.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("{name} must be a positive integer, got {value:?}")),
+        },
+    }
+}
+
+/// Runs `warm_ups` discarded rounds then `rounds` measured ones; every
+/// round runs each variant once, forwards on even rounds and backwards on
+/// odd ones, so drift hits all alike and no variant always follows another.
+pub fn run_rounds(
+    base: &impl Fn(&str) -> Command,
+    variants: &mut [Variant],
+    warm_ups: usize,
+    rounds: usize,
+) -> Result<(), String> {
+    for variant in variants.iter() {
+        check_runs(base, variant)?;
+    }
+    for round in 0..warm_ups + rounds {
+        let order: Vec<usize> = if round.is_multiple_of(2) {
+            (0..variants.len()).collect()
+        } else {
+            (0..variants.len()).rev().collect()
+        };
+        for index in order {
+            let variant = &mut variants[index];
+            let sample = run_once(base, variant)?;
+            if round >= warm_ups {
+                variant.times.push(sample.wall);
+                variant.max_rss_kib = variant.max_rss_kib.max(sample.max_rss_kib);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn command_for(base: &impl Fn(&str) -> Command, variant: &Variant) -> Result<Command, String> {
+    let (program, args) = variant.argv.split_first().ok_or("empty command")?;
+    let program = program.to_str().ok_or_else(|| {
+        format!(
+            "program path is not UTF-8: {}",
+            Path::new(program).display()
+        )
+    })?;
+    let mut command = base(program);
+    command.args(args).stdin(Stdio::null());
+    Ok(command)
+}
+
+/// Runs the variant once with its output captured and fails with that
+/// output unless it succeeds, so a broken setup is reported clearly
+/// instead of being timed.
+pub fn check_runs(base: &impl Fn(&str) -> Command, variant: &Variant) -> Result<(), String> {
+    let shown = shell_words::join(variant.argv.iter().map(|a| a.to_string_lossy()));
+    let output = command_for(base, variant)?
+        .output()
+        .map_err(|err| format!("cannot start {shown}: {err}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{shown} failed ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr).trim()
+    ))
+}
+
+/// Spawns the variant with null stdio, reaps it with `wait4` and returns
+/// the wall time and `ru_maxrss`. A non-zero exit is an error: timings of
+/// a failing run would be meaningless.
+pub fn run_once(base: &impl Fn(&str) -> Command, variant: &Variant) -> Result<Sample, String> {
+    let mut command = command_for(base, variant)?;
+    command.stdout(Stdio::null()).stderr(Stdio::null());
+    let program = variant.argv[0].to_string_lossy().into_owned();
+    reset_peak_rss();
+    let start = Instant::now();
+    let child = command
+        .spawn()
+        .map_err(|err| format!("cannot start {program}: {err}"))?;
+    let pid = libc::pid_t::try_from(child.id()).map_err(|err| err.to_string())?;
+    let mut status: libc::c_int = 0;
+    // SAFETY: an all-zero `rusage` (integers and timevals) is valid.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: `pid` is our child, not yet reaped (`child` is never
+        // waited on; dropping a `Child` does not wait), and both pointers
+        // are to live, writable locals.
+        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if reaped == pid {
+            break;
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(format!("wait4 on {program}: {err}"));
+        }
+    }
+    let wall = start.elapsed();
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        return Err(format!("{program} ended with wait status {status:#x}"));
+    }
+    Ok(Sample {
+        wall,
+        max_rss_kib: usage.ru_maxrss,
+    })
+}
+
+/// Resets this process's RSS high-water mark to its current RSS, so a
+/// child spawned next does not inherit an old peak of ours. Best effort:
+/// without it the RSS figures only get a higher floor.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// "met" or "NOT met".
+pub fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "NOT met" }
+}
+
+/// Nearest-rank percentile of sorted, non-empty `times`.
+pub fn percentile(times: &[Duration], pct: usize) -> Duration {
+    let rank = (times.len() * pct).div_ceil(100).max(1);
+    times.get(rank - 1).copied().unwrap_or_default()
+}
+
+/// Milliseconds.
+pub fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// KiB to MiB.
+pub fn mib(kib: i64) -> f64 {
+    kib as f64 / 1024.0
+}
