@@ -99,6 +99,7 @@ fn both_scanners_find_hidden_ignored_linked_and_nested_paths() {
         .file("ws/mod/.git")
         .file("ws/tools/.codex/config.toml")
         .file("ws/a/.agents/x")
+        .dir("ws/placeholder/.codex")
         .file("outside/target.env")
         .dir("outside/dir")
         .file("outside/dir/inner.env")

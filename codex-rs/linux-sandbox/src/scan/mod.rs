@@ -150,7 +150,11 @@ pub enum ScannerKind {
 pub struct ScanReport {
     /// Every path some glob matched.
     pub matches: Vec<GlobMatch>,
-    /// `.git`, `.codex` and `.agents` entries below a writable root.
+    /// `.git`, `.codex` and `.agents` entries below a writable root, except
+    /// empty directories: protecting one would block nothing that creating
+    /// the name afresh elsewhere does not allow, and each costs a mount
+    /// (sandboxes leave empty placeholders behind in temporary
+    /// directories, which would otherwise pile up into hundreds of mounts).
     pub protected: Vec<PathBuf>,
     /// Directories skipped because the user can neither list nor enter them.
     pub skipped: Vec<PathBuf>,
@@ -227,10 +231,17 @@ impl Scanner {
         report.matches.dedup_by(|a, b| a.path == b.path);
         report.protected.sort();
         report.protected.dedup();
+        report.protected.retain(|path| !is_empty_dir(path));
         report.skipped.sort();
         report.skipped.dedup();
         Ok(report)
     }
+}
+
+/// Whether `path` is a directory with nothing in it. Anything unreadable
+/// counts as not empty, so it stays protected.
+fn is_empty_dir(path: &Path) -> bool {
+    std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none())
 }
 
 /// Whether a directory the scan could not list may be skipped (see the
