@@ -5,15 +5,9 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{World, assert_code, helper_bin, read, stderr, stdout};
-
-/// A script that leaves a mark if it ever runs.
-fn marker_script(world: &World) -> (String, PathBuf) {
-    let mark = world.outside.join("ran");
-    (format!("echo ran >> {}", mark.display()), mark)
-}
+use common::{World, assert_code, assert_refused, helper_bin, marker_script, read, stderr, stdout};
 
 fn write_executable(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
@@ -29,18 +23,7 @@ fn refuses(config: Option<&str>, options: &[&str], code: i32, needle: &str) {
     }
     let (script, mark) = marker_script(&world);
     let output = world.run(options, &["sh", "-c", &script]);
-    assert_code(&output, code);
-    let message = stderr(&output);
-    assert!(
-        message.contains(needle),
-        "expected `{needle}` in: {message}"
-    );
-    assert_eq!(
-        message.trim_end().lines().count(),
-        1,
-        "not one line: {message}"
-    );
-    assert!(read(&mark).is_none(), "the command ran");
+    assert_refused(&output, &mark, code, &[needle]);
 }
 
 #[test]

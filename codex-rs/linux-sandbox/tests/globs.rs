@@ -8,7 +8,7 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 use std::process::Command;
 
-use common::{World, assert_code, read, stderr, stdout};
+use common::{World, assert_code, assert_refused, marker_script, read, stderr, stdout};
 
 const DEV_PROFILE: &str = r#"default_permissions = "dev"
 [permissions.dev.filesystem]
@@ -237,32 +237,15 @@ fn a_planted_rg_in_the_workspace_is_not_trusted() {
     );
 }
 
-/// Runs `script` with `PATH` set, and asserts the run was refused with
-/// `code` and a message containing every needle, without running it.
-fn assert_refused(world: &World, path: Option<&str>, code: i32, needles: &[&str]) {
-    let mark = world.outside.join("ran");
-    let mut command = world.command(
-        &[],
-        &["sh", "-c", &format!("echo ran > {}", mark.display())],
-    );
+/// Runs the marker script with `PATH` set (when given), and asserts it was
+/// refused with `code` and a message containing every needle.
+fn assert_refused_with_path(world: &World, path: Option<&str>, code: i32, needles: &[&str]) {
+    let (script, mark) = marker_script(world);
+    let mut command = world.command(&[], &["sh", "-c", &script]);
     if let Some(path) = path {
         command.env("PATH", path);
     }
-    let output = command.output().unwrap();
-    assert_code(&output, code);
-    let message = stderr(&output);
-    for needle in needles {
-        assert!(
-            message.contains(needle),
-            "expected `{needle}` in: {message}"
-        );
-    }
-    assert_eq!(
-        message.trim_end().lines().count(),
-        1,
-        "not one line: {message}"
-    );
-    assert!(read(&mark).is_none(), "the command ran");
+    assert_refused(&command.output().unwrap(), &mark, code, needles);
 }
 
 #[test]
@@ -278,7 +261,7 @@ fn a_failing_rg_fails_closed_naming_the_pattern_and_the_error() {
     );
     std::fs::set_permissions(tools.join("rg"), std::fs::Permissions::from_mode(0o755)).unwrap();
     let path = format!("{}:/usr/local/bin:/usr/bin:/bin", tools.display());
-    assert_refused(&world, Some(&path), 71, &["disk on fire", "**/*.env", "rg"]);
+    assert_refused_with_path(&world, Some(&path), 71, &["disk on fire", "**/*.env", "rg"]);
     // Asked for rg and none trusted on PATH: refused, not switched.
     let empty = world.outside.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
@@ -288,7 +271,7 @@ fn a_failing_rg_fails_closed_naming_the_pattern_and_the_error() {
         "{DEV_PROFILE}[features]\nscan_with_ripgrep = true\n"
     ));
     if !Path::new("/bin/rg").exists() {
-        assert_refused(
+        assert_refused_with_path(
             &world,
             Some(&path),
             71,
@@ -304,7 +287,7 @@ fn too_many_matches_are_refused_with_the_count() {
     for index in 0..300 {
         write(&world.ws.join(format!("many/{index}.env")), "S");
     }
-    assert_refused(
+    assert_refused_with_path(
         &world,
         None,
         78,
@@ -335,7 +318,7 @@ fn bad_glob_input_names_the_key() {
         ),
     ] {
         world.config(config);
-        assert_refused(&world, None, 78, needles);
+        assert_refused_with_path(&world, None, 78, needles);
     }
 }
 

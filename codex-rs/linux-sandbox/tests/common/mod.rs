@@ -157,6 +157,31 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// A script that leaves a mark (`outside/ran`) if it ever runs.
+pub fn marker_script(world: &World) -> (String, PathBuf) {
+    let mark = world.outside.join("ran");
+    (format!("echo ran >> {}", mark.display()), mark)
+}
+
+/// Asserts a refusal: status `code`, a one-line message containing every
+/// needle, and no `mark` left by the command.
+pub fn assert_refused(output: &Output, mark: &Path, code: i32, needles: &[&str]) {
+    assert_code(output, code);
+    let message = stderr(output);
+    for needle in needles {
+        assert!(
+            message.contains(needle),
+            "expected `{needle}` in: {message}"
+        );
+    }
+    assert_eq!(
+        message.trim_end().lines().count(),
+        1,
+        "not one line: {message}"
+    );
+    assert!(read(mark).is_none(), "the command ran");
+}
+
 /// Panics with the command's output unless it exited with `code`.
 pub fn assert_code(output: &Output, code: i32) {
     assert_eq!(
