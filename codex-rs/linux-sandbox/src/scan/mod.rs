@@ -8,8 +8,8 @@
 //! ([`walker`], ripgrep's own walking crate, in process) by default, and
 //! `rg --files` ([`ripgrep`]) with `features.scan_with_ripgrep`. The
 //! default was chosen by measurement (`just bench`, 200,000 files, two
-//! cores): the walker takes 0.6x the time of `rg --files` alone, while
-//! scanning through rg costs 1.3x, since its listing must cross a pipe and
+//! cores): the walker takes 0.53x the time of `rg --files` alone, while
+//! scanning through rg costs 1.21x, since its listing must cross a pipe and
 //! be matched after it ends. Both match with the same [`matcher::Matcher`],
 //! so a pattern means the same thing whichever runs. Semantics shared by
 //! both:
