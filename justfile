@@ -18,18 +18,19 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --all-targets -- -D warnings
 
+# Fetch the bubblewrap sources pinned in third_party/bubblewrap.lock (SHA-256 checked).
+vendor-bwrap *TARBALL:
+    scripts/vendor-bwrap.sh {{TARBALL}}
+
 # Run the whole test suite (as root, also again as an unprivileged user).
 test:
     scripts/test.sh
 
-# Build the release binary as shipped: statically linked (see README).
+# Build the release layout target/dist/ (codex + codex-resources/bwrap, digest compiled in).
 release:
-    cargo rustc --release -p codex-cli --bin codex -- -C target-feature=+crt-static
+    scripts/release.sh
 
-# Time sandbox start-up (the shipped binary) against raw bwrap, then the
-# start-up scan against rg --files and 100 masks against none, each in one run.
-# (cargo bench rebuilds target/release/codex, so the static build is copied aside.)
+# Time start-up (system and bundled bwrap) and the start-up scan, against baselines in the same run.
 bench: release
-    cp target/release/codex target/codex-static
-    CODEX_BENCH_BIN="$PWD/target/codex-static" cargo bench -p codex-cli --bench startup
-    CODEX_BENCH_BIN="$PWD/target/codex-static" cargo bench -p codex-cli --bench scan
+    CODEX_BENCH_BIN="$PWD/target/dist/codex" cargo bench -p codex-cli --bench startup
+    CODEX_BENCH_BIN="$PWD/target/dist/codex" cargo bench -p codex-cli --bench scan

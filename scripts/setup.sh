@@ -13,10 +13,10 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-echo "setup: installing apt packages (bubblewrap, ripgrep for the start-up scan, git, a C compiler for test probes)"
+echo "setup: installing apt packages (bubblewrap, ripgrep for the start-up scan, git, a C compiler for test probes and the bundled bwrap, curl and xz for its sources)"
 $sudo apt-get update -qq
 $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  bubblewrap ripgrep git gcc libc6-dev ca-certificates python3 >/dev/null
+  bubblewrap ripgrep git gcc libc6-dev ca-certificates python3 curl xz-utils >/dev/null
 
 if ! command -v just >/dev/null 2>&1; then
   echo "setup: installing just (PyPI package rust-just)"
@@ -30,7 +30,8 @@ if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install -q --locked cargo-nextest
 fi
 
-echo "setup: building the release binary (target/release/codex, statically linked)"
-# Static linking only for the final binary: proc-macro crates cannot be
-# built with crt-static. The dynamic loader was ~5% of sandbox start-up.
-cargo rustc -q --release -p codex-cli --bin codex -- -C target-feature=+crt-static
+echo "setup: fetching the pinned bubblewrap sources (third_party/bubblewrap.lock)"
+scripts/vendor-bwrap.sh
+
+echo "setup: building the release layout (target/dist/codex, statically linked, and its bundled bwrap)"
+scripts/release.sh

@@ -140,7 +140,7 @@ mod linux {
                 String::from_utf8_lossy(&output.stderr).trim()
             ));
         }
-        if text.contains("no usable bwrap found") {
+        if text.contains("no usable bwrap") {
             return Err(
                 "no usable bwrap on PATH; install bubblewrap (e.g. apt-get install bubblewrap)"
                     .into(),

@@ -3,6 +3,8 @@
 
 use codex_sandboxing::request::PolicyError;
 
+use crate::bundled::BundledError;
+use crate::launcher::LauncherError;
 use crate::plan::PlanError;
 
 /// Documented exit statuses for failures of the sandbox itself. The
@@ -14,7 +16,8 @@ pub mod exit_code {
     pub const INTERNAL: i32 = 70;
     /// The sandbox could not be set up (bwrap failed before the command).
     pub const SETUP: i32 = 71;
-    /// bwrap is not installed.
+    /// No usable bwrap: none installed and none bundled, or the bundled
+    /// one failed verification.
     pub const BWRAP_MISSING: i32 = 72;
     /// The host cannot run the sandbox (WSL1, non-Linux).
     pub const UNSUPPORTED_HOST: i32 = 69;
@@ -38,12 +41,17 @@ pub enum SandboxError {
     /// The host cannot run the sandbox.
     #[error("{0}")]
     UnsupportedHost(String),
-    /// No usable bwrap.
-    #[error("bwrap (bubblewrap) not found on PATH; install it: {hint}")]
+    /// No bwrap at all: none on PATH, none bundled.
+    #[error("{reason}; install bubblewrap: {hint}")]
     BwrapMissing {
+        /// Where bwrap was looked for.
+        reason: LauncherError,
         /// The install command for this host.
         hint: &'static str,
     },
+    /// The bundled bwrap may not be run (modified or unreadable).
+    #[error(transparent)]
+    BundledBwrap(BundledError),
     /// bwrap or the planner failed before the command started.
     #[error("sandbox setup failed: {0}")]
     Setup(String),
@@ -64,7 +72,9 @@ impl SandboxError {
         match self {
             SandboxError::Policy(_) | SandboxError::Unenforceable(_) => exit_code::CONFIG,
             SandboxError::UnsupportedHost(_) => exit_code::UNSUPPORTED_HOST,
-            SandboxError::BwrapMissing { .. } => exit_code::BWRAP_MISSING,
+            SandboxError::BwrapMissing { .. } | SandboxError::BundledBwrap(_) => {
+                exit_code::BWRAP_MISSING
+            }
             SandboxError::Setup(_) => exit_code::SETUP,
             SandboxError::Internal(_) => exit_code::INTERNAL,
             SandboxError::NotFound(_) => exit_code::NOT_FOUND,

@@ -5,10 +5,10 @@
 
 use std::ffi::OsString;
 use std::fmt::Write;
-use std::path::Path;
 
 use codex_sandboxing::EffectivePolicy;
 
+use crate::launcher::Bwrap;
 use crate::plan::real_path::RealKind;
 use crate::plan::{MountPlan, Outcome, ProcMode};
 use crate::render::{LaunchFds, bwrap_args};
@@ -19,7 +19,7 @@ pub fn explain_sandboxed(
     policy: &EffectivePolicy,
     scan: &ScanReport,
     plan: &MountPlan,
-    bwrap: Option<&Path>,
+    bwrap: Result<&Bwrap, String>,
     command: &[OsString],
 ) -> String {
     let mut out = String::new();
@@ -76,7 +76,18 @@ pub fn explain_sandboxed(
     if let Some(sandbox) = &policy.sandbox {
         explain_scan(&mut out, sandbox, scan, plan);
     }
-    let program = bwrap.map_or_else(|| "bwrap".to_string(), |path| path.display().to_string());
+    match &bwrap {
+        Ok(bwrap) => {
+            let _ = writeln!(out, "bwrap: {}", bwrap.describe());
+        }
+        Err(reason) => {
+            let _ = writeln!(out, "bwrap: no usable bwrap ({reason}): running would fail");
+        }
+    }
+    let program = bwrap.map_or_else(
+        |_| "bwrap".to_string(),
+        |bwrap| bwrap.display_path().display().to_string(),
+    );
     let mut argv = vec![program];
     argv.extend(
         bwrap_args(plan, LaunchFds::PLACEHOLDERS, command)
@@ -88,9 +99,6 @@ pub fn explain_sandboxed(
         "bwrap command (seccomp filter and status report are passed as open descriptors):"
     );
     let _ = writeln!(out, "  {}", shell_words::join(&argv));
-    if bwrap.is_none() {
-        let _ = writeln!(out, "  (no usable bwrap found on PATH: running would fail)");
-    }
     out
 }
 

@@ -14,9 +14,9 @@
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
+use crate::launcher::Bwrap;
 use crate::plan::MountPlan;
 use crate::render::{FdArg, LaunchFds, bwrap_args};
 
@@ -32,7 +32,7 @@ pub enum LaunchOutcome {
 /// Runs `command` under `bwrap` as `plan` says, with `filter` (raw BPF
 /// bytes) as its seccomp program, and waits for it.
 pub fn launch(
-    bwrap: &Path,
+    bwrap: &Bwrap,
     plan: &MountPlan,
     filter: &[u8],
     command: &[OsString],
@@ -52,7 +52,8 @@ pub fn launch(
         seccomp: FdArg::Fd(seccomp_reader.as_raw_fd()),
         status: FdArg::Fd(status_writer.as_raw_fd()),
     };
-    let mut child = Command::new(bwrap)
+    let mut child = bwrap
+        .command()
         .args(bwrap_args(plan, fds, command))
         .stdin(Stdio::inherit())
         .spawn()?;
@@ -71,8 +72,9 @@ pub fn launch(
 
 /// Runs a minimal bwrap that only mounts `/proc` and reports whether it
 /// failed because the host forbids that mount.
-pub fn proc_mount_refused(bwrap: &Path) -> io::Result<bool> {
-    let output = Command::new(bwrap)
+pub fn proc_mount_refused(bwrap: &Bwrap) -> io::Result<bool> {
+    let output = bwrap
+        .command()
         .args([
             "--unshare-user",
             "--unshare-pid",

@@ -8,10 +8,12 @@
 //! EffectivePolicy --plan--> MountPlan --render--> bwrap argv --launch--> bwrap --seccomp FD -- CMD
 //! ```
 
+pub mod bundled;
 pub mod error;
 pub mod explain;
 pub mod fs_view;
 pub mod launch;
+pub mod launcher;
 pub mod locate;
 pub mod plan;
 pub mod render;

@@ -14,10 +14,12 @@ use codex_sandboxing::host::{
 use codex_sandboxing::request::{Environment, build_policy};
 use codex_sandboxing::{Access, EffectivePolicy, SandboxPolicy};
 
+use crate::bundled::COMPILED_IN_DIGEST;
 use crate::error::SandboxError;
 use crate::explain::{explain_sandboxed, explain_unsandboxed};
 use crate::fs_view::HostFs;
 use crate::launch::{LaunchOutcome, launch, proc_mount_refused};
+use crate::launcher::{Bwrap, LauncherError, bundled_path_of_current_exe, choose_bwrap};
 use crate::locate::{find_command, find_trusted_program};
 use crate::plan::real_path::{RealKind, real_path};
 use crate::plan::{Outcome, ProcMode, plan};
@@ -67,17 +69,35 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
             tracing::debug!(path = %rule.path.display(), origin = %rule.origin, "write rule on a missing path: not created");
         }
     }
-    let bwrap = find_trusted_program("bwrap", &path_var, &writable);
+    let bwrap = choose_bwrap(
+        &path_var,
+        &writable,
+        &bundled_path_of_current_exe(),
+        COMPILED_IN_DIGEST,
+    );
     if args.explain {
+        let launcher = bwrap.as_ref().map_err(ToString::to_string);
         print!(
             "{}",
-            explain_sandboxed(&policy, &scan, &mount_plan, bwrap.as_deref(), &args.command)
+            explain_sandboxed(&policy, &scan, &mount_plan, launcher, &args.command)
         );
         return Ok(0);
     }
-    let bwrap = bwrap.ok_or_else(|| SandboxError::BwrapMissing {
-        hint: bubblewrap_install_hint(&read_or_empty("/etc/os-release")),
+    let bwrap = bwrap.map_err(|err| match err {
+        LauncherError::Bundled(err) => SandboxError::BundledBwrap(err),
+        reason @ LauncherError::NoBwrap { .. } => SandboxError::BwrapMissing {
+            reason,
+            hint: bubblewrap_install_hint(&read_or_empty("/etc/os-release")),
+        },
     })?;
+    if let Bwrap::Bundled(bundled) = &bwrap {
+        eprintln!(
+            "{program}: warning: no bwrap on PATH (outside the writable roots); using the bundled {}. \
+             Install your distribution's bubblewrap for one it keeps patched: {}",
+            bundled.path().display(),
+            bubblewrap_install_hint(&read_or_empty("/etc/os-release"))
+        );
+    }
     let Some(command_name) = args.command.first() else {
         return Err(SandboxError::Internal("no command to run".into()));
     };
@@ -85,9 +105,13 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
     let filter =
         build_filter(mount_plan.network).map_err(|err| SandboxError::Internal(err.to_string()))?;
     let filter = program_bytes(&filter);
-    tracing::debug!(bwrap = %bwrap.display(), "launching");
-    let launch_error =
-        |err: std::io::Error| SandboxError::Setup(format!("cannot run {}: {err}", bwrap.display()));
+    tracing::debug!(bwrap = %bwrap.describe(), "launching");
+    let launch_error = |err: std::io::Error| {
+        SandboxError::Setup(format!(
+            "cannot run {}: {err}",
+            bwrap.display_path().display()
+        ))
+    };
     let code = match launch(&bwrap, &mount_plan, &filter, &args.command).map_err(launch_error)? {
         LaunchOutcome::Ran(code) => return Ok(code),
         LaunchOutcome::SetupFailed(code) => code,
@@ -104,10 +128,10 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
     }
 }
 
-fn setup_failed(bwrap: &Path, code: i32) -> SandboxError {
+fn setup_failed(bwrap: &Bwrap, code: i32) -> SandboxError {
     SandboxError::Setup(format!(
         "{} exited with status {code} before starting the command; its own message is above",
-        bwrap.display()
+        bwrap.display_path().display()
     ))
 }
 
