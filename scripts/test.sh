@@ -7,9 +7,14 @@
 # Root's home (rustup, cargo) is usually closed to other users, so the
 # second pass runs from a nextest archive in a world-readable directory,
 # with a plain PATH and no access to root's toolchain.
+#
+# The launcher tests run the release layout (target/dist: codex with its
+# bundled bwrap and that bwrap's digest compiled in), so it is built first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+scripts/vendor-bwrap.sh
+scripts/release.sh
 cargo nextest run --workspace --no-fail-fast
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -28,8 +33,9 @@ trap 'rm -rf "$work"' EXIT
 mkdir "$work/src"
 cargo nextest archive --workspace --archive-file "$work/tests.tar.zst"
 tar --exclude=./target --exclude=./.git -cf - . | tar -xf - -C "$work/src"
+cp -r target/dist "$work/dist"
 chmod -R a+rX "$work"
 
 echo "test: running the suite again as unprivileged user '$user'"
-su "$user" -s /bin/sh -c "cd '$work/src' && exec env -i PATH=/usr/local/bin:/usr/bin:/bin HOME='$user_home' CODEX_REQUIRE_SANDBOX='${CODEX_REQUIRE_SANDBOX:-}' \
+su "$user" -s /bin/sh -c "cd '$work/src' && exec env -i PATH=/usr/local/bin:/usr/bin:/bin HOME='$user_home' CODEX_REQUIRE_SANDBOX='${CODEX_REQUIRE_SANDBOX:-}' CODEX_DIST_DIR='$work/dist' \
   cargo-nextest nextest run --archive-file '$work/tests.tar.zst' --workspace-remap '$work/src' --no-fail-fast"

@@ -1,0 +1,328 @@
+//! Which bwrap `codex sandbox` runs, checked end to end on the release
+//! layout (`target/dist`, built by `just release` with the bundled bwrap's
+//! digest compiled in) and on the development binary:
+//!
+//! - the system bwrap when one is on PATH outside the writable roots;
+//! - a bwrap planted in the workspace is passed over;
+//! - no system bwrap: the bundled one runs the command, with a warning;
+//! - a bundled bwrap with one changed byte is refused and nothing runs;
+//! - no bwrap anywhere is refused and nothing runs.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed setup step should fail the test
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use sha2::{Digest, Sha256};
+
+fn codex() -> PathBuf {
+    std::env::var_os("NEXTEST_BIN_EXE_codex")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_codex")))
+}
+
+fn required() -> bool {
+    std::env::var_os("CODEX_REQUIRE_SANDBOX").is_some_and(|v| v == "1")
+}
+
+/// The release layout, copied into `into` so a test may change it. `None`
+/// (with a printed reason) when it has not been built; CI
+/// (`CODEX_REQUIRE_SANDBOX=1`) fails instead.
+fn release_layout(test: &str, into: &Path) -> Option<PathBuf> {
+    let dist = std::env::var_os("CODEX_DIST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/dist"));
+    if !dist.join("codex").is_file() || !dist.join("codex-resources/bwrap").is_file() {
+        let reason = format!(
+            "no release layout at {}; run `just release`",
+            dist.display()
+        );
+        assert!(!required(), "{test}: {reason}");
+        eprintln!("SKIPPED {test}: {reason}");
+        return None;
+    }
+    let layout = into.join("dist");
+    std::fs::create_dir_all(layout.join("codex-resources")).unwrap();
+    for file in ["codex", "codex-resources/bwrap"] {
+        std::fs::copy(dist.join(file), layout.join(file)).unwrap();
+    }
+    Some(layout)
+}
+
+/// Whether `bwrap` can create the sandbox's namespaces here; prints why
+/// not (CI fails instead).
+fn namespaces_work(test: &str, bwrap: &Path) -> bool {
+    let probe = Command::new(bwrap)
+        .args([
+            "--unshare-user",
+            "--unshare-net",
+            "--ro-bind",
+            "/",
+            "/",
+            "--",
+            "true",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    if probe.status.success() {
+        return true;
+    }
+    let reason = String::from_utf8_lossy(&probe.stderr).into_owned();
+    assert!(
+        !required(),
+        "{test}: bwrap cannot create namespaces: {reason}"
+    );
+    eprintln!("SKIPPED {test}: bwrap cannot create namespaces here: {reason}");
+    false
+}
+
+/// A workspace, a directory outside it and a CODEX_HOME that keeps /tmp
+/// out of the profile.
+struct World {
+    _root: tempfile::TempDir,
+    base: PathBuf,
+    ws: PathBuf,
+    outside: PathBuf,
+    home: PathBuf,
+}
+
+impl World {
+    fn new() -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let base = root.path().canonicalize().unwrap();
+        let (ws, outside, home) = (base.join("ws"), base.join("outside"), base.join("home"));
+        for dir in [&ws, &outside, &home] {
+            std::fs::create_dir(dir).unwrap();
+        }
+        std::fs::write(
+            home.join("config.toml"),
+            "[sandbox_workspace_write]\nexclude_slash_tmp = true\nexclude_tmpdir_env_var = true\n",
+        )
+        .unwrap();
+        World {
+            _root: root,
+            base,
+            ws,
+            outside,
+            home,
+        }
+    }
+
+    /// `codex sandbox -C ws [options] -- /bin/sh -c script` with `path` as
+    /// PATH (the command is named by its full path, so PATH only decides
+    /// which bwrap is found).
+    fn sandbox(&self, codex: &Path, path: &str, options: &[&str], script: &str) -> Output {
+        Command::new(codex)
+            .env("CODEX_HOME", &self.home)
+            .env("PATH", path)
+            .arg("sandbox")
+            .arg("-C")
+            .arg(&self.ws)
+            .args(options)
+            .args(["--", "/bin/sh", "-c", script])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// A script that writes `ws/in` and tries `outside/out`.
+    fn write_script(&self) -> String {
+        format!(
+            "echo in > {}; echo out > {} || true",
+            self.ws.join("in").display(),
+            self.outside.join("out").display()
+        )
+    }
+
+    fn assert_sandboxed_run(&self, output: &Output) {
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        assert_eq!(std::fs::read_to_string(self.ws.join("in")).unwrap(), "in\n");
+        assert!(
+            !self.outside.join("out").exists(),
+            "a write escaped the sandbox"
+        );
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn sha256_hex(path: &Path) -> String {
+    Sha256::digest(std::fs::read(path).unwrap())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// A fake `bwrap` at `path` that leaves `mark` if it is ever run.
+fn plant_bwrap(path: &Path, mark: &Path) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(
+        path,
+        format!("#!/bin/sh\necho planted > {}\n", mark.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn the_system_bwrap_is_chosen_when_one_is_on_path() {
+    let world = World::new();
+    let Some(system) = ["/usr/bin/bwrap", "/usr/local/bin/bwrap"]
+        .iter()
+        .map(Path::new)
+        .find(|path| path.is_file())
+    else {
+        assert!(!required(), "CI installs bubblewrap");
+        eprintln!("SKIPPED the_system_bwrap_is_chosen: no system bwrap installed");
+        return;
+    };
+    let path = system.parent().unwrap().to_str().unwrap().to_owned();
+    let explain = world.sandbox(&codex(), &path, &["--explain"], "true");
+    assert!(
+        text(&explain.stdout).contains(&format!("bwrap: system {}\n", system.display())),
+        "{}",
+        text(&explain.stdout)
+    );
+    if !namespaces_work("the_system_bwrap_is_chosen", system) {
+        return;
+    }
+    let output = world.sandbox(&codex(), &path, &[], &world.write_script());
+    world.assert_sandboxed_run(&output);
+    assert!(
+        !text(&output.stderr).contains("warning"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn a_bwrap_planted_in_the_workspace_is_passed_over() {
+    let world = World::new();
+    let mark = world.outside.join("planted-ran");
+    plant_bwrap(&world.ws.join("bin/bwrap"), &mark);
+    let path = format!("{}:/usr/local/bin:/usr/bin", world.ws.join("bin").display());
+    let explain = world.sandbox(&codex(), &path, &["--explain"], "true");
+    let explain = text(&explain.stdout);
+    assert!(explain.contains("bwrap: system /usr/"), "{explain}");
+    assert!(
+        !explain.contains(&world.ws.join("bin").display().to_string()),
+        "{explain}"
+    );
+    if !namespaces_work("a_bwrap_planted_in_the_workspace", Path::new("bwrap")) {
+        return;
+    }
+    let output = world.sandbox(&codex(), &path, &[], &world.write_script());
+    world.assert_sandboxed_run(&output);
+    assert!(!mark.exists(), "the planted bwrap ran");
+}
+
+#[test]
+fn without_a_system_bwrap_the_bundled_one_runs_the_command_with_a_warning() {
+    let world = World::new();
+    let Some(layout) = release_layout("the_bundled_bwrap_runs", &world.base) else {
+        return;
+    };
+    let bundled = layout.join("codex-resources/bwrap");
+    let explain = world.sandbox(
+        &layout.join("codex"),
+        "/nonexistent",
+        &["--explain"],
+        "true",
+    );
+    let explain = text(&explain.stdout);
+    assert!(
+        explain.contains(&format!(
+            "bwrap: bundled {} (SHA-256 {}, verified against the digest compiled into this release)",
+            bundled.display(),
+            sha256_hex(&bundled)
+        )),
+        "{explain}"
+    );
+    if !namespaces_work("the_bundled_bwrap_runs", &bundled) {
+        return;
+    }
+    let output = world.sandbox(
+        &layout.join("codex"),
+        "/nonexistent",
+        &[],
+        &world.write_script(),
+    );
+    world.assert_sandboxed_run(&output);
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "warning: no bwrap on PATH (outside the writable roots); using the bundled {}",
+            bundled.display()
+        )),
+        "{stderr}"
+    );
+    // A bwrap planted in the workspace does not count as a system one.
+    let mark = world.outside.join("planted-ran");
+    plant_bwrap(&world.ws.join("bin/bwrap"), &mark);
+    let planted_path = world.ws.join("bin").display().to_string();
+    let output = world.sandbox(&layout.join("codex"), &planted_path, &[], "true");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("using the bundled"));
+    assert!(!mark.exists(), "the planted bwrap ran");
+}
+
+#[test]
+fn a_bundled_bwrap_with_one_changed_byte_is_refused_and_nothing_runs() {
+    let world = World::new();
+    let Some(layout) = release_layout("a_changed_bundled_bwrap_is_refused", &world.base) else {
+        return;
+    };
+    let bundled = layout.join("codex-resources/bwrap");
+    let expected = sha256_hex(&bundled);
+    let mut bytes = std::fs::read(&bundled).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&bundled, &bytes).unwrap();
+    let actual = sha256_hex(&bundled);
+    let mark = world.outside.join("ran");
+    let output = world.sandbox(
+        &layout.join("codex"),
+        "/nonexistent",
+        &[],
+        &format!("echo ran > {}", mark.display()),
+    );
+    assert_eq!(output.status.code(), Some(72), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    for needle in [&expected, &actual, &bundled.display().to_string()] {
+        assert!(
+            stderr.contains(needle.as_str()),
+            "`{needle}` missing: {stderr}"
+        );
+    }
+    assert!(stderr.contains("has been modified"), "{stderr}");
+    assert!(!mark.exists(), "the command ran");
+}
+
+#[test]
+fn no_bwrap_anywhere_is_refused_and_nothing_runs() {
+    let world = World::new();
+    let Some(layout) = release_layout("no_bwrap_anywhere", &world.base) else {
+        return;
+    };
+    std::fs::remove_dir_all(layout.join("codex-resources")).unwrap();
+    let mark = world.outside.join("ran");
+    let output = world.sandbox(
+        &layout.join("codex"),
+        "/nonexistent",
+        &[],
+        &format!("echo ran > {}", mark.display()),
+    );
+    assert_eq!(output.status.code(), Some(72), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("not found on PATH"), "{stderr}");
+    assert!(
+        stderr.contains(&layout.join("codex-resources/bwrap").display().to_string()),
+        "{stderr}"
+    );
+    assert!(!mark.exists(), "the command ran");
+}
