@@ -70,30 +70,6 @@ pub fn launch(
     })
 }
 
-/// Runs a minimal bwrap that only mounts `/proc` and reports whether it
-/// failed because the host forbids that mount.
-pub fn proc_mount_refused(bwrap: &Bwrap) -> io::Result<bool> {
-    let output = bwrap
-        .command()
-        .args([
-            "--unshare-user",
-            "--unshare-pid",
-            "--ro-bind",
-            "/",
-            "/",
-            "--proc",
-            "/proc",
-            "--",
-            "true",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()?;
-    Ok(!output.status.success()
-        && String::from_utf8_lossy(&output.stderr).contains("Can't mount proc"))
-}
-
 /// Whether bwrap's JSON status report says the command was exec'd.
 fn command_was_started(report: &str) -> bool {
     report.lines().any(|line| line.contains("\"exit-code\""))

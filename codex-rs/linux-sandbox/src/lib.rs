@@ -16,6 +16,7 @@ pub mod launch;
 pub mod launcher;
 pub mod locate;
 pub mod plan;
+pub mod probe;
 pub mod render;
 pub mod run;
 pub mod scan;

@@ -11,6 +11,7 @@ use codex_sandboxing::cli::SandboxArgs;
 use codex_sandboxing::host::{
     Wsl, bubblewrap_install_hint, detect_wsl, proc_mount_expected_to_work,
 };
+use codex_sandboxing::namespaces::diagnose_namespace_failure;
 use codex_sandboxing::request::{Environment, build_policy};
 use codex_sandboxing::{Access, EffectivePolicy, SandboxPolicy};
 
@@ -18,11 +19,12 @@ use crate::bundled::COMPILED_IN_DIGEST;
 use crate::error::SandboxError;
 use crate::explain::{explain_sandboxed, explain_unsandboxed};
 use crate::fs_view::HostFs;
-use crate::launch::{LaunchOutcome, launch, proc_mount_refused};
+use crate::launch::{LaunchOutcome, launch};
 use crate::launcher::{Bwrap, LauncherError, bundled_path_of_current_exe, choose_bwrap};
 use crate::locate::{find_command, find_trusted_program};
 use crate::plan::real_path::{RealKind, real_path};
 use crate::plan::{Outcome, ProcMode, plan};
+use crate::probe::{ProbeFailure, namespace_facts, probe_namespaces, probe_proc_mount};
 use crate::scan::{ScanReport, ScanRequest, Scanner};
 use crate::seccomp::{build_filter, program_bytes};
 
@@ -116,8 +118,19 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
         LaunchOutcome::Ran(code) => return Ok(code),
         LaunchOutcome::SetupFailed(code) => code,
     };
+    // Diagnosed only now, so that a start that works pays for no probe.
+    if let Err(ProbeFailure(message)) = probe_namespaces(&bwrap) {
+        let diagnosis = diagnose_namespace_failure(&message, &namespace_facts());
+        return Err(SandboxError::Setup(format!(
+            "{} cannot create the sandbox's namespaces on this host: {}; to fix it: {}",
+            bwrap.display_path().display(),
+            diagnosis.cause,
+            diagnosis.fix
+        )));
+    }
     // Only a refused /proc mount is retried, once, without /proc.
-    if mount_plan.proc == ProcMode::Skip || !proc_mount_refused(&bwrap).map_err(launch_error)? {
+    let proc_refused = matches!(probe_proc_mount(&bwrap), Err(ProbeFailure(message)) if message.contains("Can't mount proc"));
+    if mount_plan.proc == ProcMode::Skip || !proc_refused {
         return Err(setup_failed(&bwrap, code));
     }
     warn_no_proc(program);

@@ -262,3 +262,33 @@ fn explain_prints_policy_and_argv_and_runs_nothing() {
     );
     assert!(read(&mark).is_none());
 }
+
+#[test]
+fn a_bwrap_that_cannot_create_namespaces_is_diagnosed_with_a_fix() {
+    let world = World::new();
+    let fake = world.outside.join("fakebin");
+    std::fs::create_dir(&fake).unwrap();
+    // What bwrap prints on Ubuntu 24.04 when AppArmor restricts user
+    // namespaces.
+    write_executable(
+        &fake.join("bwrap"),
+        "#!/bin/sh\necho 'bwrap: setting up uid map: Permission denied' >&2\nexit 1\n",
+    );
+    let (script, mark) = marker_script(&world);
+    let output = world
+        .command(&[], &["sh", "-c", &script])
+        .env("PATH", format!("{}:/usr/bin:/bin", fake.display()))
+        .output()
+        .unwrap();
+    assert_code(&output, 71);
+    let message = stderr(&output);
+    let ours = message.lines().last().unwrap();
+    for needle in [
+        "cannot create the sandbox's namespaces on this host",
+        "bwrap said: bwrap: setting up uid map: Permission denied",
+        "; to fix it: ",
+    ] {
+        assert!(ours.contains(needle), "`{needle}` missing: {message}");
+    }
+    assert!(read(&mark).is_none());
+}

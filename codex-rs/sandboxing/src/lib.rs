@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod glob;
 pub mod host;
+pub mod namespaces;
 pub mod profile;
 pub mod request;
 pub mod resolve;

@@ -1,0 +1,119 @@
+//! Probes of the host and of the chosen bwrap: small real runs and file
+//! reads whose results the pure checks in `codex_sandboxing` interpret.
+//! None runs on a successful start except when a feature needs its answer,
+//! and each runs at most once per process.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::OnceLock;
+
+use codex_sandboxing::namespaces::{Container, NamespaceFacts};
+
+use crate::launcher::Bwrap;
+
+/// Why a bwrap probe failed: bwrap's own message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeFailure(pub String);
+
+/// Runs `bwrap --unshare-user --unshare-net --ro-bind / / -- true`: the
+/// least the sandbox needs from the kernel.
+pub fn probe_namespaces(bwrap: &Bwrap) -> Result<(), ProbeFailure> {
+    run_probe(
+        bwrap,
+        &[
+            "--unshare-user",
+            "--unshare-net",
+            "--ro-bind",
+            "/",
+            "/",
+            "--",
+            "true",
+        ],
+    )
+}
+
+/// Runs a bwrap that also mounts a fresh `/proc` in a new pid namespace.
+pub fn probe_proc_mount(bwrap: &Bwrap) -> Result<(), ProbeFailure> {
+    run_probe(
+        bwrap,
+        &[
+            "--unshare-user",
+            "--unshare-pid",
+            "--ro-bind",
+            "/",
+            "/",
+            "--proc",
+            "/proc",
+            "--",
+            "true",
+        ],
+    )
+}
+
+/// `bwrap --version`'s answer (`bubblewrap 0.8.0`), if any.
+pub fn bwrap_version(bwrap: &Bwrap) -> Option<String> {
+    let output = bwrap
+        .command()
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    (output.status.success() && !text.is_empty()).then_some(text)
+}
+
+/// Whether this bwrap knows `--argv0` (bubblewrap 0.9 and later). Asked
+/// once per process: `--argv0 x --version` prints the version where the
+/// option exists and fails with "Unknown option" where it does not.
+pub fn supports_argv0(bwrap: &Bwrap) -> bool {
+    static ANSWER: OnceLock<bool> = OnceLock::new();
+    *ANSWER.get_or_init(|| {
+        bwrap
+            .command()
+            .args(["--argv0", "codex-probe", "--version"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    })
+}
+
+/// The sysctls and container markers that decide whether user namespaces
+/// work here.
+pub fn namespace_facts() -> NamespaceFacts {
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    let container = Container::detect(
+        Path::new("/.dockerenv").exists(),
+        Path::new("/run/.containerenv").exists(),
+        &read("/proc/1/cgroup").unwrap_or_default(),
+    );
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let root = unsafe { libc::getuid() } == 0;
+    NamespaceFacts::from_sysctls(
+        read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref(),
+        read("/proc/sys/kernel/unprivileged_userns_clone").as_deref(),
+        read("/proc/sys/user/max_user_namespaces").as_deref(),
+        container,
+        root,
+    )
+}
+
+fn run_probe(bwrap: &Bwrap, args: &[&str]) -> Result<(), ProbeFailure> {
+    let output = bwrap
+        .command()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|err| ProbeFailure(format!("cannot run bwrap: {err}")))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(ProbeFailure(
+            String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        ))
+    }
+}
