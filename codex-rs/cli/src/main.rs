@@ -25,7 +25,34 @@ enum Command {
     /// Run a command in the sandbox: read the machine, write only where the
     /// profile allows, no network unless it says so.
     #[command(after_help = AFTER_HELP)]
-    Sandbox(SandboxArgs),
+    Sandbox(SandboxCommand),
+}
+
+/// `codex sandbox`: run a command, or `doctor`. A command named `doctor`
+/// runs with `codex sandbox -- doctor`.
+#[derive(Debug, clap::Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    disable_help_subcommand = true
+)]
+struct SandboxCommand {
+    #[command(subcommand)]
+    action: Option<SandboxAction>,
+    #[command(flatten)]
+    run: SandboxArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum SandboxAction {
+    /// Check everything the sandbox needs from this host, one line per
+    /// check with the fix for each failure; exit 0 when the default
+    /// profile can run here, 1 when it cannot.
+    Doctor {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() {
@@ -38,9 +65,12 @@ fn main() {
             std::process::exit(code);
         }
     };
-    match cli.command {
-        Command::Sandbox(args) => std::process::exit(run_sandbox(&args)),
-    }
+    let Command::Sandbox(sandbox) = cli.command;
+    let code = match sandbox.action {
+        Some(SandboxAction::Doctor { json }) => run_doctor(json),
+        None => run_sandbox(&sandbox.run),
+    };
+    std::process::exit(code)
 }
 
 /// Runs the Linux helper when invoked as `codex-linux-sandbox`.
@@ -60,8 +90,18 @@ fn run_sandbox(args: &SandboxArgs) -> i32 {
     codex_linux_sandbox::run_main(args, "codex sandbox")
 }
 
+#[cfg(target_os = "linux")]
+fn run_doctor(json: bool) -> i32 {
+    codex_linux_sandbox::doctor_main(json)
+}
+
 #[cfg(not(target_os = "linux"))]
 fn run_sandbox(_args: &SandboxArgs) -> i32 {
+    unsupported_host()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn run_doctor(_json: bool) -> i32 {
     unsupported_host()
 }
 

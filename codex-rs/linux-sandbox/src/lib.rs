@@ -9,6 +9,7 @@
 //! ```
 
 pub mod bundled;
+pub mod doctor;
 pub mod error;
 pub mod explain;
 pub mod fs_view;
@@ -25,6 +26,7 @@ pub mod seccomp;
 use clap::Parser;
 use codex_sandboxing::cli::{AFTER_HELP, SandboxArgs};
 
+pub use doctor::doctor_main;
 pub use error::exit_code;
 pub use run::run_main;
 

@@ -169,7 +169,7 @@ fn refuse_unsupported_host() -> Result<(), SandboxError> {
 
 /// Real paths of the policy's write rules: a tool found below one of them
 /// could have been planted by an earlier sandboxed command.
-fn real_writable_roots(policy: &SandboxPolicy) -> Vec<PathBuf> {
+pub(crate) fn real_writable_roots(policy: &SandboxPolicy) -> Vec<PathBuf> {
     policy
         .writable_roots()
         .filter_map(|root| real_path(&HostFs, root).ok())

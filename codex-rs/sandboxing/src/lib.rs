@@ -13,6 +13,7 @@
 pub mod access;
 pub mod cli;
 pub mod config;
+pub mod doctor;
 pub mod glob;
 pub mod host;
 pub mod namespaces;

@@ -1,0 +1,164 @@
+//! `codex sandbox doctor` on this host and on hosts made to fail with a
+//! fake bwrap: one line per check, the fix under each failure, JSON for
+//! machines, and an exit status that says whether the default profile can
+//! run.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed setup step should fail the test
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn codex() -> PathBuf {
+    std::env::var_os("NEXTEST_BIN_EXE_codex")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_codex")))
+}
+
+fn doctor(cwd: &Path, path: &str, json: bool) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    let mut command = Command::new(codex());
+    command
+        .current_dir(cwd)
+        .env("CODEX_HOME", home.path())
+        .env("PATH", path)
+        .args(["sandbox", "doctor"]);
+    if json {
+        command.arg("--json");
+    }
+    command.output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+const CHECKS: [&str; 11] = [
+    "config",
+    "kernel",
+    "wsl",
+    "container",
+    "seccomp",
+    "landlock",
+    "system_bwrap",
+    "bundled_bwrap",
+    "user_namespaces",
+    "proc_mount",
+    "ripgrep",
+];
+
+#[test]
+fn on_this_host_every_check_prints_one_line_and_the_verdict_matches_the_status() {
+    let cwd = tempfile::tempdir().unwrap();
+    let output = doctor(cwd.path(), "/usr/local/bin:/usr/bin:/bin", false);
+    let report = text(&output.stdout);
+    for id in CHECKS {
+        let lines = report
+            .lines()
+            .filter(|line| {
+                line.split_once(' ')
+                    .is_some_and(|(_, rest)| rest.starts_with(&format!("{id}: ")))
+            })
+            .count();
+        assert_eq!(lines, 1, "{id}: {report}");
+    }
+    let can_run = report.ends_with("the default profile can run here\n");
+    assert_eq!(
+        output.status.code(),
+        Some(if can_run { 0 } else { 1 }),
+        "{report}"
+    );
+    if std::env::var_os("CODEX_REQUIRE_SANDBOX").is_some_and(|v| v == "1") {
+        assert!(can_run, "CI can run the sandbox, but doctor says: {report}");
+    }
+}
+
+#[test]
+fn json_holds_the_same_checks_and_verdict() {
+    let cwd = tempfile::tempdir().unwrap();
+    let output = doctor(cwd.path(), "/usr/local/bin:/usr/bin:/bin", true);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let ids: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|check| check["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, CHECKS);
+    for check in report["checks"].as_array().unwrap() {
+        let status = check["status"].as_str().unwrap();
+        assert!(
+            ["pass", "warn", "fail", "info"].contains(&status),
+            "{check}"
+        );
+        if status == "fail" {
+            assert!(check["fix"].is_string(), "a failure without a fix: {check}");
+        }
+    }
+    let can_run = report["default_profile_can_run"].as_bool().unwrap();
+    assert_eq!(output.status.code(), Some(if can_run { 0 } else { 1 }));
+}
+
+#[test]
+fn a_bwrap_that_cannot_create_namespaces_fails_with_a_fix_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().canonicalize().unwrap();
+    let (bin, cwd) = (base.join("bin"), base.join("ws"));
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::create_dir(&cwd).unwrap();
+    let fake = bin.join("bwrap");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'bubblewrap 0.6.1'; exit 0; fi\n\
+         echo 'bwrap: setting up uid map: Permission denied' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // /tmp (and so the fake) is a writable root of the default profile;
+    // a config that leaves it out lets doctor take the fake as the system bwrap.
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("config.toml"),
+        "[sandbox_workspace_write]\nexclude_slash_tmp = true\nexclude_tmpdir_env_var = true\n",
+    )
+    .unwrap();
+    let output = Command::new(codex())
+        .current_dir(&cwd)
+        .env("CODEX_HOME", home.path())
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .args(["sandbox", "doctor"])
+        .output()
+        .unwrap();
+    let report = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains(&format!(
+            "✔ system_bwrap: {} (bubblewrap 0.6.1), no --argv0",
+            fake.display()
+        )),
+        "{report}"
+    );
+    assert!(report.contains("✘ user_namespaces: "), "{report}");
+    assert!(report.contains("uid map: Permission denied"), "{report}");
+    let fix = report
+        .lines()
+        .skip_while(|line| !line.starts_with("✘ user_namespaces"))
+        .nth(1)
+        .unwrap();
+    assert!(fix.starts_with("    fix: "), "{report}");
+    assert!(
+        report.ends_with("the default profile cannot run here: 1 check failed\n"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_command_named_doctor_runs_after_the_separator() {
+    let cwd = tempfile::tempdir().unwrap();
+    let output = Command::new(codex())
+        .current_dir(cwd.path())
+        .args(["sandbox", "--", "doctor"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(127), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("doctor: command not found"));
+}

@@ -1,0 +1,166 @@
+//! `codex sandbox doctor`: gathers the host facts (file reads and a few
+//! real bwrap probes) that `codex_sandboxing::doctor` judges, and prints
+//! the report.
+
+use std::ffi::CStr;
+use std::path::PathBuf;
+
+use codex_sandboxing::cli::SandboxArgs;
+use codex_sandboxing::doctor::{
+    BundledObservation, BwrapObservation, DoctorReport, HostObservations, diagnose, render_text,
+};
+use codex_sandboxing::request::{Environment, build_policy};
+
+use crate::bundled::{BundledBwrap, BundledError, COMPILED_IN_DIGEST};
+use crate::launcher::{Bwrap, bundled_path_of_current_exe};
+use crate::locate::find_trusted_program;
+use crate::probe::{
+    ProbeFailure, bwrap_version, namespace_facts, probe_namespaces, probe_proc_mount,
+    supports_argv0,
+};
+use crate::run::real_writable_roots;
+
+/// Exit status when the default profile cannot run here.
+pub const CANNOT_RUN: i32 = 1;
+
+/// Inspects the host, prints the report (text, or JSON with `json`) and
+/// returns the exit status: 0 when the default profile can run here.
+pub fn doctor_main(json: bool) -> i32 {
+    let report = diagnose(&observe_host());
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(err) => {
+                eprintln!("codex sandbox doctor: cannot render JSON: {err}");
+                return crate::exit_code::INTERNAL;
+            }
+        }
+    } else {
+        print!("{}", render_text(&report));
+    }
+    exit_status(&report)
+}
+
+/// 0 when the default profile can run, else [`CANNOT_RUN`].
+pub fn exit_status(report: &DoctorReport) -> i32 {
+    if report.default_profile_can_run {
+        0
+    } else {
+        CANNOT_RUN
+    }
+}
+
+/// Reads and probes everything the doctor judges.
+pub fn observe_host() -> HostObservations {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let path_var = std::env::var_os("PATH").unwrap_or_default();
+    let (config, writable) = default_policy();
+    let system_bwrap = find_trusted_program("bwrap", &path_var, &writable)
+        .map(|path| observe_bwrap(&Bwrap::System(path)));
+    let bundled_path = bundled_path_of_current_exe();
+    let bundled_bwrap = match BundledBwrap::open(&bundled_path, COMPILED_IN_DIGEST) {
+        Ok(bundled) => {
+            let (sha256, verified) = (bundled.digest().to_string(), bundled.verified());
+            let probes = system_bwrap
+                .is_none()
+                .then(|| observe_bwrap(&Bwrap::Bundled(bundled)));
+            BundledObservation::Usable {
+                sha256,
+                verified,
+                probes,
+            }
+        }
+        Err(BundledError::Missing { path }) => BundledObservation::Missing { path },
+        Err(err) => BundledObservation::Refused {
+            reason: err.to_string(),
+        },
+    };
+    HostObservations {
+        kernel_release: kernel_release(),
+        proc_version: read("/proc/version"),
+        os_release: read("/etc/os-release"),
+        landlock_abi: landlock_abi(),
+        proc_self_status: read("/proc/self/status"),
+        namespaces: namespace_facts(),
+        system_bwrap,
+        bundled_bwrap,
+        ripgrep: find_trusted_program("rg", &path_var, &writable),
+        config,
+    }
+}
+
+/// The default profile for the current directory and configuration, and
+/// the real paths of its writable roots (where a planted bwrap is ignored).
+fn default_policy() -> (Result<String, String>, Vec<PathBuf>) {
+    let policy = Environment::from_process()
+        .map_err(|err| format!("cannot read the current directory: {err}"))
+        .and_then(|env| build_policy(&SandboxArgs::default(), &env).map_err(|err| err.to_string()));
+    match policy {
+        Ok(policy) => {
+            let writable = policy
+                .sandbox
+                .as_ref()
+                .map(real_writable_roots)
+                .unwrap_or_default();
+            (Ok(policy.profile.to_string()), writable)
+        }
+        Err(err) => (Err(err), Vec::new()),
+    }
+}
+
+fn observe_bwrap(bwrap: &Bwrap) -> BwrapObservation {
+    let failure =
+        |result: Result<(), ProbeFailure>| result.map_err(|ProbeFailure(message)| message);
+    BwrapObservation {
+        path: bwrap.display_path().to_path_buf(),
+        version: bwrap_version(bwrap),
+        argv0: supports_argv0(bwrap),
+        namespaces: failure(probe_namespaces(bwrap)),
+        proc_mount: failure(probe_proc_mount(bwrap)),
+    }
+}
+
+fn kernel_release() -> String {
+    // SAFETY: `uname` fills the zeroed struct it is given; all-zero bytes
+    // are a valid `utsname`.
+    let mut name: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `name` is a valid, writable `utsname`.
+    if unsafe { libc::uname(&mut name) } != 0 {
+        return String::new();
+    }
+    // SAFETY: the kernel NUL-terminates `release` within its bounds.
+    unsafe { CStr::from_ptr(name.release.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The Landlock ABI version the kernel offers.
+///
+/// Asked with the raw system call: the `landlock` crate answers only
+/// through building a ruleset, and this is one call.
+fn landlock_abi() -> Result<u32, String> {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: with a null attribute pointer, size 0 and the VERSION flag,
+    // the call only returns the ABI version (or an error); it touches no
+    // memory of ours.
+    let abi = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    if abi >= 0 {
+        return u32::try_from(abi).map_err(|_| format!("unexpected ABI {abi}"));
+    }
+    let err = std::io::Error::last_os_error();
+    Err(match err.raw_os_error() {
+        Some(libc::ENOSYS) => "the kernel is built without Landlock (ENOSYS)".to_owned(),
+        Some(libc::EOPNOTSUPP) => {
+            "Landlock is disabled at boot (EOPNOTSUPP); add `landlock` to the lsm= kernel parameter"
+                .to_owned()
+        }
+        _ => err.to_string(),
+    })
+}

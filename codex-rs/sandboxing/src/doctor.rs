@@ -1,0 +1,424 @@
+//! `codex sandbox doctor`: every host fact the sandbox depends on, judged.
+//! Pure: [`HostObservations`] is what the caller read and probed; [`diagnose`]
+//! turns it into one [`Check`] per line, each failure with its fix, so every
+//! rule is tested on recorded inputs.
+
+use std::fmt::Write;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::host::{Wsl, bubblewrap_install_hint, detect_wsl};
+use crate::namespaces::{NamespaceFacts, diagnose_namespace_failure};
+
+/// How a check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Fine.
+    Pass,
+    /// Works, but something is worse than it could be.
+    Warn,
+    /// Stops the default profile from running.
+    Fail,
+    /// A fact, neither good nor bad.
+    Info,
+}
+
+/// One judged fact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// A stable identifier for machines (`user_namespaces`).
+    pub id: &'static str,
+    /// The verdict.
+    pub status: Status,
+    /// What was found, in one line.
+    pub summary: String,
+    /// For a `fail` or `warn`: the command or setting that fixes it.
+    pub fix: Option<String>,
+}
+
+/// Every check, and whether the default profile can run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DoctorReport {
+    /// The checks, in display order.
+    pub checks: Vec<Check>,
+    /// True when no check failed: `codex sandbox -- CMD` works here.
+    pub default_profile_can_run: bool,
+}
+
+/// What was found out about one bwrap binary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BwrapObservation {
+    /// Its path.
+    pub path: PathBuf,
+    /// `bwrap --version`, if it answered.
+    pub version: Option<String>,
+    /// Whether it accepts `--argv0` (bubblewrap 0.9+).
+    pub argv0: bool,
+    /// The namespace probe: `Err` holds bwrap's message.
+    pub namespaces: Result<(), String>,
+    /// The `/proc` probe: `Err` holds bwrap's message.
+    pub proc_mount: Result<(), String>,
+}
+
+/// The bundled bwrap, as found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum BundledObservation {
+    /// Not shipped beside this binary.
+    Missing {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// Present, and usable.
+    Usable {
+        /// Its SHA-256.
+        sha256: String,
+        /// Whether that was checked against a compiled-in digest.
+        verified: bool,
+        /// The probes of it (`None` when a system bwrap is used instead and
+        /// it was not probed).
+        probes: Option<BwrapObservation>,
+    },
+    /// Present but refused (modified or unreadable).
+    Refused {
+        /// Why, naming both digests.
+        reason: String,
+    },
+}
+
+/// Everything the doctor looks at, read and probed by the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostObservations {
+    /// `uname -r`.
+    pub kernel_release: String,
+    /// `/proc/version`.
+    pub proc_version: String,
+    /// `/etc/os-release`.
+    pub os_release: String,
+    /// `landlock_create_ruleset(.., LANDLOCK_CREATE_RULESET_VERSION)`: the
+    /// ABI version, or the errno text.
+    pub landlock_abi: Result<u32, String>,
+    /// `/proc/self/status`.
+    pub proc_self_status: String,
+    /// Sysctls and container markers.
+    pub namespaces: NamespaceFacts,
+    /// The system bwrap chosen from PATH (outside the writable roots).
+    pub system_bwrap: Option<BwrapObservation>,
+    /// The bundled bwrap.
+    pub bundled_bwrap: BundledObservation,
+    /// `rg` found on PATH outside the writable roots.
+    pub ripgrep: Option<PathBuf>,
+    /// Loading the configuration and the default profile: `Err` holds the
+    /// error.
+    pub config: Result<String, String>,
+}
+
+/// Judges `host`.
+pub fn diagnose(host: &HostObservations) -> DoctorReport {
+    let mut checks = vec![
+        config_check(host),
+        kernel_check(host),
+        wsl_check(host),
+        container_check(host),
+        seccomp_check(host),
+        landlock_check(host),
+        system_bwrap_check(host),
+        bundled_bwrap_check(host),
+    ];
+    checks.extend(chosen_bwrap_checks(host));
+    checks.push(ripgrep_check(host));
+    let default_profile_can_run = checks.iter().all(|check| check.status != Status::Fail);
+    DoctorReport {
+        checks,
+        default_profile_can_run,
+    }
+}
+
+fn check(
+    id: &'static str,
+    status: Status,
+    summary: impl Into<String>,
+    fix: Option<String>,
+) -> Check {
+    Check {
+        id,
+        status,
+        summary: summary.into(),
+        fix,
+    }
+}
+
+fn config_check(host: &HostObservations) -> Check {
+    match &host.config {
+        Ok(profile) => check(
+            "config",
+            Status::Pass,
+            format!("configuration loads; default profile {profile}"),
+            None,
+        ),
+        Err(err) => check(
+            "config",
+            Status::Fail,
+            format!("configuration error: {err}"),
+            Some("correct config.toml (see `codex sandbox --help`)".into()),
+        ),
+    }
+}
+
+fn kernel_check(host: &HostObservations) -> Check {
+    let release = host.kernel_release.trim();
+    let version: Vec<u32> = release
+        .split(|c: char| !c.is_ascii_digit())
+        .take(2)
+        .filter_map(|part| part.parse().ok())
+        .collect();
+    match version.as_slice() {
+        [major, minor] if (*major, *minor) < (3, 8) => check(
+            "kernel",
+            Status::Fail,
+            format!("Linux {release}: older than 3.8, no unprivileged user namespaces"),
+            Some("upgrade the kernel".into()),
+        ),
+        [_, _] => check("kernel", Status::Pass, format!("Linux {release}"), None),
+        _ => check(
+            "kernel",
+            Status::Info,
+            format!("kernel release {release:?} not recognised"),
+            None,
+        ),
+    }
+}
+
+fn wsl_check(host: &HostObservations) -> Check {
+    match detect_wsl(&host.proc_version) {
+        Wsl::No => check("wsl", Status::Pass, "not WSL", None),
+        Wsl::Wsl2 => check("wsl", Status::Pass, "WSL2 (a real Linux kernel)", None),
+        Wsl::Wsl1 => check(
+            "wsl",
+            Status::Fail,
+            "WSL1: no Linux namespaces, the sandbox cannot run",
+            Some("convert the distribution to WSL2: `wsl --set-version <distro> 2`".into()),
+        ),
+    }
+}
+
+fn container_check(host: &HostObservations) -> Check {
+    match host.namespaces.container {
+        Some(container) => check(
+            "container",
+            Status::Info,
+            format!("running in a {} container", container.name()),
+            None,
+        ),
+        None => check("container", Status::Info, "not in a container", None),
+    }
+}
+
+fn seccomp_check(host: &HostObservations) -> Check {
+    let mode = host
+        .proc_self_status
+        .lines()
+        .find_map(|line| line.strip_prefix("Seccomp:"))
+        .map(str::trim);
+    match mode {
+        Some("2") => check(
+            "seccomp",
+            Status::Pass,
+            "available; this process already runs under a seccomp filter (a container's?), which the sandbox's filter stacks on",
+            None,
+        ),
+        Some(_) => check("seccomp", Status::Pass, "available", None),
+        None => check(
+            "seccomp",
+            Status::Fail,
+            "the kernel has no seccomp (no Seccomp: line in /proc/self/status)",
+            Some("use a kernel built with CONFIG_SECCOMP and CONFIG_SECCOMP_FILTER".into()),
+        ),
+    }
+}
+
+fn landlock_check(host: &HostObservations) -> Check {
+    match &host.landlock_abi {
+        Ok(abi) => check(
+            "landlock",
+            Status::Info,
+            format!("Landlock ABI {abi}"),
+            None,
+        ),
+        Err(reason) => check(
+            "landlock",
+            Status::Info,
+            format!("Landlock unavailable ({reason}); only the legacy Landlock pipeline needs it"),
+            None,
+        ),
+    }
+}
+
+fn system_bwrap_check(host: &HostObservations) -> Check {
+    match &host.system_bwrap {
+        Some(bwrap) => check(
+            "system_bwrap",
+            Status::Pass,
+            format!(
+                "{} ({}){}",
+                bwrap.path.display(),
+                bwrap.version.as_deref().unwrap_or("version unknown"),
+                if bwrap.argv0 {
+                    ", supports --argv0"
+                } else {
+                    ", no --argv0 (older than 0.9): the helper is re-exec'd by its full path"
+                }
+            ),
+            None,
+        ),
+        None => check(
+            "system_bwrap",
+            Status::Warn,
+            "no bwrap on PATH (outside the writable roots); the bundled one is used",
+            Some(bubblewrap_install_hint(&host.os_release).to_owned()),
+        ),
+    }
+}
+
+fn bundled_bwrap_check(host: &HostObservations) -> Check {
+    let needed = host.system_bwrap.is_none();
+    match &host.bundled_bwrap {
+        BundledObservation::Missing { path } => check(
+            "bundled_bwrap",
+            if needed { Status::Fail } else { Status::Info },
+            format!("none at {}", path.display()),
+            needed.then(|| bubblewrap_install_hint(&host.os_release).to_owned()),
+        ),
+        BundledObservation::Usable {
+            sha256, verified, ..
+        } => check(
+            "bundled_bwrap",
+            Status::Pass,
+            format!(
+                "SHA-256 {sha256}, {}",
+                if *verified {
+                    "verified against this release"
+                } else {
+                    "not verified (development build)"
+                }
+            ),
+            None,
+        ),
+        BundledObservation::Refused { reason } => check(
+            "bundled_bwrap",
+            if needed { Status::Fail } else { Status::Warn },
+            reason.clone(),
+            Some("reinstall codex".into()),
+        ),
+    }
+}
+
+/// The probes of the bwrap a run would use: namespaces and `/proc`.
+fn chosen_bwrap_checks(host: &HostObservations) -> Vec<Check> {
+    let chosen = host.system_bwrap.as_ref().or(match &host.bundled_bwrap {
+        BundledObservation::Usable { probes, .. } => probes.as_ref(),
+        _ => None,
+    });
+    let Some(bwrap) = chosen else {
+        return vec![check(
+            "user_namespaces",
+            Status::Fail,
+            "not probed: no usable bwrap",
+            Some(bubblewrap_install_hint(&host.os_release).to_owned()),
+        )];
+    };
+    let facts = &host.namespaces;
+    let settings = format!(
+        "user.max_user_namespaces={}, kernel.unprivileged_userns_clone={}, kernel.apparmor_restrict_unprivileged_userns={}",
+        show(facts.max_user_namespaces),
+        show(facts.unprivileged_userns_clone.map(u8::from)),
+        show(facts.apparmor_restrict_unprivileged_userns.map(u8::from)),
+    );
+    let namespaces = match &bwrap.namespaces {
+        Ok(()) => check(
+            "user_namespaces",
+            Status::Pass,
+            format!("bwrap creates user and network namespaces ({settings})"),
+            None,
+        ),
+        Err(message) => {
+            let diagnosis = diagnose_namespace_failure(message, facts);
+            check(
+                "user_namespaces",
+                Status::Fail,
+                format!("{} ({settings})", diagnosis.cause),
+                Some(diagnosis.fix),
+            )
+        }
+    };
+    let proc_mount = match (&bwrap.namespaces, &bwrap.proc_mount) {
+        (Err(_), _) => check("proc_mount", Status::Info, "not probed: no namespaces", None),
+        (Ok(()), Ok(())) => check("proc_mount", Status::Pass, "a fresh /proc mounts in a new pid namespace", None),
+        (Ok(()), Err(message)) => check(
+            "proc_mount",
+            Status::Warn,
+            format!("a fresh /proc cannot be mounted ({message}); the sandbox runs without /proc"),
+            Some("usual in containers that mask parts of /proc; pass --no-proc to skip the attempt, or start the container with `--security-opt systempaths=unconfined`".into()),
+        ),
+    };
+    vec![namespaces, proc_mount]
+}
+
+fn ripgrep_check(host: &HostObservations) -> Check {
+    match &host.ripgrep {
+        Some(path) => check(
+            "ripgrep",
+            Status::Info,
+            format!("rg at {} (for features.scan_with_ripgrep)", path.display()),
+            None,
+        ),
+        None => check(
+            "ripgrep",
+            Status::Info,
+            "no rg on PATH; only features.scan_with_ripgrep needs it",
+            None,
+        ),
+    }
+}
+
+fn show<T: ToString>(value: Option<T>) -> String {
+    value.map_or_else(|| "absent".to_owned(), |v| v.to_string())
+}
+
+/// The report as text: one line per check with ✔, ✘, ! or ·, and the fix
+/// under each failure or warning, then the verdict.
+pub fn render_text(report: &DoctorReport) -> String {
+    let mut out = String::new();
+    for check in &report.checks {
+        let mark = match check.status {
+            Status::Pass => "✔",
+            Status::Fail => "✘",
+            Status::Warn => "!",
+            Status::Info => "·",
+        };
+        let _ = writeln!(out, "{mark} {}: {}", check.id, check.summary);
+        if let Some(fix) = &check.fix {
+            let _ = writeln!(out, "    fix: {fix}");
+        }
+    }
+    let failures = report
+        .checks
+        .iter()
+        .filter(|c| c.status == Status::Fail)
+        .count();
+    if report.default_profile_can_run {
+        let _ = writeln!(out, "the default profile can run here");
+    } else {
+        let _ = writeln!(
+            out,
+            "the default profile cannot run here: {failures} check{} failed",
+            if failures == 1 { "" } else { "s" }
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,230 @@
+use super::*;
+use crate::namespaces::Container;
+
+const DEBIAN: &str = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\n";
+const PLAIN_KERNEL: &str = "Linux version 6.1.0-18-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14) 12.2.0) #1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1";
+const WSL1: &str = "Linux version 4.4.0-19041-Microsoft (Microsoft@Microsoft.com) (gcc version 5.4.0 (GCC) ) #1237-Microsoft Sat Sep 11 14:32:00 PST 2021";
+const STATUS: &str = "Name:\tcodex\nNoNewPrivs:\t0\nSeccomp:\t0\nSeccomp_filters:\t0\n";
+
+fn working_bwrap(path: &str) -> BwrapObservation {
+    BwrapObservation {
+        path: PathBuf::from(path),
+        version: Some("bubblewrap 0.8.0".into()),
+        argv0: false,
+        namespaces: Ok(()),
+        proc_mount: Ok(()),
+    }
+}
+
+fn healthy() -> HostObservations {
+    HostObservations {
+        kernel_release: "6.1.0-18-amd64".into(),
+        proc_version: PLAIN_KERNEL.into(),
+        os_release: DEBIAN.into(),
+        landlock_abi: Ok(3),
+        proc_self_status: STATUS.into(),
+        namespaces: NamespaceFacts {
+            max_user_namespaces: Some(63229),
+            ..NamespaceFacts::default()
+        },
+        system_bwrap: Some(working_bwrap("/usr/bin/bwrap")),
+        bundled_bwrap: BundledObservation::Missing {
+            path: PathBuf::from("/opt/codex/codex-resources/bwrap"),
+        },
+        ripgrep: Some(PathBuf::from("/usr/bin/rg")),
+        config: Ok(":workspace".into()),
+    }
+}
+
+fn status_of(report: &DoctorReport, id: &str) -> Status {
+    report
+        .checks
+        .iter()
+        .find(|check| check.id == id)
+        .unwrap_or_else(|| panic!("no check {id}"))
+        .status
+}
+
+fn fix_of(report: &DoctorReport, id: &str) -> String {
+    report
+        .checks
+        .iter()
+        .find(|check| check.id == id)
+        .and_then(|check| check.fix.clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_healthy_host_passes_and_can_run() {
+    let report = diagnose(&healthy());
+    assert!(report.default_profile_can_run, "{report:#?}");
+    for id in [
+        "config",
+        "kernel",
+        "wsl",
+        "seccomp",
+        "system_bwrap",
+        "user_namespaces",
+        "proc_mount",
+    ] {
+        assert_eq!(status_of(&report, id), Status::Pass, "{id}");
+    }
+    assert_eq!(status_of(&report, "bundled_bwrap"), Status::Info);
+    let text = render_text(&report);
+    assert!(
+        text.contains("✔ system_bwrap: /usr/bin/bwrap (bubblewrap 0.8.0), no --argv0"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("the default profile can run here\n"),
+        "{text}"
+    );
+    assert!(!text.contains("fix:"), "{text}");
+}
+
+#[test]
+fn wsl1_fails_with_the_conversion_command() {
+    let host = HostObservations {
+        proc_version: WSL1.into(),
+        ..healthy()
+    };
+    let report = diagnose(&host);
+    assert!(!report.default_profile_can_run);
+    assert_eq!(status_of(&report, "wsl"), Status::Fail);
+    assert!(fix_of(&report, "wsl").contains("wsl --set-version"));
+    assert!(
+        render_text(&report).ends_with("the default profile cannot run here: 1 check failed\n")
+    );
+}
+
+#[test]
+fn no_system_bwrap_warns_and_the_bundled_one_carries_the_run() {
+    let host = HostObservations {
+        system_bwrap: None,
+        bundled_bwrap: BundledObservation::Usable {
+            sha256: "ab".repeat(32),
+            verified: true,
+            probes: Some(working_bwrap("/opt/codex/codex-resources/bwrap")),
+        },
+        ..healthy()
+    };
+    let report = diagnose(&host);
+    assert!(report.default_profile_can_run, "{report:#?}");
+    assert_eq!(status_of(&report, "system_bwrap"), Status::Warn);
+    assert_eq!(
+        fix_of(&report, "system_bwrap"),
+        "sudo apt-get install bubblewrap"
+    );
+    assert_eq!(status_of(&report, "bundled_bwrap"), Status::Pass);
+    assert_eq!(status_of(&report, "user_namespaces"), Status::Pass);
+}
+
+#[test]
+fn no_bwrap_at_all_fails_with_the_install_command() {
+    let host = HostObservations {
+        system_bwrap: None,
+        ..healthy()
+    };
+    let report = diagnose(&host);
+    assert!(!report.default_profile_can_run);
+    assert_eq!(status_of(&report, "bundled_bwrap"), Status::Fail);
+    assert_eq!(status_of(&report, "user_namespaces"), Status::Fail);
+    assert_eq!(
+        fix_of(&report, "bundled_bwrap"),
+        "sudo apt-get install bubblewrap"
+    );
+}
+
+#[test]
+fn a_refused_bundled_bwrap_only_fails_when_it_is_needed() {
+    let refused = BundledObservation::Refused {
+        reason: "the bundled bwrap X has been modified: expected SHA-256 a, got b".into(),
+    };
+    let with_system = HostObservations {
+        bundled_bwrap: refused.clone(),
+        ..healthy()
+    };
+    let report = diagnose(&with_system);
+    assert!(report.default_profile_can_run);
+    assert_eq!(status_of(&report, "bundled_bwrap"), Status::Warn);
+    let alone = HostObservations {
+        system_bwrap: None,
+        bundled_bwrap: refused,
+        ..healthy()
+    };
+    let report = diagnose(&alone);
+    assert!(!report.default_profile_can_run);
+    assert_eq!(status_of(&report, "bundled_bwrap"), Status::Fail);
+    assert_eq!(fix_of(&report, "bundled_bwrap"), "reinstall codex");
+}
+
+#[test]
+fn ubuntu_apparmor_restriction_fails_user_namespaces_with_its_fix() {
+    let mut host = healthy();
+    host.namespaces.apparmor_restrict_unprivileged_userns = Some(true);
+    host.system_bwrap = Some(BwrapObservation {
+        namespaces: Err("bwrap: setting up uid map: Permission denied".into()),
+        proc_mount: Err("bwrap: setting up uid map: Permission denied".into()),
+        ..working_bwrap("/usr/bin/bwrap")
+    });
+    let report = diagnose(&host);
+    assert!(!report.default_profile_can_run);
+    assert_eq!(status_of(&report, "user_namespaces"), Status::Fail);
+    assert!(fix_of(&report, "user_namespaces").contains("apparmor_parser"));
+    assert_eq!(status_of(&report, "proc_mount"), Status::Info);
+    let text = render_text(&report);
+    assert!(
+        text.contains("kernel.apparmor_restrict_unprivileged_userns=1"),
+        "{text}"
+    );
+    assert!(text.contains("✘ user_namespaces: "), "{text}");
+    assert!(
+        text.contains("    fix: allow user namespaces for bwrap"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_container_that_masks_proc_only_warns() {
+    let mut host = healthy();
+    host.namespaces.container = Some(Container::Docker);
+    host.system_bwrap = Some(BwrapObservation {
+        proc_mount: Err("bwrap: Can't mount proc on /newroot/proc: Operation not permitted".into()),
+        ..working_bwrap("/usr/bin/bwrap")
+    });
+    let report = diagnose(&host);
+    assert!(report.default_profile_can_run);
+    assert_eq!(status_of(&report, "proc_mount"), Status::Warn);
+    assert!(render_text(&report).contains("· container: running in a Docker container"));
+}
+
+#[test]
+fn config_errors_old_kernels_and_missing_seccomp_fail() {
+    let host = HostObservations {
+        config: Err("unknown profile `nope`".into()),
+        kernel_release: "3.2.0-4-amd64".into(),
+        proc_self_status: "Name:\tcodex\n".into(),
+        ..healthy()
+    };
+    let report = diagnose(&host);
+    assert!(!report.default_profile_can_run);
+    for id in ["config", "kernel", "seccomp"] {
+        assert_eq!(status_of(&report, id), Status::Fail, "{id}");
+    }
+    assert!(render_text(&report).ends_with("cannot run here: 3 checks failed\n"));
+}
+
+#[test]
+fn facts_that_do_not_decide_are_information() {
+    let host = HostObservations {
+        landlock_abi: Err("not supported by the kernel (ENOSYS)".into()),
+        ripgrep: None,
+        proc_self_status: "Seccomp:\t2\n".into(),
+        ..healthy()
+    };
+    let report = diagnose(&host);
+    assert!(report.default_profile_can_run);
+    assert_eq!(status_of(&report, "landlock"), Status::Info);
+    assert_eq!(status_of(&report, "ripgrep"), Status::Info);
+    assert_eq!(status_of(&report, "seccomp"), Status::Pass);
+}
