@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 # Static linking only for the final binaries: proc-macro crates cannot be
 # built with crt-static. The dynamic loader was ~5% of sandbox start-up.
 static=(-C target-feature=+crt-static)
-cargo rustc -q --release -p codex-bwrap --bin bwrap -- "${static[@]}"
+# bwrap is stripped: codex hashes the whole file on every start that uses it.
+cargo rustc -q --release -p codex-bwrap --bin bwrap -- "${static[@]}" -C strip=symbols
 digest="$(sha256sum target/release/bwrap | cut -d' ' -f1)"
 CODEX_BWRAP_SHA256="$digest" cargo rustc -q --release -p codex-cli --bin codex -- "${static[@]}"
 

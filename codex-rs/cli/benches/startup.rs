@@ -27,6 +27,12 @@
 //!   and the same mount list, and A - B is what `codex` adds: its own exec
 //!   and start-up, policy resolution, host probes, the seccomp filter and
 //!   the two pipes.
+//! - **A'** and **B'**: A and B again with `PATH` holding no bwrap, so that
+//!   `codex` runs its bundled `codex-resources/bwrap` (opened, hashed with
+//!   SHA-256 against the compiled-in digest, exec'd through
+//!   `/proc/self/fd/N`) and B' runs that same file directly. Measured only
+//!   when the binary has a bundled bwrap beside it (`just bench` uses
+//!   `target/dist`); otherwise the pair is skipped with a note.
 //! - **C** plain `/bin/true`: the cost of spawning any process, for context.
 //!
 //! The release binary is used: `cargo bench` builds with the `bench`
@@ -81,6 +87,8 @@ mod linux {
     const DEFAULT_ITERATIONS: usize = 300;
     /// Target for median(A) / median(B).
     const TARGET_RATIO: f64 = 1.3;
+    /// A PATH with no bwrap on it, so `codex` uses its bundled one.
+    const NO_BWRAP_PATH: &str = "/nonexistent";
     /// Target for the peak RSS of `codex`, in MiB.
     const TARGET_RSS_MIB: f64 = 8.0;
 
@@ -103,14 +111,27 @@ mod linux {
         };
 
         let raw_bwrap = raw_bwrap_argv(base(codex))?;
-        let mut variants = [
+        let mut variants = vec![
             Variant::new(
                 "A  codex sandbox -- /bin/true",
                 [codex, "sandbox", "--", "/bin/true"],
             ),
             Variant::new("B  bwrap (same flags) /bin/true", raw_bwrap),
-            Variant::new("C  /bin/true", ["/bin/true"]),
         ];
+        let mut bundled_explain = base(codex);
+        bundled_explain.env("PATH", NO_BWRAP_PATH);
+        match raw_bwrap_argv(bundled_explain) {
+            Ok(raw_bundled) => variants.extend([
+                Variant::new(
+                    "A' codex sandbox, bundled bwrap",
+                    [codex, "sandbox", "--", "/bin/true"],
+                )
+                .with_env("PATH", NO_BWRAP_PATH),
+                Variant::new("B' bundled bwrap (same flags)", raw_bundled),
+            ]),
+            Err(reason) => println!("bundled bwrap pair skipped: {reason}"),
+        }
+        variants.push(Variant::new("C  /bin/true", ["/bin/true"]));
         println!(
             "startup bench: {WARM_UPS} warm-up + {iterations} measured rounds, interleaved; workspace {}",
             workspace.path().display()
@@ -198,6 +219,18 @@ mod linux {
             "codex - bwrap (median) = {:.3} ms",
             ms(medians[0]) - ms(medians[1])
         );
+        if variants.len() == 5 {
+            let ratio = ms(medians[2]) / ms(medians[3]).max(f64::MIN_POSITIVE);
+            println!(
+                "median(A') / median(B') = {ratio:.3}   target <= {TARGET_RATIO}   {}",
+                verdict(ratio <= TARGET_RATIO)
+            );
+            println!(
+                "bundled: codex - bwrap (median) = {:.3} ms; A' - A = {:.3} ms (hash + fd exec + warning)",
+                ms(medians[2]) - ms(medians[3]),
+                ms(medians[2]) - ms(medians[0])
+            );
+        }
         let rss = mib(variants[0].max_rss_kib);
         println!(
             "codex peak RSS <= {rss:.2} MiB   target <= {TARGET_RSS_MIB} MiB   {}",

@@ -13,6 +13,8 @@ pub struct Variant {
     pub label: String,
     /// The command.
     pub argv: Vec<OsString>,
+    /// Environment variables set for this variant only.
+    pub env: Vec<(OsString, OsString)>,
     /// Wall times of the measured rounds.
     pub times: Vec<Duration>,
     /// Largest `ru_maxrss` seen, in KiB.
@@ -25,9 +27,16 @@ impl Variant {
         Variant {
             label: label.to_string(),
             argv: argv.into_iter().map(Into::into).collect(),
+            env: Vec::new(),
             times: Vec::new(),
             max_rss_kib: 0,
         }
+    }
+
+    /// The same variant with `name=value` in its environment.
+    pub fn with_env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
     }
 
     /// The median of the measured times.
@@ -103,7 +112,10 @@ fn command_for(base: &impl Fn(&str) -> Command, variant: &Variant) -> Result<Com
         )
     })?;
     let mut command = base(program);
-    command.args(args).stdin(Stdio::null());
+    command
+        .args(args)
+        .envs(variant.env.iter().map(|(name, value)| (name, value)))
+        .stdin(Stdio::null());
     Ok(command)
 }
 
