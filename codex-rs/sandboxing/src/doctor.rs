@@ -268,7 +268,7 @@ fn system_bwrap_check(host: &HostObservations) -> Check {
                 if bwrap.argv0 {
                     ", supports --argv0"
                 } else {
-                    ", no --argv0 (older than 0.9): the helper is re-exec'd by its full path"
+                    ", no --argv0 (older than 0.9)"
                 }
             ),
             None,
