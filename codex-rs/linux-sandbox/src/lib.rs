@@ -2,7 +2,10 @@
 //!
 //! Pure parts ([`plan`], [`render`], [`seccomp`], [`explain`]) are separate
 //! from the code that touches the system ([`locate`], [`launch`], [`run`]),
-//! so every rule of the policy is unit-tested without root.
+//! so every rule of the policy is unit-tested without root. Choosing the
+//! bwrap is [`launcher`]; verifying and exec'ing the bundled one is
+//! [`bundled`]; host probes are [`probe`], and `codex sandbox doctor` is
+//! [`doctor`] (its judgements are pure, in `codex_sandboxing::doctor`).
 //!
 //! ```text
 //! EffectivePolicy --plan--> MountPlan --render--> bwrap argv --launch--> bwrap --seccomp FD -- CMD
