@@ -63,9 +63,10 @@ pub fn bwrap_version(bwrap: &Bwrap) -> Option<String> {
     (output.status.success() && !text.is_empty()).then_some(text)
 }
 
-/// Whether this bwrap knows `--argv0` (bubblewrap 0.9 and later). Asked
-/// once per process: `--argv0 x --version` prints the version where the
-/// option exists and fails with "Unknown option" where it does not.
+/// Whether this bwrap knows `--argv0` (bubblewrap 0.9 and later):
+/// `--argv0 x --version` prints the version where the option exists and
+/// fails with "Unknown option" where it does not. Asked once per process: a
+/// process uses one bwrap, and later calls return the first answer.
 pub fn supports_argv0(bwrap: &Bwrap) -> bool {
     static ANSWER: OnceLock<bool> = OnceLock::new();
     *ANSWER.get_or_init(|| {
