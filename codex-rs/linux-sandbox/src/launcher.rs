@@ -80,17 +80,19 @@ pub enum LauncherError {
 
 /// Chooses the bwrap: the first trusted `bwrap` on `path_var` (skipping
 /// entries inside `writable_roots`, which must be real paths), else the
-/// one at `bundled_path`, verified against `expected`.
+/// one at `bundled_path()`, verified against `expected`. The bundled path
+/// is only worked out when no system bwrap is found: it costs a resolution
+/// of the running binary's path on every start otherwise.
 pub fn choose_bwrap(
     path_var: &OsStr,
     writable_roots: &[PathBuf],
-    bundled_path: &Path,
+    bundled_path: impl FnOnce() -> PathBuf,
     expected: ExpectedDigest,
 ) -> Result<Bwrap, LauncherError> {
     if let Some(system) = find_trusted_program("bwrap", path_var, writable_roots) {
         return Ok(Bwrap::System(system));
     }
-    match BundledBwrap::open(bundled_path, expected) {
+    match BundledBwrap::open(&bundled_path(), expected) {
         Ok(bundled) => Ok(Bwrap::Bundled(bundled)),
         Err(BundledError::Missing { path }) => Err(LauncherError::NoBwrap { bundled: path }),
         Err(err) => Err(LauncherError::Bundled(err)),
@@ -128,7 +130,7 @@ mod tests {
         let chosen = choose_bwrap(
             &path,
             &[],
-            &root.join("codex-resources/bwrap"),
+            || root.join("codex-resources/bwrap"),
             ExpectedDigest::Development,
         )
         .unwrap();
@@ -146,7 +148,7 @@ mod tests {
         let chosen = choose_bwrap(
             &path,
             &[root.join("ws")],
-            &root.join("codex-resources/bwrap"),
+            || root.join("codex-resources/bwrap"),
             ExpectedDigest::Development,
         )
         .unwrap();
@@ -169,8 +171,13 @@ mod tests {
     fn neither_is_an_error_naming_where_the_bundled_one_was_looked_for() {
         let tmp = tempfile::tempdir().unwrap();
         let bundled = tmp.path().join("codex-resources/bwrap");
-        let err =
-            choose_bwrap(OsStr::new(""), &[], &bundled, ExpectedDigest::Development).unwrap_err();
+        let err = choose_bwrap(
+            OsStr::new(""),
+            &[],
+            || bundled.clone(),
+            ExpectedDigest::Development,
+        )
+        .unwrap_err();
         assert!(matches!(err, LauncherError::NoBwrap { .. }));
         assert!(err.to_string().contains(&bundled.display().to_string()));
     }
@@ -181,7 +188,7 @@ mod tests {
         let bundled = tmp.path().join("codex-resources/bwrap");
         executable(&bundled);
         let expected = ExpectedDigest::Release([7; 32]);
-        let err = choose_bwrap(OsStr::new(""), &[], &bundled, expected).unwrap_err();
+        let err = choose_bwrap(OsStr::new(""), &[], || bundled.clone(), expected).unwrap_err();
         assert!(matches!(
             err,
             LauncherError::Bundled(BundledError::Tampered { .. })

@@ -74,7 +74,7 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
     let bwrap = choose_bwrap(
         &path_var,
         &writable,
-        &bundled_path_of_current_exe(),
+        bundled_path_of_current_exe,
         COMPILED_IN_DIGEST,
     );
     if args.explain {
