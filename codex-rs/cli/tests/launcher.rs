@@ -156,6 +156,18 @@ fn sha256_hex(path: &Path) -> String {
         .collect()
 }
 
+/// Asserts status 72 (no usable bwrap), a one-line message holding every
+/// needle, and no `mark` left by the command.
+fn assert_refused_no_bwrap(output: &Output, mark: &Path, needles: &[&str]) {
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(72), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    for needle in needles {
+        assert!(stderr.contains(needle), "`{needle}` missing: {stderr}");
+    }
+    assert!(!mark.exists(), "the command ran");
+}
+
 /// A fake `bwrap` at `path` that leaves `mark` if it is ever run.
 fn plant_bwrap(path: &Path, mark: &Path) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -289,17 +301,12 @@ fn a_bundled_bwrap_with_one_changed_byte_is_refused_and_nothing_runs() {
         &[],
         &format!("echo ran > {}", mark.display()),
     );
-    assert_eq!(output.status.code(), Some(72), "{}", text(&output.stderr));
-    let stderr = text(&output.stderr);
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-    for needle in [&expected, &actual, &bundled.display().to_string()] {
-        assert!(
-            stderr.contains(needle.as_str()),
-            "`{needle}` missing: {stderr}"
-        );
-    }
-    assert!(stderr.contains("has been modified"), "{stderr}");
-    assert!(!mark.exists(), "the command ran");
+    let bundled = bundled.display().to_string();
+    assert_refused_no_bwrap(
+        &output,
+        &mark,
+        &[&expected, &actual, &bundled, "has been modified"],
+    );
 }
 
 #[test]
@@ -316,13 +323,6 @@ fn no_bwrap_anywhere_is_refused_and_nothing_runs() {
         &[],
         &format!("echo ran > {}", mark.display()),
     );
-    assert_eq!(output.status.code(), Some(72), "{}", text(&output.stderr));
-    let stderr = text(&output.stderr);
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("not found on PATH"), "{stderr}");
-    assert!(
-        stderr.contains(&layout.join("codex-resources/bwrap").display().to_string()),
-        "{stderr}"
-    );
-    assert!(!mark.exists(), "the command ran");
+    let bundled = layout.join("codex-resources/bwrap").display().to_string();
+    assert_refused_no_bwrap(&output, &mark, &["not found on PATH", &bundled]);
 }
