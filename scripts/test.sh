@@ -10,12 +10,20 @@
 #
 # The launcher tests run the release layout (target/dist: codex with its
 # bundled bwrap and that bwrap's digest compiled in), so it is built first.
+#
+# Each user runs the sandbox's effect suites (codex-linux-sandbox) twice:
+# once as everything else, and once more with the inner-stage pipeline
+# (CODEX_TEST_INNER_STAGE=1) and the bundled bwrap first on PATH, so both
+# pipelines and both bwrap versions (the system's and ours) see every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/vendor-bwrap.sh
 scripts/release.sh
 cargo nextest run --workspace --no-fail-fast
+echo "test: the sandbox suites again, inner-stage pipeline, bundled bwrap"
+PATH="$PWD/target/dist/codex-resources:$PATH" CODEX_TEST_INNER_STAGE=1 \
+  cargo nextest run -p codex-linux-sandbox --no-fail-fast
 
 if [ "$(id -u)" -ne 0 ]; then
   exit 0
@@ -36,6 +44,14 @@ tar --exclude=./target --exclude=./.git -cf - . | tar -xf - -C "$work/src"
 cp -r target/dist "$work/dist"
 chmod -R a+rX "$work"
 
+# Runs the archived suite as $user with extra environment $1 (PATH
+# included) and extra nextest arguments $2.
+as_user() {
+  su "$user" -s /bin/sh -c "cd '$work/src' && exec env -i HOME='$user_home' CODEX_REQUIRE_SANDBOX='${CODEX_REQUIRE_SANDBOX:-}' CODEX_DIST_DIR='$work/dist' $1 \
+    cargo-nextest nextest run --archive-file '$work/tests.tar.zst' --workspace-remap '$work/src' --no-fail-fast $2"
+}
+
 echo "test: running the suite again as unprivileged user '$user'"
-su "$user" -s /bin/sh -c "cd '$work/src' && exec env -i PATH=/usr/local/bin:/usr/bin:/bin HOME='$user_home' CODEX_REQUIRE_SANDBOX='${CODEX_REQUIRE_SANDBOX:-}' CODEX_DIST_DIR='$work/dist' \
-  cargo-nextest nextest run --archive-file '$work/tests.tar.zst' --workspace-remap '$work/src' --no-fail-fast"
+as_user "PATH=/usr/local/bin:/usr/bin:/bin" ""
+echo "test: the sandbox suites again as '$user', inner-stage pipeline, bundled bwrap"
+as_user "PATH=$work/dist/codex-resources:/usr/local/bin:/usr/bin:/bin CODEX_TEST_INNER_STAGE=1" "-E 'package(codex-linux-sandbox)'"

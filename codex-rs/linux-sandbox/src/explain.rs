@@ -11,7 +11,7 @@ use codex_sandboxing::EffectivePolicy;
 use crate::launcher::Bwrap;
 use crate::plan::real_path::RealKind;
 use crate::plan::{MountPlan, Outcome, ProcMode};
-use crate::render::{LaunchFds, bwrap_args};
+use crate::render::{STATUS_PLACEHOLDER, Stage, bwrap_args};
 use crate::scan::{ScanReport, ScannerKind};
 
 /// The explanation of a sandboxed run.
@@ -20,6 +20,7 @@ pub fn explain_sandboxed(
     scan: &ScanReport,
     plan: &MountPlan,
     bwrap: Result<&Bwrap, String>,
+    stage: Stage<'_>,
     command: &[OsString],
 ) -> String {
     let mut out = String::new();
@@ -88,18 +89,35 @@ pub fn explain_sandboxed(
         |_| "bwrap".to_string(),
         |bwrap| bwrap.display_path().display().to_string(),
     );
+    let _ = writeln!(out, "seccomp: {}", describe_stage(stage));
     let mut argv = vec![program];
     argv.extend(
-        bwrap_args(plan, LaunchFds::PLACEHOLDERS, command)
+        bwrap_args(plan, STATUS_PLACEHOLDER, stage, command)
             .iter()
             .map(|arg| arg.to_string_lossy().into_owned()),
     );
     let _ = writeln!(
         out,
-        "bwrap command (seccomp filter and status report are passed as open descriptors):"
+        "bwrap command (<NAME> stands for a descriptor opened at launch):"
     );
     let _ = writeln!(out, "  {}", shell_words::join(&argv));
     out
+}
+
+/// Who installs `no_new_privs` and the seccomp filter.
+fn describe_stage(stage: Stage<'_>) -> &'static str {
+    match stage {
+        Stage::Bwrap { .. } => "installed by bwrap (--seccomp) right before it execs the command",
+        Stage::Inner { argv0: true, .. } => {
+            "installed by the inner stage (features.inner_stage): bwrap execs this binary, \
+             named codex-linux-sandbox, which sets no_new_privs and the filter, then execs the command"
+        }
+        Stage::Inner { argv0: false, .. } => {
+            "installed by the inner stage (features.inner_stage): bwrap execs this binary, \
+             which sets no_new_privs and the filter, then execs the command; this bwrap has no \
+             --argv0, so the stage is named by its path"
+        }
+    }
 }
 
 /// The scan: which scanner, how deep, and each glob with its matches.

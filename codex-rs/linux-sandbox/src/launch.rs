@@ -1,69 +1,147 @@
 //! Starting bwrap and learning how it ended.
 //!
-//! The seccomp filter is handed to bwrap (`--seccomp FD`), which installs it
-//! after `no_new_privs` as the last step before exec'ing the command. That
-//! keeps the chain `codex -> bwrap -> command`: an inner stage (bwrap
-//! re-exec'ing our helper to install the filter) would add an exec of a
-//! larger binary to every command, about an eighth of bwrap's own start-up
-//! cost here, for identical guarantees.
+//! Two pipelines give the command the same guarantees ([`Pipeline`]):
 //!
-//! bwrap's `--json-status-fd` writes an `exit-code` record only when the
-//! command was actually exec'd, so a failure in bwrap's own setup (a mount it
-//! could not make) is told apart from the command exiting non-zero.
+//! - by default the seccomp filter is handed to bwrap (`--seccomp FD`),
+//!   which installs it after `no_new_privs` as the last step before
+//!   exec'ing the command, keeping the chain `codex -> bwrap -> command`;
+//! - with `features.inner_stage`, bwrap execs this binary's
+//!   [inner stage](crate::inner_stage), which installs both itself. That
+//!   costs one more exec per command (see `just bench`) and is where work
+//!   that must happen inside the namespaces belongs.
+//!
+//! bwrap's `--json-status-fd` writes an `exit-code` record only when its
+//! child was actually exec'd, so a failure in bwrap's own setup (a mount it
+//! could not make) is told apart from the command exiting non-zero. The
+//! inner stage's report descriptor does the same one step later.
 
 use std::ffi::OsString;
+use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::PathBuf;
 use std::process::Stdio;
 
+use crate::fd::set_close_on_exec;
 use crate::launcher::Bwrap;
 use crate::plan::MountPlan;
-use crate::render::{FdArg, LaunchFds, bwrap_args};
+use crate::render::{FdArg, HelperExec, Stage, bwrap_args};
+
+/// Who installs `no_new_privs` and the seccomp filter.
+#[derive(Debug, Clone, Copy)]
+pub enum Pipeline<'a> {
+    /// bwrap, from `filter` (raw BPF bytes) passed as `--seccomp FD`.
+    BwrapSeccomp {
+        /// The compiled filter.
+        filter: &'a [u8],
+    },
+    /// This binary's inner stage, exec'd by bwrap.
+    InnerStage {
+        /// How bwrap finds this binary.
+        helper: &'a InnerHelper,
+        /// Whether to name the stage with `--argv0`.
+        argv0: bool,
+    },
+}
+
+/// How bwrap is to find this binary for the inner stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InnerHelper {
+    /// Through a descriptor of the running image (`/proc/self/exe`),
+    /// opened at launch; the sandbox must mount its own `/proc`.
+    RunningImage,
+    /// By this real path, which the sandbox must show.
+    Path(PathBuf),
+}
 
 /// How a launch ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LaunchOutcome {
     /// The command ran; this is its exit status (128+N for signal N).
     Ran(i32),
     /// bwrap stopped before starting the command; bwrap's exit status.
     SetupFailed(i32),
+    /// The inner stage stopped before starting the command; its report.
+    InnerStageFailed(String),
 }
 
-/// Runs `command` under `bwrap` as `plan` says, with `filter` (raw BPF
-/// bytes) as its seccomp program, and waits for it.
+/// Runs `command` under `bwrap` as `plan` says, with seccomp installed as
+/// `pipeline` says, and waits for it.
 pub fn launch(
     bwrap: &Bwrap,
     plan: &MountPlan,
-    filter: &[u8],
+    pipeline: Pipeline<'_>,
     command: &[OsString],
 ) -> io::Result<LaunchOutcome> {
-    let (seccomp_reader, mut seccomp_writer) = io::pipe()?;
-    // The filter is a few hundred bytes, far below a pipe's capacity, so
-    // writing it before bwrap reads cannot block.
-    seccomp_writer.write_all(filter)?;
-    drop(seccomp_writer);
+    // Every descriptor below is close-on-exec when created; only those
+    // bwrap (or the inner stage) must see are made inheritable, just
+    // before the spawn. This process is single-threaded here, so nothing
+    // else can fork and inherit them in between.
     let (mut status_reader, status_writer) = io::pipe()?;
-    // Both pipes are close-on-exec; only bwrap's ends must survive into it.
-    // This process is single-threaded here, so nothing else can fork and
-    // inherit them in between.
-    set_inheritable(seccomp_reader.as_fd())?;
-    set_inheritable(status_writer.as_fd())?;
-    let fds = LaunchFds {
-        seccomp: FdArg::Fd(seccomp_reader.as_raw_fd()),
-        status: FdArg::Fd(status_writer.as_raw_fd()),
+    set_close_on_exec(status_writer.as_fd(), false)?;
+    let mut report_reader = None;
+    // Held open until bwrap has been spawned.
+    let mut inherited: Vec<OwnedFd> = Vec::new();
+    let stage = match pipeline {
+        Pipeline::BwrapSeccomp { filter } => {
+            let (seccomp_reader, mut seccomp_writer) = io::pipe()?;
+            // The filter is a few hundred bytes, far below a pipe's
+            // capacity, so writing it before bwrap reads cannot block.
+            seccomp_writer.write_all(filter)?;
+            drop(seccomp_writer);
+            set_close_on_exec(seccomp_reader.as_fd(), false)?;
+            let stage = Stage::Bwrap {
+                seccomp: FdArg::Fd(seccomp_reader.as_raw_fd()),
+            };
+            inherited.push(seccomp_reader.into());
+            stage
+        }
+        Pipeline::InnerStage { helper, argv0 } => {
+            let (reader, writer) = io::pipe()?;
+            set_close_on_exec(writer.as_fd(), false)?;
+            let report = FdArg::Fd(writer.as_raw_fd());
+            report_reader = Some(reader);
+            inherited.push(writer.into());
+            let helper = match helper {
+                InnerHelper::RunningImage => {
+                    let image = File::open("/proc/self/exe")?;
+                    set_close_on_exec(image.as_fd(), false)?;
+                    let fd = FdArg::Fd(image.as_raw_fd());
+                    inherited.push(image.into());
+                    HelperExec::Descriptor(fd)
+                }
+                InnerHelper::Path(path) => HelperExec::Path(path),
+            };
+            Stage::Inner {
+                helper,
+                report,
+                argv0,
+            }
+        }
     };
     let mut child = bwrap
         .command()
-        .args(bwrap_args(plan, fds, command))
+        .args(bwrap_args(
+            plan,
+            FdArg::Fd(status_writer.as_raw_fd()),
+            stage,
+            command,
+        ))
         .stdin(Stdio::inherit())
         .spawn()?;
-    drop(seccomp_reader);
+    drop(inherited);
     drop(status_writer);
     let status = child.wait()?;
     let mut report = String::new();
     status_reader.read_to_string(&mut report)?;
+    let mut failure = String::new();
+    if let Some(mut reader) = report_reader {
+        reader.read_to_string(&mut failure)?;
+    }
     let code = exit_code_of(status);
-    Ok(if command_was_started(&report) {
+    Ok(if !failure.is_empty() {
+        LaunchOutcome::InnerStageFailed(failure)
+    } else if command_was_started(&report) {
         LaunchOutcome::Ran(code)
     } else {
         LaunchOutcome::SetupFailed(code)
@@ -82,20 +160,6 @@ pub fn exit_code_of(status: std::process::ExitStatus) -> i32 {
         .code()
         .or_else(|| status.signal().map(|signal| 128 + signal))
         .unwrap_or(1)
-}
-
-fn set_inheritable(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: F_GETFD/F_SETFD only read and change the descriptor flags of
-    // a descriptor that `fd` keeps open for the duration of the call.
-    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) };
-    if flags < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: as above.
-    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, flags & !libc::FD_CLOEXEC) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -9,13 +9,18 @@
 //!
 //! ```text
 //! EffectivePolicy --plan--> MountPlan --render--> bwrap argv --launch--> bwrap --seccomp FD -- CMD
+//!                                                   (features.inner_stage)  bwrap -- helper [inner stage] -- CMD
 //! ```
+//!
+//! The [`inner_stage`] is the part that runs inside the namespaces.
 
 pub mod bundled;
 pub mod doctor;
 pub mod error;
 pub mod explain;
+mod fd;
 pub mod fs_view;
+pub mod inner_stage;
 pub mod launch;
 pub mod launcher;
 pub mod locate;
@@ -46,8 +51,10 @@ struct HelperCli {
 }
 
 /// Entry point of the `codex-linux-sandbox` helper (also reached through
-/// arg0 dispatch from `codex`): parses the command line and never returns.
+/// arg0 dispatch from `codex`): becomes the [`inner_stage`] when asked to,
+/// otherwise parses the command line; never returns.
 pub fn helper_main() -> ! {
+    inner_stage::dispatch_inner_stage();
     let cli = match HelperCli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

@@ -2,9 +2,11 @@
 
 use std::ffi::OsString;
 use std::os::fd::RawFd;
+use std::path::Path;
 
 use codex_sandboxing::NetworkMode;
 
+use crate::inner_stage::{HELPER_ARGV0, inner_stage_args};
 use crate::plan::{MountOp, MountPlan};
 
 /// A file descriptor bwrap is told about: a real one when launching, a
@@ -18,7 +20,8 @@ pub enum FdArg {
 }
 
 impl FdArg {
-    fn render(self) -> OsString {
+    /// The descriptor number, or `<NAME>` for a placeholder.
+    pub(crate) fn render(self) -> OsString {
         match self {
             FdArg::Fd(fd) => fd.to_string().into(),
             FdArg::Placeholder(name) => format!("<{name}>").into(),
@@ -26,22 +29,61 @@ impl FdArg {
     }
 }
 
-/// The descriptors bwrap reads the seccomp program from and reports to.
+/// Who installs `no_new_privs` and the seccomp filter before the command:
+/// the two pipelines give the command the same guarantees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LaunchFds {
-    /// `--seccomp`: the compiled filter, applied right before exec.
-    pub seccomp: FdArg,
-    /// `--json-status-fd`: tells whether the command was started.
-    pub status: FdArg,
+pub enum Stage<'a> {
+    /// bwrap itself (`--seccomp FD`): it reads the compiled filter from the
+    /// descriptor and installs it right before exec'ing the command.
+    Bwrap {
+        /// The descriptor holding the compiled filter.
+        seccomp: FdArg,
+    },
+    /// bwrap execs the helper, and its inner stage installs them and execs
+    /// the command (`features.inner_stage`).
+    Inner {
+        /// How bwrap finds the helper.
+        helper: HelperExec<'a>,
+        /// Where the inner stage reports a failure.
+        report: FdArg,
+        /// Whether this bwrap knows `--argv0` (0.9 and later); without it
+        /// the stage runs under its path's name.
+        argv0: bool,
+    },
 }
 
-impl LaunchFds {
-    /// Placeholders, for showing the argv without launching.
-    pub const PLACEHOLDERS: LaunchFds = LaunchFds {
-        seccomp: FdArg::Placeholder("seccomp-fd"),
-        status: FdArg::Placeholder("status-fd"),
-    };
+/// How bwrap finds the helper it execs as the inner stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HelperExec<'a> {
+    /// `/proc/self/fd/N`, a descriptor of the running executable: what
+    /// runs is the image already running, whatever is now on disk. Needs
+    /// the sandbox's own `/proc`.
+    Descriptor(FdArg),
+    /// The executable's real path, for a sandbox without `/proc`; the plan
+    /// must leave it visible.
+    Path(&'a Path),
 }
+
+impl<'a> Stage<'a> {
+    /// Placeholders for the descriptors, for showing the argv without
+    /// launching; `helper` is `Some` for the inner stage.
+    pub fn placeholders(helper: Option<HelperExec<'a>>, argv0: bool) -> Stage<'a> {
+        if let Some(helper) = helper {
+            Stage::Inner {
+                helper,
+                report: FdArg::Placeholder("report-fd"),
+                argv0,
+            }
+        } else {
+            Stage::Bwrap {
+                seccomp: FdArg::Placeholder("seccomp-fd"),
+            }
+        }
+    }
+}
+
+/// The placeholder of bwrap's `--json-status-fd` descriptor.
+pub const STATUS_PLACEHOLDER: FdArg = FdArg::Placeholder("status-fd");
 
 /// Namespace and session flags every sandbox gets.
 ///
@@ -61,8 +103,15 @@ const ALWAYS: [&str; 8] = [
 ];
 
 /// The full bwrap argv after the program name: flags, mounts, working
-/// directory, seccomp and status descriptors, then `--` and the command.
-pub fn bwrap_args(plan: &MountPlan, fds: LaunchFds, command: &[OsString]) -> Vec<OsString> {
+/// directory and status descriptor, then what `stage` says (the seccomp
+/// descriptor, or the inner stage's program and arguments), `--` and the
+/// command.
+pub fn bwrap_args(
+    plan: &MountPlan,
+    status: FdArg,
+    stage: Stage<'_>,
+    command: &[OsString],
+) -> Vec<OsString> {
     let mut args: Vec<OsString> = ALWAYS.iter().map(OsString::from).collect();
     if plan.network != NetworkMode::Enabled {
         args.push("--unshare-net".into());
@@ -83,12 +132,40 @@ pub fn bwrap_args(plan: &MountPlan, fds: LaunchFds, command: &[OsString]) -> Vec
     }
     args.push("--chdir".into());
     args.push(plan.chdir.clone().into());
-    args.push("--seccomp".into());
-    args.push(fds.seccomp.render());
     args.push("--json-status-fd".into());
-    args.push(fds.status.render());
-    args.push("--".into());
-    args.extend(command.iter().cloned());
+    args.push(status.render());
+    match stage {
+        Stage::Bwrap { seccomp } => {
+            args.push("--seccomp".into());
+            args.push(seccomp.render());
+            args.push("--".into());
+            args.extend(command.iter().cloned());
+        }
+        Stage::Inner {
+            helper,
+            report,
+            argv0,
+        } => {
+            if argv0 {
+                args.push("--argv0".into());
+                args.push(HELPER_ARGV0.into());
+            }
+            args.push("--".into());
+            let helper_fd = match helper {
+                HelperExec::Descriptor(fd) => {
+                    let mut program = OsString::from("/proc/self/fd/");
+                    program.push(fd.render());
+                    args.push(program);
+                    Some(fd)
+                }
+                HelperExec::Path(path) => {
+                    args.push(path.into());
+                    None
+                }
+            };
+            args.extend(inner_stage_args(plan.network, report, helper_fd, command));
+        }
+    }
     args
 }
 
@@ -126,9 +203,9 @@ mod tests {
         ];
         let args = strings(bwrap_args(
             &plan(NetworkMode::Restricted, ops),
-            LaunchFds {
+            FdArg::Fd(4),
+            Stage::Bwrap {
                 seccomp: FdArg::Fd(3),
-                status: FdArg::Fd(4),
             },
             &["sh".into(), "-c".into(), "echo hi".into()],
         ));
@@ -163,10 +240,52 @@ mod tests {
                 "/ws dir/.codex",
                 "--chdir",
                 "/ws dir",
-                "--seccomp",
-                "3",
                 "--json-status-fd",
                 "4",
+                "--seccomp",
+                "3",
+                "--",
+                "sh",
+                "-c",
+                "echo hi",
+            ]
+        );
+    }
+
+    /// The arguments after bwrap's own ones: from `--json-status-fd`'s
+    /// value on.
+    fn tail_after_status(args: &[String]) -> &[String] {
+        let at = args.iter().position(|a| a == "--json-status-fd").unwrap();
+        &args[at + 2..]
+    }
+
+    #[test]
+    fn the_inner_stage_with_argv0_runs_the_helper_descriptor_under_the_helper_name() {
+        let args = strings(bwrap_args(
+            &plan(NetworkMode::Restricted, vec![]),
+            FdArg::Fd(4),
+            Stage::Inner {
+                helper: HelperExec::Descriptor(FdArg::Fd(6)),
+                report: FdArg::Fd(5),
+                argv0: true,
+            },
+            &["sh".into(), "-c".into(), "echo hi".into()],
+        ));
+        assert!(!args.contains(&"--seccomp".to_string()));
+        assert_eq!(
+            tail_after_status(&args),
+            [
+                "--argv0",
+                "codex-linux-sandbox",
+                "--",
+                "/proc/self/fd/6",
+                "--codex-inner-stage",
+                "--network",
+                "restricted",
+                "--report-fd",
+                "5",
+                "--helper-fd",
+                "6",
                 "--",
                 "sh",
                 "-c",
@@ -176,10 +295,39 @@ mod tests {
     }
 
     #[test]
+    fn without_proc_or_argv0_the_inner_stage_is_run_by_path_and_unnamed() {
+        let args = strings(bwrap_args(
+            &plan(NetworkMode::Enabled, vec![]),
+            STATUS_PLACEHOLDER,
+            Stage::placeholders(
+                Some(HelperExec::Path(Path::new("/opt/codex dir/codex"))),
+                false,
+            ),
+            &["true".into()],
+        ));
+        assert!(!args.contains(&"--argv0".to_string()));
+        assert_eq!(
+            tail_after_status(&args),
+            [
+                "--",
+                "/opt/codex dir/codex",
+                "--codex-inner-stage",
+                "--network",
+                "enabled",
+                "--report-fd",
+                "<report-fd>",
+                "--",
+                "true",
+            ]
+        );
+    }
+
+    #[test]
     fn enabled_network_shares_the_host_network_namespace() {
         let args = strings(bwrap_args(
             &plan(NetworkMode::Enabled, vec![]),
-            LaunchFds::PLACEHOLDERS,
+            STATUS_PLACEHOLDER,
+            Stage::placeholders(None, true),
             &[],
         ));
         assert!(!args.contains(&"--unshare-net".to_string()));
@@ -189,13 +337,21 @@ mod tests {
     }
 
     #[test]
-    fn a_command_that_looks_like_an_option_stays_after_the_separator() {
-        let args = strings(bwrap_args(
-            &plan(NetworkMode::Restricted, vec![]),
-            LaunchFds::PLACEHOLDERS,
-            &["--bind".into(), "/".into()],
-        ));
-        let separator = args.iter().position(|a| a == "--").unwrap();
-        assert_eq!(&args[separator + 1..], ["--bind", "/"]);
+    fn a_command_that_looks_like_an_option_stays_after_the_last_separator() {
+        for helper in [
+            None,
+            Some(HelperExec::Path(Path::new("/usr/bin/codex"))),
+            Some(HelperExec::Descriptor(FdArg::Placeholder("helper-fd"))),
+        ] {
+            let args = strings(bwrap_args(
+                &plan(NetworkMode::Restricted, vec![]),
+                STATUS_PLACEHOLDER,
+                Stage::placeholders(helper, true),
+                &["--bind", "/", "--"].map(OsString::from),
+            ));
+            let command = ["--bind", "/", "--"];
+            assert!(args.ends_with(&command.map(String::from)), "{args:?}");
+            assert_eq!(args[args.len() - command.len() - 1], "--", "{args:?}");
+        }
     }
 }

@@ -19,12 +19,15 @@ use crate::bundled::COMPILED_IN_DIGEST;
 use crate::error::SandboxError;
 use crate::explain::{explain_sandboxed, explain_unsandboxed};
 use crate::fs_view::HostFs;
-use crate::launch::{LaunchOutcome, launch};
+use crate::launch::{InnerHelper, LaunchOutcome, Pipeline, launch};
 use crate::launcher::{Bwrap, LauncherError, bundled_path_of_current_exe, choose_bwrap};
 use crate::locate::{find_command, find_trusted_program};
 use crate::plan::real_path::{RealKind, real_path};
-use crate::plan::{Outcome, ProcMode, plan};
-use crate::probe::{ProbeFailure, namespace_facts, probe_namespaces, probe_proc_mount};
+use crate::plan::{MountPlan, Outcome, ProcMode, plan};
+use crate::probe::{
+    ProbeFailure, namespace_facts, probe_namespaces, probe_proc_mount, supports_argv0,
+};
+use crate::render::{FdArg, HelperExec, Stage};
 use crate::scan::{ScanReport, ScanRequest, Scanner};
 use crate::seccomp::{build_filter, program_bytes};
 
@@ -77,11 +80,18 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
         bundled_path_of_current_exe,
         COMPILED_IN_DIGEST,
     );
+    let helper = if sandbox.inner_stage {
+        Some(inner_stage_helper(&mount_plan)?)
+    } else {
+        None
+    };
     if args.explain {
+        let argv0 = helper.is_some() && bwrap.as_ref().is_ok_and(supports_argv0);
+        let stage = Stage::placeholders(helper.as_ref().map(explained_helper), argv0);
         let launcher = bwrap.as_ref().map_err(ToString::to_string);
         print!(
             "{}",
-            explain_sandboxed(&policy, &scan, &mount_plan, launcher, &args.command)
+            explain_sandboxed(&policy, &scan, &mount_plan, launcher, stage, &args.command)
         );
         return Ok(0);
     }
@@ -104,18 +114,33 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
         return Err(SandboxError::Internal("no command to run".into()));
     };
     find_command(command_name, &path_var, &sandbox.cwd)?;
-    let filter =
-        build_filter(mount_plan.network).map_err(|err| SandboxError::Internal(err.to_string()))?;
-    let filter = program_bytes(&filter);
-    tracing::debug!(bwrap = %bwrap.describe(), "launching");
+    let filter;
+    let pipeline = if let Some(helper) = &helper {
+        let argv0 = supports_argv0(&bwrap);
+        if !argv0 {
+            eprintln!(
+                "{program}: warning: {} is too old for --argv0 (bubblewrap 0.9 or later has it); \
+                 the inner stage still runs, named by its path instead of codex-linux-sandbox",
+                bwrap.display_path().display()
+            );
+        }
+        Pipeline::InnerStage { helper, argv0 }
+    } else {
+        let program = build_filter(mount_plan.network)
+            .map_err(|err| SandboxError::Internal(err.to_string()))?;
+        filter = program_bytes(&program);
+        Pipeline::BwrapSeccomp { filter: &filter }
+    };
+    tracing::debug!(bwrap = %bwrap.describe(), ?pipeline, "launching");
     let launch_error = |err: std::io::Error| {
         SandboxError::Setup(format!(
             "cannot run {}: {err}",
             bwrap.display_path().display()
         ))
     };
-    let code = match launch(&bwrap, &mount_plan, &filter, &args.command).map_err(launch_error)? {
+    let code = match launch(&bwrap, &mount_plan, pipeline, &args.command).map_err(launch_error)? {
         LaunchOutcome::Ran(code) => return Ok(code),
+        LaunchOutcome::InnerStageFailed(report) => return Err(inner_stage_failed(&report)),
         LaunchOutcome::SetupFailed(code) => code,
     };
     // Diagnosed only now, so that a start that works pays for no probe.
@@ -135,10 +160,64 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
     }
     warn_no_proc(program);
     let retry_plan = plan(sandbox, &scan, ProcMode::Skip, &HostFs)?;
-    match launch(&bwrap, &retry_plan, &filter, &args.command).map_err(launch_error)? {
+    // Without /proc the inner stage can only be found by path.
+    let retry_helper;
+    let pipeline = match pipeline {
+        Pipeline::InnerStage { argv0, .. } => {
+            retry_helper = inner_stage_helper(&retry_plan)?;
+            Pipeline::InnerStage {
+                helper: &retry_helper,
+                argv0,
+            }
+        }
+        bwrap_seccomp @ Pipeline::BwrapSeccomp { .. } => bwrap_seccomp,
+    };
+    match launch(&bwrap, &retry_plan, pipeline, &args.command).map_err(launch_error)? {
         LaunchOutcome::Ran(code) => Ok(code),
+        LaunchOutcome::InnerStageFailed(report) => Err(inner_stage_failed(&report)),
         LaunchOutcome::SetupFailed(code) => Err(setup_failed(&bwrap, code)),
     }
+}
+
+/// How bwrap is to find this binary for the inner stage under `plan`:
+/// through a descriptor where the sandbox has its own `/proc`, else by its
+/// real path, which the plan must then leave visible.
+fn inner_stage_helper(plan: &MountPlan) -> Result<InnerHelper, SandboxError> {
+    if plan.proc == ProcMode::Mount {
+        return Ok(InnerHelper::RunningImage);
+    }
+    let exe = std::env::current_exe()
+        .and_then(std::fs::canonicalize)
+        .map_err(|err| {
+            SandboxError::Setup(format!(
+                "cannot find this executable to run as the inner stage: {err}"
+            ))
+        })?;
+    let hidden_by = match plan.deciding_rule(&exe) {
+        Some(rule) if rule.access != Access::None => return Ok(InnerHelper::Path(exe)),
+        Some(rule) => format!("hidden by {}", rule.origin),
+        None => "no rule makes it readable".to_owned(),
+    };
+    Err(SandboxError::Unenforceable(format!(
+        "features.inner_stage runs {} inside a sandbox without /proc, where it can only be \
+         found by path, but this profile hides it ({hidden_by}); grant it read access or turn the feature off",
+        exe.display()
+    )))
+}
+
+/// The helper as `--explain` shows it.
+fn explained_helper(helper: &InnerHelper) -> HelperExec<'_> {
+    match helper {
+        InnerHelper::RunningImage => HelperExec::Descriptor(FdArg::Placeholder("helper-fd")),
+        InnerHelper::Path(path) => HelperExec::Path(path),
+    }
+}
+
+fn inner_stage_failed(report: &str) -> SandboxError {
+    SandboxError::Setup(format!(
+        "the inner stage stopped before starting the command: {}",
+        report.trim()
+    ))
 }
 
 fn setup_failed(bwrap: &Bwrap, code: i32) -> SandboxError {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::SandboxArgs;
-use crate::config::{ConfigError, ConfigRequest, LoadedConfig, SCAN_WITH_RIPGREP};
+use crate::config::{ConfigError, ConfigRequest, INNER_STAGE, LoadedConfig, SCAN_WITH_RIPGREP};
 use crate::profile::{ProfileError, select_profile};
 use crate::resolve::{EffectivePolicy, ResolveContext, ResolveError, normalize, resolve};
 
@@ -98,6 +98,7 @@ pub fn build_policy(args: &SandboxArgs, env: &Environment) -> Result<EffectivePo
     let mut policy = resolve(&profile, &context)?;
     if let Some(sandbox) = &mut policy.sandbox {
         sandbox.scan_with_ripgrep = loaded.config.features.get(SCAN_WITH_RIPGREP) == Some(&true);
+        sandbox.inner_stage = loaded.config.features.get(INNER_STAGE) == Some(&true);
     }
     Ok(policy)
 }
@@ -163,6 +164,25 @@ mod tests {
             err.contains("Landlock") && err.contains("config.toml"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn pipeline_features_reach_the_policy_and_default_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let sandbox = |enable: &[&str]| {
+            let args = SandboxArgs {
+                enable: enable.iter().map(ToString::to_string).collect(),
+                ..SandboxArgs::default()
+            };
+            build_policy(&args, &env(dir.path()))
+                .unwrap()
+                .sandbox
+                .unwrap()
+        };
+        let default = sandbox(&[]);
+        assert!(!default.inner_stage && !default.scan_with_ripgrep);
+        let enabled = sandbox(&[INNER_STAGE, SCAN_WITH_RIPGREP]);
+        assert!(enabled.inner_stage && enabled.scan_with_ripgrep);
     }
 
     #[test]

@@ -67,6 +67,9 @@ pub struct SandboxPolicy {
     /// Scan with `rg --files` (`features.scan_with_ripgrep`) rather than
     /// the built-in walker.
     pub scan_with_ripgrep: bool,
+    /// Install `no_new_privs` and seccomp in the helper's inner stage
+    /// (`features.inner_stage`) rather than through bwrap's `--seccomp`.
+    pub inner_stage: bool,
     /// Network mode.
     pub network: NetworkMode,
     /// Working directory of the command.
@@ -161,6 +164,7 @@ pub fn resolve(
                 deny_globs,
                 glob_scan_max_depth: sandbox.glob_scan_max_depth,
                 scan_with_ripgrep: false,
+                inner_stage: false,
                 network: sandbox.network,
                 cwd: context.cwd.clone(),
             })

@@ -140,6 +140,18 @@ pub struct MountPlan {
     pub proc: ProcMode,
 }
 
+impl MountPlan {
+    /// The rule that decides what the sandbox sees at the real path `path`:
+    /// the deepest planned rule covering it (glob masks included). `None`
+    /// means no rule covers it, so it is hidden.
+    pub fn deciding_rule(&self, path: &Path) -> Option<&PlannedRule> {
+        self.rules
+            .iter()
+            .filter(|rule| path.starts_with(&rule.path))
+            .max_by_key(|rule| depth(&rule.path))
+    }
+}
+
 /// Why no plan could be made. Each names the path or setting at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {

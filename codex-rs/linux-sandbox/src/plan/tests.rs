@@ -18,6 +18,7 @@ fn policy(rules: &[(&str, Access)], cwd: &str, network: NetworkMode) -> SandboxP
         deny_globs: Vec::new(),
         glob_scan_max_depth: 8,
         scan_with_ripgrep: false,
+        inner_stage: false,
         network,
         cwd: cwd.into(),
     }

@@ -15,6 +15,14 @@ pub fn helper_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_codex-linux-sandbox")))
 }
 
+/// Whether this run tests the inner-stage pipeline: with
+/// `CODEX_TEST_INNER_STAGE=1` every [`World`] command gets
+/// `--enable inner_stage`, so the whole suite checks that pipeline the same
+/// way as the default one (`scripts/test.sh` runs it both ways).
+pub fn inner_stage_pass() -> bool {
+    std::env::var_os("CODEX_TEST_INNER_STAGE").is_some_and(|v| v == "1")
+}
+
 /// Whether a real bwrap sandbox can run here; prints why not, so a skipped
 /// test never passes silently. With `CODEX_REQUIRE_SANDBOX=1` (set by CI,
 /// where a sandbox must work) a missing sandbox fails the test instead.
@@ -110,7 +118,8 @@ impl World {
     }
 
     /// The helper with `-C ws`, this world's CODEX_HOME, `options`, then
-    /// `--` and `command`.
+    /// `--` and `command` (and `--enable inner_stage` in the
+    /// [inner-stage pass](inner_stage_pass)).
     pub fn command<S: AsRef<OsStr>>(&self, options: &[&str], command: &[S]) -> Command {
         self.command_in(&self.ws, options, command)
     }
@@ -123,10 +132,11 @@ impl World {
         command: &[S],
     ) -> Command {
         let mut cmd = Command::new(helper_bin());
-        cmd.env("CODEX_HOME", &self.codex_home)
-            .arg("-C")
-            .arg(cwd)
-            .args(options)
+        cmd.env("CODEX_HOME", &self.codex_home).arg("-C").arg(cwd);
+        if inner_stage_pass() {
+            cmd.args(["--enable", "inner_stage"]);
+        }
+        cmd.args(options)
             .arg("--")
             .args(command)
             .stdin(Stdio::null());

@@ -45,10 +45,15 @@ pub const FOREIGN_KEYS: &[&str] = &[
 ];
 
 /// Feature flags this build knows (`features.NAME`, `--enable`, `--disable`).
-pub const KNOWN_FEATURES: &[&str] = &["use_legacy_landlock", SCAN_WITH_RIPGREP];
+pub const KNOWN_FEATURES: &[&str] = &["use_legacy_landlock", SCAN_WITH_RIPGREP, INNER_STAGE];
 
 /// Feature: expand globs with `rg --files` instead of the built-in walker.
 pub const SCAN_WITH_RIPGREP: &str = "scan_with_ripgrep";
+
+/// Feature: install `no_new_privs` and the seccomp filter in the helper's
+/// own inner stage inside the namespaces, rather than handing the filter to
+/// bwrap (`--seccomp`). Same guarantees; one more exec per command.
+pub const INNER_STAGE: &str = "inner_stage";
 
 /// The sandbox-related part of `config.toml`, after layering.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]

@@ -1,0 +1,121 @@
+//! The inner stage: what runs inside the namespaces, between bwrap and the
+//! command, when `features.inner_stage` is on.
+//!
+//! bwrap execs this same executable with [`INNER_STAGE_FLAG`] first, named
+//! `codex-linux-sandbox` where bwrap has `--argv0` (the flag, not the name,
+//! selects the stage). It execs it through `/proc/self/fd/N`, a descriptor
+//! of the running image, when the sandbox mounts its own `/proc`, and by
+//! its full path otherwise. The stage then:
+//!
+//! 1. closes that descriptor, if any, and marks its report descriptor
+//!    close-on-exec;
+//! 2. sets `no_new_privs`;
+//! 3. installs the seccomp filter for the requested network mode;
+//! 4. execs the command.
+//!
+//! Any failure is written to the report descriptor, which the outer stage
+//! reads after bwrap ends: a non-empty report means the command never
+//! started. A successful exec closes the descriptor, so the command can
+//! neither hold nor forge it.
+
+pub mod args;
+
+use std::convert::Infallible;
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsFd, FromRawFd, RawFd};
+use std::os::unix::process::CommandExt;
+
+use crate::error::exit_code;
+use crate::fd::{is_open, set_close_on_exec};
+use crate::seccomp::build_filter;
+
+pub use args::{HELPER_ARGV0, INNER_STAGE_FLAG, InnerStageArgs, inner_stage_args};
+
+/// Becomes the inner stage when the first argument is [`INNER_STAGE_FLAG`];
+/// returns otherwise. Both `codex` and `codex-linux-sandbox` call it before
+/// any other parsing, so the stage runs whatever arg0 bwrap gave it.
+pub fn dispatch_inner_stage() {
+    let mut args = std::env::args_os().skip(1);
+    if args.next().is_some_and(|first| first == INNER_STAGE_FLAG) {
+        let rest: Vec<OsString> = args.collect();
+        run_inner_stage(&rest);
+    }
+}
+
+/// Runs the stage with the arguments after [`INNER_STAGE_FLAG`]; never
+/// returns. Malformed arguments are reported on stderr (there is no
+/// trustworthy report descriptor then) and end the process with
+/// [`exit_code::USAGE`]; a failed step ends it with [`exit_code::SETUP`].
+fn run_inner_stage(args: &[OsString]) -> ! {
+    let spec = match args::parse_inner_stage_args(args) {
+        Ok(spec) => spec,
+        Err(err) => {
+            eprintln!("{HELPER_ARGV0}: {err}");
+            std::process::exit(exit_code::USAGE);
+        }
+    };
+    let mut report = match take_report_fd(spec.report_fd) {
+        Ok(report) => report,
+        Err(err) => {
+            eprintln!("{HELPER_ARGV0}: inner stage: {err}");
+            std::process::exit(exit_code::SETUP);
+        }
+    };
+    let Err(message) = enter(&spec);
+    // Nothing to do if the report cannot be written: the exit status still
+    // says the command did not run.
+    let _ = report.write_all(message.as_bytes());
+    std::process::exit(exit_code::SETUP)
+}
+
+/// Steps 1 (for the helper descriptor) to 4; returns only with the
+/// reason a step failed.
+fn enter(spec: &InnerStageArgs) -> Result<Infallible, String> {
+    if let Some(fd) = spec.helper_fd {
+        // SAFETY: close only releases the descriptor number; nothing in
+        // this process uses the helper descriptor, which was open only for
+        // bwrap's exec of this binary.
+        if unsafe { libc::close(fd) } != 0 {
+            return Err(format!(
+                "cannot close the helper descriptor {fd}: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integers and affects only
+    // this thread and its future execs.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(format!(
+            "cannot set no_new_privs: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    let filter = build_filter(spec.network).map_err(|err| err.to_string())?;
+    seccompiler::apply_filter_all_threads(&filter)
+        .map_err(|err| format!("cannot install the seccomp filter: {err}"))?;
+    let (program, rest) = spec
+        .command
+        .split_first()
+        .ok_or_else(|| "no command to run".to_string())?;
+    let err = std::process::Command::new(program).args(rest).exec();
+    Err(format!(
+        "cannot execute {}: {err}",
+        program.to_string_lossy()
+    ))
+}
+
+/// Takes ownership of the report descriptor after checking that it is
+/// open, and marks it close-on-exec so the command never inherits it.
+fn take_report_fd(fd: RawFd) -> Result<File, String> {
+    if !is_open(fd) {
+        return Err(format!("report descriptor {fd} is not open"));
+    }
+    // SAFETY: `fd` is open (checked above) and, by the stage's protocol,
+    // handed to this process alone to own.
+    let report = unsafe { File::from_raw_fd(fd) };
+    set_close_on_exec(report.as_fd(), true)
+        .map_err(|err| format!("cannot mark report descriptor {fd} close-on-exec: {err}"))?;
+    Ok(report)
+}

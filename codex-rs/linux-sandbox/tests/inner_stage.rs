@@ -1,0 +1,140 @@
+//! The inner-stage pipeline (`features.inner_stage`), checked from the host.
+//!
+//! The whole suite runs a second time with `CODEX_TEST_INNER_STAGE=1`
+//! (`scripts/test.sh`), which checks every effect under this pipeline the
+//! same way as under the default one. These tests cover what belongs to
+//! the stage alone: it leaves nothing open to the command, a stage that
+//! fails stops the run with its reason, and it refuses a malformed hidden
+//! command line. How it is named with and without bwrap's `--argv0` is
+//! checked in `codex-rs/cli/tests/launcher.rs`, with fake bwraps.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed setup step should fail the test
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::{World, assert_code, helper_bin, inner_stage_pass, read, stderr, stdout};
+
+const INNER_STAGE: &[&str] = &["--enable", "inner_stage"];
+
+#[test]
+fn the_harness_runs_the_pipeline_this_pass_asks_for() {
+    let world = World::new();
+    let explain = stdout(&world.run(&["--explain"], &["true"]));
+    let wanted = if inner_stage_pass() {
+        "seccomp: installed by the inner stage"
+    } else {
+        "seccomp: installed by bwrap (--seccomp)"
+    };
+    assert!(explain.contains(wanted), "{explain}");
+}
+
+#[test]
+fn both_pipelines_leave_the_command_exactly_the_descriptors_it_was_given() {
+    require_sandbox!();
+    let world = World::new();
+    let list = "ls /proc/self/fd";
+    let unsandboxed = Command::new("sh")
+        .args(["-c", list])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let expected = stdout(&unsandboxed);
+    for options in [&[][..], INNER_STAGE] {
+        let output = world.sh(options, list);
+        assert_code(&output, 0);
+        assert_eq!(
+            stdout(&output),
+            expected,
+            "{options:?}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn both_pipelines_set_no_new_privs_and_a_filter_before_the_command() {
+    require_sandbox!();
+    let world = World::new();
+    for options in [&[][..], INNER_STAGE] {
+        let output = world.sh(
+            options,
+            "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; exit 9",
+        );
+        assert_code(&output, 9);
+        assert_eq!(
+            stdout(&output),
+            "NoNewPrivs:\t1\nSeccomp:\t2\n",
+            "{options:?}"
+        );
+    }
+}
+
+#[test]
+fn a_failed_inner_stage_stops_the_run_with_its_reason_and_nothing_runs() {
+    require_sandbox!();
+    let world = World::new();
+    let hidden = world.outside.join("hidden");
+    std::fs::create_dir(&hidden).unwrap();
+    let mark = world.outside.join("ran");
+    let script = hidden.join("run.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho ran > {}\n", mark.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let rules = format!(
+        "permissions.hide.filesystem={{\":root\"=\"read\",\"{}\"=\"none\"}}",
+        hidden.display()
+    );
+    let output = world.run(
+        &[INNER_STAGE, &["-c", &rules, "-P", "hide"]].concat(),
+        &[&script],
+    );
+    assert_code(&output, 71);
+    let message = stderr(&output);
+    let last = message.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.contains("the inner stage stopped before starting the command: cannot execute")
+            && last.contains(&script.display().to_string()),
+        "{message}"
+    );
+    assert!(read(&mark).is_none(), "the command ran");
+}
+
+#[test]
+fn a_malformed_hidden_command_line_is_refused_and_nothing_runs() {
+    let world = World::new();
+    let mark = world.outside.join("ran");
+    let command = format!("echo ran > {}", mark.display());
+    let cases: [(&[&str], i32, &str); 3] = [
+        (
+            &["--network", "open", "--report-fd", "5"],
+            2,
+            "--network must be restricted, enabled or proxy",
+        ),
+        (
+            &["--network", "restricted", "--report-fd", "1"],
+            2,
+            "--report-fd must be a descriptor number above 2",
+        ),
+        (
+            &["--network", "restricted", "--report-fd", "500"],
+            71,
+            "report descriptor 500 is not open",
+        ),
+    ];
+    for (args, code, needle) in cases {
+        let output = Command::new(helper_bin())
+            .arg("--codex-inner-stage")
+            .args(args)
+            .args(["--", "sh", "-c", &command])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_code(&output, code);
+        assert!(stderr(&output).contains(needle), "{}", stderr(&output));
+        assert!(read(&mark).is_none(), "{args:?}: the command ran");
+    }
+}
