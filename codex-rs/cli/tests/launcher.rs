@@ -6,7 +6,11 @@
 //! - a bwrap planted in the workspace is passed over;
 //! - no system bwrap: the bundled one runs the command, with a warning;
 //! - a bundled bwrap with one changed byte is refused and nothing runs;
-//! - no bwrap anywhere is refused and nothing runs.
+//! - no bwrap anywhere is refused and nothing runs;
+//! - the inner stage (`--enable inner_stage`) is named with `--argv0` where
+//!   bwrap has it, and runs without it (with a warning) where bwrap is older
+//!   than 0.9: both checked with fake bwraps that log their arguments and
+//!   hand over to the bundled bwrap.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed setup step should fail the test
 
 use std::os::unix::fs::PermissionsExt;
@@ -263,6 +267,17 @@ fn without_a_system_bwrap_the_bundled_one_runs_the_command_with_a_warning() {
         &world.write_script(),
     );
     world.assert_sandboxed_run(&output);
+    std::fs::remove_file(world.ws.join("in")).unwrap();
+    let inner_stage = world.sandbox(
+        &layout.join("codex"),
+        "/nonexistent",
+        &["--enable", "inner_stage"],
+        &format!(
+            "grep -q '^Seccomp:.2' /proc/self/status && {}",
+            world.write_script()
+        ),
+    );
+    world.assert_sandboxed_run(&inner_stage);
     let stderr = text(&output.stderr);
     assert!(
         stderr.contains(&format!(
@@ -325,4 +340,113 @@ fn no_bwrap_anywhere_is_refused_and_nothing_runs() {
     );
     let bundled = layout.join("codex-resources/bwrap").display().to_string();
     assert_refused_no_bwrap(&output, &mark, &["not found on PATH", &bundled]);
+}
+
+/// A fake `bwrap` in `dir` that logs each run's arguments as one line in
+/// `dir/log`, refuses `--argv0` as bubblewrap before 0.9 does when `old`,
+/// and otherwise hands over to `real`.
+fn fake_bwrap(dir: &Path, real: &Path, old: bool) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let log = dir.join("log");
+    let refuse_argv0 = if old {
+        "for arg in \"$@\"; do\n  if [ \"$arg\" = --argv0 ]; then\n    echo 'bwrap: Unknown option --argv0' >&2\n    exit 1\n  fi\ndone\n"
+    } else {
+        ""
+    };
+    let script = format!(
+        "#!/bin/sh\nprintf '%s\\n' \"$*\" >> {}\n{refuse_argv0}exec {} \"$@\"\n",
+        log.display(),
+        real.display()
+    );
+    let path = dir.join("bwrap");
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    log
+}
+
+/// The logged bwrap run that started the inner stage.
+fn inner_stage_run(log: &Path) -> String {
+    let log = std::fs::read_to_string(log).unwrap();
+    log.lines()
+        .find(|line| line.contains("--codex-inner-stage"))
+        .unwrap_or_else(|| panic!("no inner-stage run in the log: {log}"))
+        .to_owned()
+}
+
+#[test]
+fn a_bwrap_with_argv0_names_the_inner_stage() {
+    let world = World::new();
+    let Some(layout) = release_layout("a_bwrap_with_argv0", &world.base) else {
+        return;
+    };
+    let real = layout.join("codex-resources/bwrap");
+    if !namespaces_work("a_bwrap_with_argv0", &real) {
+        return;
+    }
+    let fake = world.base.join("fakebin");
+    let log = fake_bwrap(&fake, &real, false);
+    let path = fake.display().to_string();
+    let output = world.sandbox(
+        &codex(),
+        &path,
+        &["--enable", "inner_stage"],
+        &world.write_script(),
+    );
+    world.assert_sandboxed_run(&output);
+    assert!(
+        !text(&output.stderr).contains("warning"),
+        "{}",
+        text(&output.stderr)
+    );
+    let run = inner_stage_run(&log);
+    assert!(
+        run.contains(" --argv0 codex-linux-sandbox -- /proc/self/fd/"),
+        "{run}"
+    );
+}
+
+#[test]
+fn a_bwrap_without_argv0_still_runs_the_inner_stage_with_a_warning() {
+    let world = World::new();
+    let Some(layout) = release_layout("a_bwrap_without_argv0", &world.base) else {
+        return;
+    };
+    let real = layout.join("codex-resources/bwrap");
+    if !namespaces_work("a_bwrap_without_argv0", &real) {
+        return;
+    }
+    let fake = world.base.join("fakebin");
+    let log = fake_bwrap(&fake, &real, true);
+    let path = fake.display().to_string();
+    let codex = codex().canonicalize().unwrap();
+    for (options, program) in [
+        (
+            &["--enable", "inner_stage"][..],
+            "/proc/self/fd/".to_owned(),
+        ),
+        (
+            &["--enable", "inner_stage", "--no-proc"][..],
+            format!("{} ", codex.display()),
+        ),
+    ] {
+        std::fs::remove_file(world.ws.join("in")).ok();
+        std::fs::remove_file(&log).ok();
+        let output = world.sandbox(&codex, &path, options, &world.write_script());
+        world.assert_sandboxed_run(&output);
+        let stderr = text(&output.stderr);
+        assert_eq!(stderr.matches("warning:").count(), 1, "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "warning: {} is too old for --argv0 (bubblewrap 0.9 or later has it)",
+                fake.join("bwrap").display()
+            )),
+            "{stderr}"
+        );
+        let run = inner_stage_run(&log);
+        assert!(!run.contains("--argv0"), "{run}");
+        assert!(
+            run.contains(&format!(" -- {program}")),
+            "{options:?}: {run}"
+        );
+    }
 }

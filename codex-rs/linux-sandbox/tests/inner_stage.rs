@@ -13,7 +13,9 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::{World, assert_code, helper_bin, inner_stage_pass, read, stderr, stdout};
+use common::{
+    World, assert_code, assert_refused, helper_bin, inner_stage_pass, read, stderr, stdout,
+};
 
 const INNER_STAGE: &[&str] = &["--enable", "inner_stage"];
 
@@ -101,6 +103,49 @@ fn a_failed_inner_stage_stops_the_run_with_its_reason_and_nothing_runs() {
         "{message}"
     );
     assert!(read(&mark).is_none(), "the command ran");
+}
+
+#[test]
+fn without_proc_the_helper_goes_by_path_and_a_profile_hiding_it_is_refused() {
+    require_sandbox!();
+    let world = World::new();
+    let mark = world.ws.join("ran");
+    let script = format!("echo ran >> {}", mark.display());
+    let helper = helper_bin().canonicalize().unwrap();
+    let explain = stdout(&world.run(
+        &[INNER_STAGE, &["--no-proc", "--explain"]].concat(),
+        &["true"],
+    ));
+    assert!(
+        explain.contains(&format!("-- {} --codex-inner-stage", helper.display())),
+        "{explain}"
+    );
+    assert_code(
+        &world.sh(&[INNER_STAGE, &["--no-proc"]].concat(), "true"),
+        0,
+    );
+    let rules = format!(
+        "permissions.hide.filesystem={{\":root\"=\"read\",\":workspace_roots\"=\"write\",\"{}\"=\"none\"}}",
+        helper.parent().unwrap().display()
+    );
+    let hidden = [INNER_STAGE, &["--no-proc", "-c", &rules, "-P", "hide"]].concat();
+    let output = world.sh(&hidden, &script);
+    assert_refused(
+        &output,
+        &mark,
+        78,
+        &[
+            "features.inner_stage runs",
+            &helper.display().to_string(),
+            "without /proc",
+            "hidden by",
+        ],
+    );
+    // With its own /proc the sandbox reaches the helper through a
+    // descriptor, so the same profile runs.
+    let hidden_with_proc = [INNER_STAGE, &["-c", &rules, "-P", "hide"]].concat();
+    assert_code(&world.sh(&hidden_with_proc, &script), 0);
+    assert_eq!(read(&mark).as_deref(), Some("ran\n"));
 }
 
 #[test]

@@ -651,3 +651,47 @@ fn too_many_scan_mounts_are_refused_with_the_counts() {
     let at_limit = &matches[..MAX_SCAN_MOUNTS];
     assert!(plan(&policy, &report(at_limit, &[]), ProcMode::Mount, &fs).is_ok());
 }
+
+#[test]
+fn the_deciding_rule_is_the_deepest_planned_one_glob_masks_included() {
+    let fs = FakeFs::new()
+        .dir("/ws/.git")
+        .dir("/ws/bin")
+        .file("/ws/bin/tool.env", "S=1")
+        .file("/ws/bin/tool", "")
+        .dir("/hidden/bin")
+        .file("/hidden/bin/codex", "")
+        .file("/hidden/bin/open/codex", "");
+    let policy = glob_policy(
+        &[
+            ("/", Read),
+            ("/ws", Write),
+            ("/hidden", NoAccess),
+            ("/hidden/bin/open", Read),
+        ],
+        &[("/ws", "**/*.env")],
+    );
+    let scan = report(&[("/ws/bin/tool.env", 0)], &[]);
+    let plan = plan(&policy, &scan, ProcMode::Mount, &fs).unwrap();
+    let access = |path: &str| {
+        plan.deciding_rule(Path::new(path))
+            .map(|rule| (rule.path.to_str().unwrap().to_owned(), rule.access))
+    };
+    assert_eq!(access("/usr/bin/codex"), Some(("/".into(), Read)));
+    assert_eq!(access("/ws/bin/tool"), Some(("/ws".into(), Write)));
+    assert_eq!(
+        access("/ws/bin/tool.env"),
+        Some(("/ws/bin/tool.env".into(), NoAccess))
+    );
+    assert_eq!(access("/ws/.git/config"), Some(("/ws/.git".into(), Read)));
+    assert_eq!(
+        access("/hidden/bin/codex"),
+        Some(("/hidden".into(), NoAccess))
+    );
+    assert_eq!(
+        access("/hidden/bin/open/codex"),
+        Some(("/hidden/bin/open".into(), Read))
+    );
+    let rootless = plan_for(&[("/ws", Write)], "/ws", &FakeFs::new().dir("/ws"));
+    assert_eq!(rootless.deciding_rule(Path::new("/usr/bin/codex")), None);
+}
