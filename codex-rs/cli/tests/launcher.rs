@@ -273,7 +273,7 @@ fn without_a_system_bwrap_the_bundled_one_runs_the_command_with_a_warning() {
         "/nonexistent",
         &["--enable", "inner_stage"],
         &format!(
-            "grep -q '^Seccomp:.2' /proc/self/status && {}",
+            "/bin/grep -q '^Seccomp:.2' /proc/self/status && {}",
             world.write_script()
         ),
     );
