@@ -7,11 +7,11 @@
 //!
 //! # What is timed
 //!
-//! Wall-clock time from spawning to reaping (`wait4`) of three commands, in
-//! one process, interleaved round by round so that drift (CPU frequency,
-//! page cache, other load) hits all three alike; the order within a round
-//! alternates (A B C, then C B A) so that no variant always runs right after
-//! another. 20 warm-up rounds are discarded, then 300 rounds are measured
+//! Wall-clock time from spawning to reaping (`wait4`) of each command below,
+//! in one process, interleaved round by round so that drift (CPU frequency,
+//! page cache, other load) hits all alike; the order within a round
+//! alternates (A B ... C, then C ... B A) so that no variant always runs
+//! right after another. 20 warm-up rounds are discarded, then 300 rounds are measured
 //! (`CODEX_BENCH_ITERATIONS=N` to change that).
 //!
 //! - **A** `codex sandbox -- /bin/true`: the built-in `:workspace` profile
@@ -33,6 +33,10 @@
 //!   `/proc/self/fd/N`) and B' runs that same file directly. Measured only
 //!   when the binary has a bundled bwrap beside it (`just bench` uses
 //!   `target/dist`); otherwise the pair is skipped with a note.
+//! - **I** A with `--enable inner_stage`: the other pipeline, where bwrap
+//!   execs `codex` again as the inner stage to install `no_new_privs` and
+//!   seccomp. I - A is the price of that extra exec; it is why the default
+//!   hands the filter to bwrap instead.
 //! - **C** plain `/bin/true`: the cost of spawning any process, for context.
 //!
 //! The release binary is used: `cargo bench` builds with the `bench`
@@ -117,6 +121,17 @@ mod linux {
                 [codex, "sandbox", "--", "/bin/true"],
             ),
             Variant::new("B  bwrap (same flags) /bin/true", raw_bwrap),
+            Variant::new(
+                "I  codex sandbox, inner stage",
+                [
+                    codex,
+                    "sandbox",
+                    "--enable",
+                    "inner_stage",
+                    "--",
+                    "/bin/true",
+                ],
+            ),
         ];
         let mut bundled_explain = base(codex);
         bundled_explain.env("PATH", NO_BWRAP_PATH);
@@ -197,10 +212,8 @@ mod linux {
             "{:<34} {:>10} {:>10} {:>14}",
             "variant", "median ms", "p90 ms", "max RSS MiB"
         );
-        let mut medians = Vec::new();
         for variant in variants {
             let median = variant.median();
-            medians.push(median);
             println!(
                 "{:<34} {:>10.3} {:>10.3} {:>14.2}",
                 variant.label,
@@ -210,25 +223,36 @@ mod linux {
             );
         }
         println!();
-        let ratio = ms(medians[0]) / ms(medians[1]).max(f64::MIN_POSITIVE);
+        // Medians in ms by the variant's key (the label's first word).
+        let median = |key: &str| {
+            variants
+                .iter()
+                .find(|variant| variant.label.split_whitespace().next() == Some(key))
+                .map(|variant| ms(variant.median()))
+        };
+        // `main` always measures A, B and I, in that order, first.
+        let [a, b, i] = [0, 1, 2].map(|index| ms(variants[index].median()));
+        let ratio = a / b.max(f64::MIN_POSITIVE);
         println!(
             "median(A) / median(B) = {ratio:.3}   target <= {TARGET_RATIO}   {}",
             verdict(ratio <= TARGET_RATIO)
         );
+        println!("codex - bwrap (median) = {:.3} ms", a - b);
         println!(
-            "codex - bwrap (median) = {:.3} ms",
-            ms(medians[0]) - ms(medians[1])
+            "inner stage: I - A = {:.3} ms (bwrap execs codex once more), I / B = {:.3}",
+            i - a,
+            i / b.max(f64::MIN_POSITIVE)
         );
-        if variants.len() == 5 {
-            let ratio = ms(medians[2]) / ms(medians[3]).max(f64::MIN_POSITIVE);
+        if let (Some(a_bundled), Some(b_bundled)) = (median("A'"), median("B'")) {
+            let ratio = a_bundled / b_bundled.max(f64::MIN_POSITIVE);
             println!(
                 "median(A') / median(B') = {ratio:.3}   target <= {TARGET_RATIO}   {}",
                 verdict(ratio <= TARGET_RATIO)
             );
             println!(
                 "bundled: codex - bwrap (median) = {:.3} ms; A' - A = {:.3} ms (hash + fd exec + warning)",
-                ms(medians[2]) - ms(medians[3]),
-                ms(medians[2]) - ms(medians[0])
+                a_bundled - b_bundled,
+                a_bundled - a
             );
         }
         let rss = mib(variants[0].max_rss_kib);

@@ -131,7 +131,7 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
         filter = program_bytes(&program);
         Pipeline::BwrapSeccomp { filter: &filter }
     };
-    tracing::debug!(bwrap = %bwrap.describe(), ?pipeline, "launching");
+    tracing::debug!(bwrap = %bwrap.describe(), inner_stage = helper.is_some(), "launching");
     let launch_error = |err: std::io::Error| {
         SandboxError::Setup(format!(
             "cannot run {}: {err}",
