@@ -85,8 +85,9 @@ fn which_rg() -> Option<PathBuf> {
         .find(|path| path.exists())
 }
 
-#[test]
-fn both_scanners_find_hidden_ignored_linked_and_nested_paths() {
+/// A tree with hidden, ignored, linked and nested paths, and what a scan
+/// for `**/*.env` and `**/secrets` must find in it.
+fn varied_tree() -> Tree {
     let tree = Tree::new();
     tree.file("ws/.env")
         .file("ws/.gitignore")
@@ -106,38 +107,56 @@ fn both_scanners_find_hidden_ignored_linked_and_nested_paths() {
         .link("ws/link.env", "../outside/target.env")
         .link("ws/linkdir", "../outside/dir");
     std::fs::write(tree.root.join("ws/.gitignore"), "*.env\nignored/\n").unwrap();
-    let request = tree.request(&["**/*.env", "**/secrets"], 8);
+    tree
+}
+
+const VARIED_PATTERNS: [&str; 2] = ["**/*.env", "**/secrets"];
+
+const VARIED_MATCHES: [&str; 6] = [
+    "ws/.env",
+    "ws/app/config/prod.env",
+    "ws/ignored/x.env",
+    "ws/link.env",
+    "ws/linkdir/inner.env",
+    "ws/secrets",
+];
+
+const VARIED_PROTECTED: [&str; 4] = [
+    "ws/a/.agents",
+    "ws/mod/.git",
+    "ws/nested/.git",
+    "ws/tools/.codex",
+];
+
+fn assert_varied_findings(tree: &Tree, scanner: &Scanner) {
+    let report = scanner.scan(&tree.request(&VARIED_PATTERNS, 8)).unwrap();
+    let (matches, protected) = tree.summary(&report);
+    assert_eq!(matches, VARIED_MATCHES, "{scanner:?}");
+    assert_eq!(protected, VARIED_PROTECTED, "{scanner:?}");
+    assert!(
+        report.skipped.is_empty(),
+        "{scanner:?}: {:?}",
+        report.skipped
+    );
+}
+
+#[test]
+fn both_scanners_find_hidden_ignored_linked_and_nested_paths() {
+    let tree = varied_tree();
     for scanner in scanners() {
-        let report = scanner.scan(&request).unwrap();
-        let (matches, protected) = tree.summary(&report);
-        assert_eq!(
-            matches,
-            [
-                "ws/.env",
-                "ws/app/config/prod.env",
-                "ws/ignored/x.env",
-                "ws/link.env",
-                "ws/linkdir/inner.env",
-                "ws/secrets",
-            ],
-            "{scanner:?}"
-        );
-        assert_eq!(
-            protected,
-            [
-                "ws/a/.agents",
-                "ws/mod/.git",
-                "ws/nested/.git",
-                "ws/tools/.codex"
-            ],
-            "{scanner:?}"
-        );
-        assert!(
-            report.skipped.is_empty(),
-            "{scanner:?}: {:?}",
-            report.skipped
-        );
+        assert_varied_findings(&tree, &scanner);
     }
+}
+
+#[test]
+fn the_walker_finds_the_same_in_a_tree_large_enough_to_walk_in_parallel() {
+    // The built-in walker walks small trees on one thread and starts over
+    // in parallel past 1,024 entries; this tree has more than that.
+    let tree = varied_tree();
+    for index in 0..1100 {
+        tree.file(&format!("ws/padding/{:02}/{index}", index % 16));
+    }
+    assert_varied_findings(&tree, &Scanner::Builtin);
 }
 
 #[test]

@@ -268,7 +268,7 @@ fn system_bwrap_check(host: &HostObservations) -> Check {
                 if bwrap.argv0 {
                     ", supports --argv0"
                 } else {
-                    ", no --argv0 (older than 0.9)"
+                    ", no --argv0 (older than 0.9: features.inner_stage works but is not named codex-linux-sandbox)"
                 }
             ),
             None,

@@ -1,19 +1,46 @@
-//! The built-in scanner: one parallel walk (the `ignore` crate, ripgrep's
-//! walker) over every root, with all ignore-file handling turned off.
+//! The built-in scanner: a walk (the `ignore` crate, ripgrep's walker) over
+//! every root, with all ignore-file handling turned off.
+//!
+//! Small trees, the usual case at start-up, are walked on this thread: the
+//! parallel walker's threads cost more than they save there, and its idle
+//! workers sleep in 1 ms steps, which a start-up of a few milliseconds
+//! feels. A walk that passes [`SEQUENTIAL_LIMIT`] entries starts over in
+//! parallel, which is what large trees need.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use ignore::{WalkBuilder, WalkState};
+use ignore::{DirEntry, WalkBuilder, WalkState};
 
 use super::matcher::{Findings, Matcher};
 use super::{ScanError, ScanReport, ScanRequest, ScannerKind, pattern_list, unreadable_verdict};
 
+/// Entries walked on this thread before the walk starts over in parallel:
+/// about a millisecond of walking, so a large tree loses little.
+const SEQUENTIAL_LIMIT: usize = 1024;
+
 /// Walks `request.roots` and reports what `matcher` finds.
 pub fn scan(request: &ScanRequest, matcher: &Matcher) -> Result<ScanReport, ScanError> {
-    let Some((first, rest)) = request.roots.split_first() else {
+    let Some(builder) = walk_builder(request) else {
         return Ok(ScanReport::empty());
     };
+    let (findings, skipped) = match walk_sequentially(&builder, request, matcher) {
+        Some(result) => result?,
+        None => walk_in_parallel(&builder, request, matcher)?,
+    };
+    Ok(ScanReport {
+        matches: findings.matches,
+        protected: findings.protected,
+        skipped,
+        scanner: ScannerKind::Builtin,
+    })
+}
+
+/// What a scan collects: findings, and the unreadable paths it skipped.
+type Collected = (Findings, Vec<PathBuf>);
+
+fn walk_builder(request: &ScanRequest) -> Option<WalkBuilder> {
+    let (first, rest) = request.roots.split_first()?;
     let mut builder = WalkBuilder::new(first);
     for root in rest {
         builder.add(root);
@@ -24,69 +51,119 @@ pub fn scan(request: &ScanRequest, matcher: &Matcher) -> Result<ScanReport, Scan
         .standard_filters(false)
         .follow_links(true)
         .max_depth(Some(request.max_depth));
+    Some(builder)
+}
 
+/// The walk on this thread; `None` once it passes [`SEQUENTIAL_LIMIT`].
+fn walk_sequentially(
+    builder: &WalkBuilder,
+    request: &ScanRequest,
+    matcher: &Matcher,
+) -> Option<Result<Collected, ScanError>> {
+    let mut findings = Findings::default();
+    let mut skipped = Vec::new();
+    // The sequential walk cannot be told to skip a directory after seeing
+    // it; it drops the children of one `visit` prunes instead, which keeps
+    // it from descending any further.
+    let mut pruning = builder.clone();
+    pruning.filter_entry(|entry| entry.path().parent().is_none_or(Matcher::descend_into));
+    for (entries, result) in pruning.build().enumerate() {
+        if entries == SEQUENTIAL_LIMIT {
+            return None;
+        }
+        match visit(result, request, matcher, &mut findings) {
+            Visit::Descend | Visit::Prune => {}
+            Visit::Skipped(path) => skipped.push(path),
+            Visit::Failed(err) => return Some(Err(err)),
+        }
+    }
+    Some(Ok((findings, skipped)))
+}
+
+fn walk_in_parallel(
+    builder: &WalkBuilder,
+    request: &ScanRequest,
+    matcher: &Matcher,
+) -> Result<Collected, ScanError> {
     let findings = Mutex::new(Findings::default());
     let skipped = Mutex::new(Vec::new());
     let failure = Mutex::new(None);
     builder.build_parallel().run(|| {
         Box::new(|result| {
-            let entry = match result {
-                Ok(entry) => entry,
-                Err(err) => {
-                    return match classify(&err) {
-                        Classified::Benign => WalkState::Continue,
-                        Classified::Unreadable(path) => match unreadable_verdict(request, &path) {
-                            Ok(()) => {
-                                lock(&skipped).push(path);
-                                WalkState::Continue
-                            }
-                            Err(message) => fail(&failure, request, path, message),
-                        },
-                        Classified::Fatal(path, message) => fail(&failure, request, path, message),
-                    };
-                }
-            };
             let mut local = Findings::default();
-            matcher.inspect(entry.path(), &mut local);
+            let visit = visit(result, request, matcher, &mut local);
             if local != Findings::default() {
                 lock(&findings).absorb(local);
             }
-            let is_dir = entry.file_type().is_some_and(|kind| kind.is_dir());
-            if is_dir && !Matcher::descend_into(entry.path()) {
-                WalkState::Skip
-            } else {
-                WalkState::Continue
+            match visit {
+                Visit::Descend => WalkState::Continue,
+                Visit::Prune => WalkState::Skip,
+                Visit::Skipped(path) => {
+                    lock(&skipped).push(path);
+                    WalkState::Continue
+                }
+                Visit::Failed(err) => {
+                    lock(&failure).get_or_insert(err);
+                    WalkState::Quit
+                }
             }
         })
     });
-
-    if let Some(err) = into_inner(failure) {
-        return Err(err);
+    match into_inner(failure) {
+        Some(err) => Err(err),
+        None => Ok((into_inner(findings), into_inner(skipped))),
     }
-    let findings = into_inner(findings);
-    Ok(ScanReport {
-        matches: findings.matches,
-        protected: findings.protected,
-        skipped: into_inner(skipped),
-        scanner: ScannerKind::Builtin,
-    })
 }
 
-fn fail(
-    failure: &Mutex<Option<ScanError>>,
+/// What one walk entry means for the walk.
+enum Visit {
+    /// Go on, into the entry if it is a directory.
+    Descend,
+    /// Go on, but not into this directory.
+    Prune,
+    /// The entry could not be read and the scan may do without it.
+    Skipped(PathBuf),
+    /// The scan cannot vouch for what it did not see.
+    Failed(ScanError),
+}
+
+/// Inspects one entry, adding what `matcher` finds in it to `findings`.
+fn visit(
+    result: Result<DirEntry, ignore::Error>,
     request: &ScanRequest,
-    path: PathBuf,
-    message: String,
-) -> WalkState {
-    let mut slot = lock(failure);
-    if slot.is_none() {
-        *slot = Some(ScanError::Walk {
-            patterns: pattern_list(&request.patterns_covering(&path)),
-            path,
-            message,
-        });
+    matcher: &Matcher,
+    findings: &mut Findings,
+) -> Visit {
+    let entry = match result {
+        Ok(entry) => entry,
+        Err(err) => {
+            return match classify(&err) {
+                Classified::Benign => Visit::Descend,
+                Classified::Unreadable(path) => match unreadable_verdict(request, &path) {
+                    Ok(()) => Visit::Skipped(path),
+                    Err(message) => Visit::Failed(walk_error(request, path, message)),
+                },
+                Classified::Fatal(path, message) => {
+                    Visit::Failed(walk_error(request, path, message))
+                }
+            };
+        }
+    };
+    matcher.inspect(entry.path(), findings);
+    let is_dir = entry.file_type().is_some_and(|kind| kind.is_dir());
+    if is_dir && !Matcher::descend_into(entry.path()) {
+        Visit::Prune
+    } else {
+        Visit::Descend
     }
-    WalkState::Quit
+}
+
+fn walk_error(request: &ScanRequest, path: PathBuf, message: String) -> ScanError {
+    ScanError::Walk {
+        patterns: pattern_list(&request.patterns_covering(&path)),
+        path,
+        message,
+    }
 }
 
 /// What a walk error means for the scan.
