@@ -285,6 +285,38 @@ mod tests {
         assert!(message.contains(&actual), "{message}");
     }
 
+    /// The swap attack: the verified file is replaced by renaming another
+    /// one over its path between the check and the exec. What runs must
+    /// be the verified bytes. `true` stands for the verified bwrap and
+    /// `false` for the swapped-in one; the control shows the path itself
+    /// now names the swapped-in program.
+    #[test]
+    fn a_file_renamed_over_the_path_after_the_check_never_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bwrap");
+        std::fs::copy("/bin/true", &path).unwrap();
+        let digest = Sha256::digest(std::fs::read(&path).unwrap()).into();
+        let bundled = BundledBwrap::open(&path, ExpectedDigest::Release(digest)).unwrap();
+        assert!(bundled.verified());
+
+        let swapped_in = dir.path().join("swapped-in");
+        std::fs::copy("/bin/false", &swapped_in).unwrap();
+        std::fs::rename(&swapped_in, &path).unwrap();
+
+        let through_descriptor = std::process::Command::new(bundled.exec_path())
+            .status()
+            .unwrap();
+        assert!(
+            through_descriptor.success(),
+            "the swapped-in file ran instead of the verified one"
+        );
+        let by_path = std::process::Command::new(&path).status().unwrap();
+        assert!(
+            !by_path.success(),
+            "control: the path must now name the swapped-in program"
+        );
+    }
+
     #[test]
     fn a_development_build_runs_the_file_unverified() {
         let dir = tempfile::tempdir().unwrap();

@@ -292,3 +292,59 @@ fn a_bwrap_that_cannot_create_namespaces_is_diagnosed_with_a_fix() {
     }
     assert!(read(&mark).is_none());
 }
+
+/// Runs the helper as `command` would, inside an outer bwrap that shows
+/// `proc_version` as the host's `/proc/version` (the only way to make this
+/// kernel look like another one to the real binary).
+fn run_with_proc_version(
+    world: &World,
+    proc_version: &str,
+    command: std::process::Command,
+) -> std::process::Output {
+    let fake = world.outside.join("proc-version");
+    std::fs::write(&fake, format!("{proc_version}\n")).unwrap();
+    let mut outer = std::process::Command::new("bwrap");
+    outer
+        .args(["--dev-bind", "/", "/", "--ro-bind"])
+        .arg(&fake)
+        .args(["/proc/version", "--"])
+        .arg(command.get_program())
+        .args(command.get_args())
+        .env("CODEX_HOME", &world.codex_home)
+        .stdin(std::process::Stdio::null());
+    outer.output().unwrap()
+}
+
+/// Real `/proc/version` strings: WSL1 carries a bare `Microsoft` marker,
+/// WSL2 an explicit `WSL2` one.
+const WSL1_PROC_VERSION: &str = "Linux version 4.4.0-19041-Microsoft (Microsoft@Microsoft.com) (gcc version 5.4.0 (GCC) ) #1237-Microsoft Sat Sep 11 14:32:00 PST 2021";
+const WSL2_PROC_VERSION: &str = "Linux version 5.15.167.4-microsoft-standard-WSL2 (root@f9c826d3017f) (gcc (GCC) 11.2.0, GNU ld (GNU Binutils) 2.37) #1 SMP Tue Nov 5 00:21:55 UTC 2024";
+
+#[test]
+fn wsl1_is_refused_before_bwrap_runs() {
+    require_sandbox!();
+    let world = World::new();
+    let (script, mark) = marker_script(&world);
+
+    // Control: the binary reads the substituted file (a WSL2 kernel
+    // passes the host check; --explain then runs nothing).
+    let explained = run_with_proc_version(
+        &world,
+        WSL2_PROC_VERSION,
+        world.command(&["--explain"], &["sh", "-c", &script]),
+    );
+    assert_code(&explained, 0);
+    let refused_explain = run_with_proc_version(
+        &world,
+        WSL1_PROC_VERSION,
+        world.command(&["--explain"], &["sh", "-c", &script]),
+    );
+    assert_code(&refused_explain, 69);
+
+    let output = run_with_proc_version(
+        &world,
+        WSL1_PROC_VERSION,
+        world.command(&[], &["sh", "-c", &script]),
+    );
+    assert_refused(&output, &mark, 69, &["WSL1", "wsl --set-version"]);
+}
