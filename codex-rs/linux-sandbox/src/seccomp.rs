@@ -10,6 +10,13 @@
 //!   `sendmmsg`, `recvmmsg`, `getsockopt`, `setsockopt`, `getpeername`,
 //!   `getsockname`, `shutdown`.
 //!
+//! - proxy-routed network: `socket` for every family but `AF_INET` and
+//!   `AF_INET6` (the namespace's only interface is loopback, where the
+//!   proxy listeners are), so no `AF_UNIX` socket can reach a host socket
+//!   path; `socketpair` only as an `AF_UNIX` stream or seqpacket pair,
+//!   whose two ends both belong to the command (Node's `child_process`,
+//!   and so npm's install scripts, needs it for every child's stdio).
+//!
 //! A default-allow filter keyed on syscall numbers must also stop the other
 //! syscall ABIs, whose numbers differ: seccompiler's architecture check
 //! kills the process on a foreign architecture (the i386 `int 0x80` entry),
@@ -71,24 +78,31 @@ pub fn build_filter(network: NetworkMode) -> Result<BpfProgram, SeccompError> {
     for syscall in ALWAYS_DENIED {
         rules.insert(syscall, Vec::new());
     }
-    if network != NetworkMode::Enabled {
-        for syscall in NETWORK_DENIED {
-            rules.insert(syscall, Vec::new());
-        }
-        // Any one rule denies: a family other than AF_UNIX, or a socket
-        // type (the low four bits of `type`; the rest are flags) other than
-        // the connection-oriented ones. seccompiler has no masked
-        // "not equal", so the other fourteen values are listed.
-        for syscall in [libc::SYS_socket, libc::SYS_socketpair] {
-            let mut deny = vec![rule(condition(0, SeccompCmpOp::Ne, libc::AF_UNIX as u64)?)?];
-            for socket_type in (0..=SOCK_TYPE_MASK).filter(|t| !ALLOWED_UNIX_TYPES.contains(t)) {
-                deny.push(rule(condition(
-                    1,
-                    SeccompCmpOp::MaskedEq(SOCK_TYPE_MASK),
-                    socket_type,
-                )?)?);
+    match network {
+        NetworkMode::Enabled => {}
+        NetworkMode::Restricted => {
+            for syscall in NETWORK_DENIED {
+                rules.insert(syscall, Vec::new());
             }
-            rules.insert(syscall, deny);
+            for syscall in [libc::SYS_socket, libc::SYS_socketpair] {
+                rules.insert(syscall, unix_stream_only()?);
+            }
+        }
+        NetworkMode::Proxy => {
+            // Internet sockets only: the namespace has nothing but
+            // loopback, where the proxy listeners are. Both conditions
+            // must hold for the rule to deny.
+            rules.insert(
+                libc::SYS_socket,
+                vec![
+                    SeccompRule::new(vec![
+                        condition(0, SeccompCmpOp::Ne, libc::AF_INET as u64)?,
+                        condition(0, SeccompCmpOp::Ne, libc::AF_INET6 as u64)?,
+                    ])
+                    .map_err(|err| SeccompError(err.to_string()))?,
+                ],
+            );
+            rules.insert(libc::SYS_socketpair, unix_stream_only()?);
         }
     }
     let arch = TargetArch::try_from(std::env::consts::ARCH)
@@ -107,6 +121,24 @@ pub fn build_filter(network: NetworkMode) -> Result<BpfProgram, SeccompError> {
         insert_x32_guard(&mut program)?;
     }
     Ok(program)
+}
+
+/// Rules that deny a `socket`/`socketpair` call unless it asks for an
+/// `AF_UNIX` stream or seqpacket socket. Any one rule denies: a family
+/// other than `AF_UNIX`, or a socket type (the low four bits of `type`;
+/// the rest are flags) other than the connection-oriented ones.
+/// seccompiler has no masked "not equal", so the other fourteen values
+/// are listed.
+fn unix_stream_only() -> Result<Vec<SeccompRule>, SeccompError> {
+    let mut deny = vec![rule(condition(0, SeccompCmpOp::Ne, libc::AF_UNIX as u64)?)?];
+    for socket_type in (0..=SOCK_TYPE_MASK).filter(|t| !ALLOWED_UNIX_TYPES.contains(t)) {
+        deny.push(rule(condition(
+            1,
+            SeccompCmpOp::MaskedEq(SOCK_TYPE_MASK),
+            socket_type,
+        )?)?);
+    }
+    Ok(deny)
 }
 
 /// The program as the raw `struct sock_filter` array bwrap's `--seccomp`

@@ -63,11 +63,16 @@ const AF_NETLINK: u64 = libc::AF_NETLINK as u64;
 const STREAM: u64 = libc::SOCK_STREAM as u64;
 const DGRAM: u64 = libc::SOCK_DGRAM as u64;
 const CLOEXEC: u64 = libc::SOCK_CLOEXEC as u64;
+const ALL_MODES: [NetworkMode; 3] = [
+    NetworkMode::Restricted,
+    NetworkMode::Enabled,
+    NetworkMode::Proxy,
+];
 
 #[test]
 #[cfg(target_arch = "x86_64")]
 fn ordinary_syscalls_are_allowed_in_every_mode() {
-    for network in [NetworkMode::Restricted, NetworkMode::Enabled] {
+    for network in ALL_MODES {
         let program = filter(network);
         for nr in [
             libc::SYS_read,
@@ -88,7 +93,7 @@ fn ordinary_syscalls_are_allowed_in_every_mode() {
 #[test]
 #[cfg(target_arch = "x86_64")]
 fn debugging_and_io_uring_are_denied_in_every_mode() {
-    for network in [NetworkMode::Restricted, NetworkMode::Enabled] {
+    for network in ALL_MODES {
         let program = filter(network);
         for nr in ALWAYS_DENIED {
             assert_eq!(
@@ -176,8 +181,79 @@ fn enabled_network_leaves_sockets_alone() {
 
 #[test]
 #[cfg(target_arch = "x86_64")]
+fn proxy_routed_network_allows_internet_sockets_and_no_unix_socket() {
+    let program = filter(NetworkMode::Proxy);
+    for family in [AF_INET, AF_INET6] {
+        for socket_type in [STREAM, DGRAM, STREAM | CLOEXEC] {
+            assert_eq!(
+                syscall(
+                    &program,
+                    libc::SYS_socket,
+                    [family, socket_type, 0, 0, 0, 0]
+                ),
+                RET_ALLOW,
+                "family {family} type {socket_type}"
+            );
+        }
+    }
+    for family in [
+        AF_UNIX,
+        AF_NETLINK,
+        libc::AF_PACKET as u64,
+        libc::AF_VSOCK as u64,
+        0,
+    ] {
+        for socket_type in [STREAM, DGRAM, libc::SOCK_SEQPACKET as u64] {
+            assert_eq!(
+                syscall(
+                    &program,
+                    libc::SYS_socket,
+                    [family, socket_type, 0, 0, 0, 0]
+                ),
+                RET_EPERM,
+                "family {family} type {socket_type}"
+            );
+        }
+    }
+    // High bits cannot turn AF_UNIX into an allowed family.
+    assert_eq!(
+        syscall(
+            &program,
+            libc::SYS_socket,
+            [AF_UNIX | 1 << 32, STREAM, 0, 0, 0, 0]
+        ),
+        RET_EPERM
+    );
+    // A socketpair reaches nothing outside the command: stream and
+    // seqpacket pairs pass, as in the restricted mode; the rest do not.
+    assert_eq!(
+        syscall(
+            &program,
+            libc::SYS_socketpair,
+            [AF_UNIX, STREAM | CLOEXEC, 0, 0, 0, 0]
+        ),
+        RET_ALLOW
+    );
+    for (family, socket_type) in [(AF_UNIX, DGRAM), (AF_INET, STREAM)] {
+        assert_eq!(
+            syscall(
+                &program,
+                libc::SYS_socketpair,
+                [family, socket_type, 0, 0, 0, 0]
+            ),
+            RET_EPERM
+        );
+    }
+    // connect, bind, sendto and the rest are what reaching the proxy takes.
+    for nr in NETWORK_DENIED {
+        assert_eq!(syscall(&program, nr, [3, 0, 0, 0, 0, 0]), RET_ALLOW, "{nr}");
+    }
+}
+
+#[test]
+#[cfg(target_arch = "x86_64")]
 fn foreign_abis_are_killed() {
-    for network in [NetworkMode::Restricted, NetworkMode::Enabled] {
+    for network in ALL_MODES {
         let program = filter(network);
         // i386 through int 0x80: its ptrace is 26, which is x86_64's msync.
         assert_eq!(run(&program, 26, AUDIT_ARCH_I386, [0; 6]), RET_KILL);

@@ -1,0 +1,224 @@
+//! The environment a proxy-routed command gets: the proxy in every form
+//! common tools read.
+//!
+//! The endpoints keep their addresses inside the sandbox (see the parent
+//! module), so the URLs are the ones found on the host. What is added:
+//!
+//! | variables | read by |
+//! | --- | --- |
+//! | `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` and lower-case forms | curl, wget, git, pip, cargo, Go, Python `requests`/`urllib`, Ruby, Deno, Bun, conda, Composer |
+//! | `NO_PROXY`, `no_proxy` | the same tools: only the sandbox's own loopback |
+//! | `npm_config_proxy`, `npm_config_https_proxy`, `npm_config_noproxy` | npm, pnpm, yarn 1 |
+//! | `YARN_HTTP_PROXY`, `YARN_HTTPS_PROXY` | yarn 2 and later |
+//! | `NODE_USE_ENV_PROXY=1` | Node's built-in `fetch` and `http` (Node 22.21+, 24.5+) |
+//! | `GLOBAL_AGENT_HTTP_PROXY`, `GLOBAL_AGENT_HTTPS_PROXY`, `GLOBAL_AGENT_NO_PROXY` | Node programs using `global-agent` (Electron tooling) |
+//! | `PIP_PROXY` | pip (its `--proxy` option) |
+//! | `CARGO_HTTP_PROXY` | cargo (`http.proxy`) |
+//! | `GIT_CONFIG_COUNT`/`KEY_n`/`VALUE_n`: `http.proxy` | git, also where a user's gitconfig sets another proxy |
+//! | `JAVA_TOOL_OPTIONS`: `-Dhttp(s).proxyHost/Port`, `-Dhttp.nonProxyHosts` | every JVM: Maven, Gradle, sbt |
+//!
+//! `NO_PROXY` names only loopback (`localhost,127.0.0.1,::1`): inside the
+//! namespace that is the command's own loopback, and no other address is
+//! reachable directly, so a host's `NO_PROXY` entry would only make a
+//! tool try a direct connection that cannot succeed. Existing
+//! `JAVA_TOOL_OPTIONS` and `GIT_CONFIG_*` entries are kept and extended.
+
+use super::{PROXY_VARIABLES, ProxyRoutes, ProxyVariable};
+
+/// What `NO_PROXY` and its variants hold inside the sandbox.
+pub const NO_PROXY_VALUE: &str = "localhost,127.0.0.1,::1";
+
+/// The variables to set for the command (name, value), in a fixed order.
+/// `lookup` reads the host environment, for the variables that are
+/// extended rather than replaced.
+pub fn proxy_environment(
+    routes: &ProxyRoutes,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Vec<(String, String)> {
+    let first = |names: &[&str]| -> Option<&ProxyVariable> {
+        names
+            .iter()
+            .find_map(|name| routes.variables.iter().find(|var| var.name == *name))
+    };
+    // `routes` is never empty, so each of these finds a variable.
+    let http = first(&PROXY_VARIABLES).map(|var| var.value.clone());
+    let https = first(&[
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+    ]);
+    let all = first(&[
+        "ALL_PROXY",
+        "all_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+    ]);
+    let (Some(http), Some(https), Some(all)) = (http, https, all) else {
+        return Vec::new();
+    };
+    let https_value = https.value.clone();
+    let mut vars: Vec<(String, String)> = Vec::new();
+    let mut set = |name: &str, value: &str| vars.push((name.to_owned(), value.to_owned()));
+    for (upper, lower, value) in [
+        ("HTTP_PROXY", "http_proxy", &http),
+        ("HTTPS_PROXY", "https_proxy", &https_value),
+        ("ALL_PROXY", "all_proxy", &all.value),
+        ("NO_PROXY", "no_proxy", &NO_PROXY_VALUE.to_owned()),
+    ] {
+        set(upper, value);
+        set(lower, value);
+    }
+    set("npm_config_proxy", &http);
+    set("npm_config_https_proxy", &https_value);
+    set("npm_config_noproxy", NO_PROXY_VALUE);
+    set("YARN_HTTP_PROXY", &http);
+    set("YARN_HTTPS_PROXY", &https_value);
+    set("NODE_USE_ENV_PROXY", "1");
+    set("GLOBAL_AGENT_HTTP_PROXY", &http);
+    set("GLOBAL_AGENT_HTTPS_PROXY", &https_value);
+    set("GLOBAL_AGENT_NO_PROXY", NO_PROXY_VALUE);
+    set("PIP_PROXY", &https_value);
+    set("CARGO_HTTP_PROXY", &https_value);
+
+    let git_count = lookup("GIT_CONFIG_COUNT")
+        .and_then(|count| count.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    set(&format!("GIT_CONFIG_KEY_{git_count}"), "http.proxy");
+    set(&format!("GIT_CONFIG_VALUE_{git_count}"), &https_value);
+    set("GIT_CONFIG_COUNT", &(git_count + 1).to_string());
+
+    let endpoint = https.endpoint;
+    let host = match endpoint.host {
+        super::ProxyHost::Address(ip) => ip.to_string(),
+        super::ProxyHost::Localhost => "localhost".to_owned(),
+    };
+    let port = endpoint.port;
+    let jvm = format!(
+        "-Dhttp.proxyHost={host} -Dhttp.proxyPort={port} -Dhttps.proxyHost={host} \
+         -Dhttps.proxyPort={port} -Dhttp.nonProxyHosts=localhost|127.0.0.1|[::1]"
+    );
+    let java = match lookup("JAVA_TOOL_OPTIONS").filter(|existing| !existing.trim().is_empty()) {
+        Some(existing) => format!("{existing} {jvm}"),
+        None => jvm,
+    };
+    set("JAVA_TOOL_OPTIONS", &java);
+    vars
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::proxy_routes;
+    use std::collections::BTreeMap;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn injected(host: &[(&str, &str)]) -> BTreeMap<String, String> {
+        let host = env(host);
+        let routes = proxy_routes(|name| host.get(name).cloned()).unwrap();
+        proxy_environment(&routes, |name| host.get(name).cloned())
+            .into_iter()
+            .collect()
+    }
+
+    #[test]
+    fn one_variable_fills_every_form() {
+        let vars = injected(&[("HTTPS_PROXY", "http://127.0.0.1:3128")]);
+        for name in [
+            "HTTP_PROXY",
+            "http_proxy",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+            "npm_config_proxy",
+            "npm_config_https_proxy",
+            "YARN_HTTP_PROXY",
+            "YARN_HTTPS_PROXY",
+            "GLOBAL_AGENT_HTTP_PROXY",
+            "GLOBAL_AGENT_HTTPS_PROXY",
+            "PIP_PROXY",
+            "CARGO_HTTP_PROXY",
+            "GIT_CONFIG_VALUE_0",
+        ] {
+            assert_eq!(
+                vars.get(name).map(String::as_str),
+                Some("http://127.0.0.1:3128"),
+                "{name}"
+            );
+        }
+        for name in [
+            "NO_PROXY",
+            "no_proxy",
+            "npm_config_noproxy",
+            "GLOBAL_AGENT_NO_PROXY",
+        ] {
+            assert_eq!(vars[name], NO_PROXY_VALUE, "{name}");
+        }
+        assert_eq!(vars["GIT_CONFIG_COUNT"], "1");
+        assert_eq!(vars["GIT_CONFIG_KEY_0"], "http.proxy");
+        assert_eq!(vars["NODE_USE_ENV_PROXY"], "1");
+        assert_eq!(
+            vars["JAVA_TOOL_OPTIONS"],
+            "-Dhttp.proxyHost=127.0.0.1 -Dhttp.proxyPort=3128 -Dhttps.proxyHost=127.0.0.1 \
+             -Dhttps.proxyPort=3128 -Dhttp.nonProxyHosts=localhost|127.0.0.1|[::1]"
+        );
+    }
+
+    #[test]
+    fn http_and_https_keep_their_own_proxies() {
+        let vars = injected(&[
+            ("http_proxy", "http://127.0.0.1:8080"),
+            ("HTTPS_PROXY", "http://user:pw@localhost:3128"),
+            ("ALL_PROXY", "socks5h://127.0.0.1:1080"),
+        ]);
+        assert_eq!(vars["HTTP_PROXY"], "http://127.0.0.1:8080");
+        assert_eq!(vars["npm_config_proxy"], "http://127.0.0.1:8080");
+        assert_eq!(vars["https_proxy"], "http://user:pw@localhost:3128");
+        assert_eq!(vars["CARGO_HTTP_PROXY"], "http://user:pw@localhost:3128");
+        assert_eq!(vars["all_proxy"], "socks5h://127.0.0.1:1080");
+        assert!(
+            vars["JAVA_TOOL_OPTIONS"]
+                .contains("-Dhttps.proxyHost=localhost -Dhttps.proxyPort=3128")
+        );
+    }
+
+    #[test]
+    fn the_hosts_no_proxy_is_replaced_by_loopback_only() {
+        let vars = injected(&[
+            ("HTTP_PROXY", "127.0.0.1:3128"),
+            ("NO_PROXY", "*.internal,10.0.0.0/8"),
+        ]);
+        assert_eq!(vars["NO_PROXY"], NO_PROXY_VALUE);
+        assert_eq!(vars["no_proxy"], NO_PROXY_VALUE);
+    }
+
+    #[test]
+    fn existing_java_options_and_git_config_entries_are_extended() {
+        let vars = injected(&[
+            ("HTTP_PROXY", "http://[::1]:3128"),
+            ("JAVA_TOOL_OPTIONS", "-Xmx1g"),
+            ("GIT_CONFIG_COUNT", "2"),
+        ]);
+        assert!(
+            vars["JAVA_TOOL_OPTIONS"]
+                .starts_with("-Xmx1g -Dhttp.proxyHost=::1 -Dhttp.proxyPort=3128"),
+            "{}",
+            vars["JAVA_TOOL_OPTIONS"]
+        );
+        assert_eq!(vars["GIT_CONFIG_COUNT"], "3");
+        assert_eq!(vars["GIT_CONFIG_KEY_2"], "http.proxy");
+        assert_eq!(vars["GIT_CONFIG_VALUE_2"], "http://[::1]:3128");
+        assert!(!vars.contains_key("GIT_CONFIG_KEY_0"));
+    }
+}
