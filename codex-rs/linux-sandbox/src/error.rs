@@ -86,9 +86,9 @@ impl SandboxError {
 impl From<PlanError> for SandboxError {
     fn from(err: PlanError) -> Self {
         match err {
-            PlanError::Unsupported(_)
-            | PlanError::CwdHidden(_)
-            | PlanError::TooManyMounts { .. } => SandboxError::Unenforceable(err.to_string()),
+            PlanError::CwdHidden(_) | PlanError::TooManyMounts { .. } => {
+                SandboxError::Unenforceable(err.to_string())
+            }
             PlanError::Inspect { .. } => SandboxError::Setup(err.to_string()),
         }
     }

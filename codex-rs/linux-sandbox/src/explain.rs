@@ -89,6 +89,28 @@ pub fn explain_sandboxed(
         |_| "bwrap".to_string(),
         |bwrap| bwrap.display_path().display().to_string(),
     );
+    if let Stage::Inner {
+        proxy: Some(proxy), ..
+    } = stage
+    {
+        let _ = writeln!(
+            out,
+            "proxy routes (listened on inside the sandbox by the inner stage, each connection forwarded to the same address on the host):"
+        );
+        for spec in proxy.stage.listen {
+            let optional = if spec.required {
+                ""
+            } else {
+                " (skipped where the kernel has no IPv6)"
+            };
+            let _ = writeln!(out, "  {}{optional}", spec.addr);
+        }
+        let _ = writeln!(
+            out,
+            "proxy environment: {} variables for the command (the --setenv arguments below)",
+            proxy.env.len()
+        );
+    }
     let _ = writeln!(out, "seccomp: {}", describe_stage(stage));
     let mut argv = vec![program];
     argv.extend(
@@ -109,13 +131,14 @@ fn describe_stage(stage: Stage<'_>) -> &'static str {
     match stage {
         Stage::Bwrap { .. } => "installed by bwrap (--seccomp) right before it execs the command",
         Stage::Inner { argv0: true, .. } => {
-            "installed by the inner stage (features.inner_stage): bwrap execs this binary, \
-             named codex-linux-sandbox, which sets no_new_privs and the filter, then execs the command"
+            "installed by the inner stage (features.inner_stage, or network mode proxy): bwrap \
+             execs this binary, named codex-linux-sandbox, which sets no_new_privs and the filter, \
+             then execs the command"
         }
         Stage::Inner { argv0: false, .. } => {
-            "installed by the inner stage (features.inner_stage): bwrap execs this binary, \
-             which sets no_new_privs and the filter, then execs the command; this bwrap has no \
-             --argv0, so the stage is named by its path"
+            "installed by the inner stage (features.inner_stage, or network mode proxy): bwrap \
+             execs this binary, which sets no_new_privs and the filter, then execs the command; \
+             this bwrap has no --argv0, so the stage is named by its path"
         }
     }
 }

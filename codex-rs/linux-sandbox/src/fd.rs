@@ -31,3 +31,40 @@ pub(crate) fn is_open(fd: RawFd) -> bool {
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
     flags >= 0
 }
+
+/// Marks every descriptor above stderr close-on-exec, so nothing this
+/// process inherited (a directory handle, a socket, a jobserver pipe) is
+/// passed through bwrap to the command: an inherited directory descriptor
+/// alone would let it `openat` outside every mount. The descriptors bwrap
+/// must see are made inheritable again one by one, right before the spawn.
+pub(crate) fn close_inherited_on_exec() -> io::Result<()> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC closes nothing; it only
+    // sets the close-on-exec flag of every open descriptor in the range.
+    let done = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if done == 0 {
+        return Ok(());
+    }
+    // Kernels before 5.11 lack CLOSE_RANGE_CLOEXEC: walk the table.
+    let entries: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2)
+        .collect();
+    for fd in entries {
+        // SAFETY: F_GETFD/F_SETFD only touch descriptor flags, and fail
+        // cleanly (EBADF) for the directory descriptor the walk used,
+        // which is closed by now.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        // SAFETY: as above.
+        if flags >= 0 && unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}

@@ -23,9 +23,13 @@ use std::path::PathBuf;
 use std::process::Stdio;
 
 use crate::fd::set_close_on_exec;
+use crate::inner_stage::args::ProxyStage;
 use crate::launcher::Bwrap;
 use crate::plan::MountPlan;
-use crate::render::{FdArg, HelperExec, Stage, bwrap_args};
+use crate::proxy::forward::start_bridge;
+use crate::proxy::handoff;
+use crate::proxy::routes::{ListenRoute, ListenSpec};
+use crate::render::{FdArg, HelperExec, ProxyRender, Stage, bwrap_args};
 
 /// Who installs `no_new_privs` and the seccomp filter.
 #[derive(Debug, Clone, Copy)]
@@ -41,7 +45,19 @@ pub enum Pipeline<'a> {
         helper: &'a InnerHelper,
         /// Whether to name the stage with `--argv0`.
         argv0: bool,
+        /// Proxy routing, in network mode proxy.
+        proxy: Option<&'a ProxyLaunch>,
     },
+}
+
+/// Proxy routing for one launch (see [`crate::proxy`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyLaunch {
+    /// The listeners the inner stage opens, in order, and where each
+    /// forwards to.
+    pub routes: Vec<ListenRoute>,
+    /// The variables the command gets.
+    pub env: Vec<(String, String)>,
 }
 
 /// How bwrap is to find this binary for the inner stage.
@@ -82,6 +98,8 @@ pub fn launch(
     let mut report_reader = None;
     // Held open until bwrap has been spawned.
     let mut inherited: Vec<OwnedFd> = Vec::new();
+    let mut bridge = None;
+    let specs: Vec<ListenSpec>;
     let stage = match pipeline {
         Pipeline::BwrapSeccomp { filter } => {
             let (seccomp_reader, mut seccomp_writer) = io::pipe()?;
@@ -96,7 +114,11 @@ pub fn launch(
             inherited.push(seccomp_reader.into());
             stage
         }
-        Pipeline::InnerStage { helper, argv0 } => {
+        Pipeline::InnerStage {
+            helper,
+            argv0,
+            proxy,
+        } => {
             let (reader, writer) = io::pipe()?;
             set_close_on_exec(writer.as_fd(), false)?;
             let report = FdArg::Fd(writer.as_raw_fd());
@@ -112,10 +134,29 @@ pub fn launch(
                 }
                 InnerHelper::Path(path) => HelperExec::Path(path),
             };
+            let proxy = match proxy {
+                Some(launch) => {
+                    let (outer, inner) = handoff::channel()?;
+                    set_close_on_exec(inner.as_fd(), false)?;
+                    let channel = FdArg::Fd(inner.as_raw_fd());
+                    inherited.push(inner);
+                    bridge = Some((outer, launch.routes.clone()));
+                    specs = launch.routes.iter().map(ListenSpec::of).collect();
+                    Some(ProxyRender {
+                        stage: ProxyStage {
+                            channel,
+                            listen: &specs,
+                        },
+                        env: &launch.env,
+                    })
+                }
+                None => None,
+            };
             Stage::Inner {
                 helper,
                 report,
                 argv0,
+                proxy,
             }
         }
     };
@@ -131,6 +172,11 @@ pub fn launch(
         .spawn()?;
     drop(inherited);
     drop(status_writer);
+    // Started only now that this process holds no copy of the inner end:
+    // if the inner stage fails before handing over, the bridge sees EOF.
+    if let Some((outer, routes)) = bridge {
+        start_bridge(outer, routes)?;
+    }
     let status = child.wait()?;
     let mut report = String::new();
     status_reader.read_to_string(&mut report)?;

@@ -26,6 +26,7 @@ pub mod launcher;
 pub mod locate;
 pub mod plan;
 pub mod probe;
+pub mod proxy;
 pub mod render;
 pub mod run;
 pub mod scan;

@@ -6,8 +6,10 @@ use std::path::Path;
 
 use codex_sandboxing::NetworkMode;
 
+use crate::inner_stage::args::ProxyStage;
 use crate::inner_stage::{HELPER_ARGV0, inner_stage_args};
 use crate::plan::{MountOp, MountPlan};
+use crate::proxy::routes::ListenSpec;
 
 /// A file descriptor bwrap is told about: a real one when launching, a
 /// placeholder when only showing the command (`--explain`).
@@ -49,7 +51,19 @@ pub enum Stage<'a> {
         /// Whether this bwrap knows `--argv0` (0.9 and later); without it
         /// the stage runs under its path's name.
         argv0: bool,
+        /// Proxy routing, in network mode proxy.
+        proxy: Option<ProxyRender<'a>>,
     },
+}
+
+/// Proxy routing as bwrap's argv carries it: the routes for the inner
+/// stage, and the environment the command gets (`--setenv`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyRender<'a> {
+    /// The inner stage's proxy fields.
+    pub stage: ProxyStage<'a>,
+    /// Variables set for the command (see `codex_sandboxing::proxy::env`).
+    pub env: &'a [(String, String)],
 }
 
 /// How bwrap finds the helper it execs as the inner stage.
@@ -73,11 +87,41 @@ impl<'a> Stage<'a> {
                 helper,
                 report: FdArg::Placeholder("report-fd"),
                 argv0,
+                proxy: None,
             }
         } else {
             Stage::Bwrap {
                 seccomp: FdArg::Placeholder("seccomp-fd"),
             }
+        }
+    }
+
+    /// This stage with proxy routing through a placeholder descriptor, for
+    /// showing the argv; only the inner stage routes a proxy.
+    pub fn with_proxy_placeholders(
+        self,
+        listen: &'a [ListenSpec],
+        env: &'a [(String, String)],
+    ) -> Stage<'a> {
+        match self {
+            Stage::Inner {
+                helper,
+                report,
+                argv0,
+                ..
+            } => Stage::Inner {
+                helper,
+                report,
+                argv0,
+                proxy: Some(ProxyRender {
+                    stage: ProxyStage {
+                        channel: FdArg::Placeholder("proxy-fd"),
+                        listen,
+                    },
+                    env,
+                }),
+            },
+            bwrap @ Stage::Bwrap { .. } => bwrap,
         }
     }
 }
@@ -145,7 +189,11 @@ pub fn bwrap_args(
             helper,
             report,
             argv0,
+            proxy,
         } => {
+            for (name, value) in proxy.map(|proxy| proxy.env).unwrap_or_default() {
+                args.extend(["--setenv".into(), name.into(), value.into()]);
+            }
             if argv0 {
                 args.push("--argv0".into());
                 args.push(HELPER_ARGV0.into());
@@ -163,7 +211,13 @@ pub fn bwrap_args(
                     None
                 }
             };
-            args.extend(inner_stage_args(plan.network, report, helper_fd, command));
+            args.extend(inner_stage_args(
+                plan.network,
+                report,
+                helper_fd,
+                proxy.map(|proxy| proxy.stage),
+                command,
+            ));
         }
     }
     args
@@ -268,6 +322,7 @@ mod tests {
                 helper: HelperExec::Descriptor(FdArg::Fd(6)),
                 report: FdArg::Fd(5),
                 argv0: true,
+                proxy: None,
             },
             &["sh".into(), "-c".into(), "echo hi".into()],
         ));
@@ -318,6 +373,53 @@ mod tests {
                 "<report-fd>",
                 "--",
                 "true",
+            ]
+        );
+    }
+
+    #[test]
+    fn proxy_routing_sets_the_environment_and_passes_the_routes_to_the_inner_stage() {
+        let listen = [ListenSpec::parse("127.0.0.1:3128").unwrap()];
+        let env = [("HTTPS_PROXY".to_owned(), "http://127.0.0.1:3128".to_owned())];
+        let args = strings(bwrap_args(
+            &plan(NetworkMode::Proxy, vec![]),
+            FdArg::Fd(4),
+            Stage::Inner {
+                helper: HelperExec::Descriptor(FdArg::Fd(6)),
+                report: FdArg::Fd(5),
+                argv0: false,
+                proxy: Some(ProxyRender {
+                    stage: ProxyStage {
+                        channel: FdArg::Fd(7),
+                        listen: &listen,
+                    },
+                    env: &env,
+                }),
+            },
+            &["curl".into()],
+        ));
+        assert!(args.contains(&"--unshare-net".to_string()));
+        assert_eq!(
+            tail_after_status(&args),
+            [
+                "--setenv",
+                "HTTPS_PROXY",
+                "http://127.0.0.1:3128",
+                "--",
+                "/proc/self/fd/6",
+                "--codex-inner-stage",
+                "--network",
+                "proxy",
+                "--report-fd",
+                "5",
+                "--helper-fd",
+                "6",
+                "--proxy-fd",
+                "7",
+                "--proxy-listen",
+                "127.0.0.1:3128",
+                "--",
+                "curl",
             ]
         );
     }

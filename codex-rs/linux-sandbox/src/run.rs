@@ -12,14 +12,17 @@ use codex_sandboxing::host::{
     Wsl, bubblewrap_install_hint, detect_wsl, proc_mount_expected_to_work,
 };
 use codex_sandboxing::namespaces::diagnose_namespace_failure;
+use codex_sandboxing::proxy::env::proxy_environment;
+use codex_sandboxing::proxy::proxy_routes;
 use codex_sandboxing::request::{Environment, build_policy};
-use codex_sandboxing::{Access, EffectivePolicy, SandboxPolicy};
+use codex_sandboxing::{Access, EffectivePolicy, NetworkMode, SandboxPolicy};
 
 use crate::bundled::COMPILED_IN_DIGEST;
 use crate::error::SandboxError;
 use crate::explain::{explain_sandboxed, explain_unsandboxed};
+use crate::fd::close_inherited_on_exec;
 use crate::fs_view::HostFs;
-use crate::launch::{InnerHelper, LaunchOutcome, Pipeline, launch};
+use crate::launch::{InnerHelper, LaunchOutcome, Pipeline, ProxyLaunch, launch};
 use crate::launcher::{Bwrap, LauncherError, bundled_path_of_current_exe, choose_bwrap};
 use crate::locate::{find_command, find_trusted_program};
 use crate::plan::real_path::{RealKind, real_path};
@@ -27,6 +30,7 @@ use crate::plan::{MountPlan, Outcome, ProcMode, plan};
 use crate::probe::{
     ProbeFailure, namespace_facts, probe_namespaces, probe_proc_mount, supports_argv0,
 };
+use crate::proxy::routes::{ListenSpec, listen_routes};
 use crate::render::{FdArg, HelperExec, Stage};
 use crate::scan::{ScanReport, ScanRequest, Scanner};
 use crate::seccomp::{build_filter, program_bytes};
@@ -56,6 +60,12 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
         return Err(exec_unsandboxed(&args.command, &env.process_cwd, &policy));
     };
     refuse_unsupported_host()?;
+    close_inherited_on_exec().map_err(|err| {
+        SandboxError::Setup(format!(
+            "cannot keep inherited descriptors out of the sandbox: {err}"
+        ))
+    })?;
+    let proxy = proxy_launch(sandbox)?;
     let proc = if args.no_proc {
         ProcMode::Skip
     } else if proc_mount_expected_to_work(&read_or_empty("/proc/self/mountinfo")) {
@@ -80,14 +90,21 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
         bundled_path_of_current_exe,
         COMPILED_IN_DIGEST,
     );
-    let helper = if sandbox.inner_stage {
+    // Proxy routing needs the inner stage: it opens the listeners inside
+    // the sandbox's network namespace.
+    let helper = if sandbox.inner_stage || proxy.is_some() {
         Some(inner_stage_helper(&mount_plan)?)
     } else {
         None
     };
     if args.explain {
         let argv0 = helper.is_some() && bwrap.as_ref().is_ok_and(supports_argv0);
-        let stage = Stage::placeholders(helper.as_ref().map(explained_helper), argv0);
+        let mut stage = Stage::placeholders(helper.as_ref().map(explained_helper), argv0);
+        let specs: Vec<ListenSpec>;
+        if let Some(proxy) = &proxy {
+            specs = proxy.routes.iter().map(ListenSpec::of).collect();
+            stage = stage.with_proxy_placeholders(&specs, &proxy.env);
+        }
         let launcher = bwrap.as_ref().map_err(ToString::to_string);
         print!(
             "{}",
@@ -124,7 +141,11 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
                 bwrap.display_path().display()
             );
         }
-        Pipeline::InnerStage { helper, argv0 }
+        Pipeline::InnerStage {
+            helper,
+            argv0,
+            proxy: proxy.as_ref(),
+        }
     } else {
         let program = build_filter(mount_plan.network)
             .map_err(|err| SandboxError::Internal(err.to_string()))?;
@@ -163,11 +184,12 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
     // Without /proc the inner stage can only be found by path.
     let retry_helper;
     let pipeline = match pipeline {
-        Pipeline::InnerStage { argv0, .. } => {
+        Pipeline::InnerStage { argv0, proxy, .. } => {
             retry_helper = inner_stage_helper(&retry_plan)?;
             Pipeline::InnerStage {
                 helper: &retry_helper,
                 argv0,
+                proxy,
             }
         }
         bwrap_seccomp @ Pipeline::BwrapSeccomp { .. } => bwrap_seccomp,
@@ -177,6 +199,22 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
         LaunchOutcome::InnerStageFailed(report) => Err(inner_stage_failed(&report)),
         LaunchOutcome::SetupFailed(code) => Err(setup_failed(&bwrap, code)),
     }
+}
+
+/// In network mode proxy, the routes to the loopback proxy named by the
+/// environment and the variables the command gets; an endpoint that
+/// cannot be routed is refused here, before anything starts.
+fn proxy_launch(sandbox: &SandboxPolicy) -> Result<Option<ProxyLaunch>, SandboxError> {
+    if sandbox.network != NetworkMode::Proxy {
+        return Ok(None);
+    }
+    let lookup = |name: &str| std::env::var(name).ok();
+    let routes =
+        proxy_routes(lookup).map_err(|err| SandboxError::Unenforceable(err.to_string()))?;
+    Ok(Some(ProxyLaunch {
+        routes: listen_routes(&routes),
+        env: proxy_environment(&routes, lookup),
+    }))
 }
 
 /// How bwrap is to find this binary for the inner stage under `plan`:

@@ -79,16 +79,59 @@ fn a_bad_override_is_refused() {
     refuses(None, &["-c", "novalue"], 78, "expected key=value");
 }
 
+/// Proxy variables to set, and what the refusal must say.
+type ProxyCase<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+
+/// Network mode proxy with a missing, malformed or unroutable proxy
+/// variable: refused naming the variable and its value, before anything
+/// runs.
 #[test]
-fn proxy_network_mode_is_refused_until_it_exists() {
-    refuses(
-        Some(
-            "[permissions.p.filesystem]\n\":root\" = \"read\"\n[permissions.p.network]\nmode = \"proxy\"\n",
+fn proxy_mode_refuses_endpoints_it_cannot_route() {
+    let cases: [ProxyCase<'_>; 5] = [
+        (&[], &["none of HTTP_PROXY", "is set"]),
+        (
+            &[("HTTPS_PROXY", "http://10.0.0.5:3128")],
+            &[
+                "HTTPS_PROXY=\"http://10.0.0.5:3128\"",
+                "not a loopback address",
+            ],
         ),
-        &["-P", "p"],
-        78,
-        "proxy",
-    );
+        (
+            &[("http_proxy", "http://127.0.0.1")],
+            &["http_proxy=\"http://127.0.0.1\"", "no port"],
+        ),
+        (
+            &[("ALL_PROXY", "ftp://127.0.0.1:2121")],
+            &["ALL_PROXY=", "unsupported scheme `ftp`"],
+        ),
+        (
+            &[
+                ("HTTP_PROXY", "http://127.0.0.1:3128"),
+                ("https_proxy", "http://proxy.example:3128"),
+            ],
+            &["https_proxy=", "proxy.example"],
+        ),
+    ];
+    for (env, needles) in cases {
+        let world = World::new();
+        world.config(
+            "[permissions.p.filesystem]\n\":root\" = \"read\"\n[permissions.p.network]\nmode = \"proxy\"\n",
+        );
+        let (script, mark) = marker_script(&world);
+        let mut command = world.command(&["-P", "p"], &["sh", "-c", &script]);
+        for name in [
+            "HTTP_PROXY",
+            "http_proxy",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ] {
+            command.env_remove(name);
+        }
+        let output = command.envs(env.iter().copied()).output().unwrap();
+        assert_refused(&output, &mark, 78, needles);
+    }
 }
 
 #[test]

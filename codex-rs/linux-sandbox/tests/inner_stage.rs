@@ -31,23 +31,18 @@ fn the_harness_runs_the_pipeline_this_pass_asks_for() {
     assert!(explain.contains(wanted), "{explain}");
 }
 
+/// Whatever the test harness passes down, the command holds only its
+/// standard streams in either pipeline (`ls` opens 3 for the listing).
 #[test]
-fn both_pipelines_leave_the_command_exactly_the_descriptors_it_was_given() {
+fn both_pipelines_give_the_command_only_its_standard_streams() {
     require_sandbox!();
     let world = World::new();
-    let list = "ls /proc/self/fd";
-    let unsandboxed = Command::new("sh")
-        .args(["-c", list])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let expected = stdout(&unsandboxed);
     for options in [&[][..], INNER_STAGE] {
-        let output = world.sh(options, list);
+        let output = world.sh(options, "ls /proc/self/fd");
         assert_code(&output, 0);
         assert_eq!(
             stdout(&output),
-            expected,
+            "0\n1\n2\n3\n",
             "{options:?}: {}",
             stderr(&output)
         );

@@ -633,3 +633,50 @@ fn host_processes_cannot_be_signalled_or_inspected() {
     );
     assert!(victim.alive(), "the host process died on its own");
 }
+
+// ---------------------------------------------------------------------------
+// Inherited descriptors.
+
+/// A directory descriptor inherited by `codex` would let the command
+/// `openat` outside every mount; none may cross into the sandbox. The
+/// control runs the same listing with the same inheritance, unsandboxed.
+#[test]
+fn descriptors_inherited_by_the_sandbox_do_not_reach_the_command() {
+    require_sandbox!();
+    let world = World::new();
+    std::fs::write(world.outside.join("secret"), "outside").unwrap();
+    let listing =
+        "ls /proc/self/fd | tr '\\n' ' '; cat /proc/self/fd/7/secret 2>/dev/null || echo no-secret";
+    let sandboxed = world.command(&[], &["/bin/sh", "-c", listing]);
+    let mut with_fd_7 = Command::new("/bin/sh");
+    with_fd_7
+        .arg("-c")
+        .arg(format!(
+            "exec 7<'{}'; exec \"$0\" \"$@\"",
+            world.outside.display()
+        ))
+        .arg(sandboxed.get_program())
+        .args(sandboxed.get_args())
+        .env("CODEX_HOME", &world.codex_home)
+        .stdin(Stdio::null());
+    let output = with_fd_7.output().unwrap();
+    assert_code(&output, 0);
+    assert_eq!(
+        stdout(&output),
+        "0 1 2 3 no-secret\n",
+        "{}",
+        stderr(&output)
+    );
+
+    let control = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("exec 7<'{}'; {listing}", world.outside.display()))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&control).ends_with("outside"),
+        "{}",
+        stdout(&control)
+    );
+}

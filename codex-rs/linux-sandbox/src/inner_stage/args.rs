@@ -2,18 +2,22 @@
 //! parsed by the inner one. Pure, so both directions are unit-tested.
 //!
 //! ```text
-//! <helper> --codex-inner-stage --network MODE --report-fd N [--helper-fd M] -- COMMAND...
+//! <helper> --codex-inner-stage --network MODE --report-fd N [--helper-fd M]
+//!          [--proxy-fd P --proxy-listen ADDR [--proxy-listen ADDR]...] -- COMMAND...
 //! ```
 //!
-//! The order is fixed and every field but `--helper-fd` is required: the
-//! only writer is [`inner_stage_args`], so anything else is refused rather
-//! than guessed at.
+//! The order is fixed and every field but `--helper-fd` is required; the
+//! proxy fields come exactly when the network mode is `proxy`. The only
+//! writer is [`inner_stage_args`], so anything else is refused rather than
+//! guessed at.
 
 use std::ffi::{OsStr, OsString};
 use std::os::fd::RawFd;
 
 use codex_sandboxing::NetworkMode;
 
+use crate::proxy::handoff::MAX_LISTENERS;
+use crate::proxy::routes::ListenSpec;
 use crate::render::FdArg;
 
 /// The first argument that turns `codex` or `codex-linux-sandbox` into the
@@ -34,8 +38,28 @@ pub struct InnerStageArgs {
     /// The descriptor bwrap exec'd the stage through, if any; closed at
     /// once so the command never holds it.
     pub helper_fd: Option<RawFd>,
+    /// The proxy routes, exactly when `network` is proxy.
+    pub proxy: Option<ProxyStageArgs>,
     /// The command to exec; never empty.
     pub command: Vec<OsString>,
+}
+
+/// The inner stage's part of proxy routing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyStageArgs {
+    /// The socket to hand the listeners up through.
+    pub channel_fd: RawFd,
+    /// Where to listen, in route order; never empty.
+    pub listen: Vec<ListenSpec>,
+}
+
+/// The proxy fields as the outer stage renders them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyStage<'a> {
+    /// The inner end of the handoff socket pair.
+    pub channel: FdArg,
+    /// Where to listen, in route order.
+    pub listen: &'a [ListenSpec],
 }
 
 /// Why the hidden command line was refused.
@@ -49,6 +73,7 @@ pub fn inner_stage_args(
     network: NetworkMode,
     report: FdArg,
     helper: Option<FdArg>,
+    proxy: Option<ProxyStage<'_>>,
     command: &[OsString],
 ) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec![
@@ -61,6 +86,14 @@ pub fn inner_stage_args(
     if let Some(helper) = helper {
         args.push("--helper-fd".into());
         args.push(helper.render());
+    }
+    if let Some(proxy) = proxy {
+        args.push("--proxy-fd".into());
+        args.push(proxy.channel.render());
+        for spec in proxy.listen {
+            args.push("--proxy-listen".into());
+            args.push(spec.render().into());
+        }
     }
     args.push("--".into());
     args.extend(command.iter().cloned());
@@ -93,6 +126,7 @@ pub fn parse_inner_stage_args(args: &[OsString]) -> Result<InnerStageArgs, ArgsE
         }
         helper_fd = Some(fd);
     }
+    let proxy = parse_proxy_fields(&mut rest, network, &[Some(report_fd), helper_fd])?;
     if rest.next().map(OsString::as_os_str) != Some(OsStr::new("--")) {
         return Err(ArgsError("expected `--` before the command".into()));
     }
@@ -104,8 +138,51 @@ pub fn parse_inner_stage_args(args: &[OsString]) -> Result<InnerStageArgs, ArgsE
         network,
         report_fd,
         helper_fd,
+        proxy,
         command,
     })
+}
+
+/// `--proxy-fd P --proxy-listen ADDR...`, required in proxy mode and
+/// refused in any other; `P` must differ from the stage's other
+/// descriptors.
+fn parse_proxy_fields(
+    rest: &mut std::slice::Iter<'_, OsString>,
+    network: NetworkMode,
+    other_fds: &[Option<RawFd>],
+) -> Result<Option<ProxyStageArgs>, ArgsError> {
+    let next_is = |rest: &std::slice::Iter<'_, OsString>, flag: &str| {
+        rest.as_slice().first().is_some_and(|arg| arg == flag)
+    };
+    if network != NetworkMode::Proxy {
+        if next_is(rest, "--proxy-fd") {
+            return Err(ArgsError(
+                "--proxy-fd is only for network mode proxy".into(),
+            ));
+        }
+        return Ok(None);
+    }
+    let channel_fd = fd_of(rest, "--proxy-fd")?;
+    if other_fds.contains(&Some(channel_fd)) {
+        return Err(ArgsError(
+            "--proxy-fd must differ from the other descriptors".into(),
+        ));
+    }
+    let mut listen = Vec::new();
+    while next_is(rest, "--proxy-listen") {
+        let text = value_of(rest, "--proxy-listen")?;
+        let spec = text
+            .to_str()
+            .ok_or_else(|| ArgsError("--proxy-listen must be text".into()))
+            .and_then(|text| ListenSpec::parse(text).map_err(ArgsError))?;
+        listen.push(spec);
+    }
+    if listen.is_empty() || listen.len() > MAX_LISTENERS {
+        return Err(ArgsError(format!(
+            "network mode proxy needs 1 to {MAX_LISTENERS} --proxy-listen addresses"
+        )));
+    }
+    Ok(Some(ProxyStageArgs { channel_fd, listen }))
 }
 
 fn value_of<'a>(
@@ -142,8 +219,16 @@ mod tests {
         args.iter().map(OsString::from).collect()
     }
 
+    fn listen_specs() -> Vec<ListenSpec> {
+        ["127.0.0.1:3128", "[::1]:3128?"]
+            .iter()
+            .map(|text| ListenSpec::parse(text).unwrap())
+            .collect()
+    }
+
     #[test]
     fn what_is_rendered_parses_back_for_every_network_mode() {
+        let specs = listen_specs();
         for network in [
             NetworkMode::Restricted,
             NetworkMode::Enabled,
@@ -151,8 +236,17 @@ mod tests {
         ] {
             for helper_fd in [None, Some(6)] {
                 let command = os(&["sh", "-c", "echo hi", "--", "--helper-fd", "7"]);
-                let rendered =
-                    inner_stage_args(network, FdArg::Fd(5), helper_fd.map(FdArg::Fd), &command);
+                let proxy = (network == NetworkMode::Proxy).then_some(ProxyStage {
+                    channel: FdArg::Fd(9),
+                    listen: &specs,
+                });
+                let rendered = inner_stage_args(
+                    network,
+                    FdArg::Fd(5),
+                    helper_fd.map(FdArg::Fd),
+                    proxy,
+                    &command,
+                );
                 assert_eq!(rendered[0], INNER_STAGE_FLAG);
                 assert_eq!(
                     parse_inner_stage_args(&rendered[1..]),
@@ -160,6 +254,10 @@ mod tests {
                         network,
                         report_fd: 5,
                         helper_fd,
+                        proxy: proxy.map(|_| ProxyStageArgs {
+                            channel_fd: 9,
+                            listen: specs.clone(),
+                        }),
                         command: command.clone(),
                     })
                 );
@@ -168,11 +266,69 @@ mod tests {
     }
 
     #[test]
+    fn proxy_fields_come_exactly_with_proxy_mode_and_are_validated() {
+        let base = |network: &str, extra: &[&str]| {
+            let mut args = vec!["--network", network, "--report-fd", "5"];
+            args.extend_from_slice(extra);
+            args.extend_from_slice(&["--", "true"]);
+            os(&args)
+        };
+        let cases: [(Vec<OsString>, &str); 7] = [
+            (base("proxy", &[]), "expected --proxy-fd"),
+            (
+                base(
+                    "restricted",
+                    &["--proxy-fd", "9", "--proxy-listen", "127.0.0.1:1"],
+                ),
+                "only for network mode proxy",
+            ),
+            (base("proxy", &["--proxy-fd", "9"]), "needs 1 to 12"),
+            (
+                base(
+                    "proxy",
+                    &["--proxy-fd", "5", "--proxy-listen", "127.0.0.1:1"],
+                ),
+                "must differ",
+            ),
+            (
+                base(
+                    "proxy",
+                    &["--proxy-fd", "9", "--proxy-listen", "10.0.0.1:3128"],
+                ),
+                "not a loopback address",
+            ),
+            (
+                base(
+                    "proxy",
+                    &["--proxy-fd", "9", "--proxy-listen", "0.0.0.0:3128"],
+                ),
+                "not a loopback address",
+            ),
+            (
+                base("proxy", &["--proxy-fd", "9", "--proxy-listen", "nonsense"]),
+                "not an address:port",
+            ),
+        ];
+        for (args, needle) in cases {
+            let err = parse_inner_stage_args(&args).unwrap_err().to_string();
+            assert!(err.contains(needle), "{args:?}: {err}");
+        }
+        let many: Vec<&str> = (0..13)
+            .flat_map(|_| ["--proxy-listen", "127.0.0.1:3128"])
+            .collect();
+        let mut extra = vec!["--proxy-fd", "9"];
+        extra.extend(many);
+        let err = parse_inner_stage_args(&base("proxy", &extra)).unwrap_err();
+        assert!(err.to_string().contains("needs 1 to 12"), "{err}");
+    }
+
+    #[test]
     fn placeholders_render_as_names() {
         let rendered = inner_stage_args(
             NetworkMode::Restricted,
             FdArg::Placeholder("report-fd"),
             Some(FdArg::Placeholder("helper-fd")),
+            None,
             &os(&["true"]),
         );
         assert_eq!(

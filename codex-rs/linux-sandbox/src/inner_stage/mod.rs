@@ -9,9 +9,12 @@
 //!
 //! 1. closes that descriptor, if any, and marks its report descriptor
 //!    close-on-exec;
-//! 2. sets `no_new_privs`;
-//! 3. installs the seccomp filter for the requested network mode;
-//! 4. execs the command.
+//! 2. in network mode proxy, listens on the proxy routes' loopback
+//!    addresses and hands the listeners to the outer stage
+//!    ([`listeners`], [`crate::proxy`]);
+//! 3. sets `no_new_privs`;
+//! 4. installs the seccomp filter for the requested network mode;
+//! 5. execs the command.
 //!
 //! Any failure is written to the report descriptor, which the outer stage
 //! reads after bwrap ends: a non-empty report means the command never
@@ -19,6 +22,7 @@
 //! neither hold nor forge it.
 
 pub mod args;
+mod listeners;
 
 use std::convert::Infallible;
 use std::ffi::OsString;
@@ -70,7 +74,7 @@ fn run_inner_stage(args: &[OsString]) -> ! {
     std::process::exit(exit_code::SETUP)
 }
 
-/// Steps 1 (for the helper descriptor) to 4; returns only with the
+/// Steps 1 (for the helper descriptor) to 5; returns only with the
 /// reason a step failed.
 fn enter(spec: &InnerStageArgs) -> Result<Infallible, String> {
     if let Some(fd) = spec.helper_fd {
@@ -83,6 +87,9 @@ fn enter(spec: &InnerStageArgs) -> Result<Infallible, String> {
                 std::io::Error::last_os_error()
             ));
         }
+    }
+    if let Some(proxy) = &spec.proxy {
+        listeners::hand_over_listeners(proxy)?;
     }
     // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integers and affects only
     // this thread and its future execs.

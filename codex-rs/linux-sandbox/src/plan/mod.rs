@@ -163,9 +163,6 @@ pub enum PlanError {
         /// The error.
         source: io::Error,
     },
-    /// The policy asks for something this backend does not provide.
-    #[error("{0}")]
-    Unsupported(String),
     /// The scan found more paths to mount than bwrap starts quickly with.
     #[error(
         "the filesystem rules need {total} mounts for what the start-up scan found ({detail}), above the limit of {MAX_SCAN_MOUNTS}: \
@@ -195,11 +192,6 @@ pub fn plan(
     proc: ProcMode,
     fs: &dyn FsView,
 ) -> Result<MountPlan, PlanError> {
-    if policy.network == NetworkMode::Proxy {
-        return Err(PlanError::Unsupported(
-            "network mode \"proxy\" is not available in this build; use \"restricted\" or \"enabled\"".into(),
-        ));
-    }
     // Symlinks crossed on the way to a rule's path or the working
     // directory; recreated below where the policy hides them.
     let mut links = Vec::new();

@@ -4,6 +4,8 @@
 #![allow(dead_code, missing_docs, clippy::expect_used, clippy::unwrap_used)]
 // A harness that cannot set up its world should panic: that fails the test.
 
+pub mod net;
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

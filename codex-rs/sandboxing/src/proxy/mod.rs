@@ -12,7 +12,8 @@
 //! Only loopback endpoints can be routed that way: a proxy elsewhere would
 //! need a route to another host, which is exactly what the sandbox takes
 //! away. A non-loopback, malformed or missing endpoint is an error that
-//! names the variable and its value; nothing runs.
+//! names the variable and its value; nothing runs. So is a port below
+//! 1024: the sandbox holds no capability to listen on one.
 
 pub mod env;
 
@@ -29,6 +30,11 @@ pub const PROXY_VARIABLES: [&str; 6] = [
     "ALL_PROXY",
     "all_proxy",
 ];
+
+/// The lowest port a process without `CAP_NET_BIND_SERVICE` may listen
+/// on (the kernel's default `net.ipv4.ip_unprivileged_port_start`, which a
+/// new network namespace starts with).
+pub const FIRST_UNPRIVILEGED_PORT: u16 = 1024;
 
 /// Proxy URL schemes a forwarded TCP connection can carry unchanged.
 const SCHEMES: [&str; 6] = ["http", "https", "socks4", "socks4a", "socks5", "socks5h"];
@@ -216,8 +222,11 @@ pub fn parse_proxy_url(name: &'static str, value: &str) -> Result<ProxyEndpoint,
         .ok_or_else(|| {
             malformed("no port; give it explicitly (tools disagree on a proxy's default port)")
         })?;
-    if port == 0 {
-        return Err(malformed("port 0 is not a port a proxy listens on"));
+    if port < FIRST_UNPRIVILEGED_PORT {
+        return Err(malformed(&format!(
+            "port {port} is below {FIRST_UNPRIVILEGED_PORT}: the sandbox has no capabilities, so it \
+             cannot listen on it for the route; run the proxy on a port from {FIRST_UNPRIVILEGED_PORT} up"
+        )));
     }
     Ok(ProxyEndpoint { host, port })
 }

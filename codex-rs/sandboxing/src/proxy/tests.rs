@@ -23,8 +23,8 @@ fn loopback_urls_in_every_accepted_spelling() {
         ("http://127.0.0.1:3128", v4(127, 0, 0, 1, 3128)),
         ("http://127.0.0.1:3128/", v4(127, 0, 0, 1, 3128)),
         ("127.0.0.1:3128", v4(127, 0, 0, 1, 3128)),
-        ("https://127.9.8.7:443", v4(127, 9, 8, 7, 443)),
-        ("http://127.0.0.1:80", v4(127, 0, 0, 1, 80)),
+        ("https://127.9.8.7:1443", v4(127, 9, 8, 7, 1443)),
+        ("http://127.0.0.1:1024", v4(127, 0, 0, 1, 1024)),
         ("socks5h://127.0.0.1:1080", v4(127, 0, 0, 1, 1080)),
         ("socks4a://127.0.0.1:1080", v4(127, 0, 0, 1, 1080)),
         ("http://user:p%40ss@127.0.0.1:3128", v4(127, 0, 0, 1, 3128)),
@@ -40,11 +40,17 @@ fn loopback_urls_in_every_accepted_spelling() {
             port: 8080
         })
     );
-    assert_eq!(
-        endpoint("http://[::1]:80").map(|e| e.port),
-        Ok(80),
-        "a default port written out counts as given"
-    );
+    for text in [
+        "http://127.0.0.1:80",
+        "http://[::1]:80",
+        "https://127.0.0.1:443",
+    ] {
+        let message = endpoint(text).unwrap_err().to_string();
+        assert!(
+            message.contains("below 1024"),
+            "a default port written out counts as given, and is refused: {message}"
+        );
+    }
     for text in ["http://localhost:3128", "LocalHost:3128"] {
         assert_eq!(
             endpoint(text),
@@ -112,7 +118,8 @@ fn malformed_values_are_refused_with_the_reason() {
         ("http://127.0.0.1:3128/path", "no path"),
         ("http://127.0.0.1:3128?x=1", "no path"),
         ("http://127.0.0.1:99999", "invalid port"),
-        ("http://127.0.0.1:0", "port 0"),
+        ("http://127.0.0.1:0", "port 0 is below 1024"),
+        ("http://127.0.0.1:1023", "port 1023 is below 1024"),
         ("http://:3128", "empty host"),
         ("not a url at all", "invalid"),
     ] {

@@ -1,0 +1,50 @@
+//! The inner stage's part of proxy routing: listen on each route's
+//! loopback address inside the sandbox's network namespace and hand the
+//! listening sockets up to the outer stage (see [`crate::proxy`]). Runs
+//! before the command exists, and keeps no copy of any socket.
+
+use std::net::TcpListener;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+
+use super::args::ProxyStageArgs;
+use crate::fd::is_open;
+use crate::proxy::handoff::send_listeners;
+
+/// Opens the listeners `proxy` names and sends them through its channel,
+/// which is closed on return. A required address that cannot be listened
+/// on stops the sandbox; an optional one (`localhost`'s `::1`) is skipped
+/// only where this kernel has no such address.
+pub(super) fn hand_over_listeners(proxy: &ProxyStageArgs) -> Result<(), String> {
+    let fd = proxy.channel_fd;
+    if !is_open(fd) {
+        return Err(format!("proxy descriptor {fd} is not open"));
+    }
+    // SAFETY: `fd` is open (checked above) and, by the stage's protocol,
+    // handed to this process alone to own.
+    let channel = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut bound = Vec::new();
+    for (index, spec) in proxy.listen.iter().enumerate() {
+        match TcpListener::bind(spec.addr) {
+            Ok(listener) => bound.push((index, listener)),
+            Err(err)
+                if !spec.required
+                    && matches!(
+                        err.raw_os_error(),
+                        Some(libc::EADDRNOTAVAIL | libc::EAFNOSUPPORT)
+                    ) => {}
+            Err(err) => {
+                return Err(format!(
+                    "cannot listen on {} inside the sandbox for the proxy route: {err}",
+                    spec.addr
+                ));
+            }
+        }
+    }
+    let mut listeners = Vec::with_capacity(bound.len());
+    for (index, listener) in &bound {
+        let index = u8::try_from(*index).map_err(|_| "too many proxy routes".to_string())?;
+        listeners.push((index, listener.as_fd()));
+    }
+    send_listeners(channel.as_fd(), &listeners)
+        .map_err(|err| format!("cannot hand the proxy listeners to the outer stage: {err}"))
+}

@@ -1,0 +1,201 @@
+//! Network mode proxy, judged from the host: the command reaches a host
+//! server only through the host's loopback proxy, never directly, and
+//! never through a Unix socket.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed setup step should fail the test
+
+mod common;
+
+use std::os::unix::net::UnixListener;
+use std::process::Output;
+use std::time::Duration;
+
+use common::net::{TestProxy, TestServer};
+use common::{World, assert_code, stderr, stdout};
+
+/// A profile that writes the workspace and reaches the network only
+/// through the proxy.
+const PROXY_PROFILE: &str = "[permissions.p.filesystem]\n\":root\" = \"read\"\n\":workspace_roots\" = \"write\"\n[permissions.p.network]\nmode = \"proxy\"\n";
+
+const PROXY_VARIABLES: [&str; 6] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// Runs `script` under the proxy profile with only `proxy_env` among the
+/// proxy variables.
+fn run_proxied(world: &World, proxy_env: &[(&str, &str)], script: &str) -> Output {
+    world.config(PROXY_PROFILE);
+    let mut command = world.command(&["-P", "p"], &["/bin/sh", "-c", script]);
+    for name in PROXY_VARIABLES.iter().chain(&["NO_PROXY", "no_proxy"]) {
+        command.env_remove(name);
+    }
+    command.envs(proxy_env.iter().copied());
+    command.output().unwrap()
+}
+
+/// No caching proxy is needed to tell a routed request from a direct one:
+/// the test proxy sends every name to 127.0.0.1, and the name is one no
+/// resolver knows, so only the proxy can have served it.
+const SERVER_NAME: &str = "test-server.invalid";
+
+#[test]
+fn curl_reaches_a_host_server_through_the_host_proxy() {
+    require_sandbox!();
+    let world = World::new();
+    let server = TestServer::start("127.0.0.1:0", "hello from the host");
+    let proxy = TestProxy::start();
+    let url = format!("http://{SERVER_NAME}:{}/path", server.addr.port());
+    let output = run_proxied(
+        &world,
+        &[("HTTP_PROXY", &proxy.url())],
+        &format!("curl -sS --max-time 10 {url}"),
+    );
+    assert_code(&output, 0);
+    assert_eq!(stdout(&output), "hello from the host");
+    assert_eq!(proxy.requests(), [format!("GET {url} HTTP/1.1")]);
+    assert_eq!(server.connections(), 1);
+}
+
+#[test]
+fn a_connect_tunnel_through_the_proxy_works() {
+    require_sandbox!();
+    let world = World::new();
+    let server = TestServer::start("127.0.0.1:0", "tunnelled");
+    let proxy = TestProxy::start();
+    let authority = format!("{SERVER_NAME}:{}", server.addr.port());
+    let output = run_proxied(
+        &world,
+        &[("https_proxy", &proxy.url()), ("http_proxy", &proxy.url())],
+        &format!("curl -sS --proxytunnel --max-time 10 http://{authority}/"),
+    );
+    assert_code(&output, 0);
+    assert_eq!(stdout(&output), "tunnelled");
+    assert_eq!(proxy.requests(), [format!("CONNECT {authority} HTTP/1.1")]);
+}
+
+#[test]
+fn localhost_proxy_urls_are_routed_too() {
+    require_sandbox!();
+    let world = World::new();
+    let server = TestServer::start("127.0.0.1:0", "via localhost");
+    let proxy = TestProxy::start();
+    let proxy_url = format!("http://localhost:{}", proxy.addr.port());
+    let output = run_proxied(
+        &world,
+        &[("HTTPS_PROXY", &proxy_url), ("HTTP_PROXY", &proxy_url)],
+        &format!(
+            "curl -sS --max-time 10 http://{SERVER_NAME}:{}/",
+            server.addr.port()
+        ),
+    );
+    assert_code(&output, 0);
+    assert_eq!(stdout(&output), "via localhost");
+}
+
+#[test]
+fn direct_connections_to_the_host_see_nothing() {
+    require_sandbox!();
+    let world = World::new();
+    let server = TestServer::start("0.0.0.0:0", "direct");
+    let proxy = TestProxy::start();
+    let port = server.addr.port();
+    let mut targets = vec![format!("127.0.0.1:{port}")];
+    let host_addresses = std::process::Command::new("hostname")
+        .arg("-I")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default();
+    targets.extend(
+        host_addresses
+            .split_whitespace()
+            .filter(|addr| !addr.contains(':'))
+            .map(|addr| format!("{addr}:{port}")),
+    );
+    let script = targets
+        .iter()
+        .map(|target| {
+            format!(
+                "if curl -sS --noproxy '*' --max-time 3 http://{target}/; then echo REACHED {target}; fi"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let output = run_proxied(&world, &[("HTTP_PROXY", &proxy.url())], &script);
+    assert!(!stdout(&output).contains("REACHED"), "{}", stdout(&output));
+    assert!(
+        !server.saw_connection_within(Duration::from_millis(300)),
+        "a direct connection reached the host server"
+    );
+    assert!(proxy.requests().is_empty(), "{:?}", proxy.requests());
+}
+
+#[test]
+fn unix_sockets_are_refused_and_socket_pairs_still_work() {
+    require_sandbox!();
+    let world = World::new();
+    let proxy = TestProxy::start();
+    let path = world.outside.join("host.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let script = format!(
+        "/usr/bin/python3 -c '
+import socket
+try:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(\"{}\")
+    print(\"CONNECTED\")
+except OSError as err:
+    print(\"refused\", err.errno)
+a, b = socket.socketpair()
+a.send(b\"x\")
+print(\"pair\", b.recv(1).decode())
+'",
+        path.display()
+    );
+    let output = run_proxied(&world, &[("HTTP_PROXY", &proxy.url())], &script);
+    assert_code(&output, 0);
+    assert_eq!(
+        stdout(&output),
+        format!("refused {}\npair x\n", libc::EPERM),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        listener.accept().is_err(),
+        "the host socket saw a connection"
+    );
+}
+
+#[test]
+fn the_command_gets_the_proxy_in_every_form_and_no_bridge_descriptor() {
+    require_sandbox!();
+    let world = World::new();
+    let proxy = TestProxy::start();
+    let url = proxy.url();
+    let output = run_proxied(
+        &world,
+        &[("HTTPS_PROXY", &url)],
+        "env; echo FDS $(ls /proc/self/fd | tr '\\n' ' ')",
+    );
+    assert_code(&output, 0);
+    let text = stdout(&output);
+    for expected in [
+        format!("HTTP_PROXY={url}"),
+        format!("https_proxy={url}"),
+        format!("ALL_PROXY={url}"),
+        format!("npm_config_https_proxy={url}"),
+        format!("CARGO_HTTP_PROXY={url}"),
+        format!("PIP_PROXY={url}"),
+        "NO_PROXY=localhost,127.0.0.1,::1".to_owned(),
+        "GIT_CONFIG_KEY_0=http.proxy".to_owned(),
+        format!("-Dhttps.proxyPort={}", proxy.addr.port()),
+    ] {
+        assert!(text.contains(&expected), "`{expected}` missing: {text}");
+    }
+    // ls holds one descriptor of its own (3) for the directory it lists.
+    assert!(text.contains("FDS 0 1 2 3\n"), "{text}");
+}
