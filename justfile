@@ -30,7 +30,8 @@ test:
 release:
     scripts/release.sh
 
-# Time start-up (system and bundled bwrap) and the start-up scan, against baselines in the same run.
+# Time start-up (system and bundled bwrap), the start-up scan and the proxy route, against baselines in the same run.
 bench: release
     CODEX_BENCH_BIN="$PWD/target/dist/codex" cargo bench -p codex-cli --bench startup
     CODEX_BENCH_BIN="$PWD/target/dist/codex" cargo bench -p codex-cli --bench scan
+    CODEX_BENCH_BIN="$PWD/target/dist/codex" cargo bench -p codex-cli --bench proxy
