@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use crate::access::Access;
 use crate::config::{ConfigSource, LoadedConfig, NetworkModeToml, SandboxMode};
 use crate::glob::DEFAULT_GLOB_SCAN_MAX_DEPTH;
+use crate::proxy::domains::{DomainPattern, DomainPolicy};
 use filesystem::{FsEntry, GLOB_SCAN_MAX_DEPTH_KEY, KeyedEntry, parse_entry, parse_scan_depth};
 
 pub mod filesystem;
@@ -132,6 +133,9 @@ pub struct SandboxProfile {
     pub glob_scan_max_depth: usize,
     /// Network mode.
     pub network: NetworkMode,
+    /// The built-in proxy's rules, when `allowed_domains` is set (network
+    /// mode proxy only).
+    pub domains: Option<DomainPolicy>,
 }
 
 /// Why no profile could be chosen.
@@ -248,6 +252,7 @@ fn read_only_profile() -> SandboxProfile {
         deny_globs: Vec::new(),
         glob_scan_max_depth: DEFAULT_GLOB_SCAN_MAX_DEPTH,
         network: NetworkMode::Restricted,
+        domains: None,
     }
 }
 
@@ -273,6 +278,7 @@ fn workspace_profile(loaded: &LoadedConfig) -> SandboxProfile {
         } else {
             NetworkMode::Restricted
         },
+        domains: None,
     }
 }
 
@@ -346,12 +352,71 @@ fn user_profile(
         Some(NetworkModeToml::Enabled) => NetworkMode::Enabled,
         Some(NetworkModeToml::Proxy) => NetworkMode::Proxy,
     };
+    let domains = domain_policy(&toml.network, network)
+        .map_err(|(key, message)| (network_key(name, key), message))?;
     Ok(SandboxProfile {
         filesystem,
         deny_globs,
         glob_scan_max_depth,
         network,
+        domains,
     })
+}
+
+/// `permissions.NAME.network.KEY` as a key path.
+fn network_key(name: &str, key: &str) -> Vec<String> {
+    vec![
+        "permissions".into(),
+        name.into(),
+        "network".into(),
+        key.into(),
+    ]
+}
+
+/// The built-in proxy's rules from `[permissions.NAME.network]`: present
+/// exactly when `allowed_domains` is, which needs mode proxy; the other
+/// two keys need `allowed_domains`. Errors name the key at fault.
+fn domain_policy(
+    toml: &crate::config::NetworkToml,
+    network: NetworkMode,
+) -> Result<Option<DomainPolicy>, (&'static str, String)> {
+    let Some(allowed) = &toml.allowed_domains else {
+        if toml.denied_domains.is_some() {
+            return Err((
+                "denied_domains",
+                "needs allowed_domains (it only narrows what the built-in proxy allows)".into(),
+            ));
+        }
+        if toml.allow_local_addresses.is_some() {
+            return Err((
+                "allow_local_addresses",
+                "needs allowed_domains (it is a rule of the built-in proxy)".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    if network != NetworkMode::Proxy {
+        return Err((
+            "allowed_domains",
+            format!(
+                "needs mode = \"proxy\" (the mode is \"{}\"); the built-in proxy is the proxy of that mode",
+                network.as_str()
+            ),
+        ));
+    }
+    let parse = |key: &'static str, list: &[String]| {
+        list.iter()
+            .map(|text| DomainPattern::parse(text).map_err(|message| (key, message)))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    Ok(Some(DomainPolicy {
+        allowed: parse("allowed_domains", allowed)?,
+        denied: parse(
+            "denied_domains",
+            toml.denied_domains.as_deref().unwrap_or_default(),
+        )?,
+        allow_local_addresses: toml.allow_local_addresses.unwrap_or(false),
+    }))
 }
 
 /// Renders a key path the way TOML spells it, quoting segments as needed.

@@ -11,6 +11,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::access::Access;
 use crate::glob::{anchored_pattern, is_glob, split_literal_prefix};
 use crate::profile::{FsTarget, NetworkMode, Profile, RuleOrigin};
+use crate::proxy::domains::DomainPolicy;
 
 /// The facts of one invocation that rules refer to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +73,9 @@ pub struct SandboxPolicy {
     pub inner_stage: bool,
     /// Network mode.
     pub network: NetworkMode,
+    /// The built-in proxy's rules (network mode proxy with
+    /// `allowed_domains`); `None` routes to the proxy of the environment.
+    pub domains: Option<DomainPolicy>,
     /// Working directory of the command.
     pub cwd: PathBuf,
 }
@@ -166,6 +170,7 @@ pub fn resolve(
                 scan_with_ripgrep: false,
                 inner_stage: false,
                 network: sandbox.network,
+                domains: sandbox.domains.clone(),
                 cwd: context.cwd.clone(),
             })
         }

@@ -123,6 +123,14 @@ pub struct PermissionProfileToml {
 pub struct NetworkToml {
     /// How the command may reach the network; restricted when absent.
     pub mode: Option<NetworkModeToml>,
+    /// With mode proxy: start the built-in proxy, which lets through only
+    /// these host names (`example.com`, `*.example.com`).
+    pub allowed_domains: Option<Vec<String>>,
+    /// With `allowed_domains`: names refused even when allowed.
+    pub denied_domains: Option<Vec<String>>,
+    /// With `allowed_domains`: let allowed names lead to loopback and
+    /// private addresses (a local package mirror). Off by default.
+    pub allow_local_addresses: Option<bool>,
 }
 
 /// The spellings of `network.mode`.

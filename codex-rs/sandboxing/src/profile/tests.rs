@@ -191,6 +191,76 @@ fn network_mode_defaults_to_restricted_and_parses_proxy() {
 }
 
 #[test]
+fn allowed_domains_configure_the_built_in_proxy() {
+    let profile = select(
+        "[permissions.p.network]\nmode = \"proxy\"\nallowed_domains = [\"crates.io\", \"*.crates.io\"]\n\
+         denied_domains = [\"evil.crates.io\"]\nallow_local_addresses = true\n",
+        Some("p"),
+    )
+    .unwrap();
+    let domains = profile.sandbox.unwrap().domains.unwrap();
+    assert_eq!(
+        domains.allowed,
+        [
+            DomainPattern::Exact("crates.io".into()),
+            DomainPattern::Subdomains("crates.io".into())
+        ]
+    );
+    assert_eq!(
+        domains.denied,
+        [DomainPattern::Exact("evil.crates.io".into())]
+    );
+    assert!(domains.allow_local_addresses);
+    let plain = select("[permissions.p.network]\nmode = \"proxy\"\n", Some("p")).unwrap();
+    assert_eq!(plain.sandbox.unwrap().domains, None);
+}
+
+#[test]
+fn domain_settings_out_of_place_or_malformed_name_the_key() {
+    let cases = [
+        (
+            "allowed_domains = [\"a.com\"]",
+            "allowed_domains",
+            "needs mode = \"proxy\" (the mode is \"restricted\")",
+        ),
+        (
+            "mode = \"enabled\"\nallowed_domains = [\"a.com\"]",
+            "allowed_domains",
+            "the mode is \"enabled\"",
+        ),
+        (
+            "mode = \"proxy\"\ndenied_domains = [\"a.com\"]",
+            "denied_domains",
+            "needs allowed_domains",
+        ),
+        (
+            "mode = \"proxy\"\nallow_local_addresses = true",
+            "allow_local_addresses",
+            "needs allowed_domains",
+        ),
+        (
+            "mode = \"proxy\"\nallowed_domains = [\"10.0.0.1\"]",
+            "allowed_domains",
+            "IP address",
+        ),
+        (
+            "mode = \"proxy\"\nallowed_domains = [\"a.com\"]\ndenied_domains = [\"a*.com\"]",
+            "denied_domains",
+            "whole first label",
+        ),
+    ];
+    for (entries, key, needle) in cases {
+        let toml = format!("[permissions.p.network]\n{entries}\n");
+        let err = select(&toml, Some("p")).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("permissions.p.network.{key}")),
+            "{entries}: {err}"
+        );
+        assert!(err.contains(needle), "{entries}: {err}");
+    }
+}
+
+#[test]
 fn bad_filesystem_entries_name_the_key() {
     let cases = [
         ("\":project_roots\" = \"write\"", ":workspace_roots"),

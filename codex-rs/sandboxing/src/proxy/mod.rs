@@ -15,6 +15,7 @@
 //! names the variable and its value; nothing runs. So is a port below
 //! 1024: the sandbox holds no capability to listen on one.
 
+pub mod domains;
 pub mod env;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
