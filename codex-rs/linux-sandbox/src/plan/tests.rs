@@ -20,6 +20,7 @@ fn policy(rules: &[(&str, Access)], cwd: &str, network: NetworkMode) -> SandboxP
         scan_with_ripgrep: false,
         inner_stage: false,
         network,
+        domains: None,
         cwd: cwd.into(),
     }
 }
