@@ -7,6 +7,7 @@ use std::ffi::OsString;
 use std::fmt::Write;
 
 use codex_sandboxing::EffectivePolicy;
+use codex_sandboxing::proxy::domains::DomainPattern;
 
 use crate::launcher::Bwrap;
 use crate::plan::real_path::RealKind;
@@ -110,6 +111,31 @@ pub fn explain_sandboxed(
             "proxy environment: {} variables for the command (the --setenv arguments below)",
             proxy.env.len()
         );
+        if let Some(domains) = policy.sandbox.as_ref().and_then(|s| s.domains.as_ref()) {
+            let list = |patterns: &[DomainPattern]| {
+                if patterns.is_empty() {
+                    "(none)".to_owned()
+                } else {
+                    patterns
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            };
+            let _ = writeln!(
+                out,
+                "built-in proxy on 127.0.0.1 at a port chosen at launch (0 below); allowed_domains: {}; \
+                 denied_domains: {}; loopback and private addresses: {}",
+                list(&domains.allowed),
+                list(&domains.denied),
+                if domains.allow_local_addresses {
+                    "allowed (allow_local_addresses)"
+                } else {
+                    "refused"
+                }
+            );
+        }
     }
     let _ = writeln!(out, "seccomp: {}", describe_stage(stage));
     let mut argv = vec![program];

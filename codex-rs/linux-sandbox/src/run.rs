@@ -12,8 +12,9 @@ use codex_sandboxing::host::{
     Wsl, bubblewrap_install_hint, detect_wsl, proc_mount_expected_to_work,
 };
 use codex_sandboxing::namespaces::diagnose_namespace_failure;
+use codex_sandboxing::proxy::domains::DomainPolicy;
 use codex_sandboxing::proxy::env::proxy_environment;
-use codex_sandboxing::proxy::proxy_routes;
+use codex_sandboxing::proxy::{ProxyRoutes, builtin_routes, first_proxy_variable, proxy_routes};
 use codex_sandboxing::request::{Environment, build_policy};
 use codex_sandboxing::{Access, EffectivePolicy, NetworkMode, SandboxPolicy};
 
@@ -30,6 +31,7 @@ use crate::plan::{MountPlan, Outcome, ProcMode, plan};
 use crate::probe::{
     ProbeFailure, namespace_facts, probe_namespaces, probe_proc_mount, supports_argv0,
 };
+use crate::proxy::builtin::start_builtin_proxy;
 use crate::proxy::routes::{ListenSpec, listen_routes};
 use crate::render::{FdArg, HelperExec, Stage};
 use crate::scan::{ScanReport, ScanRequest, Scanner};
@@ -65,7 +67,7 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
             "cannot keep inherited descriptors out of the sandbox: {err}"
         ))
     })?;
-    let proxy = proxy_launch(sandbox)?;
+    let proxy_source = proxy_source(sandbox)?;
     let proc = if args.no_proc {
         ProcMode::Skip
     } else if proc_mount_expected_to_work(&read_or_empty("/proc/self/mountinfo")) {
@@ -92,7 +94,7 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
     );
     // Proxy routing needs the inner stage: it opens the listeners inside
     // the sandbox's network namespace.
-    let helper = if sandbox.inner_stage || proxy.is_some() {
+    let helper = if sandbox.inner_stage || proxy_source.is_some() {
         Some(inner_stage_helper(&mount_plan)?)
     } else {
         None
@@ -101,9 +103,11 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
         let argv0 = helper.is_some() && bwrap.as_ref().is_ok_and(supports_argv0);
         let mut stage = Stage::placeholders(helper.as_ref().map(explained_helper), argv0);
         let specs: Vec<ListenSpec>;
-        if let Some(proxy) = &proxy {
-            specs = proxy.routes.iter().map(ListenSpec::of).collect();
-            stage = stage.with_proxy_placeholders(&specs, &proxy.env);
+        let explained_proxy;
+        if let Some(source) = &proxy_source {
+            explained_proxy = proxy_launch_for(&source.routes_for_explain());
+            specs = explained_proxy.routes.iter().map(ListenSpec::of).collect();
+            stage = stage.with_proxy_placeholders(&specs, &explained_proxy.env);
         }
         let launcher = bwrap.as_ref().map_err(ToString::to_string);
         print!(
@@ -131,6 +135,9 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
         return Err(SandboxError::Internal("no command to run".into()));
     };
     find_command(command_name, &path_var, &sandbox.cwd)?;
+    let proxy = proxy_source
+        .map(|source| source.start(program))
+        .transpose()?;
     let filter;
     let pipeline = if let Some(helper) = &helper {
         let argv0 = supports_argv0(&bwrap);
@@ -201,20 +208,73 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
     }
 }
 
-/// In network mode proxy, the routes to the loopback proxy named by the
-/// environment and the variables the command gets; an endpoint that
-/// cannot be routed is refused here, before anything starts.
-fn proxy_launch(sandbox: &SandboxPolicy) -> Result<Option<ProxyLaunch>, SandboxError> {
+/// Where a proxy-mode sandbox's connections go.
+enum ProxySource {
+    /// The loopback proxy the environment's proxy variables name.
+    Environment(ProxyRoutes),
+    /// The built-in proxy, enforcing the profile's domain rules.
+    Builtin(DomainPolicy),
+}
+
+impl ProxySource {
+    /// Starts what must run for the route (the built-in proxy) and returns
+    /// the route and the command's variables.
+    fn start(self, program: &str) -> Result<ProxyLaunch, SandboxError> {
+        match self {
+            ProxySource::Environment(routes) => Ok(proxy_launch_for(&routes)),
+            ProxySource::Builtin(policy) => {
+                let addr = start_builtin_proxy(policy, program.to_owned()).map_err(|err| {
+                    SandboxError::Setup(format!("cannot start the built-in proxy: {err}"))
+                })?;
+                Ok(proxy_launch_for(&builtin_routes(addr)))
+            }
+        }
+    }
+
+    /// The routes `--explain` shows; the built-in proxy's port is chosen at
+    /// launch and shows as 0.
+    fn routes_for_explain(&self) -> ProxyRoutes {
+        match self {
+            ProxySource::Environment(routes) => routes.clone(),
+            ProxySource::Builtin(_) => builtin_routes(std::net::SocketAddr::from((
+                std::net::Ipv4Addr::LOCALHOST,
+                0,
+            ))),
+        }
+    }
+}
+
+/// In network mode proxy, where connections go: the built-in proxy when
+/// the profile has `allowed_domains`, else the loopback proxy the
+/// environment names. A route that cannot be built is refused here,
+/// before anything starts; so is a profile with `allowed_domains` run with
+/// a proxy variable set, since the rules could not be enforced on the
+/// proxy it names.
+fn proxy_source(sandbox: &SandboxPolicy) -> Result<Option<ProxySource>, SandboxError> {
     if sandbox.network != NetworkMode::Proxy {
         return Ok(None);
     }
     let lookup = |name: &str| std::env::var(name).ok();
+    if let Some(policy) = &sandbox.domains {
+        if let Some(variable) = first_proxy_variable(lookup) {
+            return Err(SandboxError::Unenforceable(format!(
+                "the profile's allowed_domains start the built-in proxy, but {variable} names another \
+                 proxy, where those rules cannot be enforced; unset the proxy variables or remove allowed_domains"
+            )));
+        }
+        return Ok(Some(ProxySource::Builtin(policy.clone())));
+    }
     let routes =
         proxy_routes(lookup).map_err(|err| SandboxError::Unenforceable(err.to_string()))?;
-    Ok(Some(ProxyLaunch {
-        routes: listen_routes(&routes),
-        env: proxy_environment(&routes, lookup),
-    }))
+    Ok(Some(ProxySource::Environment(routes)))
+}
+
+/// The listeners and variables for `routes`.
+fn proxy_launch_for(routes: &ProxyRoutes) -> ProxyLaunch {
+    ProxyLaunch {
+        routes: listen_routes(routes),
+        env: proxy_environment(routes, |name| std::env::var(name).ok()),
+    }
 }
 
 /// How bwrap is to find this binary for the inner stage under `plan`:

@@ -199,3 +199,106 @@ fn the_command_gets_the_proxy_in_every_form_and_no_bridge_descriptor() {
     // ls holds one descriptor of its own (3) for the directory it lists.
     assert!(text.contains("FDS 0 1 2 3\n"), "{text}");
 }
+
+/// A proxy profile with the built-in proxy and these extra network keys.
+fn builtin_profile(network_keys: &str) -> String {
+    format!(
+        "[permissions.p.filesystem]\n\":root\" = \"read\"\n\":workspace_roots\" = \"write\"\n\
+         [permissions.p.network]\nmode = \"proxy\"\n{network_keys}\n"
+    )
+}
+
+/// Runs `script` under [`builtin_profile`] with no proxy variable set.
+fn run_builtin(world: &World, network_keys: &str, script: &str) -> Output {
+    world.config(&builtin_profile(network_keys));
+    let mut command = world.command(&["-P", "p"], &["/bin/sh", "-c", script]);
+    for name in PROXY_VARIABLES.iter().chain(&["NO_PROXY", "no_proxy"]) {
+        command.env_remove(name);
+    }
+    command.output().unwrap()
+}
+
+/// `curl` through the proxy of its environment even to `localhost` (the
+/// injected `NO_PROXY` names the sandbox's own loopback), printing the
+/// body and then the status code.
+fn curl_localhost(port: u16) -> String {
+    format!("curl -sS --noproxy '' --max-time 10 -w ' %{{http_code}}' http://localhost:{port}/file")
+}
+
+#[test]
+fn the_built_in_proxy_lets_an_allowed_name_through() {
+    require_sandbox!();
+    let world = World::new();
+    let server = TestServer::start("127.0.0.1:0", "allowed body");
+    let output = run_builtin(
+        &world,
+        "allowed_domains = [\"localhost\"]\nallow_local_addresses = true",
+        &curl_localhost(server.addr.port()),
+    );
+    assert_code(&output, 0);
+    assert_eq!(stdout(&output), "allowed body 200", "{}", stderr(&output));
+    assert_eq!(server.connections(), 1);
+}
+
+#[test]
+fn the_built_in_proxy_answers_403_to_a_denied_name_and_logs_it() {
+    require_sandbox!();
+    let world = World::new();
+    let server = TestServer::start("127.0.0.1:0", "must not be served");
+    let port = server.addr.port();
+    let output = run_builtin(
+        &world,
+        "allowed_domains = [\"localhost\"]\ndenied_domains = [\"localhost\"]\nallow_local_addresses = true",
+        &curl_localhost(port),
+    );
+    assert_code(&output, 0);
+    assert!(stdout(&output).ends_with(" 403"), "{}", stdout(&output));
+    assert!(
+        stderr(&output).contains(&format!(
+            "network: refused GET http://localhost:{port}/file: denied by denied_domains entry `localhost`"
+        )),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!server.saw_connection_within(Duration::from_millis(300)));
+}
+
+#[test]
+fn the_built_in_proxy_refuses_names_that_lead_to_loopback_by_default() {
+    require_sandbox!();
+    let world = World::new();
+    let server = TestServer::start("127.0.0.1:0", "must not be served");
+    let output = run_builtin(
+        &world,
+        "allowed_domains = [\"localhost\"]",
+        &curl_localhost(server.addr.port()),
+    );
+    assert!(stdout(&output).ends_with(" 403"), "{}", stdout(&output));
+    assert!(
+        stderr(&output).contains("a loopback or private address"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!server.saw_connection_within(Duration::from_millis(300)));
+}
+
+#[test]
+fn allowed_domains_with_a_proxy_variable_set_is_refused() {
+    let world = World::new();
+    world.config(&builtin_profile("allowed_domains = [\"crates.io\"]"));
+    let (script, mark) = common::marker_script(&world);
+    let mut command = world.command(&["-P", "p"], &["sh", "-c", &script]);
+    for name in PROXY_VARIABLES {
+        command.env_remove(name);
+    }
+    let output = command
+        .env("https_proxy", "http://127.0.0.1:3128")
+        .output()
+        .unwrap();
+    common::assert_refused(
+        &output,
+        &mark,
+        78,
+        &["allowed_domains", "https_proxy=http://127.0.0.1:3128"],
+    );
+}

@@ -24,6 +24,7 @@
 //! through the listeners, and when the bridge ends its listeners close:
 //! there is never a direct way out.
 
+pub mod builtin;
 pub mod forward;
 pub mod handoff;
 pub mod routes;

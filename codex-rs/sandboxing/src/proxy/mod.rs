@@ -157,6 +157,38 @@ pub fn proxy_routes(lookup: impl Fn(&str) -> Option<String>) -> Result<ProxyRout
     })
 }
 
+/// The routes to the built-in proxy listening at `addr` on host loopback:
+/// `HTTP_PROXY`, `HTTPS_PROXY` and `ALL_PROXY` all name it.
+pub fn builtin_routes(addr: SocketAddr) -> ProxyRoutes {
+    let endpoint = ProxyEndpoint {
+        host: ProxyHost::Address(addr.ip()),
+        port: addr.port(),
+    };
+    let value = format!("http://{addr}");
+    let variables = ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"]
+        .into_iter()
+        .map(|name| ProxyVariable {
+            name,
+            value: value.clone(),
+            endpoint,
+        })
+        .collect();
+    ProxyRoutes {
+        variables,
+        endpoints: vec![endpoint],
+    }
+}
+
+/// The first proxy variable set (non-empty) in the environment, as
+/// `NAME=value`, if any.
+pub fn first_proxy_variable(lookup: impl Fn(&str) -> Option<String>) -> Option<String> {
+    PROXY_VARIABLES.iter().find_map(|name| {
+        lookup(name)
+            .filter(|value| !value.is_empty())
+            .map(|value| format!("{name}={value}"))
+    })
+}
+
 /// Parses one variable's value: `[scheme://][user[:password]@]host:port[/]`.
 pub fn parse_proxy_url(name: &'static str, value: &str) -> Result<ProxyEndpoint, ProxyEnvError> {
     let malformed = |reason: &str| ProxyEnvError::Malformed {

@@ -178,3 +178,29 @@ fn every_set_variable_is_checked_and_endpoints_are_distinct() {
         "{err}"
     );
 }
+
+#[test]
+fn the_built_in_proxy_is_named_by_the_three_main_variables() {
+    let routes = builtin_routes("127.0.0.1:41000".parse().unwrap());
+    let names: Vec<&str> = routes.variables.iter().map(|var| var.name).collect();
+    assert_eq!(names, ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"]);
+    assert!(
+        routes
+            .variables
+            .iter()
+            .all(|var| var.value == "http://127.0.0.1:41000")
+    );
+    assert_eq!(routes.endpoints, [v4(127, 0, 0, 1, 41000)]);
+}
+
+#[test]
+fn the_first_set_proxy_variable_is_named_with_its_value() {
+    let env: BTreeMap<&str, &str> = [("HTTP_PROXY", ""), ("https_proxy", "http://x:1")]
+        .into_iter()
+        .collect();
+    assert_eq!(
+        first_proxy_variable(|name| env.get(name).map(|v| (*v).to_owned())),
+        Some("https_proxy=http://x:1".to_owned())
+    );
+    assert_eq!(first_proxy_variable(|_| None), None);
+}

@@ -1,0 +1,281 @@
+//! The built-in domain allow-list proxy: an HTTP proxy on host loopback
+//! that `codex` starts for a proxy profile with `allowed_domains`, and that
+//! the sandbox is then routed to like any other loopback proxy.
+//!
+//! It speaks plain HTTP forwarding (absolute-form requests, each forwarded
+//! on its own upstream connection, so one client connection cannot reuse
+//! an allowed name's connection for another name) and `CONNECT` tunnels
+//! for HTTPS, whose bytes it copies without looking inside (no TLS
+//! interception). Every request is judged by
+//! [`DomainPolicy`](codex_sandboxing::proxy::domains::DomainPolicy): the
+//! name first, then each address it resolves to; the connection goes to an
+//! address that passed, never to a name resolved again. A refusal answers
+//! `403 Forbidden` with the reason and prints one line naming the target.
+//!
+//! It runs on one thread with a current-thread tokio runtime: it serves one
+//! command's connections, and lives as long as this process.
+
+use std::convert::Infallible;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use codex_sandboxing::proxy::domains::{DomainPolicy, Refusal};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HOST, HeaderName, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode, Uri};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+
+/// A response body of either kind: an upstream's, or one of ours.
+type Body = BoxBody<Bytes, hyper::Error>;
+
+/// Headers that describe one hop and are not forwarded.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+/// Starts the proxy on `127.0.0.1` at a port the kernel picks and returns
+/// that address. Refusals are printed to stderr after `log_prefix`.
+pub fn start_builtin_proxy(policy: DomainPolicy, log_prefix: String) -> io::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    let context = Arc::new(Context { policy, log_prefix });
+    std::thread::Builder::new()
+        .name("builtin-proxy".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let listener = match TcpListener::from_std(listener) {
+                    Ok(listener) => listener,
+                    Err(err) => {
+                        tracing::debug!(%err, "built-in proxy cannot listen");
+                        return;
+                    }
+                };
+                serve(listener, context).await;
+            });
+        })?;
+    Ok(addr)
+}
+
+/// What every request handler needs.
+struct Context {
+    policy: DomainPolicy,
+    log_prefix: String,
+}
+
+async fn serve(listener: TcpListener, context: Arc<Context>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let context = Arc::clone(&context);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let context = Arc::clone(&context);
+                async move { Ok::<_, Infallible>(handle(request, &context).await) }
+            });
+            let served = hyper::server::conn::http1::Builder::new()
+                .preserve_header_case(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
+            if let Err(err) = served {
+                tracing::debug!(%err, "built-in proxy connection ended with an error");
+            }
+        });
+    }
+}
+
+/// Why a request is not forwarded.
+enum Failure {
+    /// The policy refuses it (403).
+    Refused(Refusal),
+    /// The request is not one a forward proxy serves (400).
+    BadRequest(&'static str),
+    /// The name could not be resolved or connected to (502).
+    Upstream(String),
+}
+
+async fn handle(request: Request<Incoming>, context: &Context) -> Response<Body> {
+    let target = if request.method() == Method::CONNECT {
+        request
+            .uri()
+            .authority()
+            .map_or_else(|| request.uri().to_string(), ToString::to_string)
+    } else {
+        request.uri().to_string()
+    };
+    let method = request.method().clone();
+    let result = if method == Method::CONNECT {
+        tunnel(request, &context.policy).await
+    } else {
+        forward(request, &context.policy).await
+    };
+    result.unwrap_or_else(|failure| {
+        let (status, reason) = match failure {
+            Failure::Refused(refusal) => (StatusCode::FORBIDDEN, refusal.to_string()),
+            Failure::BadRequest(reason) => (StatusCode::BAD_REQUEST, reason.to_owned()),
+            Failure::Upstream(reason) => (StatusCode::BAD_GATEWAY, reason),
+        };
+        if status == StatusCode::FORBIDDEN {
+            eprintln!(
+                "{}: network: refused {method} {target}: {reason}",
+                context.log_prefix
+            );
+        }
+        text_response(
+            status,
+            format!("codex sandbox proxy: {method} {target}: {reason}\n"),
+        )
+    })
+}
+
+/// `CONNECT host:port`: checks, connects, answers 200, then copies bytes
+/// both ways once the client's connection is handed over.
+async fn tunnel(
+    request: Request<Incoming>,
+    policy: &DomainPolicy,
+) -> Result<Response<Body>, Failure> {
+    let authority = request
+        .uri()
+        .authority()
+        .ok_or(Failure::BadRequest("CONNECT needs host:port"))?;
+    let port = authority
+        .port_u16()
+        .ok_or(Failure::BadRequest("CONNECT needs an explicit port"))?;
+    let mut upstream = connect_allowed(policy, authority.host(), port).await?;
+    tokio::spawn(async move {
+        match hyper::upgrade::on(request).await {
+            Ok(upgraded) => {
+                let mut client = TokioIo::new(upgraded);
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            }
+            Err(err) => tracing::debug!(%err, "CONNECT upgrade failed"),
+        }
+    });
+    Ok(Response::new(empty_body()))
+}
+
+/// An absolute-form `http://` request: checks, connects, and sends it on
+/// a connection of its own in origin form, without hop-by-hop headers.
+async fn forward(
+    mut request: Request<Incoming>,
+    policy: &DomainPolicy,
+) -> Result<Response<Body>, Failure> {
+    let uri = request.uri().clone();
+    if uri.scheme_str() != Some("http") {
+        return Err(Failure::BadRequest(
+            "only absolute http:// requests and CONNECT are proxied",
+        ));
+    }
+    let host = uri
+        .host()
+        .ok_or(Failure::BadRequest("no host in the URL"))?;
+    let port = uri.port_u16().unwrap_or(80);
+    let upstream = connect_allowed(policy, host, port).await?;
+    let origin_form = uri
+        .path_and_query()
+        .map_or_else(|| "/".to_owned(), ToString::to_string);
+    *request.uri_mut() = origin_form
+        .parse::<Uri>()
+        .map_err(|_| Failure::BadRequest("bad request path"))?;
+    let headers = request.headers_mut();
+    remove_hop_by_hop(headers);
+    if !headers.contains_key(HOST) {
+        let value = uri.authority().map(ToString::to_string).unwrap_or_default();
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(HOST, value);
+        }
+    }
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(upstream))
+        .await
+        .map_err(|err| Failure::Upstream(format!("upstream handshake failed: {err}")))?;
+    tokio::spawn(async move {
+        if let Err(err) = connection.await {
+            tracing::debug!(%err, "upstream connection ended with an error");
+        }
+    });
+    let mut response = sender
+        .send_request(request)
+        .await
+        .map_err(|err| Failure::Upstream(format!("upstream request failed: {err}")))?;
+    // The upstream's `Connection: close` ends its own connection, not the
+    // client's: each hop decides its own.
+    remove_hop_by_hop(response.headers_mut());
+    Ok(response.map(BodyExt::boxed))
+}
+
+fn remove_hop_by_hop(headers: &mut hyper::HeaderMap) {
+    for name in HOP_BY_HOP {
+        headers.remove(HeaderName::from_static(name));
+    }
+}
+
+/// Checks `host` against the policy, resolves it, keeps the addresses the
+/// policy allows and connects to the first that answers.
+async fn connect_allowed(
+    policy: &DomainPolicy,
+    host: &str,
+    port: u16,
+) -> Result<TcpStream, Failure> {
+    policy.check_host(host).map_err(Failure::Refused)?;
+    let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|err| Failure::Upstream(format!("cannot resolve {host}: {err}")))?
+        .collect();
+    let mut first_refusal = None;
+    let mut last_error = None;
+    for addr in resolved {
+        if let Err(refusal) = policy.check_address(addr.ip()) {
+            first_refusal.get_or_insert(refusal);
+            continue;
+        }
+        match TcpStream::connect(addr).await {
+            Ok(stream) => return Ok(stream),
+            Err(err) => last_error = Some(format!("cannot connect to {addr}: {err}")),
+        }
+    }
+    Err(match (last_error, first_refusal) {
+        (Some(error), _) => Failure::Upstream(error),
+        (None, Some(refusal)) => Failure::Refused(refusal),
+        (None, None) => Failure::Upstream(format!("{host} resolved to no address")),
+    })
+}
+
+/// One of our own error answers; the client connection is closed after
+/// it.
+fn text_response(status: StatusCode, text: String) -> Response<Body> {
+    let mut response = Response::new(
+        Full::new(Bytes::from(text))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+fn empty_body() -> Body {
+    Full::new(Bytes::new())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+#[cfg(test)]
+mod tests;

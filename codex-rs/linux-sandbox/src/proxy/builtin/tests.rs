@@ -1,0 +1,185 @@
+//! The proxy on real loopback sockets, driven with raw HTTP so every byte
+//! of the exchange is visible. `localhost` stands for an allowed name: it
+//! resolves without DNS, to a test server on this machine.
+
+use super::*;
+use codex_sandboxing::proxy::domains::DomainPattern;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A server that answers each request on a connection with `hello`, and
+/// counts connections.
+fn http_server() -> (u16, Arc<AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&count);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            seen.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut stream = stream;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if line == "\r\n" {
+                        let _ = stream.write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+                        );
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, count)
+}
+
+fn policy(allowed: &[&str], denied: &[&str], allow_local_addresses: bool) -> DomainPolicy {
+    let parse = |list: &[&str]| {
+        list.iter()
+            .map(|text| DomainPattern::parse(text).unwrap())
+            .collect()
+    };
+    DomainPolicy {
+        allowed: parse(allowed),
+        denied: parse(denied),
+        allow_local_addresses,
+    }
+}
+
+fn proxy(policy: DomainPolicy) -> SocketAddr {
+    start_builtin_proxy(policy, "test".into()).unwrap()
+}
+
+/// Sends `request` and returns everything the proxy answers until it
+/// closes or `limit` bytes arrived.
+fn exchange(proxy: SocketAddr, request: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(proxy).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn get(host: &str, port: u16) -> String {
+    format!(
+        "GET http://{host}:{port}/x HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
+    )
+}
+
+#[test]
+fn an_allowed_name_is_forwarded() {
+    let (port, count) = http_server();
+    let proxy = proxy(policy(&["localhost"], &[], true));
+    let answer = exchange(proxy, &get("localhost", port));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("hello"), "{answer}");
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn denied_unlisted_and_raw_address_targets_get_403_and_reach_nothing() {
+    let (port, count) = http_server();
+    let denying = proxy(policy(&["localhost"], &["localhost"], true));
+    let answer = exchange(denying, &get("localhost", port));
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert!(
+        answer.contains("denied by denied_domains entry `localhost`"),
+        "{answer}"
+    );
+
+    let listing = proxy(policy(&["example.invalid"], &[], true));
+    let answer = exchange(listing, &get("localhost", port));
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert!(answer.contains("not in allowed_domains"), "{answer}");
+    let answer = exchange(listing, &get("127.0.0.1", port));
+    assert!(answer.contains("raw IP addresses are refused"), "{answer}");
+    let answer = exchange(
+        listing,
+        &format!("CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"),
+    );
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        0,
+        "a refused request reached the server"
+    );
+}
+
+#[test]
+fn an_allowed_name_that_resolves_to_loopback_is_refused_by_default() {
+    let (port, count) = http_server();
+    let proxy = proxy(policy(&["localhost"], &[], false));
+    let answer = exchange(proxy, &get("localhost", port));
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert!(answer.contains("loopback or private address"), "{answer}");
+    assert_eq!(count.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_connect_tunnel_carries_bytes_to_an_allowed_name() {
+    let (port, count) = http_server();
+    let proxy = proxy(policy(&["localhost"], &[], true));
+    let mut stream = std::net::TcpStream::connect(proxy).unwrap();
+    stream
+        .write_all(
+            format!("CONNECT localhost:{port} HTTP/1.1\r\nHost: localhost:{port}\r\n\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+    }
+    stream
+        .write_all(b"GET /t HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut rest = String::new();
+    reader.read_to_string(&mut rest).unwrap();
+    assert!(rest.ends_with("hello"), "{rest}");
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn each_request_on_a_kept_alive_connection_is_judged_on_its_own() {
+    let (port, count) = http_server();
+    let proxy = proxy(policy(&["localhost"], &["ip6-localhost"], true));
+    let answer = exchange(
+        proxy,
+        &format!(
+            "GET http://localhost:{port}/a HTTP/1.1\r\nHost: localhost:{port}\r\n\r\n\
+             GET http://ip6-localhost:{port}/b HTTP/1.1\r\nHost: ip6-localhost:{port}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("HTTP/1.1 403"), "{answer}");
+    assert!(
+        answer.contains("denied by denied_domains entry `ip6-localhost`"),
+        "{answer}"
+    );
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn only_proxy_requests_are_served() {
+    let proxy = proxy(policy(&["localhost"], &[], true));
+    let answer = exchange(
+        proxy,
+        "GET /direct HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+}
