@@ -345,8 +345,15 @@ fn refuse_unsupported_host() -> Result<(), SandboxError> {
 }
 
 /// Real paths of the policy's write rules: a tool found below one of them
-/// could have been planted by an earlier sandboxed command.
+/// could have been planted by an earlier sandboxed command. None when the
+/// policy writes `/` itself (`:danger-full-access` under the managed
+/// proxy): every `PATH` entry is inside it, and a command that may write
+/// anywhere the user may could change the user's configuration as well,
+/// so tools are trusted as an unsandboxed run trusts them.
 pub(crate) fn real_writable_roots(policy: &SandboxPolicy) -> Vec<PathBuf> {
+    if policy.access_for(Path::new("/")) == Access::Write {
+        return Vec::new();
+    }
     policy
         .writable_roots()
         .filter_map(|root| real_path(&HostFs, root).ok())

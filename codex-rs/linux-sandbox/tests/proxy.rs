@@ -302,3 +302,64 @@ fn allowed_domains_with_a_proxy_variable_set_is_refused() {
         &["allowed_domains", "https_proxy=http://127.0.0.1:3128"],
     );
 }
+
+/// Runs `script` with `options` under a config holding only a managed
+/// proxy that allows `localhost` (and local addresses, for the test
+/// server), with no proxy variable set.
+fn run_managed(world: &World, options: &[&str], script: &str) -> Output {
+    world.config(
+        "[sandbox_workspace_write]\nexclude_slash_tmp = true\nexclude_tmpdir_env_var = true\n\
+         [managed_proxy]\nallowed_domains = [\"localhost\"]\nallow_local_addresses = true\n",
+    );
+    let mut command = world.command(options, &["/bin/sh", "-c", script]);
+    for name in PROXY_VARIABLES.iter().chain(&["NO_PROXY", "no_proxy"]) {
+        command.env_remove(name);
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn danger_full_access_under_a_managed_proxy_writes_anywhere_but_reaches_only_the_proxy() {
+    require_sandbox!();
+    let world = World::new();
+    let server = TestServer::start("127.0.0.1:0", "managed");
+    let port = server.addr.port();
+    let outside_file = world.outside.join("written-by-danger");
+    let script = format!(
+        "echo x > {}; {}; echo; curl -sS --noproxy '*' --max-time 3 http://127.0.0.1:{port}/ || echo DIRECT-FAILED",
+        outside_file.display(),
+        curl_localhost(port)
+    );
+    let output = run_managed(&world, &["-P", ":danger-full-access"], &script);
+    assert_code(&output, 0);
+    assert_eq!(
+        common::read(&outside_file).as_deref(),
+        Some("x\n"),
+        "the whole filesystem is writable"
+    );
+    let text = stdout(&output);
+    assert!(
+        text.starts_with("managed 200\n"),
+        "{text}\n{}",
+        stderr(&output)
+    );
+    assert!(text.ends_with("DIRECT-FAILED\n"), "{text}");
+    assert_eq!(server.connections(), 1, "only the proxied request arrives");
+}
+
+#[test]
+fn a_managed_proxy_turns_an_enabled_network_into_the_proxy_and_leaves_a_restricted_one_alone() {
+    require_sandbox!();
+    let world = World::new();
+    let server = TestServer::start("127.0.0.1:0", "managed");
+    let port = server.addr.port();
+    let online = run_managed(
+        &world,
+        &["-c", "sandbox_workspace_write.network_access=true"],
+        &curl_localhost(port),
+    );
+    assert_eq!(stdout(&online), "managed 200", "{}", stderr(&online));
+    let offline = run_managed(&world, &[], &curl_localhost(port));
+    assert_ne!(offline.status.code(), Some(0));
+    assert_eq!(server.connections(), 1);
+}

@@ -136,6 +136,10 @@ pub struct SandboxProfile {
     /// The built-in proxy's rules, when `allowed_domains` is set (network
     /// mode proxy only).
     pub domains: Option<DomainPolicy>,
+    /// Whether `.git`, `.codex` and `.agents` in writable roots are kept
+    /// read-only. Off only for `:danger-full-access` run under the managed
+    /// proxy, which restricts the network and nothing else.
+    pub protect_metadata: bool,
 }
 
 /// Why no profile could be chosen.
@@ -151,8 +155,86 @@ pub struct ProfileError {
 }
 
 /// Chooses the profile: `-P` first, then `default_permissions`, then the
-/// legacy `sandbox_mode`, and `:workspace` when nothing is configured.
+/// legacy `sandbox_mode`, and `:workspace` when nothing is configured; then
+/// puts its network under the managed proxy when `[managed_proxy]` is set.
 pub fn select_profile(
+    loaded: &LoadedConfig,
+    cli_choice: Option<&str>,
+) -> Result<Profile, ProfileError> {
+    let profile = select_configured_profile(loaded, cli_choice)?;
+    match &loaded.config.managed_proxy {
+        Some(managed) => apply_managed_proxy(profile, managed, loaded),
+        None => Ok(profile),
+    }
+}
+
+/// The key path of a `[managed_proxy]` key.
+const MANAGED_PROXY: &str = "managed_proxy";
+
+/// A configured managed proxy stays fail-closed whatever the profile: a
+/// profile with the network on, or in proxy mode without rules of its
+/// own, goes through the built-in proxy with the managed rules;
+/// `:danger-full-access` runs sandboxed, with the whole filesystem
+/// writable and that same network; a restricted network stays restricted.
+/// A profile with `allowed_domains` of its own is an error: the two sets
+/// of rules would have to be merged.
+fn apply_managed_proxy(
+    mut profile: Profile,
+    managed: &crate::config::ManagedProxyToml,
+    loaded: &LoadedConfig,
+) -> Result<Profile, ProfileError> {
+    let managed_error = |(key, message): (&'static str, String)| ProfileError {
+        key: format!("{MANAGED_PROXY}.{key}"),
+        origin: loaded.source_of(&[MANAGED_PROXY, key]).to_string(),
+        message,
+    };
+    let rules = domain_policy(
+        Some(&managed.allowed_domains),
+        managed.denied_domains.as_deref(),
+        managed.allow_local_addresses,
+        NetworkMode::Proxy,
+    )
+    .map_err(managed_error)?
+    .unwrap_or_default();
+    let sandbox = match profile.sandbox.take() {
+        None => SandboxProfile {
+            filesystem: vec![built_in(DANGER_FULL_ACCESS, FsTarget::Root, Access::Write)],
+            deny_globs: Vec::new(),
+            glob_scan_max_depth: DEFAULT_GLOB_SCAN_MAX_DEPTH,
+            network: NetworkMode::Proxy,
+            domains: Some(rules),
+            protect_metadata: false,
+        },
+        Some(sandbox) if sandbox.domains.is_some() => {
+            return Err(ProfileError {
+                key: format!("permissions.{}.network.allowed_domains", profile.name),
+                origin: loaded
+                    .source_of(&["permissions", &profile.name, "network", "allowed_domains"])
+                    .to_string(),
+                message: format!(
+                    "the profile has domain rules of its own while [{MANAGED_PROXY}] sets the rules for every \
+                     profile ({}); keep one of the two",
+                    loaded.source_of(&[MANAGED_PROXY])
+                ),
+            });
+        }
+        Some(sandbox) if sandbox.network == NetworkMode::Restricted => sandbox,
+        Some(sandbox) => SandboxProfile {
+            network: NetworkMode::Proxy,
+            domains: Some(rules),
+            ..sandbox
+        },
+    };
+    profile.chosen_by = format!(
+        "{}; network through the managed proxy ({})",
+        profile.chosen_by,
+        loaded.source_of(&[MANAGED_PROXY])
+    );
+    profile.sandbox = Some(sandbox);
+    Ok(profile)
+}
+
+fn select_configured_profile(
     loaded: &LoadedConfig,
     cli_choice: Option<&str>,
 ) -> Result<Profile, ProfileError> {
@@ -253,6 +335,7 @@ fn read_only_profile() -> SandboxProfile {
         glob_scan_max_depth: DEFAULT_GLOB_SCAN_MAX_DEPTH,
         network: NetworkMode::Restricted,
         domains: None,
+        protect_metadata: true,
     }
 }
 
@@ -279,6 +362,7 @@ fn workspace_profile(loaded: &LoadedConfig) -> SandboxProfile {
             NetworkMode::Restricted
         },
         domains: None,
+        protect_metadata: true,
     }
 }
 
@@ -352,14 +436,20 @@ fn user_profile(
         Some(NetworkModeToml::Enabled) => NetworkMode::Enabled,
         Some(NetworkModeToml::Proxy) => NetworkMode::Proxy,
     };
-    let domains = domain_policy(&toml.network, network)
-        .map_err(|(key, message)| (network_key(name, key), message))?;
+    let domains = domain_policy(
+        toml.network.allowed_domains.as_ref(),
+        toml.network.denied_domains.as_deref(),
+        toml.network.allow_local_addresses,
+        network,
+    )
+    .map_err(|(key, message)| (network_key(name, key), message))?;
     Ok(SandboxProfile {
         filesystem,
         deny_globs,
         glob_scan_max_depth,
         network,
         domains,
+        protect_metadata: true,
     })
 }
 
@@ -373,21 +463,24 @@ fn network_key(name: &str, key: &str) -> Vec<String> {
     ]
 }
 
-/// The built-in proxy's rules from `[permissions.NAME.network]`: present
-/// exactly when `allowed_domains` is, which needs mode proxy; the other
-/// two keys need `allowed_domains`. Errors name the key at fault.
+/// The built-in proxy's rules from `allowed_domains`, `denied_domains` and
+/// `allow_local_addresses`: present exactly when `allowed_domains` is,
+/// which needs mode proxy; the other two keys need `allowed_domains`.
+/// Errors name the key at fault.
 fn domain_policy(
-    toml: &crate::config::NetworkToml,
+    allowed: Option<&Vec<String>>,
+    denied: Option<&[String]>,
+    allow_local_addresses: Option<bool>,
     network: NetworkMode,
 ) -> Result<Option<DomainPolicy>, (&'static str, String)> {
-    let Some(allowed) = &toml.allowed_domains else {
-        if toml.denied_domains.is_some() {
+    let Some(allowed) = allowed else {
+        if denied.is_some() {
             return Err((
                 "denied_domains",
                 "needs allowed_domains (it only narrows what the built-in proxy allows)".into(),
             ));
         }
-        if toml.allow_local_addresses.is_some() {
+        if allow_local_addresses.is_some() {
             return Err((
                 "allow_local_addresses",
                 "needs allowed_domains (it is a rule of the built-in proxy)".into(),
@@ -411,11 +504,8 @@ fn domain_policy(
     };
     Ok(Some(DomainPolicy {
         allowed: parse("allowed_domains", allowed)?,
-        denied: parse(
-            "denied_domains",
-            toml.denied_domains.as_deref().unwrap_or_default(),
-        )?,
-        allow_local_addresses: toml.allow_local_addresses.unwrap_or(false),
+        denied: parse("denied_domains", denied.unwrap_or_default())?,
+        allow_local_addresses: allow_local_addresses.unwrap_or(false),
     }))
 }
 

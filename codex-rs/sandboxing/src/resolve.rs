@@ -76,6 +76,10 @@ pub struct SandboxPolicy {
     /// The built-in proxy's rules (network mode proxy with
     /// `allowed_domains`); `None` routes to the proxy of the environment.
     pub domains: Option<DomainPolicy>,
+    /// Whether `.git`, `.codex` and `.agents` in writable roots are kept
+    /// read-only (off only for `:danger-full-access` under the managed
+    /// proxy).
+    pub protect_metadata: bool,
     /// Working directory of the command.
     pub cwd: PathBuf,
 }
@@ -171,6 +175,7 @@ pub fn resolve(
                 inner_stage: false,
                 network: sandbox.network,
                 domains: sandbox.domains.clone(),
+                protect_metadata: sandbox.protect_metadata,
                 cwd: context.cwd.clone(),
             })
         }

@@ -201,7 +201,9 @@ pub fn plan(
     links.extend(cwd.symlinks.iter().cloned());
     links.sort();
     links.dedup();
-    protect(&mut rules, &scan.protected, fs)?;
+    if policy.protect_metadata {
+        protect(&mut rules, &scan.protected, fs)?;
+    }
     rules.sort_by(|a, b| {
         depth(&a.path)
             .cmp(&depth(&b.path))

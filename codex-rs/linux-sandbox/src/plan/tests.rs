@@ -21,6 +21,7 @@ fn policy(rules: &[(&str, Access)], cwd: &str, network: NetworkMode) -> SandboxP
         inner_stage: false,
         network,
         domains: None,
+        protect_metadata: true,
         cwd: cwd.into(),
     }
 }

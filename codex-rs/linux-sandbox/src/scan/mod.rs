@@ -59,7 +59,7 @@ impl ScanRequest {
         let protect_under: Vec<PathBuf> = policy
             .rules
             .iter()
-            .filter(|rule| rule.access == Access::Write)
+            .filter(|rule| policy.protect_metadata && rule.access == Access::Write)
             .map(|rule| rule.path.clone())
             .collect();
         let mut roots: Vec<PathBuf> = policy

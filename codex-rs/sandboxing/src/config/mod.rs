@@ -16,8 +16,8 @@ use serde::Deserialize;
 
 pub use overrides::ConfigOverride;
 pub use schema::{
-    ConfigToml, FOREIGN_KEYS, INNER_STAGE, KNOWN_FEATURES, NetworkModeToml, NetworkToml,
-    PermissionProfileToml, SCAN_WITH_RIPGREP, SandboxMode, WorkspaceWriteToml,
+    ConfigToml, FOREIGN_KEYS, INNER_STAGE, KNOWN_FEATURES, ManagedProxyToml, NetworkModeToml,
+    NetworkToml, PermissionProfileToml, SCAN_WITH_RIPGREP, SandboxMode, WorkspaceWriteToml,
 };
 
 /// Why the configuration could not be loaded. Every message names the file,

@@ -72,6 +72,21 @@ pub struct ConfigToml {
     /// Feature flags; names are checked against [`KNOWN_FEATURES`].
     #[serde(default)]
     pub features: BTreeMap<String, bool>,
+    /// The managed proxy: domain rules every profile's network goes
+    /// through, `:danger-full-access` included.
+    pub managed_proxy: Option<ManagedProxyToml>,
+}
+
+/// `[managed_proxy]`: the built-in proxy's rules for every profile.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagedProxyToml {
+    /// Host names that may be reached (`example.com`, `*.example.com`).
+    pub allowed_domains: Vec<String>,
+    /// Names refused even when allowed.
+    pub denied_domains: Option<Vec<String>>,
+    /// Let allowed names lead to loopback and private addresses.
+    pub allow_local_addresses: Option<bool>,
 }
 
 /// The legacy `sandbox_mode` values.

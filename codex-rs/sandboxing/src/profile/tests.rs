@@ -366,3 +366,85 @@ fn built_in_profiles_scan_to_the_default_depth_without_globs() {
         crate::glob::DEFAULT_GLOB_SCAN_MAX_DEPTH
     );
 }
+
+const MANAGED: &str = "[managed_proxy]\nallowed_domains = [\"crates.io\"]\n";
+
+#[test]
+fn the_managed_proxy_takes_every_network_but_a_restricted_one() {
+    // :danger-full-access runs sandboxed: everything writable, nothing
+    // protected, the network through the managed proxy.
+    let danger = select(MANAGED, Some(DANGER_FULL_ACCESS)).unwrap();
+    assert!(
+        danger
+            .chosen_by
+            .contains("network through the managed proxy")
+    );
+    let sandbox = danger.sandbox.unwrap();
+    assert_eq!(rules_of(&sandbox), [(FsTarget::Root, Access::Write)]);
+    assert_eq!(sandbox.network, NetworkMode::Proxy);
+    assert!(!sandbox.protect_metadata);
+    assert_eq!(
+        sandbox.domains.unwrap().allowed,
+        [DomainPattern::Exact("crates.io".into())]
+    );
+
+    let online = select(
+        &format!("{MANAGED}[sandbox_workspace_write]\nnetwork_access = true\n"),
+        None,
+    )
+    .unwrap()
+    .sandbox
+    .unwrap();
+    assert_eq!(online.network, NetworkMode::Proxy);
+    assert!(online.domains.is_some());
+    assert!(online.protect_metadata);
+
+    let proxied = select(
+        &format!("{MANAGED}[permissions.p.network]\nmode = \"proxy\"\n"),
+        Some("p"),
+    )
+    .unwrap()
+    .sandbox
+    .unwrap();
+    assert!(
+        proxied.domains.is_some(),
+        "the managed rules, not the environment's proxy"
+    );
+
+    let offline = select(MANAGED, Some(WORKSPACE)).unwrap().sandbox.unwrap();
+    assert_eq!(offline.network, NetworkMode::Restricted);
+    assert_eq!(offline.domains, None);
+}
+
+fn rules_of(sandbox: &SandboxProfile) -> Vec<(FsTarget, Access)> {
+    sandbox
+        .filesystem
+        .iter()
+        .map(|rule| (rule.target.clone(), rule.access))
+        .collect()
+}
+
+#[test]
+fn managed_proxy_errors_name_the_key() {
+    let err = select(
+        "[managed_proxy]\nallowed_domains = [\"1.2.3.4\"]\n",
+        Some(WORKSPACE),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.starts_with("managed_proxy.allowed_domains"), "{err}");
+    assert!(err.contains("IP address"), "{err}");
+    let err = select(
+        &format!(
+            "{MANAGED}[permissions.p.network]\nmode = \"proxy\"\nallowed_domains = [\"a.com\"]\n"
+        ),
+        Some("p"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("permissions.p.network.allowed_domains"),
+        "{err}"
+    );
+    assert!(err.contains("keep one of the two"), "{err}");
+}
