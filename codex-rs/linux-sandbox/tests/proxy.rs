@@ -363,3 +363,26 @@ fn a_managed_proxy_turns_an_enabled_network_into_the_proxy_and_leaves_a_restrict
     assert_ne!(offline.status.code(), Some(0));
     assert_eq!(server.connections(), 1);
 }
+
+/// With nothing listening at the proxy's address the route fails closed:
+/// the command's connection is closed, and nothing goes direct.
+#[test]
+fn a_dead_proxy_fails_connections_and_nothing_goes_direct() {
+    require_sandbox!();
+    let world = World::new();
+    let server = TestServer::start("127.0.0.1:0", "must not be served");
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let output = run_proxied(
+        &world,
+        &[("HTTP_PROXY", &dead_url)],
+        &format!(
+            "curl -sS --max-time 5 http://{SERVER_NAME}:{}/ || echo FAILED",
+            server.addr.port()
+        ),
+    );
+    assert_code(&output, 0);
+    assert!(stdout(&output).ends_with("FAILED\n"), "{}", stdout(&output));
+    assert!(!server.saw_connection_within(Duration::from_millis(300)));
+}
