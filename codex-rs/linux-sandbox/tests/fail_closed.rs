@@ -119,14 +119,7 @@ fn proxy_mode_refuses_endpoints_it_cannot_route() {
         );
         let (script, mark) = marker_script(&world);
         let mut command = world.command(&["-P", "p"], &["sh", "-c", &script]);
-        for name in [
-            "HTTP_PROXY",
-            "http_proxy",
-            "HTTPS_PROXY",
-            "https_proxy",
-            "ALL_PROXY",
-            "all_proxy",
-        ] {
+        for name in codex_sandboxing::proxy::PROXY_VARIABLES {
             command.env_remove(name);
         }
         let output = command.envs(env.iter().copied()).output().unwrap();

@@ -9,21 +9,13 @@ use std::os::unix::net::UnixListener;
 use std::process::Output;
 use std::time::Duration;
 
+use codex_sandboxing::proxy::PROXY_VARIABLES;
 use common::net::{TestProxy, TestServer};
 use common::{World, assert_code, stderr, stdout};
 
 /// A profile that writes the workspace and reaches the network only
 /// through the proxy.
 const PROXY_PROFILE: &str = "[permissions.p.filesystem]\n\":root\" = \"read\"\n\":workspace_roots\" = \"write\"\n[permissions.p.network]\nmode = \"proxy\"\n";
-
-const PROXY_VARIABLES: [&str; 6] = [
-    "HTTP_PROXY",
-    "http_proxy",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-];
 
 /// Runs `script` under the proxy profile with only `proxy_env` among the
 /// proxy variables.

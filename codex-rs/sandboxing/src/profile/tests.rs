@@ -5,12 +5,7 @@ fn select(toml: &str, cli: Option<&str>) -> Result<Profile, ProfileError> {
 }
 
 fn rules(profile: &Profile) -> Vec<(FsTarget, Access)> {
-    let sandbox = profile.sandbox.as_ref().expect("a sandboxing profile");
-    sandbox
-        .filesystem
-        .iter()
-        .map(|rule| (rule.target.clone(), rule.access))
-        .collect()
+    rules_of(profile.sandbox.as_ref().expect("a sandboxing profile"))
 }
 
 #[test]
