@@ -162,3 +162,43 @@ fn a_command_named_doctor_runs_after_the_separator() {
     assert_eq!(output.status.code(), Some(127), "{}", text(&output.stderr));
     assert!(text(&output.stderr).contains("doctor: command not found"));
 }
+
+/// A default proxy profile whose proxy variable cannot be routed: the
+/// config check fails with the variable named, and doctor says the default
+/// profile cannot run (as `codex sandbox` would refuse it).
+#[test]
+fn a_default_proxy_profile_with_an_unroutable_proxy_fails_the_config_check() {
+    let cwd = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("config.toml"),
+        "default_permissions = \"p\"\n[permissions.p.filesystem]\n\":root\" = \"read\"\n\
+         [permissions.p.network]\nmode = \"proxy\"\n",
+    )
+    .unwrap();
+    let run = |proxy: &str| {
+        let mut command = Command::new(codex());
+        command
+            .current_dir(cwd.path())
+            .env("CODEX_HOME", home.path())
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .args(["sandbox", "doctor"]);
+        for name in codex_sandboxing::proxy::PROXY_VARIABLES {
+            command.env_remove(name);
+        }
+        command.env("HTTPS_PROXY", proxy).output().unwrap()
+    };
+    let refused = run("http://10.0.0.1:3128");
+    let report = text(&refused.stdout);
+    assert_eq!(refused.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("✘ config: configuration error: HTTPS_PROXY=\"http://10.0.0.1:3128\""),
+        "{report}"
+    );
+    let routable = run("http://127.0.0.1:3128");
+    assert!(
+        text(&routable.stdout).contains("✔ config: configuration loads; default profile p"),
+        "{}",
+        text(&routable.stdout)
+    );
+}

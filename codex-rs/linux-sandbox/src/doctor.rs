@@ -18,7 +18,7 @@ use crate::probe::{
     ProbeFailure, bwrap_version, namespace_facts, probe_namespaces, probe_proc_mount,
     supports_argv0,
 };
-use crate::run::real_writable_roots;
+use crate::run::{proxy_source, real_writable_roots};
 
 /// Exit status when the default profile cannot run here.
 pub const CANNOT_RUN: i32 = 1;
@@ -102,7 +102,14 @@ fn default_policy() -> (Result<String, String>, Vec<PathBuf>) {
                 .as_ref()
                 .map(real_writable_roots)
                 .unwrap_or_default();
-            (Ok(policy.profile.to_string()), writable)
+            // A proxy profile also needs a route it can build: the same
+            // check a run makes before anything starts.
+            let route = policy
+                .sandbox
+                .as_ref()
+                .map_or(Ok(None), proxy_source)
+                .map_err(|err| err.to_string());
+            (route.map(|_| policy.profile.to_string()), writable)
         }
         Err(err) => (Err(err), Vec::new()),
     }

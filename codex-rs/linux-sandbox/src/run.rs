@@ -209,7 +209,7 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
 }
 
 /// Where a proxy-mode sandbox's connections go.
-enum ProxySource {
+pub(crate) enum ProxySource {
     /// The loopback proxy the environment's proxy variables name.
     Environment(ProxyRoutes),
     /// The built-in proxy, enforcing the profile's domain rules.
@@ -250,7 +250,7 @@ impl ProxySource {
 /// before anything starts; so is a profile with `allowed_domains` run with
 /// a proxy variable set, since the rules could not be enforced on the
 /// proxy it names.
-fn proxy_source(sandbox: &SandboxPolicy) -> Result<Option<ProxySource>, SandboxError> {
+pub(crate) fn proxy_source(sandbox: &SandboxPolicy) -> Result<Option<ProxySource>, SandboxError> {
     if sandbox.network != NetworkMode::Proxy {
         return Ok(None);
     }

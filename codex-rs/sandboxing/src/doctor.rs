@@ -162,7 +162,7 @@ fn config_check(host: &HostObservations) -> Check {
             "config",
             Status::Fail,
             format!("configuration error: {err}"),
-            Some("correct config.toml (see `codex sandbox --help`)".into()),
+            Some("correct the key or variable named above (see `codex sandbox --help`)".into()),
         ),
     }
 }
