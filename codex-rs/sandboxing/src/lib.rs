@@ -21,6 +21,7 @@ pub mod profile;
 pub mod proxy;
 pub mod request;
 pub mod resolve;
+pub mod seatbelt;
 
 pub use access::Access;
 pub use profile::{NetworkMode, Profile, select_profile};
