@@ -7,6 +7,9 @@
 
 use std::path::Path;
 
+#[cfg(target_os = "macos")]
+mod macos;
+
 use clap::{Parser, Subcommand};
 use codex_sandboxing::cli::{AFTER_HELP, SandboxArgs};
 
@@ -98,25 +101,36 @@ fn run_doctor(json: bool) -> i32 {
     codex_linux_sandbox::doctor_main(json)
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(target_os = "macos")]
+fn run_sandbox(args: &SandboxArgs) -> i32 {
+    macos::run(args)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
 fn run_sandbox(_args: &SandboxArgs) -> i32 {
     unsupported_host()
 }
 
 #[cfg(not(target_os = "linux"))]
 fn run_doctor(_json: bool) -> i32 {
-    unsupported_host()
+    eprintln!("codex sandbox doctor: checks Linux hosts only; nothing was checked");
+    UNSUPPORTED_HOST_EXIT
 }
 
 /// Exit status for a host without a sandbox backend.
 #[cfg(not(target_os = "linux"))]
 const UNSUPPORTED_HOST_EXIT: i32 = 69;
 
+/// Refuses to run anything where no backend exists (Windows, the BSDs):
+/// the command never runs unsandboxed.
 #[cfg(not(target_os = "linux"))]
 fn unsupported_host() -> ! {
-    eprintln!(
-        "codex sandbox: no sandbox backend for {} in this build; nothing was run",
-        std::env::consts::OS
-    );
+    let os = std::env::consts::OS;
+    let reason = if os == "windows" {
+        "no Windows sandbox backend exists yet".to_owned()
+    } else {
+        format!("no sandbox backend for {os} in this build")
+    };
+    eprintln!("codex sandbox: {reason}; nothing was run");
     std::process::exit(UNSUPPORTED_HOST_EXIT)
 }

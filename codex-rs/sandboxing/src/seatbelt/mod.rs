@@ -177,6 +177,54 @@ pub fn seatbelt_profile(
     Ok(out)
 }
 
+/// Where `sandbox-exec` lives on every macOS.
+pub const SANDBOX_EXEC: &str = "/usr/bin/sandbox-exec";
+
+/// The network a policy gets on macOS: restricted and enabled as they
+/// are; proxy mode allows only the loopback endpoints the proxy variables
+/// name (read through `lookup`), and a missing, malformed or non-loopback
+/// one is an error, as on Linux. The built-in domain proxy is not
+/// available on macOS yet, so `allowed_domains` is refused.
+pub fn seatbelt_network(
+    policy: &SandboxPolicy,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<SeatbeltNetwork, SeatbeltError> {
+    match policy.network {
+        crate::NetworkMode::Restricted => Ok(SeatbeltNetwork::Denied),
+        crate::NetworkMode::Enabled => Ok(SeatbeltNetwork::Enabled),
+        crate::NetworkMode::Proxy if policy.domains.is_some() => Err(SeatbeltError {
+            what: "allowed_domains".into(),
+            reason: "the built-in domain proxy runs only on Linux in this build; point the proxy \
+                     variables at a loopback proxy instead"
+                .into(),
+        }),
+        crate::NetworkMode::Proxy => crate::proxy::proxy_routes(lookup)
+            .map(|routes| SeatbeltNetwork::Proxy(routes.endpoints))
+            .map_err(|err| SeatbeltError {
+                what: "network mode proxy".into(),
+                reason: err.to_string(),
+            }),
+    }
+}
+
+/// The full `sandbox-exec` command line for `command` under `policy`:
+/// `/usr/bin/sandbox-exec -p PROFILE -- COMMAND...`.
+pub fn sandbox_exec_argv(
+    policy: &SandboxPolicy,
+    lookup: impl Fn(&str) -> Option<String>,
+    command: &[std::ffi::OsString],
+) -> Result<Vec<std::ffi::OsString>, SeatbeltError> {
+    let profile = seatbelt_profile(policy, &seatbelt_network(policy, lookup)?)?;
+    let mut argv: Vec<std::ffi::OsString> = vec![
+        SANDBOX_EXEC.into(),
+        "-p".into(),
+        profile.into(),
+        "--".into(),
+    ];
+    argv.extend(command.iter().cloned());
+    Ok(argv)
+}
+
 /// `(subpath "...")` filters for a path and its `/private` twin.
 fn subpaths(path: &Path) -> String {
     variants(path)

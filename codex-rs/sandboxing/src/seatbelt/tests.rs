@@ -338,3 +338,37 @@ fn devices_stay_usable_under_a_read_only_root() {
     let dev_null = text.find("(literal \"/dev/null\")").unwrap();
     assert!(deny_root < dev_null, "{text}");
 }
+
+#[test]
+fn sandbox_exec_runs_the_command_after_the_profile() {
+    let policy = policy("", ":read-only", "/ws");
+    let argv = sandbox_exec_argv(&policy, |_| None, &["ls".into(), "-l".into()]).unwrap();
+    assert_eq!(argv[0], SANDBOX_EXEC);
+    assert_eq!(argv[1], "-p");
+    assert!(argv[2].to_string_lossy().starts_with("(version 1)"));
+    assert_eq!(&argv[3..], ["--", "ls", "-l"]);
+}
+
+#[test]
+fn proxy_mode_on_macos_reads_the_proxy_variables_and_fails_closed() {
+    let toml = "[permissions.p.network]\nmode = \"proxy\"\n";
+    let proxied = policy(toml, "p", "/ws");
+    let network = seatbelt_network(&proxied, |name| {
+        (name == "HTTPS_PROXY").then(|| "http://127.0.0.1:3128".to_owned())
+    })
+    .unwrap();
+    assert_eq!(network, SeatbeltNetwork::Proxy(vec![proxy_endpoint(3128)]));
+    let err = seatbelt_network(&proxied, |name| {
+        (name == "HTTPS_PROXY").then(|| "http://10.0.0.1:3128".to_owned())
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("not a loopback address"), "{err}");
+    assert!(seatbelt_network(&proxied, |_| None).is_err());
+    let builtin = policy(
+        "[permissions.p.network]\nmode = \"proxy\"\nallowed_domains = [\"a.com\"]\n",
+        "p",
+        "/ws",
+    );
+    let err = seatbelt_network(&builtin, |_| None).unwrap_err();
+    assert!(err.to_string().contains("only on Linux"), "{err}");
+}
