@@ -195,12 +195,16 @@ async fn forward(
         .map_err(|_| Failure::BadRequest("bad request path"))?;
     let headers = request.headers_mut();
     remove_hop_by_hop(headers);
-    if !headers.contains_key(HOST) {
-        let value = uri.authority().map(ToString::to_string).unwrap_or_default();
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(HOST, value);
-        }
-    }
+    // The name that was checked is the name the server sees: a client's
+    // own `Host` (say, another site on the same CDN) is replaced, as
+    // RFC 9112 asks of a proxy, and never carries the URL's userinfo.
+    let authority = match uri.port_u16() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    let host_value = HeaderValue::from_str(&authority)
+        .map_err(|_| Failure::BadRequest("the URL's host is not a valid Host header"))?;
+    headers.insert(HOST, host_value);
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(upstream))
         .await
         .map_err(|err| Failure::Upstream(format!("upstream handshake failed: {err}")))?;
@@ -219,7 +223,19 @@ async fn forward(
     Ok(response.map(BodyExt::boxed))
 }
 
+/// Removes the headers that describe one hop: the fixed list, and every
+/// header the `Connection` header names.
 fn remove_hop_by_hop(headers: &mut hyper::HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(hyper::header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
     for name in HOP_BY_HOP {
         headers.remove(HeaderName::from_static(name));
     }

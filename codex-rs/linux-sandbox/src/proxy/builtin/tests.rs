@@ -183,3 +183,48 @@ fn only_proxy_requests_are_served() {
     );
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
 }
+
+/// A server that answers with the `Host` header it received.
+fn host_echo_server() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut stream = stream;
+            let mut host = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("host:") {
+                    host = value.trim().to_owned();
+                }
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{host}",
+                host.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn the_server_sees_the_checked_name_whatever_host_header_the_client_sent() {
+    let port = host_echo_server();
+    let proxy = proxy(policy(&["localhost"], &[], true));
+    let answer = exchange(
+        proxy,
+        &format!(
+            "GET http://user:pw@localhost:{port}/x HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.ends_with(&format!("\r\n\r\nlocalhost:{port}")),
+        "{answer}"
+    );
+}
