@@ -70,15 +70,16 @@ fn a_connect_tunnel_through_the_proxy_works() {
 }
 
 #[test]
-fn localhost_proxy_urls_are_routed_too() {
+fn localhost_proxy_urls_are_routed_too_even_beside_127_0_0_1() {
     require_sandbox!();
     let world = World::new();
     let server = TestServer::start("127.0.0.1:0", "via localhost");
     let proxy = TestProxy::start();
     let proxy_url = format!("http://localhost:{}", proxy.addr.port());
+    // One address in two spellings shares one listener.
     let output = run_proxied(
         &world,
-        &[("HTTPS_PROXY", &proxy_url), ("HTTP_PROXY", &proxy_url)],
+        &[("HTTPS_PROXY", &proxy.url()), ("HTTP_PROXY", &proxy_url)],
         &format!(
             "curl -sS --max-time 10 http://{SERVER_NAME}:{}/",
             server.addr.port()

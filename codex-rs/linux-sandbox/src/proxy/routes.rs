@@ -20,11 +20,13 @@ pub struct ListenRoute {
     pub upstream: Vec<SocketAddr>,
 }
 
-/// The listeners for `routes`: one per address of each endpoint, each
-/// forwarding to the same address on the host (`localhost` to either of
-/// its addresses, IPv4 first).
+/// The listeners for `routes`: one per distinct address of the endpoints,
+/// each forwarding to the same address on the host (`localhost` to either
+/// of its addresses, IPv4 first). Two variables naming one address in two
+/// spellings (`localhost:3128` and `127.0.0.1:3128`) share its listener,
+/// which is required when either requires it.
 pub fn listen_routes(routes: &ProxyRoutes) -> Vec<ListenRoute> {
-    let mut listeners = Vec::new();
+    let mut listeners: Vec<ListenRoute> = Vec::new();
     for endpoint in &routes.endpoints {
         let addresses = endpoint.addresses();
         for (index, listen) in addresses.iter().enumerate() {
@@ -32,11 +34,22 @@ pub fn listen_routes(routes: &ProxyRoutes) -> Vec<ListenRoute> {
                 ProxyHost::Address(_) => vec![*listen],
                 ProxyHost::Localhost => addresses.clone(),
             };
-            listeners.push(ListenRoute {
-                listen: *listen,
-                required: index == 0,
-                upstream,
-            });
+            let required = index == 0;
+            match listeners.iter_mut().find(|known| known.listen == *listen) {
+                Some(known) => {
+                    known.required |= required;
+                    for addr in upstream {
+                        if !known.upstream.contains(&addr) {
+                            known.upstream.push(addr);
+                        }
+                    }
+                }
+                None => listeners.push(ListenRoute {
+                    listen: *listen,
+                    required,
+                    upstream,
+                }),
+            }
         }
     }
     listeners
@@ -148,6 +161,32 @@ mod tests {
         assert_eq!(listeners[1].listen, both[1]);
         assert!(!listeners[1].required, "::1 may be missing without IPv6");
         assert!(listeners.iter().all(|route| route.upstream == both));
+    }
+
+    #[test]
+    fn one_address_in_two_spellings_gets_one_listener() {
+        let listeners = listen_routes(&routes(&[
+            ("HTTP_PROXY", "http://localhost:3128"),
+            ("HTTPS_PROXY", "http://127.0.0.1:3128"),
+            ("ALL_PROXY", "http://[::1]:3128"),
+        ]));
+        let v4: SocketAddr = "127.0.0.1:3128".parse().unwrap();
+        let v6: SocketAddr = "[::1]:3128".parse().unwrap();
+        assert_eq!(
+            listeners,
+            [
+                ListenRoute {
+                    listen: v4,
+                    required: true,
+                    upstream: vec![v4, v6],
+                },
+                ListenRoute {
+                    listen: v6,
+                    required: true,
+                    upstream: vec![v6, v4],
+                },
+            ]
+        );
     }
 
     #[test]
