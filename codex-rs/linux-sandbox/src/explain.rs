@@ -8,6 +8,7 @@ use std::fmt::Write;
 
 use codex_sandboxing::EffectivePolicy;
 use codex_sandboxing::proxy::domains::DomainPattern;
+use codex_sandboxing::proxy::env::redact_credentials;
 
 use crate::launcher::Bwrap;
 use crate::plan::real_path::RealKind;
@@ -108,9 +109,11 @@ pub fn explain_sandboxed(
         }
         let _ = writeln!(
             out,
-            "proxy environment: {} variables for the command (the --setenv arguments below)",
-            proxy.env.len()
+            "proxy environment, set for the command (passwords shown as ***):"
         );
+        for (name, value) in proxy.env {
+            let _ = writeln!(out, "  {name}={}", redact_credentials(value));
+        }
         if let Some(domains) = policy.sandbox.as_ref().and_then(|s| s.domains.as_ref()) {
             let list = |patterns: &[DomainPattern]| {
                 if patterns.is_empty() {

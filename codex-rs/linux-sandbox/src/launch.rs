@@ -99,6 +99,7 @@ pub fn launch(
     // Held open until bwrap has been spawned.
     let mut inherited: Vec<OwnedFd> = Vec::new();
     let mut bridge = None;
+    let mut command_env: &[(String, String)] = &[];
     let specs: Vec<ListenSpec>;
     let stage = match pipeline {
         Pipeline::BwrapSeccomp { filter } => {
@@ -141,6 +142,7 @@ pub fn launch(
                     let channel = FdArg::Fd(inner.as_raw_fd());
                     inherited.push(inner);
                     bridge = Some((outer, launch.routes.clone()));
+                    command_env = &launch.env;
                     specs = launch.routes.iter().map(ListenSpec::of).collect();
                     Some(ProxyRender {
                         stage: ProxyStage {
@@ -168,6 +170,8 @@ pub fn launch(
             stage,
             command,
         ))
+        // bwrap passes its environment on to the command.
+        .envs(command_env.iter().map(|(name, value)| (name, value)))
         .stdin(Stdio::inherit())
         .spawn()?;
     drop(inherited);

@@ -56,8 +56,11 @@ pub enum Stage<'a> {
     },
 }
 
-/// Proxy routing as bwrap's argv carries it: the routes for the inner
-/// stage, and the environment the command gets (`--setenv`).
+/// Proxy routing for the inner stage: its routes, and the environment the
+/// command gets. The environment is not rendered: it reaches bwrap as its
+/// own environment (which it passes on), because an argument such as
+/// `--setenv HTTPS_PROXY http://user:password@...` is readable by every
+/// local user in `/proc/PID/cmdline`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProxyRender<'a> {
     /// The inner stage's proxy fields.
@@ -191,9 +194,6 @@ pub fn bwrap_args(
             argv0,
             proxy,
         } => {
-            for (name, value) in proxy.map(|proxy| proxy.env).unwrap_or_default() {
-                args.extend(["--setenv".into(), name.into(), value.into()]);
-            }
             if argv0 {
                 args.push("--argv0".into());
                 args.push(HELPER_ARGV0.into());
@@ -378,9 +378,12 @@ mod tests {
     }
 
     #[test]
-    fn proxy_routing_sets_the_environment_and_passes_the_routes_to_the_inner_stage() {
+    fn proxy_routing_passes_the_routes_to_the_inner_stage_and_no_variable_in_the_argv() {
         let listen = [ListenSpec::parse("127.0.0.1:3128").unwrap()];
-        let env = [("HTTPS_PROXY".to_owned(), "http://127.0.0.1:3128".to_owned())];
+        let env = [(
+            "HTTPS_PROXY".to_owned(),
+            "http://user:secret@127.0.0.1:3128".to_owned(),
+        )];
         let args = strings(bwrap_args(
             &plan(NetworkMode::Proxy, vec![]),
             FdArg::Fd(4),
@@ -399,12 +402,10 @@ mod tests {
             &["curl".into()],
         ));
         assert!(args.contains(&"--unshare-net".to_string()));
+        assert!(!args.iter().any(|arg| arg.contains("secret")), "{args:?}");
         assert_eq!(
             tail_after_status(&args),
             [
-                "--setenv",
-                "HTTPS_PROXY",
-                "http://127.0.0.1:3128",
                 "--",
                 "/proc/self/fd/6",
                 "--codex-inner-stage",

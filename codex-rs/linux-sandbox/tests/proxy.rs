@@ -379,3 +379,25 @@ fn a_dead_proxy_fails_connections_and_nothing_goes_direct() {
     assert!(stdout(&output).ends_with("FAILED\n"), "{}", stdout(&output));
     assert!(!server.saw_connection_within(Duration::from_millis(300)));
 }
+
+/// Proxy passwords reach the command's environment, never bwrap's command
+/// line (readable by every local user in `/proc/PID/cmdline`; inside the
+/// sandbox, bwrap is PID 1).
+#[test]
+fn proxy_credentials_stay_out_of_bwraps_command_line() {
+    require_sandbox!();
+    let world = World::new();
+    let proxy = TestProxy::start();
+    let url = format!("http://user:s3cret@{}", proxy.addr);
+    let output = run_proxied(
+        &world,
+        &[("HTTPS_PROXY", &url)],
+        "tr '\\0' ' ' < /proc/1/cmdline; echo; echo \"env: $HTTPS_PROXY\"",
+    );
+    assert_code(&output, 0);
+    let text = stdout(&output);
+    let (cmdline, env) = text.split_once('\n').unwrap();
+    assert!(cmdline.contains("--unshare-net"), "{cmdline}");
+    assert!(!cmdline.contains("s3cret"), "{cmdline}");
+    assert_eq!(env.trim_end(), format!("env: {url}"));
+}

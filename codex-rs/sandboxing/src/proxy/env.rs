@@ -110,6 +110,19 @@ pub fn proxy_environment(
     vars
 }
 
+/// `value` with the password of any URL in it replaced by `***`, for
+/// showing the environment (`--explain`); text that is not a URL with a
+/// password is returned unchanged.
+pub fn redact_credentials(value: &str) -> String {
+    let Ok(mut url) = url::Url::parse(value) else {
+        return value.to_owned();
+    };
+    if url.password().is_none() || url.set_password(Some("***")).is_err() {
+        return value.to_owned();
+    }
+    url.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +142,19 @@ mod tests {
         proxy_environment(&routes, |name| host.get(name).cloned())
             .into_iter()
             .collect()
+    }
+
+    #[test]
+    fn passwords_are_redacted_for_display() {
+        assert_eq!(
+            redact_credentials("http://user:s3cret@127.0.0.1:3128"),
+            "http://user:***@127.0.0.1:3128/"
+        );
+        assert_eq!(
+            redact_credentials("http://127.0.0.1:3128"),
+            "http://127.0.0.1:3128"
+        );
+        assert_eq!(redact_credentials("1"), "1");
     }
 
     #[test]
