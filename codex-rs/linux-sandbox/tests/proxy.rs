@@ -318,13 +318,20 @@ fn danger_full_access_under_a_managed_proxy_writes_anywhere_but_reaches_only_the
     let server = TestServer::start("127.0.0.1:0", "managed");
     let port = server.addr.port();
     let outside_file = world.outside.join("written-by-danger");
+    let config = world.codex_home.join("config.toml");
     let script = format!(
-        "echo x > {}; {}; echo; curl -sS --noproxy '*' --max-time 3 http://127.0.0.1:{port}/ || echo DIRECT-FAILED",
+        "echo x > {}; {}; echo; curl -sS --noproxy '*' --max-time 3 http://127.0.0.1:{port}/ || echo DIRECT-FAILED; \
+         echo '# emptied' > {} 2>/dev/null || echo CONFIG-KEPT",
         outside_file.display(),
-        curl_localhost(port)
+        curl_localhost(port),
+        config.display()
     );
     let output = run_managed(&world, &["-P", ":danger-full-access"], &script);
     assert_code(&output, 0);
+    assert!(
+        common::read(&config).is_some_and(|text| text.contains("[managed_proxy]")),
+        "the command changed the configuration that sets the managed proxy"
+    );
     assert_eq!(
         common::read(&outside_file).as_deref(),
         Some("x\n"),
@@ -336,7 +343,7 @@ fn danger_full_access_under_a_managed_proxy_writes_anywhere_but_reaches_only_the
         "{text}\n{}",
         stderr(&output)
     );
-    assert!(text.ends_with("DIRECT-FAILED\n"), "{text}");
+    assert!(text.ends_with("DIRECT-FAILED\nCONFIG-KEPT\n"), "{text}");
     assert_eq!(server.connections(), 1, "only the proxied request arrives");
 }
 

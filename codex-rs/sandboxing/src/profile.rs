@@ -52,6 +52,9 @@ pub enum RuleOrigin {
     },
     /// Added by the sandbox to keep `.git`, `.codex` or `.agents` read-only.
     Protected,
+    /// Added under `[managed_proxy]` to keep the configuration that sets it
+    /// out of the command's reach.
+    ManagedProxyConfig,
 }
 
 impl fmt::Display for RuleOrigin {
@@ -60,6 +63,9 @@ impl fmt::Display for RuleOrigin {
             RuleOrigin::BuiltIn(profile) => write!(f, "built-in {profile}"),
             RuleOrigin::Config { key, source } => write!(f, "{key} ({source})"),
             RuleOrigin::Protected => f.write_str("protected path"),
+            RuleOrigin::ManagedProxyConfig => {
+                f.write_str("configuration of [managed_proxy], kept read-only")
+            }
         }
     }
 }
@@ -225,6 +231,17 @@ fn apply_managed_proxy(
             ..sandbox
         },
     };
+    // The command must not be able to remove the managed proxy for the
+    // next run by editing the files that set it.
+    let mut sandbox = sandbox;
+    sandbox
+        .filesystem
+        .extend(loaded.file_directories().into_iter().map(|dir| FsRule {
+            target: FsTarget::Path(dir),
+            subpath: PathBuf::new(),
+            access: Access::Read,
+            origin: RuleOrigin::ManagedProxyConfig,
+        }));
     profile.chosen_by = format!(
         "{}; network through the managed proxy ({})",
         profile.chosen_by,

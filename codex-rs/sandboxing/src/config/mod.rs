@@ -200,6 +200,21 @@ impl LoadedConfig {
         Ok(loaded)
     }
 
+    /// The directories of the configuration files that were read.
+    pub fn file_directories(&self) -> Vec<PathBuf> {
+        let mut dirs: Vec<PathBuf> = self
+            .layers
+            .iter()
+            .filter_map(|layer| match &layer.source {
+                ConfigSource::File(path) => path.parent().map(Path::to_path_buf),
+                _ => None,
+            })
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .collect();
+        dirs.dedup();
+        dirs
+    }
+
     /// The layer that last set the value at `path` (outermost key first).
     pub fn source_of(&self, path: &[&str]) -> ConfigSource {
         self.layers

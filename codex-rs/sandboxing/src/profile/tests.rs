@@ -443,3 +443,25 @@ fn managed_proxy_errors_name_the_key() {
     );
     assert!(err.contains("keep one of the two"), "{err}");
 }
+
+#[test]
+fn under_a_managed_proxy_the_configuration_directory_is_read_only() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join("config.toml"), MANAGED).unwrap();
+    let loaded = LoadedConfig::load(&crate::config::ConfigRequest {
+        codex_home: home.path().to_path_buf(),
+        ..Default::default()
+    })
+    .unwrap();
+    let sandbox = select_profile(&loaded, Some(DANGER_FULL_ACCESS))
+        .unwrap()
+        .sandbox
+        .unwrap();
+    let guard = sandbox
+        .filesystem
+        .iter()
+        .find(|rule| rule.origin == RuleOrigin::ManagedProxyConfig)
+        .expect("a rule for the configuration directory");
+    assert_eq!(guard.target, FsTarget::Path(home.path().to_path_buf()));
+    assert_eq!(guard.access, Access::Read);
+}
