@@ -26,7 +26,7 @@ use crate::fd::set_close_on_exec;
 use crate::inner_stage::args::ProxyStage;
 use crate::launcher::Bwrap;
 use crate::plan::MountPlan;
-use crate::proxy::forward::start_bridge;
+use crate::proxy::forward::{Destination, start_bridge};
 use crate::proxy::handoff;
 use crate::proxy::routes::{ListenRoute, ListenSpec};
 use crate::render::{FdArg, HelperExec, ProxyRender, Stage, bwrap_args};
@@ -51,11 +51,12 @@ pub enum Pipeline<'a> {
 }
 
 /// Proxy routing for one launch (see [`crate::proxy`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ProxyLaunch {
-    /// The listeners the inner stage opens, in order, and where each
-    /// forwards to.
+    /// The listeners the inner stage opens, in order.
     pub routes: Vec<ListenRoute>,
+    /// Where each listener's connections go, index-aligned with `routes`.
+    pub destinations: Vec<Destination>,
     /// The variables the command gets.
     pub env: Vec<(String, String)>,
 }
@@ -91,8 +92,9 @@ pub fn launch(
 ) -> io::Result<LaunchOutcome> {
     // Every descriptor below is close-on-exec when created; only those
     // bwrap (or the inner stage) must see are made inheritable, just
-    // before the spawn. This process is single-threaded here, so nothing
-    // else can fork and inherit them in between.
+    // before the spawn. Other threads of this process (the built-in proxy,
+    // a bridge from an earlier attempt) never fork or exec, so the
+    // inheritable ones can only reach bwrap.
     let (mut status_reader, status_writer) = io::pipe()?;
     set_close_on_exec(status_writer.as_fd(), false)?;
     let mut report_reader = None;
@@ -141,7 +143,7 @@ pub fn launch(
                     set_close_on_exec(inner.as_fd(), false)?;
                     let channel = FdArg::Fd(inner.as_raw_fd());
                     inherited.push(inner);
-                    bridge = Some((outer, launch.routes.clone()));
+                    bridge = Some((outer, launch.routes.clone(), launch.destinations.clone()));
                     command_env = &launch.env;
                     specs = launch.routes.iter().map(ListenSpec::of).collect();
                     Some(ProxyRender {
@@ -178,8 +180,8 @@ pub fn launch(
     drop(status_writer);
     // Started only now that this process holds no copy of the inner end:
     // if the inner stage fails before handing over, the bridge sees EOF.
-    if let Some((outer, routes)) = bridge {
-        start_bridge(outer, routes)?;
+    if let Some((outer, routes, destinations)) = bridge {
+        start_bridge(outer, routes, destinations)?;
     }
     let status = child.wait()?;
     let mut report = String::new();

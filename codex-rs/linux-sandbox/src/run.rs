@@ -4,6 +4,7 @@
 //! before the command is started.
 
 use std::ffi::{OsStr, OsString};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
@@ -31,8 +32,9 @@ use crate::plan::{MountPlan, Outcome, ProcMode, plan};
 use crate::probe::{
     ProbeFailure, namespace_facts, probe_namespaces, probe_proc_mount, supports_argv0,
 };
-use crate::proxy::builtin::start_builtin_proxy;
-use crate::proxy::routes::{ListenSpec, listen_routes};
+use crate::proxy::builtin::BuiltinProxy;
+use crate::proxy::forward::Destination;
+use crate::proxy::routes::{ListenRoute, ListenSpec, listen_routes};
 use crate::render::{FdArg, HelperExec, Stage};
 use crate::scan::{ScanReport, ScanRequest, Scanner};
 use crate::seccomp::{build_filter, program_bytes};
@@ -105,7 +107,9 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
         let specs: Vec<ListenSpec>;
         let explained_proxy;
         if let Some(source) = &proxy_source {
-            explained_proxy = proxy_launch_for(&source.routes_for_explain());
+            explained_proxy = proxy_launch_for(&source.routes_for_explain(), |route| {
+                Destination::Host(route.upstream.clone())
+            });
             specs = explained_proxy.routes.iter().map(ListenSpec::of).collect();
             stage = stage.with_proxy_placeholders(&specs, &explained_proxy.env);
         }
@@ -221,12 +225,17 @@ impl ProxySource {
     /// the route and the command's variables.
     fn start(self, program: &str) -> Result<ProxyLaunch, SandboxError> {
         match self {
-            ProxySource::Environment(routes) => Ok(proxy_launch_for(&routes)),
+            ProxySource::Environment(routes) => Ok(proxy_launch_for(&routes, |route| {
+                Destination::Host(route.upstream.clone())
+            })),
             ProxySource::Builtin(policy) => {
-                let addr = start_builtin_proxy(policy, program.to_owned()).map_err(|err| {
+                let proxy = BuiltinProxy::start(policy, program.to_owned()).map_err(|err| {
                     SandboxError::Setup(format!("cannot start the built-in proxy: {err}"))
                 })?;
-                Ok(proxy_launch_for(&builtin_routes(addr)))
+                let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, builtin_proxy_port()));
+                Ok(proxy_launch_for(&builtin_routes(listen), |_| {
+                    Destination::Builtin(proxy.clone())
+                }))
             }
         }
     }
@@ -236,12 +245,23 @@ impl ProxySource {
     fn routes_for_explain(&self) -> ProxyRoutes {
         match self {
             ProxySource::Environment(routes) => routes.clone(),
-            ProxySource::Builtin(_) => builtin_routes(std::net::SocketAddr::from((
-                std::net::Ipv4Addr::LOCALHOST,
-                0,
-            ))),
+            ProxySource::Builtin(_) => builtin_routes(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
         }
     }
+}
+
+/// The port the built-in proxy answers on inside the sandbox: any free one
+/// there will do, since it is the sandbox's own loopback; a random one in
+/// the ephemeral range keeps it out of the way of a server the command
+/// may start itself.
+fn builtin_proxy_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    const FIRST: u16 = 32768;
+    const COUNT: u64 = 28232; // 32768..=60999, Linux's default ephemeral range
+    FIRST + u16::try_from(random % COUNT).unwrap_or(0)
 }
 
 /// In network mode proxy, where connections go: the built-in proxy when
@@ -269,10 +289,16 @@ pub(crate) fn proxy_source(sandbox: &SandboxPolicy) -> Result<Option<ProxySource
     Ok(Some(ProxySource::Environment(routes)))
 }
 
-/// The listeners and variables for `routes`.
-fn proxy_launch_for(routes: &ProxyRoutes) -> ProxyLaunch {
+/// The listeners and variables for `routes`, each listener's connections
+/// going where `destination` says.
+fn proxy_launch_for(
+    routes: &ProxyRoutes,
+    destination: impl Fn(&ListenRoute) -> Destination,
+) -> ProxyLaunch {
+    let listeners = listen_routes(routes);
     ProxyLaunch {
-        routes: listen_routes(routes),
+        destinations: listeners.iter().map(destination).collect(),
+        routes: listeners,
         env: proxy_environment(routes, |name| std::env::var(name).ok()),
     }
 }

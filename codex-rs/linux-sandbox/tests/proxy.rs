@@ -408,3 +408,40 @@ fn proxy_credentials_stay_out_of_bwraps_command_line() {
     assert!(!cmdline.contains("s3cret"), "{cmdline}");
     assert_eq!(env.trim_end(), format!("env: {url}"));
 }
+
+/// The built-in proxy opens no port on the host: it answers only inside
+/// the sandbox, so no other local process can use it.
+#[test]
+fn the_built_in_proxy_is_not_reachable_from_the_host() {
+    require_sandbox!();
+    use std::io::{BufRead, BufReader};
+    let world = World::new();
+    world.config(&builtin_profile("allowed_domains = [\"localhost\"]"));
+    let mut command = world.command(
+        &["-P", "p"],
+        &["/bin/sh", "-c", "echo \"$HTTP_PROXY\"; sleep 2"],
+    );
+    for name in PROXY_VARIABLES {
+        command.env_remove(name);
+    }
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line
+        .trim()
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("no proxy URL: {line:?}"));
+    let reached = std::net::TcpStream::connect(("127.0.0.1", port));
+    let _ = child.wait();
+    assert!(
+        reached.is_err(),
+        "the built-in proxy answered on host port {port}"
+    );
+}

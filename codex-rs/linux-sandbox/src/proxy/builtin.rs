@@ -1,24 +1,33 @@
-//! The built-in domain allow-list proxy: an HTTP proxy on host loopback
-//! that `codex` starts for a proxy profile with `allowed_domains`, and that
-//! the sandbox is then routed to like any other loopback proxy.
+//! The built-in domain allow-list proxy, which `codex` runs for a proxy
+//! profile with `allowed_domains`. The sandbox is routed to it like to any
+//! loopback proxy, except that no host port is opened: the bridge hands
+//! each connection accepted on the sandbox's listener straight to
+//! [`BuiltinProxy::serve`], so no other local process can use the proxy,
+//! and a connection takes one loopback hop instead of two.
 //!
 //! It speaks plain HTTP forwarding (absolute-form requests, each forwarded
 //! on its own upstream connection, so one client connection cannot reuse
 //! an allowed name's connection for another name) and `CONNECT` tunnels
 //! for HTTPS, whose bytes it copies without looking inside (no TLS
-//! interception). Every request is judged by
+//! interception, so what a client sends inside a tunnel, its TLS server
+//! name included, is not checked: only the tunnel's target is). Every
+//! request is judged by
 //! [`DomainPolicy`](codex_sandboxing::proxy::domains::DomainPolicy): the
 //! name first, then each address it resolves to; the connection goes to an
-//! address that passed, never to a name resolved again. A refusal answers
-//! `403 Forbidden` with the reason and prints one line naming the target.
+//! address that passed, never to a name resolved again, and the upstream
+//! sees the checked name as `Host`. A refusal answers `403 Forbidden` with
+//! the reason and prints one line naming the target.
 //!
 //! It runs on one thread with a current-thread tokio runtime: it serves one
-//! command's connections, and lives as long as this process.
+//! command's connections, and lives as long as this process. A client gets
+//! [`HEADER_TIMEOUT`] to send a request head; a name gets
+//! [`UPSTREAM_TIMEOUT`] to resolve and connect.
 
 use std::convert::Infallible;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use codex_sandboxing::proxy::domains::{DomainPolicy, Refusal};
 use http_body_util::combinators::BoxBody;
@@ -26,8 +35,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HOST, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode, Uri};
-use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpStream;
 
 /// A response body of either kind: an upstream's, or one of ours.
 type Body = BoxBody<Bytes, hyper::Error>;
@@ -44,51 +53,65 @@ const HOP_BY_HOP: [&str; 8] = [
     "upgrade",
 ];
 
-/// Starts the proxy on `127.0.0.1` at a port the kernel picks and returns
-/// that address. Refusals are printed to stderr after `log_prefix`.
-pub fn start_builtin_proxy(policy: DomainPolicy, log_prefix: String) -> io::Result<SocketAddr> {
-    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    listener.set_nonblocking(true)?;
-    let addr = listener.local_addr()?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()?;
-    let context = Arc::new(Context { policy, log_prefix });
-    std::thread::Builder::new()
-        .name("builtin-proxy".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                let listener = match TcpListener::from_std(listener) {
-                    Ok(listener) => listener,
-                    Err(err) => {
-                        tracing::debug!(%err, "built-in proxy cannot listen");
-                        return;
-                    }
-                };
-                serve(listener, context).await;
-            });
-        })?;
-    Ok(addr)
+/// How long a client may take to send a request head.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long resolving a name and connecting to it may take.
+pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A running built-in proxy; cloning it shares the same one.
+#[derive(Clone)]
+pub struct BuiltinProxy {
+    runtime: tokio::runtime::Handle,
+    context: Arc<Context>,
 }
 
-/// What every request handler needs.
-struct Context {
-    policy: DomainPolicy,
-    log_prefix: String,
+impl std::fmt::Debug for BuiltinProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuiltinProxy").finish_non_exhaustive()
+    }
 }
 
-async fn serve(listener: TcpListener, context: Arc<Context>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let context = Arc::clone(&context);
-        tokio::spawn(async move {
+impl BuiltinProxy {
+    /// Starts the proxy's runtime thread. Refusals are printed to stderr
+    /// after `log_prefix`.
+    pub fn start(policy: DomainPolicy, log_prefix: String) -> io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()?;
+        let handle = runtime.handle().clone();
+        std::thread::Builder::new()
+            .name("builtin-proxy".into())
+            .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
+        Ok(BuiltinProxy {
+            runtime: handle,
+            context: Arc::new(Context { policy, log_prefix }),
+        })
+    }
+
+    /// Serves one client connection (HTTP/1.1, `CONNECT` included) until
+    /// the client closes it.
+    pub fn serve(&self, stream: std::net::TcpStream) {
+        let context = Arc::clone(&self.context);
+        self.runtime.spawn(async move {
+            let stream = match stream
+                .set_nonblocking(true)
+                .and_then(|()| TcpStream::from_std(stream))
+            {
+                Ok(stream) => stream,
+                Err(err) => {
+                    tracing::debug!(%err, "built-in proxy cannot take a connection");
+                    return;
+                }
+            };
             let service = hyper::service::service_fn(move |request| {
                 let context = Arc::clone(&context);
                 async move { Ok::<_, Infallible>(handle(request, &context).await) }
             });
             let served = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
                 .preserve_header_case(true)
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades()
@@ -98,6 +121,12 @@ async fn serve(listener: TcpListener, context: Arc<Context>) {
             }
         });
     }
+}
+
+/// What every request handler needs.
+struct Context {
+    policy: DomainPolicy,
+    log_prefix: String,
 }
 
 /// Why a request is not forwarded.
@@ -249,10 +278,12 @@ async fn connect_allowed(
     port: u16,
 ) -> Result<TcpStream, Failure> {
     policy.check_host(host).map_err(Failure::Refused)?;
-    let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|err| Failure::Upstream(format!("cannot resolve {host}: {err}")))?
-        .collect();
+    let resolved: Vec<SocketAddr> =
+        tokio::time::timeout(UPSTREAM_TIMEOUT, tokio::net::lookup_host((host, port)))
+            .await
+            .map_err(|_| Failure::Upstream(format!("resolving {host} timed out")))?
+            .map_err(|err| Failure::Upstream(format!("cannot resolve {host}: {err}")))?
+            .collect();
     let mut first_refusal = None;
     let mut last_error = None;
     for addr in resolved {
@@ -260,9 +291,10 @@ async fn connect_allowed(
             first_refusal.get_or_insert(refusal);
             continue;
         }
-        match TcpStream::connect(addr).await {
-            Ok(stream) => return Ok(stream),
-            Err(err) => last_error = Some(format!("cannot connect to {addr}: {err}")),
+        match tokio::time::timeout(UPSTREAM_TIMEOUT, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(err)) => last_error = Some(format!("cannot connect to {addr}: {err}")),
+            Err(_) => last_error = Some(format!("connecting to {addr} timed out")),
         }
     }
     Err(match (last_error, first_refusal) {

@@ -51,8 +51,18 @@ fn policy(allowed: &[&str], denied: &[&str], allow_local_addresses: bool) -> Dom
     }
 }
 
+/// The proxy behind a loopback listener of the test's own, fed the way
+/// the bridge feeds it: each accepted connection to `serve`.
 fn proxy(policy: DomainPolicy) -> SocketAddr {
-    start_builtin_proxy(policy, "test".into()).unwrap()
+    let proxy = BuiltinProxy::start(policy, "test".into()).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            proxy.serve(stream);
+        }
+    });
+    addr
 }
 
 /// Sends `request` and returns everything the proxy answers until it
