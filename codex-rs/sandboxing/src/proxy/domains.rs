@@ -39,7 +39,9 @@ impl DomainPattern {
                 "`{text}`: `*` is allowed only as a whole first label (`*.example.com`)"
             ));
         }
-        if name.parse::<IpAddr>().is_ok() || name.trim_matches(['[', ']']).parse::<IpAddr>().is_ok()
+        if name.parse::<IpAddr>().is_ok()
+            || name.trim_matches(['[', ']']).parse::<IpAddr>().is_ok()
+            || is_numeric_address(name)
         {
             return Err(format!(
                 "`{text}` is an IP address; the built-in proxy refuses raw addresses, list names"
@@ -122,12 +124,12 @@ impl DomainPolicy {
     /// Decides on a request's host (as written in the request, without
     /// the port).
     pub fn check_host(&self, host: &str) -> Result<(), Refusal> {
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        if bare.parse::<IpAddr>().is_ok() {
-            return Err(Refusal::RawAddress);
-        }
         let lower = host.to_ascii_lowercase();
         let name = lower.strip_suffix('.').unwrap_or(&lower);
+        let bare = name.trim_start_matches('[').trim_end_matches(']');
+        if bare.parse::<IpAddr>().is_ok() || is_numeric_address(name) {
+            return Err(Refusal::RawAddress);
+        }
         if !is_host_name(name) {
             return Err(Refusal::BadName);
         }
@@ -149,6 +151,18 @@ impl DomainPolicy {
             Err(Refusal::LocalAddress(ip))
         }
     }
+}
+
+/// Whether the resolver would read `name` as an IPv4 address in one of
+/// the old `inet_aton` spellings (`127.1`, `2130706433`, `0x7f.1`,
+/// `0177.0.0.1`): its last label is all digits or a `0x` number. No real
+/// top-level domain looks like that.
+fn is_numeric_address(name: &str) -> bool {
+    let last = name.rsplit('.').next().unwrap_or(name);
+    let hex = last
+        .strip_prefix("0x")
+        .is_some_and(|digits| digits.chars().all(|c| c.is_ascii_hexdigit()));
+    hex || (!last.is_empty() && last.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// Whether `name` is a syntactically valid DNS host name.
@@ -194,15 +208,15 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || a >= 240) // reserved
 }
 
+/// Global unicast (`2000::/3`) only, without the ranges that carry or
+/// reach another address: documentation (`2001:db8::/32`), Teredo
+/// (`2001::/32`) and 6to4 (`2002::/16`). IPv4-mapped addresses are judged
+/// as IPv4 before this.
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    !(ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00 // unique local
-        || (first & 0xffc0) == 0xfe80 // link-local
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
-        || (first == 0x0064 && ip.segments()[1] == 0xff9b)) // NAT64 of any IPv4
+    let [first, second, ..] = ip.segments();
+    (first & 0xe000) == 0x2000
+        && !(first == 0x2001 && (second == 0x0db8 || second == 0x0000))
+        && first != 0x2002
 }
 
 #[cfg(test)]
@@ -268,7 +282,20 @@ mod tests {
     #[test]
     fn raw_addresses_are_refused_even_when_a_name_list_would_match() {
         let rules = policy(&["*.1.1"], &[]);
-        for host in ["1.1.1.1", "127.0.0.1", "[::1]", "::1", "[2606:4700::1111]"] {
+        for host in [
+            "1.1.1.1",
+            "127.0.0.1",
+            "127.0.0.1.",
+            "[::1]",
+            "::1",
+            "[2606:4700::1111]",
+            "127.1",
+            "2130706433",
+            "0x7f.1",
+            "0x7f000001",
+            "0177.0.0.1",
+            "a.b.1",
+        ] {
             assert_eq!(rules.check_host(host), Err(Refusal::RawAddress), "{host}");
         }
     }
@@ -280,6 +307,8 @@ mod tests {
             ("*.*.example.com", "only as a whole first label"),
             ("ex*ample.com", "only as a whole first label"),
             ("10.0.0.1", "IP address"),
+            ("127.1", "IP address"),
+            ("*.0x7f", "IP address"),
             ("[::1]", "IP address"),
             ("example.com:443", "not a host name"),
             ("https://example.com", "not a host name"),
@@ -315,6 +344,12 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "64:ff9b::a00:1",
+            "::7f00:1",
+            "2002:7f00:1::1",
+            "2001:0:7f00:1::1",
+            "2001:db8::1",
+            "fec0::1",
+            "100::1",
         ] {
             let ip: IpAddr = ip.parse().unwrap();
             assert_eq!(
