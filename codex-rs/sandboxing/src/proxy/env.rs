@@ -6,7 +6,7 @@
 //!
 //! | variables | read by |
 //! | --- | --- |
-//! | `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` and lower-case forms | curl, wget, git, pip, cargo, Go, Python `requests`/`urllib`, Ruby, Deno, Bun, conda, Composer |
+//! | `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` and lower-case forms (unset ones filled) | curl, wget, git, pip, cargo, Go, Python `requests`/`urllib`, Ruby, Deno, Bun, conda, Composer |
 //! | `NO_PROXY`, `no_proxy` | the same tools: only the sandbox's own loopback |
 //! | `npm_config_proxy`, `npm_config_https_proxy`, `npm_config_noproxy` | npm, pnpm, yarn 1 |
 //! | `YARN_HTTP_PROXY`, `YARN_HTTPS_PROXY` | yarn 2 and later |
@@ -23,91 +23,126 @@
 //! tool try a direct connection that cannot succeed. Existing
 //! `JAVA_TOOL_OPTIONS` and `GIT_CONFIG_*` entries are kept and extended.
 
-use super::{PROXY_VARIABLES, ProxyRoutes, ProxyVariable};
+use super::{ProxyRoutes, ProxyVariable};
 
 /// What `NO_PROXY` and its variants hold inside the sandbox.
 pub const NO_PROXY_VALUE: &str = "localhost,127.0.0.1,::1";
 
+/// The standard variables, by pair, with the pairs to borrow from (in
+/// order) when neither form of a pair is set.
+const PAIRS: [(&str, &str, [&str; 2]); 3] = [
+    ("HTTP_PROXY", "http_proxy", ["HTTPS_PROXY", "ALL_PROXY"]),
+    ("HTTPS_PROXY", "https_proxy", ["ALL_PROXY", "HTTP_PROXY"]),
+    ("ALL_PROXY", "all_proxy", ["HTTPS_PROXY", "HTTP_PROXY"]),
+];
+
 /// The variables to set for the command (name, value), in a fixed order.
 /// `lookup` reads the host environment, for the variables that are
 /// extended rather than replaced.
+///
+/// Every standard variable that is set keeps its value; an unset one takes
+/// the other form of its pair, else the nearest other pair. Tools that
+/// speak only HTTP to a proxy (npm, yarn, pip, the JVM, `global-agent`)
+/// get only `http://` or `https://` URLs, and nothing when the
+/// environment names only a SOCKS proxy; git and cargo (libcurl) take any.
 pub fn proxy_environment(
     routes: &ProxyRoutes,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Vec<(String, String)> {
-    let first = |names: &[&str]| -> Option<&ProxyVariable> {
+    let set = |name: &str| -> Option<&ProxyVariable> {
+        routes.variables.iter().find(|var| var.name == name)
+    };
+    let pair = |upper: &str, lower: &str| set(upper).or_else(|| set(lower));
+    let mut vars: Vec<(String, String)> = Vec::new();
+    for (upper, lower, borrow) in PAIRS {
+        let fallback = pair(upper, lower).or_else(|| {
+            borrow
+                .iter()
+                .find_map(|other| pair(other, &other.to_ascii_lowercase()))
+        });
+        let Some(fallback) = fallback else { continue };
+        for name in [upper, lower] {
+            let value = set(name).unwrap_or(fallback).value.clone();
+            vars.push((name.to_owned(), value));
+        }
+    }
+    for name in ["NO_PROXY", "no_proxy"] {
+        vars.push((name.to_owned(), NO_PROXY_VALUE.to_owned()));
+    }
+    let http_order = ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"];
+    let https_order = ["HTTPS_PROXY", "ALL_PROXY", "HTTP_PROXY"];
+    let http_only = |value: &str| is_http_url(value);
+    let any = |_: &str| true;
+    // The value of the first of `names` set above that `usable` accepts.
+    let value_of = |names: &[&str], usable: &dyn Fn(&str) -> bool| -> Option<String> {
         names
             .iter()
-            .find_map(|name| routes.variables.iter().find(|var| var.name == *name))
+            .filter_map(|name| vars.iter().find(|(set, _)| set == name))
+            .map(|(_, value)| value.clone())
+            .find(|value| usable(value))
     };
-    // `routes` is never empty, so each of these finds a variable.
-    let http = first(&PROXY_VARIABLES).map(|var| var.value.clone());
-    let https = first(&[
-        "HTTPS_PROXY",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-    ]);
-    let all = first(&[
-        "ALL_PROXY",
-        "all_proxy",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-    ]);
-    let (Some(http), Some(https), Some(all)) = (http, https, all) else {
-        return Vec::new();
-    };
-    let https_value = https.value.clone();
-    let mut vars: Vec<(String, String)> = Vec::new();
-    let mut set = |name: &str, value: &str| vars.push((name.to_owned(), value.to_owned()));
-    for (upper, lower, value) in [
-        ("HTTP_PROXY", "http_proxy", &http),
-        ("HTTPS_PROXY", "https_proxy", &https_value),
-        ("ALL_PROXY", "all_proxy", &all.value),
-        ("NO_PROXY", "no_proxy", &NO_PROXY_VALUE.to_owned()),
-    ] {
-        set(upper, value);
-        set(lower, value);
+    let http = value_of(&http_order, &http_only);
+    let https = value_of(&https_order, &http_only);
+    let curl = value_of(&https_order, &any);
+    let mut extra: Vec<(String, String)> = Vec::new();
+    let mut put = |name: &str, value: &str| extra.push((name.to_owned(), value.to_owned()));
+    if let (Some(http), Some(https)) = (&http, &https) {
+        put("npm_config_proxy", http);
+        put("npm_config_https_proxy", https);
+        put("npm_config_noproxy", NO_PROXY_VALUE);
+        put("YARN_HTTP_PROXY", http);
+        put("YARN_HTTPS_PROXY", https);
+        put("NODE_USE_ENV_PROXY", "1");
+        put("GLOBAL_AGENT_HTTP_PROXY", http);
+        put("GLOBAL_AGENT_HTTPS_PROXY", https);
+        put("GLOBAL_AGENT_NO_PROXY", NO_PROXY_VALUE);
+        put("PIP_PROXY", https);
     }
-    set("npm_config_proxy", &http);
-    set("npm_config_https_proxy", &https_value);
-    set("npm_config_noproxy", NO_PROXY_VALUE);
-    set("YARN_HTTP_PROXY", &http);
-    set("YARN_HTTPS_PROXY", &https_value);
-    set("NODE_USE_ENV_PROXY", "1");
-    set("GLOBAL_AGENT_HTTP_PROXY", &http);
-    set("GLOBAL_AGENT_HTTPS_PROXY", &https_value);
-    set("GLOBAL_AGENT_NO_PROXY", NO_PROXY_VALUE);
-    set("PIP_PROXY", &https_value);
-    set("CARGO_HTTP_PROXY", &https_value);
+    if let Some(curl) = &curl {
+        put("CARGO_HTTP_PROXY", curl);
+        let git_count = lookup("GIT_CONFIG_COUNT")
+            .and_then(|count| count.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        put(&format!("GIT_CONFIG_KEY_{git_count}"), "http.proxy");
+        put(&format!("GIT_CONFIG_VALUE_{git_count}"), curl);
+        put("GIT_CONFIG_COUNT", &(git_count + 1).to_string());
+    }
+    if let Some(jvm) = https.as_deref().and_then(jvm_options) {
+        let java = match lookup("JAVA_TOOL_OPTIONS").filter(|existing| !existing.trim().is_empty())
+        {
+            Some(existing) => format!("{existing} {jvm}"),
+            None => jvm,
+        };
+        put("JAVA_TOOL_OPTIONS", &java);
+    }
+    vars.extend(extra);
+    vars
+}
 
-    let git_count = lookup("GIT_CONFIG_COUNT")
-        .and_then(|count| count.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    set(&format!("GIT_CONFIG_KEY_{git_count}"), "http.proxy");
-    set(&format!("GIT_CONFIG_VALUE_{git_count}"), &https_value);
-    set("GIT_CONFIG_COUNT", &(git_count + 1).to_string());
+/// Whether `value` is an `http://` or `https://` proxy URL (a value
+/// without a scheme is read as `http://` by the tools, as here).
+fn is_http_url(value: &str) -> bool {
+    let lower = value.to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://") || !lower.contains("://")
+}
 
-    let endpoint = https.endpoint;
-    let host = match endpoint.host {
-        super::ProxyHost::Address(ip) => ip.to_string(),
-        super::ProxyHost::Localhost => "localhost".to_owned(),
+/// `-Dhttp(s).proxyHost/Port` for the proxy `url` names.
+fn jvm_options(url: &str) -> Option<String> {
+    let with_scheme = if url.contains("://") {
+        url.to_owned()
+    } else {
+        format!("http://{url}")
     };
-    let port = endpoint.port;
-    let jvm = format!(
+    let parsed = url::Url::parse(&with_scheme).ok()?;
+    let host = match parsed.host()? {
+        url::Host::Ipv6(ip) => ip.to_string(),
+        other => other.to_string(),
+    };
+    let port = parsed.port_or_known_default()?;
+    Some(format!(
         "-Dhttp.proxyHost={host} -Dhttp.proxyPort={port} -Dhttps.proxyHost={host} \
          -Dhttps.proxyPort={port} -Dhttp.nonProxyHosts=localhost|127.0.0.1|[::1]"
-    );
-    let java = match lookup("JAVA_TOOL_OPTIONS").filter(|existing| !existing.trim().is_empty()) {
-        Some(existing) => format!("{existing} {jvm}"),
-        None => jvm,
-    };
-    set("JAVA_TOOL_OPTIONS", &java);
-    vars
+    ))
 }
 
 /// `value` with the password of any URL in it replaced by `***`, for
@@ -217,6 +252,35 @@ mod tests {
             vars["JAVA_TOOL_OPTIONS"]
                 .contains("-Dhttps.proxyHost=localhost -Dhttps.proxyPort=3128")
         );
+    }
+
+    #[test]
+    fn each_set_form_keeps_its_value_and_only_unset_ones_are_filled() {
+        let vars = injected(&[
+            ("http_proxy", "http://127.0.0.1:8080"),
+            ("HTTP_PROXY", "http://127.0.0.1:8081"),
+        ]);
+        assert_eq!(vars["http_proxy"], "http://127.0.0.1:8080");
+        assert_eq!(vars["HTTP_PROXY"], "http://127.0.0.1:8081");
+        assert_eq!(vars["HTTPS_PROXY"], "http://127.0.0.1:8081");
+        assert_eq!(vars["https_proxy"], "http://127.0.0.1:8081");
+    }
+
+    #[test]
+    fn a_socks_only_environment_reaches_curl_based_tools_and_no_http_only_one() {
+        let vars = injected(&[("ALL_PROXY", "socks5h://127.0.0.1:1080")]);
+        assert_eq!(vars["HTTPS_PROXY"], "socks5h://127.0.0.1:1080");
+        assert_eq!(vars["CARGO_HTTP_PROXY"], "socks5h://127.0.0.1:1080");
+        assert_eq!(vars["GIT_CONFIG_VALUE_0"], "socks5h://127.0.0.1:1080");
+        for http_only in [
+            "npm_config_proxy",
+            "YARN_HTTPS_PROXY",
+            "PIP_PROXY",
+            "JAVA_TOOL_OPTIONS",
+            "GLOBAL_AGENT_HTTP_PROXY",
+        ] {
+            assert!(!vars.contains_key(http_only), "{http_only}");
+        }
     }
 
     #[test]
