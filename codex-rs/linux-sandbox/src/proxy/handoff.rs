@@ -74,7 +74,10 @@ pub fn receive_listeners(channel: BorrowedFd<'_>) -> io::Result<Option<Vec<(usiz
         }
     }
     let count = message.bytes;
-    if message.flags.contains(MsgFlags::MSG_CTRUNC) {
+    if message
+        .flags
+        .intersects(MsgFlags::MSG_CTRUNC | MsgFlags::MSG_TRUNC)
+    {
         return Err(io::Error::other("handoff message truncated"));
     }
     if count == 0 && fds.is_empty() {
