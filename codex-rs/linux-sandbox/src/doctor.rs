@@ -15,7 +15,7 @@ use crate::bundled::{BundledBwrap, BundledError, COMPILED_IN_DIGEST};
 use crate::launcher::{Bwrap, bundled_path_of_current_exe};
 use crate::locate::find_trusted_program;
 use crate::probe::{
-    ProbeFailure, bwrap_version, namespace_facts, probe_namespaces, probe_proc_mount,
+    ProbeFailure, bwrap_version, landlock_abi, namespace_facts, probe_namespaces, probe_proc_mount,
     supports_argv0,
 };
 use crate::run::{proxy_source, real_writable_roots};
@@ -139,35 +139,4 @@ fn kernel_release() -> String {
     unsafe { CStr::from_ptr(name.release.as_ptr()) }
         .to_string_lossy()
         .into_owned()
-}
-
-/// The Landlock ABI version the kernel offers.
-///
-/// Asked with the raw system call: the `landlock` crate answers only
-/// through building a ruleset, and this is one call.
-fn landlock_abi() -> Result<u32, String> {
-    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
-    // SAFETY: with a null attribute pointer, size 0 and the VERSION flag,
-    // the call only returns the ABI version (or an error); it touches no
-    // memory of ours.
-    let abi = unsafe {
-        libc::syscall(
-            libc::SYS_landlock_create_ruleset,
-            std::ptr::null::<libc::c_void>(),
-            0usize,
-            LANDLOCK_CREATE_RULESET_VERSION,
-        )
-    };
-    if abi >= 0 {
-        return u32::try_from(abi).map_err(|_| format!("unexpected ABI {abi}"));
-    }
-    let err = std::io::Error::last_os_error();
-    Err(match err.raw_os_error() {
-        Some(libc::ENOSYS) => "the kernel is built without Landlock (ENOSYS)".to_owned(),
-        Some(libc::EOPNOTSUPP) => {
-            "Landlock is disabled at boot (EOPNOTSUPP); add `landlock` to the lsm= kernel parameter"
-                .to_owned()
-        }
-        _ => err.to_string(),
-    })
 }

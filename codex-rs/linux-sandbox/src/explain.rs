@@ -10,6 +10,7 @@ use codex_sandboxing::EffectivePolicy;
 use codex_sandboxing::proxy::domains::DomainPattern;
 use codex_sandboxing::proxy::env::redact_credentials;
 
+use crate::landlock::LandlockGrants;
 use crate::launcher::Bwrap;
 use crate::plan::real_path::RealKind;
 use crate::plan::{MountPlan, Outcome, ProcMode};
@@ -152,6 +153,60 @@ pub fn explain_sandboxed(
         "bwrap command (<NAME> stands for a descriptor opened at launch):"
     );
     let _ = writeln!(out, "  {}", shell_words::join(&argv));
+    out
+}
+
+/// The explanation of a run under the legacy Landlock pipeline: the
+/// rules, what the ruleset grants, and what the kernel offers.
+pub fn explain_landlock(
+    policy: &EffectivePolicy,
+    grants: &LandlockGrants,
+    kernel: &Result<(u32, Vec<String>), String>,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "profile: {} (chosen by {})",
+        policy.profile, policy.chosen_by
+    );
+    let _ = writeln!(
+        out,
+        "pipeline: legacy Landlock (features.use_legacy_landlock): this process restricts itself, \
+         sets no_new_privs and the seccomp filter, then execs the command; no namespaces"
+    );
+    if let Some(sandbox) = &policy.sandbox {
+        let _ = writeln!(out, "network: {}", sandbox.network.as_str());
+        let _ = writeln!(out, "rules:");
+        for rule in &sandbox.rules {
+            let _ = writeln!(
+                out,
+                "  {}  {}  {}",
+                rule.path.display(),
+                rule.access.as_str(),
+                rule.origin
+            );
+        }
+    }
+    for (label, paths) in [
+        ("read beneath", &grants.read),
+        ("write beneath", &grants.write),
+    ] {
+        let _ = writeln!(out, "landlock {label}:");
+        for path in paths {
+            let _ = writeln!(out, "  {}", path.display());
+        }
+    }
+    match kernel {
+        Ok((abi, notes)) => {
+            let _ = writeln!(out, "kernel: Landlock ABI {abi}");
+            for note in notes {
+                let _ = writeln!(out, "  not enforced, without weakening the policy: {note}");
+            }
+        }
+        Err(reason) => {
+            let _ = writeln!(out, "kernel: {reason}: running would be refused");
+        }
+    }
     out
 }
 

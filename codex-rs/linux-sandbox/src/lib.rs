@@ -21,6 +21,7 @@ pub mod explain;
 mod fd;
 pub mod fs_view;
 pub mod inner_stage;
+pub mod landlock;
 pub mod launch;
 pub mod launcher;
 pub mod locate;

@@ -118,3 +118,34 @@ fn run_probe(bwrap: &Bwrap, args: &[&str]) -> Result<(), ProbeFailure> {
         ))
     }
 }
+
+/// The Landlock ABI version the kernel offers.
+///
+/// Asked with the raw system call: the `landlock` crate answers only
+/// through building a ruleset, and this is one call.
+pub fn landlock_abi() -> Result<u32, String> {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: with a null attribute pointer, size 0 and the VERSION flag,
+    // the call only returns the ABI version (or an error); it touches no
+    // memory of ours.
+    let abi = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    if abi >= 0 {
+        return u32::try_from(abi).map_err(|_| format!("unexpected ABI {abi}"));
+    }
+    let err = std::io::Error::last_os_error();
+    Err(match err.raw_os_error() {
+        Some(libc::ENOSYS) => "the kernel is built without Landlock (ENOSYS)".to_owned(),
+        Some(libc::EOPNOTSUPP) => {
+            "Landlock is disabled at boot (EOPNOTSUPP); add `landlock` to the lsm= kernel parameter"
+                .to_owned()
+        }
+        _ => err.to_string(),
+    })
+}

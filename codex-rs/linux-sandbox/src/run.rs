@@ -21,9 +21,10 @@ use codex_sandboxing::{Access, EffectivePolicy, NetworkMode, SandboxPolicy};
 
 use crate::bundled::COMPILED_IN_DIGEST;
 use crate::error::SandboxError;
-use crate::explain::{explain_sandboxed, explain_unsandboxed};
+use crate::explain::{explain_landlock, explain_sandboxed, explain_unsandboxed};
 use crate::fd::close_inherited_on_exec;
 use crate::fs_view::HostFs;
+use crate::landlock::{check_kernel, exec_under_landlock, landlock_grants};
 use crate::launch::{InnerHelper, LaunchOutcome, Pipeline, ProxyLaunch, launch};
 use crate::launcher::{Bwrap, LauncherError, bundled_path_of_current_exe, choose_bwrap};
 use crate::locate::{find_command, find_trusted_program};
@@ -69,6 +70,9 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
             "cannot keep inherited descriptors out of the sandbox: {err}"
         ))
     })?;
+    if sandbox.legacy_landlock {
+        return run_legacy_landlock(&policy, sandbox, &args.command, args.explain);
+    }
     let proxy_source = proxy_source(sandbox)?;
     let proc = if args.no_proc {
         ProcMode::Skip
@@ -210,6 +214,35 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
         LaunchOutcome::InnerStageFailed(report) => Err(inner_stage_failed(&report)),
         LaunchOutcome::SetupFailed(code) => Err(setup_failed(&bwrap, code)),
     }
+}
+
+/// The legacy Landlock pipeline: refuses a policy or kernel it cannot
+/// enforce exactly, else becomes the command (returns only on failure).
+fn run_legacy_landlock(
+    policy: &EffectivePolicy,
+    sandbox: &SandboxPolicy,
+    command: &[OsString],
+    explain: bool,
+) -> Result<i32, SandboxError> {
+    let grants = landlock_grants(sandbox, &HostFs).map_err(SandboxError::Unenforceable)?;
+    let kernel = check_kernel();
+    if explain {
+        print!("{}", explain_landlock(policy, &grants, &kernel));
+        return Ok(0);
+    }
+    let (abi, notes) = kernel.map_err(|reason| {
+        SandboxError::UnsupportedHost(format!(
+            "features.use_legacy_landlock: {reason}; remove the feature to use the bubblewrap pipeline"
+        ))
+    })?;
+    tracing::debug!(abi, ?notes, ?grants, "legacy Landlock pipeline");
+    let Some(name) = command.first() else {
+        return Err(SandboxError::Internal("no command to run".into()));
+    };
+    let path_var = std::env::var_os("PATH").unwrap_or_default();
+    find_command(name, &path_var, &sandbox.cwd)?;
+    let Err(reason) = exec_under_landlock(&grants, sandbox, command);
+    Err(SandboxError::Setup(reason))
 }
 
 /// Where a proxy-mode sandbox's connections go.

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::SandboxArgs;
-use crate::config::{ConfigError, ConfigRequest, INNER_STAGE, LoadedConfig, SCAN_WITH_RIPGREP};
+use crate::config::{
+    ConfigError, ConfigRequest, INNER_STAGE, LoadedConfig, SCAN_WITH_RIPGREP, USE_LEGACY_LANDLOCK,
+};
 use crate::profile::{ProfileError, select_profile};
 use crate::resolve::{EffectivePolicy, ResolveContext, ResolveError, normalize, resolve};
 
@@ -61,9 +63,6 @@ pub enum PolicyError {
     /// A rule could not be resolved.
     #[error(transparent)]
     Resolve(#[from] ResolveError),
-    /// A feature flag asks for something this build does not have.
-    #[error("{0}")]
-    Feature(String),
 }
 
 /// Loads the configuration, chooses the profile and resolves it.
@@ -81,13 +80,6 @@ pub fn build_policy(args: &SandboxArgs, env: &Environment) -> Result<EffectivePo
         enable: args.enable.clone(),
         disable: args.disable.clone(),
     })?;
-    if loaded.config.features.get("use_legacy_landlock") == Some(&true) {
-        return Err(PolicyError::Feature(format!(
-            "features.use_legacy_landlock ({}): the legacy Landlock pipeline is not available in this build; \
-             remove the setting to use the bubblewrap pipeline",
-            loaded.source_of(&["features", "use_legacy_landlock"])
-        )));
-    }
     let profile = select_profile(&loaded, args.permission_profile.as_deref())?;
     let context = ResolveContext {
         cwd,
@@ -99,6 +91,7 @@ pub fn build_policy(args: &SandboxArgs, env: &Environment) -> Result<EffectivePo
     if let Some(sandbox) = &mut policy.sandbox {
         sandbox.scan_with_ripgrep = loaded.config.features.get(SCAN_WITH_RIPGREP) == Some(&true);
         sandbox.inner_stage = loaded.config.features.get(INNER_STAGE) == Some(&true);
+        sandbox.legacy_landlock = loaded.config.features.get(USE_LEGACY_LANDLOCK) == Some(&true);
     }
     Ok(policy)
 }
@@ -147,7 +140,7 @@ mod tests {
     }
 
     #[test]
-    fn codex_home_overrides_home_and_legacy_landlock_is_refused() {
+    fn codex_home_overrides_home() {
         let home = tempfile::tempdir().unwrap();
         let codex_home = tempfile::tempdir().unwrap();
         std::fs::write(
@@ -157,12 +150,13 @@ mod tests {
         .unwrap();
         let mut environment = env(home.path());
         environment.codex_home = Some(codex_home.path().to_path_buf());
-        let err = build_policy(&SandboxArgs::default(), &environment)
-            .unwrap_err()
-            .to_string();
+        let sandbox = build_policy(&SandboxArgs::default(), &environment)
+            .unwrap()
+            .sandbox
+            .unwrap();
         assert!(
-            err.contains("Landlock") && err.contains("config.toml"),
-            "{err}"
+            sandbox.legacy_landlock,
+            "read from CODEX_HOME's config.toml"
         );
     }
 
@@ -180,9 +174,9 @@ mod tests {
                 .unwrap()
         };
         let default = sandbox(&[]);
-        assert!(!default.inner_stage && !default.scan_with_ripgrep);
-        let enabled = sandbox(&[INNER_STAGE, SCAN_WITH_RIPGREP]);
-        assert!(enabled.inner_stage && enabled.scan_with_ripgrep);
+        assert!(!default.inner_stage && !default.scan_with_ripgrep && !default.legacy_landlock);
+        let enabled = sandbox(&[INNER_STAGE, SCAN_WITH_RIPGREP, USE_LEGACY_LANDLOCK]);
+        assert!(enabled.inner_stage && enabled.scan_with_ripgrep && enabled.legacy_landlock);
     }
 
     #[test]

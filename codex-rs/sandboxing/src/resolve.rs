@@ -71,6 +71,9 @@ pub struct SandboxPolicy {
     /// Install `no_new_privs` and seccomp in the helper's inner stage
     /// (`features.inner_stage`) rather than through bwrap's `--seccomp`.
     pub inner_stage: bool,
+    /// Enforce with Landlock in-process instead of bwrap
+    /// (`features.use_legacy_landlock`).
+    pub legacy_landlock: bool,
     /// Network mode.
     pub network: NetworkMode,
     /// The built-in proxy's rules (network mode proxy with
@@ -173,6 +176,7 @@ pub fn resolve(
                 glob_scan_max_depth: sandbox.glob_scan_max_depth,
                 scan_with_ripgrep: false,
                 inner_stage: false,
+                legacy_landlock: false,
                 network: sandbox.network,
                 domains: sandbox.domains.clone(),
                 protect_metadata: sandbox.protect_metadata,

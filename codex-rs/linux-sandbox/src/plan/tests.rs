@@ -19,6 +19,7 @@ fn policy(rules: &[(&str, Access)], cwd: &str, network: NetworkMode) -> SandboxP
         glob_scan_max_depth: 8,
         scan_with_ripgrep: false,
         inner_stage: false,
+        legacy_landlock: false,
         network,
         domains: None,
         protect_metadata: true,

@@ -17,7 +17,8 @@ use serde::Deserialize;
 pub use overrides::ConfigOverride;
 pub use schema::{
     ConfigToml, FOREIGN_KEYS, INNER_STAGE, KNOWN_FEATURES, ManagedProxyToml, NetworkModeToml,
-    NetworkToml, PermissionProfileToml, SCAN_WITH_RIPGREP, SandboxMode, WorkspaceWriteToml,
+    NetworkToml, PermissionProfileToml, SCAN_WITH_RIPGREP, SandboxMode, USE_LEGACY_LANDLOCK,
+    WorkspaceWriteToml,
 };
 
 /// Why the configuration could not be loaded. Every message names the file,

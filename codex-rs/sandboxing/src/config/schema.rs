@@ -45,7 +45,12 @@ pub const FOREIGN_KEYS: &[&str] = &[
 ];
 
 /// Feature flags this build knows (`features.NAME`, `--enable`, `--disable`).
-pub const KNOWN_FEATURES: &[&str] = &["use_legacy_landlock", SCAN_WITH_RIPGREP, INNER_STAGE];
+pub const KNOWN_FEATURES: &[&str] = &[USE_LEGACY_LANDLOCK, SCAN_WITH_RIPGREP, INNER_STAGE];
+
+/// Feature: enforce the policy with Landlock in this process instead of
+/// bwrap, for hosts where bwrap cannot run; refuses every policy it cannot
+/// enforce exactly.
+pub const USE_LEGACY_LANDLOCK: &str = "use_legacy_landlock";
 
 /// Feature: expand globs with `rg --files` instead of the built-in walker.
 pub const SCAN_WITH_RIPGREP: &str = "scan_with_ripgrep";

@@ -1,0 +1,181 @@
+//! The legacy Landlock pipeline (`--enable use_legacy_landlock`), judged
+//! from the host like the bwrap pipeline: the policies it accepts are
+//! enforced, and those it cannot enforce exactly are refused before
+//! anything runs.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed setup step should fail the test
+
+mod common;
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use common::{World, assert_code, assert_refused, marker_script, read, stderr, stdout};
+
+const LANDLOCK: &[&str] = &["--enable", "use_legacy_landlock"];
+
+/// Whether this kernel offers Landlock; prints why not (CI fails instead).
+fn landlock_available(test: &str) -> bool {
+    // SAFETY: with a null attribute pointer, size 0 and the VERSION flag
+    // (1), the call only returns the ABI version or an error.
+    let abi = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            1u32,
+        )
+    };
+    if abi >= 3 {
+        return true;
+    }
+    let reason = format!("Landlock ABI {abi} (3 or later is needed)");
+    assert!(
+        std::env::var_os("CODEX_REQUIRE_SANDBOX").is_none_or(|v| v != "1"),
+        "{test}: {reason}"
+    );
+    eprintln!("SKIPPED {test}: {reason}");
+    false
+}
+
+macro_rules! require_landlock {
+    () => {
+        if !landlock_available(module_path!()) {
+            return;
+        }
+    };
+}
+
+fn with_landlock<'a>(options: &[&'a str]) -> Vec<&'a str> {
+    LANDLOCK.iter().chain(options).copied().collect()
+}
+
+#[test]
+fn read_only_reads_everything_writes_nothing_and_passes_the_status_through() {
+    require_landlock!();
+    let world = World::new();
+    std::fs::write(world.outside.join("data"), "host data").unwrap();
+    let inside = world.ws.join("new-in-ws");
+    let outside = world.outside.join("new-outside");
+    let script = format!(
+        "cat {data}; echo; echo x > {inside}; echo x > {outside}; echo x > /dev/null && echo devnull; \
+         rm -f {data}; exit 7",
+        data = world.outside.join("data").display(),
+        inside = inside.display(),
+        outside = outside.display()
+    );
+    let output = world.sh(&with_landlock(&["-P", ":read-only"]), &script);
+    assert_code(&output, 7);
+    assert_eq!(
+        stdout(&output),
+        "host data\ndevnull\n",
+        "{}",
+        stderr(&output)
+    );
+    assert!(read(&inside).is_none(), "wrote in the workspace");
+    assert!(read(&outside).is_none(), "wrote outside");
+    assert_eq!(
+        read(&world.outside.join("data")).as_deref(),
+        Some("host data")
+    );
+}
+
+#[test]
+fn a_writable_file_is_writable_and_its_siblings_are_not() {
+    require_landlock!();
+    let world = World::new();
+    let log = world.outside.join("agent.log");
+    let sibling = world.outside.join("other.log");
+    std::fs::write(&log, "").unwrap();
+    std::fs::write(&sibling, "").unwrap();
+    world.config(&format!(
+        "[permissions.p.filesystem]\n\":root\" = \"read\"\n\"{}\" = \"write\"\n",
+        log.display()
+    ));
+    let output = world.sh(
+        &with_landlock(&["-P", "p"]),
+        &format!(
+            "echo line >> {}; echo line >> {} || echo sibling-refused",
+            log.display(),
+            sibling.display()
+        ),
+    );
+    assert_code(&output, 0);
+    assert_eq!(stdout(&output), "sibling-refused\n");
+    assert_eq!(read(&log).as_deref(), Some("line\n"));
+    assert_eq!(read(&sibling).as_deref(), Some(""));
+}
+
+#[test]
+fn the_network_is_restricted_by_the_same_filter() {
+    require_landlock!();
+    let world = World::new();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let output = world.sh(
+        &with_landlock(&["-P", ":read-only"]),
+        &format!("/usr/bin/python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {port}), 2)' || echo refused"),
+    );
+    assert!(
+        stdout(&output).ends_with("refused\n"),
+        "{}",
+        stderr(&output)
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        listener.accept().is_err(),
+        "the host listener saw a connection"
+    );
+}
+
+#[test]
+fn the_command_has_no_new_privs_and_a_filter() {
+    require_landlock!();
+    let world = World::new();
+    let output = world.sh(
+        &with_landlock(&["-P", ":read-only"]),
+        "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status",
+    );
+    assert_code(&output, 0);
+    assert_eq!(stdout(&output), "NoNewPrivs:\t1\nSeccomp:\t2\n");
+}
+
+#[test]
+fn policies_landlock_cannot_enforce_exactly_are_refused_and_nothing_runs() {
+    let cases: [(&str, &str, &str); 5] = [
+        (
+            "",
+            ":workspace",
+            "read-only .git, .codex and .agents inside the writable",
+        ),
+        (
+            "[permissions.p.filesystem]\n\":root\" = \"read\"\n\"/usr\" = \"none\"\n",
+            "p",
+            "`none` on /usr",
+        ),
+        (
+            "[permissions.p.filesystem]\n\":root\" = \"read\"\n\"/home/**/*.env\" = \"none\"\n",
+            "p",
+            "deny-read glob",
+        ),
+        (
+            "[permissions.p.filesystem]\n\":root\" = \"read\"\n[permissions.p.network]\nmode = \"proxy\"\n",
+            "p",
+            "network mode proxy",
+        ),
+        (
+            "[permissions.p.filesystem]\n\":root\" = \"write\"\n\"/usr\" = \"read\"\n",
+            "p",
+            "the read-only /usr",
+        ),
+    ];
+    for (config, profile, needle) in cases {
+        let world = World::new();
+        if !config.is_empty() {
+            world.config(config);
+        }
+        let (script, mark) = marker_script(&world);
+        let output = world.run(&with_landlock(&["-P", profile]), &["sh", "-c", &script]);
+        assert_refused(&output, &mark, 78, &[needle, "bubblewrap pipeline"]);
+    }
+}
