@@ -26,12 +26,7 @@ pub fn explain_sandboxed(
     stage: Stage<'_>,
     command: &[OsString],
 ) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "profile: {} (chosen by {})",
-        policy.profile, policy.chosen_by
-    );
+    let mut out = profile_line(policy);
     let _ = writeln!(out, "network: {}", plan.network.as_str());
     if plan.proc == ProcMode::Skip {
         let _ = writeln!(out, "/proc: not mounted (host /proc hidden)");
@@ -163,12 +158,7 @@ pub fn explain_landlock(
     grants: &LandlockGrants,
     kernel: &Result<(u32, Vec<String>), String>,
 ) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "profile: {} (chosen by {})",
-        policy.profile, policy.chosen_by
-    );
+    let mut out = profile_line(policy);
     let _ = writeln!(
         out,
         "pipeline: legacy Landlock (features.use_legacy_landlock): this process restricts itself, \
@@ -208,6 +198,14 @@ pub fn explain_landlock(
         }
     }
     out
+}
+
+/// `profile: NAME (chosen by ...)`, the first line of every explanation.
+fn profile_line(policy: &EffectivePolicy) -> String {
+    format!(
+        "profile: {} (chosen by {})\n",
+        policy.profile, policy.chosen_by
+    )
 }
 
 /// Who installs `no_new_privs` and the seccomp filter.

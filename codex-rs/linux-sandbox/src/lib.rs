@@ -32,6 +32,8 @@ pub mod render;
 pub mod run;
 pub mod scan;
 pub mod seccomp;
+#[cfg(test)]
+mod test_support;
 
 use clap::Parser;
 use codex_sandboxing::cli::{AFTER_HELP, SandboxArgs};

@@ -110,31 +110,9 @@ pub fn landlock_grants(policy: &SandboxPolicy, fs: &dyn FsView) -> Result<Landlo
 mod tests {
     use super::*;
     use crate::fs_view::fake::FakeFs;
-    use codex_sandboxing::profile::RuleOrigin;
-    use codex_sandboxing::resolve::ResolvedRule;
 
     fn policy(rules: &[(&str, Access)], network: NetworkMode) -> SandboxPolicy {
-        let mut rules: Vec<ResolvedRule> = rules
-            .iter()
-            .map(|(path, access)| ResolvedRule {
-                path: PathBuf::from(path),
-                access: *access,
-                origin: RuleOrigin::BuiltIn(":test"),
-            })
-            .collect();
-        rules.sort_by(|a, b| a.path.cmp(&b.path));
-        SandboxPolicy {
-            rules,
-            deny_globs: Vec::new(),
-            glob_scan_max_depth: 8,
-            scan_with_ripgrep: false,
-            inner_stage: false,
-            legacy_landlock: true,
-            network,
-            domains: None,
-            protect_metadata: true,
-            cwd: "/ws".into(),
-        }
+        crate::test_support::policy(rules, "/ws", network)
     }
 
     fn fs() -> FakeFs {

@@ -1,31 +1,8 @@
 use super::*;
 use crate::fs_view::fake::FakeFs;
 use crate::scan::{GlobMatch, ScanReport, ScannerKind};
-use codex_sandboxing::resolve::{ResolvedGlob, ResolvedRule};
-
-fn policy(rules: &[(&str, Access)], cwd: &str, network: NetworkMode) -> SandboxPolicy {
-    let mut rules: Vec<ResolvedRule> = rules
-        .iter()
-        .map(|(path, access)| ResolvedRule {
-            path: PathBuf::from(path),
-            access: *access,
-            origin: RuleOrigin::BuiltIn(":test"),
-        })
-        .collect();
-    rules.sort_by(|a, b| a.path.cmp(&b.path));
-    SandboxPolicy {
-        rules,
-        deny_globs: Vec::new(),
-        glob_scan_max_depth: 8,
-        scan_with_ripgrep: false,
-        inner_stage: false,
-        legacy_landlock: false,
-        network,
-        domains: None,
-        protect_metadata: true,
-        cwd: cwd.into(),
-    }
-}
+use crate::test_support::policy;
+use codex_sandboxing::resolve::ResolvedGlob;
 
 fn plan_for(rules: &[(&str, Access)], cwd: &str, fs: &FakeFs) -> MountPlan {
     plan(
