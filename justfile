@@ -30,6 +30,10 @@ test:
 release:
     scripts/release.sh
 
+# Package the release layout as release.yml does: target/release-local/*.tar.gz and SHA256SUMS.
+release-local:
+    scripts/release-local.sh
+
 # Time start-up (system and bundled bwrap), the start-up scan and the proxy route, against baselines in the same run.
 bench: release
     CODEX_BENCH_BIN="$PWD/target/dist/codex" cargo bench -p codex-cli --bench startup

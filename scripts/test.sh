@@ -9,7 +9,8 @@
 # with a plain PATH and no access to root's toolchain.
 #
 # The launcher tests run the release layout (target/dist: codex with its
-# bundled bwrap and that bwrap's digest compiled in), so it is built first.
+# bundled bwrap and that bwrap's digest compiled in) and the packaged
+# tarball (target/release-local), so both are built first.
 #
 # Each user runs the sandbox's effect suites (codex-linux-sandbox) twice:
 # once as everything else, and once more with the inner-stage pipeline
@@ -19,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/vendor-bwrap.sh
-scripts/release.sh
+scripts/release-local.sh
 cargo nextest run --workspace --no-fail-fast
 echo "test: the sandbox suites again, inner-stage pipeline, bundled bwrap"
 PATH="$PWD/target/dist/codex-resources:$PATH" CODEX_TEST_INNER_STAGE=1 \
@@ -42,12 +43,13 @@ mkdir "$work/src"
 cargo nextest archive --workspace --archive-file "$work/tests.tar.zst"
 tar --exclude=./target --exclude=./.git -cf - . | tar -xf - -C "$work/src"
 cp -r target/dist "$work/dist"
+cp -r target/release-local "$work/release"
 chmod -R a+rX "$work"
 
 # Runs the archived suite as $user with extra environment $1 (PATH
 # included) and extra nextest arguments $2.
 as_user() {
-  su "$user" -s /bin/sh -c "cd '$work/src' && exec env -i HOME='$user_home' CODEX_REQUIRE_SANDBOX='${CODEX_REQUIRE_SANDBOX:-}' CODEX_DIST_DIR='$work/dist' $1 \
+  su "$user" -s /bin/sh -c "cd '$work/src' && exec env -i HOME='$user_home' CODEX_REQUIRE_SANDBOX='${CODEX_REQUIRE_SANDBOX:-}' CODEX_DIST_DIR='$work/dist' CODEX_RELEASE_DIR='$work/release' $1 \
     cargo-nextest nextest run --archive-file '$work/tests.tar.zst' --workspace-remap '$work/src' --no-fail-fast $2"
 }
 

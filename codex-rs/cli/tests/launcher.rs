@@ -450,3 +450,76 @@ fn a_bwrap_without_argv0_still_runs_the_inner_stage_with_a_warning() {
         );
     }
 }
+
+/// The tarball `just release-local` packages (as release.yml does),
+/// checked against its SHA256SUMS and unpacked into `into`; returns the
+/// unpacked directory. `None` (with a printed reason) when it has not been
+/// built; CI fails instead.
+fn unpacked_release(into: &Path) -> Option<PathBuf> {
+    let dir = std::env::var_os("CODEX_RELEASE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release-local")
+        });
+    let Ok(sums) = std::fs::read_to_string(dir.join("SHA256SUMS")) else {
+        let reason = format!(
+            "no packaged release in {}; run `just release-local`",
+            dir.display()
+        );
+        assert!(!required(), "{reason}");
+        eprintln!("SKIPPED the packaged release test: {reason}");
+        return None;
+    };
+    let (digest, name) = sums.trim().split_once("  ").unwrap();
+    let tarball = dir.join(name);
+    assert_eq!(
+        sha256_hex(&tarball),
+        digest,
+        "SHA256SUMS does not match {name}"
+    );
+    let status = Command::new("tar")
+        .arg("-xzf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(into)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    Some(into.join(name.trim_end_matches(".tar.gz")))
+}
+
+#[test]
+fn the_packaged_release_runs_with_its_bundled_bwrap_and_refuses_a_changed_one() {
+    let world = World::new();
+    let Some(release) = unpacked_release(&world.base) else {
+        return;
+    };
+    let bundled = release.join("codex-resources/bwrap");
+    if !namespaces_work("the_packaged_release", &bundled) {
+        return;
+    }
+    // A PATH with no bwrap at all: only the bundled one can run.
+    let empty = world.base.join("empty-path");
+    std::fs::create_dir(&empty).unwrap();
+    let path = empty.to_str().unwrap();
+    let output = world.sandbox(&release.join("codex"), path, &[], &world.write_script());
+    world.assert_sandboxed_run(&output);
+    assert!(
+        text(&output.stderr).contains("using the bundled"),
+        "{}",
+        text(&output.stderr)
+    );
+
+    let mut bytes = std::fs::read(&bundled).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&bundled, bytes).unwrap();
+    let mark = world.outside.join("ran");
+    let output = world.sandbox(
+        &release.join("codex"),
+        path,
+        &[],
+        &format!("echo ran > {}", mark.display()),
+    );
+    assert_refused_no_bwrap(&output, &mark, &["has been modified", "expected SHA-256"]);
+}
