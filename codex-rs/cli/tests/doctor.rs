@@ -202,3 +202,51 @@ fn a_default_proxy_profile_with_an_unroutable_proxy_fails_the_config_check() {
         text(&routable.stdout)
     );
 }
+
+/// The probes name `true` by its full path: with a `PATH` holding bwrap
+/// and nothing else, bwrap's namespaces are still judged on their own.
+#[test]
+fn the_namespace_probe_does_not_depend_on_path() {
+    let Some(system) = ["/usr/bin/bwrap", "/usr/local/bin/bwrap"]
+        .iter()
+        .map(Path::new)
+        .find(|path| path.is_file())
+    else {
+        eprintln!("SKIPPED the_namespace_probe_does_not_depend_on_path: no system bwrap");
+        return;
+    };
+    let cwd = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    // The directory below is under /tmp: keep /tmp out of the writable
+    // roots, or its bwrap would be passed over as possibly planted.
+    std::fs::write(
+        home.path().join("config.toml"),
+        "[sandbox_workspace_write]\nexclude_slash_tmp = true\nexclude_tmpdir_env_var = true\n",
+    )
+    .unwrap();
+    let only_bwrap = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(system, only_bwrap.path().join("bwrap")).unwrap();
+    let run = |path: &str| {
+        Command::new(codex())
+            .current_dir(cwd.path())
+            .env("CODEX_HOME", home.path())
+            .env("PATH", path)
+            .args(["sandbox", "doctor"])
+            .output()
+            .unwrap()
+    };
+    let with_path = run("/usr/local/bin:/usr/bin:/bin");
+    let without = run(only_bwrap.path().to_str().unwrap());
+    let verdict = |output: &Output| {
+        text(&output.stdout)
+            .lines()
+            .find(|line| line.contains("user_namespaces:"))
+            .map(|line| line.chars().next())
+    };
+    assert_eq!(
+        verdict(&without),
+        verdict(&with_path),
+        "{}",
+        text(&without.stdout)
+    );
+}

@@ -27,9 +27,18 @@ pub fn probe_namespaces(bwrap: &Bwrap) -> Result<(), ProbeFailure> {
             "/",
             "/",
             "--",
-            "true",
+            true_program(),
         ],
     )
+}
+
+/// `true` by its full path where the usual places have it, so a probe does
+/// not depend on `PATH` (which may hold nothing at all); by name elsewhere.
+fn true_program() -> &'static str {
+    ["/usr/bin/true", "/bin/true"]
+        .into_iter()
+        .find(|path| Path::new(path).is_file())
+        .unwrap_or("true")
 }
 
 /// Runs a bwrap that also mounts a fresh `/proc` in a new pid namespace.
@@ -45,7 +54,7 @@ pub fn probe_proc_mount(bwrap: &Bwrap) -> Result<(), ProbeFailure> {
             "--proc",
             "/proc",
             "--",
-            "true",
+            true_program(),
         ],
     )
 }
