@@ -25,6 +25,7 @@ pub mod landlock;
 pub mod launch;
 pub mod launcher;
 pub mod locate;
+pub mod parent;
 pub mod plan;
 pub mod probe;
 pub mod proxy;

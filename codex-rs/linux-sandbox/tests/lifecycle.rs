@@ -116,3 +116,66 @@ fn the_command_runs_in_the_workspace_with_its_arguments_intact() {
         stderr(&output)
     );
 }
+
+#[test]
+fn sigint_on_the_sandbox_kills_every_sandboxed_process() {
+    require_sandbox!();
+    killing_the_sandbox_kills_the_tree(libc::SIGINT);
+}
+
+/// The agent that started the sandbox dies: the helper, reparented, must
+/// end the sandbox rather than let the command run on.
+#[test]
+fn killing_the_parent_of_the_sandbox_kills_every_sandboxed_process() {
+    require_sandbox!();
+    let world = World::new();
+    let marker = (800_000 + std::process::id() % 90_000).to_string();
+    let script = format!("sleep {marker} & sleep {marker} & wait");
+    let sandbox = world.command(&[], &["sh", "-c", &script]);
+    // The parent: a shell that starts the helper and waits for it.
+    let mut parent = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg("\"$@\" & wait")
+        .arg("parent")
+        .arg(sandbox.get_program())
+        .args(sandbox.get_args())
+        .env("CODEX_HOME", &world.codex_home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let sleeps = ["sleep", marker.as_str()];
+    assert!(
+        wait_until(Duration::from_secs(10), || pids_running(&sleeps).len() == 2),
+        "the sandboxed sleeps never started"
+    );
+    // SAFETY: kill(2) on the pid of our own child, which has not been reaped.
+    assert_eq!(unsafe { libc::kill(parent.id() as i32, libc::SIGKILL) }, 0);
+    let _ = parent.wait();
+    assert!(
+        wait_until(Duration::from_secs(10), || pids_running(&sleeps).is_empty()),
+        "sandboxed processes outlived the parent of the sandbox: {:?}",
+        pids_running(&sleeps)
+    );
+}
+
+/// A command that daemonizes (double fork, new session) and exits at once:
+/// the daemon must not outlive the sandbox.
+#[test]
+fn a_daemon_started_by_the_command_does_not_outlive_the_sandbox() {
+    require_sandbox!();
+    let world = World::new();
+    let marker = (700_000 + std::process::id() % 90_000).to_string();
+    let output = world.sh(
+        &[],
+        &format!("(setsid sleep {marker} > /dev/null 2>&1 < /dev/null &) ; sleep 0.2; exit 0"),
+    );
+    assert_code(&output, 0);
+    let sleeps = ["sleep", marker.as_str()];
+    assert!(
+        wait_until(Duration::from_secs(5), || pids_running(&sleeps).is_empty()),
+        "a daemon outlived the sandbox: {:?}",
+        pids_running(&sleeps)
+    );
+}
