@@ -19,6 +19,10 @@ lint:
     cargo clippy --all-targets -- -D warnings
     scripts/lint-workflows.sh
 
+# Fuzz the config parser + resolver and the planner + renderer, each for SECONDS (default 60; nightly, cargo-fuzz).
+fuzz SECONDS="60":
+    scripts/fuzz.sh {{SECONDS}}
+
 # Check the Bazel description: buildifier format and lint, and its match with Cargo (what runs without Bazel).
 bazel-check:
     scripts/bazel-check.sh

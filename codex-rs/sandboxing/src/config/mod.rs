@@ -184,6 +184,13 @@ impl LoadedConfig {
         Self::from_layers(layers)
     }
 
+    /// The configuration of one file at `path` holding `text`, validated as
+    /// [`LoadedConfig::load`] validates a file it reads (for tools and
+    /// fuzzing, which have the text already).
+    pub fn from_file_text(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        Self::from_layers(vec![parse_layer(path, text)?])
+    }
+
     fn from_layers(layers: Vec<Layer>) -> Result<Self, ConfigError> {
         let mut merged = toml::Table::new();
         for layer in &layers {
@@ -245,19 +252,22 @@ impl LoadedConfig {
 /// Reads one TOML file into a layer. A missing file is `Ok(None)`; any other
 /// read error, malformed TOML or unknown key is an error with its location.
 fn read_file_layer(path: &Path) -> Result<Option<Layer>, ConfigError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(ConfigError::Read {
-                path: path.to_path_buf(),
-                source,
-            });
-        }
-    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse_layer(path, &text).map(Some),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// The layer the file at `path` makes with contents `text`: malformed TOML
+/// or an unknown key is an error with its location.
+fn parse_layer(path: &Path, text: &str) -> Result<Layer, ConfigError> {
     let parse_error = |err: toml::de::Error| {
         let offset = err.span().map_or(0, |span| span.start);
-        let (line, column) = line_and_column(&text, offset);
+        let (line, column) = line_and_column(text, offset);
         ConfigError::Parse {
             path: path.to_path_buf(),
             line,
@@ -266,19 +276,19 @@ fn read_file_layer(path: &Path) -> Result<Option<Layer>, ConfigError> {
         }
     };
     // Validate with spans, so schema errors point into the file.
-    let mut spanned = toml::de::DeTable::parse(&text).map_err(parse_error)?;
+    let mut spanned = toml::de::DeTable::parse(text).map_err(parse_error)?;
     for key in FOREIGN_KEYS {
         spanned.get_mut().remove(*key);
     }
     ConfigToml::deserialize(toml::de::Deserializer::from(spanned)).map_err(parse_error)?;
-    let mut table: toml::Table = toml::from_str(&text).map_err(parse_error)?;
+    let mut table: toml::Table = toml::from_str(text).map_err(parse_error)?;
     for key in FOREIGN_KEYS {
         table.remove(*key);
     }
-    Ok(Some(Layer {
+    Ok(Layer {
         source: ConfigSource::File(path.to_path_buf()),
         table,
-    }))
+    })
 }
 
 fn validate_table(table: &toml::Table) -> Result<ConfigToml, toml::de::Error> {

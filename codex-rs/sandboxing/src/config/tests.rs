@@ -180,3 +180,20 @@ fn line_and_column_count_characters() {
     assert_eq!(line_and_column("ab\ncé = x", 7), (2, 4));
     assert_eq!(line_and_column("", 0), (1, 1));
 }
+
+#[test]
+fn text_in_hand_loads_like_a_file_and_errors_name_the_path() {
+    let loaded = LoadedConfig::from_file_text(
+        Path::new("/etc/codex/config.toml"),
+        "default_permissions = \":read-only\"\nmodel = \"ignored\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        loaded.config.default_permissions.as_deref(),
+        Some(":read-only")
+    );
+    let err = LoadedConfig::from_file_text(Path::new("/etc/codex/config.toml"), "x = \n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("/etc/codex/config.toml:1:"), "{err}");
+}
