@@ -1,0 +1,399 @@
+//! The escape suite: attack snippets run inside the sandbox on the
+//! `:workspace` profile, each judged from the host by its effect. Every
+//! attack is also run with the same harness unsandboxed
+//! (`:danger-full-access`) where that is meaningful, which proves the
+//! harness would see the effect if the sandbox let it through.
+//!
+//! `just escape` runs this file alone and prints the table.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed setup step should fail the test
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::World;
+
+/// One attack: a shell script run in the workspace, and the host-side check
+/// of whether it got through.
+struct Attack {
+    name: &'static str,
+    /// Prepares the world; returns what the script and the check need.
+    setup: fn(&World) -> Target,
+    script: fn(&Target) -> String,
+    escaped: fn(&Target) -> bool,
+    /// Whether the unsandboxed control run must show the effect.
+    control: bool,
+}
+
+/// What an attack aims at.
+struct Target {
+    ws: PathBuf,
+    outside: PathBuf,
+    /// A host process the attack tries to reach, when it needs one.
+    victim: Option<std::process::Child>,
+    /// A host TCP listener on loopback, when the attack needs one.
+    tcp: Option<std::net::TcpListener>,
+    /// A host Unix socket listener, when the attack needs one.
+    unix: Option<std::os::unix::net::UnixListener>,
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        if let Some(victim) = &mut self.victim {
+            let _ = victim.kill();
+            let _ = victim.wait();
+        }
+    }
+}
+
+fn plain(world: &World) -> Target {
+    Target {
+        ws: world.ws.clone(),
+        outside: world.outside.clone(),
+        victim: None,
+        tcp: None,
+        unix: None,
+    }
+}
+
+fn with_file(world: &World, name: &str, mode: u32) -> Target {
+    let target = plain(world);
+    let path = target.outside.join(name);
+    std::fs::write(&path, "host\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    target
+}
+
+fn with_sleeper(world: &World) -> Target {
+    let mut target = plain(world);
+    target.victim = Some(
+        std::process::Command::new("sleep")
+            .arg("600")
+            .env("ESCAPE_SECRET", "host-secret")
+            .spawn()
+            .unwrap(),
+    );
+    target
+}
+
+fn with_tcp_listener(world: &World) -> Target {
+    let mut target = plain(world);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    target.tcp = Some(listener);
+    target
+}
+
+fn with_unix_listener(world: &World) -> Target {
+    let mut target = plain(world);
+    let listener =
+        std::os::unix::net::UnixListener::bind(target.outside.join("host.sock")).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    target.unix = Some(listener);
+    target
+}
+
+fn tcp_port(target: &Target) -> u16 {
+    target
+        .tcp
+        .as_ref()
+        .and_then(|listener| listener.local_addr().ok())
+        .map_or(0, |addr| addr.port())
+}
+
+/// Whether a connection reached the listener (given a moment to arrive).
+fn connected(target: &Target) -> bool {
+    std::thread::sleep(Duration::from_millis(100));
+    target
+        .tcp
+        .as_ref()
+        .is_some_and(|listener| listener.accept().is_ok())
+        || target
+            .unix
+            .as_ref()
+            .is_some_and(|listener| listener.accept().is_ok())
+}
+
+fn victim_pid(target: &Target) -> u32 {
+    target.victim.as_ref().map_or(0, std::process::Child::id)
+}
+
+/// Whether the victim still runs (a killed child not yet reaped is a
+/// zombie: gone, for this purpose).
+fn victim_alive(target: &Target) -> bool {
+    let stat = Path::new("/proc")
+        .join(victim_pid(target).to_string())
+        .join("stat");
+    std::fs::read_to_string(stat).is_ok_and(|text| {
+        text.rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+    })
+}
+
+fn exists(path: PathBuf) -> bool {
+    path.symlink_metadata().is_ok()
+}
+
+fn unchanged(path: PathBuf) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|text| text == "host\n")
+}
+
+fn attacks() -> Vec<Attack> {
+    vec![
+        Attack {
+            name: "write outside the roots",
+            setup: plain,
+            script: |t| format!("echo x > {}/written", t.outside.display()),
+            escaped: |t| exists(t.outside.join("written")),
+            control: true,
+        },
+        Attack {
+            name: "chmod outside the roots",
+            setup: |w| with_file(w, "mode", 0o644),
+            script: |t| format!("chmod 777 {}/mode", t.outside.display()),
+            escaped: |t| std::fs::metadata(t.outside.join("mode")).unwrap().mode() & 0o777 != 0o644,
+            control: true,
+        },
+        Attack {
+            name: "utimes outside the roots",
+            setup: |w| with_file(w, "time", 0o644),
+            script: |t| format!("touch -d 2001-01-01 {}/time", t.outside.display()),
+            escaped: |t| std::fs::metadata(t.outside.join("time")).unwrap().mtime() < 1_000_000_000,
+            control: true,
+        },
+        Attack {
+            name: "hard link into the workspace, then write",
+            setup: |w| with_file(w, "linked", 0o666),
+            script: |t| {
+                format!(
+                    "ln {o}/linked {w}/hard && echo x >> {w}/hard",
+                    o = t.outside.display(),
+                    w = t.ws.display()
+                )
+            },
+            escaped: |t| !unchanged(t.outside.join("linked")),
+            control: true,
+        },
+        Attack {
+            name: "write through a symlink that was there",
+            setup: |w| {
+                let t = with_file(w, "pointed", 0o666);
+                std::os::unix::fs::symlink(t.outside.join("pointed"), t.ws.join("pre")).unwrap();
+                t
+            },
+            script: |t| format!("echo x >> {}/pre", t.ws.display()),
+            escaped: |t| !unchanged(t.outside.join("pointed")),
+            control: true,
+        },
+        Attack {
+            name: "write through a symlink made inside",
+            setup: plain,
+            script: |t| {
+                format!(
+                    "ln -s {o}/made {w}/new-link && echo x > {w}/new-link",
+                    o = t.outside.display(),
+                    w = t.ws.display()
+                )
+            },
+            escaped: |t| exists(t.outside.join("made")),
+            control: true,
+        },
+        Attack {
+            name: "`..` through a symlinked parent",
+            setup: |w| {
+                let t = plain(w);
+                std::fs::create_dir(t.outside.join("sub")).unwrap();
+                std::os::unix::fs::symlink(t.outside.join("sub"), t.ws.join("up")).unwrap();
+                t
+            },
+            script: |t| format!("echo x > {}/up/../dotdot", t.ws.display()),
+            escaped: |t| exists(t.outside.join("dotdot")),
+            control: true,
+        },
+        Attack {
+            name: "rename the read-only .git away",
+            setup: plain,
+            script: |t| format!("mv {w}/.git {w}/gone", w = t.ws.display()),
+            escaped: |t| exists(t.ws.join("gone")) || !exists(t.ws.join(".git")),
+            control: true,
+        },
+        Attack {
+            name: "unmount the read-only .git, then write its config",
+            setup: plain,
+            script: |t| {
+                format!(
+                    "umount {w}/.git 2>/dev/null; umount -l {w}/.git 2>/dev/null; echo x >> {w}/.git/config",
+                    w = t.ws.display()
+                )
+            },
+            escaped: |t| {
+                std::fs::read_to_string(t.ws.join(".git/config")).is_ok_and(|c| c.ends_with("x\n"))
+            },
+            control: true,
+        },
+        Attack {
+            name: "remount .git read-write from a nested user namespace",
+            setup: plain,
+            script: |t| {
+                format!(
+                    "unshare -rm sh -c 'mount -o remount,bind,rw {w}/.git; echo x >> {w}/.git/config' 2>/dev/null; true",
+                    w = t.ws.display()
+                )
+            },
+            escaped: |t| {
+                std::fs::read_to_string(t.ws.join(".git/config")).is_ok_and(|c| c.ends_with("x\n"))
+            },
+            control: false,
+        },
+        Attack {
+            name: "make a device node",
+            setup: plain,
+            script: |t| format!("mknod {}/mem c 1 1", t.ws.display()),
+            escaped: |t| exists(t.ws.join("mem")),
+            control: false,
+        },
+        Attack {
+            name: "write the host's /dev/shm",
+            setup: plain,
+            script: |t| format!("echo x > /dev/shm/codex-escape-{}", short_id(t)),
+            escaped: |t| {
+                let path = PathBuf::from(format!("/dev/shm/codex-escape-{}", short_id(t)));
+                let found = exists(path.clone());
+                let _ = std::fs::remove_file(path);
+                found
+            },
+            control: true,
+        },
+        Attack {
+            name: "write the home directory",
+            setup: plain,
+            script: |t| format!("echo x > \"$HOME/.codex-escape-{}\"", short_id(t)),
+            escaped: |t| {
+                let Some(home) = std::env::var_os("HOME") else {
+                    return false;
+                };
+                let path = Path::new(&home).join(format!(".codex-escape-{}", short_id(t)));
+                let found = exists(path.clone());
+                let _ = std::fs::remove_file(path);
+                found
+            },
+            control: true,
+        },
+        Attack {
+            name: "TCP to a host loopback listener",
+            setup: with_tcp_listener,
+            script: |t| {
+                format!(
+                    "/usr/bin/python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {}), 2)'",
+                    tcp_port(t)
+                )
+            },
+            escaped: connected,
+            control: true,
+        },
+        Attack {
+            name: "a host Unix socket by path",
+            setup: with_unix_listener,
+            script: |t| {
+                format!(
+                    "/usr/bin/python3 -c 'import socket; s = socket.socket(socket.AF_UNIX); s.connect(\"{}/host.sock\")'",
+                    t.outside.display()
+                )
+            },
+            escaped: connected,
+            control: true,
+        },
+        Attack {
+            name: "signal a host process",
+            setup: with_sleeper,
+            script: |t| format!("kill -9 {}", victim_pid(t)),
+            escaped: |t| {
+                std::thread::sleep(Duration::from_millis(100));
+                !victim_alive(t)
+            },
+            control: true,
+        },
+        Attack {
+            name: "read a host process's environment",
+            setup: with_sleeper,
+            script: |t| {
+                format!(
+                    "cat /proc/{}/environ > {}/environ",
+                    victim_pid(t),
+                    t.ws.display()
+                )
+            },
+            escaped: |t| {
+                std::fs::read(t.ws.join("environ"))
+                    .is_ok_and(|bytes| String::from_utf8_lossy(&bytes).contains("host-secret"))
+            },
+            control: true,
+        },
+    ]
+}
+
+/// A name unique to this test process, for paths outside the scratch dir.
+fn short_id(target: &Target) -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        target
+            .ws
+            .parent()
+            .and_then(Path::file_name)
+            .map_or_else(String::new, |name| name.to_string_lossy().into_owned())
+    )
+}
+
+#[test]
+fn no_attack_gets_out_and_the_harness_sees_each_one_unsandboxed() {
+    require_sandbox!();
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+    for attack in attacks() {
+        let world = World::new();
+        let target = (attack.setup)(&world);
+        let output = world.sh(&[], &(attack.script)(&target));
+        let escaped = (attack.escaped)(&target);
+        drop(target);
+
+        let control = if attack.control {
+            let world = World::new();
+            let target = (attack.setup)(&world);
+            world.sh(&["-P", ":danger-full-access"], &(attack.script)(&target));
+            Some((attack.escaped)(&target))
+        } else {
+            None
+        };
+        rows.push(format!(
+            "| {} | {} | {} |",
+            attack.name,
+            if escaped { "ESCAPED" } else { "blocked" },
+            match control {
+                Some(true) => "seen",
+                Some(false) => "NOT SEEN",
+                None => "n/a",
+            }
+        ));
+        if escaped {
+            failures.push(format!(
+                "{} escaped the sandbox (stderr: {})",
+                attack.name,
+                common::stderr(&output)
+            ));
+        }
+        if control == Some(false) {
+            failures.push(format!(
+                "{}: the harness did not see the unsandboxed run get through",
+                attack.name
+            ));
+        }
+    }
+    println!("| attack | in the sandbox | unsandboxed control |\n| --- | --- | --- |");
+    for row in &rows {
+        println!("{row}");
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
