@@ -397,3 +397,77 @@ fn no_attack_gets_out_and_the_harness_sees_each_one_unsandboxed() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Opens a pseudo-terminal: (master, slave).
+fn open_pty() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (-1, -1);
+    // SAFETY: openpty writes two descriptors into the locals it is given;
+    // the name, termios and winsize arguments may be null.
+    let done = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(done, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just opened for this process alone.
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(master),
+            std::fs::File::from_raw_fd(slave),
+        )
+    }
+}
+
+/// Whatever is queued as terminal input on `slave`, without waiting.
+fn pending_input(slave: &std::fs::File) -> String {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    // SAFETY: F_SETFL on a descriptor `slave` keeps open.
+    unsafe { libc::fcntl(slave.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    let mut buffer = [0u8; 256];
+    let read = (&*slave).read(&mut buffer).unwrap_or(0);
+    String::from_utf8_lossy(&buffer[..read]).into_owned()
+}
+
+/// TIOCSTI pushes bytes into a terminal's input queue, to be read by the
+/// shell after the sandbox ends. The sandbox has no controlling terminal
+/// (bwrap `--new-session`) and no capabilities, so the kernel refuses it.
+/// The control (as root, whose CAP_SYS_ADMIN allows TIOCSTI on any
+/// terminal where the kernel still has it) shows the harness sees it.
+#[test]
+fn tiocsti_cannot_push_input_into_the_terminal() {
+    require_sandbox!();
+    let inject = "/usr/bin/python3 -c 'import fcntl, termios\nfor c in b\"injected\\n\": fcntl.ioctl(0, termios.TIOCSTI, bytes([c]))'";
+    let run = |options: &[&str]| {
+        let world = World::new();
+        let (_master, slave) = open_pty();
+        let output = world
+            .command(options, &["/bin/sh", "-c", inject])
+            .stdin(slave.try_clone().unwrap())
+            .output()
+            .unwrap();
+        (output, pending_input(&slave))
+    };
+    let (output, queued) = run(&[]);
+    assert!(
+        !queued.contains("injected"),
+        "TIOCSTI from the sandbox reached the terminal: {queued:?} ({})",
+        common::stderr(&output)
+    );
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let legacy = std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti")
+        .map_or(true, |value| value.trim() == "1");
+    if root && legacy {
+        let (_, queued) = run(&["-P", ":danger-full-access"]);
+        assert!(
+            queued.contains("injected"),
+            "control: TIOCSTI unsandboxed did not show: {queued:?}"
+        );
+    }
+}
