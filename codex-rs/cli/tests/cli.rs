@@ -2,18 +2,10 @@
 //! dispatch to the Linux helper.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed setup step should fail the test
 
-use std::path::PathBuf;
+mod common;
+
+use common::{codex, text};
 use std::process::{Command, Output};
-
-fn codex() -> PathBuf {
-    std::env::var_os("NEXTEST_BIN_EXE_codex")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_codex")))
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn run(args: &[&str], codex_home: &std::path::Path) -> Output {
     Command::new(codex())

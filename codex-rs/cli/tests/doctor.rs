@@ -4,15 +4,12 @@
 //! run.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed setup step should fail the test
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn codex() -> PathBuf {
-    std::env::var_os("NEXTEST_BIN_EXE_codex")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_codex")))
-}
+use common::{codex, text};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
 
 fn doctor(cwd: &Path, path: &str, json: bool) -> Output {
     let home = tempfile::tempdir().unwrap();
@@ -26,10 +23,6 @@ fn doctor(cwd: &Path, path: &str, json: bool) -> Output {
         command.arg("--json");
     }
     command.output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 const CHECKS: [&str; 11] = [

@@ -6,19 +6,12 @@
 //! (`CODEX_REQUIRE_SANDBOX=1`) fails instead.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed setup step should fail the test
 
+mod common;
+
+use common::{codex, required};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-
-fn codex() -> PathBuf {
-    std::env::var_os("NEXTEST_BIN_EXE_codex")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_codex")))
-}
-
-fn required() -> bool {
-    std::env::var_os("CODEX_REQUIRE_SANDBOX").is_some_and(|v| v == "1")
-}
 
 /// A case's scratch directory: a workspace, an outside directory (where
 /// the marker goes), a CODEX_HOME keeping /tmp out of the profile, and a
@@ -86,14 +79,7 @@ impl Scene {
             .args(["--", "/bin/sh", "-c"])
             .arg(format!("echo ran > {}", self.mark.display()))
             .stdin(Stdio::null());
-        for name in [
-            "HTTP_PROXY",
-            "http_proxy",
-            "HTTPS_PROXY",
-            "https_proxy",
-            "ALL_PROXY",
-            "all_proxy",
-        ] {
+        for name in codex_sandboxing::proxy::PROXY_VARIABLES {
             command.env_remove(name);
         }
         command

@@ -13,21 +13,14 @@
 //!   hand over to the bundled bwrap.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed setup step should fail the test
 
+mod common;
+
+use common::{codex, required, text};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use sha2::{Digest, Sha256};
-
-fn codex() -> PathBuf {
-    std::env::var_os("NEXTEST_BIN_EXE_codex")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_codex")))
-}
-
-fn required() -> bool {
-    std::env::var_os("CODEX_REQUIRE_SANDBOX").is_some_and(|v| v == "1")
-}
 
 /// The release layout, copied into `into` so a test may change it. `None`
 /// (with a printed reason) when it has not been built; CI
@@ -147,10 +140,6 @@ impl World {
             "a write escaped the sandbox"
         );
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn sha256_hex(path: &Path) -> String {
