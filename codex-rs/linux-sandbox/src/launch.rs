@@ -25,7 +25,7 @@ use std::process::Stdio;
 use crate::fd::set_close_on_exec;
 use crate::inner_stage::args::ProxyStage;
 use crate::launcher::Bwrap;
-use crate::parent::end_with_parent;
+use crate::parent::wait_tied_to_parent;
 use crate::plan::MountPlan;
 use crate::proxy::forward::{Destination, start_bridge};
 use crate::proxy::handoff;
@@ -184,8 +184,7 @@ pub fn launch(
     if let Some((outer, routes, destinations)) = bridge {
         start_bridge(outer, routes, destinations)?;
     }
-    end_with_parent(child.id());
-    let status = child.wait()?;
+    let status = wait_tied_to_parent(&mut child)?;
     let mut report = String::new();
     status_reader.read_to_string(&mut report)?;
     let mut failure = String::new();

@@ -2,55 +2,78 @@
 //!
 //! bwrap's `--die-with-parent` ends the sandbox when `codex` dies, but
 //! nothing ends `codex` when *its* parent (the agent) dies: it would be
-//! reparented and the sandboxed command would run on, unsupervised. So a
-//! thread waits on a pidfd of the parent and, when the parent is gone,
-//! kills bwrap, whose PID namespace takes every sandboxed process with it.
+//! reparented and the sandboxed command would run on, unsupervised. So
+//! `codex` waits for bwrap and for its own parent together, on two pidfds,
+//! and kills bwrap (whose PID namespace takes every sandboxed process with
+//! it) if the parent goes first. No thread is started: the wait is the one
+//! `codex` does anyway.
 //!
 //! `PR_SET_PDEATHSIG` is not used: it fires when the parent *thread* that
 //! spawned `codex` exits, which for a multi-threaded agent (a worker pool
 //! spawning commands) happens while the agent lives on.
 
+use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::Duration;
+use std::process::{Child, ExitStatus};
 
-/// How often the parent is looked at where it cannot be given a pidfd.
-const POLL_INTERVAL: Duration = Duration::from_millis(200);
-
-/// Kills bwrap (`bwrap_pid`, a child of this process not yet reaped) with
-/// SIGKILL when this process's parent exits, at once if it already has.
-/// Does nothing for a parent that is init. The signal goes through a pidfd
-/// opened now, so it can never reach another process that reuses the pid
-/// after bwrap has been reaped; without pidfds (before Linux 5.3) the
-/// sandbox is not tied to the parent.
-pub fn end_with_parent(bwrap_pid: u32) {
+/// Waits for `bwrap` (a child of this process) to exit, killing it first
+/// if this process's parent exits before it. Without pidfds (before
+/// Linux 5.3), or when the parent is init, this is a plain wait.
+pub fn wait_tied_to_parent(bwrap: &mut Child) -> io::Result<ExitStatus> {
     // SAFETY: getppid has no preconditions and cannot fail.
     let parent = unsafe { libc::getppid() };
-    if parent <= 1 {
-        return;
-    }
-    let Some(bwrap) = libc::pid_t::try_from(bwrap_pid).ok().and_then(pidfd_open) else {
-        tracing::debug!("no pidfd for bwrap: the sandbox is not tied to the parent");
-        return;
+    let pidfds = libc::pid_t::try_from(bwrap.id())
+        .ok()
+        .and_then(pidfd_open)
+        .zip((parent > 1).then(|| pidfd_open(parent)).flatten());
+    let Some((child_fd, parent_fd)) = pidfds else {
+        return bwrap.wait();
     };
-    let spawned = std::thread::Builder::new()
-        .name("parent-watch".into())
-        .spawn(move || {
-            wait_for_exit(parent);
-            tracing::debug!(parent, "the parent of codex exited; ending the sandbox");
-            // SAFETY: pidfd_send_signal with a pidfd we own and no siginfo;
-            // a bwrap already reaped answers ESRCH.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_pidfd_send_signal,
-                    bwrap.as_raw_fd(),
-                    libc::SIGKILL,
-                    std::ptr::null::<libc::siginfo_t>(),
-                    0,
-                )
-            };
-        });
-    if let Err(err) = spawned {
-        tracing::debug!(%err, "cannot watch the parent process");
+    // The parent may have died before its pidfd was opened (the pid could
+    // then even be someone else's): the parent pid tells.
+    // SAFETY: getppid has no preconditions and cannot fail.
+    if unsafe { libc::getppid() } != parent || parent_exits_first(&child_fd, &parent_fd) {
+        tracing::debug!(parent, "the parent of codex exited; ending the sandbox");
+        // SAFETY: pidfd_send_signal with a pidfd we own and no siginfo.
+        // bwrap is not reaped yet (only the wait below reaps it), so the
+        // pidfd still names it.
+        unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                child_fd.as_raw_fd(),
+                libc::SIGKILL,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+    }
+    bwrap.wait()
+}
+
+/// Polls both pidfds until one is readable (its process exited); whether
+/// it was the parent's while bwrap still ran.
+fn parent_exits_first(child: &OwnedFd, parent: &OwnedFd) -> bool {
+    let mut fds = [
+        libc::pollfd {
+            fd: child.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: parent.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    loop {
+        // SAFETY: `fds` is a valid array of two pollfds for the call.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if ready > 0 {
+            return fds[0].revents == 0 && fds[1].revents != 0;
+        }
+        if io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return false;
+        }
     }
 }
 
@@ -63,34 +86,4 @@ fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
     // SAFETY: `fd` was just returned by pidfd_open and is owned by no one
     // else.
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// Returns once `pid`, this process's parent when the call began, has
-/// exited.
-fn wait_for_exit(pid: libc::pid_t) {
-    // SAFETY: getppid has no preconditions and cannot fail.
-    let still_parent = || unsafe { libc::getppid() } == pid;
-    let Some(pidfd) = pidfd_open(pid) else {
-        while still_parent() {
-            std::thread::sleep(POLL_INTERVAL);
-        }
-        return;
-    };
-    // The parent may have died before the pidfd was opened (then the pid
-    // could even be someone else's): the parent pid tells.
-    if !still_parent() {
-        return;
-    }
-    let mut poll = libc::pollfd {
-        fd: pidfd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    loop {
-        // SAFETY: one valid pollfd for the duration of the call.
-        let ready = unsafe { libc::poll(&mut poll, 1, -1) };
-        if ready > 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return;
-        }
-    }
 }
