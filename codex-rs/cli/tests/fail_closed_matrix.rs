@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{codex, required};
+use common::{codex, namespaces_work, release_layout, required};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -87,39 +87,6 @@ impl Scene {
 }
 
 const SYSTEM_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
-
-/// Whether a real bwrap sandbox can run here.
-fn sandbox_works() -> bool {
-    Command::new("bwrap")
-        .args([
-            "--unshare-user",
-            "--unshare-net",
-            "--ro-bind",
-            "/",
-            "/",
-            "--",
-            "/bin/true",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .is_ok_and(|output| output.status.success())
-}
-
-/// The release layout (codex with its bundled bwrap), copied into `into`.
-fn release_layout(into: &Path) -> Option<PathBuf> {
-    let dist = std::env::var_os("CODEX_DIST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/dist"));
-    if !dist.join("codex-resources/bwrap").is_file() {
-        return None;
-    }
-    let layout = into.join("dist");
-    std::fs::create_dir_all(layout.join("codex-resources")).unwrap();
-    for file in ["codex", "codex-resources/bwrap"] {
-        std::fs::copy(dist.join(file), layout.join(file)).unwrap();
-    }
-    Some(layout)
-}
 
 /// What a case needs beyond the `codex` binary.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -243,7 +210,7 @@ fn cases() -> Vec<Case> {
             name: "tampered bundled bwrap",
             needs: Needs::Release,
             run: |s| {
-                let layout = release_layout(&s.bin).unwrap();
+                let layout = release_layout("tampered bundled bwrap", &s.bin).unwrap();
                 let bundled = layout.join("codex-resources/bwrap");
                 let mut bytes = std::fs::read(&bundled).unwrap();
                 let middle = bytes.len() / 2;
@@ -371,8 +338,9 @@ fn last_line(bytes: &[u8]) -> Vec<u8> {
 
 #[test]
 fn every_impossible_request_is_refused_with_one_line_and_nothing_runs() {
-    let sandbox = sandbox_works();
-    let release = release_layout(tempfile::tempdir().unwrap().path()).is_some();
+    let sandbox = namespaces_work("fail_closed_matrix", Path::new("bwrap"));
+    let release =
+        release_layout("fail_closed_matrix", tempfile::tempdir().unwrap().path()).is_some();
     let mut failures = Vec::new();
     for case in cases() {
         let available = match case.needs {

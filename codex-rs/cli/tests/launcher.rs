@@ -15,64 +15,12 @@
 
 mod common;
 
-use common::{codex, required, text};
+use common::{codex, namespaces_work, release_layout, required, text};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use sha2::{Digest, Sha256};
-
-/// The release layout, copied into `into` so a test may change it. `None`
-/// (with a printed reason) when it has not been built; CI
-/// (`CODEX_REQUIRE_SANDBOX=1`) fails instead.
-fn release_layout(test: &str, into: &Path) -> Option<PathBuf> {
-    let dist = std::env::var_os("CODEX_DIST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/dist"));
-    if !dist.join("codex").is_file() || !dist.join("codex-resources/bwrap").is_file() {
-        let reason = format!(
-            "no release layout at {}; run `just release`",
-            dist.display()
-        );
-        assert!(!required(), "{test}: {reason}");
-        eprintln!("SKIPPED {test}: {reason}");
-        return None;
-    }
-    let layout = into.join("dist");
-    std::fs::create_dir_all(layout.join("codex-resources")).unwrap();
-    for file in ["codex", "codex-resources/bwrap"] {
-        std::fs::copy(dist.join(file), layout.join(file)).unwrap();
-    }
-    Some(layout)
-}
-
-/// Whether `bwrap` can create the sandbox's namespaces here; prints why
-/// not (CI fails instead).
-fn namespaces_work(test: &str, bwrap: &Path) -> bool {
-    let probe = Command::new(bwrap)
-        .args([
-            "--unshare-user",
-            "--unshare-net",
-            "--ro-bind",
-            "/",
-            "/",
-            "--",
-            "true",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    if probe.status.success() {
-        return true;
-    }
-    let reason = String::from_utf8_lossy(&probe.stderr).into_owned();
-    assert!(
-        !required(),
-        "{test}: bwrap cannot create namespaces: {reason}"
-    );
-    eprintln!("SKIPPED {test}: bwrap cannot create namespaces here: {reason}");
-    false
-}
 
 /// A workspace, a directory outside it and a CODEX_HOME that keeps /tmp
 /// out of the profile.
