@@ -51,20 +51,23 @@ fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     done()
 }
 
-fn killing_the_sandbox_kills_the_tree(signal: i32) {
+/// Starts `child` (which runs `count` sandboxed `sleep MARKER`), waits
+/// for the sleeps, sends `signal` to `child` and checks that every sleep
+/// ends. `start` gets the world and a sleep duration unique to the caller.
+fn killing_ends_every_sleep(
+    tag: u32,
+    count: usize,
+    signal: i32,
+    start: impl FnOnce(&World, &str) -> std::process::Child,
+) {
     let world = World::new();
     // A duration unique to this test process, to find its sleeps on the host.
-    let marker = (900_000 + std::process::id() % 90_000 + signal as u32).to_string();
-    let script = format!("sleep {marker} & sleep {marker} & (sleep {marker} &) ; wait");
-    let mut child = world
-        .command(&[], &["sh", "-c", &script])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let marker = (600_000 + tag * 100_000 + std::process::id() % 90_000).to_string();
+    let mut child = start(&world, &marker);
     let sleeps = ["sleep", marker.as_str()];
     assert!(
-        wait_until(Duration::from_secs(10), || pids_running(&sleeps).len() == 3),
+        wait_until(Duration::from_secs(10), || pids_running(&sleeps).len()
+            == count),
         "the sandboxed sleeps never started: {:?}",
         pids_running(&sleeps)
     );
@@ -73,9 +76,21 @@ fn killing_the_sandbox_kills_the_tree(signal: i32) {
     let _ = child.wait();
     assert!(
         wait_until(Duration::from_secs(10), || pids_running(&sleeps).is_empty()),
-        "sandboxed processes outlived the sandbox: {:?}",
+        "sandboxed processes outlived what was killed: {:?}",
         pids_running(&sleeps)
     );
+}
+
+fn killing_the_sandbox_kills_the_tree(signal: i32) {
+    killing_ends_every_sleep(signal as u32, 3, signal, |world, marker| {
+        let script = format!("sleep {marker} & sleep {marker} & (sleep {marker} &) ; wait");
+        world
+            .command(&[], &["sh", "-c", &script])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    });
 }
 
 #[test]
@@ -128,36 +143,23 @@ fn sigint_on_the_sandbox_kills_every_sandboxed_process() {
 #[test]
 fn killing_the_parent_of_the_sandbox_kills_every_sandboxed_process() {
     require_sandbox!();
-    let world = World::new();
-    let marker = (800_000 + std::process::id() % 90_000).to_string();
-    let script = format!("sleep {marker} & sleep {marker} & wait");
-    let sandbox = world.command(&[], &["sh", "-c", &script]);
-    // The parent: a shell that starts the helper and waits for it.
-    let mut parent = std::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg("\"$@\" & wait")
-        .arg("parent")
-        .arg(sandbox.get_program())
-        .args(sandbox.get_args())
-        .env("CODEX_HOME", &world.codex_home)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let sleeps = ["sleep", marker.as_str()];
-    assert!(
-        wait_until(Duration::from_secs(10), || pids_running(&sleeps).len() == 2),
-        "the sandboxed sleeps never started"
-    );
-    // SAFETY: kill(2) on the pid of our own child, which has not been reaped.
-    assert_eq!(unsafe { libc::kill(parent.id() as i32, libc::SIGKILL) }, 0);
-    let _ = parent.wait();
-    assert!(
-        wait_until(Duration::from_secs(10), || pids_running(&sleeps).is_empty()),
-        "sandboxed processes outlived the parent of the sandbox: {:?}",
-        pids_running(&sleeps)
-    );
+    killing_ends_every_sleep(3, 2, libc::SIGKILL, |world, marker| {
+        let script = format!("sleep {marker} & sleep {marker} & wait");
+        let sandbox = world.command(&[], &["sh", "-c", &script]);
+        // The parent: a shell that starts the helper and waits for it.
+        std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg("\"$@\" & wait")
+            .arg("parent")
+            .arg(sandbox.get_program())
+            .args(sandbox.get_args())
+            .env("CODEX_HOME", &world.codex_home)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    });
 }
 
 /// A command that daemonizes (double fork, new session) and exits at once:
