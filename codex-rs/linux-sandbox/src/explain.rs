@@ -24,6 +24,7 @@ pub fn explain_sandboxed(
     plan: &MountPlan,
     bwrap: Result<&Bwrap, String>,
     stage: Stage<'_>,
+    proxy_env: &[(String, String)],
     command: &[OsString],
 ) -> String {
     let mut out = profile_line(policy);
@@ -95,7 +96,7 @@ pub fn explain_sandboxed(
             out,
             "proxy routes (listened on inside the sandbox by the inner stage, each connection forwarded to the same address on the host):"
         );
-        for spec in proxy.stage.listen {
+        for spec in proxy.listen {
             let optional = if spec.required {
                 ""
             } else {
@@ -107,7 +108,7 @@ pub fn explain_sandboxed(
             out,
             "proxy environment, set for the command (passwords shown as ***):"
         );
-        for (name, value) in proxy.env {
+        for (name, value) in proxy_env {
             let _ = writeln!(out, "  {name}={}", redact_credentials(value));
         }
         if let Some(domains) = policy.sandbox.as_ref().and_then(|s| s.domains.as_ref()) {

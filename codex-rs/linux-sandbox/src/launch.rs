@@ -30,7 +30,7 @@ use crate::plan::MountPlan;
 use crate::proxy::forward::{Destination, start_bridge};
 use crate::proxy::handoff;
 use crate::proxy::routes::{ListenRoute, ListenSpec};
-use crate::render::{FdArg, HelperExec, ProxyRender, Stage, bwrap_args};
+use crate::render::{FdArg, HelperExec, Stage, bwrap_args};
 
 /// Who installs `no_new_privs` and the seccomp filter.
 #[derive(Debug, Clone, Copy)]
@@ -147,12 +147,9 @@ pub fn launch(
                     bridge = Some((outer, launch.routes.clone(), launch.destinations.clone()));
                     command_env = &launch.env;
                     specs = launch.routes.iter().map(ListenSpec::of).collect();
-                    Some(ProxyRender {
-                        stage: ProxyStage {
-                            channel,
-                            listen: &specs,
-                        },
-                        env: &launch.env,
+                    Some(ProxyStage {
+                        channel,
+                        listen: &specs,
                     })
                 }
                 None => None,

@@ -52,21 +52,12 @@ pub enum Stage<'a> {
         /// the stage runs under its path's name.
         argv0: bool,
         /// Proxy routing, in network mode proxy.
-        proxy: Option<ProxyRender<'a>>,
+        /// The command's proxy variables are not part of it: they reach
+        /// bwrap as its environment (which it passes on), since an argument
+        /// such as `--setenv HTTPS_PROXY http://user:password@...` is
+        /// readable by every local user in `/proc/PID/cmdline`.
+        proxy: Option<ProxyStage<'a>>,
     },
-}
-
-/// Proxy routing for the inner stage: its routes, and the environment the
-/// command gets. The environment is not rendered: it reaches bwrap as its
-/// own environment (which it passes on), because an argument such as
-/// `--setenv HTTPS_PROXY http://user:password@...` is readable by every
-/// local user in `/proc/PID/cmdline`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProxyRender<'a> {
-    /// The inner stage's proxy fields.
-    pub stage: ProxyStage<'a>,
-    /// Variables set for the command (see `codex_sandboxing::proxy::env`).
-    pub env: &'a [(String, String)],
 }
 
 /// How bwrap finds the helper it execs as the inner stage.
@@ -101,11 +92,7 @@ impl<'a> Stage<'a> {
 
     /// This stage with proxy routing through a placeholder descriptor, for
     /// showing the argv; only the inner stage routes a proxy.
-    pub fn with_proxy_placeholders(
-        self,
-        listen: &'a [ListenSpec],
-        env: &'a [(String, String)],
-    ) -> Stage<'a> {
+    pub fn with_proxy_placeholders(self, listen: &'a [ListenSpec]) -> Stage<'a> {
         match self {
             Stage::Inner {
                 helper,
@@ -116,12 +103,9 @@ impl<'a> Stage<'a> {
                 helper,
                 report,
                 argv0,
-                proxy: Some(ProxyRender {
-                    stage: ProxyStage {
-                        channel: FdArg::Placeholder("proxy-fd"),
-                        listen,
-                    },
-                    env,
+                proxy: Some(ProxyStage {
+                    channel: FdArg::Placeholder("proxy-fd"),
+                    listen,
                 }),
             },
             bwrap @ Stage::Bwrap { .. } => bwrap,
@@ -215,7 +199,7 @@ pub fn bwrap_args(
                 plan.network,
                 report,
                 helper_fd,
-                proxy.map(|proxy| proxy.stage),
+                proxy,
                 command,
             ));
         }
@@ -378,12 +362,8 @@ mod tests {
     }
 
     #[test]
-    fn proxy_routing_passes_the_routes_to_the_inner_stage_and_no_variable_in_the_argv() {
+    fn proxy_routing_passes_the_routes_to_the_inner_stage() {
         let listen = [ListenSpec::parse("127.0.0.1:3128").unwrap()];
-        let env = [(
-            "HTTPS_PROXY".to_owned(),
-            "http://user:secret@127.0.0.1:3128".to_owned(),
-        )];
         let args = strings(bwrap_args(
             &plan(NetworkMode::Proxy, vec![]),
             FdArg::Fd(4),
@@ -391,18 +371,14 @@ mod tests {
                 helper: HelperExec::Descriptor(FdArg::Fd(6)),
                 report: FdArg::Fd(5),
                 argv0: false,
-                proxy: Some(ProxyRender {
-                    stage: ProxyStage {
-                        channel: FdArg::Fd(7),
-                        listen: &listen,
-                    },
-                    env: &env,
+                proxy: Some(ProxyStage {
+                    channel: FdArg::Fd(7),
+                    listen: &listen,
                 }),
             },
             &["curl".into()],
         ));
         assert!(args.contains(&"--unshare-net".to_string()));
-        assert!(!args.iter().any(|arg| arg.contains("secret")), "{args:?}");
         assert_eq!(
             tail_after_status(&args),
             [

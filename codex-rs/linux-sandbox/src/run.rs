@@ -108,19 +108,29 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
     if args.explain {
         let argv0 = helper.is_some() && bwrap.as_ref().is_ok_and(supports_argv0);
         let mut stage = Stage::placeholders(helper.as_ref().map(explained_helper), argv0);
-        let specs: Vec<ListenSpec>;
-        let explained_proxy;
-        if let Some(source) = &proxy_source {
-            explained_proxy = proxy_launch_for(&source.routes_for_explain(), |route| {
+        let explained_proxy = proxy_source.as_ref().map(|source| {
+            proxy_launch_for(&source.routes_for_explain(), |route| {
                 Destination::Host(route.upstream.clone())
-            });
-            specs = explained_proxy.routes.iter().map(ListenSpec::of).collect();
-            stage = stage.with_proxy_placeholders(&specs, &explained_proxy.env);
+            })
+        });
+        let specs: Vec<ListenSpec>;
+        if let Some(proxy) = &explained_proxy {
+            specs = proxy.routes.iter().map(ListenSpec::of).collect();
+            stage = stage.with_proxy_placeholders(&specs);
         }
+        let proxy_env = explained_proxy.as_ref().map_or(&[][..], |proxy| &proxy.env);
         let launcher = bwrap.as_ref().map_err(ToString::to_string);
         print!(
             "{}",
-            explain_sandboxed(&policy, &scan, &mount_plan, launcher, stage, &args.command)
+            explain_sandboxed(
+                &policy,
+                &scan,
+                &mount_plan,
+                launcher,
+                stage,
+                proxy_env,
+                &args.command
+            )
         );
         return Ok(0);
     }
