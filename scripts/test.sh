@@ -13,17 +13,19 @@
 # tarball (target/release-local), so both are built first.
 #
 # Each user runs the sandbox's effect suites (codex-linux-sandbox) twice:
-# once as everything else, and once more with the inner-stage pipeline
-# (CODEX_TEST_INNER_STAGE=1) and the bundled bwrap first on PATH, so both
-# pipelines and both bwrap versions (the system's and ours) see every test.
+# once as everything else (the default pipeline: the inner stage with the
+# protected-name guard), and once more without the guard, where bwrap
+# installs the seccomp filter itself (CODEX_TEST_NO_GUARD=1), with the
+# bundled bwrap first on PATH, so both pipelines and both bwrap versions
+# (the system's and ours) see every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/vendor-bwrap.sh
 scripts/release-local.sh
 cargo nextest run --workspace --no-fail-fast
-echo "test: the sandbox suites again, inner-stage pipeline, bundled bwrap"
-PATH="$PWD/target/dist/codex-resources:$PATH" CODEX_TEST_INNER_STAGE=1 \
+echo "test: the sandbox suites again, unguarded pipeline (bwrap --seccomp), bundled bwrap"
+PATH="$PWD/target/dist/codex-resources:$PATH" CODEX_TEST_NO_GUARD=1 \
   cargo nextest run -p codex-linux-sandbox --no-fail-fast
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -55,5 +57,5 @@ as_user() {
 
 echo "test: running the suite again as unprivileged user '$user'"
 as_user "PATH=/usr/local/bin:/usr/bin:/bin" ""
-echo "test: the sandbox suites again as '$user', inner-stage pipeline, bundled bwrap"
-as_user "PATH=$work/dist/codex-resources:/usr/local/bin:/usr/bin:/bin CODEX_TEST_INNER_STAGE=1" "-E 'package(codex-linux-sandbox)'"
+echo "test: the sandbox suites again as '$user', unguarded pipeline (bwrap --seccomp), bundled bwrap"
+as_user "PATH=$work/dist/codex-resources:/usr/local/bin:/usr/bin:/bin CODEX_TEST_NO_GUARD=1" "-E 'package(codex-linux-sandbox)'"

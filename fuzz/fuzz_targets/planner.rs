@@ -102,6 +102,7 @@ fn policy(data: &[u8]) -> Option<SandboxPolicy> {
         ][usize::from(flags >> 1) % 3],
         domains: None,
         protect_metadata: flags & 0x80 == 0,
+        guard_protected_names: flags & 0x80 == 0,
         cwd: "/ws".into(),
     })
 }

@@ -20,6 +20,7 @@ pub mod error;
 pub mod explain;
 mod fd;
 pub mod fs_view;
+pub mod guard;
 pub mod inner_stage;
 pub mod landlock;
 pub mod launch;

@@ -197,6 +197,7 @@ pub fn bwrap_args(
             };
             args.extend(inner_stage_args(
                 plan.network,
+                plan.guard_protected_names,
                 report,
                 helper_fd,
                 proxy,
@@ -221,6 +222,7 @@ mod tests {
             network,
             chdir: PathBuf::from("/ws dir"),
             proc: ProcMode::Mount,
+            guard_protected_names: false,
         }
     }
 

@@ -99,12 +99,14 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
         COMPILED_IN_DIGEST,
     );
     // Proxy routing needs the inner stage: it opens the listeners inside
-    // the sandbox's network namespace.
-    let helper = if sandbox.inner_stage || proxy_source.is_some() {
-        Some(inner_stage_helper(&mount_plan)?)
-    } else {
-        None
-    };
+    // the sandbox's network namespace; so does the guard, which supervises
+    // the command from there.
+    let helper =
+        if sandbox.inner_stage || proxy_source.is_some() || mount_plan.guard_protected_names {
+            Some(inner_stage_helper(&mount_plan)?)
+        } else {
+            None
+        };
     if args.explain {
         let argv0 = helper.is_some() && bwrap.as_ref().is_ok_and(supports_argv0);
         let mut stage = Stage::placeholders(helper.as_ref().map(explained_helper), argv0);
@@ -204,9 +206,9 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
     if mount_plan.proc == ProcMode::Skip || !proc_refused {
         return Err(setup_failed(&bwrap, code));
     }
-    warn_no_proc(program);
     let retry_plan = plan(sandbox, &scan, ProcMode::Skip, &HostFs)?;
-    // Without /proc the inner stage can only be found by path.
+    // Without /proc the inner stage can only be found by path (and the
+    // guard cannot run: refused here, before the warning about going on).
     let retry_helper;
     let pipeline = match pipeline {
         Pipeline::InnerStage { argv0, proxy, .. } => {
@@ -219,6 +221,7 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
         }
         bwrap_seccomp @ Pipeline::BwrapSeccomp { .. } => bwrap_seccomp,
     };
+    warn_no_proc(program);
     match launch(&bwrap, &retry_plan, pipeline, &args.command).map_err(launch_error)? {
         LaunchOutcome::Ran(code) => Ok(code),
         LaunchOutcome::InnerStageFailed(report) => Err(inner_stage_failed(&report)),
@@ -350,6 +353,15 @@ fn proxy_launch_for(
 /// through a descriptor where the sandbox has its own `/proc`, else by its
 /// real path, which the plan must then leave visible.
 fn inner_stage_helper(plan: &MountPlan) -> Result<InnerHelper, SandboxError> {
+    if plan.guard_protected_names && plan.proc == ProcMode::Skip {
+        return Err(SandboxError::Unenforceable(
+            "the guard against new .git, .codex and .agents (features.guard_protected_names) reads \
+             the command's calls through the sandbox's own /proc, which is not mounted here; \
+             run where bwrap may mount /proc, or pass --disable guard_protected_names to go \
+             without the guard (mounts still protect the ones that exist)"
+                .into(),
+        ));
+    }
     if plan.proc == ProcMode::Mount {
         return Ok(InnerHelper::RunningImage);
     }

@@ -35,6 +35,13 @@ use seccompiler::{
 #[error("cannot build the seccomp filter: {0}")]
 pub struct SeccompError(String);
 
+impl SeccompError {
+    /// Wraps the message of a `seccompiler` error (or a plain reason).
+    pub fn from_display(err: impl std::fmt::Display) -> Self {
+        SeccompError(err.to_string())
+    }
+}
+
 /// Syscalls denied under every sandboxing profile.
 const ALWAYS_DENIED: [i64; 6] = [
     libc::SYS_ptrace,

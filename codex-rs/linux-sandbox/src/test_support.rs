@@ -29,6 +29,7 @@ pub(crate) fn policy(rules: &[(&str, Access)], cwd: &str, network: NetworkMode) 
         network,
         domains: None,
         protect_metadata: true,
+        guard_protected_names: true,
         cwd: cwd.into(),
     }
 }

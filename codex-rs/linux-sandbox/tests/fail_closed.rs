@@ -245,8 +245,25 @@ fn a_host_that_refuses_proc_gets_one_warning_and_one_retry_without_it() {
     );
     let runs = world.ws.join("runs");
     let path = format!("{}:/usr/bin:/bin", fake.display());
+    let script = ["sh", "-c", "echo run >> runs; ls -A /proc | wc -l"];
+    // The guard needs /proc: refused, before the command ran, with the
+    // reason last (after bwrap's own message).
+    let guarded = world
+        .guarded(&[], &script)
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert_code(&guarded, 78);
+    let reason = stderr(&guarded);
+    let last = reason.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("guard_protected_names") && last.contains("/proc"),
+        "{reason}"
+    );
+    assert!(!reason.contains("running without /proc"), "{reason}");
+    assert!(read(&runs).is_none(), "the command ran");
     let output = world
-        .command(&[], &["sh", "-c", "echo run >> runs; ls -A /proc | wc -l"])
+        .command(&["--disable", "guard_protected_names"], &script)
         .env("PATH", path)
         .output()
         .unwrap();
@@ -273,10 +290,33 @@ fn a_host_that_refuses_proc_gets_one_warning_and_one_retry_without_it() {
 fn no_proc_skips_proc_without_a_warning() {
     require_sandbox!();
     let world = World::new();
-    let output = world.sh(&["--no-proc"], "ls -A /proc | wc -l");
+    let output = world.sh(NO_PROC_UNGUARDED, "ls -A /proc | wc -l");
     assert_code(&output, 0);
     assert_eq!(stdout(&output).trim(), "0");
     assert!(!stderr(&output).contains("warning"), "{}", stderr(&output));
+}
+
+/// `--no-proc` without the protected-name guard, which needs `/proc`.
+const NO_PROC_UNGUARDED: &[&str] = &["--no-proc", "--disable", "guard_protected_names"];
+
+#[test]
+fn the_guard_refuses_to_run_without_proc() {
+    let world = World::new();
+    let (script, mark) = marker_script(&world);
+    let output = world
+        .guarded(&["--no-proc"], &["sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert_refused(
+        &output,
+        &mark,
+        78,
+        &[
+            "guard_protected_names",
+            "/proc",
+            "--disable guard_protected_names",
+        ],
+    );
 }
 
 #[test]
@@ -364,10 +404,15 @@ fn wsl1_is_refused_before_bwrap_runs() {
 
     // Control: the binary reads the substituted file (a WSL2 kernel
     // passes the host check; --explain then runs nothing).
+    // The outer sandbox leaves no room for a /proc of the inner one, which
+    // the guard needs.
     let explained = run_with_proc_version(
         &world,
         WSL2_PROC_VERSION,
-        world.command(&["--explain"], &["sh", "-c", &script]),
+        world.command(
+            &["--explain", "--disable", "guard_protected_names"],
+            &["sh", "-c", &script],
+        ),
     );
     assert_code(&explained, 0);
     let refused_explain = run_with_proc_version(

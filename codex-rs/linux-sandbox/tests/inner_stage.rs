@@ -1,8 +1,9 @@
 //! The inner-stage pipeline (`features.inner_stage`), checked from the host.
 //!
-//! The whole suite runs a second time with `CODEX_TEST_INNER_STAGE=1`
-//! (`scripts/test.sh`), which checks every effect under this pipeline the
-//! same way as under the default one. These tests cover what belongs to
+//! The default, guarded pipeline runs the inner stage, so the whole suite
+//! checks every effect under it; a second pass (`CODEX_TEST_NO_GUARD=1`,
+//! `scripts/test.sh`) checks the same effects with bwrap installing the
+//! filter itself. These tests cover what belongs to
 //! the stage alone: it leaves nothing open to the command, a stage that
 //! fails stops the run with its reason, and it refuses a malformed hidden
 //! command line. How it is named with and without bwrap's `--argv0` is
@@ -14,19 +15,25 @@ mod common;
 use std::process::{Command, Stdio};
 
 use common::{
-    World, assert_code, assert_refused, helper_bin, inner_stage_pass, read, stderr, stdout,
+    World, assert_code, assert_refused, helper_bin, read, stderr, stdout, unguarded_pass,
 };
 
-const INNER_STAGE: &[&str] = &["--enable", "inner_stage"];
+/// The inner stage without the guard: the stage alone.
+const INNER_STAGE: &[&str] = &[
+    "--enable",
+    "inner_stage",
+    "--disable",
+    "guard_protected_names",
+];
 
 #[test]
 fn the_harness_runs_the_pipeline_this_pass_asks_for() {
     let world = World::new();
     let explain = stdout(&world.run(&["--explain"], &["true"]));
-    let wanted = if inner_stage_pass() {
-        "seccomp: installed by the inner stage"
-    } else {
+    let wanted = if unguarded_pass() {
         "seccomp: installed by bwrap (--seccomp)"
+    } else {
+        "seccomp: installed by the inner stage"
     };
     assert!(explain.contains(wanted), "{explain}");
 }

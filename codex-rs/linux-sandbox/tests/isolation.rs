@@ -598,7 +598,11 @@ fn host_processes_cannot_be_signalled_or_inspected() {
     let marker = unique_name("marker");
     let mut victim = HostProcess::sleeper(&marker);
     let script = poke_script(victim.pid());
-    let modes: [&[&str]; 3] = [&[], NETWORK_ENABLED, &["--no-proc"]];
+    let modes: [&[&str]; 3] = [
+        &[],
+        NETWORK_ENABLED,
+        &["--no-proc", "--disable", "guard_protected_names"],
+    ];
     for options in modes {
         let output = world.sh(options, &script);
         let out = stdout(&output);

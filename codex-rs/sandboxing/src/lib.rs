@@ -18,6 +18,7 @@ pub mod glob;
 pub mod host;
 pub mod namespaces;
 pub mod profile;
+pub mod protected;
 pub mod proxy;
 pub mod request;
 pub mod resolve;

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::SandboxArgs;
 use crate::config::{
-    ConfigError, ConfigRequest, INNER_STAGE, LoadedConfig, SCAN_WITH_RIPGREP, USE_LEGACY_LANDLOCK,
+    ConfigError, ConfigRequest, GUARD_PROTECTED_NAMES, INNER_STAGE, LoadedConfig,
+    SCAN_WITH_RIPGREP, USE_LEGACY_LANDLOCK,
 };
 use crate::profile::{ProfileError, select_profile};
 use crate::resolve::{EffectivePolicy, ResolveContext, ResolveError, normalize, resolve};
@@ -92,6 +93,8 @@ pub fn build_policy(args: &SandboxArgs, env: &Environment) -> Result<EffectivePo
         sandbox.scan_with_ripgrep = loaded.config.features.get(SCAN_WITH_RIPGREP) == Some(&true);
         sandbox.inner_stage = loaded.config.features.get(INNER_STAGE) == Some(&true);
         sandbox.legacy_landlock = loaded.config.features.get(USE_LEGACY_LANDLOCK) == Some(&true);
+        sandbox.guard_protected_names = sandbox.protect_metadata
+            && loaded.config.features.get(GUARD_PROTECTED_NAMES) != Some(&false);
     }
     Ok(policy)
 }
@@ -177,6 +180,24 @@ mod tests {
         assert!(!default.inner_stage && !default.scan_with_ripgrep && !default.legacy_landlock);
         let enabled = sandbox(&[INNER_STAGE, SCAN_WITH_RIPGREP, USE_LEGACY_LANDLOCK]);
         assert!(enabled.inner_stage && enabled.scan_with_ripgrep && enabled.legacy_landlock);
+    }
+
+    #[test]
+    fn the_name_guard_is_on_by_default_and_can_be_disabled() {
+        let dir = tempfile::tempdir().unwrap();
+        let guarded = |disable: &[&str]| {
+            let args = SandboxArgs {
+                disable: disable.iter().map(ToString::to_string).collect(),
+                ..SandboxArgs::default()
+            };
+            build_policy(&args, &env(dir.path()))
+                .unwrap()
+                .sandbox
+                .unwrap()
+                .guard_protected_names
+        };
+        assert!(guarded(&[]));
+        assert!(!guarded(&[GUARD_PROTECTED_NAMES]));
     }
 
     #[test]

@@ -83,6 +83,10 @@ pub struct SandboxPolicy {
     /// read-only (off only for `:danger-full-access` under the managed
     /// proxy).
     pub protect_metadata: bool,
+    /// Whether the inner stage refuses new `.git`, `.codex` and `.agents`
+    /// entries while the command runs (`features.guard_protected_names`,
+    /// on by default; never without `protect_metadata`).
+    pub guard_protected_names: bool,
     /// Working directory of the command.
     pub cwd: PathBuf,
 }
@@ -180,6 +184,7 @@ pub fn resolve(
                 network: sandbox.network,
                 domains: sandbox.domains.clone(),
                 protect_metadata: sandbox.protect_metadata,
+                guard_protected_names: false,
                 cwd: context.cwd.clone(),
             })
         }

@@ -2,7 +2,7 @@
 //! parsed by the inner one. Pure, so both directions are unit-tested.
 //!
 //! ```text
-//! <helper> --codex-inner-stage --network MODE --report-fd N [--helper-fd M]
+//! <helper> --codex-inner-stage --network MODE [--guard-names] --report-fd N [--helper-fd M]
 //!          [--proxy-fd P --proxy-listen ADDR [--proxy-listen ADDR]...] -- COMMAND...
 //! ```
 //!
@@ -24,6 +24,9 @@ use crate::render::FdArg;
 /// inner stage. Checked before any other parsing, whatever the arg0.
 pub const INNER_STAGE_FLAG: &str = "--codex-inner-stage";
 
+/// The flag that asks for the protected-name guard.
+const GUARD_NAMES_FLAG: &str = "--guard-names";
+
 /// The process name the inner stage gets where bwrap supports `--argv0`.
 pub const HELPER_ARGV0: &str = "codex-linux-sandbox";
 
@@ -32,6 +35,8 @@ pub const HELPER_ARGV0: &str = "codex-linux-sandbox";
 pub struct InnerStageArgs {
     /// Which seccomp filter to install.
     pub network: NetworkMode,
+    /// Whether to run the command under the protected-name guard.
+    pub guard_names: bool,
     /// Where to write why the stage failed (close-on-exec once the stage
     /// starts, so a started command never holds it).
     pub report_fd: RawFd,
@@ -71,6 +76,7 @@ pub struct ArgsError(String);
 /// of [`InnerStageArgs`], then `--` and `command`.
 pub fn inner_stage_args(
     network: NetworkMode,
+    guard_names: bool,
     report: FdArg,
     helper: Option<FdArg>,
     proxy: Option<ProxyStage<'_>>,
@@ -80,9 +86,12 @@ pub fn inner_stage_args(
         INNER_STAGE_FLAG.into(),
         "--network".into(),
         network.as_str().into(),
-        "--report-fd".into(),
-        report.render(),
     ];
+    if guard_names {
+        args.push(GUARD_NAMES_FLAG.into());
+    }
+    args.push("--report-fd".into());
+    args.push(report.render());
     if let Some(helper) = helper {
         args.push("--helper-fd".into());
         args.push(helper.render());
@@ -113,6 +122,13 @@ pub fn parse_inner_stage_args(args: &[OsString]) -> Result<InnerStageArgs, ArgsE
             ));
         }
     };
+    let guard_names = rest
+        .as_slice()
+        .first()
+        .is_some_and(|arg| arg == GUARD_NAMES_FLAG);
+    if guard_names {
+        rest.next();
+    }
     let report_fd = fd_of(&mut rest, "--report-fd")?;
     let mut helper_fd = None;
     if rest
@@ -136,6 +152,7 @@ pub fn parse_inner_stage_args(args: &[OsString]) -> Result<InnerStageArgs, ArgsE
     }
     Ok(InnerStageArgs {
         network,
+        guard_names,
         report_fd,
         helper_fd,
         proxy,
@@ -234,7 +251,7 @@ mod tests {
             NetworkMode::Enabled,
             NetworkMode::Proxy,
         ] {
-            for helper_fd in [None, Some(6)] {
+            for (helper_fd, guard_names) in [(None, false), (Some(6), true), (None, true)] {
                 let command = os(&["sh", "-c", "echo hi", "--", "--helper-fd", "7"]);
                 let proxy = (network == NetworkMode::Proxy).then_some(ProxyStage {
                     channel: FdArg::Fd(9),
@@ -242,6 +259,7 @@ mod tests {
                 });
                 let rendered = inner_stage_args(
                     network,
+                    guard_names,
                     FdArg::Fd(5),
                     helper_fd.map(FdArg::Fd),
                     proxy,
@@ -252,6 +270,7 @@ mod tests {
                     parse_inner_stage_args(&rendered[1..]),
                     Ok(InnerStageArgs {
                         network,
+                        guard_names,
                         report_fd: 5,
                         helper_fd,
                         proxy: proxy.map(|_| ProxyStageArgs {
@@ -326,6 +345,7 @@ mod tests {
     fn placeholders_render_as_names() {
         let rendered = inner_stage_args(
             NetworkMode::Restricted,
+            true,
             FdArg::Placeholder("report-fd"),
             Some(FdArg::Placeholder("helper-fd")),
             None,
@@ -337,6 +357,7 @@ mod tests {
                 INNER_STAGE_FLAG,
                 "--network",
                 "restricted",
+                "--guard-names",
                 "--report-fd",
                 "<report-fd>",
                 "--helper-fd",

@@ -67,16 +67,26 @@ fn run_inner_stage(args: &[OsString]) -> ! {
             std::process::exit(exit_code::SETUP);
         }
     };
-    let Err(message) = enter(&spec);
+    if let Err(message) = prepare(&spec) {
+        fail(&mut report, &message);
+    }
+    if spec.guard_names {
+        crate::guard::run_guarded(spec.network, &spec.command, report);
+    }
+    let Err(message) = exec_filtered(&spec);
+    fail(&mut report, &message)
+}
+
+/// Writes why the stage failed to the report and ends the process.
+fn fail(report: &mut File, message: &str) -> ! {
     // Nothing to do if the report cannot be written: the exit status still
     // says the command did not run.
     let _ = report.write_all(message.as_bytes());
     std::process::exit(exit_code::SETUP)
 }
 
-/// Steps 1 (for the helper descriptor) to 5; returns only with the
-/// reason a step failed.
-fn enter(spec: &InnerStageArgs) -> Result<Infallible, String> {
+/// Steps 1 (for the helper descriptor) to 3.
+fn prepare(spec: &InnerStageArgs) -> Result<(), String> {
     if let Some(fd) = spec.helper_fd {
         // SAFETY: close only releases the descriptor number; nothing in
         // this process uses the helper descriptor, which was open only for
@@ -99,6 +109,12 @@ fn enter(spec: &InnerStageArgs) -> Result<Infallible, String> {
             std::io::Error::last_os_error()
         ));
     }
+    Ok(())
+}
+
+/// Steps 4 and 5 without the guard; returns only with the reason a step
+/// failed.
+fn exec_filtered(spec: &InnerStageArgs) -> Result<Infallible, String> {
     let filter = build_filter(spec.network).map_err(|err| err.to_string())?;
     seccompiler::apply_filter_all_threads(&filter)
         .map_err(|err| format!("cannot install the seccomp filter: {err}"))?;

@@ -138,6 +138,9 @@ pub struct MountPlan {
     pub chdir: PathBuf,
     /// Whether `/proc` is mounted.
     pub proc: ProcMode,
+    /// Whether the inner stage guards protected names while the command
+    /// runs ([`crate::guard`]).
+    pub guard_protected_names: bool,
 }
 
 impl MountPlan {
@@ -307,6 +310,7 @@ pub fn plan(
         network: policy.network,
         chdir: policy.cwd.clone(),
         proc,
+        guard_protected_names: policy.guard_protected_names,
     })
 }
 

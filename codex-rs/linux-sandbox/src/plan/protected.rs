@@ -6,13 +6,11 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use codex_sandboxing::protected::PROTECTED_NAMES;
 use codex_sandboxing::resolve::normalize;
 
 use super::real_path::{RealKind, real_path};
 use crate::fs_view::FsView;
-
-/// Names protected in every writable root.
-pub const PROTECTED_NAMES: [&str; 3] = [".git", ".codex", ".agents"];
 
 /// The paths to keep read-only for the writable root `root`, as written
 /// (symlinks not yet resolved): the protected names, then any `gitdir:`

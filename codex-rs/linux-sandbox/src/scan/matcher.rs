@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use globset::{Candidate, GlobSet, GlobSetBuilder};
 
 use super::{GlobMatch, ScanError, ScanPattern, ScanRequest};
-use crate::plan::protected::PROTECTED_NAMES;
+use codex_sandboxing::protected::PROTECTED_NAMES;
 
 /// Directories never scanned: the sandbox mounts its own `/dev` and
 /// `/proc`, and `/sys` holds kernel state, not files a glob is about.

@@ -17,12 +17,13 @@ pub fn helper_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_codex-linux-sandbox")))
 }
 
-/// Whether this run tests the inner-stage pipeline: with
-/// `CODEX_TEST_INNER_STAGE=1` every [`World`] command gets
-/// `--enable inner_stage`, so the whole suite checks that pipeline the same
-/// way as the default one (`scripts/test.sh` runs it both ways).
-pub fn inner_stage_pass() -> bool {
-    std::env::var_os("CODEX_TEST_INNER_STAGE").is_some_and(|v| v == "1")
+/// Whether this run tests the pipeline without the protected-name guard:
+/// with `CODEX_TEST_NO_GUARD=1` every [`World`] command gets
+/// `--disable guard_protected_names`, so bwrap installs the seccomp filter
+/// itself (`--seccomp`) and the whole suite checks that pipeline the same
+/// way as the default, guarded one (`scripts/test.sh` runs it both ways).
+pub fn unguarded_pass() -> bool {
+    std::env::var_os("CODEX_TEST_NO_GUARD").is_some_and(|v| v == "1")
 }
 
 /// Whether a real bwrap sandbox can run here; prints why not, so a skipped
@@ -120,8 +121,8 @@ impl World {
     }
 
     /// The helper with `-C ws`, this world's CODEX_HOME, `options`, then
-    /// `--` and `command` (and `--enable inner_stage` in the
-    /// [inner-stage pass](inner_stage_pass)).
+    /// `--` and `command` (and `--disable guard_protected_names` in the
+    /// [unguarded pass](unguarded_pass)).
     pub fn command<S: AsRef<OsStr>>(&self, options: &[&str], command: &[S]) -> Command {
         self.command_in(&self.ws, options, command)
     }
@@ -133,11 +134,28 @@ impl World {
         options: &[&str],
         command: &[S],
     ) -> Command {
+        let pass: &[&str] = if unguarded_pass() {
+            &["--disable", "guard_protected_names"]
+        } else {
+            &[]
+        };
+        self.command_with(cwd, &[pass, options].concat(), command)
+    }
+
+    /// Like [`World::command`], but with the protected-name guard in every
+    /// pass (unless `options` disable it).
+    pub fn guarded<S: AsRef<OsStr>>(&self, options: &[&str], command: &[S]) -> Command {
+        self.command_with(&self.ws, options, command)
+    }
+
+    fn command_with<S: AsRef<OsStr>>(
+        &self,
+        cwd: &Path,
+        options: &[&str],
+        command: &[S],
+    ) -> Command {
         let mut cmd = Command::new(helper_bin());
         cmd.env("CODEX_HOME", &self.codex_home).arg("-C").arg(cwd);
-        if inner_stage_pass() {
-            cmd.args(["--enable", "inner_stage"]);
-        }
         cmd.args(options)
             .arg("--")
             .args(command)

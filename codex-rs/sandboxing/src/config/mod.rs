@@ -16,9 +16,9 @@ use serde::Deserialize;
 
 pub use overrides::ConfigOverride;
 pub use schema::{
-    ConfigToml, FOREIGN_KEYS, INNER_STAGE, KNOWN_FEATURES, ManagedProxyToml, NetworkModeToml,
-    NetworkToml, PermissionProfileToml, SCAN_WITH_RIPGREP, SandboxMode, USE_LEGACY_LANDLOCK,
-    WorkspaceWriteToml,
+    ConfigToml, FOREIGN_KEYS, GUARD_PROTECTED_NAMES, INNER_STAGE, KNOWN_FEATURES, ManagedProxyToml,
+    NetworkModeToml, NetworkToml, PermissionProfileToml, SCAN_WITH_RIPGREP, SandboxMode,
+    USE_LEGACY_LANDLOCK, WorkspaceWriteToml,
 };
 
 /// Why the configuration could not be loaded. Every message names the file,

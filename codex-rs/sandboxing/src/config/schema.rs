@@ -45,7 +45,12 @@ pub const FOREIGN_KEYS: &[&str] = &[
 ];
 
 /// Feature flags this build knows (`features.NAME`, `--enable`, `--disable`).
-pub const KNOWN_FEATURES: &[&str] = &[USE_LEGACY_LANDLOCK, SCAN_WITH_RIPGREP, INNER_STAGE];
+pub const KNOWN_FEATURES: &[&str] = &[
+    USE_LEGACY_LANDLOCK,
+    SCAN_WITH_RIPGREP,
+    INNER_STAGE,
+    GUARD_PROTECTED_NAMES,
+];
 
 /// Feature: enforce the policy with Landlock in this process instead of
 /// bwrap, for hosts where bwrap cannot run; refuses every policy it cannot
@@ -59,6 +64,12 @@ pub const SCAN_WITH_RIPGREP: &str = "scan_with_ripgrep";
 /// own inner stage inside the namespaces, rather than handing the filter to
 /// bwrap (`--seccomp`). Same guarantees; one more exec per command.
 pub const INNER_STAGE: &str = "inner_stage";
+
+/// Feature, on unless disabled: refuse, while the command runs, the
+/// creation of any new `.git`, `.codex` or `.agents` below a writable root
+/// (mounts protect only those that exist at start). Costs a round trip to
+/// a supervisor on every path-creating syscall; see `just bench-build`.
+pub const GUARD_PROTECTED_NAMES: &str = "guard_protected_names";
 
 /// The sandbox-related part of `config.toml`, after layering.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]

@@ -33,6 +33,7 @@ use std::path::Path;
 
 use crate::access::Access;
 use crate::glob::depth_of;
+use crate::protected::PROTECTED_NAMES;
 use crate::proxy::ProxyEndpoint;
 use crate::resolve::SandboxPolicy;
 
@@ -56,9 +57,6 @@ pub struct SeatbeltError {
     /// Why.
     pub reason: String,
 }
-
-/// The names kept read-only at any depth below a writable root.
-const PROTECTED_NAMES: [&str; 3] = [".git", ".codex", ".agents"];
 
 /// Devices every command may use.
 const DEVICE_RULES: &str = r#"(allow file-read* file-write-data file-ioctl

@@ -1,0 +1,370 @@
+//! The path-creating syscalls the guard intercepts, decoded from the raw
+//! numbers and arguments of a seccomp notification. Pure.
+
+/// A directory argument: where a relative path starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirArg {
+    /// The calling thread's working directory (`AT_FDCWD`, or a call
+    /// without a directory argument).
+    Cwd,
+    /// One of the calling process's descriptors.
+    Fd(i32),
+}
+
+impl DirArg {
+    /// Decodes an `int dirfd` argument (the kernel reads the low 32 bits).
+    fn from_arg(arg: u64) -> Self {
+        // Truncation is the point: the kernel reads an int.
+        #[allow(clippy::cast_possible_truncation)]
+        let fd = arg as u32 as i32;
+        if fd == libc::AT_FDCWD {
+            DirArg::Cwd
+        } else {
+            DirArg::Fd(fd)
+        }
+    }
+}
+
+/// A pointer into the calling process's memory.
+pub type UserPtr = u64;
+
+/// One intercepted call, with the arguments the supervisor needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardedCall {
+    /// `open`, `openat` or `creat` with `O_CREAT`.
+    Open {
+        /// Where a relative `path` starts.
+        dir: DirArg,
+        /// The path.
+        path: UserPtr,
+        /// The open flags.
+        flags: i32,
+        /// The mode for a created file.
+        mode: u32,
+    },
+    /// `mkdir` or `mkdirat`.
+    Mkdir {
+        /// Where a relative `path` starts.
+        dir: DirArg,
+        /// The path.
+        path: UserPtr,
+        /// The mode.
+        mode: u32,
+    },
+    /// `mknod` or `mknodat`.
+    Mknod {
+        /// Where a relative `path` starts.
+        dir: DirArg,
+        /// The path.
+        path: UserPtr,
+        /// Type and mode.
+        mode: u32,
+        /// The device number.
+        dev: u64,
+    },
+    /// `symlink` or `symlinkat`.
+    Symlink {
+        /// What the link points to (any text; not a lookup).
+        target: UserPtr,
+        /// Where a relative `path` starts.
+        dir: DirArg,
+        /// The link to create.
+        path: UserPtr,
+    },
+    /// `link` or `linkat`.
+    Link {
+        /// Where a relative `old` starts.
+        old_dir: DirArg,
+        /// The existing entry.
+        old: UserPtr,
+        /// Where a relative `new` starts.
+        new_dir: DirArg,
+        /// The entry to create.
+        new: UserPtr,
+        /// `AT_SYMLINK_FOLLOW`, `AT_EMPTY_PATH`.
+        flags: i32,
+    },
+    /// `rename`, `renameat` or `renameat2`.
+    Rename {
+        /// Where a relative `old` starts.
+        old_dir: DirArg,
+        /// The entry to move.
+        old: UserPtr,
+        /// Where a relative `new` starts.
+        new_dir: DirArg,
+        /// Its new name.
+        new: UserPtr,
+        /// `RENAME_NOREPLACE`, `RENAME_EXCHANGE`, `RENAME_WHITEOUT`.
+        flags: u32,
+    },
+    /// `openat2`, whose flags sit in a structure the filter cannot read;
+    /// answered with `ENOSYS`, the kernel's answer before Linux 5.6, which
+    /// every caller of it must already handle by falling back to `openat`.
+    Openat2,
+}
+
+/// Which syscalls the filter sends to the supervisor, and whether only
+/// with `O_CREAT` in the given argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interception {
+    /// Every call.
+    Always,
+    /// Calls whose argument at this index has `O_CREAT` set.
+    WithCreateFlag(u8),
+}
+
+/// The intercepted syscalls of this architecture.
+pub fn intercepted() -> Vec<(i64, Interception)> {
+    let mut calls = vec![
+        (libc::SYS_openat, Interception::WithCreateFlag(2)),
+        (libc::SYS_openat2, Interception::Always),
+        (libc::SYS_mkdirat, Interception::Always),
+        (libc::SYS_mknodat, Interception::Always),
+        (libc::SYS_symlinkat, Interception::Always),
+        (libc::SYS_linkat, Interception::Always),
+        (libc::SYS_renameat, Interception::Always),
+        (libc::SYS_renameat2, Interception::Always),
+    ];
+    #[cfg(target_arch = "x86_64")]
+    calls.extend([
+        (libc::SYS_open, Interception::WithCreateFlag(1)),
+        (libc::SYS_creat, Interception::Always),
+        (libc::SYS_mkdir, Interception::Always),
+        (libc::SYS_mknod, Interception::Always),
+        (libc::SYS_symlink, Interception::Always),
+        (libc::SYS_link, Interception::Always),
+        (libc::SYS_rename, Interception::Always),
+    ]);
+    calls
+}
+
+/// Decodes a notification's syscall; `None` for a syscall the filter does
+/// not send (which the supervisor refuses).
+pub fn decode(nr: i64, args: [u64; 6]) -> Option<GuardedCall> {
+    let [a0, a1, a2, a3, a4, _] = args;
+    // The kernel reads int and mode arguments from the low 32 bits.
+    #[allow(clippy::cast_possible_truncation)]
+    let int = |arg: u64| arg as u32 as i32;
+    #[allow(clippy::cast_possible_truncation)]
+    let uint = |arg: u64| arg as u32;
+    let at = DirArg::from_arg;
+    #[cfg(target_arch = "x86_64")]
+    {
+        let cwd = DirArg::Cwd;
+        let legacy = match nr {
+            libc::SYS_open => Some(GuardedCall::Open {
+                dir: cwd,
+                path: a0,
+                flags: int(a1),
+                mode: uint(a2),
+            }),
+            libc::SYS_creat => Some(GuardedCall::Open {
+                dir: cwd,
+                path: a0,
+                flags: libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC,
+                mode: uint(a1),
+            }),
+            libc::SYS_mkdir => Some(GuardedCall::Mkdir {
+                dir: cwd,
+                path: a0,
+                mode: uint(a1),
+            }),
+            libc::SYS_mknod => Some(GuardedCall::Mknod {
+                dir: cwd,
+                path: a0,
+                mode: uint(a1),
+                dev: a2,
+            }),
+            libc::SYS_symlink => Some(GuardedCall::Symlink {
+                target: a0,
+                dir: cwd,
+                path: a1,
+            }),
+            libc::SYS_link => Some(GuardedCall::Link {
+                old_dir: cwd,
+                old: a0,
+                new_dir: cwd,
+                new: a1,
+                flags: 0,
+            }),
+            libc::SYS_rename => Some(GuardedCall::Rename {
+                old_dir: cwd,
+                old: a0,
+                new_dir: cwd,
+                new: a1,
+                flags: 0,
+            }),
+            _ => None,
+        };
+        if legacy.is_some() {
+            return legacy;
+        }
+    }
+    match nr {
+        libc::SYS_openat => Some(GuardedCall::Open {
+            dir: at(a0),
+            path: a1,
+            flags: int(a2),
+            mode: uint(a3),
+        }),
+        libc::SYS_openat2 => Some(GuardedCall::Openat2),
+        libc::SYS_mkdirat => Some(GuardedCall::Mkdir {
+            dir: at(a0),
+            path: a1,
+            mode: uint(a2),
+        }),
+        libc::SYS_mknodat => Some(GuardedCall::Mknod {
+            dir: at(a0),
+            path: a1,
+            mode: uint(a2),
+            dev: a3,
+        }),
+        libc::SYS_symlinkat => Some(GuardedCall::Symlink {
+            target: a0,
+            dir: at(a1),
+            path: a2,
+        }),
+        libc::SYS_linkat => Some(GuardedCall::Link {
+            old_dir: at(a0),
+            old: a1,
+            new_dir: at(a2),
+            new: a3,
+            flags: int(a4),
+        }),
+        libc::SYS_renameat => Some(GuardedCall::Rename {
+            old_dir: at(a0),
+            old: a1,
+            new_dir: at(a2),
+            new: a3,
+            flags: 0,
+        }),
+        libc::SYS_renameat2 => Some(GuardedCall::Rename {
+            old_dir: at(a0),
+            old: a1,
+            new_dir: at(a2),
+            new: a3,
+            flags: uint(a4),
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CWD: u64 = libc::AT_FDCWD as u32 as u64;
+
+    #[test]
+    fn every_intercepted_syscall_decodes() {
+        for (nr, _) in intercepted() {
+            assert!(decode(nr, [0; 6]).is_some(), "syscall {nr}");
+        }
+        assert_eq!(decode(libc::SYS_read, [0; 6]), None);
+        assert_eq!(decode(libc::SYS_unlinkat, [0; 6]), None);
+    }
+
+    #[test]
+    fn at_calls_keep_their_directory_and_flags() {
+        assert_eq!(
+            decode(libc::SYS_openat, [7, 0x1000, 0o1101, 0o644, 0, 0]),
+            Some(GuardedCall::Open {
+                dir: DirArg::Fd(7),
+                path: 0x1000,
+                flags: 0o1101,
+                mode: 0o644
+            })
+        );
+        assert_eq!(
+            decode(libc::SYS_mkdirat, [CWD, 0x10, 0o755, 0, 0, 0]),
+            Some(GuardedCall::Mkdir {
+                dir: DirArg::Cwd,
+                path: 0x10,
+                mode: 0o755
+            })
+        );
+        assert_eq!(
+            decode(libc::SYS_renameat2, [3, 0x10, CWD, 0x20, 2, 0]),
+            Some(GuardedCall::Rename {
+                old_dir: DirArg::Fd(3),
+                old: 0x10,
+                new_dir: DirArg::Cwd,
+                new: 0x20,
+                flags: libc::RENAME_EXCHANGE
+            })
+        );
+        assert_eq!(
+            decode(libc::SYS_linkat, [3, 0x10, 4, 0x20, 0x1000, 0]),
+            Some(GuardedCall::Link {
+                old_dir: DirArg::Fd(3),
+                old: 0x10,
+                new_dir: DirArg::Fd(4),
+                new: 0x20,
+                flags: libc::AT_EMPTY_PATH
+            })
+        );
+        assert_eq!(
+            decode(libc::SYS_symlinkat, [0x30, 5, 0x40, 0, 0, 0]),
+            Some(GuardedCall::Symlink {
+                target: 0x30,
+                dir: DirArg::Fd(5),
+                path: 0x40
+            })
+        );
+        assert_eq!(
+            decode(libc::SYS_mknodat, [CWD, 0x10, 0o10644, 0, 0, 0]),
+            Some(GuardedCall::Mknod {
+                dir: DirArg::Cwd,
+                path: 0x10,
+                mode: 0o10644,
+                dev: 0
+            })
+        );
+    }
+
+    #[test]
+    fn only_the_low_32_bits_of_an_int_argument_count() {
+        let high_garbage = 0xdead_beef_0000_0000 | CWD;
+        assert!(matches!(
+            decode(libc::SYS_mkdirat, [high_garbage, 0x10, 0o755, 0, 0, 0]),
+            Some(GuardedCall::Mkdir {
+                dir: DirArg::Cwd,
+                ..
+            })
+        ));
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn legacy_calls_start_at_the_working_directory() {
+        assert_eq!(
+            decode(libc::SYS_creat, [0x10, 0o600, 0, 0, 0, 0]),
+            Some(GuardedCall::Open {
+                dir: DirArg::Cwd,
+                path: 0x10,
+                flags: libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC,
+                mode: 0o600
+            })
+        );
+        assert_eq!(
+            decode(libc::SYS_rename, [0x10, 0x20, 0, 0, 0, 0]),
+            Some(GuardedCall::Rename {
+                old_dir: DirArg::Cwd,
+                old: 0x10,
+                new_dir: DirArg::Cwd,
+                new: 0x20,
+                flags: 0
+            })
+        );
+        assert_eq!(
+            decode(libc::SYS_link, [0x10, 0x20, 0, 0, 0, 0]),
+            Some(GuardedCall::Link {
+                old_dir: DirArg::Cwd,
+                old: 0x10,
+                new_dir: DirArg::Cwd,
+                new: 0x20,
+                flags: 0
+            })
+        );
+    }
+}

@@ -1,0 +1,136 @@
+//! The guard's seccomp filter: path-creating syscalls go to the
+//! supervisor (`SECCOMP_RET_USER_NOTIF`), everything else is allowed.
+//! Installed in addition to the sandbox's own filter, whose denials win.
+//!
+//! seccompiler compiles the rules but has no user-notification action, so
+//! the filter is compiled with `Trap` as its match action, an action the
+//! guard never uses otherwise, and each `ret TRAP` is then rewritten into
+//! `ret USER_NOTIF`.
+
+use std::collections::BTreeMap;
+use std::os::fd::{FromRawFd, OwnedFd};
+
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
+};
+
+use super::calls::{Interception, intercepted};
+use crate::seccomp::SeccompError;
+
+/// `BPF_RET | BPF_K`: return the constant in `k`.
+const RET_K: u16 = 0x06;
+
+/// Builds the filter as a BPF program.
+pub fn build_guard_filter() -> Result<BpfProgram, SeccompError> {
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    for (nr, interception) in intercepted() {
+        let syscall_rules = match interception {
+            Interception::Always => Vec::new(),
+            Interception::WithCreateFlag(arg) => {
+                let creates = SeccompCondition::new(
+                    arg,
+                    SeccompCmpArgLen::Dword,
+                    SeccompCmpOp::MaskedEq(libc::O_CREAT as u64),
+                    libc::O_CREAT as u64,
+                )
+                .map_err(SeccompError::from_display)?;
+                vec![SeccompRule::new(vec![creates]).map_err(SeccompError::from_display)?]
+            }
+        };
+        rules.insert(nr, syscall_rules);
+    }
+    let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(SeccompError::from_display)?;
+    let filter = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Trap, arch)
+        .map_err(SeccompError::from_display)?;
+    let mut program: BpfProgram = filter
+        .try_into()
+        .map_err(|err: seccompiler::BackendError| SeccompError::from_display(err))?;
+    let mut rewritten = 0;
+    for instruction in &mut program {
+        if instruction.code == RET_K && instruction.k == libc::SECCOMP_RET_TRAP {
+            instruction.k = libc::SECCOMP_RET_USER_NOTIF;
+            rewritten += 1;
+        }
+    }
+    if rewritten == 0 {
+        return Err(SeccompError::from_display(
+            "seccompiler's program has no `ret TRAP` to turn into a user notification",
+        ));
+    }
+    Ok(program)
+}
+
+/// Installs `program` on the calling thread and returns the notification
+/// descriptor (`SECCOMP_FILTER_FLAG_NEW_LISTENER`). `no_new_privs` must be
+/// set already.
+///
+/// Where the kernel has it (Linux 5.19), the filter also asks that a
+/// thread whose call the supervisor has received wait for the answer
+/// through any signal but a fatal one. Otherwise a signal (Go's runtime
+/// sends SIGURG all the time) would restart a call the supervisor may
+/// already have carried out, and the repeat would fail with `EEXIST`.
+pub fn install_with_listener(program: &BpfProgram) -> std::io::Result<OwnedFd> {
+    let killable =
+        libc::SECCOMP_FILTER_FLAG_NEW_LISTENER | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+    match install(program, killable) {
+        Err(err) if err.raw_os_error() == Some(libc::EINVAL) => {
+            install(program, libc::SECCOMP_FILTER_FLAG_NEW_LISTENER)
+        }
+        result => result,
+    }
+}
+
+fn install(program: &BpfProgram, flags: libc::c_ulong) -> std::io::Result<OwnedFd> {
+    let len = u16::try_from(program.len())
+        .map_err(|_| std::io::Error::other("the guard's filter is too long"))?;
+    let fprog = libc::sock_fprog {
+        len,
+        filter: program.as_ptr().cast_mut().cast(),
+    };
+    // SAFETY: `fprog` points at `program`, which outlives the call; the
+    // kernel copies the filter before returning.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            &raw const fprog,
+        )
+    };
+    let fd = i32::try_from(fd).unwrap_or(-1);
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this new descriptor, owned by no one.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_filter_notifies_and_allows_but_never_traps() {
+        let program = build_guard_filter().unwrap();
+        let returns: Vec<u32> = program
+            .iter()
+            .filter(|insn| insn.code == RET_K)
+            .map(|insn| insn.k)
+            .collect();
+        assert!(returns.contains(&libc::SECCOMP_RET_USER_NOTIF));
+        assert!(returns.contains(&libc::SECCOMP_RET_ALLOW));
+        assert!(!returns.contains(&libc::SECCOMP_RET_TRAP));
+        for action in returns {
+            assert!(
+                [
+                    libc::SECCOMP_RET_USER_NOTIF,
+                    libc::SECCOMP_RET_ALLOW,
+                    libc::SECCOMP_RET_KILL_PROCESS
+                ]
+                .contains(&action),
+                "unexpected action {action:#x}"
+            );
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! The guard for protected names: while the command runs, no new `.git`,
+//! `.codex` or `.agents` entry may appear anywhere in the sandbox.
+//!
+//! Mounts keep the protected names that exist at start read-only, and
+//! mask a missing one at the top of each writable root, but they cannot
+//! stop `mkdir -p sub/.git` or `mv x sub/.git` deeper down, which plants a
+//! repository whose config and hooks git runs later, outside the sandbox.
+//!
+//! # How
+//!
+//! The inner stage forks. The child, which becomes the command, installs
+//! a second seccomp filter ([`filter`]) that holds every path-creating
+//! call (`mkdir*`, `mknod*`, `symlink*`, `link*`, `rename*`, `creat`, and
+//! `open`/`openat` with `O_CREAT`; ordinary opens never leave the kernel)
+//! and passes the filter's notification descriptor to the parent. The
+//! parent, the supervisor, receives each held call ([`supervisor`]),
+//! copies its path strings out of the caller's memory ([`target`]),
+//! refuses any call whose new entry has a protected name (`EPERM`, and a
+//! line on stderr), and carries out the others itself, on those copies
+//! ([`perform`]): a thread of the command that rewrites the string after
+//! the check changes nothing, because the kernel never reads it again.
+//!
+//! The supervisor runs with the command's credentials, in its namespaces
+//! and under the same base seccomp filter, so whatever it does for the
+//! command the command could have done itself; it applies the caller's
+//! umask, starts relative paths at the caller's working directory or
+//! descriptor through `/proc/TID/`, and respells the caller's own
+//! `/proc/self`, `/dev/fd` and `/dev/std*` for that thread ([`paths`]).
+//!
+//! It is the command's parent and a child subreaper, so it stays an
+//! ancestor of every process the command starts, which is what Yama's
+//! `ptrace_scope=1` demands before it may read their memory. It is not
+//! dumpable, so the command cannot reach into it through `/proc`. If the
+//! command kills it, the sandbox ends (bwrap's PID 1 follows its child),
+//! and a call held at that moment fails with `ENOSYS`: the failure is
+//! closed.
+//!
+//! # Limits
+//!
+//! - `openat2` gets `ENOSYS` (its flags are out of the filter's reach);
+//!   its callers fall back to `openat`, as on kernels before 5.6.
+//! - A command in a mount namespace or root of its own (a nested sandbox)
+//!   cannot create anything: its paths mean something else to the
+//!   supervisor, so its calls are refused.
+//! - A symbolic link of the command's own that leads into `/proc/self` is
+//!   followed as the supervisor's: it reaches the supervisor's entry, not
+//!   the caller's (only leading `/proc/self` components are respelled).
+//! - Each held call costs a round trip to the supervisor; `just
+//!   bench-build` measures a build under it.
+//! - It needs `/proc` in the sandbox and Linux 5.9 (`SECCOMP_ADDFD`); the
+//!   outer stage refuses to start without `/proc`.
+
+mod calls;
+mod filter;
+mod paths;
+mod perform;
+mod supervisor;
+mod target;
+
+use std::convert::Infallible;
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+
+use codex_sandboxing::NetworkMode;
+
+use crate::error::exit_code;
+use crate::proxy::handoff::{channel, receive_listeners, send_listeners};
+use crate::seccomp::build_filter;
+use filter::{build_guard_filter, install_with_listener};
+use supervisor::{Supervisor, probe_fd_delivery};
+use target::View;
+
+/// Runs `command` under the guard: forks, becomes the supervisor of the
+/// child that execs the command, and exits with the command's status
+/// (128+N for signal N). `no_new_privs` must be set already. A failure
+/// before the command starts is written to `report` and ends the process
+/// with [`exit_code::SETUP`]; once it has started, `report` is closed.
+pub fn run_guarded(network: NetworkMode, command: &[OsString], mut report: File) -> ! {
+    let failed = |report: &mut File, message: String| -> ! {
+        // Nothing to do if the report cannot be written: the exit status
+        // still says the command did not run.
+        let _ = report.write_all(message.as_bytes());
+        std::process::exit(exit_code::SETUP)
+    };
+    let prepared = match prepare(network) {
+        Ok(prepared) => prepared,
+        Err(message) => failed(&mut report, message),
+    };
+    // SAFETY: this process is single-threaded (the inner stage starts no
+    // thread before this point), so the child may run any code.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        failed(
+            &mut report,
+            format!(
+                "cannot fork the command: {}",
+                std::io::Error::last_os_error()
+            ),
+        );
+    }
+    if pid == 0 {
+        drop(prepared.supervisor_end);
+        drop(prepared.sigchld);
+        let Err(message) = become_command(
+            &prepared.filters,
+            prepared.command_end,
+            prepared.old_mask,
+            command,
+        );
+        failed(&mut report, message)
+    }
+    drop(prepared.command_end);
+    match start_supervising(prepared.supervisor_end, &prepared.filters) {
+        Ok(Some(supervisor)) => {
+            drop(report);
+            supervise(&supervisor, prepared.sigchld.as_raw_fd(), pid)
+        }
+        // The child failed before handing the listener over and said why
+        // in the report: end with its status.
+        Ok(None) => std::process::exit(wait_for(pid)),
+        Err(message) => {
+            // SAFETY: kill with the child's pid and a signal number.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            failed(&mut report, message)
+        }
+    }
+}
+
+/// The two filters, compiled before the fork.
+struct Filters {
+    base: seccompiler::BpfProgram,
+    guard: seccompiler::BpfProgram,
+}
+
+struct Prepared {
+    filters: Filters,
+    supervisor_end: OwnedFd,
+    command_end: OwnedFd,
+    sigchld: OwnedFd,
+    old_mask: libc::sigset_t,
+}
+
+/// Everything that can fail before the fork: the filters, the channel,
+/// SIGCHLD as a descriptor, subreaping.
+fn prepare(network: NetworkMode) -> Result<Prepared, String> {
+    let filters = Filters {
+        base: build_filter(network).map_err(|err| err.to_string())?,
+        guard: build_guard_filter().map_err(|err| err.to_string())?,
+    };
+    let (supervisor_end, command_end) =
+        channel().map_err(|err| format!("cannot create the guard's channel: {err}"))?;
+    // SAFETY: the sigset functions fill the zeroed sets they are given.
+    let (mut sigchld_only, mut old_mask): (libc::sigset_t, libc::sigset_t) =
+        unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+    // SAFETY: as above; sigprocmask and signalfd read the sets, which live
+    // across the calls.
+    let sigchld = unsafe {
+        libc::sigemptyset(&raw mut sigchld_only);
+        libc::sigaddset(&raw mut sigchld_only, libc::SIGCHLD);
+        libc::sigprocmask(libc::SIG_BLOCK, &raw const sigchld_only, &raw mut old_mask);
+        libc::signalfd(-1, &raw const sigchld_only, libc::SFD_CLOEXEC)
+    };
+    if sigchld < 0 {
+        return Err(format!(
+            "cannot watch for the command's exit: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: signalfd just returned this descriptor, owned by no one else.
+    let sigchld = unsafe { OwnedFd::from_raw_fd(sigchld) };
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes plain integers.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+        return Err(format!(
+            "cannot become a subreaper: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(Prepared {
+        filters,
+        supervisor_end,
+        command_end,
+        sigchld,
+        old_mask,
+    })
+}
+
+/// The child: installs the guard's filter, hands its listener to the
+/// supervisor and waits until the supervisor holds it, installs the base
+/// filter and execs the command. Returns only with the reason a step
+/// failed.
+fn become_command(
+    filters: &Filters,
+    channel: OwnedFd,
+    old_mask: libc::sigset_t,
+    command: &[OsString],
+) -> Result<Infallible, String> {
+    // SAFETY: restores the mask saved before the fork; exec keeps it.
+    unsafe { libc::sigprocmask(libc::SIG_SETMASK, &raw const old_mask, std::ptr::null_mut()) };
+    let listener = install_with_listener(&filters.guard).map_err(|err| {
+        format!("cannot install the guard's seccomp filter (seccomp user notification, Linux 5.0): {err}")
+    })?;
+    send_listeners(channel.as_fd(), &[(0, listener.as_fd())])
+        .map_err(|err| format!("cannot hand the guard's listener to the supervisor: {err}"))?;
+    drop(listener);
+    let mut ack = [0u8; 1];
+    let mut channel = File::from(channel);
+    if channel.read(&mut ack).map_err(|err| err.to_string())? != 1 {
+        return Err("the guard's supervisor stopped before the command started".into());
+    }
+    drop(channel);
+    seccompiler::apply_filter_all_threads(&filters.base)
+        .map_err(|err| format!("cannot install the seccomp filter: {err}"))?;
+    let (program, rest) = command
+        .split_first()
+        .ok_or_else(|| "no command to run".to_string())?;
+    let err = std::process::Command::new(program).args(rest).exec();
+    Err(format!(
+        "cannot execute {}: {err}",
+        program.to_string_lossy()
+    ))
+}
+
+/// The parent, before the command starts: takes the listener, checks what
+/// the kernel offers, locks itself down and tells the child to go on.
+/// `Ok(None)` when the child stopped before handing the listener over.
+fn start_supervising(channel: OwnedFd, filters: &Filters) -> Result<Option<Supervisor>, String> {
+    let received = receive_listeners(channel.as_fd())
+        .map_err(|err| format!("cannot receive the guard's listener: {err}"))?;
+    let Some(listener) = received.and_then(|fds| fds.into_iter().next()) else {
+        return Ok(None);
+    };
+    let listener = listener.1;
+    let delivery = probe_fd_delivery(listener.as_raw_fd())?;
+    let view = View::own().map_err(|err| format!("cannot read the sandbox's /proc: {err}"))?;
+    // SAFETY: PR_SET_DUMPABLE takes plain integers.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        return Err(format!(
+            "cannot make the supervisor undumpable: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    detach_stdio()?;
+    seccompiler::apply_filter_all_threads(&filters.base)
+        .map_err(|err| format!("cannot install the supervisor's seccomp filter: {err}"))?;
+    File::from(channel)
+        .write_all(&[1])
+        .map_err(|err| format!("cannot start the command: {err}"))?;
+    Ok(Some(Supervisor {
+        listener,
+        delivery,
+        view,
+    }))
+}
+
+/// Points the supervisor's stdin and stdout at `/dev/null`: it reads
+/// nothing and writes only refusals, to stderr, and must not hold the
+/// command's terminal or pipes open.
+fn detach_stdio() -> Result<(), String> {
+    let null = File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|err| format!("cannot open /dev/null: {err}"))?;
+    for fd in [libc::STDIN_FILENO, libc::STDOUT_FILENO] {
+        // SAFETY: dup2 onto a standard descriptor number.
+        if unsafe { libc::dup2(null.as_raw_fd(), fd) } < 0 {
+            return Err(format!(
+                "cannot detach the supervisor's stdio: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Serves held calls until the command (`child`) exits, reaping orphans
+/// on the way, then exits with the command's status.
+fn supervise(supervisor: &Supervisor, sigchld: i32, child: libc::pid_t) -> ! {
+    let mut fds = [
+        libc::pollfd {
+            fd: supervisor.listener.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: sigchld,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    loop {
+        // SAFETY: `fds` is a valid array of two pollfds for the call.
+        if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
+            continue;
+        }
+        if fds[1].revents != 0 {
+            drain(sigchld);
+            if let Some(code) = reap(child) {
+                std::process::exit(code);
+            }
+        }
+        if fds[0].revents & libc::POLLIN != 0 {
+            supervisor.serve_one();
+        } else if fds[0].revents != 0 {
+            // No process holds the filter any more; the child's exit
+            // follows.
+            fds[0].fd = -1;
+        }
+    }
+}
+
+/// Empties the SIGCHLD descriptor (one wake-up may stand for many exits).
+fn drain(sigchld: i32) {
+    // SAFETY: signalfd_siginfo is plain data; read writes at most its size.
+    let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::signalfd_siginfo>();
+    // SAFETY: as above. The descriptor is blocking, but it was readable.
+    unsafe { libc::read(sigchld, (&raw mut info).cast(), size) };
+}
+
+/// Reaps every exited child; the command's status once it is among them.
+fn reap(child: libc::pid_t) -> Option<i32> {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid writes the status into `status`.
+        let pid = unsafe { libc::waitpid(-1, &raw mut status, libc::WNOHANG) };
+        if pid <= 0 {
+            return None;
+        }
+        if pid == child {
+            return Some(exit_status(status));
+        }
+    }
+}
+
+/// Waits for `child` and returns its status.
+fn wait_for(child: libc::pid_t) -> i32 {
+    let mut status = 0;
+    // SAFETY: waitpid writes the status into `status`.
+    while unsafe { libc::waitpid(child, &raw mut status, 0) } < 0 {
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return exit_code::SETUP;
+        }
+    }
+    exit_status(status)
+}
+
+/// The shell's convention: the exit code, or 128+N for signal N.
+fn exit_status(status: i32) -> i32 {
+    if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        libc::WEXITSTATUS(status)
+    }
+}

@@ -1,0 +1,357 @@
+//! Carrying out an allowed call in the supervisor, on the copy of the
+//! caller's strings the supervisor checked: the kernel then resolves the
+//! very names that were judged, whatever the command's other threads
+//! write into its memory meanwhile.
+//!
+//! The calls that never follow a symbolic link in their last component
+//! (`mkdir`, `mknod`, `symlink`, `link`, `rename`) are made as given. An
+//! open with `O_CREAT` does follow one, and would create the entry a
+//! dangling link names, so [`open_creating`] walks that last component
+//! itself: each entry it would create is judged first, and it creates
+//! only with `O_EXCL | O_NOFOLLOW`, so nothing but the judged name can
+//! come into being.
+
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+
+use super::paths::{in_target_view, split_path};
+use codex_sandboxing::protected::is_protected_name;
+
+/// The most symbolic links one lookup follows, as in the kernel.
+const MAX_LINKS: u32 = 40;
+
+/// How many times a creation that lost a race to another creator of the
+/// same name is retried before giving up with `EAGAIN`.
+const MAX_CREATE_RACES: u32 = 8;
+
+/// `PROC_SUPER_MAGIC`: procfs, which has no entries to create, but whose
+/// `/proc/PID/fd/N` links jump to objects rather than naming paths.
+const PROC_SUPER_MAGIC: libc::c_long = 0x9fa0;
+
+/// Where a relative path starts: a directory descriptor, or `AT_FDCWD`
+/// for an absolute path (the supervisor shares the caller's root).
+#[derive(Debug, Clone, Copy)]
+pub struct Start(pub RawFd);
+
+/// What a carried-out call came to.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Success; the call's return value.
+    Done(i64),
+    /// An open succeeded; this descriptor goes to the caller.
+    Opened(OwnedFd),
+    /// An open of an existing FIFO, which blocks until the other end is
+    /// opened: to be reopened with these flags away from the loop.
+    FifoToReopen(OwnedFd, i32),
+    /// The call failed with this error, as it would have in the kernel.
+    Failed(Errno),
+    /// The call would create (or open for creation) an entry with a
+    /// protected name; the path that names it, as the command wrote it.
+    Refused(Vec<u8>),
+}
+
+impl From<Result<i64, Errno>> for Outcome {
+    fn from(result: Result<i64, Errno>) -> Self {
+        result.map_or_else(Outcome::Failed, Outcome::Done)
+    }
+}
+
+/// Runs `create` with the process umask set to `umask`, as the caller's
+/// own call would have run; the supervisor's umask is restored after.
+/// The supervisor's loop is the only thread that creates entries.
+pub fn with_umask<T>(umask: libc::mode_t, create: impl FnOnce() -> T) -> T {
+    // SAFETY: umask only swaps the process's mask.
+    let previous = unsafe { libc::umask(umask) };
+    let result = create();
+    // SAFETY: as above.
+    unsafe { libc::umask(previous) };
+    result
+}
+
+/// `mkdirat`.
+pub fn mkdir(start: Start, path: &CStr, mode: u32) -> Outcome {
+    refuse_protected(path).unwrap_or_else(|| {
+        // SAFETY: `path` is NUL-terminated; `start` is a descriptor or AT_FDCWD.
+        cvt(unsafe { libc::mkdirat(start.0, path.as_ptr(), mode) }).into()
+    })
+}
+
+/// `mknodat`.
+pub fn mknod(start: Start, path: &CStr, mode: u32, dev: u64) -> Outcome {
+    refuse_protected(path).unwrap_or_else(|| {
+        // SAFETY: as for mkdir.
+        cvt(unsafe { libc::mknodat(start.0, path.as_ptr(), mode, dev) }).into()
+    })
+}
+
+/// `symlinkat`: `target` is only the link's text, never looked up here.
+pub fn symlink(target: &CStr, start: Start, path: &CStr) -> Outcome {
+    refuse_protected(path).unwrap_or_else(|| {
+        // SAFETY: both strings are NUL-terminated.
+        cvt(unsafe { libc::symlinkat(target.as_ptr(), start.0, path.as_ptr()) }).into()
+    })
+}
+
+/// `linkat`. An empty `old` with `AT_EMPTY_PATH` names the caller's
+/// descriptor, which `old_descriptor` reaches through `/proc` instead:
+/// the supervisor links the file that link leads to.
+pub fn link(
+    old_start: Start,
+    old: &CStr,
+    old_descriptor: &CStr,
+    new_start: Start,
+    new: &CStr,
+    flags: i32,
+) -> Outcome {
+    if let Some(refused) = refuse_protected(new) {
+        return refused;
+    }
+    let (old_start, old, flags) = if old.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
+        (
+            Start(libc::AT_FDCWD),
+            old_descriptor,
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    } else {
+        (old_start, old, flags & !libc::AT_EMPTY_PATH)
+    };
+    // SAFETY: both strings are NUL-terminated; the starts are descriptors
+    // or AT_FDCWD.
+    cvt(unsafe { libc::linkat(old_start.0, old.as_ptr(), new_start.0, new.as_ptr(), flags) }).into()
+}
+
+/// `renameat2`. An exchange also gives `old`'s name to what was at `new`,
+/// so both names are judged then.
+pub fn rename(old_start: Start, old: &CStr, new_start: Start, new: &CStr, flags: u32) -> Outcome {
+    if let Some(refused) = refuse_protected(new) {
+        return refused;
+    }
+    if flags & libc::RENAME_EXCHANGE != 0
+        && let Some(refused) = refuse_protected(old)
+    {
+        return refused;
+    }
+    // SAFETY: renameat2 with NUL-terminated strings and plain integers.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            old_start.0,
+            old.as_ptr(),
+            new_start.0,
+            new.as_ptr(),
+            flags,
+        )
+    };
+    if result < 0 {
+        Outcome::Failed(Errno::last())
+    } else {
+        Outcome::Done(result)
+    }
+}
+
+/// An open with `O_CREAT`, as the kernel would carry it out for the
+/// thread `tid`, never creating a protected name. `umask` is the caller's,
+/// applied only when something is created.
+pub fn open_creating(
+    start: Start,
+    path: &CStr,
+    flags: i32,
+    mode: u32,
+    tid: i32,
+    umask: impl Fn() -> Result<libc::mode_t, Errno>,
+) -> Outcome {
+    if flags & libc::O_DIRECTORY != 0 {
+        return Outcome::Failed(Errno::EINVAL);
+    }
+    let mut start = start;
+    let mut path: Vec<u8> = path.to_bytes().to_vec();
+    let mut links = 0;
+    let mut races = 0;
+    // Holds the directory a followed relative link starts from.
+    let mut _link_dir: Option<OwnedFd>;
+    loop {
+        let split = split_path(&path);
+        if split.name.is_empty() {
+            return Outcome::Failed(if path.is_empty() {
+                Errno::ENOENT
+            } else {
+                Errno::EISDIR
+            });
+        }
+        if is_protected_name(split.name) {
+            return Outcome::Refused(path);
+        }
+        let parent: &[u8] = if split.parent.is_empty() {
+            b"."
+        } else {
+            split.parent
+        };
+        let dir = match open_at(start, parent, libc::O_PATH | libc::O_DIRECTORY, 0) {
+            Ok(dir) => dir,
+            Err(err) => return Outcome::Failed(err),
+        };
+        let dir_start = Start(dir.as_raw_fd());
+        if is_procfs(&dir) {
+            // Nothing can be created on procfs; its links jump to objects.
+            return open_at(dir_start, split.name, flags, mode)
+                .map_or_else(Outcome::Failed, Outcome::Opened);
+        }
+        if split.name == b"." || split.name == b".." || split.trailing_slash {
+            return Outcome::Failed(if split.trailing_slash {
+                trailing_slash_error(dir_start, split.name)
+            } else {
+                Errno::EISDIR
+            });
+        }
+        match open_at(dir_start, split.name, libc::O_PATH | libc::O_NOFOLLOW, 0) {
+            Ok(existing) => {
+                let kind = match file_type(&existing) {
+                    Ok(kind) => kind,
+                    Err(err) => return Outcome::Failed(err),
+                };
+                if flags & libc::O_EXCL != 0 {
+                    return Outcome::Failed(Errno::EEXIST);
+                }
+                match kind {
+                    libc::S_IFLNK => {
+                        if flags & libc::O_NOFOLLOW != 0 {
+                            return Outcome::Failed(Errno::ELOOP);
+                        }
+                        links += 1;
+                        if links > MAX_LINKS {
+                            return Outcome::Failed(Errno::ELOOP);
+                        }
+                        let target = match read_link(&existing) {
+                            Ok(target) => target,
+                            Err(err) => return Outcome::Failed(err),
+                        };
+                        if target.is_empty() {
+                            return Outcome::Failed(Errno::ENOENT);
+                        }
+                        start = if target.starts_with(b"/") {
+                            Start(libc::AT_FDCWD)
+                        } else {
+                            dir_start
+                        };
+                        path = in_target_view(&target, tid).into_owned();
+                        _link_dir = Some(dir);
+                    }
+                    libc::S_IFDIR => return Outcome::Failed(Errno::EISDIR),
+                    libc::S_IFIFO => return Outcome::FifoToReopen(existing, flags),
+                    _ => {
+                        return reopen(&existing, flags)
+                            .map_or_else(Outcome::Failed, Outcome::Opened);
+                    }
+                }
+            }
+            Err(Errno::ENOENT) => {
+                let umask = match umask() {
+                    Ok(umask) => umask,
+                    Err(err) => return Outcome::Failed(err),
+                };
+                let exclusive = flags | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
+                match with_umask(umask, || open_at(dir_start, split.name, exclusive, mode)) {
+                    Ok(created) => return Outcome::Opened(created),
+                    // Someone else created it first: look again, unless the
+                    // caller asked for exclusive creation.
+                    Err(Errno::EEXIST | Errno::ELOOP) if flags & libc::O_EXCL == 0 => {
+                        races += 1;
+                        if races > MAX_CREATE_RACES {
+                            return Outcome::Failed(Errno::EAGAIN);
+                        }
+                    }
+                    Err(err) => return Outcome::Failed(err),
+                }
+            }
+            Err(err) => return Outcome::Failed(err),
+        }
+    }
+}
+
+/// Opens an existing non-directory again, through the `O_PATH` descriptor
+/// found for it, with the caller's flags (less those only creation uses):
+/// the same inode, looked up by no name.
+pub fn reopen(existing: &OwnedFd, flags: i32) -> Result<OwnedFd, Errno> {
+    let magic = format!("/proc/self/fd/{}", existing.as_raw_fd());
+    open_at(
+        Start(libc::AT_FDCWD),
+        magic.as_bytes(),
+        flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW),
+        0,
+    )
+}
+
+/// The error an `O_CREAT` open of `name/` gets: a directory cannot be
+/// created by open (`EISDIR`), and a non-directory has no entries.
+fn trailing_slash_error(dir: Start, name: &[u8]) -> Errno {
+    let mut with_slash = name.to_vec();
+    with_slash.push(b'/');
+    match open_at(dir, &with_slash, libc::O_PATH, 0) {
+        Ok(_) | Err(Errno::ENOENT) => Errno::EISDIR,
+        Err(err) => err,
+    }
+}
+
+/// `Outcome::Refused` when `path` would create a protected name.
+fn refuse_protected(path: &CStr) -> Option<Outcome> {
+    let path = path.to_bytes();
+    is_protected_name(split_path(path).name).then(|| Outcome::Refused(path.to_vec()))
+}
+
+/// `openat(start, path, flags | O_CLOEXEC, mode)`.
+fn open_at(start: Start, path: &[u8], flags: i32, mode: u32) -> Result<OwnedFd, Errno> {
+    let path = CString::new(path).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: `path` is NUL-terminated; `start` is a descriptor or AT_FDCWD.
+    let fd = unsafe { libc::openat(start.0, path.as_ptr(), flags | libc::O_CLOEXEC, mode) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: `fd` was just returned by openat and is owned by no one else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The `S_IFMT` bits of an open file.
+fn file_type(fd: &OwnedFd) -> Result<libc::mode_t, Errno> {
+    // SAFETY: fstat fills the zeroed struct for a valid descriptor.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &raw mut stat) } != 0 {
+        return Err(Errno::last());
+    }
+    Ok(stat.st_mode & libc::S_IFMT)
+}
+
+/// The text of the symbolic link `link` (an `O_PATH | O_NOFOLLOW`
+/// descriptor of it).
+fn read_link(link: &OwnedFd) -> Result<Vec<u8>, Errno> {
+    let mut buffer = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: readlinkat writes at most `buffer.len()` bytes into it.
+    let len = unsafe {
+        libc::readlinkat(
+            link.as_raw_fd(),
+            c"".as_ptr(),
+            buffer.as_mut_ptr().cast(),
+            buffer.len(),
+        )
+    };
+    let len = usize::try_from(len).map_err(|_| Errno::last())?;
+    buffer.truncate(len);
+    Ok(buffer)
+}
+
+fn is_procfs(dir: &OwnedFd) -> bool {
+    // SAFETY: fstatfs fills the zeroed struct for a valid descriptor.
+    let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe { libc::fstatfs(dir.as_raw_fd(), &raw mut stat) == 0 && stat.f_type == PROC_SUPER_MAGIC }
+}
+
+fn cvt(result: libc::c_int) -> Result<i64, Errno> {
+    if result < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(i64::from(result))
+    }
+}

@@ -1,0 +1,374 @@
+//! The supervisor's loop: receive a held call, judge and carry it out
+//! ([`super::perform`]), answer, and end with the command.
+
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+
+use super::calls::{DirArg, GuardedCall, decode};
+use super::paths::in_target_view;
+use super::perform::{self, Outcome, Start};
+use super::target::{Caller, View};
+use crate::inner_stage::HELPER_ARGV0;
+
+/// How descriptors reach the caller: atomically with the answer
+/// (`SECCOMP_ADDFD_FLAG_SEND`, Linux 5.14), or added first and answered
+/// after (Linux 5.9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FdDelivery {
+    /// `SECCOMP_ADDFD_FLAG_SEND`.
+    Atomic,
+    /// `SECCOMP_IOCTL_NOTIF_ADDFD`, then `SECCOMP_IOCTL_NOTIF_SEND`.
+    TwoStep,
+}
+
+/// Asks the kernel which [`FdDelivery`] it has, with an ADDFD for a
+/// notification id that cannot exist: a kernel that knows the request
+/// looks the id up and answers `ENOENT`; one that does not, `EINVAL`.
+pub fn probe_fd_delivery(listener: RawFd) -> Result<FdDelivery, String> {
+    let probe = |flags: u32| {
+        let addfd = libc::seccomp_notif_addfd {
+            id: u64::MAX,
+            flags,
+            srcfd: 0,
+            newfd: 0,
+            newfd_flags: 0,
+        };
+        // SAFETY: the ioctl reads the struct, which lives across the call.
+        let result =
+            unsafe { libc::ioctl(listener, libc::SECCOMP_IOCTL_NOTIF_ADDFD, &raw const addfd) };
+        result < 0 && Errno::last() == Errno::ENOENT
+    };
+    if probe(libc::SECCOMP_ADDFD_FLAG_SEND as u32) {
+        Ok(FdDelivery::Atomic)
+    } else if probe(0) {
+        Ok(FdDelivery::TwoStep)
+    } else {
+        Err("this kernel cannot hand descriptors to a held call (SECCOMP_IOCTL_NOTIF_ADDFD, Linux 5.9)".into())
+    }
+}
+
+/// The supervisor's state.
+#[derive(Debug)]
+pub struct Supervisor {
+    /// The notification descriptor.
+    pub listener: OwnedFd,
+    /// How opened descriptors reach the caller.
+    pub delivery: FdDelivery,
+    /// The mount namespace and root the supervisor resolves paths in.
+    pub view: View,
+}
+
+impl Supervisor {
+    /// Receives and answers one held call. Returns when there was none to
+    /// receive (the caller died meanwhile) as well.
+    pub fn serve_one(&self) {
+        // SAFETY: a zeroed seccomp_notif is what RECV requires.
+        let mut notification: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+        // SAFETY: RECV fills the struct, which lives across the call.
+        let received = unsafe {
+            libc::ioctl(
+                self.listener.as_raw_fd(),
+                libc::SECCOMP_IOCTL_NOTIF_RECV,
+                &raw mut notification,
+            )
+        };
+        if received < 0 {
+            return;
+        }
+        let id = notification.id;
+        let caller = Caller {
+            tid: i32::try_from(notification.pid).unwrap_or(0),
+        };
+        let call = decode(i64::from(notification.data.nr), notification.data.args);
+        let (outcome, flags) = match call {
+            Some(GuardedCall::Openat2) => (Outcome::Failed(Errno::ENOSYS), 0),
+            Some(GuardedCall::Open { flags, .. }) => (self.carry_out(id, caller, call), flags),
+            _ => (self.carry_out(id, caller, call), 0),
+        };
+        self.answer(id, caller, call, outcome, flags);
+    }
+
+    /// Judges and carries out `call` for `caller`.
+    fn carry_out(&self, id: u64, caller: Caller, call: Option<GuardedCall>) -> Outcome {
+        match self.prepare(id, caller, call) {
+            Ok(outcome) => outcome,
+            Err(err) => Outcome::Failed(err),
+        }
+    }
+
+    fn prepare(
+        &self,
+        id: u64,
+        caller: Caller,
+        call: Option<GuardedCall>,
+    ) -> Result<Outcome, Errno> {
+        let Some(call) = call else {
+            return Err(Errno::ENOSYS);
+        };
+        if !caller.shares_view(self.view)? {
+            report_nested(caller);
+            return Err(Errno::EPERM);
+        }
+        let memory = caller.memory()?;
+        let read = |ptr| Caller::read_path(&memory, ptr).map(|path| target_view(&path, caller));
+        let start = |dir: DirArg, path: &CStr| -> Result<(Option<OwnedFd>, Start), Errno> {
+            if path.to_bytes().starts_with(b"/") {
+                Ok((None, Start(libc::AT_FDCWD)))
+            } else {
+                let fd = caller.start_dir(dir)?;
+                let raw = fd.as_raw_fd();
+                Ok((Some(fd), Start(raw)))
+            }
+        };
+        let outcome = match call {
+            GuardedCall::Open {
+                dir,
+                path,
+                flags,
+                mode,
+            } => {
+                let path = read(path)?;
+                let (_held, from) = start(dir, &path)?;
+                // Everything the call needs is gathered: the caller must
+                // still be the thread that made it, or it all belongs to
+                // another process that reused its id.
+                self.check(id)?;
+                perform::open_creating(from, &path, flags, mode, caller.tid, || caller.umask())
+            }
+            GuardedCall::Mkdir { dir, path, mode } => {
+                let path = read(path)?;
+                let (_held, from) = start(dir, &path)?;
+                let umask = caller.umask()?;
+                self.check(id)?;
+                perform::with_umask(umask, || perform::mkdir(from, &path, mode))
+            }
+            GuardedCall::Mknod {
+                dir,
+                path,
+                mode,
+                dev,
+            } => {
+                let path = read(path)?;
+                let (_held, from) = start(dir, &path)?;
+                let umask = caller.umask()?;
+                self.check(id)?;
+                perform::with_umask(umask, || perform::mknod(from, &path, mode, dev))
+            }
+            GuardedCall::Symlink { target, dir, path } => {
+                // The link's text is data: kept exactly as written.
+                let target = Caller::read_path(&memory, target)?;
+                let path = read(path)?;
+                let (_held, from) = start(dir, &path)?;
+                self.check(id)?;
+                perform::symlink(&target, from, &path)
+            }
+            GuardedCall::Link {
+                old_dir,
+                old,
+                new_dir,
+                new,
+                flags,
+            } => {
+                let old = read(old)?;
+                let new = read(new)?;
+                let empty_path_descriptor = match old_dir {
+                    DirArg::Fd(fd) => caller.descriptor_path(fd),
+                    DirArg::Cwd => format!("/proc/{}/cwd", caller.tid),
+                };
+                let descriptor = CString::new(empty_path_descriptor).map_err(|_| Errno::EINVAL)?;
+                let (_old_held, old_from) = if old.is_empty() {
+                    (None, Start(libc::AT_FDCWD))
+                } else {
+                    start(old_dir, &old)?
+                };
+                let (_new_held, new_from) = start(new_dir, &new)?;
+                self.check(id)?;
+                perform::link(old_from, &old, &descriptor, new_from, &new, flags)
+            }
+            GuardedCall::Rename {
+                old_dir,
+                old,
+                new_dir,
+                new,
+                flags,
+            } => {
+                let old = read(old)?;
+                let new = read(new)?;
+                let (_old_held, old_from) = start(old_dir, &old)?;
+                let (_new_held, new_from) = start(new_dir, &new)?;
+                self.check(id)?;
+                perform::rename(old_from, &old, new_from, &new, flags)
+            }
+            GuardedCall::Openat2 => Outcome::Failed(Errno::ENOSYS),
+        };
+        Ok(outcome)
+    }
+
+    /// `Ok` while the notification `id` is still pending.
+    fn check(&self, id: u64) -> Result<(), Errno> {
+        if self.id_valid(id) {
+            Ok(())
+        } else {
+            Err(Errno::ESRCH)
+        }
+    }
+
+    fn id_valid(&self, id: u64) -> bool {
+        // SAFETY: ID_VALID reads the u64, which lives across the call.
+        unsafe {
+            libc::ioctl(
+                self.listener.as_raw_fd(),
+                libc::SECCOMP_IOCTL_NOTIF_ID_VALID,
+                &raw const id,
+            ) == 0
+        }
+    }
+
+    /// Sends the answer. A refusal is also reported on stderr, naming the
+    /// path as the command wrote it.
+    fn answer(
+        &self,
+        id: u64,
+        caller: Caller,
+        call: Option<GuardedCall>,
+        outcome: Outcome,
+        flags: i32,
+    ) {
+        match outcome {
+            Outcome::Done(value) => self.send(id, value, 0),
+            Outcome::Failed(err) => self.send(id, 0, err as i32),
+            Outcome::Refused(path) => {
+                report_refusal(caller, call, &path);
+                self.send(id, 0, libc::EPERM);
+            }
+            Outcome::Opened(fd) => self.deliver(id, &fd, flags),
+            Outcome::FifoToReopen(existing, flags) => {
+                let listener = self.listener.as_raw_fd();
+                let delivery = self.delivery;
+                // Opening a FIFO waits for its other end, which another
+                // held call may be about to open: never in the loop.
+                std::thread::spawn(move || {
+                    let responder = Responder { listener, delivery };
+                    match perform::reopen(&existing, flags) {
+                        Ok(fd) => responder.deliver(id, &fd, flags),
+                        Err(err) => responder.send(id, 0, err as i32),
+                    }
+                });
+            }
+        }
+    }
+
+    fn send(&self, id: u64, value: i64, error: i32) {
+        self.responder().send(id, value, error);
+    }
+
+    fn deliver(&self, id: u64, fd: &OwnedFd, flags: i32) {
+        self.responder().deliver(id, fd, flags);
+    }
+
+    fn responder(&self) -> Responder {
+        Responder {
+            listener: self.listener.as_raw_fd(),
+            delivery: self.delivery,
+        }
+    }
+}
+
+/// Answers held calls; copied into the threads that open FIFOs. The
+/// listener outlives them: the supervisor never closes it.
+#[derive(Debug, Clone, Copy)]
+struct Responder {
+    listener: RawFd,
+    delivery: FdDelivery,
+}
+
+impl Responder {
+    /// Answers `id` with a return value, or with `-error` when non-zero.
+    /// A failed answer means the caller is gone: nothing to do.
+    fn send(self, id: u64, value: i64, error: i32) {
+        let response = libc::seccomp_notif_resp {
+            id,
+            val: value,
+            error: -error,
+            flags: 0,
+        };
+        // SAFETY: SEND reads the struct, which lives across the call.
+        unsafe {
+            libc::ioctl(
+                self.listener,
+                libc::SECCOMP_IOCTL_NOTIF_SEND,
+                &raw const response,
+            )
+        };
+    }
+
+    /// Installs `fd` in the caller (close-on-exec if the open asked for
+    /// it) and answers with its number there.
+    fn deliver(self, id: u64, fd: &OwnedFd, flags: i32) {
+        let newfd_flags = if flags & libc::O_CLOEXEC != 0 {
+            libc::O_CLOEXEC as u32
+        } else {
+            0
+        };
+        let mut addfd = libc::seccomp_notif_addfd {
+            id,
+            flags: 0,
+            srcfd: u32::try_from(fd.as_raw_fd()).unwrap_or(u32::MAX),
+            newfd: 0,
+            newfd_flags,
+        };
+        if self.delivery == FdDelivery::Atomic {
+            addfd.flags = libc::SECCOMP_ADDFD_FLAG_SEND as u32;
+        }
+        // SAFETY: ADDFD reads the struct, which lives across the call.
+        let installed = unsafe {
+            libc::ioctl(
+                self.listener,
+                libc::SECCOMP_IOCTL_NOTIF_ADDFD,
+                &raw const addfd,
+            )
+        };
+        match (self.delivery, installed) {
+            (_, ..0) => self.send(id, 0, Errno::last() as i32),
+            (FdDelivery::Atomic, _) => {}
+            (FdDelivery::TwoStep, number) => self.send(id, i64::from(number), 0),
+        }
+    }
+}
+
+/// A path of the caller's spelled for the supervisor.
+fn target_view(path: &CStr, caller: Caller) -> CString {
+    match in_target_view(path.to_bytes(), caller.tid) {
+        std::borrow::Cow::Borrowed(_) => path.to_owned(),
+        // The rewrite only adds ASCII digits and letters: no NUL.
+        std::borrow::Cow::Owned(bytes) => CString::new(bytes).unwrap_or_else(|_| path.to_owned()),
+    }
+}
+
+fn report_refusal(caller: Caller, call: Option<GuardedCall>, path: &[u8]) {
+    let call = match call {
+        Some(GuardedCall::Mkdir { .. }) => "mkdir",
+        Some(GuardedCall::Mknod { .. }) => "mknod",
+        Some(GuardedCall::Rename { .. }) => "rename",
+        Some(GuardedCall::Link { .. }) => "link",
+        Some(GuardedCall::Symlink { .. }) => "symlink",
+        _ => "open",
+    };
+    eprintln!(
+        "{HELPER_ARGV0}: refused to create {} ({call} by process {}): a new .git, .codex or .agents \
+         would be trusted by tools outside the sandbox; --disable guard_protected_names allows it",
+        String::from_utf8_lossy(path),
+        caller.tid
+    );
+}
+
+fn report_nested(caller: Caller) {
+    eprintln!(
+        "{HELPER_ARGV0}: refused a path-creating call of process {} made in a mount namespace or root \
+         of its own (a nested sandbox?), where the guard for new .git, .codex and .agents cannot \
+         follow it; --disable guard_protected_names allows it",
+        caller.tid
+    );
+}

@@ -1,0 +1,189 @@
+//! What the supervisor learns about the thread whose call it holds, all
+//! through that thread's entry in the sandbox's `/proc`: the strings its
+//! pointers name, the directories its relative paths start from, its
+//! umask, and whether it still sees the filesystem as the supervisor does.
+//!
+//! Every answer may belong to another process if the thread died and its
+//! id was reused meanwhile; the supervisor checks that the notification is
+//! still pending after asking (`SECCOMP_IOCTL_NOTIF_ID_VALID`).
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::fs::{FileExt, MetadataExt};
+
+use nix::errno::Errno;
+
+use super::calls::{DirArg, UserPtr};
+
+/// The longest path the kernel accepts, its terminating NUL included.
+const PATH_MAX: usize = libc::PATH_MAX as usize;
+
+/// Reads of the caller's memory never cross a page boundary: a read that
+/// runs onto an unmapped page fails as a whole.
+const PAGE: u64 = 4096;
+
+/// A thread of the command, by its id in the sandbox's PID namespace.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    /// The thread id the notification names.
+    pub tid: i32,
+}
+
+/// Which mount namespace and root directory a process resolves paths in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    mount_namespace: (u64, u64),
+    root: (u64, u64),
+}
+
+impl View {
+    /// The supervisor's own view.
+    pub fn own() -> io::Result<View> {
+        View::of("self")
+    }
+
+    fn of(process: &str) -> io::Result<View> {
+        let namespace = std::fs::metadata(format!("/proc/{process}/ns/mnt"))?;
+        let root = std::fs::metadata(format!("/proc/{process}/root"))?;
+        Ok(View {
+            mount_namespace: (namespace.dev(), namespace.ino()),
+            root: (root.dev(), root.ino()),
+        })
+    }
+}
+
+impl Caller {
+    /// The caller's memory, to read strings from.
+    pub fn memory(self) -> Result<File, Errno> {
+        File::open(format!("/proc/{}/mem", self.tid)).map_err(errno)
+    }
+
+    /// Copies the NUL-terminated string at `ptr` out of `memory`: `EFAULT`
+    /// for an unreadable address, `ENAMETOOLONG` past `PATH_MAX`, as the
+    /// kernel would answer.
+    pub fn read_path(memory: &File, ptr: UserPtr) -> Result<CString, Errno> {
+        if ptr == 0 {
+            return Err(Errno::EFAULT);
+        }
+        let mut path = Vec::new();
+        let mut address = ptr;
+        while path.len() < PATH_MAX {
+            let to_page_end = PAGE - address % PAGE;
+            let wanted = usize::try_from(to_page_end)
+                .unwrap_or(PATH_MAX)
+                .min(PATH_MAX - path.len());
+            let mut chunk = vec![0u8; wanted];
+            let read = memory
+                .read_at(&mut chunk, address)
+                .map_err(|_| Errno::EFAULT)?;
+            if read == 0 {
+                return Err(Errno::EFAULT);
+            }
+            if let Some(nul) = chunk[..read].iter().position(|&b| b == 0) {
+                path.extend_from_slice(&chunk[..nul]);
+                return CString::new(path).map_err(|_| Errno::EFAULT);
+            }
+            path.extend_from_slice(&chunk[..read]);
+            address = address.checked_add(read as u64).ok_or(Errno::EFAULT)?;
+        }
+        Err(Errno::ENAMETOOLONG)
+    }
+
+    /// The directory a relative path of the caller starts from, opened
+    /// `O_PATH`: its working directory or one of its descriptors.
+    pub fn start_dir(self, dir: DirArg) -> Result<OwnedFd, Errno> {
+        let path = match dir {
+            DirArg::Cwd => format!("/proc/{}/cwd", self.tid),
+            DirArg::Fd(fd) if fd < 0 => return Err(Errno::EBADF),
+            DirArg::Fd(fd) => self.descriptor_path(fd),
+        };
+        open_path(&path)
+    }
+
+    /// The `/proc` link to one of the caller's descriptors.
+    pub fn descriptor_path(self, fd: i32) -> String {
+        format!("/proc/{}/fd/{fd}", self.tid)
+    }
+
+    /// The caller's umask, from its status file.
+    pub fn umask(self) -> Result<libc::mode_t, Errno> {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.tid)).map_err(errno)?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("Umask:"))
+            .and_then(|value| libc::mode_t::from_str_radix(value.trim(), 8).ok())
+            .ok_or(Errno::EIO)
+    }
+
+    /// Whether the caller resolves paths as the supervisor does: same
+    /// mount namespace, same root. A command that made a mount namespace
+    /// of its own (a nested sandbox) or chrooted does not.
+    pub fn shares_view(self, own: View) -> Result<bool, Errno> {
+        Ok(View::of(&self.tid.to_string()).map_err(errno)? == own)
+    }
+}
+
+/// Opens `path` (which the kernel resolves) as an `O_PATH` descriptor.
+fn open_path(path: &str) -> Result<OwnedFd, Errno> {
+    let path = CString::new(path).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: `path` is a valid NUL-terminated string for the call.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: `fd` was just returned by open and is owned by no one else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn errno(err: io::Error) -> Errno {
+    err.raw_os_error().map_or(Errno::EIO, Errno::from_raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn own_thread() -> Caller {
+        Caller {
+            // SAFETY: gettid has no preconditions.
+            tid: unsafe { libc::gettid() },
+        }
+    }
+
+    #[test]
+    fn strings_are_read_up_to_their_nul_even_across_a_page() {
+        let caller = own_thread();
+        let memory = caller.memory().unwrap();
+        // A string that starts 3 bytes before a page boundary.
+        let mut buffer = vec![b'x'; 3 * PAGE as usize];
+        let base = buffer.as_ptr() as u64;
+        let start = (base / PAGE + 1) * PAGE - 3;
+        let offset = usize::try_from(start - base).unwrap();
+        buffer[offset..offset + 9].copy_from_slice(b"sub/.git\0");
+        let read = Caller::read_path(&memory, start).unwrap();
+        assert_eq!(read.as_bytes(), b"sub/.git");
+        assert_eq!(Caller::read_path(&memory, 0), Err(Errno::EFAULT));
+        let unterminated = vec![b'a'; PATH_MAX + 10];
+        assert_eq!(
+            Caller::read_path(&memory, unterminated.as_ptr() as u64),
+            Err(Errno::ENAMETOOLONG)
+        );
+    }
+
+    #[test]
+    fn the_umask_and_view_of_a_thread_are_read_from_proc() {
+        let caller = own_thread();
+        // SAFETY: umask only swaps the process's mask; restored below.
+        let previous = unsafe { libc::umask(0o027) };
+        let read = caller.umask();
+        // SAFETY: as above.
+        unsafe { libc::umask(previous) };
+        assert_eq!(read, Ok(0o027));
+        assert!(caller.shares_view(View::own().unwrap()).unwrap());
+        assert!(caller.start_dir(DirArg::Cwd).is_ok());
+        assert_eq!(caller.start_dir(DirArg::Fd(-5)).err(), Some(Errno::EBADF));
+    }
+}
