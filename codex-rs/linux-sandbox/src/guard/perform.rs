@@ -94,32 +94,15 @@ pub fn symlink(target: &CStr, start: Start, path: &CStr) -> Outcome {
     })
 }
 
-/// `linkat`. An empty `old` with `AT_EMPTY_PATH` names the caller's
-/// descriptor, which `old_descriptor` reaches through `/proc` instead:
-/// the supervisor links the file that link leads to.
-pub fn link(
-    old_start: Start,
-    old: &CStr,
-    old_descriptor: &CStr,
-    new_start: Start,
-    new: &CStr,
-    flags: i32,
-) -> Outcome {
-    if let Some(refused) = refuse_protected(new) {
-        return refused;
-    }
-    let (old_start, old, flags) = if old.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
-        (
-            Start(libc::AT_FDCWD),
-            old_descriptor,
-            libc::AT_SYMLINK_FOLLOW,
-        )
-    } else {
-        (old_start, old, flags & !libc::AT_EMPTY_PATH)
-    };
-    // SAFETY: both strings are NUL-terminated; the starts are descriptors
-    // or AT_FDCWD.
-    cvt(unsafe { libc::linkat(old_start.0, old.as_ptr(), new_start.0, new.as_ptr(), flags) }).into()
+/// `linkat`. An empty `old` with `AT_EMPTY_PATH` links the file
+/// `old_start` itself is open on (a copy of the caller's descriptor).
+pub fn link(old_start: Start, old: &CStr, new_start: Start, new: &CStr, flags: i32) -> Outcome {
+    refuse_protected(new).unwrap_or_else(|| {
+        // SAFETY: both strings are NUL-terminated; the starts are
+        // descriptors or AT_FDCWD.
+        cvt(unsafe { libc::linkat(old_start.0, old.as_ptr(), new_start.0, new.as_ptr(), flags) })
+            .into()
+    })
 }
 
 /// `renameat2`. An exchange also gives `old`'s name to what was at `new`,
@@ -198,12 +181,10 @@ pub fn open_creating(
             return open_at(dir_start, split.name, flags, mode)
                 .map_or_else(Outcome::Failed, Outcome::Opened);
         }
+        // An open cannot create a directory: the kernel answers EISDIR to
+        // `O_CREAT` on `.`, `..` and any `name/`, whatever `name` is.
         if split.name == b"." || split.name == b".." || split.trailing_slash {
-            return Outcome::Failed(if split.trailing_slash {
-                trailing_slash_error(dir_start, split.name)
-            } else {
-                Errno::EISDIR
-            });
+            return Outcome::Failed(Errno::EISDIR);
         }
         match open_at(dir_start, split.name, libc::O_PATH | libc::O_NOFOLLOW, 0) {
             Ok(existing) => {
@@ -281,17 +262,6 @@ pub fn reopen(existing: &OwnedFd, flags: i32) -> Result<OwnedFd, Errno> {
         flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW),
         0,
     )
-}
-
-/// The error an `O_CREAT` open of `name/` gets: a directory cannot be
-/// created by open (`EISDIR`), and a non-directory has no entries.
-fn trailing_slash_error(dir: Start, name: &[u8]) -> Errno {
-    let mut with_slash = name.to_vec();
-    with_slash.push(b'/');
-    match open_at(dir, &with_slash, libc::O_PATH, 0) {
-        Ok(_) | Err(Errno::ENOENT) => Errno::EISDIR,
-        Err(err) => err,
-    }
 }
 
 /// `Outcome::Refused` when `path` would create a protected name.

@@ -173,19 +173,12 @@ impl Supervisor {
             } => {
                 let old = read(old)?;
                 let new = read(new)?;
-                let empty_path_descriptor = match old_dir {
-                    DirArg::Fd(fd) => caller.descriptor_path(fd),
-                    DirArg::Cwd => format!("/proc/{}/cwd", caller.tid),
-                };
-                let descriptor = CString::new(empty_path_descriptor).map_err(|_| Errno::EINVAL)?;
-                let (_old_held, old_from) = if old.is_empty() {
-                    (None, Start(libc::AT_FDCWD))
-                } else {
-                    start(old_dir, &old)?
-                };
+                // An empty `old` (with AT_EMPTY_PATH) starts, and ends, at
+                // `old_dir`: the copy of the caller's descriptor.
+                let (_old_held, old_from) = start(old_dir, &old)?;
                 let (_new_held, new_from) = start(new_dir, &new)?;
                 self.check(id)?;
-                perform::link(old_from, &old, &descriptor, new_from, &new, flags)
+                perform::link(old_from, &old, new_from, &new, flags)
             }
             GuardedCall::Rename {
                 old_dir,

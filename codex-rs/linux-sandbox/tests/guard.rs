@@ -1,0 +1,385 @@
+//! The protected-name guard, checked from the host: no way of creating a
+//! new `.git`, `.codex` or `.agents` below a writable root gets through,
+//! and every ordinary way of creating files still works as it would
+//! without the guard.
+//!
+//! Each attack also runs with the guard disabled, as a control that proves
+//! the attack would create the entry and the host-side check would see it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed setup step should fail the test
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Output;
+
+use common::{World, assert_code, read, stderr, stdout};
+
+/// The guard turned off, for the controls.
+const UNGUARDED: &[&str] = &["--disable", "guard_protected_names"];
+
+/// Runs `script` with `sh -c` in the workspace, with the guard in every
+/// pass (plus `options`).
+fn guarded_sh(world: &World, options: &[&str], script: &str) -> Output {
+    world
+        .guarded(options, &["sh", "-c", script])
+        .output()
+        .expect("run helper")
+}
+
+/// Runs a Python program in the workspace under the guard.
+fn guarded_python(world: &World, options: &[&str], program: &str) -> Output {
+    world
+        .guarded(options, &["/usr/bin/python3", "-c", program])
+        .output()
+        .expect("run helper")
+}
+
+/// One way of planting a protected entry, and where it would appear.
+struct Attack {
+    name: &'static str,
+    /// `sh -c` script, or a Python program when `python` is set.
+    script: &'static str,
+    python: bool,
+    /// The entry, relative to the workspace, that must not appear.
+    planted: &'static str,
+}
+
+/// Prepared in the workspace before each attack: a subdirectory, a file
+/// and a directory to move.
+const SETUP: &str = "mkdir -p sub moved && echo payload > file";
+
+const ATTACKS: &[Attack] = &[
+    Attack {
+        name: "mkdir -p sub/.git",
+        script: "mkdir -p sub/.git/hooks",
+        python: false,
+        planted: "sub/.git",
+    },
+    Attack {
+        name: "mkdir with a trailing slash",
+        script: "mkdir sub/.codex/",
+        python: false,
+        planted: "sub/.codex",
+    },
+    Attack {
+        name: "another case (.GIT)",
+        script: "mkdir sub/.GIT",
+        python: false,
+        planted: "sub/.GIT",
+    },
+    Attack {
+        name: "mv file sub/.git",
+        script: "mv file sub/.git",
+        python: false,
+        planted: "sub/.git",
+    },
+    Attack {
+        name: "mv dir sub/.agents",
+        script: "mv moved sub/.agents",
+        python: false,
+        planted: "sub/.agents",
+    },
+    Attack {
+        name: "hard link",
+        script: "ln file sub/.git",
+        python: false,
+        planted: "sub/.git",
+    },
+    Attack {
+        name: "symbolic link",
+        script: "ln -s /tmp sub/.git",
+        python: false,
+        planted: "sub/.git",
+    },
+    Attack {
+        name: "mkfifo (mknod)",
+        script: "mkfifo sub/.git",
+        python: false,
+        planted: "sub/.git",
+    },
+    Attack {
+        name: "redirect into a new file",
+        script: "echo 'gitdir: /tmp/evil' > sub/.git",
+        python: false,
+        planted: "sub/.git",
+    },
+    Attack {
+        name: "relative to a changed directory",
+        script: "cd sub && echo x > .codex",
+        python: false,
+        planted: "sub/.codex",
+    },
+    Attack {
+        name: "through a dangling symbolic link",
+        script: "ln -s sub/.git dangling && echo 'gitdir: /tmp/evil' > dangling",
+        python: false,
+        planted: "sub/.git",
+    },
+    Attack {
+        name: "through /dev/fd",
+        script: "exec 3<sub && mkdir /dev/fd/3/.git",
+        python: false,
+        planted: "sub/.git",
+    },
+    Attack {
+        name: "mkdirat relative to a descriptor",
+        script: "import os; os.mkdir('.agents', dir_fd=os.open('sub', os.O_RDONLY))",
+        python: true,
+        planted: "sub/.agents",
+    },
+    Attack {
+        name: "O_TMPFILE then linkat(AT_EMPTY_PATH)",
+        script: "import ctypes, os\n\
+                 fd = os.open('sub', os.O_TMPFILE | os.O_WRONLY, 0o600)\n\
+                 os.write(fd, b'gitdir: /tmp/evil')\n\
+                 libc = ctypes.CDLL(None, use_errno=True)\n\
+                 if libc.linkat(fd, b'', -100, b'sub/.git', 0x1000) != 0:\n\
+                 \x20   raise OSError(ctypes.get_errno(), 'linkat')",
+        python: true,
+        planted: "sub/.git",
+    },
+    Attack {
+        name: "renameat2 RENAME_NOREPLACE",
+        script: "import ctypes, os\n\
+                 libc = ctypes.CDLL(None, use_errno=True)\n\
+                 if libc.renameat2(-100, b'file', -100, b'sub/.codex', 1) != 0:\n\
+                 \x20   raise OSError(ctypes.get_errno(), 'renameat2')",
+        python: true,
+        planted: "sub/.codex",
+    },
+];
+
+fn run_attack(world: &World, attack: &Attack, options: &[&str]) -> Output {
+    let setup = guarded_sh(world, UNGUARDED, SETUP);
+    assert_code(&setup, 0);
+    if attack.python {
+        guarded_python(world, options, attack.script)
+    } else {
+        guarded_sh(world, options, attack.script)
+    }
+}
+
+fn clean(world: &World) {
+    for entry in std::fs::read_dir(&world.ws).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() && !path.is_symlink() {
+            std::fs::remove_dir_all(&path).unwrap();
+        } else {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+}
+
+fn exists(path: &Path) -> bool {
+    path.symlink_metadata().is_ok()
+}
+
+#[test]
+fn no_new_protected_entry_can_be_planted() {
+    require_sandbox!();
+    let world = World::new();
+    let mut table = Vec::new();
+    for attack in ATTACKS {
+        let planted = world.ws.join(attack.planted);
+        clean(&world);
+        let control = run_attack(&world, attack, UNGUARDED);
+        assert!(
+            exists(&planted),
+            "control for {:?}: without the guard the attack must plant {} (stderr: {})",
+            attack.name,
+            planted.display(),
+            stderr(&control)
+        );
+        clean(&world);
+        let output = run_attack(&world, attack, &[]);
+        let refused = stderr(&output).contains("refused to create");
+        table.push(format!(
+            "{:<36} planted without guard: yes  with guard: {}",
+            attack.name,
+            if exists(&planted) { "YES" } else { "no" }
+        ));
+        assert!(
+            !exists(&planted),
+            "{:?} planted {} under the guard (stdout: {}, stderr: {})",
+            attack.name,
+            planted.display(),
+            stdout(&output),
+            stderr(&output)
+        );
+        assert!(
+            refused,
+            "{:?}: no refusal reported: {}",
+            attack.name,
+            stderr(&output)
+        );
+    }
+    println!("{}", table.join("\n"));
+}
+
+/// Flips a path between an allowed and a protected name in one thread
+/// while another creates it, so that the string the kernel sees changes
+/// between the supervisor's check and any second read.
+const RACE: &str = r#"
+import ctypes, os, threading
+libc = ctypes.CDLL(None, use_errno=True)
+path = ctypes.create_string_buffer(b"sub/aaaa", 16)
+stop = False
+def flip():
+    while not stop:
+        ctypes.memmove(path, b"sub/.git", 8)
+        ctypes.memmove(path, b"sub/aaaa", 8)
+threading.Thread(target=flip, daemon=True).start()
+made = refused = 0
+for _ in range(3000):
+    if libc.mkdir(path, 0o755) == 0:
+        made += 1
+        os.rmdir("sub/aaaa") if os.path.isdir("sub/aaaa") else None
+    elif ctypes.get_errno() == 1:
+        refused += 1
+stop = True
+print(f"made={made} refused={refused}")
+"#;
+
+#[test]
+fn rewriting_the_path_during_the_call_plants_nothing() {
+    require_sandbox!();
+    let world = World::new();
+    let planted = world.ws.join("sub/.git");
+    // Control: without the guard the racing creation plants .git.
+    assert_code(&guarded_sh(&world, UNGUARDED, "mkdir sub"), 0);
+    let control = guarded_python(&world, UNGUARDED, RACE);
+    assert!(exists(&planted), "control: {}", stderr(&control));
+    clean(&world);
+    assert_code(&guarded_sh(&world, UNGUARDED, "mkdir sub"), 0);
+    let output = guarded_python(&world, &[], RACE);
+    let counts = stdout(&output);
+    assert!(!exists(&planted), "the race planted sub/.git: {counts}");
+    // Both names reached the supervisor: the race was real.
+    let count = |key: &str| -> u32 {
+        counts
+            .split_whitespace()
+            .find_map(|field| field.strip_prefix(key))
+            .and_then(|value| value.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {counts:?}: {}", stderr(&output)))
+    };
+    assert!(count("made=") > 0 && count("refused=") > 0, "{counts}");
+}
+
+/// Ordinary creation, in every way the guard intercepts; the output and
+/// the tree it leaves must be the same with and without the guard.
+const ORDINARY: &str = r#"
+umask 027
+mkdir d && mkdir -p a/b/c && touch f && echo hi > g && echo more >> g
+ln -s g link && echo via >> link
+ln -s newtarget dangling && echo created > dangling
+ln g hard && mv hard renamed && mkfifo p
+cat p > fifo_out & echo through-fifo > p; wait
+mkdir d 2>/dev/null || echo "mkdir d again: refused"
+(echo out > /dev/stdout) > redirected
+(echo err > /dev/stderr) 2> redirected_err
+echo discarded > /dev/null
+/usr/bin/python3 - <<'PY'
+import ctypes, fcntl, os
+libc = ctypes.CDLL(None, use_errno=True)
+def flags(name, extra):
+    fd = libc.open(name, os.O_CREAT | os.O_WRONLY | extra, 0o644)
+    return fcntl.fcntl(fd, fcntl.F_GETFD) if fd >= 0 else -ctypes.get_errno()
+print("no cloexec:", flags(b"plain", 0), "cloexec:", flags(b"cloexec", os.O_CLOEXEC))
+print("excl on existing:", flags(b"plain", os.O_EXCL))
+def errno_of(path, extra=0):
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | extra, 0o644))
+        return 0
+    except OSError as err:
+        return err.errno
+os.symlink("loop", "loop")
+for path, extra in [("d", 0), ("fresh/", 0), ("g/", 0), ("nodir/x", 0), ("loop", 0),
+                    ("link", os.O_NOFOLLOW), ("link", os.O_EXCL), ("dangling", 0)]:
+    print("open", path, extra, "->", errno_of(path, extra))
+print("creat:", libc.creat(b"by_creat", 0o666) >= 0)
+os.mkdir("dirx")
+os.mkdir("inner", dir_fd=os.open("dirx", os.O_RDONLY))
+os.rename("renamed", "d/renamed")
+print("exchange:", libc.renameat2(-100, b"f", -100, b"g", 2), open("f").read().strip())
+print("noreplace:", libc.renameat2(-100, b"f", -100, b"g", 1), ctypes.get_errno())
+PY
+find . -path ./.git -prune -o -path ./.codex -prune -o -path ./.agents -prune -o -printf '%p %y %m %s %l\n' | sort
+cat fifo_out redirected redirected_err dangling newtarget
+"#;
+
+#[test]
+fn ordinary_creation_works_as_without_the_guard() {
+    require_sandbox!();
+    let world = World::new();
+    let unguarded = guarded_sh(&world, UNGUARDED, ORDINARY);
+    assert_code(&unguarded, 0);
+    let expected = stdout(&unguarded);
+    assert!(expected.contains("through-fifo"), "{expected}");
+    clean(&world);
+    let output = guarded_sh(&world, &[], ORDINARY);
+    assert_code(&output, 0);
+    assert_eq!(stdout(&output), expected, "stderr: {}", stderr(&output));
+    assert!(!stderr(&output).contains("refused"), "{}", stderr(&output));
+    let mode = std::fs::metadata(world.ws.join("d"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o750, "the command's umask applies");
+}
+
+/// `openat2` carries its flags out of the filter's reach: `ENOSYS`, to
+/// which its callers fall back to `openat`.
+const OPENAT2: &str = r#"
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+how = (ctypes.c_uint64 * 3)(0o101, 0o644, 0)
+libc.syscall.restype = ctypes.c_long
+fd = libc.syscall(437, -100, b"via_openat2", how, 24)
+print("openat2:", fd if fd >= 0 else -ctypes.get_errno())
+"#;
+
+#[test]
+fn openat2_answers_enosys_under_the_guard() {
+    require_sandbox!();
+    let world = World::new();
+    let control = guarded_python(&world, UNGUARDED, OPENAT2);
+    assert!(
+        stdout(&control).starts_with("openat2: "),
+        "{}",
+        stderr(&control)
+    );
+    assert!(
+        exists(&world.ws.join("via_openat2")),
+        "control: {}",
+        stdout(&control)
+    );
+    clean(&world);
+    let output = guarded_python(&world, &[], OPENAT2);
+    assert_eq!(stdout(&output), format!("openat2: -{}\n", libc::ENOSYS));
+    assert!(!exists(&world.ws.join("via_openat2")));
+}
+
+#[test]
+fn a_nested_mount_namespace_cannot_create_files() {
+    require_sandbox!();
+    let world = World::new();
+    let script = "unshare -Urm sh -c 'echo x > nested' && echo created";
+    let control = guarded_sh(&world, UNGUARDED, script);
+    if !stdout(&control).contains("created") {
+        println!(
+            "SKIPPED: no nested user and mount namespace in the sandbox here: {}",
+            stderr(&control)
+        );
+        return;
+    }
+    assert_eq!(read(&world.ws.join("nested")).as_deref(), Some("x\n"));
+    clean(&world);
+    let output = guarded_sh(&world, &[], script);
+    assert!(!exists(&world.ws.join("nested")));
+    assert!(
+        stderr(&output).contains("mount namespace or root of its own"),
+        "{}",
+        stderr(&output)
+    );
+}
