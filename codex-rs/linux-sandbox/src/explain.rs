@@ -138,6 +138,7 @@ pub fn explain_sandboxed(
         }
     }
     let _ = writeln!(out, "seccomp: {}", describe_stage(stage));
+    let _ = writeln!(out, "guard for new .git/.codex/.agents: {}", describe_guard(plan));
     let mut argv = vec![program];
     argv.extend(
         bwrap_args(plan, STATUS_PLACEHOLDER, stage, command)
@@ -214,15 +215,26 @@ fn describe_stage(stage: Stage<'_>) -> &'static str {
     match stage {
         Stage::Bwrap { .. } => "installed by bwrap (--seccomp) right before it execs the command",
         Stage::Inner { argv0: true, .. } => {
-            "installed by the inner stage (features.inner_stage, or network mode proxy): bwrap \
-             execs this binary, named codex-linux-sandbox, which sets no_new_privs and the filter, \
-             then execs the command"
+            "installed by the inner stage (the guard, network mode proxy or features.inner_stage): \
+             bwrap execs this binary, named codex-linux-sandbox, which sets no_new_privs and the \
+             filter, then execs the command"
         }
         Stage::Inner { argv0: false, .. } => {
-            "installed by the inner stage (features.inner_stage, or network mode proxy): bwrap \
-             execs this binary, which sets no_new_privs and the filter, then execs the command; \
-             this bwrap has no --argv0, so the stage is named by its path"
+            "installed by the inner stage (the guard, network mode proxy or features.inner_stage): \
+             bwrap execs this binary, which sets no_new_privs and the filter, then execs the \
+             command; this bwrap has no --argv0, so the stage is named by its path"
         }
+    }
+}
+
+/// Whether the protected-name guard runs, and how.
+fn describe_guard(plan: &MountPlan) -> &'static str {
+    if plan.guard_protected_names {
+        "on: the inner stage supervises every path-creating call (seccomp user notification) \
+         and refuses any that would create one (features.guard_protected_names)"
+    } else {
+        "off: only the mounts above protect them (--disable guard_protected_names, or a profile \
+         without protected paths)"
     }
 }
 
