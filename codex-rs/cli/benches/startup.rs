@@ -19,24 +19,26 @@
 //!   `CODEX_HOME` an empty temporary directory so no user configuration
 //!   applies and `RUST_LOG` removed so no logging is set up.
 //! - **B** raw bwrap with the same isolation. Its argv is not written here
-//!   by hand: it is the command `codex sandbox --explain -- /bin/true`
-//!   prints for the same workspace and `CODEX_HOME` (the line after the
+//!   by hand: it is the command `codex sandbox --explain --disable
+//!   guard_protected_names -- /bin/true` prints for the same workspace and
+//!   `CODEX_HOME` (the line after the
 //!   `bwrap command` header), split with `shell-words`, minus `--seccomp FD`
 //!   and `--json-status-fd FD`, which name descriptors only a launching
 //!   `codex` holds. So B is the same bwrap binary with the same namespaces
 //!   and the same mount list, and A - B is what `codex` adds: its own exec
-//!   and start-up, policy resolution, host probes, the seccomp filter and
-//!   the two pipes.
+//!   and start-up, policy resolution, host probes, the seccomp filter, the
+//!   two pipes, and the guard's inner stage and supervisor.
 //! - **A'** and **B'**: A and B again with `PATH` holding no bwrap, so that
 //!   `codex` runs its bundled `codex-resources/bwrap` (opened, hashed with
 //!   SHA-256 against the compiled-in digest, exec'd through
 //!   `/proc/self/fd/N`) and B' runs that same file directly. Measured only
 //!   when the binary has a bundled bwrap beside it (`just bench` uses
 //!   `target/dist`); otherwise the pair is skipped with a note.
-//! - **I** A with `--enable inner_stage`: the other pipeline, where bwrap
-//!   execs `codex` again as the inner stage to install `no_new_privs` and
-//!   seccomp. I - A is the price of that extra exec; it is why the default
-//!   hands the filter to bwrap instead.
+//! - **U** A with `--disable guard_protected_names`: the pipeline without
+//!   the protected-name guard, where bwrap installs the seccomp filter
+//!   itself. A runs the inner stage instead (bwrap execs `codex` again,
+//!   which forks the supervisor and installs the guard's filter), so A - U
+//!   is what the guard costs each start.
 //! - **C** plain `/bin/true`: the cost of spawning any process, for context.
 //!
 //! The release binary is used: `cargo bench` builds with the `bench`
@@ -122,12 +124,12 @@ mod linux {
             ),
             Variant::new("B  bwrap (same flags) /bin/true", raw_bwrap),
             Variant::new(
-                "I  codex sandbox, inner stage",
+                "U  codex sandbox, no guard",
                 [
                     codex,
                     "sandbox",
-                    "--enable",
-                    "inner_stage",
+                    "--disable",
+                    "guard_protected_names",
                     "--",
                     "/bin/true",
                 ],
@@ -160,11 +162,19 @@ mod linux {
         Ok(())
     }
 
-    /// The bwrap argv `codex sandbox --explain` prints, without the two
-    /// descriptor arguments only a launching `codex` can fill in.
+    /// The bwrap argv `codex sandbox --explain` prints for the pipeline
+    /// without the guard (bwrap then execs the command itself), without the
+    /// two descriptor arguments only a launching `codex` can fill in.
     fn raw_bwrap_argv(mut explain: Command) -> Result<Vec<OsString>, String> {
         let output = explain
-            .args(["sandbox", "--explain", "--", "/bin/true"])
+            .args([
+                "sandbox",
+                "--explain",
+                "--disable",
+                "guard_protected_names",
+                "--",
+                "/bin/true",
+            ])
             .stdin(Stdio::null())
             .output()
             .map_err(|err| format!("running codex sandbox --explain: {err}"))?;
@@ -230,8 +240,8 @@ mod linux {
                 .find(|variant| variant.label.split_whitespace().next() == Some(key))
                 .map(|variant| ms(variant.median()))
         };
-        // `main` always measures A, B and I, in that order, first.
-        let [a, b, i] = [0, 1, 2].map(|index| ms(variants[index].median()));
+        // `main` always measures A, B and U, in that order, first.
+        let [a, b, u] = [0, 1, 2].map(|index| ms(variants[index].median()));
         let ratio = a / b.max(f64::MIN_POSITIVE);
         println!(
             "median(A) / median(B) = {ratio:.3}   target <= {TARGET_RATIO}   {}",
@@ -239,9 +249,9 @@ mod linux {
         );
         println!("codex - bwrap (median) = {:.3} ms", a - b);
         println!(
-            "inner stage: I - A = {:.3} ms (bwrap execs codex once more), I / B = {:.3}",
-            i - a,
-            i / b.max(f64::MIN_POSITIVE)
+            "guard: A - U = {:.3} ms (inner stage exec, supervisor fork, second filter), U / B = {:.3}",
+            a - u,
+            u / b.max(f64::MIN_POSITIVE)
         );
         if let (Some(a_bundled), Some(b_bundled)) = (median("A'"), median("B'")) {
             let ratio = a_bundled / b_bundled.max(f64::MIN_POSITIVE);
