@@ -53,3 +53,8 @@ bench: release
     CODEX_BENCH_BIN="$PWD/target/dist/codex" cargo bench -p codex-cli --bench startup
     CODEX_BENCH_BIN="$PWD/target/dist/codex" cargo bench -p codex-cli --bench scan
     CODEX_BENCH_BIN="$PWD/target/dist/codex" cargo bench -p codex-cli --bench proxy
+
+# What the protected-name guard costs a build: `cargo build` of this project
+# unsandboxed, sandboxed without and with the guard (minutes per round).
+bench-build: release
+    CODEX_BENCH_BIN="$PWD/target/dist/codex" cargo bench -p codex-cli --bench build

@@ -61,12 +61,13 @@ use std::convert::Infallible;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 
 use codex_sandboxing::NetworkMode;
 
 use crate::error::exit_code;
+use crate::inner_stage::HELPER_ARGV0;
 use crate::proxy::handoff::{channel, receive_listeners, send_listeners};
 use crate::seccomp::build_filter;
 use filter::{build_guard_filter, install_with_listener};
@@ -103,20 +104,14 @@ pub fn run_guarded(network: NetworkMode, command: &[OsString], mut report: File)
     }
     if pid == 0 {
         drop(prepared.supervisor_end);
-        drop(prepared.sigchld);
-        let Err(message) = become_command(
-            &prepared.filters,
-            prepared.command_end,
-            prepared.old_mask,
-            command,
-        );
+        let Err(message) = become_command(&prepared.filters, prepared.command_end, command);
         failed(&mut report, message)
     }
     drop(prepared.command_end);
     match start_supervising(prepared.supervisor_end, &prepared.filters) {
         Ok(Some(supervisor)) => {
             drop(report);
-            supervise(&supervisor, prepared.sigchld.as_raw_fd(), pid)
+            supervise(supervisor, pid)
         }
         // The child failed before handing the listener over and said why
         // in the report: end with its status.
@@ -139,12 +134,10 @@ struct Prepared {
     filters: Filters,
     supervisor_end: OwnedFd,
     command_end: OwnedFd,
-    sigchld: OwnedFd,
-    old_mask: libc::sigset_t,
 }
 
 /// Everything that can fail before the fork: the filters, the channel,
-/// SIGCHLD as a descriptor, subreaping.
+/// subreaping.
 fn prepare(network: NetworkMode) -> Result<Prepared, String> {
     let filters = Filters {
         base: build_filter(network).map_err(|err| err.to_string())?,
@@ -152,25 +145,6 @@ fn prepare(network: NetworkMode) -> Result<Prepared, String> {
     };
     let (supervisor_end, command_end) =
         channel().map_err(|err| format!("cannot create the guard's channel: {err}"))?;
-    // SAFETY: the sigset functions fill the zeroed sets they are given.
-    let (mut sigchld_only, mut old_mask): (libc::sigset_t, libc::sigset_t) =
-        unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
-    // SAFETY: as above; sigprocmask and signalfd read the sets, which live
-    // across the calls.
-    let sigchld = unsafe {
-        libc::sigemptyset(&raw mut sigchld_only);
-        libc::sigaddset(&raw mut sigchld_only, libc::SIGCHLD);
-        libc::sigprocmask(libc::SIG_BLOCK, &raw const sigchld_only, &raw mut old_mask);
-        libc::signalfd(-1, &raw const sigchld_only, libc::SFD_CLOEXEC)
-    };
-    if sigchld < 0 {
-        return Err(format!(
-            "cannot watch for the command's exit: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    // SAFETY: signalfd just returned this descriptor, owned by no one else.
-    let sigchld = unsafe { OwnedFd::from_raw_fd(sigchld) };
     // SAFETY: PR_SET_CHILD_SUBREAPER takes plain integers.
     if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
         return Err(format!(
@@ -182,8 +156,6 @@ fn prepare(network: NetworkMode) -> Result<Prepared, String> {
         filters,
         supervisor_end,
         command_end,
-        sigchld,
-        old_mask,
     })
 }
 
@@ -194,11 +166,8 @@ fn prepare(network: NetworkMode) -> Result<Prepared, String> {
 fn become_command(
     filters: &Filters,
     channel: OwnedFd,
-    old_mask: libc::sigset_t,
     command: &[OsString],
 ) -> Result<Infallible, String> {
-    // SAFETY: restores the mask saved before the fork; exec keeps it.
-    unsafe { libc::sigprocmask(libc::SIG_SETMASK, &raw const old_mask, std::ptr::null_mut()) };
     let listener = install_with_listener(&filters.guard).map_err(|err| {
         format!("cannot install the guard's seccomp filter (seccomp user notification, Linux 5.0): {err}")
     })?;
@@ -276,62 +245,34 @@ fn detach_stdio() -> Result<(), String> {
     Ok(())
 }
 
-/// Serves held calls until the command (`child`) exits, reaping orphans
-/// on the way, then exits with the command's status.
-fn supervise(supervisor: &Supervisor, sigchld: i32, child: libc::pid_t) -> ! {
-    let mut fds = [
-        libc::pollfd {
-            fd: supervisor.listener.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: sigchld,
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
-    loop {
-        // SAFETY: `fds` is a valid array of two pollfds for the call.
-        if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
-            continue;
-        }
-        if fds[1].revents != 0 {
-            drain(sigchld);
-            if let Some(code) = reap(child) {
-                std::process::exit(code);
+/// Serves held calls on a thread of their own (blocking in RECV, so a
+/// call wakes it directly) while this thread reaps children, orphans
+/// included, until the command (`child`) exits; then exits with the
+/// command's status. The serving thread is the only one that creates
+/// entries, so the umask it sets around a creation is never raced.
+fn supervise(supervisor: Supervisor, child: libc::pid_t) -> ! {
+    let serving = std::thread::Builder::new()
+        .name("guard".into())
+        .spawn(move || {
+            loop {
+                supervisor.serve_one();
             }
-        }
-        if fds[0].revents & libc::POLLIN != 0 {
-            supervisor.serve_one();
-        } else if fds[0].revents != 0 {
-            // No process holds the filter any more; the child's exit
-            // follows.
-            fds[0].fd = -1;
-        }
+        });
+    if let Err(err) = serving {
+        eprintln!("{HELPER_ARGV0}: cannot start the guard's supervisor: {err}");
+        // SAFETY: kill with the child's pid and a signal number.
+        unsafe { libc::kill(child, libc::SIGKILL) };
+        std::process::exit(exit_code::SETUP);
     }
-}
-
-/// Empties the SIGCHLD descriptor (one wake-up may stand for many exits).
-fn drain(sigchld: i32) {
-    // SAFETY: signalfd_siginfo is plain data; read writes at most its size.
-    let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
-    let size = std::mem::size_of::<libc::signalfd_siginfo>();
-    // SAFETY: as above. The descriptor is blocking, but it was readable.
-    unsafe { libc::read(sigchld, (&raw mut info).cast(), size) };
-}
-
-/// Reaps every exited child; the command's status once it is among them.
-fn reap(child: libc::pid_t) -> Option<i32> {
     loop {
         let mut status = 0;
         // SAFETY: waitpid writes the status into `status`.
-        let pid = unsafe { libc::waitpid(-1, &raw mut status, libc::WNOHANG) };
-        if pid <= 0 {
-            return None;
-        }
+        let pid = unsafe { libc::waitpid(-1, &raw mut status, 0) };
         if pid == child {
-            return Some(exit_status(status));
+            std::process::exit(exit_status(status));
+        }
+        if pid < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD) {
+            std::process::exit(exit_code::SETUP);
         }
     }
 }

@@ -61,8 +61,8 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    /// Receives and answers one held call. Returns when there was none to
-    /// receive (the caller died meanwhile) as well.
+    /// Waits for a held call, then answers it. Returns without one when
+    /// the wait was interrupted or the caller died meanwhile.
     pub fn serve_one(&self) {
         // SAFETY: a zeroed seccomp_notif is what RECV requires.
         let mut notification: libc::seccomp_notif = unsafe { std::mem::zeroed() };

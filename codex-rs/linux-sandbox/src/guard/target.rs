@@ -20,6 +20,10 @@ use super::calls::{DirArg, UserPtr};
 /// The longest path the kernel accepts, its terminating NUL included.
 const PATH_MAX: usize = libc::PATH_MAX as usize;
 
+/// Room for a thread's whole `/proc/TID/status` (about 1.5 KiB); the
+/// `Umask:` line is near its top.
+const STATUS_BUFFER: usize = 8192;
+
 /// Reads of the caller's memory never cross a page boundary: a read that
 /// runs onto an unmapped page fails as a whole.
 const PAGE: u64 = 4096;
@@ -107,11 +111,13 @@ impl Caller {
         format!("/proc/{}/fd/{fd}", self.tid)
     }
 
-    /// The caller's umask, from its status file.
+    /// The caller's umask, from its status file (read in one call: the
+    /// kernel generates the whole text on each read).
     pub fn umask(self) -> Result<libc::mode_t, Errno> {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.tid)).map_err(errno)?;
-        status
+        let file = File::open(format!("/proc/{}/status", self.tid)).map_err(errno)?;
+        let mut buffer = [0u8; STATUS_BUFFER];
+        let len = file.read_at(&mut buffer, 0).map_err(errno)?;
+        String::from_utf8_lossy(&buffer[..len])
             .lines()
             .find_map(|line| line.strip_prefix("Umask:"))
             .and_then(|value| libc::mode_t::from_str_radix(value.trim(), 8).ok())
