@@ -19,9 +19,10 @@ lint:
     cargo clippy --all-targets -- -D warnings
     scripts/lint-workflows.sh
 
-# Run the escape suite alone and print its table (attack, sandboxed, unsandboxed control), then the isolation suite.
+# Run the escape suite alone and print its table (attack, sandboxed, unsandboxed control), then the guard's table of planted names, then the isolation suite.
 escape:
     cargo nextest run -p codex-linux-sandbox --test escape --no-capture
+    cargo nextest run -p codex-linux-sandbox --test guard --no-capture -E 'test(no_new_protected_entry_can_be_planted)'
     cargo nextest run -p codex-linux-sandbox --test isolation
 
 # Fuzz the config parser + resolver and the planner + renderer, each for SECONDS (default 60; nightly, cargo-fuzz).
