@@ -138,7 +138,11 @@ pub fn explain_sandboxed(
         }
     }
     let _ = writeln!(out, "seccomp: {}", describe_stage(stage));
-    let _ = writeln!(out, "guard for new .git/.codex/.agents: {}", describe_guard(plan));
+    let _ = writeln!(
+        out,
+        "guard for new .git/.codex/.agents: {}",
+        describe_guard(plan)
+    );
     let mut argv = vec![program];
     argv.extend(
         bwrap_args(plan, STATUS_PLACEHOLDER, stage, command)

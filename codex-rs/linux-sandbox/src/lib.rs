@@ -14,6 +14,7 @@
 //!
 //! The [`inner_stage`] is the part that runs inside the namespaces.
 
+pub mod argv0_cache;
 pub mod bundled;
 pub mod doctor;
 pub mod error;

@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 
 use codex_sandboxing::namespaces::{Container, NamespaceFacts};
 
+use crate::argv0_cache;
 use crate::launcher::Bwrap;
 
 /// Why a bwrap probe failed: bwrap's own message.
@@ -74,20 +75,32 @@ pub fn bwrap_version(bwrap: &Bwrap) -> Option<String> {
 
 /// Whether this bwrap knows `--argv0` (bubblewrap 0.9 and later):
 /// `--argv0 x --version` prints the version where the option exists and
-/// fails with "Unknown option" where it does not. Asked once per process: a
-/// process uses one bwrap, and later calls return the first answer.
+/// fails with "Unknown option" where it does not. The bundled bwrap is
+/// pinned at a version that has it; a system bwrap is asked once per
+/// binary, the answer kept between runs ([`crate::argv0_cache`]), and once
+/// per process in any case.
 pub fn supports_argv0(bwrap: &Bwrap) -> bool {
     static ANSWER: OnceLock<bool> = OnceLock::new();
-    *ANSWER.get_or_init(|| {
-        bwrap
-            .command()
-            .args(["--argv0", "codex-probe", "--version"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success())
+    *ANSWER.get_or_init(|| match bwrap {
+        Bwrap::Bundled(_) => true,
+        Bwrap::System(path) => argv0_cache::load(path).unwrap_or_else(|| {
+            let answer = ask_argv0(bwrap);
+            argv0_cache::store(path, answer);
+            answer
+        }),
     })
+}
+
+/// Runs the `--argv0` question.
+fn ask_argv0(bwrap: &Bwrap) -> bool {
+    bwrap
+        .command()
+        .args(["--argv0", "codex-probe", "--version"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 /// The sysctls and container markers that decide whether user namespaces

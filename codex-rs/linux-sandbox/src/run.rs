@@ -191,6 +191,11 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
         LaunchOutcome::InnerStageFailed(report) => return Err(inner_stage_failed(&report)),
         LaunchOutcome::SetupFailed(code) => code,
     };
+    // The kept --argv0 answer may be what made bwrap refuse: the next
+    // start asks again.
+    if matches!(pipeline, Pipeline::InnerStage { argv0: true, .. }) {
+        crate::argv0_cache::forget();
+    }
     // Diagnosed only now, so that a start that works pays for no probe.
     if let Err(ProbeFailure(message)) = probe_namespaces(&bwrap) {
         let diagnosis = diagnose_namespace_failure(&message, &namespace_facts());

@@ -254,9 +254,15 @@ fn supervise(supervisor: Supervisor, child: libc::pid_t) -> ! {
     let serving = std::thread::Builder::new()
         .name("guard".into())
         .spawn(move || {
-            loop {
-                supervisor.serve_one();
-            }
+            // A panic would leave every later call held for ever: end the
+            // sandbox instead, so the failure is closed and visible.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                loop {
+                    supervisor.serve_one();
+                }
+            }));
+            eprintln!("{HELPER_ARGV0}: the guard's supervisor failed; ending the sandbox");
+            std::process::exit(exit_code::SETUP);
         });
     if let Err(err) = serving {
         eprintln!("{HELPER_ARGV0}: cannot start the guard's supervisor: {err}");

@@ -9,7 +9,7 @@ use nix::errno::Errno;
 use super::calls::{DirArg, GuardedCall, decode};
 use super::paths::in_target_view;
 use super::perform::{self, Outcome, Start};
-use super::target::{Caller, View};
+use super::target::{Caller, CallerProc, View};
 use crate::inner_stage::HELPER_ARGV0;
 
 /// How descriptors reach the caller: atomically with the answer
@@ -107,17 +107,18 @@ impl Supervisor {
         let Some(call) = call else {
             return Err(Errno::ENOSYS);
         };
-        if !caller.shares_view(self.view)? {
+        let entry = caller.open()?;
+        if !entry.shares_view(self.view)? {
             report_nested(caller);
             return Err(Errno::EPERM);
         }
-        let memory = caller.memory()?;
-        let read = |ptr| Caller::read_path(&memory, ptr).map(|path| target_view(&path, caller));
+        let memory = entry.memory()?;
+        let read = |ptr| CallerProc::read_path(&memory, ptr).map(|path| target_view(&path, caller));
         let start = |dir: DirArg, path: &CStr| -> Result<(Option<OwnedFd>, Start), Errno> {
             if path.to_bytes().starts_with(b"/") {
                 Ok((None, Start(libc::AT_FDCWD)))
             } else {
-                let fd = caller.start_dir(dir)?;
+                let fd = entry.start_dir(dir)?;
                 let raw = fd.as_raw_fd();
                 Ok((Some(fd), Start(raw)))
             }
@@ -135,12 +136,12 @@ impl Supervisor {
                 // still be the thread that made it, or it all belongs to
                 // another process that reused its id.
                 self.check(id)?;
-                perform::open_creating(from, &path, flags, mode, caller.tid, || caller.umask())
+                perform::open_creating(from, &path, flags, mode, caller.tid, || entry.umask())
             }
             GuardedCall::Mkdir { dir, path, mode } => {
                 let path = read(path)?;
                 let (_held, from) = start(dir, &path)?;
-                let umask = caller.umask()?;
+                let umask = entry.umask()?;
                 self.check(id)?;
                 perform::with_umask(umask, || perform::mkdir(from, &path, mode))
             }
@@ -152,13 +153,13 @@ impl Supervisor {
             } => {
                 let path = read(path)?;
                 let (_held, from) = start(dir, &path)?;
-                let umask = caller.umask()?;
+                let umask = entry.umask()?;
                 self.check(id)?;
                 perform::with_umask(umask, || perform::mknod(from, &path, mode, dev))
             }
             GuardedCall::Symlink { target, dir, path } => {
                 // The link's text is data: kept exactly as written.
-                let target = Caller::read_path(&memory, target)?;
+                let target = CallerProc::read_path(&memory, target)?;
                 let path = read(path)?;
                 let (_held, from) = start(dir, &path)?;
                 self.check(id)?;
@@ -242,13 +243,17 @@ impl Supervisor {
                 let delivery = self.delivery;
                 // Opening a FIFO waits for its other end, which another
                 // held call may be about to open: never in the loop.
-                std::thread::spawn(move || {
-                    let responder = Responder { listener, delivery };
-                    match perform::reopen(&existing, flags) {
-                        Ok(fd) => responder.deliver(id, &fd, flags),
-                        Err(err) => responder.send(id, 0, err as i32),
-                    }
-                });
+                let responder = Responder { listener, delivery };
+                let opened =
+                    std::thread::Builder::new()
+                        .name("guard-fifo".into())
+                        .spawn(move || match perform::reopen(&existing, flags) {
+                            Ok(fd) => responder.deliver(id, &fd, flags),
+                            Err(err) => responder.send(id, 0, err as i32),
+                        });
+                if opened.is_err() {
+                    responder.send(id, 0, libc::EAGAIN);
+                }
             }
         }
     }

@@ -10,7 +10,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{FileExt, MetadataExt};
 
 use nix::errno::Errno;
@@ -59,9 +59,29 @@ impl View {
 }
 
 impl Caller {
+    /// The caller's `/proc` entry, opened once for all the questions about
+    /// one call.
+    pub fn open(self) -> Result<CallerProc, Errno> {
+        Ok(CallerProc {
+            dir: open_at(
+                libc::AT_FDCWD,
+                &format!("/proc/{}", self.tid),
+                libc::O_PATH | libc::O_DIRECTORY,
+            )?,
+        })
+    }
+}
+
+/// A caller's `/proc/TID` directory.
+#[derive(Debug)]
+pub struct CallerProc {
+    dir: OwnedFd,
+}
+
+impl CallerProc {
     /// The caller's memory, to read strings from.
-    pub fn memory(self) -> Result<File, Errno> {
-        File::open(format!("/proc/{}/mem", self.tid)).map_err(errno)
+    pub fn memory(&self) -> Result<File, Errno> {
+        self.open("mem", libc::O_RDONLY).map(File::from)
     }
 
     /// Copies the NUL-terminated string at `ptr` out of `memory`: `EFAULT`
@@ -97,24 +117,18 @@ impl Caller {
 
     /// The directory a relative path of the caller starts from, opened
     /// `O_PATH`: its working directory or one of its descriptors.
-    pub fn start_dir(self, dir: DirArg) -> Result<OwnedFd, Errno> {
-        let path = match dir {
-            DirArg::Cwd => format!("/proc/{}/cwd", self.tid),
-            DirArg::Fd(fd) if fd < 0 => return Err(Errno::EBADF),
-            DirArg::Fd(fd) => self.descriptor_path(fd),
-        };
-        open_path(&path)
-    }
-
-    /// The `/proc` link to one of the caller's descriptors.
-    pub fn descriptor_path(self, fd: i32) -> String {
-        format!("/proc/{}/fd/{fd}", self.tid)
+    pub fn start_dir(&self, dir: DirArg) -> Result<OwnedFd, Errno> {
+        match dir {
+            DirArg::Cwd => self.open("cwd", libc::O_PATH),
+            DirArg::Fd(fd) if fd < 0 => Err(Errno::EBADF),
+            DirArg::Fd(fd) => self.open(&format!("fd/{fd}"), libc::O_PATH),
+        }
     }
 
     /// The caller's umask, from its status file (read in one call: the
     /// kernel generates the whole text on each read).
-    pub fn umask(self) -> Result<libc::mode_t, Errno> {
-        let file = File::open(format!("/proc/{}/status", self.tid)).map_err(errno)?;
+    pub fn umask(&self) -> Result<libc::mode_t, Errno> {
+        let file = File::from(self.open("status", libc::O_RDONLY)?);
         let mut buffer = [0u8; STATUS_BUFFER];
         let len = file.read_at(&mut buffer, 0).map_err(errno)?;
         String::from_utf8_lossy(&buffer[..len])
@@ -127,20 +141,40 @@ impl Caller {
     /// Whether the caller resolves paths as the supervisor does: same
     /// mount namespace, same root. A command that made a mount namespace
     /// of its own (a nested sandbox) or chrooted does not.
-    pub fn shares_view(self, own: View) -> Result<bool, Errno> {
-        Ok(View::of(&self.tid.to_string()).map_err(errno)? == own)
+    pub fn shares_view(&self, own: View) -> Result<bool, Errno> {
+        let view = View {
+            mount_namespace: self.identity("ns/mnt")?,
+            root: self.identity("root")?,
+        };
+        Ok(view == own)
+    }
+
+    /// Device and inode of what `name` (below the entry) leads to.
+    fn identity(&self, name: &str) -> Result<(u64, u64), Errno> {
+        let name = CString::new(name).map_err(|_| Errno::EINVAL)?;
+        // SAFETY: fstatat fills the zeroed struct; `name` is NUL-terminated.
+        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        if unsafe { libc::fstatat(self.dir.as_raw_fd(), name.as_ptr(), &raw mut stat, 0) } != 0 {
+            return Err(Errno::last());
+        }
+        Ok((stat.st_dev, stat.st_ino))
+    }
+
+    fn open(&self, name: &str, flags: i32) -> Result<OwnedFd, Errno> {
+        open_at(self.dir.as_raw_fd(), name, flags)
     }
 }
 
-/// Opens `path` (which the kernel resolves) as an `O_PATH` descriptor.
-fn open_path(path: &str) -> Result<OwnedFd, Errno> {
+/// `openat(dir, path, flags | O_CLOEXEC)`.
+fn open_at(dir: RawFd, path: &str, flags: i32) -> Result<OwnedFd, Errno> {
     let path = CString::new(path).map_err(|_| Errno::EINVAL)?;
     // SAFETY: `path` is a valid NUL-terminated string for the call.
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+    let fd = unsafe { libc::openat(dir, path.as_ptr(), flags | libc::O_CLOEXEC) };
     if fd < 0 {
         return Err(Errno::last());
     }
-    // SAFETY: `fd` was just returned by open and is owned by no one else.
+    // SAFETY: `fd` was just returned by openat and is owned by no one else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
@@ -161,7 +195,7 @@ mod tests {
 
     #[test]
     fn strings_are_read_up_to_their_nul_even_across_a_page() {
-        let caller = own_thread();
+        let caller = own_thread().open().unwrap();
         let memory = caller.memory().unwrap();
         // A string that starts 3 bytes before a page boundary.
         let mut buffer = vec![b'x'; 3 * PAGE as usize];
@@ -169,19 +203,19 @@ mod tests {
         let start = (base / PAGE + 1) * PAGE - 3;
         let offset = usize::try_from(start - base).unwrap();
         buffer[offset..offset + 9].copy_from_slice(b"sub/.git\0");
-        let read = Caller::read_path(&memory, start).unwrap();
+        let read = CallerProc::read_path(&memory, start).unwrap();
         assert_eq!(read.as_bytes(), b"sub/.git");
-        assert_eq!(Caller::read_path(&memory, 0), Err(Errno::EFAULT));
+        assert_eq!(CallerProc::read_path(&memory, 0), Err(Errno::EFAULT));
         let unterminated = vec![b'a'; PATH_MAX + 10];
         assert_eq!(
-            Caller::read_path(&memory, unterminated.as_ptr() as u64),
+            CallerProc::read_path(&memory, unterminated.as_ptr() as u64),
             Err(Errno::ENAMETOOLONG)
         );
     }
 
     #[test]
     fn the_umask_and_view_of_a_thread_are_read_from_proc() {
-        let caller = own_thread();
+        let caller = own_thread().open().unwrap();
         // SAFETY: umask only swaps the process's mask; restored below.
         let previous = unsafe { libc::umask(0o027) };
         let read = caller.umask();
