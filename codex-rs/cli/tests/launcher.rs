@@ -60,6 +60,7 @@ impl World {
     fn sandbox(&self, codex: &Path, path: &str, options: &[&str], script: &str) -> Output {
         Command::new(codex)
             .env("CODEX_HOME", &self.home)
+            .env("XDG_CACHE_HOME", self.base.join("cache"))
             .env("PATH", path)
             .arg("sandbox")
             .arg("-C")
@@ -359,6 +360,7 @@ fn a_bwrap_without_argv0_still_runs_the_inner_stage_with_a_warning() {
     let log = fake_bwrap(&fake, &real, true);
     let path = fake.display().to_string();
     let codex = codex().canonicalize().unwrap();
+    let mut first = true;
     for (options, program) in [
         (
             &["--enable", "inner_stage"][..],
@@ -390,6 +392,13 @@ fn a_bwrap_without_argv0_still_runs_the_inner_stage_with_a_warning() {
         );
         let run = inner_stage_run(&log);
         assert!(!run.contains("--argv0"), "{run}");
+        // Asked on the first run only; the answer is kept for the next.
+        let probes = std::fs::read_to_string(&log)
+            .unwrap()
+            .matches("--argv0 codex-probe")
+            .count();
+        assert_eq!(probes, usize::from(first), "{options:?}");
+        first = false;
         assert!(
             run.contains(&format!(" -- {program}")),
             "{options:?}: {run}"

@@ -81,7 +81,7 @@ macro_rules! require_sandbox {
 /// and a CODEX_HOME whose config keeps /tmp and $TMPDIR out of the
 /// workspace profile, so "outside" really is outside.
 pub struct World {
-    _root: tempfile::TempDir,
+    root: tempfile::TempDir,
     pub ws: PathBuf,
     pub outside: PathBuf,
     pub codex_home: PathBuf,
@@ -108,7 +108,7 @@ impl World {
             std::fs::write(ws.join(".git/config"), "[core]\n").expect("write .git/config");
         }
         World {
-            _root: root,
+            root,
             ws,
             outside,
             codex_home,
@@ -155,7 +155,11 @@ impl World {
         command: &[S],
     ) -> Command {
         let mut cmd = Command::new(helper_bin());
-        cmd.env("CODEX_HOME", &self.codex_home).arg("-C").arg(cwd);
+        cmd.env("CODEX_HOME", &self.codex_home)
+            // The --argv0 answers of this world's bwraps stay in it.
+            .env("XDG_CACHE_HOME", self.root.path().join("cache"))
+            .arg("-C")
+            .arg(cwd);
         cmd.args(options)
             .arg("--")
             .args(command)
