@@ -256,11 +256,14 @@ fn supervise(supervisor: Supervisor, child: libc::pid_t) -> ! {
         .spawn(move || {
             // A panic would leave every later call held for ever: end the
             // sandbox instead, so the failure is closed and visible.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                loop {
-                    supervisor.serve_one();
-                }
+            let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                while supervisor.serve_one() {}
             }));
+            // Nothing holds the filter: the command is gone and the other
+            // thread is about to exit with its status.
+            if served.is_ok() {
+                return;
+            }
             eprintln!("{HELPER_ARGV0}: the guard's supervisor failed; ending the sandbox");
             std::process::exit(exit_code::SETUP);
         });

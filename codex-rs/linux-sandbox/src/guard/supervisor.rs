@@ -62,8 +62,10 @@ pub struct Supervisor {
 
 impl Supervisor {
     /// Waits for a held call, then answers it. Returns without one when
-    /// the wait was interrupted or the caller died meanwhile.
-    pub fn serve_one(&self) {
+    /// the wait was interrupted or the caller died meanwhile; returns
+    /// `false` once no process holds the filter any more (the command and
+    /// all it started have exited), when there is nothing left to serve.
+    pub fn serve_one(&self) -> bool {
         // SAFETY: a zeroed seccomp_notif is what RECV requires.
         let mut notification: libc::seccomp_notif = unsafe { std::mem::zeroed() };
         // SAFETY: RECV fills the struct, which lives across the call.
@@ -75,7 +77,7 @@ impl Supervisor {
             )
         };
         if received < 0 {
-            return;
+            return !self.abandoned();
         }
         let id = notification.id;
         let caller = Caller {
@@ -88,6 +90,20 @@ impl Supervisor {
             _ => (self.carry_out(id, caller, call), 0),
         };
         self.answer(id, caller, call, outcome, flags);
+        true
+    }
+
+    /// Whether no process holds the filter any more: RECV then fails at
+    /// once, and the listener reports a hang-up.
+    fn abandoned(&self) -> bool {
+        let mut listener = libc::pollfd {
+            fd: self.listener.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd; a zero timeout never blocks.
+        let ready = unsafe { libc::poll(&raw mut listener, 1, 0) };
+        ready > 0 && listener.revents & libc::POLLHUP != 0 && listener.revents & libc::POLLIN == 0
     }
 
     /// Judges and carries out `call` for `caller`.
