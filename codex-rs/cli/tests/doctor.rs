@@ -25,7 +25,7 @@ fn doctor(cwd: &Path, path: &str, json: bool) -> Output {
     command.output().unwrap()
 }
 
-const CHECKS: [&str; 11] = [
+const CHECKS: [&str; 12] = [
     "config",
     "kernel",
     "wsl",
@@ -36,6 +36,7 @@ const CHECKS: [&str; 11] = [
     "bundled_bwrap",
     "user_namespaces",
     "proc_mount",
+    "guard",
     "ripgrep",
 ];
 

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use codex_sandboxing::cli::SandboxArgs;
 use codex_sandboxing::doctor::{
-    BundledObservation, BwrapObservation, DoctorReport, HostObservations, diagnose, render_text,
+    BundledObservation, BwrapObservation, DoctorReport, GuardObservation, HostObservations,
+    diagnose, render_text,
 };
 use codex_sandboxing::request::{Environment, build_policy};
 
@@ -54,7 +55,7 @@ pub fn exit_status(report: &DoctorReport) -> i32 {
 pub fn observe_host() -> HostObservations {
     let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
     let path_var = std::env::var_os("PATH").unwrap_or_default();
-    let (config, writable) = default_policy();
+    let (config, writable, guard_enabled) = default_policy();
     let system_bwrap = find_trusted_program("bwrap", &path_var, &writable)
         .map(|path| observe_bwrap(&Bwrap::System(path)));
     let bundled_path = bundled_path_of_current_exe();
@@ -86,12 +87,20 @@ pub fn observe_host() -> HostObservations {
         bundled_bwrap,
         ripgrep: find_trusted_program("rg", &path_var, &writable),
         config,
+        guard: GuardObservation {
+            enabled: guard_enabled,
+            seccomp_actions: std::fs::read_to_string("/proc/sys/kernel/seccomp/actions_avail").ok(),
+            yama_ptrace_scope: std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
+                .ok()
+                .and_then(|text| text.trim().parse().ok()),
+        },
     }
 }
 
-/// The default profile for the current directory and configuration, and
-/// the real paths of its writable roots (where a planted bwrap is ignored).
-fn default_policy() -> (Result<String, String>, Vec<PathBuf>) {
+/// The default profile for the current directory and configuration, the
+/// real paths of its writable roots (where a planted bwrap is ignored), and
+/// whether it runs the protected-name guard.
+fn default_policy() -> (Result<String, String>, Vec<PathBuf>, bool) {
     let policy = Environment::from_process()
         .map_err(|err| format!("cannot read the current directory: {err}"))
         .and_then(|env| build_policy(&SandboxArgs::default(), &env).map_err(|err| err.to_string()));
@@ -109,9 +118,13 @@ fn default_policy() -> (Result<String, String>, Vec<PathBuf>) {
                 .as_ref()
                 .map_or(Ok(None), proxy_source)
                 .map_err(|err| err.to_string());
-            (route.map(|_| policy.profile.to_string()), writable)
+            let guard = policy
+                .sandbox
+                .as_ref()
+                .is_some_and(|sandbox| sandbox.guard_protected_names);
+            (route.map(|_| policy.profile.to_string()), writable, guard)
         }
-        Err(err) => (Err(err), Vec::new()),
+        Err(err) => (Err(err), Vec::new(), false),
     }
 }
 

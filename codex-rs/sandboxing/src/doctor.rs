@@ -113,6 +113,20 @@ pub struct HostObservations {
     /// Loading the configuration and the default profile: `Err` holds the
     /// error.
     pub config: Result<String, String>,
+    /// What the protected-name guard needs from the kernel.
+    pub guard: GuardObservation,
+}
+
+/// What the protected-name guard (`features.guard_protected_names`) needs
+/// from the host.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GuardObservation {
+    /// Whether the default profile runs the guard.
+    pub enabled: bool,
+    /// `/proc/sys/kernel/seccomp/actions_avail`, if readable.
+    pub seccomp_actions: Option<String>,
+    /// `/proc/sys/kernel/yama/ptrace_scope`, if Yama is there.
+    pub yama_ptrace_scope: Option<u32>,
 }
 
 /// Judges `host`.
@@ -128,6 +142,7 @@ pub fn diagnose(host: &HostObservations) -> DoctorReport {
         bundled_bwrap_check(host),
     ];
     checks.extend(chosen_bwrap_checks(host));
+    checks.push(guard_check(host));
     checks.push(ripgrep_check(host));
     let default_profile_can_run = checks.iter().all(|check| check.status != Status::Fail);
     DoctorReport {
@@ -167,21 +182,28 @@ fn config_check(host: &HostObservations) -> Check {
     }
 }
 
+/// `(major, minor)` of a kernel release such as `6.1.0-18-amd64`.
+fn kernel_version(release: &str) -> Option<(u32, u32)> {
+    let mut parts = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(str::parse::<u32>);
+    match (parts.next(), parts.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) => Some((major, minor)),
+        _ => None,
+    }
+}
+
 fn kernel_check(host: &HostObservations) -> Check {
     let release = host.kernel_release.trim();
-    let version: Vec<u32> = release
-        .split(|c: char| !c.is_ascii_digit())
-        .take(2)
-        .filter_map(|part| part.parse().ok())
-        .collect();
-    match version.as_slice() {
-        [major, minor] if (*major, *minor) < (3, 8) => check(
+    match kernel_version(release) {
+        Some(version) if version < (3, 8) => check(
             "kernel",
             Status::Fail,
             format!("Linux {release}: older than 3.8, no unprivileged user namespaces"),
             Some("upgrade the kernel".into()),
         ),
-        [_, _] => check("kernel", Status::Pass, format!("Linux {release}"), None),
+        Some(_) => check("kernel", Status::Pass, format!("Linux {release}"), None),
         _ => check(
             "kernel",
             Status::Info,
@@ -364,6 +386,64 @@ fn chosen_bwrap_checks(host: &HostObservations) -> Vec<Check> {
         ),
     };
     vec![namespaces, proc_mount]
+}
+
+/// The guard needs seccomp user notification with descriptor handover
+/// (Linux 5.9), the sandbox's own `/proc` (the `proc_mount` check), and a
+/// Yama policy that lets a process read the memory of its descendants.
+fn guard_check(host: &HostObservations) -> Check {
+    let guard = &host.guard;
+    if !guard.enabled {
+        return check(
+            "guard",
+            Status::Info,
+            "the default profile runs without the guard for new .git, .codex and .agents",
+            None,
+        );
+    }
+    let disable =
+        "or run with --disable guard_protected_names (mounts still protect the names that exist)";
+    let no_notification = guard.seccomp_actions.as_deref().is_some_and(|actions| {
+        !actions
+            .split_whitespace()
+            .any(|action| action == "user_notif")
+    });
+    let old_kernel = kernel_version(&host.kernel_release).is_some_and(|version| version < (5, 9));
+    if no_notification || old_kernel {
+        return check(
+            "guard",
+            Status::Fail,
+            format!(
+                "the guard for new .git, .codex and .agents needs seccomp user notification with \
+                 descriptor handover (Linux 5.9); this kernel is {}",
+                host.kernel_release.trim()
+            ),
+            Some(format!("upgrade to Linux 5.9 or later, {disable}")),
+        );
+    }
+    match guard.yama_ptrace_scope {
+        Some(scope) if scope >= 2 => check(
+            "guard",
+            Status::Fail,
+            format!(
+                "kernel.yama.ptrace_scope is {scope}: the guard's supervisor may not read the \
+                 paths the command passes, so every file creation would fail"
+            ),
+            Some(format!(
+                "set kernel.yama.ptrace_scope to 1 or 0 (sysctl), {disable}"
+            )),
+        ),
+        scope => check(
+            "guard",
+            Status::Pass,
+            format!(
+                "seccomp user notification available; Yama ptrace_scope {} (the supervisor is an \
+                 ancestor of every sandboxed process)",
+                show(scope)
+            ),
+            None,
+        ),
+    }
 }
 
 fn ripgrep_check(host: &HostObservations) -> Check {

@@ -33,6 +33,13 @@ fn healthy() -> HostObservations {
         },
         ripgrep: Some(PathBuf::from("/usr/bin/rg")),
         config: Ok(":workspace".into()),
+        guard: GuardObservation {
+            enabled: true,
+            seccomp_actions: Some(
+                "kill_process kill_thread trap errno user_notif trace log allow\n".into(),
+            ),
+            yama_ptrace_scope: Some(1),
+        },
     }
 }
 
@@ -208,10 +215,11 @@ fn config_errors_old_kernels_and_missing_seccomp_fail() {
     };
     let report = diagnose(&host);
     assert!(!report.default_profile_can_run);
-    for id in ["config", "kernel", "seccomp"] {
+    // The guard needs Linux 5.9 as well.
+    for id in ["config", "kernel", "seccomp", "guard"] {
         assert_eq!(status_of(&report, id), Status::Fail, "{id}");
     }
-    assert!(render_text(&report).ends_with("cannot run here: 3 checks failed\n"));
+    assert!(render_text(&report).ends_with("cannot run here: 4 checks failed\n"));
 }
 
 #[test]
@@ -227,4 +235,58 @@ fn facts_that_do_not_decide_are_information() {
     assert_eq!(status_of(&report, "landlock"), Status::Info);
     assert_eq!(status_of(&report, "ripgrep"), Status::Info);
     assert_eq!(status_of(&report, "seccomp"), Status::Pass);
+}
+
+#[test]
+fn the_guard_needs_user_notification_linux_5_9_and_a_yama_scope_below_2() {
+    let report = diagnose(&healthy());
+    assert_eq!(status_of(&report, "guard"), Status::Pass);
+    assert!(report.default_profile_can_run);
+    let failing = [
+        HostObservations {
+            kernel_release: "5.4.0-150-generic".into(),
+            ..healthy()
+        },
+        HostObservations {
+            guard: GuardObservation {
+                seccomp_actions: Some("kill_process kill_thread trap errno trace log allow".into()),
+                ..healthy().guard
+            },
+            ..healthy()
+        },
+        HostObservations {
+            guard: GuardObservation {
+                yama_ptrace_scope: Some(2),
+                ..healthy().guard
+            },
+            ..healthy()
+        },
+    ];
+    for host in failing {
+        let report = diagnose(&host);
+        assert_eq!(status_of(&report, "guard"), Status::Fail, "{host:?}");
+        assert!(!report.default_profile_can_run);
+        assert!(fix_of(&report, "guard").contains("--disable guard_protected_names"));
+    }
+    // Without the guard none of that matters.
+    let unguarded = HostObservations {
+        kernel_release: "5.4.0-150-generic".into(),
+        guard: GuardObservation {
+            enabled: false,
+            ..healthy().guard
+        },
+        ..healthy()
+    };
+    let report = diagnose(&unguarded);
+    assert_eq!(status_of(&report, "guard"), Status::Info);
+    assert!(report.default_profile_can_run);
+    // No Yama at all is fine.
+    let no_yama = HostObservations {
+        guard: GuardObservation {
+            yama_ptrace_scope: None,
+            ..healthy().guard
+        },
+        ..healthy()
+    };
+    assert_eq!(status_of(&diagnose(&no_yama), "guard"), Status::Pass);
 }
