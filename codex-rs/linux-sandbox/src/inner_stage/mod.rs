@@ -1,5 +1,6 @@
 //! The inner stage: what runs inside the namespaces, between bwrap and the
-//! command, when `features.inner_stage` is on.
+//! command, with the protected-name guard (the default), in network mode
+//! proxy, or when `features.inner_stage` is on.
 //!
 //! bwrap execs this same executable with [`INNER_STAGE_FLAG`] first, named
 //! `codex-linux-sandbox` where bwrap has `--argv0` (the flag, not the name,
@@ -15,6 +16,10 @@
 //! 3. sets `no_new_privs`;
 //! 4. installs the seccomp filter for the requested network mode;
 //! 5. execs the command.
+//!
+//! With the guard, steps 4 and 5 happen in a forked child, after it has
+//! installed the guard's filter and handed its listener to this process,
+//! which stays as the supervisor ([`crate::guard`]).
 //!
 //! Any failure is written to the report descriptor, which the outer stage
 //! reads after bwrap ends: a non-empty report means the command never
