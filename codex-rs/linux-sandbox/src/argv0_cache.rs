@@ -57,7 +57,7 @@ pub fn lookup(text: &str, key: &str) -> Option<bool> {
 }
 
 /// The file's text with `answer` recorded for `key`: any older line for
-/// the key is dropped, and only the newest [`MAX_ENTRIES`] lines are kept.
+/// the key is dropped, and only the newest `MAX_ENTRIES` lines are kept.
 pub fn record(text: &str, key: &str, answer: bool) -> String {
     let mut lines: Vec<&str> = text
         .lines()

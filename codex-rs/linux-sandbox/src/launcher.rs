@@ -21,7 +21,7 @@ pub enum Bwrap {
 
 impl Bwrap {
     /// A command that execs this bwrap (the bundled one through its open
-    /// descriptor, with `bwrap` as its argv[0] so its messages read the
+    /// descriptor, with `bwrap` as its `argv[0]` so its messages read the
     /// same as the system one's).
     pub fn command(&self) -> Command {
         match self {

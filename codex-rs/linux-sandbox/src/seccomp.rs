@@ -20,7 +20,7 @@
 //! A default-allow filter keyed on syscall numbers must also stop the other
 //! syscall ABIs, whose numbers differ: seccompiler's architecture check
 //! kills the process on a foreign architecture (the i386 `int 0x80` entry),
-//! and on x86_64 [`X32_GUARD`] kills it on any x32 syscall number.
+//! and on x86_64 `X32_GUARD` kills it on any x32 syscall number.
 
 use std::collections::BTreeMap;
 

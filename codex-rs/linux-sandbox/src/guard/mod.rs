@@ -9,15 +9,15 @@
 //! # How
 //!
 //! The inner stage forks. The child, which becomes the command, installs
-//! a second seccomp filter ([`filter`]) that holds every path-creating
+//! a second seccomp filter (`filter`) that holds every path-creating
 //! call (`mkdir*`, `mknod*`, `symlink*`, `link*`, `rename*`, `creat`, and
 //! `open`/`openat` with `O_CREAT`; ordinary opens never leave the kernel)
 //! and passes the filter's notification descriptor to the parent. The
-//! parent, the supervisor, receives each held call ([`supervisor`]),
-//! copies its path strings out of the caller's memory ([`target`]),
+//! parent, the supervisor, receives each held call (`supervisor`),
+//! copies its path strings out of the caller's memory (`target`),
 //! refuses any call whose new entry has a protected name (`EPERM`, and a
 //! line on stderr), and carries out the others itself, on those copies
-//! ([`perform`]): a thread of the command that rewrites the string after
+//! (`perform`): a thread of the command that rewrites the string after
 //! the check changes nothing, because the kernel never reads it again.
 //!
 //! The supervisor runs with the command's credentials, in its namespaces
@@ -25,7 +25,7 @@
 //! command the command could have done itself; it applies the caller's
 //! umask, starts relative paths at the caller's working directory or
 //! descriptor through `/proc/TID/`, and respells the caller's own
-//! `/proc/self`, `/dev/fd` and `/dev/std*` for that thread ([`paths`]).
+//! `/proc/self`, `/dev/fd` and `/dev/std*` for that thread (`paths`).
 //!
 //! It is the command's parent and a child subreaper, so it stays an
 //! ancestor of every process the command starts, which is what Yama's

@@ -12,7 +12,7 @@
 //!    close-on-exec;
 //! 2. in network mode proxy, listens on the proxy routes' loopback
 //!    addresses and hands the listeners to the outer stage
-//!    ([`listeners`], [`crate::proxy`]);
+//!    (`listeners`, [`crate::proxy`]);
 //! 3. sets `no_new_privs`;
 //! 4. installs the seccomp filter for the requested network mode;
 //! 5. execs the command.

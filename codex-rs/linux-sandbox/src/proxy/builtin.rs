@@ -12,7 +12,7 @@
 //! interception, so what a client sends inside a tunnel, its TLS server
 //! name included, is not checked: only the tunnel's target is). Every
 //! request is judged by
-//! [`DomainPolicy`](codex_sandboxing::proxy::domains::DomainPolicy): the
+//! [`DomainPolicy`]: the
 //! name first, then each address it resolves to; the connection goes to an
 //! address that passed, never to a name resolved again, and the upstream
 //! sees the checked name as `Host`. A refusal answers `403 Forbidden` with

@@ -4,7 +4,7 @@
 //! Small trees, the usual case at start-up, are walked on this thread: the
 //! parallel walker's threads cost more than they save there, and its idle
 //! workers sleep in 1 ms steps, which a start-up of a few milliseconds
-//! feels. A walk that passes [`SEQUENTIAL_LIMIT`] entries starts over in
+//! feels. A walk that passes `SEQUENTIAL_LIMIT` entries starts over in
 //! parallel, which is what large trees need.
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! Proxy-only egress (`network.mode = "proxy"`): which loopback proxy the
 //! sandboxed command may reach, read from the proxy variables of the
-//! environment, and the variables the command then gets ([`env`]).
+//! environment, and the variables the command then gets ([`mod@env`]).
 //!
 //! The sandbox has its own network namespace with only a loopback
 //! interface. For every endpoint found here, a listener is opened inside
