@@ -212,6 +212,11 @@ fn start_supervising(channel: OwnedFd, filters: &Filters) -> Result<Option<Super
         ));
     }
     detach_stdio()?;
+    // Its own working directory never matters (relative paths start at the
+    // caller's); `/` keeps a path that reaches it anyway (a command's link
+    // into /proc/self/cwd) on the read-only root, not in the workspace.
+    std::env::set_current_dir("/")
+        .map_err(|err| format!("cannot leave the workspace directory: {err}"))?;
     seccompiler::apply_filter_all_threads(&filters.base)
         .map_err(|err| format!("cannot install the supervisor's seccomp filter: {err}"))?;
     File::from(channel)

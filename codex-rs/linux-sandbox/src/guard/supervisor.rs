@@ -3,6 +3,7 @@
 
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nix::errno::Errno;
 
@@ -11,6 +12,9 @@ use super::paths::in_target_view;
 use super::perform::{self, Outcome, Start};
 use super::target::{Caller, CallerProc, View};
 use crate::inner_stage::HELPER_ARGV0;
+
+/// The most FIFO opens waiting for their other end at once.
+const MAX_FIFO_WAITS: usize = 64;
 
 /// How descriptors reach the caller: atomically with the answer
 /// (`SECCOMP_ADDFD_FLAG_SEND`, Linux 5.14), or added first and answered
@@ -254,23 +258,34 @@ impl Supervisor {
                 self.send(id, 0, libc::EPERM);
             }
             Outcome::Opened(fd) => self.deliver(id, &fd, flags),
-            Outcome::FifoToReopen(existing, flags) => {
-                let listener = self.listener.as_raw_fd();
-                let delivery = self.delivery;
-                // Opening a FIFO waits for its other end, which another
-                // held call may be about to open: never in the loop.
-                let responder = Responder { listener, delivery };
-                let opened =
-                    std::thread::Builder::new()
-                        .name("guard-fifo".into())
-                        .spawn(move || match perform::reopen(&existing, flags) {
-                            Ok(fd) => responder.deliver(id, &fd, flags),
-                            Err(err) => responder.send(id, 0, err as i32),
-                        });
-                if opened.is_err() {
-                    responder.send(id, 0, libc::EAGAIN);
+            Outcome::FifoToReopen(existing, flags) => self.reopen_fifo(id, existing, flags),
+        }
+    }
+
+    /// Opens an existing FIFO for the caller on a thread of its own:
+    /// opening one waits for its other end, which another held call may be
+    /// about to open, so never in the loop. At most [`MAX_FIFO_WAITS`]
+    /// wait at once; beyond that the open fails with `EAGAIN`.
+    fn reopen_fifo(&self, id: u64, existing: OwnedFd, flags: i32) {
+        static WAITING: AtomicUsize = AtomicUsize::new(0);
+        let responder = self.responder();
+        if WAITING.fetch_add(1, Ordering::SeqCst) >= MAX_FIFO_WAITS {
+            WAITING.fetch_sub(1, Ordering::SeqCst);
+            responder.send(id, 0, libc::EAGAIN);
+            return;
+        }
+        let opened = std::thread::Builder::new()
+            .name("guard-fifo".into())
+            .spawn(move || {
+                match perform::reopen(&existing, flags) {
+                    Ok(fd) => responder.deliver(id, &fd, flags),
+                    Err(err) => responder.send(id, 0, err as i32),
                 }
-            }
+                WAITING.fetch_sub(1, Ordering::SeqCst);
+            });
+        if opened.is_err() {
+            WAITING.fetch_sub(1, Ordering::SeqCst);
+            responder.send(id, 0, libc::EAGAIN);
         }
     }
 
