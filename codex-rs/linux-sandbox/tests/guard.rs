@@ -383,3 +383,36 @@ fn a_nested_mount_namespace_cannot_create_files() {
         stderr(&output)
     );
 }
+
+/// Opens that procfs entries of other processes would allow: the
+/// supervisor opens what a held call names, so it must never reach its own
+/// `mem` (the command's parent is the supervisor) or another process's.
+/// The caller's own entry still works.
+const PROC_OPENS: &str = r#"
+import os
+def attempt(path, flags):
+    try:
+        os.close(os.open(path, flags))
+        return "opened"
+    except OSError as err:
+        return f"errno {err.errno}"
+parent = os.getppid()
+for entry in ["mem", "environ", "fd/2"]:
+    print(f"/proc/PARENT/{entry}", attempt(f"/proc/{parent}/{entry}", os.O_RDWR | os.O_CREAT))
+print("own fd", attempt("/proc/self/fd/1", os.O_WRONLY | os.O_CREAT))
+print("own comm", attempt("/proc/self/comm", os.O_WRONLY | os.O_CREAT))
+"#;
+
+#[test]
+fn held_opens_never_reach_another_processs_proc_entry() {
+    require_sandbox!();
+    let world = World::new();
+    let output = guarded_python(&world, &[], PROC_OPENS);
+    let out = stdout(&output);
+    for entry in ["mem", "environ", "fd/2"] {
+        let line = format!("/proc/PARENT/{entry} errno {}", libc::EACCES);
+        assert!(out.contains(&line), "{entry}: {out}{}", stderr(&output));
+    }
+    assert!(out.contains("own fd opened"), "{out}");
+    assert!(out.contains("own comm opened"), "{out}");
+}

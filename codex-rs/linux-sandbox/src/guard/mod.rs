@@ -43,8 +43,11 @@
 //!   cannot create anything: its paths mean something else to the
 //!   supervisor, so its calls are refused.
 //! - A symbolic link of the command's own that leads into `/proc/self` is
-//!   followed as the supervisor's: it reaches the supervisor's entry, not
-//!   the caller's (only leading `/proc/self` components are respelled).
+//!   followed as the supervisor's (only leading `/proc/self` components are
+//!   respelled). Since whatever the supervisor opens is opened with its
+//!   identity, an open that ends in procfs is served only inside the
+//!   caller's own `/proc/TID` and `/proc/TID/fd`; any other process's entry,
+//!   the supervisor's own `mem` above all, gets `EACCES`.
 //! - Each held call costs a round trip to the supervisor; `just
 //!   bench-build` measures a build under it.
 //! - It needs `/proc` in the sandbox and Linux 5.9 (`SECCOMP_ADDFD`); the

@@ -27,7 +27,8 @@ const MAX_LINKS: u32 = 40;
 const MAX_CREATE_RACES: u32 = 8;
 
 /// `PROC_SUPER_MAGIC`: procfs, which has no entries to create, but whose
-/// `/proc/PID/fd/N` links jump to objects rather than naming paths.
+/// `/proc/PID/fd/N` links jump to objects rather than naming paths (see
+/// `open_in_proc`).
 const PROC_SUPER_MAGIC: libc::c_long = 0x9fa0;
 
 /// Where a relative path starts: a directory descriptor, or `AT_FDCWD`
@@ -177,9 +178,7 @@ pub fn open_creating(
         };
         let dir_start = Start(dir.as_raw_fd());
         if is_procfs(&dir) {
-            // Nothing can be created on procfs; its links jump to objects.
-            return open_at(dir_start, split.name, flags, mode)
-                .map_or_else(Outcome::Failed, Outcome::Opened);
+            return open_in_proc(&dir, split.name, flags, tid);
         }
         // An open cannot create a directory: the kernel answers EISDIR to
         // `O_CREAT` on `.`, `..` and any `name/`, whatever `name` is.
@@ -249,6 +248,42 @@ pub fn open_creating(
             Err(err) => return Outcome::Failed(err),
         }
     }
+}
+
+/// An `O_CREAT` open whose last component is in procfs, where nothing can
+/// be created but `/proc/TID/fd/N` links jump to objects. Whatever is
+/// opened there is opened with the supervisor's identity, which may read
+/// and write any process of the sandbox (its own `mem` included), so only
+/// the caller's own entry is served: `/proc/TID` and `/proc/TID/fd`, which
+/// is what `/dev/stdout`, `/dev/fd/N` and `/proc/self/...` come to.
+/// Anything else gets `EACCES`.
+fn open_in_proc(dir: &OwnedFd, name: &[u8], flags: i32, tid: i32) -> Outcome {
+    if !is_callers_proc_entry(dir, tid) {
+        return Outcome::Failed(Errno::EACCES);
+    }
+    let existing = match open_at(Start(dir.as_raw_fd()), name, libc::O_PATH, 0) {
+        Ok(existing) => existing,
+        Err(err) => return Outcome::Failed(err),
+    };
+    if flags & libc::O_EXCL != 0 {
+        return Outcome::Failed(Errno::EEXIST);
+    }
+    match file_type(&existing) {
+        Ok(libc::S_IFDIR) => Outcome::Failed(Errno::EISDIR),
+        Ok(libc::S_IFIFO) => Outcome::FifoToReopen(existing, flags),
+        Ok(_) => reopen(&existing, flags).map_or_else(Outcome::Failed, Outcome::Opened),
+        Err(err) => Outcome::Failed(err),
+    }
+}
+
+/// Whether the procfs directory `dir` is the caller's `/proc/TID` or
+/// `/proc/TID/fd`, by the path the kernel gives for it.
+fn is_callers_proc_entry(dir: &OwnedFd, tid: i32) -> bool {
+    let Ok(path) = std::fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd())) else {
+        return false;
+    };
+    let entry = format!("/proc/{tid}");
+    path.as_os_str() == entry.as_str() || path.as_os_str() == format!("{entry}/fd").as_str()
 }
 
 /// Opens an existing non-directory again, through the `O_PATH` descriptor
