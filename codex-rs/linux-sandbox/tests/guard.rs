@@ -164,9 +164,22 @@ fn clean(world: &World) {
     for entry in std::fs::read_dir(&world.ws).unwrap() {
         let path = entry.unwrap().path();
         if path.is_dir() && !path.is_symlink() {
+            make_removable(&path);
             std::fs::remove_dir_all(&path).unwrap();
         } else {
             std::fs::remove_file(&path).unwrap();
+        }
+    }
+}
+
+/// Opens up every directory below `dir` (overlayfs leaves its work
+/// directory mode 000).
+fn make_removable(dir: &Path) {
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() && !path.is_symlink() {
+            make_removable(&path);
         }
     }
 }
@@ -415,4 +428,37 @@ fn held_opens_never_reach_another_processs_proc_entry() {
     }
     assert!(out.contains("own fd opened"), "{out}");
     assert!(out.contains("own comm opened"), "{out}");
+}
+
+#[test]
+fn an_overlay_mounted_in_a_nested_namespace_cannot_copy_up_a_protected_name() {
+    require_sandbox!();
+    let world = World::new();
+    // A readable repository outside the writable roots as the lower layer.
+    let lower = world.outside.join("lower");
+    std::fs::create_dir_all(lower.join(".git")).unwrap();
+    std::fs::write(lower.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+    let ws = world.ws.display();
+    let script = format!(
+        "mkdir -p u w m && unshare -Urm sh -c 'mount -t overlay copyup -o lowerdir={},upperdir={ws}/u,workdir={ws}/w {ws}/m && touch -c {ws}/m/.git/HEAD' && echo copied",
+        lower.display()
+    );
+    let planted = world.ws.join("u/.git");
+    let control = guarded_sh(&world, UNGUARDED, &script);
+    if !stdout(&control).contains("copied") {
+        println!(
+            "SKIPPED: no overlay in a nested user and mount namespace in the sandbox here: {}",
+            stderr(&control)
+        );
+        return;
+    }
+    assert!(exists(&planted), "control: copy-up must plant u/.git");
+    clean(&world);
+    let output = guarded_sh(&world, &[], &script);
+    assert!(!exists(&planted), "copy-up planted u/.git under the guard");
+    assert!(
+        stderr(&output).contains("refused a filesystem mount"),
+        "{}",
+        stderr(&output)
+    );
 }

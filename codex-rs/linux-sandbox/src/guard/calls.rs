@@ -97,21 +97,40 @@ pub enum GuardedCall {
         /// `RENAME_NOREPLACE`, `RENAME_EXCHANGE`, `RENAME_WHITEOUT`.
         flags: u32,
     },
+    /// `mount` of a new filesystem (not a bind, move, remount or change of
+    /// propagation) or `fsopen`: a filesystem instance made in a mount
+    /// namespace of the command's own. An overlay whose upper layer is
+    /// writable creates entries on copy-up with no call of the command's to
+    /// hold, so every new filesystem is refused (`EPERM`). Without such a
+    /// namespace the command has no capability to mount anything anyway.
+    Mount,
     /// `openat2`, whose flags sit in a structure the filter cannot read;
     /// answered with `ENOSYS`, the kernel's answer before Linux 5.6, which
     /// every caller of it must already handle by falling back to `openat`.
     Openat2,
 }
 
-/// Which syscalls the filter sends to the supervisor, and whether only
-/// with `O_CREAT` in the given argument.
+/// Which syscalls the filter sends to the supervisor, and on which
+/// arguments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interception {
     /// Every call.
     Always,
     /// Calls whose argument at this index has `O_CREAT` set.
     WithCreateFlag(u8),
+    /// Calls whose argument at this index has none of these bits set.
+    WithoutFlags(u8, u64),
 }
+
+/// `mount` flags that make no new filesystem: bind, move, remount and
+/// propagation changes (what `unshare -m` itself does).
+pub const MOUNT_WITHOUT_NEW_FILESYSTEM: u64 = (libc::MS_BIND
+    | libc::MS_MOVE
+    | libc::MS_REMOUNT
+    | libc::MS_SHARED
+    | libc::MS_PRIVATE
+    | libc::MS_SLAVE
+    | libc::MS_UNBINDABLE) as u64;
 
 /// The intercepted syscalls of this architecture.
 pub fn intercepted() -> Vec<(i64, Interception)> {
@@ -124,6 +143,11 @@ pub fn intercepted() -> Vec<(i64, Interception)> {
         (libc::SYS_linkat, Interception::Always),
         (libc::SYS_renameat, Interception::Always),
         (libc::SYS_renameat2, Interception::Always),
+        (
+            libc::SYS_mount,
+            Interception::WithoutFlags(3, MOUNT_WITHOUT_NEW_FILESYSTEM),
+        ),
+        (libc::SYS_fsopen, Interception::Always),
     ];
     #[cfg(target_arch = "x86_64")]
     calls.extend([
@@ -208,6 +232,7 @@ pub fn decode(nr: i64, args: [u64; 6]) -> Option<GuardedCall> {
             mode: uint(a3),
         }),
         libc::SYS_openat2 => Some(GuardedCall::Openat2),
+        libc::SYS_mount | libc::SYS_fsopen => Some(GuardedCall::Mount),
         libc::SYS_mkdirat => Some(GuardedCall::Mkdir {
             dir: at(a0),
             path: a1,

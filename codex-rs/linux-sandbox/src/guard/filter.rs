@@ -28,15 +28,10 @@ pub fn build_guard_filter() -> Result<BpfProgram, SeccompError> {
         let syscall_rules = match interception {
             Interception::Always => Vec::new(),
             Interception::WithCreateFlag(arg) => {
-                let creates = SeccompCondition::new(
-                    arg,
-                    SeccompCmpArgLen::Dword,
-                    SeccompCmpOp::MaskedEq(libc::O_CREAT as u64),
-                    libc::O_CREAT as u64,
-                )
-                .map_err(SeccompError::from_display)?;
-                vec![SeccompRule::new(vec![creates]).map_err(SeccompError::from_display)?]
+                let flag = libc::O_CREAT as u64;
+                vec![masked_rule(arg, flag, flag)?]
             }
+            Interception::WithoutFlags(arg, mask) => vec![masked_rule(arg, mask, 0)?],
         };
         rules.insert(nr, syscall_rules);
     }
@@ -59,6 +54,18 @@ pub fn build_guard_filter() -> Result<BpfProgram, SeccompError> {
         ));
     }
     Ok(program)
+}
+
+/// A rule that matches when `arg & mask == value` (low 32 bits).
+fn masked_rule(arg: u8, mask: u64, value: u64) -> Result<SeccompRule, SeccompError> {
+    let condition = SeccompCondition::new(
+        arg,
+        SeccompCmpArgLen::Dword,
+        SeccompCmpOp::MaskedEq(mask),
+        value,
+    )
+    .map_err(SeccompError::from_display)?;
+    SeccompRule::new(vec![condition]).map_err(SeccompError::from_display)
 }
 
 /// Installs `program` on the calling thread and returns the notification

@@ -90,6 +90,10 @@ impl Supervisor {
         let call = decode(i64::from(notification.data.nr), notification.data.args);
         let (outcome, flags) = match call {
             Some(GuardedCall::Openat2) => (Outcome::Failed(Errno::ENOSYS), 0),
+            Some(GuardedCall::Mount) => {
+                report_mount(caller);
+                (Outcome::Failed(Errno::EPERM), 0)
+            }
             Some(GuardedCall::Open { flags, .. }) => (self.carry_out(id, caller, call), flags),
             _ => (self.carry_out(id, caller, call), 0),
         };
@@ -216,6 +220,7 @@ impl Supervisor {
                 perform::rename(old_from, &old, new_from, &new, flags)
             }
             GuardedCall::Openat2 => Outcome::Failed(Errno::ENOSYS),
+            GuardedCall::Mount => Outcome::Failed(Errno::EPERM),
         };
         Ok(outcome)
     }
@@ -389,6 +394,15 @@ fn report_refusal(caller: Caller, call: Option<GuardedCall>, path: &[u8]) {
         "{HELPER_ARGV0}: refused to create {} ({call} by process {}): a new .git, .codex or .agents \
          would be trusted by tools outside the sandbox; --disable guard_protected_names allows it",
         String::from_utf8_lossy(path),
+        caller.tid
+    );
+}
+
+fn report_mount(caller: Caller) {
+    eprintln!(
+        "{HELPER_ARGV0}: refused a filesystem mount of process {} (in a namespace of its own): \
+         an overlay's copy-up could create .git, .codex or .agents where the guard holds no call; \
+         --disable guard_protected_names allows it",
         caller.tid
     );
 }
