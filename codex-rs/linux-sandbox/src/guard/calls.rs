@@ -124,13 +124,13 @@ pub enum Interception {
 
 /// `mount` flags that make no new filesystem: bind, move, remount and
 /// propagation changes (what `unshare -m` itself does).
-pub const MOUNT_WITHOUT_NEW_FILESYSTEM: u64 = (libc::MS_BIND
+pub const MOUNT_WITHOUT_NEW_FILESYSTEM: u64 = libc::MS_BIND
     | libc::MS_MOVE
     | libc::MS_REMOUNT
     | libc::MS_SHARED
     | libc::MS_PRIVATE
     | libc::MS_SLAVE
-    | libc::MS_UNBINDABLE) as u64;
+    | libc::MS_UNBINDABLE;
 
 /// The intercepted syscalls of this architecture.
 pub fn intercepted() -> Vec<(i64, Interception)> {
