@@ -462,3 +462,61 @@ fn an_overlay_mounted_in_a_nested_namespace_cannot_copy_up_a_protected_name() {
         stderr(&output)
     );
 }
+
+/// Binds a Unix socket to `sub/NAME` (relative, from the working
+/// directory) and an Internet socket to loopback; prints what happened.
+const BINDS: &str = r#"
+import os, socket, sys
+os.makedirs("sub", exist_ok=True)
+for name in sys.argv[1:]:
+    unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        unix.bind(f"sub/{name}")
+        print(name, "bound")
+    except OSError as err:
+        print(name, "errno", err.errno)
+tcp = socket.socket()
+tcp.bind(("127.0.0.1", 0))
+print("tcp port", "yes" if tcp.getsockname()[1] > 0 else "no")
+"#;
+
+#[test]
+fn a_unix_socket_cannot_be_bound_to_a_protected_name() {
+    require_sandbox!();
+    let world = World::new();
+    let network = ["-c", "sandbox_workspace_write.network_access=true"];
+    let run = |options: &[&str]| {
+        world
+            .guarded(
+                options,
+                &["/usr/bin/python3", "-c", BINDS, ".git", "ordinary.sock"],
+            )
+            .output()
+            .expect("run helper")
+    };
+    let control = run(&[&network[..], UNGUARDED].concat());
+    assert!(
+        stdout(&control).contains(".git bound"),
+        "control: {}",
+        stderr(&control)
+    );
+    assert!(exists(&world.ws.join("sub/.git")));
+    clean(&world);
+    let output = run(&network);
+    let out = stdout(&output);
+    assert!(
+        out.contains(&format!(".git errno {}", libc::EPERM)),
+        "{out}{}",
+        stderr(&output)
+    );
+    assert!(!exists(&world.ws.join("sub/.git")));
+    // Ordinary binds still work, relative to the working directory.
+    assert!(out.contains("ordinary.sock bound"), "{out}");
+    let sock = world
+        .ws
+        .join("sub/ordinary.sock")
+        .symlink_metadata()
+        .unwrap();
+    assert!(std::os::unix::fs::FileTypeExt::is_socket(&sock.file_type()));
+    assert!(out.contains("tcp port yes"), "{out}");
+}

@@ -97,6 +97,16 @@ pub enum GuardedCall {
         /// `RENAME_NOREPLACE`, `RENAME_EXCHANGE`, `RENAME_WHITEOUT`.
         flags: u32,
     },
+    /// `bind`: an `AF_UNIX` address with a path creates a socket file of
+    /// that name. Every bind is held (the family sits behind a pointer).
+    Bind {
+        /// The caller's socket.
+        socket: i32,
+        /// The address.
+        addr: UserPtr,
+        /// Its length.
+        len: u32,
+    },
     /// `mount` of a new filesystem (not a bind, move, remount or change of
     /// propagation) or `fsopen`: a filesystem instance made in a mount
     /// namespace of the command's own. An overlay whose upper layer is
@@ -148,6 +158,7 @@ pub fn intercepted() -> Vec<(i64, Interception)> {
             Interception::WithoutFlags(3, MOUNT_WITHOUT_NEW_FILESYSTEM),
         ),
         (libc::SYS_fsopen, Interception::Always),
+        (libc::SYS_bind, Interception::Always),
     ];
     #[cfg(target_arch = "x86_64")]
     calls.extend([
@@ -233,6 +244,11 @@ pub fn decode(nr: i64, args: [u64; 6]) -> Option<GuardedCall> {
         }),
         libc::SYS_openat2 => Some(GuardedCall::Openat2),
         libc::SYS_mount | libc::SYS_fsopen => Some(GuardedCall::Mount),
+        libc::SYS_bind => Some(GuardedCall::Bind {
+            socket: int(a0),
+            addr: a1,
+            len: uint(a2),
+        }),
         libc::SYS_mkdirat => Some(GuardedCall::Mkdir {
             dir: at(a0),
             path: a1,

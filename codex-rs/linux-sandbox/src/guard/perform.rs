@@ -16,7 +16,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 
-use super::paths::{in_target_view, split_path};
+use super::paths::{in_target_view, split_path, unix_socket_path};
 use codex_sandboxing::protected::is_protected_name;
 
 /// The most symbolic links one lookup follows, as in the kernel.
@@ -133,6 +133,34 @@ pub fn rename(old_start: Start, old: &CStr, new_start: Start, new: &CStr, flags:
     } else {
         Outcome::Done(result)
     }
+}
+
+/// `bind` of the caller's socket (a copy of its descriptor) to `addr`. A
+/// Unix socket path is judged like any new entry; a relative one is bound
+/// from the caller's working directory `cwd`, where the supervisor stands
+/// for the call (its own is `/` otherwise; only this thread uses it).
+pub fn bind(socket: &OwnedFd, addr: &[u8], cwd: Option<&OwnedFd>) -> Outcome {
+    if let Some(path) = unix_socket_path(addr)
+        && is_protected_name(split_path(path).name)
+    {
+        return Outcome::Refused(path.to_vec());
+    }
+    let Ok(len) = libc::socklen_t::try_from(addr.len()) else {
+        return Outcome::Failed(Errno::EINVAL);
+    };
+    if let Some(cwd) = cwd {
+        // SAFETY: fchdir with a valid directory descriptor.
+        if unsafe { libc::fchdir(cwd.as_raw_fd()) } != 0 {
+            return Outcome::Failed(Errno::last());
+        }
+    }
+    // SAFETY: `addr` holds `len` bytes of socket address for the call.
+    let result = cvt(unsafe { libc::bind(socket.as_raw_fd(), addr.as_ptr().cast(), len) });
+    if cwd.is_some() {
+        // SAFETY: chdir with a NUL-terminated path. `/` always exists.
+        unsafe { libc::chdir(c"/".as_ptr()) };
+    }
+    result.into()
 }
 
 /// An open with `O_CREAT`, as the kernel would carry it out for the

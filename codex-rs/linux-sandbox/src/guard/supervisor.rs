@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use nix::errno::Errno;
 
 use super::calls::{DirArg, GuardedCall, decode};
-use super::paths::in_target_view;
+use super::paths::{in_target_view, unix_socket_path};
 use super::perform::{self, Outcome, Start};
 use super::target::{Caller, CallerProc, View};
 use crate::inner_stage::HELPER_ARGV0;
@@ -219,6 +219,25 @@ impl Supervisor {
                 self.check(id)?;
                 perform::rename(old_from, &old, new_from, &new, flags)
             }
+            GuardedCall::Bind { socket, addr, len } => {
+                let len = usize::try_from(len).map_err(|_| Errno::EINVAL)?;
+                if len > SOCKADDR_STORAGE {
+                    return Err(Errno::EINVAL);
+                }
+                let addr = CallerProc::read_bytes(&memory, addr, len)?;
+                let path = unix_socket_path(&addr);
+                let cwd = match path {
+                    Some(path) if !path.starts_with(b"/") => Some(entry.start_dir(DirArg::Cwd)?),
+                    _ => None,
+                };
+                let umask = match path {
+                    Some(_) => entry.umask()?,
+                    None => 0,
+                };
+                let socket = copy_descriptor(entry.tgid()?, socket)?;
+                self.check(id)?;
+                perform::with_umask(umask, || perform::bind(&socket, &addr, cwd.as_ref()))
+            }
             GuardedCall::Openat2 => Outcome::Failed(Errno::ENOSYS),
             GuardedCall::Mount => Outcome::Failed(Errno::EPERM),
         };
@@ -372,6 +391,31 @@ impl Responder {
     }
 }
 
+/// `sizeof(struct sockaddr_storage)`: the longest address `bind` takes.
+const SOCKADDR_STORAGE: usize = 128;
+
+/// A copy of descriptor `fd` of process `tgid` (`pidfd_getfd`): the same
+/// open socket, to bind on the caller's behalf.
+fn copy_descriptor(tgid: i32, fd: i32) -> Result<OwnedFd, Errno> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags and returns a descriptor.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, tgid, 0) };
+    let pidfd = i32::try_from(pidfd).map_err(|_| Errno::ESRCH)?;
+    if pidfd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: pidfd_open just returned this descriptor, owned by no one else.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    // SAFETY: pidfd_getfd takes a pidfd, a descriptor number and flags.
+    let copy = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
+    let copy = i32::try_from(copy).map_err(|_| Errno::EBADF)?;
+    if copy < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: pidfd_getfd just installed this descriptor in this process.
+    Ok(unsafe { OwnedFd::from_raw_fd(copy) })
+}
+
 /// A path of the caller's spelled for the supervisor.
 fn target_view(path: &CStr, caller: Caller) -> CString {
     match in_target_view(path.to_bytes(), caller.tid) {
@@ -388,6 +432,7 @@ fn report_refusal(caller: Caller, call: Option<GuardedCall>, path: &[u8]) {
         Some(GuardedCall::Rename { .. }) => "rename",
         Some(GuardedCall::Link { .. }) => "link",
         Some(GuardedCall::Symlink { .. }) => "symlink",
+        Some(GuardedCall::Bind { .. }) => "bind",
         _ => "open",
     };
     eprintln!(

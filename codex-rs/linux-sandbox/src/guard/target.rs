@@ -20,6 +20,23 @@ use super::calls::{DirArg, UserPtr};
 /// The longest path the kernel accepts, its terminating NUL included.
 const PATH_MAX: usize = libc::PATH_MAX as usize;
 
+/// Integers parsed in a given radix.
+trait FromStrRadix: Sized {
+    fn from_str_radix(text: &str, radix: u32) -> Option<Self>;
+}
+
+impl FromStrRadix for u32 {
+    fn from_str_radix(text: &str, radix: u32) -> Option<Self> {
+        u32::from_str_radix(text, radix).ok()
+    }
+}
+
+impl FromStrRadix for i32 {
+    fn from_str_radix(text: &str, radix: u32) -> Option<Self> {
+        i32::from_str_radix(text, radix).ok()
+    }
+}
+
 /// Room for a thread's whole `/proc/TID/status` (about 1.5 KiB); the
 /// `Umask:` line is near its top.
 const STATUS_BUFFER: usize = 8192;
@@ -125,17 +142,37 @@ impl CallerProc {
         }
     }
 
-    /// The caller's umask, from its status file (read in one call: the
-    /// kernel generates the whole text on each read).
+    /// The caller's umask, from its status file.
     pub fn umask(&self) -> Result<libc::mode_t, Errno> {
+        self.status_field("Umask:", 8)
+    }
+
+    /// The caller's process (thread group) id, from its status file.
+    pub fn tgid(&self) -> Result<i32, Errno> {
+        self.status_field("Tgid:", 10)
+    }
+
+    /// A numeric field of the status file (read in one call: the kernel
+    /// generates the whole text on each read).
+    fn status_field<T: FromStrRadix>(&self, field: &str, radix: u32) -> Result<T, Errno> {
         let file = File::from(self.open("status", libc::O_RDONLY)?);
         let mut buffer = [0u8; STATUS_BUFFER];
         let len = file.read_at(&mut buffer, 0).map_err(errno)?;
         String::from_utf8_lossy(&buffer[..len])
             .lines()
-            .find_map(|line| line.strip_prefix("Umask:"))
-            .and_then(|value| libc::mode_t::from_str_radix(value.trim(), 8).ok())
+            .find_map(|line| line.strip_prefix(field))
+            .and_then(|value| T::from_str_radix(value.trim(), radix))
             .ok_or(Errno::EIO)
+    }
+
+    /// Copies `len` bytes at `ptr` out of `memory` (`EFAULT` if any is
+    /// unreadable).
+    pub fn read_bytes(memory: &File, ptr: UserPtr, len: usize) -> Result<Vec<u8>, Errno> {
+        let mut bytes = vec![0u8; len];
+        match memory.read_at(&mut bytes, ptr) {
+            Ok(read) if read == len => Ok(bytes),
+            _ => Err(Errno::EFAULT),
+        }
     }
 
     /// Whether the caller resolves paths as the supervisor does: same
