@@ -160,7 +160,14 @@ impl Supervisor {
                 // still be the thread that made it, or it all belongs to
                 // another process that reused its id.
                 self.check(id)?;
-                perform::open_creating(from, &path, flags, mode, caller.tid, || entry.umask())
+                // The umask is read only if something is created, and then
+                // checked to be the caller's like the rest.
+                let umask = || {
+                    let umask = entry.umask()?;
+                    self.check(id)?;
+                    Ok(umask)
+                };
+                perform::open_creating(from, &path, flags, mode, caller.tid, umask)
             }
             GuardedCall::Mkdir { dir, path, mode } => {
                 let path = read(path)?;
