@@ -2,7 +2,22 @@
 //! an exec, so it is set and cleared in exactly one place.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+/// A pidfd of `pid` (Linux 5.3), close-on-exec like every pidfd.
+pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new
+    // descriptor or -1; it touches no memory of ours.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    match i32::try_from(fd) {
+        Ok(fd) if fd >= 0 => {
+            // SAFETY: `fd` was just returned by pidfd_open and is owned by
+            // no one else.
+            Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        }
+        _ => Err(io::Error::last_os_error()),
+    }
+}
 
 /// Sets (`true`) or clears (`false`) `FD_CLOEXEC` on `fd`.
 pub(crate) fn set_close_on_exec(fd: BorrowedFd<'_>, close: bool) -> io::Result<()> {

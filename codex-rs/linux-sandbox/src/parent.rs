@@ -13,7 +13,9 @@
 //! spawning commands) happens while the agent lives on.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use crate::fd::pidfd_open;
 use std::process::{Child, ExitStatus};
 
 /// Waits for `bwrap` (a child of this process) to exit, killing it first
@@ -24,8 +26,8 @@ pub fn wait_tied_to_parent(bwrap: &mut Child) -> io::Result<ExitStatus> {
     let parent = unsafe { libc::getppid() };
     let pidfds = libc::pid_t::try_from(bwrap.id())
         .ok()
-        .and_then(pidfd_open)
-        .zip((parent > 1).then(|| pidfd_open(parent)).flatten());
+        .and_then(|pid| pidfd_open(pid).ok())
+        .zip((parent > 1).then(|| pidfd_open(parent).ok()).flatten());
     let Some((child_fd, parent_fd)) = pidfds else {
         return bwrap.wait();
     };
@@ -75,15 +77,4 @@ fn parent_exits_first(child: &OwnedFd, parent: &OwnedFd) -> bool {
             return false;
         }
     }
-}
-
-/// A pidfd of `pid`, if the kernel has them.
-fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new
-    // descriptor or -1; it touches no memory of ours.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;
-    // SAFETY: `fd` was just returned by pidfd_open and is owned by no one
-    // else.
-    Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }

@@ -23,6 +23,10 @@
 //! and on x86_64 `X32_GUARD` kills it on any x32 syscall number.
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
 
 use codex_sandboxing::NetworkMode;
 use seccompiler::{
@@ -146,6 +150,33 @@ fn unix_stream_only() -> Result<Vec<SeccompRule>, SeccompError> {
         )?)?);
     }
     Ok(deny)
+}
+
+/// Installs `filter` on this (single-threaded) process and execs
+/// `command`, in `cwd` when given: the last step of every pipeline that
+/// starts the command itself (the inner stage, the guard's child, legacy
+/// Landlock). `no_new_privs` must be set already. Returns only with the
+/// reason it could not; the command has not run then.
+pub fn exec_filtered(
+    filter: &BpfProgram,
+    command: &[OsString],
+    cwd: Option<&Path>,
+) -> Result<Infallible, String> {
+    seccompiler::apply_filter_all_threads(filter)
+        .map_err(|err| format!("cannot install the seccomp filter: {err}"))?;
+    let (program, rest) = command
+        .split_first()
+        .ok_or_else(|| "no command to run".to_string())?;
+    let mut exec = std::process::Command::new(program);
+    exec.args(rest);
+    if let Some(cwd) = cwd {
+        exec.current_dir(cwd);
+    }
+    let err = exec.exec();
+    Err(format!(
+        "cannot execute {}: {err}",
+        program.to_string_lossy()
+    ))
 }
 
 /// The program as the raw `struct sock_filter` array bwrap's `--seccomp`

@@ -69,6 +69,18 @@ const ATTACKS: &[Attack] = &[
         planted: "sub/.GIT",
     },
     Attack {
+        name: "a trailing dot (vfat drops it)",
+        script: "mkdir sub/.git.",
+        python: false,
+        planted: "sub/.git.",
+    },
+    Attack {
+        name: "a long s (case folding: s)",
+        script: "mkdir sub/.agent\u{17f}",
+        python: false,
+        planted: "sub/.agent\u{17f}",
+    },
+    Attack {
         name: "mv file sub/.git",
         script: "mv file sub/.git",
         python: false,
@@ -519,4 +531,48 @@ fn a_unix_socket_cannot_be_bound_to_a_protected_name() {
         .unwrap();
     assert!(std::os::unix::fs::FileTypeExt::is_socket(&sock.file_type()));
     assert!(out.contains("tcp port yes"), "{out}");
+}
+
+/// A `.git` deeper than the start-up scan reaches is not mounted read-only;
+/// exchanging a file with it would leave a `.git` file (a gitdir pointer)
+/// in its place, so an exchange is judged on both names.
+const EXCHANGE: &str = r#"
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+deep = sys.argv[1]
+if libc.renameat2(-100, b"file", -100, deep.encode(), 2) != 0:
+    raise OSError(ctypes.get_errno(), "renameat2")
+"#;
+
+#[test]
+fn an_exchange_with_an_unprotected_deep_git_is_refused() {
+    require_sandbox!();
+    let world = World::new();
+    let deep = "a/b/c/d/e/f/g/h/i/j/.git";
+    let setup = |world: &World| {
+        std::fs::create_dir_all(world.ws.join(deep)).unwrap();
+        std::fs::write(world.ws.join("file"), "gitdir: /tmp/evil\n").unwrap();
+    };
+    let exchange = |options: &[&str]| {
+        world
+            .guarded(options, &["/usr/bin/python3", "-c", EXCHANGE, deep])
+            .output()
+            .expect("run helper")
+    };
+    setup(&world);
+    let control = exchange(UNGUARDED);
+    assert!(
+        world.ws.join(deep).is_file(),
+        "control: the exchange must leave a .git file: {}",
+        stderr(&control)
+    );
+    clean(&world);
+    setup(&world);
+    let output = exchange(&[]);
+    assert!(world.ws.join(deep).is_dir(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("refused to create"),
+        "{}",
+        stderr(&output)
+    );
 }

@@ -67,14 +67,15 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::ExitStatusExt;
 
 use codex_sandboxing::NetworkMode;
 
 use crate::error::exit_code;
 use crate::inner_stage::HELPER_ARGV0;
+use crate::launch::exit_code_of;
 use crate::proxy::handoff::{channel, receive_listeners, send_listeners};
-use crate::seccomp::build_filter;
+use crate::seccomp::{build_filter, exec_filtered};
 use filter::{build_guard_filter, install_with_listener};
 use supervisor::{Supervisor, probe_fd_delivery};
 use target::View;
@@ -185,16 +186,7 @@ fn become_command(
         return Err("the guard's supervisor stopped before the command started".into());
     }
     drop(channel);
-    seccompiler::apply_filter_all_threads(&filters.base)
-        .map_err(|err| format!("cannot install the seccomp filter: {err}"))?;
-    let (program, rest) = command
-        .split_first()
-        .ok_or_else(|| "no command to run".to_string())?;
-    let err = std::process::Command::new(program).args(rest).exec();
-    Err(format!(
-        "cannot execute {}: {err}",
-        program.to_string_lossy()
-    ))
+    exec_filtered(&filters.base, command, None)
 }
 
 /// The parent, before the command starts: takes the listener, checks what
@@ -308,11 +300,7 @@ fn wait_for(child: libc::pid_t) -> i32 {
     exit_status(status)
 }
 
-/// The shell's convention: the exit code, or 128+N for signal N.
+/// A raw wait status in the shell's convention ([`exit_code_of`]).
 fn exit_status(status: i32) -> i32 {
-    if libc::WIFSIGNALED(status) {
-        128 + libc::WTERMSIG(status)
-    } else {
-        libc::WEXITSTATUS(status)
-    }
+    exit_code_of(std::process::ExitStatus::from_raw(status))
 }

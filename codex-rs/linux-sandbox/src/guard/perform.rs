@@ -334,7 +334,7 @@ fn refuse_protected(path: &CStr) -> Option<Outcome> {
 }
 
 /// `openat(start, path, flags | O_CLOEXEC, mode)`.
-fn open_at(start: Start, path: &[u8], flags: i32, mode: u32) -> Result<OwnedFd, Errno> {
+pub(super) fn open_at(start: Start, path: &[u8], flags: i32, mode: u32) -> Result<OwnedFd, Errno> {
     let path = CString::new(path).map_err(|_| Errno::EINVAL)?;
     // SAFETY: `path` is NUL-terminated; `start` is a descriptor or AT_FDCWD.
     let fd = unsafe { libc::openat(start.0, path.as_ptr(), flags | libc::O_CLOEXEC, mode) };

@@ -7,10 +7,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nix::errno::Errno;
 
-use super::calls::{DirArg, GuardedCall, decode};
+use super::calls::{DirArg, GuardedCall, UserPtr, decode};
 use super::paths::{in_target_view, unix_socket_path};
 use super::perform::{self, Outcome, Start};
 use super::target::{Caller, CallerProc, View};
+use crate::fd::pidfd_open;
 use crate::inner_stage::HELPER_ARGV0;
 
 /// The most FIFO opens waiting for their other end at once.
@@ -137,16 +138,29 @@ impl Supervisor {
             return Err(Errno::EPERM);
         }
         let memory = entry.memory()?;
-        let read = |ptr| CallerProc::read_path(&memory, ptr).map(|path| target_view(&path, caller));
-        let start = |dir: DirArg, path: &CStr| -> Result<(Option<OwnedFd>, Start), Errno> {
-            if path.to_bytes().starts_with(b"/") {
-                Ok((None, Start(libc::AT_FDCWD)))
+        // A path argument, copied and spelled for the supervisor, with the
+        // directory a relative one starts from held open.
+        let locate = |dir: DirArg, ptr: UserPtr| -> Result<Located, Errno> {
+            let path = target_view(&CallerProc::read_path(&memory, ptr)?, caller);
+            let start_dir = if path.to_bytes().starts_with(b"/") {
+                None
             } else {
-                let fd = entry.start_dir(dir)?;
-                let raw = fd.as_raw_fd();
-                Ok((Some(fd), Start(raw)))
-            }
+                Some(entry.start_dir(dir)?)
+            };
+            let from = Start(
+                start_dir
+                    .as_ref()
+                    .map_or(libc::AT_FDCWD, AsRawFd::as_raw_fd),
+            );
+            Ok(Located {
+                path,
+                from,
+                _start_dir: start_dir,
+            })
         };
+        // Everything a call needs is gathered before `self.check(id)`: the
+        // caller must still be the thread that made it, or it all belongs
+        // to another process that reused its id.
         let outcome = match call {
             GuardedCall::Open {
                 dir,
@@ -154,11 +168,7 @@ impl Supervisor {
                 flags,
                 mode,
             } => {
-                let path = read(path)?;
-                let (_held, from) = start(dir, &path)?;
-                // Everything the call needs is gathered: the caller must
-                // still be the thread that made it, or it all belongs to
-                // another process that reused its id.
+                let at = locate(dir, path)?;
                 self.check(id)?;
                 // The umask is read only if something is created, and then
                 // checked to be the caller's like the rest.
@@ -167,14 +177,13 @@ impl Supervisor {
                     self.check(id)?;
                     Ok(umask)
                 };
-                perform::open_creating(from, &path, flags, mode, caller.tid, umask)
+                perform::open_creating(at.from, &at.path, flags, mode, caller.tid, umask)
             }
             GuardedCall::Mkdir { dir, path, mode } => {
-                let path = read(path)?;
-                let (_held, from) = start(dir, &path)?;
+                let at = locate(dir, path)?;
                 let umask = entry.umask()?;
                 self.check(id)?;
-                perform::with_umask(umask, || perform::mkdir(from, &path, mode))
+                perform::with_umask(umask, || perform::mkdir(at.from, &at.path, mode))
             }
             GuardedCall::Mknod {
                 dir,
@@ -182,19 +191,17 @@ impl Supervisor {
                 mode,
                 dev,
             } => {
-                let path = read(path)?;
-                let (_held, from) = start(dir, &path)?;
+                let at = locate(dir, path)?;
                 let umask = entry.umask()?;
                 self.check(id)?;
-                perform::with_umask(umask, || perform::mknod(from, &path, mode, dev))
+                perform::with_umask(umask, || perform::mknod(at.from, &at.path, mode, dev))
             }
             GuardedCall::Symlink { target, dir, path } => {
                 // The link's text is data: kept exactly as written.
                 let target = CallerProc::read_path(&memory, target)?;
-                let path = read(path)?;
-                let (_held, from) = start(dir, &path)?;
+                let at = locate(dir, path)?;
                 self.check(id)?;
-                perform::symlink(&target, from, &path)
+                perform::symlink(&target, at.from, &at.path)
             }
             GuardedCall::Link {
                 old_dir,
@@ -203,14 +210,11 @@ impl Supervisor {
                 new,
                 flags,
             } => {
-                let old = read(old)?;
-                let new = read(new)?;
                 // An empty `old` (with AT_EMPTY_PATH) starts, and ends, at
                 // `old_dir`: the copy of the caller's descriptor.
-                let (_old_held, old_from) = start(old_dir, &old)?;
-                let (_new_held, new_from) = start(new_dir, &new)?;
+                let (old, new) = (locate(old_dir, old)?, locate(new_dir, new)?);
                 self.check(id)?;
-                perform::link(old_from, &old, new_from, &new, flags)
+                perform::link(old.from, &old.path, new.from, &new.path, flags)
             }
             GuardedCall::Rename {
                 old_dir,
@@ -219,12 +223,9 @@ impl Supervisor {
                 new,
                 flags,
             } => {
-                let old = read(old)?;
-                let new = read(new)?;
-                let (_old_held, old_from) = start(old_dir, &old)?;
-                let (_new_held, new_from) = start(new_dir, &new)?;
+                let (old, new) = (locate(old_dir, old)?, locate(new_dir, new)?);
                 self.check(id)?;
-                perform::rename(old_from, &old, new_from, &new, flags)
+                perform::rename(old.from, &old.path, new.from, &new.path, flags)
             }
             GuardedCall::Bind { socket, addr, len } => {
                 let len = usize::try_from(len).map_err(|_| Errno::EINVAL)?;
@@ -398,6 +399,16 @@ impl Responder {
     }
 }
 
+/// A path argument of a held call, ready to be used by the supervisor.
+struct Located {
+    /// The path, copied and respelled ([`target_view`]).
+    path: CString,
+    /// Where it starts: `start_dir`, or `AT_FDCWD` for an absolute path.
+    from: Start,
+    /// Held open while `from` names it.
+    _start_dir: Option<OwnedFd>,
+}
+
 /// `sizeof(struct sockaddr_storage)`: the longest address `bind` takes.
 const SOCKADDR_STORAGE: usize = 128;
 
@@ -405,14 +416,8 @@ const SOCKADDR_STORAGE: usize = 128;
 /// open socket, to bind on the caller's behalf.
 fn copy_descriptor(tgid: i32, fd: i32) -> Result<OwnedFd, Errno> {
     use std::os::fd::FromRawFd;
-    // SAFETY: pidfd_open takes a pid and flags and returns a descriptor.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, tgid, 0) };
-    let pidfd = i32::try_from(pidfd).map_err(|_| Errno::ESRCH)?;
-    if pidfd < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: pidfd_open just returned this descriptor, owned by no one else.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    let pidfd =
+        pidfd_open(tgid).map_err(|err| err.raw_os_error().map_or(Errno::ESRCH, Errno::from_raw))?;
     // SAFETY: pidfd_getfd takes a pidfd, a descriptor number and flags.
     let copy = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
     let copy = i32::try_from(copy).map_err(|_| Errno::EBADF)?;

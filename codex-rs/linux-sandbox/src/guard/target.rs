@@ -10,32 +10,16 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{FileExt, MetadataExt};
 
 use nix::errno::Errno;
 
 use super::calls::{DirArg, UserPtr};
+use super::perform::{Start, open_at};
 
 /// The longest path the kernel accepts, its terminating NUL included.
 const PATH_MAX: usize = libc::PATH_MAX as usize;
-
-/// Integers parsed in a given radix.
-trait FromStrRadix: Sized {
-    fn from_str_radix(text: &str, radix: u32) -> Option<Self>;
-}
-
-impl FromStrRadix for u32 {
-    fn from_str_radix(text: &str, radix: u32) -> Option<Self> {
-        u32::from_str_radix(text, radix).ok()
-    }
-}
-
-impl FromStrRadix for i32 {
-    fn from_str_radix(text: &str, radix: u32) -> Option<Self> {
-        i32::from_str_radix(text, radix).ok()
-    }
-}
 
 /// Room for a thread's whole `/proc/TID/status` (about 1.5 KiB); the
 /// `Umask:` line is near its top.
@@ -81,9 +65,10 @@ impl Caller {
     pub fn open(self) -> Result<CallerProc, Errno> {
         Ok(CallerProc {
             dir: open_at(
-                libc::AT_FDCWD,
-                &format!("/proc/{}", self.tid),
+                Start(libc::AT_FDCWD),
+                format!("/proc/{}", self.tid).as_bytes(),
                 libc::O_PATH | libc::O_DIRECTORY,
+                0,
             )?,
         })
     }
@@ -144,24 +129,25 @@ impl CallerProc {
 
     /// The caller's umask, from its status file.
     pub fn umask(&self) -> Result<libc::mode_t, Errno> {
-        self.status_field("Umask:", 8)
+        let value = self.status_field("Umask:")?;
+        libc::mode_t::from_str_radix(&value, 8).map_err(|_| Errno::EIO)
     }
 
     /// The caller's process (thread group) id, from its status file.
     pub fn tgid(&self) -> Result<i32, Errno> {
-        self.status_field("Tgid:", 10)
+        self.status_field("Tgid:")?.parse().map_err(|_| Errno::EIO)
     }
 
-    /// A numeric field of the status file (read in one call: the kernel
-    /// generates the whole text on each read).
-    fn status_field<T: FromStrRadix>(&self, field: &str, radix: u32) -> Result<T, Errno> {
+    /// The value of a line of the status file (read in one call: the
+    /// kernel generates the whole text on each read).
+    fn status_field(&self, field: &str) -> Result<String, Errno> {
         let file = File::from(self.open("status", libc::O_RDONLY)?);
         let mut buffer = [0u8; STATUS_BUFFER];
         let len = file.read_at(&mut buffer, 0).map_err(errno)?;
         String::from_utf8_lossy(&buffer[..len])
             .lines()
             .find_map(|line| line.strip_prefix(field))
-            .and_then(|value| T::from_str_radix(value.trim(), radix))
+            .map(|value| value.trim().to_owned())
             .ok_or(Errno::EIO)
     }
 
@@ -199,20 +185,8 @@ impl CallerProc {
     }
 
     fn open(&self, name: &str, flags: i32) -> Result<OwnedFd, Errno> {
-        open_at(self.dir.as_raw_fd(), name, flags)
+        open_at(Start(self.dir.as_raw_fd()), name.as_bytes(), flags, 0)
     }
-}
-
-/// `openat(dir, path, flags | O_CLOEXEC)`.
-fn open_at(dir: RawFd, path: &str, flags: i32) -> Result<OwnedFd, Errno> {
-    let path = CString::new(path).map_err(|_| Errno::EINVAL)?;
-    // SAFETY: `path` is a valid NUL-terminated string for the call.
-    let fd = unsafe { libc::openat(dir, path.as_ptr(), flags | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: `fd` was just returned by openat and is owned by no one else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 fn errno(err: io::Error) -> Errno {

@@ -34,11 +34,10 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsFd, FromRawFd, RawFd};
-use std::os::unix::process::CommandExt;
 
 use crate::error::exit_code;
 use crate::fd::{is_open, set_close_on_exec};
-use crate::seccomp::build_filter;
+use crate::seccomp::{build_filter, exec_filtered};
 
 pub use args::{HELPER_ARGV0, INNER_STAGE_FLAG, InnerStageArgs, inner_stage_args};
 
@@ -78,7 +77,7 @@ fn run_inner_stage(args: &[OsString]) -> ! {
     if spec.guard_names {
         crate::guard::run_guarded(spec.network, &spec.command, report);
     }
-    let Err(message) = exec_filtered(&spec);
+    let Err(message) = exec_command(&spec);
     fail(&mut report, &message)
 }
 
@@ -119,19 +118,9 @@ fn prepare(spec: &InnerStageArgs) -> Result<(), String> {
 
 /// Steps 4 and 5 without the guard; returns only with the reason a step
 /// failed.
-fn exec_filtered(spec: &InnerStageArgs) -> Result<Infallible, String> {
+fn exec_command(spec: &InnerStageArgs) -> Result<Infallible, String> {
     let filter = build_filter(spec.network).map_err(|err| err.to_string())?;
-    seccompiler::apply_filter_all_threads(&filter)
-        .map_err(|err| format!("cannot install the seccomp filter: {err}"))?;
-    let (program, rest) = spec
-        .command
-        .split_first()
-        .ok_or_else(|| "no command to run".to_string())?;
-    let err = std::process::Command::new(program).args(rest).exec();
-    Err(format!(
-        "cannot execute {}: {err}",
-        program.to_string_lossy()
-    ))
+    exec_filtered(&filter, &spec.command, None)
 }
 
 /// Takes ownership of the report descriptor after checking that it is

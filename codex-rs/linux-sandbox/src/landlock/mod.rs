@@ -13,7 +13,6 @@ pub mod grants;
 
 use std::convert::Infallible;
 use std::ffi::OsString;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 
 use codex_sandboxing::SandboxPolicy;
@@ -22,7 +21,7 @@ use landlock::{
     path_beneath_rules,
 };
 
-use crate::seccomp::build_filter;
+use crate::seccomp::{build_filter, exec_filtered};
 pub use grants::{LandlockGrants, landlock_grants};
 
 /// The newest ABI whose filesystem rights this pipeline asks for. Later
@@ -88,20 +87,8 @@ pub fn exec_under_landlock(
     command: &[OsString],
 ) -> Result<Infallible, String> {
     let filter = build_filter(policy.network).map_err(|err| err.to_string())?;
-    let (program, rest) = command
-        .split_first()
-        .ok_or_else(|| "no command to run".to_string())?;
     restrict_self(grants)?;
-    seccompiler::apply_filter_all_threads(&filter)
-        .map_err(|err| format!("cannot install the seccomp filter: {err}"))?;
-    let err = std::process::Command::new(program)
-        .args(rest)
-        .current_dir(&policy.cwd)
-        .exec();
-    Err(format!(
-        "cannot execute {}: {err}",
-        program.to_string_lossy()
-    ))
+    exec_filtered(&filter, command, Some(&policy.cwd))
 }
 
 /// Applies `grants` to this process (and sets `no_new_privs`). Anything
