@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use codex_linux_sandbox::fs_view::{Entry, FsView};
 use codex_linux_sandbox::plan::{MountOp, ProcMode, plan};
-use codex_linux_sandbox::render::{STATUS_PLACEHOLDER, Stage, bwrap_args};
+use codex_linux_sandbox::protocol::Arg;
+use codex_linux_sandbox::render::{Stage, bwrap_args};
 use codex_linux_sandbox::scan::ScanReport;
 use codex_sandboxing::profile::RuleOrigin;
 use codex_sandboxing::resolve::ResolvedRule;
@@ -145,13 +146,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(mount_plan) = plan(&policy, &ScanReport::empty(), ProcMode::Mount, &Tree) else {
         return;
     };
-    let argv = bwrap_args(
-        &mount_plan,
-        STATUS_PLACEHOLDER,
-        Stage::placeholders(None, true),
-        &["true".into()],
+    let argv = bwrap_args(&mount_plan, &Stage::Bwrap, &["true".into()]);
+    assert!(
+        argv.iter().any(|arg| *arg == Arg::Text("--".into())),
+        "no `--` in {argv:?}"
     );
-    assert!(argv.iter().any(|arg| arg == "--"), "no `--` in {argv:?}");
 
     let mounts = mounts(&mount_plan.ops);
     let mut checked: Vec<PathBuf> = Vec::new();

@@ -8,13 +8,9 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use codex_sandboxing::cli::SandboxArgs;
+use codex_sandboxing::exit_status::{CONFIG, SETUP};
 use codex_sandboxing::request::{Environment, build_policy};
 use codex_sandboxing::seatbelt::sandbox_exec_argv;
-
-/// Configuration or policy error (as on Linux).
-const CONFIG_EXIT: i32 = 78;
-/// The sandbox could not be started.
-const SETUP_EXIT: i32 = 71;
 
 /// Runs `args.command` under Seatbelt; returns only on failure.
 pub fn run(args: &SandboxArgs) -> i32 {
@@ -27,17 +23,13 @@ pub fn run(args: &SandboxArgs) -> i32 {
 }
 
 fn build_and_exec(args: &SandboxArgs) -> Result<i32, (i32, String)> {
-    let env = Environment::from_process().map_err(|err| {
-        (
-            SETUP_EXIT,
-            format!("cannot read the current directory: {err}"),
-        )
-    })?;
-    let policy = build_policy(args, &env).map_err(|err| (CONFIG_EXIT, err.to_string()))?;
+    let env = Environment::from_process()
+        .map_err(|err| (SETUP, format!("cannot read the current directory: {err}")))?;
+    let policy = build_policy(args, &env).map_err(|err| (CONFIG, err.to_string()))?;
     let exec_error = match &policy.sandbox {
         Some(sandbox) => {
             let argv = sandbox_exec_argv(sandbox, |name| std::env::var(name).ok(), &args.command)
-                .map_err(|err| (CONFIG_EXIT, err.to_string()))?;
+                .map_err(|err| (CONFIG, err.to_string()))?;
             if args.explain {
                 println!(
                     "profile: {} (chosen by {})",
@@ -62,12 +54,9 @@ fn build_and_exec(args: &SandboxArgs) -> Result<i32, (i32, String)> {
             let (program, rest) = args
                 .command
                 .split_first()
-                .ok_or((SETUP_EXIT, "no command to run".to_owned()))?;
+                .ok_or((SETUP, "no command to run".to_owned()))?;
             Command::new(program).args(rest).exec()
         }
     };
-    Err((
-        SETUP_EXIT,
-        format!("cannot start the command: {exec_error}"),
-    ))
+    Err((SETUP, format!("cannot start the command: {exec_error}")))
 }

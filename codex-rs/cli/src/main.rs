@@ -11,10 +11,8 @@ use std::path::Path;
 mod macos;
 
 use clap::{Parser, Subcommand};
-use codex_sandboxing::cli::{AFTER_HELP, SandboxArgs};
-
-/// Usage errors exit with this status (documented in `codex sandbox --help`).
-const USAGE_EXIT: i32 = 2;
+use codex_sandboxing::cli::{SandboxArgs, after_help};
+use codex_sandboxing::exit_status;
 
 #[derive(Debug, Parser)]
 #[command(name = "codex", version, about = "Codex command-line tools.")]
@@ -27,7 +25,7 @@ struct Cli {
 enum Command {
     /// Run a command in the sandbox: read the machine, write only where the
     /// profile allows, no network unless it says so.
-    #[command(after_help = AFTER_HELP)]
+    #[command(after_help = after_help())]
     Sandbox(SandboxCommand),
 }
 
@@ -66,7 +64,11 @@ fn main() {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
-            let code = if err.use_stderr() { USAGE_EXIT } else { 0 };
+            let code = if err.use_stderr() {
+                exit_status::USAGE
+            } else {
+                0
+            };
             let _ = err.print();
             std::process::exit(code);
         }
@@ -114,12 +116,8 @@ fn run_sandbox(_args: &SandboxArgs) -> i32 {
 #[cfg(not(target_os = "linux"))]
 fn run_doctor(_json: bool) -> i32 {
     eprintln!("codex sandbox doctor: checks Linux hosts only; nothing was checked");
-    UNSUPPORTED_HOST_EXIT
+    exit_status::UNSUPPORTED_HOST
 }
-
-/// Exit status for a host without a sandbox backend.
-#[cfg(not(target_os = "linux"))]
-const UNSUPPORTED_HOST_EXIT: i32 = 69;
 
 /// Refuses to run anything where no backend exists (Windows, the BSDs):
 /// the command never runs unsandboxed.
@@ -132,5 +130,5 @@ fn unsupported_host() -> ! {
         format!("no sandbox backend for {os} in this build")
     };
     eprintln!("codex sandbox: {reason}; nothing was run");
-    std::process::exit(UNSUPPORTED_HOST_EXIT)
+    std::process::exit(exit_status::UNSUPPORTED_HOST)
 }

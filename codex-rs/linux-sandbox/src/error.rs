@@ -7,27 +7,8 @@ use crate::bundled::BundledError;
 use crate::launcher::LauncherError;
 use crate::plan::PlanError;
 
-/// Documented exit statuses for failures of the sandbox itself. The
-/// command's own status is passed through unchanged.
-pub mod exit_code {
-    /// Bad command-line usage.
-    pub const USAGE: i32 = 2;
-    /// Internal error (a bug): please report it.
-    pub const INTERNAL: i32 = 70;
-    /// The sandbox could not be set up (bwrap failed before the command).
-    pub const SETUP: i32 = 71;
-    /// No usable bwrap: none installed and none bundled, or the bundled
-    /// one failed verification.
-    pub const BWRAP_MISSING: i32 = 72;
-    /// The host cannot run the sandbox (WSL1, non-Linux).
-    pub const UNSUPPORTED_HOST: i32 = 69;
-    /// The configuration or the chosen profile is invalid.
-    pub const CONFIG: i32 = 78;
-    /// The command exists but cannot be executed.
-    pub const NOT_EXECUTABLE: i32 = 126;
-    /// The command does not exist.
-    pub const NOT_FOUND: i32 = 127;
-}
+/// The documented exit statuses, shared with every front end.
+pub use codex_sandboxing::exit_status as exit_code;
 
 /// Why a sandboxed run did not start the command.
 #[derive(Debug, thiserror::Error)]

@@ -14,7 +14,8 @@ use crate::landlock::LandlockGrants;
 use crate::launcher::Bwrap;
 use crate::plan::real_path::RealKind;
 use crate::plan::{MountPlan, Outcome, ProcMode};
-use crate::render::{STATUS_PLACEHOLDER, Stage, bwrap_args};
+use crate::protocol::placeholder_args;
+use crate::render::{Stage, bwrap_args};
 use crate::scan::{ScanReport, ScannerKind};
 
 /// The explanation of a sandboxed run.
@@ -89,14 +90,15 @@ pub fn explain_sandboxed(
         |bwrap| bwrap.display_path().display().to_string(),
     );
     if let Stage::Inner {
-        proxy: Some(proxy), ..
+        proxy_listen: Some(listen),
+        ..
     } = stage
     {
         let _ = writeln!(
             out,
             "proxy routes (listened on inside the sandbox by the inner stage, each connection forwarded to the same address on the host):"
         );
-        for spec in proxy.listen {
+        for spec in listen {
             let optional = if spec.required {
                 ""
             } else {
@@ -145,7 +147,7 @@ pub fn explain_sandboxed(
     );
     let mut argv = vec![program];
     argv.extend(
-        bwrap_args(plan, STATUS_PLACEHOLDER, stage, command)
+        placeholder_args(&bwrap_args(plan, &stage, command))
             .iter()
             .map(|arg| arg.to_string_lossy().into_owned()),
     );
@@ -217,7 +219,7 @@ fn profile_line(policy: &EffectivePolicy) -> String {
 /// Who installs `no_new_privs` and the seccomp filter.
 fn describe_stage(stage: Stage<'_>) -> &'static str {
     match stage {
-        Stage::Bwrap { .. } => "installed by bwrap (--seccomp) right before it execs the command",
+        Stage::Bwrap => "installed by bwrap (--seccomp) right before it execs the command",
         Stage::Inner { argv0: true, .. } => {
             "installed by the inner stage (the guard, network mode proxy or features.inner_stage): \
              bwrap execs this binary, named codex-linux-sandbox, which sets no_new_privs and the \

@@ -23,14 +23,14 @@ use std::path::PathBuf;
 use std::process::Stdio;
 
 use crate::fd::set_close_on_exec;
-use crate::inner_stage::args::ProxyStage;
 use crate::launcher::Bwrap;
 use crate::parent::wait_tied_to_parent;
 use crate::plan::MountPlan;
+use crate::protocol::{Descriptor, StageReport, exit_code_of, resolve_args};
 use crate::proxy::forward::{Destination, start_bridge};
 use crate::proxy::handoff;
 use crate::proxy::routes::{ListenRoute, ListenSpec};
-use crate::render::{FdArg, HelperExec, Stage, bwrap_args};
+use crate::render::{HelperExec, Stage, bwrap_args};
 
 /// Who installs `no_new_privs` and the seccomp filter.
 #[derive(Debug, Clone, Copy)]
@@ -96,11 +96,10 @@ pub fn launch(
     // before the spawn. Other threads of this process (the built-in proxy,
     // a bridge from an earlier attempt) never fork or exec, so the
     // inheritable ones can only reach bwrap.
+    let mut passed = PassedDescriptors::default();
     let (mut status_reader, status_writer) = io::pipe()?;
-    set_close_on_exec(status_writer.as_fd(), false)?;
+    passed.add(Descriptor::Status, status_writer.into())?;
     let mut report_reader = None;
-    // Held open until bwrap has been spawned.
-    let mut inherited: Vec<OwnedFd> = Vec::new();
     let mut bridge = None;
     let mut command_env: &[(String, String)] = &[];
     let specs: Vec<ListenSpec>;
@@ -111,12 +110,8 @@ pub fn launch(
             // capacity, so writing it before bwrap reads cannot block.
             seccomp_writer.write_all(filter)?;
             drop(seccomp_writer);
-            set_close_on_exec(seccomp_reader.as_fd(), false)?;
-            let stage = Stage::Bwrap {
-                seccomp: FdArg::Fd(seccomp_reader.as_raw_fd()),
-            };
-            inherited.push(seccomp_reader.into());
-            stage
+            passed.add(Descriptor::Seccomp, seccomp_reader.into())?;
+            Stage::Bwrap
         }
         Pipeline::InnerStage {
             helper,
@@ -124,58 +119,44 @@ pub fn launch(
             proxy,
         } => {
             let (reader, writer) = io::pipe()?;
-            set_close_on_exec(writer.as_fd(), false)?;
-            let report = FdArg::Fd(writer.as_raw_fd());
             report_reader = Some(reader);
-            inherited.push(writer.into());
+            passed.add(Descriptor::Report, writer.into())?;
             let helper = match helper {
                 InnerHelper::RunningImage => {
-                    let image = File::open("/proc/self/exe")?;
-                    set_close_on_exec(image.as_fd(), false)?;
-                    let fd = FdArg::Fd(image.as_raw_fd());
-                    inherited.push(image.into());
-                    HelperExec::Descriptor(fd)
+                    passed.add(Descriptor::Helper, File::open("/proc/self/exe")?.into())?;
+                    HelperExec::Descriptor
                 }
                 InnerHelper::Path(path) => HelperExec::Path(path),
             };
-            let proxy = match proxy {
+            let proxy_listen = match proxy {
                 Some(launch) => {
                     let (outer, inner) = handoff::channel()?;
-                    set_close_on_exec(inner.as_fd(), false)?;
-                    let channel = FdArg::Fd(inner.as_raw_fd());
-                    inherited.push(inner);
+                    passed.add(Descriptor::Proxy, inner)?;
                     bridge = Some((outer, launch.routes.clone(), launch.destinations.clone()));
                     command_env = &launch.env;
                     specs = launch.routes.iter().map(ListenSpec::of).collect();
-                    Some(ProxyStage {
-                        channel,
-                        listen: &specs,
-                    })
+                    Some(&specs[..])
                 }
                 None => None,
             };
             Stage::Inner {
                 helper,
-                report,
                 argv0,
-                proxy,
+                proxy_listen,
             }
         }
     };
+    let args = resolve_args(&bwrap_args(plan, &stage, command), |descriptor| {
+        passed.number(descriptor)
+    });
     let mut child = bwrap
         .command()
-        .args(bwrap_args(
-            plan,
-            FdArg::Fd(status_writer.as_raw_fd()),
-            stage,
-            command,
-        ))
+        .args(args)
         // bwrap passes its environment on to the command.
         .envs(command_env.iter().map(|(name, value)| (name, value)))
         .stdin(Stdio::inherit())
         .spawn()?;
-    drop(inherited);
-    drop(status_writer);
+    drop(passed);
     // Started only now that this process holds no copy of the inner end:
     // if the inner stage fails before handing over, the bridge sees EOF.
     if let Some((outer, routes, destinations)) = bridge {
@@ -189,27 +170,41 @@ pub fn launch(
         reader.read_to_string(&mut failure)?;
     }
     let code = exit_code_of(status);
-    Ok(if !failure.is_empty() {
-        LaunchOutcome::InnerStageFailed(failure)
-    } else if command_was_started(&report) {
-        LaunchOutcome::Ran(code)
-    } else {
-        LaunchOutcome::SetupFailed(code)
+    Ok(match StageReport::parse(&failure) {
+        Some(Ok(report)) => LaunchOutcome::InnerStageFailed(report.message),
+        Some(Err(text)) => LaunchOutcome::InnerStageFailed(text),
+        None if command_was_started(&report) => LaunchOutcome::Ran(code),
+        None => LaunchOutcome::SetupFailed(code),
     })
+}
+
+/// The descriptors a launch passes to bwrap, inheritable and held open
+/// until bwrap has been spawned.
+#[derive(Default)]
+struct PassedDescriptors(Vec<(Descriptor, OwnedFd)>);
+
+impl PassedDescriptors {
+    /// Passes `fd` as `descriptor`.
+    fn add(&mut self, descriptor: Descriptor, fd: OwnedFd) -> io::Result<()> {
+        set_close_on_exec(fd.as_fd(), false)?;
+        self.0.push((descriptor, fd));
+        Ok(())
+    }
+
+    /// The number of `descriptor`; `-1`, which bwrap and the inner stage
+    /// both refuse, for one that was not passed (a bug).
+    fn number(&self, descriptor: Descriptor) -> String {
+        self.0
+            .iter()
+            .find(|(known, _)| *known == descriptor)
+            .map_or(-1, |(_, fd)| fd.as_raw_fd())
+            .to_string()
+    }
 }
 
 /// Whether bwrap's JSON status report says the command was exec'd.
 fn command_was_started(report: &str) -> bool {
     report.lines().any(|line| line.contains("\"exit-code\""))
-}
-
-/// The shell's convention: the exit code, or 128+N for a signal.
-pub fn exit_code_of(status: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    status
-        .code()
-        .or_else(|| status.signal().map(|signal| 128 + signal))
-        .unwrap_or(1)
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ pub mod locate;
 pub mod parent;
 pub mod plan;
 pub mod probe;
+pub mod protocol;
 pub mod proxy;
 pub mod render;
 pub mod run;
@@ -39,7 +40,7 @@ pub mod seccomp;
 mod test_support;
 
 use clap::Parser;
-use codex_sandboxing::cli::{AFTER_HELP, SandboxArgs};
+use codex_sandboxing::cli::{SandboxArgs, after_help};
 
 pub use doctor::doctor_main;
 pub use error::exit_code;
@@ -50,7 +51,7 @@ pub use run::run_main;
 #[command(
     name = "codex-linux-sandbox",
     about = "Run a command in the Codex Linux sandbox (bubblewrap + seccomp).",
-    after_help = AFTER_HELP
+    after_help = after_help()
 )]
 struct HelperCli {
     #[command(flatten)]

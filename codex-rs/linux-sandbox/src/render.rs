@@ -1,120 +1,53 @@
-//! The pure renderer: a [`MountPlan`] becomes bwrap's argument vector.
+//! The pure renderer: a [`MountPlan`] and the stage that installs seccomp
+//! become bwrap's argument vector, with descriptors left as
+//! [`Descriptor`]s for the launch to number (or `--explain` to name).
 
 use std::ffi::OsString;
-use std::os::fd::RawFd;
 use std::path::Path;
 
 use codex_sandboxing::NetworkMode;
 
-use crate::inner_stage::args::ProxyStage;
-use crate::inner_stage::{HELPER_ARGV0, inner_stage_args};
 use crate::plan::{MountOp, MountPlan};
+use crate::protocol::{Arg, Descriptor, HELPER_ARGV0, InnerStageRequest, inner_stage_args};
 use crate::proxy::routes::ListenSpec;
-
-/// A file descriptor bwrap is told about: a real one when launching, a
-/// placeholder when only showing the command (`--explain`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FdArg {
-    /// A descriptor open in the process that execs bwrap.
-    Fd(RawFd),
-    /// Not opened yet; rendered as `<NAME>`.
-    Placeholder(&'static str),
-}
-
-impl FdArg {
-    /// The descriptor number, or `<NAME>` for a placeholder.
-    pub(crate) fn render(self) -> OsString {
-        match self {
-            FdArg::Fd(fd) => fd.to_string().into(),
-            FdArg::Placeholder(name) => format!("<{name}>").into(),
-        }
-    }
-}
 
 /// Who installs `no_new_privs` and the seccomp filter before the command:
 /// the two pipelines give the command the same guarantees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage<'a> {
-    /// bwrap itself (`--seccomp FD`): it reads the compiled filter from the
-    /// descriptor and installs it right before exec'ing the command.
-    Bwrap {
-        /// The descriptor holding the compiled filter.
-        seccomp: FdArg,
-    },
-    /// bwrap execs the helper, and its inner stage installs them and execs
-    /// the command (`features.inner_stage`).
+    /// bwrap itself (`--seccomp FD`): it reads the compiled filter from
+    /// [`Descriptor::Seccomp`] and installs it right before exec'ing the
+    /// command.
+    Bwrap,
+    /// bwrap execs the helper, and its inner stage installs them (with the
+    /// guard, when the plan asks for it) and execs the command.
     Inner {
         /// How bwrap finds the helper.
         helper: HelperExec<'a>,
-        /// Where the inner stage reports a failure.
-        report: FdArg,
         /// Whether this bwrap knows `--argv0` (0.9 and later); without it
         /// the stage runs under its path's name.
         argv0: bool,
-        /// Proxy routing, in network mode proxy.
-        /// The command's proxy variables are not part of it: they reach
-        /// bwrap as its environment (which it passes on), since an argument
-        /// such as `--setenv HTTPS_PROXY http://user:password@...` is
-        /// readable by every local user in `/proc/PID/cmdline`.
-        proxy: Option<ProxyStage<'a>>,
+        /// Where the inner stage listens for the proxy route, in network
+        /// mode proxy. The command's proxy variables are not part of the
+        /// argv: they reach bwrap as its environment (which it passes on),
+        /// since an argument such as `--setenv HTTPS_PROXY
+        /// http://user:password@...` is readable by every local user in
+        /// `/proc/PID/cmdline`.
+        proxy_listen: Option<&'a [ListenSpec]>,
     },
 }
 
 /// How bwrap finds the helper it execs as the inner stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HelperExec<'a> {
-    /// `/proc/self/fd/N`, a descriptor of the running executable: what
-    /// runs is the image already running, whatever is now on disk. Needs
-    /// the sandbox's own `/proc`.
-    Descriptor(FdArg),
+    /// `/proc/self/fd/N` of [`Descriptor::Helper`], the running executable:
+    /// what runs is the image already running, whatever is now on disk.
+    /// Needs the sandbox's own `/proc`.
+    Descriptor,
     /// The executable's real path, for a sandbox without `/proc`; the plan
     /// must leave it visible.
     Path(&'a Path),
 }
-
-impl<'a> Stage<'a> {
-    /// Placeholders for the descriptors, for showing the argv without
-    /// launching; `helper` is `Some` for the inner stage.
-    pub fn placeholders(helper: Option<HelperExec<'a>>, argv0: bool) -> Stage<'a> {
-        if let Some(helper) = helper {
-            Stage::Inner {
-                helper,
-                report: FdArg::Placeholder("report-fd"),
-                argv0,
-                proxy: None,
-            }
-        } else {
-            Stage::Bwrap {
-                seccomp: FdArg::Placeholder("seccomp-fd"),
-            }
-        }
-    }
-
-    /// This stage with proxy routing through a placeholder descriptor, for
-    /// showing the argv; only the inner stage routes a proxy.
-    pub fn with_proxy_placeholders(self, listen: &'a [ListenSpec]) -> Stage<'a> {
-        match self {
-            Stage::Inner {
-                helper,
-                report,
-                argv0,
-                ..
-            } => Stage::Inner {
-                helper,
-                report,
-                argv0,
-                proxy: Some(ProxyStage {
-                    channel: FdArg::Placeholder("proxy-fd"),
-                    listen,
-                }),
-            },
-            bwrap @ Stage::Bwrap { .. } => bwrap,
-        }
-    }
-}
-
-/// The placeholder of bwrap's `--json-status-fd` descriptor.
-pub const STATUS_PLACEHOLDER: FdArg = FdArg::Placeholder("status-fd");
 
 /// Namespace and session flags every sandbox gets.
 ///
@@ -137,72 +70,60 @@ const ALWAYS: [&str; 8] = [
 /// directory and status descriptor, then what `stage` says (the seccomp
 /// descriptor, or the inner stage's program and arguments), `--` and the
 /// command.
-pub fn bwrap_args(
-    plan: &MountPlan,
-    status: FdArg,
-    stage: Stage<'_>,
-    command: &[OsString],
-) -> Vec<OsString> {
-    let mut args: Vec<OsString> = ALWAYS.iter().map(OsString::from).collect();
+pub fn bwrap_args(plan: &MountPlan, stage: &Stage<'_>, command: &[OsString]) -> Vec<Arg> {
+    let mut args: Vec<Arg> = ALWAYS.iter().map(|flag| Arg::from(*flag)).collect();
     if plan.network != NetworkMode::Enabled {
         args.push("--unshare-net".into());
     }
     for op in &plan.ops {
-        let (flag, operands): (&str, Vec<OsString>) = match op {
-            MountOp::RoBind(path) => ("--ro-bind", vec![path.into(), path.into()]),
-            MountOp::Bind(path) => ("--bind", vec![path.into(), path.into()]),
-            MountOp::MaskFile(path) => ("--ro-bind", vec!["/dev/null".into(), path.into()]),
-            MountOp::MaskDir(path) => ("--tmpfs", vec![path.into()]),
-            MountOp::Dev => ("--dev", vec!["/dev".into()]),
-            MountOp::Proc => ("--proc", vec!["/proc".into()]),
-            MountOp::Symlink { target, link } => ("--symlink", vec![target.into(), link.into()]),
-            MountOp::RemountRo(path) => ("--remount-ro", vec![path.into()]),
+        let (flag, operands): (&str, Vec<&Path>) = match op {
+            MountOp::RoBind(path) => ("--ro-bind", vec![path, path]),
+            MountOp::Bind(path) => ("--bind", vec![path, path]),
+            MountOp::MaskFile(path) => ("--ro-bind", vec![Path::new("/dev/null"), path]),
+            MountOp::MaskDir(path) => ("--tmpfs", vec![path]),
+            MountOp::Dev => ("--dev", vec![Path::new("/dev")]),
+            MountOp::Proc => ("--proc", vec![Path::new("/proc")]),
+            MountOp::Symlink { target, link } => ("--symlink", vec![target, link]),
+            MountOp::RemountRo(path) => ("--remount-ro", vec![path]),
         };
         args.push(flag.into());
-        args.extend(operands);
+        args.extend(operands.into_iter().map(Arg::from));
     }
     args.push("--chdir".into());
-    args.push(plan.chdir.clone().into());
+    args.push(plan.chdir.as_path().into());
     args.push("--json-status-fd".into());
-    args.push(status.render());
-    match stage {
-        Stage::Bwrap { seccomp } => {
+    args.push(Arg::fd(Descriptor::Status));
+    match *stage {
+        Stage::Bwrap => {
             args.push("--seccomp".into());
-            args.push(seccomp.render());
+            args.push(Arg::fd(Descriptor::Seccomp));
             args.push("--".into());
-            args.extend(command.iter().cloned());
+            args.extend(command.iter().cloned().map(Arg::Text));
         }
         Stage::Inner {
             helper,
-            report,
             argv0,
-            proxy,
+            proxy_listen,
         } => {
             if argv0 {
                 args.push("--argv0".into());
                 args.push(HELPER_ARGV0.into());
             }
             args.push("--".into());
-            let helper_fd = match helper {
-                HelperExec::Descriptor(fd) => {
-                    let mut program = OsString::from("/proc/self/fd/");
-                    program.push(fd.render());
-                    args.push(program);
-                    Some(fd)
-                }
-                HelperExec::Path(path) => {
-                    args.push(path.into());
-                    None
-                }
+            args.push(match helper {
+                HelperExec::Descriptor => Arg::Fd {
+                    prefix: "/proc/self/fd/",
+                    descriptor: Descriptor::Helper,
+                },
+                HelperExec::Path(path) => path.into(),
+            });
+            let request = InnerStageRequest {
+                network: plan.network,
+                guard_names: plan.guard_protected_names,
+                through_helper_fd: helper == HelperExec::Descriptor,
+                proxy_listen,
             };
-            args.extend(inner_stage_args(
-                plan.network,
-                plan.guard_protected_names,
-                report,
-                helper_fd,
-                proxy,
-                command,
-            ));
+            args.extend(inner_stage_args(&request, command));
         }
     }
     args
@@ -212,6 +133,7 @@ pub fn bwrap_args(
 mod tests {
     use super::*;
     use crate::plan::ProcMode;
+    use crate::protocol::{placeholder_args, resolve_args};
     use std::path::PathBuf;
 
     fn plan(network: NetworkMode, ops: Vec<MountOp>) -> MountPlan {
@@ -224,6 +146,26 @@ mod tests {
             proc: ProcMode::Mount,
             guard_protected_names: false,
         }
+    }
+
+    /// The argv with descriptors numbered as a launch might number them.
+    fn numbered(plan: &MountPlan, stage: Stage<'_>, command: &[OsString]) -> Vec<String> {
+        let number = |descriptor| {
+            match descriptor {
+                Descriptor::Seccomp => "3",
+                Descriptor::Status => "4",
+                Descriptor::Report => "5",
+                Descriptor::Helper => "6",
+                Descriptor::Proxy => "7",
+            }
+            .to_owned()
+        };
+        strings(resolve_args(&bwrap_args(plan, &stage, command), number))
+    }
+
+    /// The argv as `--explain` shows it.
+    fn shown(plan: &MountPlan, stage: Stage<'_>, command: &[OsString]) -> Vec<String> {
+        strings(placeholder_args(&bwrap_args(plan, &stage, command)))
     }
 
     fn strings(args: Vec<OsString>) -> Vec<String> {
@@ -241,14 +183,11 @@ mod tests {
             MountOp::MaskFile("/ws dir/.env".into()),
             MountOp::RemountRo("/ws dir/.codex".into()),
         ];
-        let args = strings(bwrap_args(
+        let args = numbered(
             &plan(NetworkMode::Restricted, ops),
-            FdArg::Fd(4),
-            Stage::Bwrap {
-                seccomp: FdArg::Fd(3),
-            },
+            Stage::Bwrap,
             &["sh".into(), "-c".into(), "echo hi".into()],
-        ));
+        );
         assert_eq!(
             args,
             [
@@ -301,17 +240,15 @@ mod tests {
 
     #[test]
     fn the_inner_stage_with_argv0_runs_the_helper_descriptor_under_the_helper_name() {
-        let args = strings(bwrap_args(
+        let args = numbered(
             &plan(NetworkMode::Restricted, vec![]),
-            FdArg::Fd(4),
             Stage::Inner {
-                helper: HelperExec::Descriptor(FdArg::Fd(6)),
-                report: FdArg::Fd(5),
+                helper: HelperExec::Descriptor,
                 argv0: true,
-                proxy: None,
+                proxy_listen: None,
             },
             &["sh".into(), "-c".into(), "echo hi".into()],
-        ));
+        );
         assert!(!args.contains(&"--seccomp".to_string()));
         assert_eq!(
             tail_after_status(&args),
@@ -337,15 +274,15 @@ mod tests {
 
     #[test]
     fn without_proc_or_argv0_the_inner_stage_is_run_by_path_and_unnamed() {
-        let args = strings(bwrap_args(
+        let args = shown(
             &plan(NetworkMode::Enabled, vec![]),
-            STATUS_PLACEHOLDER,
-            Stage::placeholders(
-                Some(HelperExec::Path(Path::new("/opt/codex dir/codex"))),
-                false,
-            ),
+            Stage::Inner {
+                helper: HelperExec::Path(Path::new("/opt/codex dir/codex")),
+                argv0: false,
+                proxy_listen: None,
+            },
             &["true".into()],
-        ));
+        );
         assert!(!args.contains(&"--argv0".to_string()));
         assert_eq!(
             tail_after_status(&args),
@@ -366,20 +303,15 @@ mod tests {
     #[test]
     fn proxy_routing_passes_the_routes_to_the_inner_stage() {
         let listen = [ListenSpec::parse("127.0.0.1:3128").unwrap()];
-        let args = strings(bwrap_args(
+        let args = numbered(
             &plan(NetworkMode::Proxy, vec![]),
-            FdArg::Fd(4),
             Stage::Inner {
-                helper: HelperExec::Descriptor(FdArg::Fd(6)),
-                report: FdArg::Fd(5),
+                helper: HelperExec::Descriptor,
                 argv0: false,
-                proxy: Some(ProxyStage {
-                    channel: FdArg::Fd(7),
-                    listen: &listen,
-                }),
+                proxy_listen: Some(&listen),
             },
             &["curl".into()],
-        ));
+        );
         assert!(args.contains(&"--unshare-net".to_string()));
         assert_eq!(
             tail_after_status(&args),
@@ -405,12 +337,7 @@ mod tests {
 
     #[test]
     fn enabled_network_shares_the_host_network_namespace() {
-        let args = strings(bwrap_args(
-            &plan(NetworkMode::Enabled, vec![]),
-            STATUS_PLACEHOLDER,
-            Stage::placeholders(None, true),
-            &[],
-        ));
+        let args = shown(&plan(NetworkMode::Enabled, vec![]), Stage::Bwrap, &[]);
         assert!(!args.contains(&"--unshare-net".to_string()));
         assert!(args.contains(&"--unshare-user".to_string()));
         assert!(args.contains(&"<seccomp-fd>".to_string()));
@@ -419,17 +346,24 @@ mod tests {
 
     #[test]
     fn a_command_that_looks_like_an_option_stays_after_the_last_separator() {
-        for helper in [
-            None,
-            Some(HelperExec::Path(Path::new("/usr/bin/codex"))),
-            Some(HelperExec::Descriptor(FdArg::Placeholder("helper-fd"))),
+        for stage in [
+            Stage::Bwrap,
+            Stage::Inner {
+                helper: HelperExec::Path(Path::new("/usr/bin/codex")),
+                argv0: true,
+                proxy_listen: None,
+            },
+            Stage::Inner {
+                helper: HelperExec::Descriptor,
+                argv0: true,
+                proxy_listen: None,
+            },
         ] {
-            let args = strings(bwrap_args(
+            let args = shown(
                 &plan(NetworkMode::Restricted, vec![]),
-                STATUS_PLACEHOLDER,
-                Stage::placeholders(helper, true),
+                stage,
                 &["--bind", "/", "--"].map(OsString::from),
-            ));
+            );
             let command = ["--bind", "/", "--"];
             assert!(args.ends_with(&command.map(String::from)), "{args:?}");
             assert_eq!(args[args.len() - command.len() - 1], "--", "{args:?}");

@@ -36,7 +36,7 @@ use crate::probe::{
 use crate::proxy::builtin::BuiltinProxy;
 use crate::proxy::forward::Destination;
 use crate::proxy::routes::{ListenRoute, ListenSpec, listen_routes};
-use crate::render::{FdArg, HelperExec, Stage};
+use crate::render::{HelperExec, Stage};
 use crate::scan::{ScanReport, ScanRequest, Scanner};
 use crate::seccomp::{build_filter, program_bytes};
 
@@ -109,17 +109,23 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
         };
     if args.explain {
         let argv0 = helper.is_some() && bwrap.as_ref().is_ok_and(supports_argv0);
-        let mut stage = Stage::placeholders(helper.as_ref().map(explained_helper), argv0);
         let explained_proxy = proxy_source.as_ref().map(|source| {
             proxy_launch_for(&source.routes_for_explain(), |route| {
                 Destination::Host(route.upstream.clone())
             })
         });
-        let specs: Vec<ListenSpec>;
-        if let Some(proxy) = &explained_proxy {
-            specs = proxy.routes.iter().map(ListenSpec::of).collect();
-            stage = stage.with_proxy_placeholders(&specs);
-        }
+        let specs: Vec<ListenSpec> = explained_proxy
+            .iter()
+            .flat_map(|proxy| proxy.routes.iter().map(ListenSpec::of))
+            .collect();
+        let stage = match &helper {
+            Some(helper) => Stage::Inner {
+                helper: explained_helper(helper),
+                argv0,
+                proxy_listen: explained_proxy.is_some().then_some(&specs[..]),
+            },
+            None => Stage::Bwrap,
+        };
         let proxy_env = explained_proxy.as_ref().map_or(&[][..], |proxy| &proxy.env);
         let launcher = bwrap.as_ref().map_err(ToString::to_string);
         print!(
@@ -392,7 +398,7 @@ fn inner_stage_helper(plan: &MountPlan) -> Result<InnerHelper, SandboxError> {
 /// The helper as `--explain` shows it.
 fn explained_helper(helper: &InnerHelper) -> HelperExec<'_> {
     match helper {
-        InnerHelper::RunningImage => HelperExec::Descriptor(FdArg::Placeholder("helper-fd")),
+        InnerHelper::RunningImage => HelperExec::Descriptor,
         InnerHelper::Path(path) => HelperExec::Path(path),
     }
 }

@@ -28,6 +28,7 @@ use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 
+use crate::protocol::{StageReport, StageStep};
 use codex_sandboxing::NetworkMode;
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
@@ -156,26 +157,30 @@ fn unix_stream_only() -> Result<Vec<SeccompRule>, SeccompError> {
 /// `command`, in `cwd` when given: the last step of every pipeline that
 /// starts the command itself (the inner stage, the guard's child, legacy
 /// Landlock). `no_new_privs` must be set already. Returns only with the
-/// reason it could not; the command has not run then.
+/// step that failed and why; the command has not run then.
 pub fn exec_filtered(
     filter: &BpfProgram,
     command: &[OsString],
     cwd: Option<&Path>,
-) -> Result<Infallible, String> {
-    seccompiler::apply_filter_all_threads(filter)
-        .map_err(|err| format!("cannot install the seccomp filter: {err}"))?;
+) -> Result<Infallible, StageReport> {
+    seccompiler::apply_filter_all_threads(filter).map_err(|err| {
+        StageReport::new(
+            StageStep::Seccomp,
+            format!("cannot install the seccomp filter: {err}"),
+        )
+    })?;
     let (program, rest) = command
         .split_first()
-        .ok_or_else(|| "no command to run".to_string())?;
+        .ok_or_else(|| StageReport::new(StageStep::Exec, "no command to run"))?;
     let mut exec = std::process::Command::new(program);
     exec.args(rest);
     if let Some(cwd) = cwd {
         exec.current_dir(cwd);
     }
     let err = exec.exec();
-    Err(format!(
-        "cannot execute {}: {err}",
-        program.to_string_lossy()
+    Err(StageReport::new(
+        StageStep::Exec,
+        format!("cannot execute {}: {err}", program.to_string_lossy()),
     ))
 }
 

@@ -4,8 +4,17 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-/// Text shown after the options in `--help`.
-pub const AFTER_HELP: &str = "\
+/// Text shown after the options in `--help`: the profiles, an example
+/// profile, examples, then the exit statuses ([`crate::exit_status`]).
+pub fn after_help() -> String {
+    format!(
+        "{PROFILES_AND_EXAMPLES}\n\n{}",
+        crate::exit_status::help_paragraph()
+    )
+}
+
+/// The part of [`after_help`] before the exit statuses.
+const PROFILES_AND_EXAMPLES: &str = "\
 Built-in profiles (-P NAME, or default_permissions in config.toml):
   :read-only           read everything, write nothing, no network
   :workspace           read everything; write the workspace (-C, default the current
@@ -32,11 +41,7 @@ Examples:
   codex sandbox -- cargo test
   codex sandbox -P :read-only -- git status
   codex sandbox -c 'sandbox_workspace_write.writable_roots=[\"/data\"]' -- make
-  codex sandbox --explain -P dev -- npm test
-
-Exit status: the command's own (128+N if killed by signal N); 2 usage error,
-78 configuration error, 69 unsupported host, 72 bwrap not found, 71 sandbox setup
-failed, 70 internal error, 126 command not executable, 127 command not found.";
+  codex sandbox --explain -P dev -- npm test";
 
 /// Options of a sandboxed run.
 #[derive(Debug, Clone, Default, clap::Args)]

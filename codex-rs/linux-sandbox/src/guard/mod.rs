@@ -71,9 +71,8 @@ use std::os::unix::process::ExitStatusExt;
 
 use codex_sandboxing::NetworkMode;
 
-use crate::error::exit_code;
-use crate::inner_stage::HELPER_ARGV0;
-use crate::launch::exit_code_of;
+use crate::inner_stage::fail;
+use crate::protocol::{HELPER_ARGV0, StageReport, StageStep, exit_code_of, exit_status};
 use crate::proxy::handoff::{channel, receive_listeners, send_listeners};
 use crate::seccomp::{build_filter, exec_filtered};
 use filter::{build_guard_filter, install_with_listener};
@@ -84,34 +83,26 @@ use target::View;
 /// child that execs the command, and exits with the command's status
 /// (128+N for signal N). `no_new_privs` must be set already. A failure
 /// before the command starts is written to `report` and ends the process
-/// with [`exit_code::SETUP`]; once it has started, `report` is closed.
+/// with [`exit_status::SETUP`]; once it has started, `report` is closed.
 pub fn run_guarded(network: NetworkMode, command: &[OsString], mut report: File) -> ! {
-    let failed = |report: &mut File, message: String| -> ! {
-        // Nothing to do if the report cannot be written: the exit status
-        // still says the command did not run.
-        let _ = report.write_all(message.as_bytes());
-        std::process::exit(exit_code::SETUP)
-    };
     let prepared = match prepare(network) {
         Ok(prepared) => prepared,
-        Err(message) => failed(&mut report, message),
+        Err(failure) => fail(&mut report, &failure),
     };
     // SAFETY: this process is single-threaded (the inner stage starts no
     // thread before this point), so the child may run any code.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        failed(
+        let error = std::io::Error::last_os_error();
+        fail(
             &mut report,
-            format!(
-                "cannot fork the command: {}",
-                std::io::Error::last_os_error()
-            ),
+            &guard_failure(format!("cannot fork the command: {error}")),
         );
     }
     if pid == 0 {
         drop(prepared.supervisor_end);
-        let Err(message) = become_command(&prepared.filters, prepared.command_end, command);
-        failed(&mut report, message)
+        let Err(failure) = become_command(&prepared.filters, prepared.command_end, command);
+        fail(&mut report, &failure)
     }
     drop(prepared.command_end);
     match start_supervising(prepared.supervisor_end, &prepared.filters) {
@@ -122,12 +113,17 @@ pub fn run_guarded(network: NetworkMode, command: &[OsString], mut report: File)
         // The child failed before handing the listener over and said why
         // in the report: end with its status.
         Ok(None) => std::process::exit(wait_for(pid)),
-        Err(message) => {
+        Err(failure) => {
             // SAFETY: kill with the child's pid and a signal number.
             unsafe { libc::kill(pid, libc::SIGKILL) };
-            failed(&mut report, message)
+            fail(&mut report, &failure)
         }
     }
+}
+
+/// A report of the guard failing to start.
+fn guard_failure(message: String) -> StageReport {
+    StageReport::new(StageStep::Guard, message)
 }
 
 /// The two filters, compiled before the fork.
@@ -144,19 +140,18 @@ struct Prepared {
 
 /// Everything that can fail before the fork: the filters, the channel,
 /// subreaping.
-fn prepare(network: NetworkMode) -> Result<Prepared, String> {
+fn prepare(network: NetworkMode) -> Result<Prepared, StageReport> {
     let filters = Filters {
-        base: build_filter(network).map_err(|err| err.to_string())?,
-        guard: build_guard_filter().map_err(|err| err.to_string())?,
+        base: build_filter(network)
+            .map_err(|err| StageReport::new(StageStep::Seccomp, err.to_string()))?,
+        guard: build_guard_filter().map_err(|err| guard_failure(err.to_string()))?,
     };
-    let (supervisor_end, command_end) =
-        channel().map_err(|err| format!("cannot create the guard's channel: {err}"))?;
+    let (supervisor_end, command_end) = channel()
+        .map_err(|err| guard_failure(format!("cannot create the guard's channel: {err}")))?;
     // SAFETY: PR_SET_CHILD_SUBREAPER takes plain integers.
     if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
-        return Err(format!(
-            "cannot become a subreaper: {}",
-            std::io::Error::last_os_error()
-        ));
+        let error = std::io::Error::last_os_error();
+        return Err(guard_failure(format!("cannot become a subreaper: {error}")));
     }
     Ok(Prepared {
         filters,
@@ -173,17 +168,26 @@ fn become_command(
     filters: &Filters,
     channel: OwnedFd,
     command: &[OsString],
-) -> Result<Infallible, String> {
+) -> Result<Infallible, StageReport> {
     let listener = install_with_listener(&filters.guard).map_err(|err| {
-        format!("cannot install the guard's seccomp filter (seccomp user notification, Linux 5.0): {err}")
+        guard_failure(format!("cannot install the guard's seccomp filter (seccomp user notification, Linux 5.0): {err}"))
     })?;
-    send_listeners(channel.as_fd(), &[(0, listener.as_fd())])
-        .map_err(|err| format!("cannot hand the guard's listener to the supervisor: {err}"))?;
+    send_listeners(channel.as_fd(), &[(0, listener.as_fd())]).map_err(|err| {
+        guard_failure(format!(
+            "cannot hand the guard's listener to the supervisor: {err}"
+        ))
+    })?;
     drop(listener);
     let mut ack = [0u8; 1];
     let mut channel = File::from(channel);
-    if channel.read(&mut ack).map_err(|err| err.to_string())? != 1 {
-        return Err("the guard's supervisor stopped before the command started".into());
+    if channel
+        .read(&mut ack)
+        .map_err(|err| guard_failure(err.to_string()))?
+        != 1
+    {
+        return Err(guard_failure(
+            "the guard's supervisor stopped before the command started".into(),
+        ));
     }
     drop(channel);
     exec_filtered(&filters.base, command, None)
@@ -192,33 +196,42 @@ fn become_command(
 /// The parent, before the command starts: takes the listener, checks what
 /// the kernel offers, locks itself down and tells the child to go on.
 /// `Ok(None)` when the child stopped before handing the listener over.
-fn start_supervising(channel: OwnedFd, filters: &Filters) -> Result<Option<Supervisor>, String> {
+fn start_supervising(
+    channel: OwnedFd,
+    filters: &Filters,
+) -> Result<Option<Supervisor>, StageReport> {
     let received = receive_listeners(channel.as_fd())
-        .map_err(|err| format!("cannot receive the guard's listener: {err}"))?;
+        .map_err(|err| guard_failure(format!("cannot receive the guard's listener: {err}")))?;
     let Some(listener) = received.and_then(|fds| fds.into_iter().next()) else {
         return Ok(None);
     };
     let listener = listener.1;
-    let delivery = probe_fd_delivery(listener.as_raw_fd())?;
-    let view = View::own().map_err(|err| format!("cannot read the sandbox's /proc: {err}"))?;
+    let delivery =
+        probe_fd_delivery(listener.as_raw_fd()).map_err(|err| guard_failure(err.to_string()))?;
+    let view = View::own()
+        .map_err(|err| guard_failure(format!("cannot read the sandbox's /proc: {err}")))?;
     // SAFETY: PR_SET_DUMPABLE takes plain integers.
     if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
-        return Err(format!(
-            "cannot make the supervisor undumpable: {}",
-            std::io::Error::last_os_error()
-        ));
+        let error = std::io::Error::last_os_error();
+        return Err(guard_failure(format!(
+            "cannot make the supervisor undumpable: {error}"
+        )));
     }
-    detach_stdio()?;
+    detach_stdio()
+        .map_err(|err| guard_failure(format!("cannot detach the supervisor's stdio: {err}")))?;
     // Its own working directory never matters (relative paths start at the
     // caller's); `/` keeps a path that reaches it anyway (a command's link
     // into /proc/self/cwd) on the read-only root, not in the workspace.
     std::env::set_current_dir("/")
-        .map_err(|err| format!("cannot leave the workspace directory: {err}"))?;
-    seccompiler::apply_filter_all_threads(&filters.base)
-        .map_err(|err| format!("cannot install the supervisor's seccomp filter: {err}"))?;
+        .map_err(|err| guard_failure(format!("cannot leave the workspace directory: {err}")))?;
+    seccompiler::apply_filter_all_threads(&filters.base).map_err(|err| {
+        guard_failure(format!(
+            "cannot install the supervisor's seccomp filter: {err}"
+        ))
+    })?;
     File::from(channel)
         .write_all(&[1])
-        .map_err(|err| format!("cannot start the command: {err}"))?;
+        .map_err(|err| guard_failure(format!("cannot start the command: {err}")))?;
     Ok(Some(Supervisor {
         listener,
         delivery,
@@ -229,19 +242,12 @@ fn start_supervising(channel: OwnedFd, filters: &Filters) -> Result<Option<Super
 /// Points the supervisor's stdin and stdout at `/dev/null`: it reads
 /// nothing and writes only refusals, to stderr, and must not hold the
 /// command's terminal or pipes open.
-fn detach_stdio() -> Result<(), String> {
-    let null = File::options()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-        .map_err(|err| format!("cannot open /dev/null: {err}"))?;
+fn detach_stdio() -> std::io::Result<()> {
+    let null = File::options().read(true).write(true).open("/dev/null")?;
     for fd in [libc::STDIN_FILENO, libc::STDOUT_FILENO] {
         // SAFETY: dup2 onto a standard descriptor number.
         if unsafe { libc::dup2(null.as_raw_fd(), fd) } < 0 {
-            return Err(format!(
-                "cannot detach the supervisor's stdio: {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(std::io::Error::last_os_error());
         }
     }
     Ok(())
@@ -267,13 +273,13 @@ fn supervise(supervisor: Supervisor, child: libc::pid_t) -> ! {
                 return;
             }
             eprintln!("{HELPER_ARGV0}: the guard's supervisor failed; ending the sandbox");
-            std::process::exit(exit_code::SETUP);
+            std::process::exit(exit_status::SETUP);
         });
     if let Err(err) = serving {
         eprintln!("{HELPER_ARGV0}: cannot start the guard's supervisor: {err}");
         // SAFETY: kill with the child's pid and a signal number.
         unsafe { libc::kill(child, libc::SIGKILL) };
-        std::process::exit(exit_code::SETUP);
+        std::process::exit(exit_status::SETUP);
     }
     loop {
         let mut status = 0;
@@ -283,7 +289,7 @@ fn supervise(supervisor: Supervisor, child: libc::pid_t) -> ! {
             std::process::exit(exit_status(status));
         }
         if pid < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD) {
-            std::process::exit(exit_code::SETUP);
+            std::process::exit(exit_status::SETUP);
         }
     }
 }
@@ -294,7 +300,7 @@ fn wait_for(child: libc::pid_t) -> i32 {
     // SAFETY: waitpid writes the status into `status`.
     while unsafe { libc::waitpid(child, &raw mut status, 0) } < 0 {
         if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return exit_code::SETUP;
+            return exit_status::SETUP;
         }
     }
     exit_status(status)

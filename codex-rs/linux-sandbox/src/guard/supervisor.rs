@@ -12,7 +12,7 @@ use super::paths::{in_target_view, unix_socket_path};
 use super::perform::{self, Outcome, Start};
 use super::target::{Caller, CallerProc, View};
 use crate::fd::pidfd_open;
-use crate::inner_stage::HELPER_ARGV0;
+use crate::protocol::HELPER_ARGV0;
 
 /// The most FIFO opens waiting for their other end at once.
 const MAX_FIFO_WAITS: usize = 64;
@@ -31,7 +31,7 @@ pub enum FdDelivery {
 /// Asks the kernel which [`FdDelivery`] it has, with an ADDFD for a
 /// notification id that cannot exist: a kernel that knows the request
 /// looks the id up and answers `ENOENT`; one that does not, `EINVAL`.
-pub fn probe_fd_delivery(listener: RawFd) -> Result<FdDelivery, String> {
+pub fn probe_fd_delivery(listener: RawFd) -> Result<FdDelivery, NoFdDelivery> {
     let probe = |flags: u32| {
         let addfd = libc::seccomp_notif_addfd {
             id: u64::MAX,
@@ -50,9 +50,16 @@ pub fn probe_fd_delivery(listener: RawFd) -> Result<FdDelivery, String> {
     } else if probe(0) {
         Ok(FdDelivery::TwoStep)
     } else {
-        Err("this kernel cannot hand descriptors to a held call (SECCOMP_IOCTL_NOTIF_ADDFD, Linux 5.9)".into())
+        Err(NoFdDelivery)
     }
 }
+
+/// The kernel cannot hand a descriptor to a held call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "this kernel cannot hand descriptors to a held call (SECCOMP_IOCTL_NOTIF_ADDFD, Linux 5.9)"
+)]
+pub struct NoFdDelivery;
 
 /// The supervisor's state.
 #[derive(Debug)]

@@ -6,8 +6,8 @@
 use std::net::TcpListener;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 
-use super::args::ProxyStageArgs;
 use crate::fd::is_open;
+use crate::protocol::ProxyStageArgs;
 use crate::proxy::handoff::send_listeners;
 
 /// Opens the listeners `proxy` names and sends them through its channel,

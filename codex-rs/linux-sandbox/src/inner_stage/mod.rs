@@ -21,12 +21,13 @@
 //! installed the guard's filter and handed its listener to this process,
 //! which stays as the supervisor ([`crate::guard`]).
 //!
-//! Any failure is written to the report descriptor, which the outer stage
-//! reads after bwrap ends: a non-empty report means the command never
-//! started. A successful exec closes the descriptor, so the command can
-//! neither hold nor forge it.
+//! Any failure is written to the report descriptor as a
+//! [`StageReport`], which the outer stage reads after bwrap ends: a
+//! non-empty report means the command never started. A successful exec
+//! closes the descriptor, so the command can neither hold nor forge it.
+//! The hidden command line and the report are defined in
+//! [`crate::protocol`].
 
-pub mod args;
 mod listeners;
 
 use std::convert::Infallible;
@@ -35,11 +36,12 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsFd, FromRawFd, RawFd};
 
-use crate::error::exit_code;
 use crate::fd::{is_open, set_close_on_exec};
+use crate::protocol::{
+    HELPER_ARGV0, INNER_STAGE_FLAG, InnerStageArgs, StageReport, StageStep, exit_status,
+    parse_inner_stage_args,
+};
 use crate::seccomp::{build_filter, exec_filtered};
-
-pub use args::{HELPER_ARGV0, INNER_STAGE_FLAG, InnerStageArgs, inner_stage_args};
 
 /// Becomes the inner stage when the first argument is [`INNER_STAGE_FLAG`];
 /// returns otherwise. Both `codex` and `codex-linux-sandbox` call it before
@@ -55,62 +57,70 @@ pub fn dispatch_inner_stage() {
 /// Runs the stage with the arguments after [`INNER_STAGE_FLAG`]; never
 /// returns. Malformed arguments are reported on stderr (there is no
 /// trustworthy report descriptor then) and end the process with
-/// [`exit_code::USAGE`]; a failed step ends it with [`exit_code::SETUP`].
+/// [`exit_status::USAGE`]; a failed step ends it with
+/// [`exit_status::SETUP`].
 fn run_inner_stage(args: &[OsString]) -> ! {
-    let spec = match args::parse_inner_stage_args(args) {
+    let spec = match parse_inner_stage_args(args) {
         Ok(spec) => spec,
         Err(err) => {
             eprintln!("{HELPER_ARGV0}: {err}");
-            std::process::exit(exit_code::USAGE);
+            std::process::exit(exit_status::USAGE);
         }
     };
     let mut report = match take_report_fd(spec.report_fd) {
         Ok(report) => report,
         Err(err) => {
             eprintln!("{HELPER_ARGV0}: inner stage: {err}");
-            std::process::exit(exit_code::SETUP);
+            std::process::exit(exit_status::SETUP);
         }
     };
-    if let Err(message) = prepare(&spec) {
-        fail(&mut report, &message);
+    if let Err(failure) = prepare(&spec) {
+        fail(&mut report, &failure);
     }
     if spec.guard_names {
         crate::guard::run_guarded(spec.network, &spec.command, report);
     }
-    let Err(message) = exec_command(&spec);
-    fail(&mut report, &message)
+    let Err(failure) = exec_command(&spec);
+    fail(&mut report, &failure)
 }
 
 /// Writes why the stage failed to the report and ends the process.
-fn fail(report: &mut File, message: &str) -> ! {
+pub(crate) fn fail(report: &mut File, failure: &StageReport) -> ! {
     // Nothing to do if the report cannot be written: the exit status still
     // says the command did not run.
-    let _ = report.write_all(message.as_bytes());
-    std::process::exit(exit_code::SETUP)
+    let _ = report.write_all(failure.to_line().as_bytes());
+    std::process::exit(exit_status::SETUP)
 }
 
 /// Steps 1 (for the helper descriptor) to 3.
-fn prepare(spec: &InnerStageArgs) -> Result<(), String> {
+fn prepare(spec: &InnerStageArgs) -> Result<(), StageReport> {
     if let Some(fd) = spec.helper_fd {
         // SAFETY: close only releases the descriptor number; nothing in
         // this process uses the helper descriptor, which was open only for
         // bwrap's exec of this binary.
         if unsafe { libc::close(fd) } != 0 {
-            return Err(format!(
-                "cannot close the helper descriptor {fd}: {}",
-                std::io::Error::last_os_error()
+            return Err(StageReport::new(
+                StageStep::HelperFd,
+                format!(
+                    "cannot close the helper descriptor {fd}: {}",
+                    std::io::Error::last_os_error()
+                ),
             ));
         }
     }
     if let Some(proxy) = &spec.proxy {
-        listeners::hand_over_listeners(proxy)?;
+        listeners::hand_over_listeners(proxy)
+            .map_err(|message| StageReport::new(StageStep::ProxyListeners, message))?;
     }
     // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integers and affects only
     // this thread and its future execs.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-        return Err(format!(
-            "cannot set no_new_privs: {}",
-            std::io::Error::last_os_error()
+        return Err(StageReport::new(
+            StageStep::NoNewPrivs,
+            format!(
+                "cannot set no_new_privs: {}",
+                std::io::Error::last_os_error()
+            ),
         ));
     }
     Ok(())
@@ -118,8 +128,9 @@ fn prepare(spec: &InnerStageArgs) -> Result<(), String> {
 
 /// Steps 4 and 5 without the guard; returns only with the reason a step
 /// failed.
-fn exec_command(spec: &InnerStageArgs) -> Result<Infallible, String> {
-    let filter = build_filter(spec.network).map_err(|err| err.to_string())?;
+fn exec_command(spec: &InnerStageArgs) -> Result<Infallible, StageReport> {
+    let filter = build_filter(spec.network)
+        .map_err(|err| StageReport::new(StageStep::Seccomp, err.to_string()))?;
     exec_filtered(&filter, &spec.command, None)
 }
 

@@ -88,7 +88,7 @@ pub fn exec_under_landlock(
 ) -> Result<Infallible, String> {
     let filter = build_filter(policy.network).map_err(|err| err.to_string())?;
     restrict_self(grants)?;
-    exec_filtered(&filter, command, Some(&policy.cwd))
+    exec_filtered(&filter, command, Some(&policy.cwd)).map_err(|failure| failure.message)
 }
 
 /// Applies `grants` to this process (and sets `no_new_privs`). Anything

@@ -1,5 +1,9 @@
-//! The inner stage's hidden command line, rendered by the outer stage and
-//! parsed by the inner one. Pure, so both directions are unit-tested.
+//! The contract between the outer stage (`codex` on the host) and the inner
+//! stage (the same binary, exec'd by bwrap inside the namespaces): the
+//! hidden command line, the descriptors it names, the report the inner
+//! stage writes when it stops before the command, and the exit statuses.
+//! Both sides import only this module to talk to each other, and it is
+//! pure, so both directions are unit-tested.
 //!
 //! ```text
 //! <helper> --codex-inner-stage --network MODE [--guard-names] --report-fd N [--helper-fd M]
@@ -15,10 +19,10 @@ use std::ffi::{OsStr, OsString};
 use std::os::fd::RawFd;
 
 use codex_sandboxing::NetworkMode;
+pub use codex_sandboxing::exit_status;
 
 use crate::proxy::handoff::MAX_LISTENERS;
 use crate::proxy::routes::ListenSpec;
-use crate::render::FdArg;
 
 /// The first argument that turns `codex` or `codex-linux-sandbox` into the
 /// inner stage. Checked before any other parsing, whatever the arg0.
@@ -27,10 +31,109 @@ pub const INNER_STAGE_FLAG: &str = "--codex-inner-stage";
 /// The flag that asks for the protected-name guard.
 const GUARD_NAMES_FLAG: &str = "--guard-names";
 
-/// The process name the inner stage gets where bwrap supports `--argv0`.
+/// The process name the inner stage gets where bwrap supports `--argv0`,
+/// and the prefix of every message it prints itself.
 pub const HELPER_ARGV0: &str = "codex-linux-sandbox";
 
-/// What the inner stage was asked to do.
+/// A descriptor the outer stage opens for bwrap or the inner stage. Its
+/// number is known only at launch; `--explain` shows its name instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Descriptor {
+    /// bwrap's `--json-status-fd`.
+    Status,
+    /// bwrap's `--seccomp`: the compiled filter.
+    Seccomp,
+    /// Where the inner stage reports why it stopped ([`StageReport`]).
+    Report,
+    /// The running image of this binary, which bwrap execs as the inner
+    /// stage through `/proc/self/fd/N`.
+    Helper,
+    /// The inner end of the proxy handoff socket pair.
+    Proxy,
+}
+
+impl Descriptor {
+    /// The name `--explain` shows, as `<NAME>`.
+    pub fn placeholder(self) -> &'static str {
+        match self {
+            Descriptor::Status => "<status-fd>",
+            Descriptor::Seccomp => "<seccomp-fd>",
+            Descriptor::Report => "<report-fd>",
+            Descriptor::Helper => "<helper-fd>",
+            Descriptor::Proxy => "<proxy-fd>",
+        }
+    }
+}
+
+/// One argument of a command line that names descriptors: plain text, or
+/// a descriptor's number (alone, or after `prefix`) filled in at launch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arg {
+    /// Passed as written.
+    Text(OsString),
+    /// `prefix` followed by the descriptor's number (`/proc/self/fd/7`).
+    Fd {
+        /// Written before the number; empty for the number alone.
+        prefix: &'static str,
+        /// Whose number.
+        descriptor: Descriptor,
+    },
+}
+
+impl Arg {
+    /// The number of `descriptor` alone.
+    pub fn fd(descriptor: Descriptor) -> Self {
+        Arg::Fd {
+            prefix: "",
+            descriptor,
+        }
+    }
+
+    /// The argument with descriptors written as `number(descriptor)`.
+    pub fn resolve(&self, number: &impl Fn(Descriptor) -> String) -> OsString {
+        match self {
+            Arg::Text(text) => text.clone(),
+            Arg::Fd { prefix, descriptor } => format!("{prefix}{}", number(*descriptor)).into(),
+        }
+    }
+}
+
+/// Text arguments from the usual string and path types.
+macro_rules! text_arg_from {
+    ($($source:ty),*) => {$(
+        impl From<$source> for Arg {
+            fn from(text: $source) -> Self {
+                Arg::Text(text.into())
+            }
+        }
+    )*};
+}
+text_arg_from!(&str, String, OsString, &std::path::Path, std::path::PathBuf);
+
+/// `args` with every descriptor written as `number(descriptor)`.
+pub fn resolve_args(args: &[Arg], number: impl Fn(Descriptor) -> String) -> Vec<OsString> {
+    args.iter().map(|arg| arg.resolve(&number)).collect()
+}
+
+/// `args` with every descriptor written as its placeholder, for showing.
+pub fn placeholder_args(args: &[Arg]) -> Vec<OsString> {
+    resolve_args(args, |descriptor| descriptor.placeholder().to_owned())
+}
+
+/// What the inner stage is asked to do, as the outer stage plans it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InnerStageRequest<'a> {
+    /// Which seccomp filter to install.
+    pub network: NetworkMode,
+    /// Whether to run the command under the protected-name guard.
+    pub guard_names: bool,
+    /// Whether bwrap execs the stage through [`Descriptor::Helper`].
+    pub through_helper_fd: bool,
+    /// Where to listen for the proxy route, exactly in network mode proxy.
+    pub proxy_listen: Option<&'a [ListenSpec]>,
+}
+
+/// What the inner stage was asked to do, as it parses it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InnerStageArgs {
     /// Which seccomp filter to install.
@@ -58,54 +161,38 @@ pub struct ProxyStageArgs {
     pub listen: Vec<ListenSpec>,
 }
 
-/// The proxy fields as the outer stage renders them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProxyStage<'a> {
-    /// The inner end of the handoff socket pair.
-    pub channel: FdArg,
-    /// Where to listen, in route order.
-    pub listen: &'a [ListenSpec],
-}
-
 /// Why the hidden command line was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed inner-stage arguments: {0}")]
 pub struct ArgsError(String);
 
 /// The arguments after the helper's path: [`INNER_STAGE_FLAG`], the fields
-/// of [`InnerStageArgs`], then `--` and `command`.
-pub fn inner_stage_args(
-    network: NetworkMode,
-    guard_names: bool,
-    report: FdArg,
-    helper: Option<FdArg>,
-    proxy: Option<ProxyStage<'_>>,
-    command: &[OsString],
-) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec![
+/// of `request`, then `--` and `command`.
+pub fn inner_stage_args(request: &InnerStageRequest<'_>, command: &[OsString]) -> Vec<Arg> {
+    let mut args: Vec<Arg> = vec![
         INNER_STAGE_FLAG.into(),
         "--network".into(),
-        network.as_str().into(),
+        request.network.as_str().into(),
     ];
-    if guard_names {
+    if request.guard_names {
         args.push(GUARD_NAMES_FLAG.into());
     }
     args.push("--report-fd".into());
-    args.push(report.render());
-    if let Some(helper) = helper {
+    args.push(Arg::fd(Descriptor::Report));
+    if request.through_helper_fd {
         args.push("--helper-fd".into());
-        args.push(helper.render());
+        args.push(Arg::fd(Descriptor::Helper));
     }
-    if let Some(proxy) = proxy {
+    if let Some(listen) = request.proxy_listen {
         args.push("--proxy-fd".into());
-        args.push(proxy.channel.render());
-        for spec in proxy.listen {
+        args.push(Arg::fd(Descriptor::Proxy));
+        for spec in listen {
             args.push("--proxy-listen".into());
             args.push(spec.render().into());
         }
     }
     args.push("--".into());
-    args.extend(command.iter().cloned());
+    args.extend(command.iter().cloned().map(Arg::Text));
     args
 }
 
@@ -122,20 +209,13 @@ pub fn parse_inner_stage_args(args: &[OsString]) -> Result<InnerStageArgs, ArgsE
             ));
         }
     };
-    let guard_names = rest
-        .as_slice()
-        .first()
-        .is_some_and(|arg| arg == GUARD_NAMES_FLAG);
+    let guard_names = next_is(&rest, GUARD_NAMES_FLAG);
     if guard_names {
         rest.next();
     }
     let report_fd = fd_of(&mut rest, "--report-fd")?;
     let mut helper_fd = None;
-    if rest
-        .as_slice()
-        .first()
-        .is_some_and(|arg| arg == "--helper-fd")
-    {
+    if next_is(&rest, "--helper-fd") {
         let fd = fd_of(&mut rest, "--helper-fd")?;
         if fd == report_fd {
             return Err(ArgsError("--report-fd and --helper-fd must differ".into()));
@@ -160,6 +240,10 @@ pub fn parse_inner_stage_args(args: &[OsString]) -> Result<InnerStageArgs, ArgsE
     })
 }
 
+fn next_is(rest: &std::slice::Iter<'_, OsString>, flag: &str) -> bool {
+    rest.as_slice().first().is_some_and(|arg| arg == flag)
+}
+
 /// `--proxy-fd P --proxy-listen ADDR...`, required in proxy mode and
 /// refused in any other; `P` must differ from the stage's other
 /// descriptors.
@@ -168,9 +252,6 @@ fn parse_proxy_fields(
     network: NetworkMode,
     other_fds: &[Option<RawFd>],
 ) -> Result<Option<ProxyStageArgs>, ArgsError> {
-    let next_is = |rest: &std::slice::Iter<'_, OsString>, flag: &str| {
-        rest.as_slice().first().is_some_and(|arg| arg == flag)
-    };
     if network != NetworkMode::Proxy {
         if next_is(rest, "--proxy-fd") {
             return Err(ArgsError(
@@ -191,7 +272,7 @@ fn parse_proxy_fields(
         let spec = text
             .to_str()
             .ok_or_else(|| ArgsError("--proxy-listen must be text".into()))
-            .and_then(|text| ListenSpec::parse(text).map_err(ArgsError))?;
+            .and_then(|text| ListenSpec::parse(text).map_err(|err| ArgsError(err.to_string())))?;
         listen.push(spec);
     }
     if listen.is_empty() || listen.len() > MAX_LISTENERS {
@@ -228,6 +309,74 @@ fn fd_of(rest: &mut std::slice::Iter<'_, OsString>, flag: &str) -> Result<RawFd,
         })
 }
 
+/// The step of the inner stage that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StageStep {
+    /// Closing the descriptor bwrap exec'd the stage through.
+    HelperFd,
+    /// Listening for the proxy route and handing the listeners up.
+    ProxyListeners,
+    /// Setting `no_new_privs`.
+    NoNewPrivs,
+    /// Building or installing the seccomp filter.
+    Seccomp,
+    /// Starting the protected-name guard.
+    Guard,
+    /// Exec'ing the command.
+    Exec,
+}
+
+/// Why the inner stage stopped before the command started: written as one
+/// JSON line to [`Descriptor::Report`], read by the outer stage after bwrap
+/// ends. A report that is empty means the command started.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StageReport {
+    /// The step that failed.
+    pub step: StageStep,
+    /// What happened, for the user.
+    pub message: String,
+}
+
+impl StageReport {
+    /// A report of `step` failing with `message`.
+    pub fn new(step: StageStep, message: impl Into<String>) -> Self {
+        StageReport {
+            step,
+            message: message.into(),
+        }
+    }
+
+    /// The report as one line of JSON, newline included.
+    pub fn to_line(&self) -> String {
+        // A struct of a unit enum and a string always serialises.
+        let mut line = serde_json::to_string(self).unwrap_or_default();
+        line.push('\n');
+        line
+    }
+
+    /// Reads what the inner stage wrote: `None` when nothing was written
+    /// (the command started). Text that is not a report (a stage from
+    /// another build) is kept as the message of an unknown step.
+    pub fn parse(text: &str) -> Option<Result<StageReport, String>> {
+        let text = text.trim();
+        if text.is_empty() {
+            return None;
+        }
+        Some(serde_json::from_str(text).map_err(|_| text.to_owned()))
+    }
+}
+
+/// The shell's convention for how a process ended: its exit code, or
+/// 128+N when signal N killed it.
+pub fn exit_code_of(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|signal| 128 + signal))
+        .unwrap_or(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +392,18 @@ mod tests {
             .collect()
     }
 
+    /// Descriptor numbers as a launch might open them.
+    fn numbers(descriptor: Descriptor) -> String {
+        match descriptor {
+            Descriptor::Status => "4",
+            Descriptor::Seccomp => "3",
+            Descriptor::Report => "5",
+            Descriptor::Helper => "6",
+            Descriptor::Proxy => "9",
+        }
+        .to_owned()
+    }
+
     #[test]
     fn what_is_rendered_parses_back_for_every_network_mode() {
         let specs = listen_specs();
@@ -251,20 +412,15 @@ mod tests {
             NetworkMode::Enabled,
             NetworkMode::Proxy,
         ] {
-            for (helper_fd, guard_names) in [(None, false), (Some(6), true), (None, true)] {
+            for (through_helper_fd, guard_names) in [(false, false), (true, true), (false, true)] {
                 let command = os(&["sh", "-c", "echo hi", "--", "--helper-fd", "7"]);
-                let proxy = (network == NetworkMode::Proxy).then_some(ProxyStage {
-                    channel: FdArg::Fd(9),
-                    listen: &specs,
-                });
-                let rendered = inner_stage_args(
+                let request = InnerStageRequest {
                     network,
                     guard_names,
-                    FdArg::Fd(5),
-                    helper_fd.map(FdArg::Fd),
-                    proxy,
-                    &command,
-                );
+                    through_helper_fd,
+                    proxy_listen: (network == NetworkMode::Proxy).then_some(&specs[..]),
+                };
+                let rendered = resolve_args(&inner_stage_args(&request, &command), numbers);
                 assert_eq!(rendered[0], INNER_STAGE_FLAG);
                 assert_eq!(
                     parse_inner_stage_args(&rendered[1..]),
@@ -272,8 +428,8 @@ mod tests {
                         network,
                         guard_names,
                         report_fd: 5,
-                        helper_fd,
-                        proxy: proxy.map(|_| ProxyStageArgs {
+                        helper_fd: through_helper_fd.then_some(6),
+                        proxy: request.proxy_listen.map(|_| ProxyStageArgs {
                             channel_fd: 9,
                             listen: specs.clone(),
                         }),
@@ -343,16 +499,14 @@ mod tests {
 
     #[test]
     fn placeholders_render_as_names() {
-        let rendered = inner_stage_args(
-            NetworkMode::Restricted,
-            true,
-            FdArg::Placeholder("report-fd"),
-            Some(FdArg::Placeholder("helper-fd")),
-            None,
-            &os(&["true"]),
-        );
+        let request = InnerStageRequest {
+            network: NetworkMode::Restricted,
+            guard_names: true,
+            through_helper_fd: true,
+            proxy_listen: None,
+        };
         assert_eq!(
-            rendered,
+            placeholder_args(&inner_stage_args(&request, &os(&["true"]))),
             os(&[
                 INNER_STAGE_FLAG,
                 "--network",
@@ -366,6 +520,11 @@ mod tests {
                 "true",
             ])
         );
+        let path = Arg::Fd {
+            prefix: "/proc/self/fd/",
+            descriptor: Descriptor::Helper,
+        };
+        assert_eq!(path.resolve(&numbers), "/proc/self/fd/6");
     }
 
     #[test]
@@ -434,5 +593,20 @@ mod tests {
             let err = parse_inner_stage_args(&os(args)).unwrap_err().to_string();
             assert!(err.contains(needle), "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn a_report_is_one_json_line_that_reads_back() {
+        let report = StageReport::new(StageStep::Seccomp, "cannot install: \"EINVAL\"\nsecond");
+        let line = report.to_line();
+        assert_eq!(line.matches('\n').count(), 1, "{line}");
+        assert!(line.starts_with("{\"step\":\"seccomp\","), "{line}");
+        assert_eq!(StageReport::parse(&line), Some(Ok(report)));
+        assert_eq!(StageReport::parse(""), None);
+        assert_eq!(StageReport::parse(" \n"), None);
+        assert_eq!(
+            StageReport::parse("free text\n"),
+            Some(Err("free text".to_owned()))
+        );
     }
 }
