@@ -59,7 +59,7 @@ enum SandboxAction {
 fn main() {
     // bwrap execs this binary as the inner stage under any arg0.
     #[cfg(target_os = "linux")]
-    codex_linux_sandbox::inner_stage::dispatch_inner_stage();
+    codex_linux_sandbox::dispatch_inner_stage();
     dispatch_by_arg0();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

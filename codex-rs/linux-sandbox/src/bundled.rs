@@ -14,6 +14,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -86,7 +87,7 @@ impl fmt::Display for Sha256Hex {
 }
 
 /// Why the bundled bwrap cannot be used.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum BundledError {
     /// There is no file at the bundled location.
     #[error("no bundled bwrap at {}", path.display())]
@@ -105,7 +106,7 @@ pub enum BundledError {
         /// The digest this build expects, or "none (development build)".
         expected: String,
         /// The read error.
-        source: io::Error,
+        source: Arc<io::Error>,
     },
     /// The file's digest is not the compiled-in one.
     #[error(
@@ -124,10 +125,10 @@ pub enum BundledError {
 
 /// The bundled bwrap, opened and (in a release build) verified. Holding
 /// the open file keeps exactly the verified bytes executable through
-/// [`BundledBwrap::exec_path`].
-#[derive(Debug)]
+/// [`BundledBwrap::exec_path`]; clones share the one open file.
+#[derive(Debug, Clone)]
 pub struct BundledBwrap {
-    file: File,
+    file: Arc<File>,
     path: PathBuf,
     digest: Sha256Hex,
     verified: bool,
@@ -143,7 +144,7 @@ impl BundledBwrap {
         let unreadable = |source: io::Error| BundledError::Unreadable {
             path: path.to_path_buf(),
             expected: expected_text.clone(),
-            source,
+            source: Arc::new(source),
         };
         let file = match File::open(path) {
             Ok(file) => file,
@@ -178,7 +179,7 @@ impl BundledBwrap {
             }
         };
         Ok(BundledBwrap {
-            file,
+            file: Arc::new(file),
             path: path.to_path_buf(),
             digest,
             verified,

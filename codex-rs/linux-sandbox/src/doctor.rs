@@ -13,13 +13,14 @@ use codex_sandboxing::doctor::{
 use codex_sandboxing::request::{Environment, build_policy};
 
 use crate::bundled::{BundledBwrap, BundledError, COMPILED_IN_DIGEST};
+use crate::decide::proxy_plan;
+use crate::host_facts::{real_writable_roots, text_variables};
 use crate::launcher::{Bwrap, bundled_path_of_current_exe};
 use crate::locate::find_trusted_program;
 use crate::probe::{
     ProbeFailure, bwrap_version, landlock_abi, namespace_facts, probe_namespaces, probe_proc_mount,
     supports_argv0,
 };
-use crate::run::{proxy_source, real_writable_roots};
 
 /// Exit status when the default profile cannot run here.
 pub const CANNOT_RUN: i32 = 1;
@@ -33,7 +34,7 @@ pub fn doctor_main(json: bool) -> i32 {
             Ok(text) => println!("{text}"),
             Err(err) => {
                 eprintln!("codex sandbox doctor: cannot render JSON: {err}");
-                return crate::exit_code::INTERNAL;
+                return crate::protocol::exit_status::INTERNAL;
             }
         }
     } else {
@@ -116,7 +117,9 @@ fn default_policy() -> (Result<String, String>, Vec<PathBuf>, bool) {
             let route = policy
                 .sandbox
                 .as_ref()
-                .map_or(Ok(None), proxy_source)
+                .map_or(Ok(None), |sandbox| {
+                    proxy_plan(sandbox, &text_variables(), 0)
+                })
                 .map_err(|err| err.to_string());
             let guard = policy
                 .sandbox

@@ -1,27 +1,91 @@
-//! Everything that can stop a sandboxed run before the command starts, each
-//! with its documented exit status.
+//! Everything that can stop a sandboxed run before the command starts: one
+//! variant per cause, each printed as one line that names the cause and
+//! the fix, each with its documented exit status.
 
+use std::io;
+use std::path::PathBuf;
+
+use codex_sandboxing::proxy::ProxyEnvError;
 use codex_sandboxing::request::PolicyError;
 
 use crate::bundled::BundledError;
+use crate::landlock::LandlockError;
 use crate::launcher::LauncherError;
+use crate::locate::CommandError;
 use crate::plan::PlanError;
-
-/// The documented exit statuses, shared with every front end.
-pub use codex_sandboxing::exit_status as exit_code;
+use crate::protocol::exit_status;
+use crate::scan::ScanError;
+use crate::seccomp::SeccompError;
 
 /// Why a sandboxed run did not start the command.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
+    /// The working directory cannot be read.
+    #[error("sandbox setup failed: cannot read the current directory: {0}")]
+    Cwd(io::Error),
     /// The configuration, profile or policy is invalid.
     #[error(transparent)]
     Policy(#[from] PolicyError),
-    /// The policy asks for something this backend cannot enforce.
-    #[error("{0}")]
-    Unenforceable(String),
-    /// The host cannot run the sandbox.
-    #[error("{0}")]
-    UnsupportedHost(String),
+    /// WSL1 has no Linux namespaces.
+    #[error(
+        "WSL1 cannot run the sandbox (it has no Linux namespaces); convert the distribution to WSL2 \
+         with `wsl --set-version <distro> 2`"
+    )]
+    Wsl1,
+    /// The mounts for the policy cannot be planned.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// `features.scan_with_ripgrep` without a trusted `rg`.
+    #[error(
+        "sandbox setup failed: features.scan_with_ripgrep is on but no rg was found on PATH outside the writable roots; \
+         install ripgrep or turn the feature off"
+    )]
+    NoRipgrep,
+    /// The start-up scan failed.
+    #[error("sandbox setup failed: {0}")]
+    Scan(#[from] ScanError),
+    /// Network mode proxy without a usable proxy variable.
+    #[error(transparent)]
+    ProxyRoute(#[from] ProxyEnvError),
+    /// `allowed_domains` start the built-in proxy, but a proxy variable
+    /// names another one.
+    #[error(
+        "the profile's allowed_domains start the built-in proxy, but {variable} names another \
+         proxy, where those rules cannot be enforced; unset the proxy variables or remove allowed_domains"
+    )]
+    ProxyVariableWithAllowList {
+        /// The variable, as `NAME=value`.
+        variable: String,
+    },
+    /// The guard needs the sandbox's own `/proc`, which this run has not.
+    #[error(
+        "the guard against new .git, .codex and .agents (features.guard_protected_names) reads \
+         the command's calls through the sandbox's own /proc, which is not mounted here; \
+         run where bwrap may mount /proc, or pass --disable guard_protected_names to go \
+         without the guard (mounts still protect the ones that exist)"
+    )]
+    GuardNeedsProc,
+    /// Without `/proc` the inner stage is run by path, which the profile
+    /// hides.
+    #[error(
+        "features.inner_stage runs {} inside a sandbox without /proc, where it can only be \
+         found by path, but this profile hides it ({hidden_by}); grant it read access or turn the feature off",
+        exe.display()
+    )]
+    HelperHidden {
+        /// This executable's real path.
+        exe: PathBuf,
+        /// Which rule hides it.
+        hidden_by: String,
+    },
+    /// This executable's path could not be found, for an inner stage run
+    /// by path.
+    #[error("sandbox setup failed: cannot find this executable to run as the inner stage: {0}")]
+    HelperNotFound(String),
+    /// The legacy Landlock pipeline cannot run this policy or on this
+    /// kernel.
+    #[error(transparent)]
+    Landlock(#[from] LandlockError),
     /// No bwrap at all: none on PATH, none bundled.
     #[error("{reason}; install bubblewrap: {hint}")]
     BwrapMissing {
@@ -33,44 +97,95 @@ pub enum SandboxError {
     /// The bundled bwrap may not be run (modified or unreadable).
     #[error(transparent)]
     BundledBwrap(BundledError),
-    /// bwrap or the planner failed before the command started.
-    #[error("sandbox setup failed: {0}")]
-    Setup(String),
+    /// The command cannot be run.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// The seccomp filter cannot be built (a bug or an unsupported
+    /// architecture).
+    #[error("internal error: {0}; please report it")]
+    Seccomp(#[from] SeccompError),
+    /// The built-in proxy could not start.
+    #[error("sandbox setup failed: cannot start the built-in proxy: {0}")]
+    ProxyStart(io::Error),
+    /// Inherited descriptors could not be kept out of the sandbox.
+    #[error("sandbox setup failed: cannot keep inherited descriptors out of the sandbox: {0}")]
+    InheritedDescriptors(io::Error),
+    /// bwrap, or the command without a sandbox, could not be started.
+    #[error("sandbox setup failed: cannot run {}: {source}", program.display())]
+    Launch {
+        /// What could not be run.
+        program: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// bwrap cannot create the sandbox's namespaces on this host.
+    #[error(
+        "sandbox setup failed: {} cannot create the sandbox's namespaces on this host: {cause}; to fix it: {fix}",
+        bwrap.display()
+    )]
+    Namespaces {
+        /// The bwrap.
+        bwrap: PathBuf,
+        /// What went wrong.
+        cause: String,
+        /// What fixes it here.
+        fix: String,
+    },
+    /// bwrap stopped before starting the command; its own message is on
+    /// stderr already.
+    #[error(
+        "sandbox setup failed: {} exited with status {code} before starting the command; its own message is above",
+        bwrap.display()
+    )]
+    BwrapFailed {
+        /// The bwrap.
+        bwrap: PathBuf,
+        /// Its exit status.
+        code: i32,
+    },
     /// A bug.
     #[error("internal error: {0}; please report it")]
     Internal(String),
-    /// The command does not exist.
-    #[error("{0}: command not found")]
-    NotFound(String),
-    /// The command exists but is not executable.
-    #[error("{0}: permission denied (not executable)")]
-    NotExecutable(String),
+    /// The inner stage stopped before starting the command.
+    #[error("sandbox setup failed: the inner stage stopped before starting the command: {0}")]
+    InnerStage(String),
 }
 
 impl SandboxError {
     /// The exit status `codex` ends with for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            SandboxError::Policy(_) | SandboxError::Unenforceable(_) => exit_code::CONFIG,
-            SandboxError::UnsupportedHost(_) => exit_code::UNSUPPORTED_HOST,
+            SandboxError::Policy(_)
+            | SandboxError::ProxyRoute(_)
+            | SandboxError::ProxyVariableWithAllowList { .. }
+            | SandboxError::GuardNeedsProc
+            | SandboxError::HelperHidden { .. } => exit_status::CONFIG,
+            SandboxError::Plan(err) => match err {
+                PlanError::CwdHidden(_) | PlanError::TooManyMounts { .. } => exit_status::CONFIG,
+                PlanError::Inspect { .. } => exit_status::SETUP,
+            },
+            SandboxError::Landlock(err) => match err {
+                LandlockError::Unenforceable(_) => exit_status::CONFIG,
+                LandlockError::Kernel(_) => exit_status::UNSUPPORTED_HOST,
+                LandlockError::Inspect { .. } | LandlockError::Restrict(_) => exit_status::SETUP,
+            },
+            SandboxError::Wsl1 => exit_status::UNSUPPORTED_HOST,
             SandboxError::BwrapMissing { .. } | SandboxError::BundledBwrap(_) => {
-                exit_code::BWRAP_MISSING
+                exit_status::BWRAP_MISSING
             }
-            SandboxError::Setup(_) => exit_code::SETUP,
-            SandboxError::Internal(_) => exit_code::INTERNAL,
-            SandboxError::NotFound(_) => exit_code::NOT_FOUND,
-            SandboxError::NotExecutable(_) => exit_code::NOT_EXECUTABLE,
-        }
-    }
-}
-
-impl From<PlanError> for SandboxError {
-    fn from(err: PlanError) -> Self {
-        match err {
-            PlanError::CwdHidden(_) | PlanError::TooManyMounts { .. } => {
-                SandboxError::Unenforceable(err.to_string())
-            }
-            PlanError::Inspect { .. } => SandboxError::Setup(err.to_string()),
+            SandboxError::Command(CommandError::NotFound(_)) => exit_status::NOT_FOUND,
+            SandboxError::Command(CommandError::NotExecutable(_)) => exit_status::NOT_EXECUTABLE,
+            SandboxError::Seccomp(_) | SandboxError::Internal(_) => exit_status::INTERNAL,
+            SandboxError::Cwd(_)
+            | SandboxError::Scan(_)
+            | SandboxError::NoRipgrep
+            | SandboxError::HelperNotFound(_)
+            | SandboxError::ProxyStart(_)
+            | SandboxError::InheritedDescriptors(_)
+            | SandboxError::Launch { .. }
+            | SandboxError::Namespaces { .. }
+            | SandboxError::BwrapFailed { .. }
+            | SandboxError::InnerStage(_) => exit_status::SETUP,
         }
     }
 }

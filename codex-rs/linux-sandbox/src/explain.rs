@@ -1,7 +1,9 @@
-//! `--explain`: the effective policy, one resolved rule per line with where
-//! it came from and what the plan did with it, what the start-up scan found
-//! (every glob with its matches and their masks), then the exact bwrap
-//! command.
+//! `--explain`: the plan of a start, rendered: the effective policy, one
+//! resolved rule per line with where it came from and what the plan did
+//! with it, what the start-up scan found (every glob with its matches and
+//! their masks), the proxy route, who installs seccomp, then the exact
+//! bwrap command the launch runs ([`BwrapLaunch::argv`], with descriptors
+//! named), and what would stop it from running.
 
 use std::ffi::OsString;
 use std::fmt::Write;
@@ -10,24 +12,29 @@ use codex_sandboxing::EffectivePolicy;
 use codex_sandboxing::proxy::domains::DomainPattern;
 use codex_sandboxing::proxy::env::redact_credentials;
 
-use crate::landlock::LandlockGrants;
-use crate::launcher::Bwrap;
+use crate::decide::{BwrapLaunch, Launch, LaunchPlan, StagePlan, Upstream};
+use crate::landlock::{LandlockError, LandlockGrants, LandlockKernel};
 use crate::plan::real_path::RealKind;
 use crate::plan::{MountPlan, Outcome, ProcMode};
 use crate::protocol::placeholder_args;
-use crate::render::{Stage, bwrap_args};
 use crate::scan::{ScanReport, ScannerKind};
 
-/// The explanation of a sandboxed run.
-pub fn explain_sandboxed(
-    policy: &EffectivePolicy,
-    scan: &ScanReport,
-    plan: &MountPlan,
-    bwrap: Result<&Bwrap, String>,
-    stage: Stage<'_>,
-    proxy_env: &[(String, String)],
-    command: &[OsString],
-) -> String {
+/// The explanation of `plan`, made for `policy`.
+pub fn explain(policy: &EffectivePolicy, plan: &LaunchPlan<'_>) -> String {
+    let mut out = match &plan.launch {
+        Launch::Direct { command } => explain_unsandboxed(policy, command),
+        Launch::Landlock(launch) => explain_landlock(policy, &launch.grants, launch.kernel),
+        Launch::Bwrap(launch) => explain_sandboxed(policy, launch),
+    };
+    if let Some(blocked) = &plan.blocked {
+        let _ = writeln!(out, "running would be refused: {blocked}");
+    }
+    out
+}
+
+/// The explanation of a run under bwrap.
+fn explain_sandboxed(policy: &EffectivePolicy, launch: &BwrapLaunch<'_>) -> String {
+    let plan = &launch.mounts;
     let mut out = profile_line(policy);
     let _ = writeln!(out, "network: {}", plan.network.as_str());
     if plan.proc == ProcMode::Skip {
@@ -75,45 +82,41 @@ pub fn explain_sandboxed(
         let _ = writeln!(out, "{line}");
     }
     if let Some(sandbox) = &policy.sandbox {
-        explain_scan(&mut out, sandbox, scan, plan);
+        explain_scan(&mut out, sandbox, launch.scan, plan);
     }
-    match &bwrap {
-        Ok(bwrap) => {
+    match launch.bwrap {
+        Some(bwrap) => {
             let _ = writeln!(out, "bwrap: {}", bwrap.describe());
         }
-        Err(reason) => {
-            let _ = writeln!(out, "bwrap: no usable bwrap ({reason}): running would fail");
+        None => {
+            let _ = writeln!(out, "bwrap: no usable bwrap (see below)");
         }
     }
-    let program = bwrap.map_or_else(
-        |_| "bwrap".to_string(),
+    let program = launch.bwrap.map_or_else(
+        || "bwrap".to_string(),
         |bwrap| bwrap.display_path().display().to_string(),
     );
-    if let Stage::Inner {
-        proxy_listen: Some(listen),
-        ..
-    } = stage
-    {
+    if let Some(proxy) = &launch.proxy {
         let _ = writeln!(
             out,
             "proxy routes (listened on inside the sandbox by the inner stage, each connection forwarded to the same address on the host):"
         );
-        for spec in listen {
-            let optional = if spec.required {
+        for route in &proxy.routes {
+            let optional = if route.required {
                 ""
             } else {
                 " (skipped where the kernel has no IPv6)"
             };
-            let _ = writeln!(out, "  {}{optional}", spec.addr);
+            let _ = writeln!(out, "  {}{optional}", route.listen);
         }
         let _ = writeln!(
             out,
             "proxy environment, set for the command (passwords shown as ***):"
         );
-        for (name, value) in proxy_env {
+        for (name, value) in &proxy.env {
             let _ = writeln!(out, "  {name}={}", redact_credentials(value));
         }
-        if let Some(domains) = policy.sandbox.as_ref().and_then(|s| s.domains.as_ref()) {
+        if let Upstream::Builtin(domains) = &proxy.upstream {
             let list = |patterns: &[DomainPattern]| {
                 if patterns.is_empty() {
                     "(none)".to_owned()
@@ -127,7 +130,7 @@ pub fn explain_sandboxed(
             };
             let _ = writeln!(
                 out,
-                "built-in proxy on 127.0.0.1 at a port chosen at launch (0 below); allowed_domains: {}; \
+                "built-in proxy, answering on the addresses above; allowed_domains: {}; \
                  denied_domains: {}; loopback and private addresses: {}",
                 list(&domains.allowed),
                 list(&domains.denied),
@@ -139,7 +142,7 @@ pub fn explain_sandboxed(
             );
         }
     }
-    let _ = writeln!(out, "seccomp: {}", describe_stage(stage));
+    let _ = writeln!(out, "seccomp: {}", describe_stage(&launch.stage));
     let _ = writeln!(
         out,
         "guard for new .git/.codex/.agents: {}",
@@ -147,7 +150,7 @@ pub fn explain_sandboxed(
     );
     let mut argv = vec![program];
     argv.extend(
-        placeholder_args(&bwrap_args(plan, &stage, command))
+        placeholder_args(&launch.argv())
             .iter()
             .map(|arg| arg.to_string_lossy().into_owned()),
     );
@@ -161,10 +164,10 @@ pub fn explain_sandboxed(
 
 /// The explanation of a run under the legacy Landlock pipeline: the
 /// rules, what the ruleset grants, and what the kernel offers.
-pub fn explain_landlock(
+fn explain_landlock(
     policy: &EffectivePolicy,
     grants: &LandlockGrants,
-    kernel: &Result<(u32, Vec<String>), String>,
+    kernel: &Result<LandlockKernel, LandlockError>,
 ) -> String {
     let mut out = profile_line(policy);
     let _ = writeln!(
@@ -195,14 +198,14 @@ pub fn explain_landlock(
         }
     }
     match kernel {
-        Ok((abi, notes)) => {
+        Ok(LandlockKernel { abi, notes }) => {
             let _ = writeln!(out, "kernel: Landlock ABI {abi}");
             for note in notes {
                 let _ = writeln!(out, "  not enforced, without weakening the policy: {note}");
             }
         }
-        Err(reason) => {
-            let _ = writeln!(out, "kernel: {reason}: running would be refused");
+        Err(_) => {
+            let _ = writeln!(out, "kernel: no usable Landlock (see below)");
         }
     }
     out
@@ -217,15 +220,17 @@ fn profile_line(policy: &EffectivePolicy) -> String {
 }
 
 /// Who installs `no_new_privs` and the seccomp filter.
-fn describe_stage(stage: Stage<'_>) -> &'static str {
+fn describe_stage(stage: &StagePlan) -> &'static str {
     match stage {
-        Stage::Bwrap => "installed by bwrap (--seccomp) right before it execs the command",
-        Stage::Inner { argv0: true, .. } => {
+        StagePlan::Bwrap { .. } => {
+            "installed by bwrap (--seccomp) right before it execs the command"
+        }
+        StagePlan::Inner { argv0: true, .. } => {
             "installed by the inner stage (the guard, network mode proxy or features.inner_stage): \
              bwrap execs this binary, named codex-linux-sandbox, which sets no_new_privs and the \
              filter, then execs the command"
         }
-        Stage::Inner { argv0: false, .. } => {
+        StagePlan::Inner { argv0: false, .. } => {
             "installed by the inner stage (the guard, network mode proxy or features.inner_stage): \
              bwrap execs this binary, which sets no_new_privs and the filter, then execs the \
              command; this bwrap has no --argv0, so the stage is named by its path"
@@ -302,7 +307,7 @@ fn explain_scan(
 }
 
 /// The explanation of an unsandboxed run.
-pub fn explain_unsandboxed(policy: &EffectivePolicy, command: &[OsString]) -> String {
+fn explain_unsandboxed(policy: &EffectivePolicy, command: &[OsString]) -> String {
     let words: Vec<String> = command
         .iter()
         .map(|arg| arg.to_string_lossy().into_owned())

@@ -11,7 +11,7 @@ use crate::bundled::{BundledBwrap, BundledError, ExpectedDigest};
 use crate::locate::find_trusted_program;
 
 /// The bwrap a run will exec.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Bwrap {
     /// The host's bwrap, found on `PATH` outside every writable root.
     System(PathBuf),
@@ -62,7 +62,7 @@ impl Bwrap {
 }
 
 /// Why no bwrap can be used.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum LauncherError {
     /// No system bwrap and no bundled one.
     #[error(

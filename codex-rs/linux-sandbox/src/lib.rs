@@ -1,41 +1,47 @@
 //! `codex-linux-sandbox`: runs a command under bubblewrap and seccomp.
 //!
-//! Pure parts ([`plan`], [`render`], [`seccomp`], [`explain`]) are separate
-//! from the code that touches the system ([`locate`], [`launch`], [`run`]),
-//! so every rule of the policy is unit-tested without root. Choosing the
-//! bwrap is [`launcher`]; verifying and exec'ing the bundled one is
-//! [`bundled`]; host probes are [`probe`], and `codex sandbox doctor` is
-//! [`doctor`] (its judgements are pure, in `codex_sandboxing::doctor`).
+//! One start, in order:
 //!
 //! ```text
-//! EffectivePolicy --plan--> MountPlan --render--> bwrap argv --launch--> bwrap --seccomp FD -- CMD
-//!                                                   (features.inner_stage)  bwrap -- helper [inner stage] -- CMD
+//! SandboxArgs + config --build_policy--> EffectivePolicy          (codex-sandboxing)
+//!   --HostFacts::observe--> facts        host_facts: every host read, in one place
+//!   --decide--> LaunchPlan               decide: pure; plan (mounts), render (argv),
+//!                                        seccomp (filter), landlock::grants
+//!   --explain | execute                  explain: renders the plan; execute: runs it
+//! bwrap -- [inner_stage: no_new_privs, seccomp (+ guard), proxy listeners] -- COMMAND
 //! ```
 //!
-//! The [`inner_stage`] is the part that runs inside the namespaces.
+//! [`protocol`] is the contract between the outer stage and the inner
+//! stage. Choosing the bwrap is `launcher`, verifying and exec'ing the
+//! bundled one `bundled`, the probes run after a failed start `probe`, and
+//! `codex sandbox doctor` is `doctor` (its judgements are pure, in
+//! `codex_sandboxing::doctor`). The modules public here are the pure ones
+//! the fuzz targets and tests drive directly.
 
-pub mod argv0_cache;
-pub mod bundled;
-pub mod doctor;
-pub mod error;
-pub mod explain;
+mod argv0_cache;
+mod bundled;
+mod decide;
+mod doctor;
+mod error;
+mod execute;
+mod explain;
 mod fd;
 pub mod fs_view;
-pub mod guard;
-pub mod inner_stage;
-pub mod landlock;
-pub mod launch;
-pub mod launcher;
-pub mod locate;
-pub mod parent;
+mod guard;
+mod host_facts;
+mod inner_stage;
+mod landlock;
+mod launcher;
+mod locate;
+mod parent;
 pub mod plan;
-pub mod probe;
+mod probe;
 pub mod protocol;
-pub mod proxy;
+mod proxy;
 pub mod render;
-pub mod run;
+mod run;
 pub mod scan;
-pub mod seccomp;
+mod seccomp;
 #[cfg(test)]
 mod test_support;
 
@@ -43,7 +49,7 @@ use clap::Parser;
 use codex_sandboxing::cli::{SandboxArgs, after_help};
 
 pub use doctor::doctor_main;
-pub use error::exit_code;
+pub use inner_stage::dispatch_inner_stage;
 pub use run::run_main;
 
 /// The helper's own command line: the same options as `codex sandbox`.
@@ -67,7 +73,7 @@ pub fn helper_main() -> ! {
         Ok(cli) => cli,
         Err(err) => {
             let code = if err.use_stderr() {
-                exit_code::USAGE
+                protocol::exit_status::USAGE
             } else {
                 0
             };

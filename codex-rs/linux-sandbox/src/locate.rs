@@ -6,7 +6,16 @@ use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::error::SandboxError;
+/// Why a command cannot be run, as a shell tells it apart.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// Nothing by that name (status 127).
+    #[error("{0}: command not found")]
+    NotFound(String),
+    /// Found, but not executable (status 126).
+    #[error("{0}: permission denied (not executable)")]
+    NotExecutable(String),
+}
 
 /// The program `name` (`bwrap`, `rg`) on `path_var`, skipping entries a
 /// sandboxed command could have planted one in: relative entries, and
@@ -41,10 +50,10 @@ pub fn find_command(
     command: &OsStr,
     path_var: &OsStr,
     cwd: &Path,
-) -> Result<PathBuf, SandboxError> {
+) -> Result<PathBuf, CommandError> {
     let name = command.to_string_lossy().into_owned();
     if name.is_empty() {
-        return Err(SandboxError::NotFound(name));
+        return Err(CommandError::NotFound(name));
     }
     let candidates: Vec<PathBuf> = if name.contains('/') {
         vec![cwd.join(command)]
@@ -71,9 +80,9 @@ pub fn find_command(
         }
     }
     Err(if found_unexecutable {
-        SandboxError::NotExecutable(name)
+        CommandError::NotExecutable(name)
     } else {
-        SandboxError::NotFound(name)
+        CommandError::NotFound(name)
     })
 }
 
@@ -149,9 +158,9 @@ mod tests {
         let relative = find_command(OsStr::new("bin/tool"), OsStr::new(""), tmp.path()).unwrap();
         assert_eq!(relative, tmp.path().join("bin/tool"));
         let err = find_command(OsStr::new("data"), &path, tmp.path()).unwrap_err();
-        assert_eq!(err.exit_code(), crate::error::exit_code::NOT_EXECUTABLE);
+        assert_eq!(err, CommandError::NotExecutable("data".into()));
         let err = find_command(OsStr::new("nope"), &path, tmp.path()).unwrap_err();
-        assert_eq!(err.exit_code(), crate::error::exit_code::NOT_FOUND);
+        assert_eq!(err, CommandError::NotFound("nope".into()));
         assert_eq!(err.to_string(), "nope: command not found");
         assert!(
             find_command(OsStr::new("bin"), &path, tmp.path()).is_err(),

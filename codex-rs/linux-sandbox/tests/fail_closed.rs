@@ -339,6 +339,69 @@ fn explain_prints_policy_and_argv_and_runs_nothing() {
     assert!(read(&mark).is_none());
 }
 
+/// What `--explain` shows is what runs: a bwrap on PATH that records its
+/// argv before exec'ing the real one sees the explained argv, with
+/// numbers where the explanation names descriptors.
+#[test]
+fn the_argv_that_runs_is_the_argv_explained() {
+    require_sandbox!();
+    let world = World::new();
+    let real = std::process::Command::new("sh")
+        .args(["-c", "command -v bwrap"])
+        .output()
+        .unwrap();
+    let real = String::from_utf8(real.stdout).unwrap().trim().to_string();
+    let fake = world.outside.join("fakebin");
+    std::fs::create_dir(&fake).unwrap();
+    let record = world.outside.join("argv");
+    write_executable(
+        &fake.join("bwrap"),
+        &format!(
+            "#!/bin/sh\ncase \" $* \" in *' --json-status-fd '*) printf '%s\\n' \"$@\" > {} ;; esac\nexec {real} \"$@\"\n",
+            record.display()
+        ),
+    );
+    let path = format!("{}:/usr/bin:/bin", fake.display());
+    for options in [&[][..], &["--disable", "guard_protected_names"][..]] {
+        let command = ["sh", "-c", "echo ran"];
+        let explained = world
+            .command(&[options, &["--explain"]].concat(), &command)
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert_code(&explained, 0);
+        let text = stdout(&explained);
+        let line = text
+            .lines()
+            .skip_while(|line| !line.starts_with("bwrap command"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no bwrap command in {text}"));
+        let shown = shell_words::split(line.trim()).unwrap();
+        let output = world
+            .command(options, &command)
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert_code(&output, 0);
+        assert_eq!(stdout(&output), "ran\n");
+        let ran: Vec<String> = read(&record).unwrap().lines().map(String::from).collect();
+        assert_eq!(shown.len(), ran.len() + 1, "{shown:?}\n{ran:?}");
+        assert_eq!(shown[0], fake.join("bwrap").display().to_string());
+        let mut descriptors = 0;
+        for (explained, ran) in shown[1..].iter().zip(&ran) {
+            match explained.find('<') {
+                Some(at) if explained.ends_with("-fd>") => {
+                    descriptors += 1;
+                    assert_eq!(ran[..at], explained[..at], "{explained} vs {ran}");
+                    assert!(ran[at..].parse::<u32>().is_ok(), "{explained} vs {ran}");
+                }
+                _ => assert_eq!(explained, ran),
+            }
+        }
+        assert!(descriptors >= 2, "{shown:?}");
+    }
+}
+
 #[test]
 fn a_bwrap_that_cannot_create_namespaces_is_diagnosed_with_a_fix() {
     let world = World::new();

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use codex_sandboxing::{Access, NetworkMode, SandboxPolicy};
 
+use super::LandlockError;
 use crate::fs_view::FsView;
 use crate::plan::real_path::{RealKind, real_path};
 
@@ -34,15 +35,12 @@ pub struct LandlockGrants {
     pub write: Vec<PathBuf>,
 }
 
-/// The grants for `policy`, or what Landlock cannot enforce in it. The
-/// message ends with what to do.
-pub fn landlock_grants(policy: &SandboxPolicy, fs: &dyn FsView) -> Result<LandlockGrants, String> {
-    let refuse = |what: String| {
-        Err(format!(
-            "features.use_legacy_landlock cannot enforce {what}; remove the feature to use the \
-             bubblewrap pipeline, which can"
-        ))
-    };
+/// The grants for `policy`, or what Landlock cannot enforce in it.
+pub fn landlock_grants(
+    policy: &SandboxPolicy,
+    fs: &dyn FsView,
+) -> Result<LandlockGrants, LandlockError> {
+    let refuse = |what: String| Err(LandlockError::Unenforceable(what));
     if policy.network == NetworkMode::Proxy {
         return refuse("network mode proxy (it needs the sandbox's own network namespace)".into());
     }
@@ -80,8 +78,10 @@ pub fn landlock_grants(policy: &SandboxPolicy, fs: &dyn FsView) -> Result<Landlo
     }
     let mut grants = LandlockGrants::default();
     for rule in &policy.rules {
-        let real = real_path(fs, &rule.path)
-            .map_err(|err| format!("cannot inspect {} for Landlock: {err}", rule.path.display()))?;
+        let real = real_path(fs, &rule.path).map_err(|source| LandlockError::Inspect {
+            path: rule.path.clone(),
+            source,
+        })?;
         if matches!(real.kind, RealKind::Missing { .. }) {
             continue;
         }
@@ -184,7 +184,9 @@ mod tests {
             ),
         ];
         for (rules, network, needle) in cases {
-            let err = landlock_grants(&policy(rules, network), &fs()).unwrap_err();
+            let err = landlock_grants(&policy(rules, network), &fs())
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(needle), "{err}");
             assert!(err.contains("bubblewrap pipeline"), "{err}");
         }

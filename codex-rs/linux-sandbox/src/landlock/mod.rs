@@ -15,7 +15,7 @@ use std::convert::Infallible;
 use std::ffi::OsString;
 use std::path::Path;
 
-use codex_sandboxing::SandboxPolicy;
+use codex_sandboxing::NetworkMode;
 use landlock::{
     ABI, Access, AccessFs, BitFlags, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus,
     path_beneath_rules,
@@ -23,6 +23,41 @@ use landlock::{
 
 use crate::seccomp::{build_filter, exec_filtered};
 pub use grants::{LandlockGrants, landlock_grants};
+
+/// Why the legacy Landlock pipeline does not run the command.
+#[derive(Debug, thiserror::Error)]
+pub enum LandlockError {
+    /// The policy asks for what a Landlock ruleset cannot express; names
+    /// it.
+    #[error(
+        "features.use_legacy_landlock cannot enforce {0}; remove the feature to use the \
+         bubblewrap pipeline, which can"
+    )]
+    Unenforceable(String),
+    /// A path of the policy could not be inspected.
+    #[error("sandbox setup failed: cannot inspect {} for Landlock: {source}", path.display())]
+    Inspect {
+        /// The path.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// This kernel's Landlock cannot enforce the policy.
+    #[error("features.use_legacy_landlock: {0}; remove the feature to use the bubblewrap pipeline")]
+    Kernel(String),
+    /// Restricting this process or exec'ing the command failed.
+    #[error("sandbox setup failed: {0}")]
+    Restrict(String),
+}
+
+/// What this kernel's Landlock offers the pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LandlockKernel {
+    /// The ABI version.
+    pub abi: u32,
+    /// Rights it lacks that do not weaken the policy, and why.
+    pub notes: Vec<String>,
+}
 
 /// The newest ABI whose filesystem rights this pipeline asks for. Later
 /// ABIs add rights about Unix sockets and signals, which the seccomp
@@ -72,23 +107,26 @@ pub fn missing_rights(kernel_abi: i32) -> Result<Vec<String>, String> {
 /// The kernel's Landlock ABI and the notes on rights it lacks that do not
 /// weaken the policy; an error when it has no Landlock or lacks a right
 /// that matters.
-pub fn check_kernel() -> Result<(u32, Vec<String>), String> {
-    let abi = crate::probe::landlock_abi()?;
-    let notes = missing_rights(i32::try_from(abi).unwrap_or(i32::MAX))?;
-    Ok((abi, notes))
+pub fn check_kernel() -> Result<LandlockKernel, LandlockError> {
+    let abi = crate::probe::landlock_abi().map_err(LandlockError::Kernel)?;
+    let notes =
+        missing_rights(i32::try_from(abi).unwrap_or(i32::MAX)).map_err(LandlockError::Kernel)?;
+    Ok(LandlockKernel { abi, notes })
 }
 
 /// Restricts this process to `grants`, installs the seccomp filter for
-/// `policy` and execs `command` in `policy.cwd`. Returns only with the
+/// `network` and execs `command` in `cwd`. Returns only with the
 /// reason it could not; the command has not run then.
 pub fn exec_under_landlock(
     grants: &LandlockGrants,
-    policy: &SandboxPolicy,
+    network: NetworkMode,
+    cwd: &Path,
     command: &[OsString],
-) -> Result<Infallible, String> {
-    let filter = build_filter(policy.network).map_err(|err| err.to_string())?;
-    restrict_self(grants)?;
-    exec_filtered(&filter, command, Some(&policy.cwd)).map_err(|failure| failure.message)
+) -> Result<Infallible, LandlockError> {
+    let filter = build_filter(network).map_err(|err| LandlockError::Restrict(err.to_string()))?;
+    restrict_self(grants).map_err(LandlockError::Restrict)?;
+    exec_filtered(&filter, command, Some(cwd))
+        .map_err(|failure| LandlockError::Restrict(failure.message))
 }
 
 /// Applies `grants` to this process (and sets `no_new_privs`). Anything

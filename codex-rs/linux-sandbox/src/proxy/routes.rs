@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 
-use codex_sandboxing::proxy::{ProxyEndpoint, ProxyHost, ProxyRoutes};
+use codex_sandboxing::proxy::{ProxyHost, ProxyRoutes};
 
 /// One listener inside the sandbox and the host addresses it forwards to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,14 +97,6 @@ impl ListenSpec {
             return Err(format!("`{text}` is not a loopback address with a port"));
         }
         Ok(ListenSpec { addr, required })
-    }
-}
-
-/// The endpoints of `routes`, as `--explain` lists them.
-pub fn describe_endpoint(endpoint: &ProxyEndpoint) -> String {
-    match endpoint.host {
-        ProxyHost::Address(ip) => SocketAddr::new(ip, endpoint.port).to_string(),
-        ProxyHost::Localhost => format!("localhost:{}", endpoint.port),
     }
 }
 
