@@ -93,7 +93,6 @@ fn policy(data: &[u8]) -> Option<SandboxPolicy> {
         rules,
         deny_globs: Vec::new(),
         glob_scan_max_depth: 8,
-        scan_with_ripgrep: false,
         inner_stage: flags & 1 != 0,
         legacy_landlock: false,
         network: [

@@ -13,7 +13,6 @@
 //! - **S1 / S10 / S50** `codex sandbox --explain -P gN -- /bin/true` run in
 //!   the tree with 1, 10 or 50 deny-read globs: everything a start-up does
 //!   before bwrap (config, the scan with the built-in walker, the plan);
-//! - **G10** as S10 with `--enable scan_with_ripgrep`: the scan through rg;
 //! - **N** as S10 with no globs: the scan for nested protected paths only.
 //!
 //! Reported: median(S10) / median(R) (target <= 1.2) and the spread of
@@ -116,20 +115,6 @@ mod linux {
             Variant::new("S1   codex setup, 1 glob", explain("g1")),
             Variant::new("S10  codex setup, 10 globs", explain("g10")),
             Variant::new("S50  codex setup, 50 globs", explain("g50")),
-            Variant::new(
-                "G10  10 globs, scan_with_ripgrep",
-                [
-                    codex,
-                    "sandbox",
-                    "--explain",
-                    "--enable",
-                    "scan_with_ripgrep",
-                    "-P",
-                    "g10",
-                    "--",
-                    "/bin/true",
-                ],
-            ),
             Variant::new("N    no globs (nested .git only)", explain("g0")),
         ];
         println!("part 1: {WARM_UPS} warm-up + {rounds} measured rounds, interleaved");

@@ -26,6 +26,9 @@ fn build_and_exec(args: &SandboxArgs) -> Result<i32, (i32, String)> {
     let env = Environment::from_process()
         .map_err(|err| (SETUP, format!("cannot read the current directory: {err}")))?;
     let policy = build_policy(args, &env).map_err(|err| (CONFIG, err.to_string()))?;
+    for warning in &policy.warnings {
+        eprintln!("codex sandbox: warning: {warning}");
+    }
     let exec_error = match &policy.sandbox {
         Some(sandbox) => {
             let argv = sandbox_exec_argv(sandbox, |name| std::env::var(name).ok(), &args.command)

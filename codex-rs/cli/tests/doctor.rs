@@ -25,7 +25,7 @@ fn doctor(cwd: &Path, path: &str, json: bool) -> Output {
     command.output().unwrap()
 }
 
-const CHECKS: [&str; 12] = [
+const CHECKS: [&str; 11] = [
     "config",
     "kernel",
     "wsl",
@@ -37,7 +37,6 @@ const CHECKS: [&str; 12] = [
     "user_namespaces",
     "proc_mount",
     "guard",
-    "ripgrep",
 ];
 
 #[test]

@@ -286,18 +286,6 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
-            name: "rg failing during a glob scan",
-            needs: Needs::Sandbox,
-            run: |s| {
-                s.config(&format!("default_permissions = \"g\"\n{GLOB_PROFILE}[features]\nscan_with_ripgrep = true\n"));
-                s.tool("rg", "#!/bin/sh\necho 'rg: disk on fire' >&2\nexit 2\n");
-                let path = format!("{}:{SYSTEM_PATH}", s.bin.display());
-                s.command(&codex(), &path, &[]).output().unwrap()
-            },
-            status: 71,
-            says: &["disk on fire", "**/*.env"],
-        },
-        Case {
             name: "a Landlock policy it cannot express",
             needs: Needs::Nothing,
             run: |s| {

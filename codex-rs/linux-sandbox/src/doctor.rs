@@ -86,7 +86,6 @@ pub fn observe_host() -> HostObservations {
         namespaces: namespace_facts(),
         system_bwrap,
         bundled_bwrap,
-        ripgrep: find_trusted_program("rg", &path_var, &writable),
         config,
         guard: GuardObservation {
             enabled: guard_enabled,

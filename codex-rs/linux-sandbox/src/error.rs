@@ -35,12 +35,6 @@ pub enum SandboxError {
     /// The mounts for the policy cannot be planned.
     #[error(transparent)]
     Plan(#[from] PlanError),
-    /// `features.scan_with_ripgrep` without a trusted `rg`.
-    #[error(
-        "sandbox setup failed: features.scan_with_ripgrep is on but no rg was found on PATH outside the writable roots; \
-         install ripgrep or turn the feature off"
-    )]
-    NoRipgrep,
     /// The start-up scan failed.
     #[error("sandbox setup failed: {0}")]
     Scan(#[from] ScanError),
@@ -178,7 +172,6 @@ impl SandboxError {
             SandboxError::Seccomp(_) | SandboxError::Internal(_) => exit_status::INTERNAL,
             SandboxError::Cwd(_)
             | SandboxError::Scan(_)
-            | SandboxError::NoRipgrep
             | SandboxError::HelperNotFound(_)
             | SandboxError::ProxyStart(_)
             | SandboxError::InheritedDescriptors(_)

@@ -17,7 +17,7 @@ use crate::landlock::{LandlockError, LandlockGrants, LandlockKernel};
 use crate::plan::real_path::RealKind;
 use crate::plan::{MountPlan, Outcome, ProcMode};
 use crate::protocol::placeholder_args;
-use crate::scan::{ScanReport, ScannerKind};
+use crate::scan::ScanReport;
 
 /// The explanation of `plan`, made for `policy`.
 pub fn explain(policy: &EffectivePolicy, plan: &LaunchPlan<'_>) -> String {
@@ -249,21 +249,16 @@ fn describe_guard(plan: &MountPlan) -> &'static str {
     }
 }
 
-/// The scan: which scanner, how deep, and each glob with its matches.
+/// The scan: how deep, what it skipped, and each glob with its matches.
 fn explain_scan(
     out: &mut String,
     sandbox: &codex_sandboxing::SandboxPolicy,
     scan: &ScanReport,
     plan: &MountPlan,
 ) {
-    let scanner = match &scan.scanner {
-        ScannerKind::Ripgrep(rg) => format!("{} --files", rg.display()),
-        ScannerKind::Builtin => "built-in walker".to_string(),
-        ScannerKind::None => "nothing to scan".to_string(),
-    };
     let _ = writeln!(
         out,
-        "scan: {scanner}, {} levels below each root; {} nested .git/.codex/.agents found",
+        "scan: {} levels below each root; {} nested .git/.codex/.agents found",
         sandbox.glob_scan_max_depth,
         scan.protected.len()
     );

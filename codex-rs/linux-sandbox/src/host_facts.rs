@@ -20,10 +20,10 @@ use crate::error::SandboxError;
 use crate::fs_view::{FsView, HostFs};
 use crate::landlock::{LandlockError, LandlockKernel, check_kernel};
 use crate::launcher::{Bwrap, LauncherError, bundled_path_of_current_exe, choose_bwrap};
-use crate::locate::{CommandError, find_command, find_trusted_program};
+use crate::locate::{CommandError, find_command};
 use crate::plan::real_path::{RealKind, real_path};
 use crate::probe::supports_argv0;
-use crate::scan::{ScanReport, ScanRequest, Scanner};
+use crate::scan::{ScanReport, ScanRequest, scan};
 
 /// What a start knows about the host.
 pub struct HostFacts<'a> {
@@ -149,16 +149,9 @@ fn observe_bwrap_host<'a>(
         ProcFacts::ExpectedToFail
     };
     let writable = real_writable_roots(sandbox);
-    let scanner = if sandbox.scan_with_ripgrep {
-        Scanner::Ripgrep(
-            find_trusted_program("rg", path_var, &writable).ok_or(SandboxError::NoRipgrep)?,
-        )
-    } else {
-        Scanner::Builtin
-    };
     let request = ScanRequest::for_policy(sandbox);
-    tracing::debug!(?scanner, ?request, "scanning");
-    let scan = scanner.scan(&request)?;
+    tracing::debug!(?request, "scanning");
+    let scan = scan(&request)?;
     tracing::debug!(
         matches = scan.matches.len(),
         protected = scan.protected.len(),

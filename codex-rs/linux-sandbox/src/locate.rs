@@ -1,5 +1,5 @@
-//! Finding executables on `PATH`: the tools the sandbox itself runs (bwrap,
-//! rg), and the command (so that a missing command is reported with status
+//! Finding executables on `PATH`: the bwrap the sandbox runs, and the
+//! command (so that a missing command is reported with status
 //! 127 before any sandbox is built).
 
 use std::ffi::OsStr;
@@ -17,7 +17,7 @@ pub enum CommandError {
     NotExecutable(String),
 }
 
-/// The program `name` (`bwrap`, `rg`) on `path_var`, skipping entries a
+/// The program `name` (`bwrap`) on `path_var`, skipping entries a
 /// sandboxed command could have planted one in: relative entries, and
 /// entries whose real path lies inside one of `writable_roots` (real
 /// paths). The binary's own real path must lie outside them too.

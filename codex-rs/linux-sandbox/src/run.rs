@@ -31,6 +31,9 @@ pub fn run_main(args: &SandboxArgs, program: &str) -> i32 {
 fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
     let env = Environment::from_process().map_err(SandboxError::Cwd)?;
     let policy = build_policy(args, &env)?;
+    for warning in &policy.warnings {
+        eprintln!("{program}: warning: {warning}");
+    }
     let mut facts = HostFacts::observe(&policy, args, &env.process_cwd, &HostFs)?;
     let plan = decide(&policy, &facts, &args.command)?;
     let failure = match start(&policy, plan, args.explain, program)? {

@@ -23,7 +23,6 @@ pub(crate) fn policy(rules: &[(&str, Access)], cwd: &str, network: NetworkMode) 
         rules,
         deny_globs: Vec::new(),
         glob_scan_max_depth: 8,
-        scan_with_ripgrep: false,
         inner_stage: false,
         legacy_landlock: false,
         network,

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::process::Command;
 
@@ -188,52 +188,34 @@ fn nested_repositories_submodules_and_worktrees_keep_git_metadata_read_only() {
     );
 }
 
+/// Configs that still set the retired `features.scan_with_ripgrep` keep
+/// working: one warning, the same scan, the same masks.
 #[test]
-fn the_ripgrep_scanner_masks_the_same_secrets() {
-    require_sandbox!();
-    let world = World::new();
-    world.config(DEV_PROFILE);
-    write(&world.ws.join("deep/er/.env"), "TOP_SECRET");
-    let output = world.sh(
-        &["--enable", "scan_with_ripgrep"],
-        "cat deep/er/.env 2>/dev/null; true",
-    );
-    assert_code(&output, 0);
-    assert!(
-        !stdout(&output).contains("TOP_SECRET"),
-        "{}",
-        stdout(&output)
-    );
-    let explain = world.sh(&["--enable", "scan_with_ripgrep", "--explain"], "true");
-    assert!(
-        stdout(&explain).contains("rg --files"),
-        "{}",
-        stdout(&explain)
-    );
-}
-
-#[test]
-fn a_planted_rg_in_the_workspace_is_not_trusted() {
+fn the_retired_ripgrep_feature_warns_once_and_changes_nothing() {
     require_sandbox!();
     let world = World::new();
     world.config(&format!(
         "{DEV_PROFILE}[features]\nscan_with_ripgrep = true\n"
     ));
-    write(&world.ws.join(".env"), "TOP_SECRET");
-    let bin = world.ws.join("bin");
-    write(&bin.join("rg"), "#!/bin/sh\nexit 0\n");
-    std::fs::set_permissions(bin.join("rg"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display());
-    let output = world
-        .command(&[], &["sh", "-c", "cat .env 2>/dev/null; true"])
-        .env("PATH", &path)
-        .output()
-        .unwrap();
+    write(&world.ws.join("deep/er/.env"), "TOP_SECRET");
+    let output = world.sh(&[], "cat deep/er/.env 2>/dev/null; true");
     assert_code(&output, 0);
     assert!(
         !stdout(&output).contains("TOP_SECRET"),
         "{}",
         stdout(&output)
+    );
+    let messages = stderr(&output);
+    let warnings: Vec<&str> = messages
+        .lines()
+        .filter(|line| line.contains("scan_with_ripgrep"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{messages}");
+    assert!(
+        warnings[0].contains("warning: features.scan_with_ripgrep")
+            && warnings[0].contains("no longer used"),
+        "{}",
+        warnings[0]
     );
 }
 
@@ -246,38 +228,6 @@ fn assert_refused_with_path(world: &World, path: Option<&str>, code: i32, needle
         command.env("PATH", path);
     }
     assert_refused(&command.output().unwrap(), &mark, code, needles);
-}
-
-#[test]
-fn a_failing_rg_fails_closed_naming_the_pattern_and_the_error() {
-    let world = World::new();
-    world.config(&format!(
-        "{DEV_PROFILE}[features]\nscan_with_ripgrep = true\n"
-    ));
-    let tools = world.outside.join("tools");
-    write(
-        &tools.join("rg"),
-        "#!/bin/sh\necho 'rg: disk on fire' >&2\nexit 2\n",
-    );
-    std::fs::set_permissions(tools.join("rg"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!("{}:/usr/local/bin:/usr/bin:/bin", tools.display());
-    assert_refused_with_path(&world, Some(&path), 71, &["disk on fire", "**/*.env", "rg"]);
-    // Asked for rg and none trusted on PATH: refused, not switched.
-    let empty = world.outside.join("empty");
-    std::fs::create_dir_all(&empty).unwrap();
-    let path = format!("{}:/bin", empty.display());
-    let world = World::new();
-    world.config(&format!(
-        "{DEV_PROFILE}[features]\nscan_with_ripgrep = true\n"
-    ));
-    if !Path::new("/bin/rg").exists() {
-        assert_refused_with_path(
-            &world,
-            Some(&path),
-            71,
-            &["scan_with_ripgrep", "install ripgrep"],
-        );
-    }
 }
 
 #[test]

@@ -1,11 +1,11 @@
-//! The start-up scan on real trees: both scanners (ripgrep and the built-in
-//! walker) must report the same matches and protected paths.
+//! The start-up scan on real trees: the matches and protected paths the
+//! walker must report, on one thread and in parallel.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed setup step should fail the test
 
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::PathBuf;
 
-use codex_linux_sandbox::scan::{ScanPattern, ScanReport, ScanRequest, Scanner, ScannerKind};
+use codex_linux_sandbox::scan::{ScanPattern, ScanReport, ScanRequest, scan};
 
 struct Tree {
     _dir: tempfile::TempDir,
@@ -64,27 +64,6 @@ impl Tree {
     }
 }
 
-/// Every scanner this host can run: the built-in walker, and ripgrep when
-/// installed (CI installs it; elsewhere its absence is printed).
-fn scanners() -> Vec<Scanner> {
-    let mut scanners = vec![Scanner::Builtin];
-    match which_rg() {
-        Some(rg) => scanners.push(Scanner::Ripgrep(rg)),
-        None if std::env::var_os("CODEX_REQUIRE_SANDBOX").is_some_and(|v| v == "1") => {
-            panic!("CODEX_REQUIRE_SANDBOX=1 but rg is not installed")
-        }
-        None => eprintln!("SKIPPED the ripgrep half: rg is not installed"),
-    }
-    scanners
-}
-
-fn which_rg() -> Option<PathBuf> {
-    ["/usr/bin/rg", "/usr/local/bin/rg", "/bin/rg"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|path| path.exists())
-}
-
 /// A tree with hidden, ignored, linked and nested paths, and what a scan
 /// for `**/*.env` and `**/secrets` must find in it.
 fn varied_tree() -> Tree {
@@ -128,24 +107,17 @@ const VARIED_PROTECTED: [&str; 4] = [
     "ws/tools/.codex",
 ];
 
-fn assert_varied_findings(tree: &Tree, scanner: &Scanner) {
-    let report = scanner.scan(&tree.request(&VARIED_PATTERNS, 8)).unwrap();
+fn assert_varied_findings(tree: &Tree) {
+    let report = scan(&tree.request(&VARIED_PATTERNS, 8)).unwrap();
     let (matches, protected) = tree.summary(&report);
-    assert_eq!(matches, VARIED_MATCHES, "{scanner:?}");
-    assert_eq!(protected, VARIED_PROTECTED, "{scanner:?}");
-    assert!(
-        report.skipped.is_empty(),
-        "{scanner:?}: {:?}",
-        report.skipped
-    );
+    assert_eq!(matches, VARIED_MATCHES);
+    assert_eq!(protected, VARIED_PROTECTED);
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
 }
 
 #[test]
-fn both_scanners_find_hidden_ignored_linked_and_nested_paths() {
-    let tree = varied_tree();
-    for scanner in scanners() {
-        assert_varied_findings(&tree, &scanner);
-    }
+fn the_walker_finds_hidden_ignored_linked_and_nested_paths() {
+    assert_varied_findings(&varied_tree());
 }
 
 #[test]
@@ -156,7 +128,7 @@ fn the_walker_finds_the_same_in_a_tree_large_enough_to_walk_in_parallel() {
     for index in 0..1100 {
         tree.file(&format!("ws/padding/{:02}/{index}", index % 16));
     }
-    assert_varied_findings(&tree, &Scanner::Builtin);
+    assert_varied_findings(&tree);
 }
 
 #[test]
@@ -167,58 +139,19 @@ fn the_depth_bounds_the_scan() {
         .file("ws/a/b/3.env")
         .file("ws/a/b/c/4.env");
     let request = tree.request(&["**/*.env"], 3);
-    for scanner in scanners() {
-        let (matches, _) = tree.summary(&scanner.scan(&request).unwrap());
-        assert_eq!(
-            matches,
-            ["ws/1.env", "ws/a/2.env", "ws/a/b/3.env"],
-            "{scanner:?}"
-        );
-    }
+    let (matches, _) = tree.summary(&scan(&request).unwrap());
+    assert_eq!(matches, ["ws/1.env", "ws/a/2.env", "ws/a/b/3.env"]);
 }
 
 #[test]
-fn the_chosen_scanner_is_reported() {
+fn a_request_without_roots_scans_nothing() {
     let tree = Tree::new();
-    tree.file("ws/x");
-    let request = tree.request(&["*.env"], 2);
-    for scanner in scanners() {
-        let report = scanner.scan(&request).unwrap();
-        let expected = match &scanner {
-            Scanner::Builtin => ScannerKind::Builtin,
-            Scanner::Ripgrep(rg) => ScannerKind::Ripgrep(rg.clone()),
-        };
-        assert_eq!(report.scanner, expected);
-    }
-    let empty = ScanRequest {
+    tree.file("ws/x.env");
+    let request = ScanRequest {
         roots: Vec::new(),
-        ..request
+        ..tree.request(&["*.env"], 2)
     };
-    assert_eq!(
-        Scanner::Builtin.scan(&empty).unwrap().scanner,
-        ScannerKind::None
-    );
-}
-
-#[test]
-fn a_failing_rg_fails_the_scan_naming_the_patterns() {
-    let tree = Tree::new();
-    tree.file("ws/x").file("bin/rg");
-    let fake = tree.root.join("bin/rg");
-    std::fs::write(&fake, "#!/bin/sh\necho 'rg: something broke' >&2\nexit 2\n").unwrap();
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let request = tree.request(&["**/*.env"], 2);
-    let err = Scanner::Ripgrep(fake.clone())
-        .scan(&request)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("something broke"), "{err}");
-    assert!(err.contains("**/*.env"), "{err}");
-    let missing = Scanner::Ripgrep(tree.root.join("bin/none"))
-        .scan(&request)
-        .unwrap_err()
-        .to_string();
-    assert!(missing.contains("cannot run it"), "{missing}");
+    assert_eq!(scan(&request).unwrap(), ScanReport::empty());
 }
 
 /// As an unprivileged user, a directory that can be neither listed nor
@@ -233,39 +166,27 @@ fn unreadable_directories_are_skipped_only_when_they_cannot_be_entered() {
     std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o000)).unwrap();
     let request = tree.request(&["**/*.env"], 4);
     let is_root = running_as_root();
-    for scanner in scanners() {
-        let report = scanner.scan(&request).unwrap();
-        if is_root {
-            assert!(report.skipped.is_empty(), "{scanner:?}");
-        } else {
-            assert_eq!(
-                tree.relative(report.skipped.clone()),
-                ["ws/closed"],
-                "{scanner:?}"
-            );
-            assert_eq!(tree.summary(&report).0, ["ws/ok.env"], "{scanner:?}");
-        }
+    let report = scan(&request).unwrap();
+    if is_root {
+        assert!(report.skipped.is_empty());
+    } else {
+        assert_eq!(tree.relative(report.skipped.clone()), ["ws/closed"]);
+        assert_eq!(tree.summary(&report).0, ["ws/ok.env"]);
     }
     std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o311)).unwrap();
-    for scanner in scanners() {
-        let result = scanner.scan(&request);
-        if is_root {
-            assert!(result.is_ok(), "{scanner:?}");
-        } else {
-            let err = result.unwrap_err().to_string();
-            assert!(
-                err.contains("can be entered but not listed"),
-                "{scanner:?}: {err}"
-            );
-            assert!(err.contains("closed"), "{scanner:?}: {err}");
-        }
-        // Where no glob looks, only nested protected names are sought, and
-        // the directory is skipped.
-        let no_globs = tree.request(&[], 4);
-        let report = scanner.scan(&no_globs).unwrap();
-        if !is_root {
-            assert_eq!(tree.relative(report.skipped), ["ws/closed"], "{scanner:?}");
-        }
+    let result = scan(&request);
+    if is_root {
+        assert!(result.is_ok());
+    } else {
+        let err = result.unwrap_err().to_string();
+        assert!(err.contains("can be entered but not listed"), "{err}");
+        assert!(err.contains("closed"), "{err}");
+    }
+    // Where no glob looks, only nested protected names are sought, and
+    // the directory is skipped.
+    let report = scan(&tree.request(&[], 4)).unwrap();
+    if !is_root {
+        assert_eq!(tree.relative(report.skipped), ["ws/closed"]);
     }
     std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
@@ -286,8 +207,5 @@ fn a_missing_root_scans_nothing() {
         roots: vec![tree.root.join("nowhere")],
         ..tree.request(&["**/*.env"], 2)
     };
-    for scanner in scanners() {
-        let report = scanner.scan(&request).unwrap();
-        assert!(report.matches.is_empty(), "{scanner:?}");
-    }
+    assert!(scan(&request).unwrap().matches.is_empty());
 }

@@ -108,8 +108,6 @@ pub struct HostObservations {
     pub system_bwrap: Option<BwrapObservation>,
     /// The bundled bwrap.
     pub bundled_bwrap: BundledObservation,
-    /// `rg` found on PATH outside the writable roots.
-    pub ripgrep: Option<PathBuf>,
     /// Loading the configuration and the default profile: `Err` holds the
     /// error.
     pub config: Result<String, String>,
@@ -143,7 +141,6 @@ pub fn diagnose(host: &HostObservations) -> DoctorReport {
     ];
     checks.extend(chosen_bwrap_checks(host));
     checks.push(guard_check(host));
-    checks.push(ripgrep_check(host));
     let default_profile_can_run = checks.iter().all(|check| check.status != Status::Fail);
     DoctorReport {
         checks,
@@ -441,23 +438,6 @@ fn guard_check(host: &HostObservations) -> Check {
                  ancestor of every sandboxed process)",
                 show(scope)
             ),
-            None,
-        ),
-    }
-}
-
-fn ripgrep_check(host: &HostObservations) -> Check {
-    match &host.ripgrep {
-        Some(path) => check(
-            "ripgrep",
-            Status::Info,
-            format!("rg at {} (for features.scan_with_ripgrep)", path.display()),
-            None,
-        ),
-        None => check(
-            "ripgrep",
-            Status::Info,
-            "no rg on PATH; only features.scan_with_ripgrep needs it",
             None,
         ),
     }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::cli::SandboxArgs;
 use crate::config::{
     ConfigError, ConfigRequest, GUARD_PROTECTED_NAMES, INNER_STAGE, LoadedConfig,
-    SCAN_WITH_RIPGREP, USE_LEGACY_LANDLOCK,
+    USE_LEGACY_LANDLOCK,
 };
 use crate::profile::{ProfileError, select_profile};
 use crate::resolve::{EffectivePolicy, ResolveContext, ResolveError, normalize, resolve};
@@ -89,8 +89,8 @@ pub fn build_policy(args: &SandboxArgs, env: &Environment) -> Result<EffectivePo
         extra_workspace_roots: loaded.config.sandbox_workspace_write.writable_roots.clone(),
     };
     let mut policy = resolve(&profile, &context)?;
+    policy.warnings = loaded.warnings;
     if let Some(sandbox) = &mut policy.sandbox {
-        sandbox.scan_with_ripgrep = loaded.config.features.get(SCAN_WITH_RIPGREP) == Some(&true);
         sandbox.inner_stage = loaded.config.features.get(INNER_STAGE) == Some(&true);
         sandbox.legacy_landlock = loaded.config.features.get(USE_LEGACY_LANDLOCK) == Some(&true);
         sandbox.guard_protected_names = sandbox.protect_metadata
@@ -177,9 +177,29 @@ mod tests {
                 .unwrap()
         };
         let default = sandbox(&[]);
-        assert!(!default.inner_stage && !default.scan_with_ripgrep && !default.legacy_landlock);
-        let enabled = sandbox(&[INNER_STAGE, SCAN_WITH_RIPGREP, USE_LEGACY_LANDLOCK]);
-        assert!(enabled.inner_stage && enabled.scan_with_ripgrep && enabled.legacy_landlock);
+        assert!(!default.inner_stage && !default.legacy_landlock);
+        let enabled = sandbox(&[INNER_STAGE, USE_LEGACY_LANDLOCK]);
+        assert!(enabled.inner_stage && enabled.legacy_landlock);
+    }
+
+    #[test]
+    fn a_retired_feature_is_accepted_with_one_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = SandboxArgs {
+            enable: vec!["scan_with_ripgrep".into()],
+            ..SandboxArgs::default()
+        };
+        let policy = build_policy(&args, &env(dir.path())).unwrap();
+        assert_eq!(policy.warnings.len(), 1, "{:?}", policy.warnings);
+        assert!(
+            policy.warnings[0].starts_with(
+                "features.scan_with_ripgrep (--enable scan_with_ripgrep) is no longer used"
+            ),
+            "{:?}",
+            policy.warnings
+        );
+        let none = build_policy(&SandboxArgs::default(), &env(dir.path())).unwrap();
+        assert!(none.warnings.is_empty());
     }
 
     #[test]

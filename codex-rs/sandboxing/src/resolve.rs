@@ -65,9 +65,6 @@ pub struct SandboxPolicy {
     pub deny_globs: Vec<ResolvedGlob>,
     /// Directory levels scanned below each scan root.
     pub glob_scan_max_depth: usize,
-    /// Scan with `rg --files` (`features.scan_with_ripgrep`) rather than
-    /// the built-in walker.
-    pub scan_with_ripgrep: bool,
     /// Install `no_new_privs` and seccomp in the helper's inner stage
     /// (`features.inner_stage`) rather than through bwrap's `--seccomp`.
     pub inner_stage: bool,
@@ -100,6 +97,9 @@ pub struct EffectivePolicy {
     pub chosen_by: String,
     /// The sandbox, or `None` for `:danger-full-access`.
     pub sandbox: Option<SandboxPolicy>,
+    /// Settings accepted without effect, one line each (a retired
+    /// feature), to print before the command runs.
+    pub warnings: Vec<String>,
 }
 
 /// A rule that cannot be resolved; names the rule and what to do.
@@ -178,7 +178,6 @@ pub fn resolve(
                 rules,
                 deny_globs,
                 glob_scan_max_depth: sandbox.glob_scan_max_depth,
-                scan_with_ripgrep: false,
                 inner_stage: false,
                 legacy_landlock: false,
                 network: sandbox.network,
@@ -193,6 +192,7 @@ pub fn resolve(
         profile: profile.name.clone(),
         chosen_by: profile.chosen_by.clone(),
         sandbox,
+        warnings: Vec::new(),
     })
 }
 

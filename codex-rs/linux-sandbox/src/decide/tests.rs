@@ -62,6 +62,7 @@ fn effective(sandbox: SandboxPolicy) -> EffectivePolicy {
         profile: ":test".into(),
         chosen_by: "test".into(),
         sandbox: Some(sandbox),
+        warnings: Vec::new(),
     }
 }
 

@@ -1,6 +1,6 @@
 use super::*;
 use crate::fs_view::fake::FakeFs;
-use crate::scan::{GlobMatch, ScanReport, ScannerKind};
+use crate::scan::{GlobMatch, ScanReport};
 use crate::test_support::policy;
 use codex_sandboxing::resolve::ResolvedGlob;
 
@@ -471,7 +471,6 @@ fn report(matches: &[(&str, usize)], protected: &[&str]) -> ScanReport {
             .collect(),
         protected: protected.iter().map(PathBuf::from).collect(),
         skipped: Vec::new(),
-        scanner: ScannerKind::Builtin,
     }
 }
 

@@ -1,6 +1,6 @@
 //! What a scanned entry means: which globs match it, whether it is a
 //! protected name below a writable root, and whether to look inside it.
-//! Pure: both scanners feed it paths, so they agree by construction.
+//! Pure: the walker feeds it paths, so every rule is a unit test.
 
 use std::path::{Path, PathBuf};
 
@@ -139,7 +139,7 @@ impl Matcher {
         }
     }
 
-    /// Whether a scanner should look inside the directory `dir`: never in
+    /// Whether the scan should look inside the directory `dir`: never in
     /// [`NEVER_SCANNED`], and not in the subdirectories of a `.git`
     /// directory (objects and refs hold no working files, and can be huge).
     pub fn descend_into(dir: &Path) -> bool {

@@ -4,15 +4,10 @@
 //! - `.git`, `.codex` and `.agents` entries at any depth under a writable
 //!   root (to be kept read-only).
 //!
-//! Two scanners produce the same [`ScanReport`]: a built-in parallel walker
-//! ([`walker`], ripgrep's own walking crate, in process) by default, and
-//! `rg --files` ([`ripgrep`]) with `features.scan_with_ripgrep`. The
-//! default was chosen by measurement (`just bench`, 200,000 files, two
-//! cores): the walker takes 0.53x the time of `rg --files` alone, while
-//! scanning through rg costs 1.21x, since its listing must cross a pipe and
-//! be matched after it ends. Both match with the same [`matcher::Matcher`],
-//! so a pattern means the same thing whichever runs. Semantics shared by
-//! both:
+//! The scanner is a walker ([`walker`], ripgrep's own walking crate, in
+//! process; measured with `just bench` at 0.53x the time of `rg --files`
+//! over 200,000 files on two cores) feeding [`matcher::Matcher`]. Its
+//! semantics:
 //! - hidden and git-ignored files are scanned (a `.gitignore` must not hide
 //!   a secret);
 //! - symlinks are followed (a link to a secret outside the root is a way to
@@ -30,7 +25,6 @@
 //!   it the start-up.
 
 pub mod matcher;
-pub mod ripgrep;
 pub mod walker;
 
 use std::ffi::CString;
@@ -134,17 +128,6 @@ pub struct GlobMatch {
     pub globs: Vec<usize>,
 }
 
-/// Which scanner ran.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ScannerKind {
-    /// `rg --files` at this path.
-    Ripgrep(PathBuf),
-    /// The built-in walker.
-    Builtin,
-    /// Nothing needed scanning.
-    None,
-}
-
 /// What a scan found, sorted by path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanReport {
@@ -158,8 +141,6 @@ pub struct ScanReport {
     pub protected: Vec<PathBuf>,
     /// Directories skipped because the user can neither list nor enter them.
     pub skipped: Vec<PathBuf>,
-    /// The scanner that produced this report.
-    pub scanner: ScannerKind,
 }
 
 impl ScanReport {
@@ -169,7 +150,6 @@ impl ScanReport {
             matches: Vec::new(),
             protected: Vec::new(),
             skipped: Vec::new(),
-            scanner: ScannerKind::None,
         }
     }
 }
@@ -185,16 +165,6 @@ pub enum ScanError {
         /// The compiler's message.
         message: String,
     },
-    /// ripgrep could not run or reported an error that is not benign.
-    #[error("scanning with {} failed (patterns: {patterns}): {message}", rg.display())]
-    Ripgrep {
-        /// The rg binary.
-        rg: PathBuf,
-        /// The patterns being expanded.
-        patterns: String,
-        /// What went wrong.
-        message: String,
-    },
     /// The built-in walker hit an error it cannot classify.
     #[error("scanning {} failed (patterns: {patterns}): {message}", path.display())]
     Walk {
@@ -207,35 +177,22 @@ pub enum ScanError {
     },
 }
 
-/// The chosen scanner.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scanner {
-    /// `rg` at this trusted path.
-    Ripgrep(PathBuf),
-    /// The built-in walker.
-    Builtin,
-}
-
-impl Scanner {
-    /// Runs the scan. A request with no roots scans nothing.
-    pub fn scan(&self, request: &ScanRequest) -> Result<ScanReport, ScanError> {
-        if request.roots.is_empty() {
-            return Ok(ScanReport::empty());
-        }
-        let matcher = matcher::Matcher::new(request)?;
-        let mut report = match self {
-            Scanner::Ripgrep(rg) => ripgrep::scan(rg, request, &matcher)?,
-            Scanner::Builtin => walker::scan(request, &matcher)?,
-        };
-        report.matches.sort_by(|a, b| a.path.cmp(&b.path));
-        report.matches.dedup_by(|a, b| a.path == b.path);
-        report.protected.sort();
-        report.protected.dedup();
-        report.protected.retain(|path| !is_empty_dir(path));
-        report.skipped.sort();
-        report.skipped.dedup();
-        Ok(report)
+/// Runs the scan `request` asks for. A request with no roots scans
+/// nothing.
+pub fn scan(request: &ScanRequest) -> Result<ScanReport, ScanError> {
+    if request.roots.is_empty() {
+        return Ok(ScanReport::empty());
     }
+    let matcher = matcher::Matcher::new(request)?;
+    let mut report = walker::scan(request, &matcher)?;
+    report.matches.sort_by(|a, b| a.path.cmp(&b.path));
+    report.matches.dedup_by(|a, b| a.path == b.path);
+    report.protected.sort();
+    report.protected.dedup();
+    report.protected.retain(|path| !is_empty_dir(path));
+    report.skipped.sort();
+    report.skipped.dedup();
+    Ok(report)
 }
 
 /// Whether `path` is a directory with nothing in it. Anything unreadable

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use ignore::{DirEntry, WalkBuilder, WalkState};
 
 use super::matcher::{Findings, Matcher};
-use super::{ScanError, ScanReport, ScanRequest, ScannerKind, pattern_list, unreadable_verdict};
+use super::{ScanError, ScanReport, ScanRequest, pattern_list, unreadable_verdict};
 
 /// Entries walked on this thread before the walk starts over in parallel:
 /// about a millisecond of walking, so a large tree loses little.
@@ -32,7 +32,6 @@ pub fn scan(request: &ScanRequest, matcher: &Matcher) -> Result<ScanReport, Scan
         matches: findings.matches,
         protected: findings.protected,
         skipped,
-        scanner: ScannerKind::Builtin,
     })
 }
 

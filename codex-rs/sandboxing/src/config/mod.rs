@@ -17,7 +17,7 @@ use serde::Deserialize;
 pub use overrides::ConfigOverride;
 pub use schema::{
     ConfigToml, FOREIGN_KEYS, GUARD_PROTECTED_NAMES, INNER_STAGE, KNOWN_FEATURES, ManagedProxyToml,
-    NetworkModeToml, NetworkToml, PermissionProfileToml, SCAN_WITH_RIPGREP, SandboxMode,
+    NetworkModeToml, NetworkToml, PermissionProfileToml, RETIRED_FEATURES, SandboxMode,
     USE_LEGACY_LANDLOCK, WorkspaceWriteToml,
 };
 
@@ -131,6 +131,9 @@ pub struct LoadedConfig {
     /// The merged, validated configuration.
     pub config: ConfigToml,
     layers: Vec<Layer>,
+    /// What the configuration sets that is accepted but has no effect,
+    /// one line each, to print before the command runs.
+    pub warnings: Vec<String>,
 }
 
 impl LoadedConfig {
@@ -203,8 +206,12 @@ impl LoadedConfig {
                 .map_or(ConfigSource::Default, |layer| layer.source.clone()),
             message: err.message().to_string(),
         })?;
-        let loaded = Self { config, layers };
-        loaded.check_features()?;
+        let mut loaded = Self {
+            config,
+            layers,
+            warnings: Vec::new(),
+        };
+        loaded.warnings = loaded.check_features()?;
         Ok(loaded)
     }
 
@@ -232,9 +239,16 @@ impl LoadedConfig {
             .map_or(ConfigSource::Default, |layer| layer.source.clone())
     }
 
-    fn check_features(&self) -> Result<(), ConfigError> {
+    /// Refuses an unknown feature; a retired one is a warning.
+    fn check_features(&self) -> Result<Vec<String>, ConfigError> {
+        let mut warnings = Vec::new();
         for name in self.config.features.keys() {
-            if !KNOWN_FEATURES.contains(&name.as_str()) {
+            if let Some((_, fate)) = RETIRED_FEATURES.iter().find(|(old, _)| old == name) {
+                warnings.push(format!(
+                    "features.{name} ({}) is no longer used: {fate}",
+                    self.source_of(&["features", name])
+                ));
+            } else if !KNOWN_FEATURES.contains(&name.as_str()) {
                 return Err(ConfigError::Invalid {
                     key: format!("features.{name}"),
                     origin: self.source_of(&["features", name]),
@@ -245,7 +259,7 @@ impl LoadedConfig {
                 });
             }
         }
-        Ok(())
+        Ok(warnings)
     }
 }
 

@@ -45,20 +45,19 @@ pub const FOREIGN_KEYS: &[&str] = &[
 ];
 
 /// Feature flags this build knows (`features.NAME`, `--enable`, `--disable`).
-pub const KNOWN_FEATURES: &[&str] = &[
-    USE_LEGACY_LANDLOCK,
-    SCAN_WITH_RIPGREP,
-    INNER_STAGE,
-    GUARD_PROTECTED_NAMES,
-];
+pub const KNOWN_FEATURES: &[&str] = &[USE_LEGACY_LANDLOCK, INNER_STAGE, GUARD_PROTECTED_NAMES];
+
+/// Features earlier builds knew, with what became of them: still accepted,
+/// with a one-line warning, so a config that sets one keeps working.
+pub const RETIRED_FEATURES: &[(&str, &str)] = &[(
+    "scan_with_ripgrep",
+    "the start-up scan always uses the built-in walker (measured faster); remove the setting",
+)];
 
 /// Feature: enforce the policy with Landlock in this process instead of
 /// bwrap, for hosts where bwrap cannot run; refuses every policy it cannot
 /// enforce exactly.
 pub const USE_LEGACY_LANDLOCK: &str = "use_legacy_landlock";
-
-/// Feature: expand globs with `rg --files` instead of the built-in walker.
-pub const SCAN_WITH_RIPGREP: &str = "scan_with_ripgrep";
 
 /// Feature: install `no_new_privs` and the seccomp filter in the helper's
 /// own inner stage inside the namespaces, rather than handing the filter to

@@ -31,7 +31,6 @@ fn healthy() -> HostObservations {
         bundled_bwrap: BundledObservation::Missing {
             path: PathBuf::from("/opt/codex/codex-resources/bwrap"),
         },
-        ripgrep: Some(PathBuf::from("/usr/bin/rg")),
         config: Ok(":workspace".into()),
         guard: GuardObservation {
             enabled: true,
@@ -226,14 +225,12 @@ fn config_errors_old_kernels_and_missing_seccomp_fail() {
 fn facts_that_do_not_decide_are_information() {
     let host = HostObservations {
         landlock_abi: Err("not supported by the kernel (ENOSYS)".into()),
-        ripgrep: None,
         proc_self_status: "Seccomp:\t2\n".into(),
         ..healthy()
     };
     let report = diagnose(&host);
     assert!(report.default_profile_can_run);
     assert_eq!(status_of(&report, "landlock"), Status::Info);
-    assert_eq!(status_of(&report, "ripgrep"), Status::Info);
     assert_eq!(status_of(&report, "seccomp"), Status::Pass);
 }
 
