@@ -1,8 +1,8 @@
 //! Planner and argv renderer: random policies over a small fake tree.
 //! Invariants: nothing panics; the rendered argv ends the options with
 //! `--`; after the mounts are applied in order (each path is decided by
-//! the latest mount at it or above it), every protected `.git`, `.codex`
-//! and `.agents` of a writable directory is read-only, and no path is
+//! the latest mount at it or above it), every protected name of a writable
+//! directory is read-only, and no path is
 //! writable that no `write` rule covers.
 #![no_main]
 
@@ -15,6 +15,7 @@ use codex_linux_sandbox::protocol::Arg;
 use codex_linux_sandbox::render::{Stage, bwrap_args};
 use codex_linux_sandbox::scan::ScanReport;
 use codex_sandboxing::profile::RuleOrigin;
+use codex_sandboxing::protected::PROTECTED_NAMES;
 use codex_sandboxing::resolve::ResolvedRule;
 use codex_sandboxing::{Access, NetworkMode, SandboxPolicy};
 use libfuzzer_sys::fuzz_target;
@@ -177,7 +178,7 @@ fuzz_target!(|data: &[u8]| {
             if Tree.entry(&rule.path).ok() != Some(Entry::Dir) {
                 continue;
             }
-            for name in [".git", ".codex", ".agents"] {
+            for name in PROTECTED_NAMES {
                 let protected = rule.path.join(name);
                 for path in [protected.clone(), protected.join("config")] {
                     assert!(

@@ -5,6 +5,7 @@
 use std::io;
 use std::path::PathBuf;
 
+use codex_sandboxing::protected::names_in_words;
 use codex_sandboxing::proxy::ProxyEnvError;
 use codex_sandboxing::request::PolicyError;
 
@@ -53,10 +54,11 @@ pub enum SandboxError {
     },
     /// The guard needs the sandbox's own `/proc`, which this run has not.
     #[error(
-        "the guard against new .git, .codex and .agents (features.guard_protected_names) reads \
+        "the guard against new {} (features.guard_protected_names) reads \
          the command's calls through the sandbox's own /proc, which is not mounted here; \
          run where bwrap may mount /proc, or pass --disable guard_protected_names to go \
-         without the guard (mounts still protect the ones that exist)"
+         without the guard (mounts still protect the ones that exist)",
+        names_in_words()
     )]
     GuardNeedsProc,
     /// Without `/proc` the inner stage is run by path, which the profile

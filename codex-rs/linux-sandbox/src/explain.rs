@@ -9,6 +9,7 @@ use std::ffi::OsString;
 use std::fmt::Write;
 
 use codex_sandboxing::EffectivePolicy;
+use codex_sandboxing::protected::names_with_slashes;
 use codex_sandboxing::proxy::domains::DomainPattern;
 use codex_sandboxing::proxy::env::redact_credentials;
 
@@ -145,7 +146,8 @@ fn explain_sandboxed(policy: &EffectivePolicy, launch: &BwrapLaunch<'_>) -> Stri
     let _ = writeln!(out, "seccomp: {}", describe_stage(&launch.stage));
     let _ = writeln!(
         out,
-        "guard for new .git/.codex/.agents: {}",
+        "guard for new {}: {}",
+        names_with_slashes(),
         describe_guard(plan)
     );
     let mut argv = vec![program];
@@ -258,9 +260,10 @@ fn explain_scan(
 ) {
     let _ = writeln!(
         out,
-        "scan: {} levels below each root; {} nested .git/.codex/.agents found",
+        "scan: {} levels below each root; {} nested {} found",
         sandbox.glob_scan_max_depth,
-        scan.protected.len()
+        scan.protected.len(),
+        names_with_slashes()
     );
     for skipped in &scan.skipped {
         let _ = writeln!(

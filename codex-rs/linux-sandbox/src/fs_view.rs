@@ -76,6 +76,9 @@ pub(crate) mod fake {
     #[derive(Debug, Default)]
     pub(crate) struct FakeFs {
         entries: BTreeMap<PathBuf, (Entry, String)>,
+        /// Whether names compare in any ASCII case, as on vfat or a
+        /// casefolded ext4 (`.GIT` is found as `.git`).
+        fold_case: bool,
     }
 
     impl FakeFs {
@@ -99,6 +102,25 @@ pub(crate) mod fake {
                 .insert(path.into(), (Entry::Symlink(target.into()), String::new()));
             self
         }
+
+        /// Makes every lookup case-insensitive.
+        pub(crate) fn case_insensitive(mut self) -> Self {
+            self.fold_case = true;
+            self
+        }
+
+        /// The key of `path` in the tree, as this filesystem compares.
+        fn key_of<'a>(&'a self, path: &'a Path) -> Option<&'a PathBuf> {
+            self.entries.keys().find(|known| self.same(known, path))
+        }
+
+        fn same(&self, a: &Path, b: &Path) -> bool {
+            if self.fold_case {
+                a.as_os_str().eq_ignore_ascii_case(b.as_os_str())
+            } else {
+                a == b
+            }
+        }
     }
 
     impl FsView for FakeFs {
@@ -106,10 +128,13 @@ pub(crate) mod fake {
             if path == Path::new("/") {
                 return Ok(Entry::Dir);
             }
-            if let Some((entry, _)) = self.entries.get(path) {
+            if let Some((entry, _)) = self.key_of(path).and_then(|key| self.entries.get(key)) {
                 return Ok(entry.clone());
             }
-            let implied_dir = self.entries.keys().any(|known| known.starts_with(path));
+            let implied_dir = self
+                .entries
+                .keys()
+                .any(|known| known.ancestors().any(|ancestor| self.same(ancestor, path)));
             Ok(if implied_dir {
                 Entry::Dir
             } else {
@@ -118,7 +143,7 @@ pub(crate) mod fake {
         }
 
         fn read_small_file(&self, path: &Path) -> io::Result<String> {
-            match self.entries.get(path) {
+            match self.key_of(path).and_then(|key| self.entries.get(key)) {
                 Some((Entry::File, text)) => Ok(text.clone()),
                 _ => Err(io::Error::from(io::ErrorKind::NotFound)),
             }

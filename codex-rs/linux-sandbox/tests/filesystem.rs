@@ -96,6 +96,39 @@ fn git_metadata_cannot_be_written_or_created() {
     assert!(!world.ws.join(".agents/skills").exists());
 }
 
+/// `.aws` is protected as Codex 0.171 protects it: existing credentials
+/// stay as they are, and no `.aws` can be made, at the top of the
+/// workspace (masked) or deeper (the guard).
+#[test]
+fn aws_credentials_cannot_be_written_or_created() {
+    require_sandbox!();
+    let world = World::new();
+    std::fs::create_dir_all(world.ws.join("keep/.aws")).unwrap();
+    std::fs::write(world.ws.join("keep/.aws/credentials"), "[default]\n").unwrap();
+    for (attempt, guarded) in [
+        ("echo stolen >> keep/.aws/credentials", false),
+        ("rm keep/.aws/credentials", false),
+        ("mkdir -p .aws && echo x > .aws/credentials", false),
+        ("mkdir -p sub/.aws && echo x > sub/.aws/credentials", true),
+        ("mkdir -p sub && mkdir sub/.AWS", true),
+    ] {
+        let script = ["sh", "-c", attempt];
+        let output = if guarded {
+            world.guarded(&[], &script).output().unwrap()
+        } else {
+            world.run(&[], &script)
+        };
+        assert_ne!(output.status.code(), Some(0), "`{attempt}` succeeded");
+    }
+    assert_eq!(
+        read(&world.ws.join("keep/.aws/credentials")).as_deref(),
+        Some("[default]\n")
+    );
+    assert!(!world.ws.join(".aws/credentials").exists());
+    assert!(!world.ws.join("sub/.aws").exists());
+    assert!(!world.ws.join("sub/.AWS").exists());
+}
+
 #[test]
 fn existing_codex_config_cannot_be_changed() {
     require_sandbox!();

@@ -146,7 +146,7 @@ fn policies_landlock_cannot_enforce_exactly_are_refused_and_nothing_runs() {
         (
             "",
             ":workspace",
-            "read-only .git, .codex and .agents inside the writable",
+            "read-only .git, .codex, .agents and .aws inside the writable",
         ),
         (
             "[permissions.p.filesystem]\n\":root\" = \"read\"\n\"/usr\" = \"none\"\n",

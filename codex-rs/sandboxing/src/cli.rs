@@ -8,22 +8,22 @@ use std::path::PathBuf;
 /// profile, examples, then the exit statuses ([`crate::exit_status`]).
 pub fn after_help() -> String {
     format!(
-        "{PROFILES_AND_EXAMPLES}\n\n{}",
+        "{BUILT_IN_PROFILES}\n\nInside every writable root, {} (and the git dir a .git\nfile points to) stay read-only, and none of them can be created.\n\n{OWN_PROFILE_AND_EXAMPLES}\n\n{}",
+        crate::protected::names_in_words(),
         crate::exit_status::help_paragraph()
     )
 }
 
-/// The part of [`after_help`] before the exit statuses.
-const PROFILES_AND_EXAMPLES: &str = "\
+/// The built-in profiles, for [`after_help`].
+const BUILT_IN_PROFILES: &str = "\
 Built-in profiles (-P NAME, or default_permissions in config.toml):
   :read-only           read everything, write nothing, no network
   :workspace           read everything; write the workspace (-C, default the current
                        directory), $TMPDIR and /tmp; no network  [default]
-  :danger-full-access  no sandbox at all
+  :danger-full-access  no sandbox at all";
 
-Inside every writable root, .git (and the git dir a .git file points to), .codex and
-.agents stay read-only.
-
+/// A profile of one's own and examples, for [`after_help`].
+const OWN_PROFILE_AND_EXAMPLES: &str = "\
 A profile of your own, in $CODEX_HOME/config.toml (default ~/.codex/config.toml):
 
   default_permissions = \"dev\"

@@ -3,6 +3,7 @@
 //! turns it into one [`Check`] per line, each failure with its fix, so every
 //! rule is tested on recorded inputs.
 
+use crate::protected::names_in_words;
 use std::fmt::Write;
 use std::path::PathBuf;
 
@@ -394,7 +395,10 @@ fn guard_check(host: &HostObservations) -> Check {
         return check(
             "guard",
             Status::Info,
-            "the default profile runs without the guard for new .git, .codex and .agents",
+            format!(
+                "the default profile runs without the guard for new {}",
+                names_in_words()
+            ),
             None,
         );
     }
@@ -411,8 +415,9 @@ fn guard_check(host: &HostObservations) -> Check {
             "guard",
             Status::Fail,
             format!(
-                "the guard for new .git, .codex and .agents needs seccomp user notification with \
+                "the guard for new {} needs seccomp user notification with \
                  descriptor handover (Linux 5.9); this kernel is {}",
+                names_in_words(),
                 host.kernel_release.trim()
             ),
             Some(format!("upgrade to Linux 5.9 or later, {disable}")),

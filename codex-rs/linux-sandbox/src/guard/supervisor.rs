@@ -13,6 +13,7 @@ use super::perform::{self, Outcome, Start};
 use super::target::{Caller, CallerProc, View};
 use crate::fd::pidfd_open;
 use crate::protocol::HELPER_ARGV0;
+use codex_sandboxing::protected::{names_in_words, names_with_slashes};
 
 /// The most FIFO opens waiting for their other end at once.
 const MAX_FIFO_WAITS: usize = 64;
@@ -455,27 +456,30 @@ fn report_refusal(caller: Caller, call: Option<GuardedCall>, path: &[u8]) {
         _ => "open",
     };
     eprintln!(
-        "{HELPER_ARGV0}: refused to create {} ({call} by process {}): a new .git, .codex or .agents \
-         would be trusted by tools outside the sandbox; --disable guard_protected_names allows it",
+        "{HELPER_ARGV0}: refused to create {} ({call} by process {}): a new {} would be trusted \
+         by tools outside the sandbox; --disable guard_protected_names allows it",
         String::from_utf8_lossy(path),
-        caller.tid
+        caller.tid,
+        names_with_slashes()
     );
 }
 
 fn report_mount(caller: Caller) {
     eprintln!(
         "{HELPER_ARGV0}: refused a filesystem mount of process {} (in a namespace of its own): \
-         an overlay's copy-up could create .git, .codex or .agents where the guard holds no call; \
+         an overlay's copy-up could create {} where the guard holds no call; \
          --disable guard_protected_names allows it",
-        caller.tid
+        caller.tid,
+        names_with_slashes()
     );
 }
 
 fn report_nested(caller: Caller) {
     eprintln!(
         "{HELPER_ARGV0}: refused a path-creating call of process {} made in a mount namespace or root \
-         of its own (a nested sandbox?), where the guard for new .git, .codex and .agents cannot \
+         of its own (a nested sandbox?), where the guard for new {} cannot \
          follow it; --disable guard_protected_names allows it",
-        caller.tid
+        caller.tid,
+        names_in_words()
     );
 }

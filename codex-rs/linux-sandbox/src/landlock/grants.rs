@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 
 use codex_sandboxing::{Access, NetworkMode, SandboxPolicy};
 
+use codex_sandboxing::protected::names_in_words;
+
 use super::LandlockError;
 use crate::fs_view::FsView;
 use crate::plan::real_path::{RealKind, real_path};
@@ -87,7 +89,8 @@ pub fn landlock_grants(
         }
         if rule.access == Access::Write && real.kind == RealKind::Dir && policy.protect_metadata {
             return refuse(format!(
-                "read-only .git, .codex and .agents inside the writable {} ({})",
+                "read-only {} inside the writable {} ({})",
+                names_in_words(),
                 rule.path.display(),
                 rule.origin
             ));
@@ -175,7 +178,7 @@ mod tests {
             (
                 &[("/", Access::Read), ("/ws", Access::Write)],
                 NetworkMode::Restricted,
-                "read-only .git, .codex and .agents inside the writable /ws",
+                "read-only .git, .codex, .agents and .aws inside the writable /ws",
             ),
             (
                 &[("/", Access::Read)],

@@ -22,6 +22,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use codex_sandboxing::profile::{NetworkMode, RuleOrigin};
+use codex_sandboxing::protected::names_with_slashes;
 use codex_sandboxing::{Access, SandboxPolicy};
 
 use crate::fs_view::FsView;
@@ -491,7 +492,7 @@ fn check_scan_mounts(rules: &[PlannedRule], policy: &SandboxPolicy) -> Result<()
     let mut per_origin: Vec<(usize, String)> = Vec::new();
     for rule in rules.iter().filter(mounted) {
         let origin = match &rule.origin {
-            RuleOrigin::Protected => "nested .git/.codex/.agents".to_string(),
+            RuleOrigin::Protected => format!("nested {}", names_with_slashes()),
             other => other.to_string(),
         };
         match per_origin.iter_mut().find(|(_, known)| *known == origin) {

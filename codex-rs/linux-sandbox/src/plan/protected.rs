@@ -6,7 +6,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use codex_sandboxing::protected::PROTECTED_NAMES;
+use codex_sandboxing::protected::{is_git_name, top_level_candidates};
 use codex_sandboxing::resolve::normalize;
 
 use super::real_path::{RealKind, real_path};
@@ -16,7 +16,7 @@ use crate::fs_view::FsView;
 /// (symlinks not yet resolved): the protected names, then any `gitdir:`
 /// target and its `commondir`.
 pub fn protected_candidates(fs: &dyn FsView, root: &Path) -> io::Result<Vec<PathBuf>> {
-    let mut candidates: Vec<PathBuf> = PROTECTED_NAMES.iter().map(|name| root.join(name)).collect();
+    let mut candidates = top_level_candidates(root);
     candidates.extend(git_file_targets(fs, &root.join(".git"))?);
     Ok(candidates)
 }
@@ -26,7 +26,10 @@ pub fn protected_candidates(fs: &dyn FsView, root: &Path) -> io::Result<Vec<Path
 /// its `gitdir:` target and `commondir`.
 pub fn nested_candidates(fs: &dyn FsView, found: &Path) -> io::Result<Vec<PathBuf>> {
     let mut candidates = vec![found.to_path_buf()];
-    if found.file_name().is_some_and(|name| name == ".git") {
+    if found
+        .file_name()
+        .is_some_and(|name| is_git_name(name.as_encoded_bytes()))
+    {
         candidates.extend(git_file_targets(fs, found)?);
     }
     Ok(candidates)
@@ -73,6 +76,7 @@ fn parse_gitdir(text: &str) -> Option<&str> {
 mod tests {
     use super::*;
     use crate::fs_view::fake::FakeFs;
+    use codex_sandboxing::protected::PROTECTED_NAMES;
 
     fn candidates(fs: &FakeFs, root: &str) -> Vec<String> {
         protected_candidates(fs, Path::new(root))
@@ -87,7 +91,7 @@ mod tests {
         let fs = FakeFs::new().dir("/ws/.git");
         assert_eq!(
             candidates(&fs, "/ws"),
-            ["/ws/.git", "/ws/.codex", "/ws/.agents"]
+            ["/ws/.git", "/ws/.codex", "/ws/.agents", "/ws/.aws"]
         );
     }
 
@@ -102,6 +106,7 @@ mod tests {
                 "/ws/sub/.git",
                 "/ws/sub/.codex",
                 "/ws/sub/.agents",
+                "/ws/sub/.aws",
                 "/ws/.git/modules/sub"
             ]
         );
@@ -118,6 +123,7 @@ mod tests {
                 "/wt/.git",
                 "/wt/.codex",
                 "/wt/.agents",
+                "/wt/.aws",
                 "/repo/.git/worktrees/wt",
                 "/repo/.git"
             ]
@@ -127,7 +133,7 @@ mod tests {
     #[test]
     fn a_git_file_without_gitdir_adds_nothing() {
         let fs = FakeFs::new().file("/ws/.git", "not a gitfile");
-        assert_eq!(candidates(&fs, "/ws").len(), 3);
+        assert_eq!(candidates(&fs, "/ws").len(), PROTECTED_NAMES.len());
         assert_eq!(parse_gitdir("gitdir:   \n"), None);
         assert_eq!(parse_gitdir("gitdir: x\ny"), Some("x"));
     }

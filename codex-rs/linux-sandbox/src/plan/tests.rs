@@ -44,15 +44,19 @@ fn workspace_profile_golden_plan() {
             Bind("/tmp".into()),
             Bind("/ws".into()),
             MaskDir("/tmp/.agents".into()),
+            MaskDir("/tmp/.aws".into()),
             MaskDir("/tmp/.codex".into()),
             MaskDir("/tmp/.git".into()),
             MaskDir("/ws/.agents".into()),
+            MaskDir("/ws/.aws".into()),
             MaskDir("/ws/.codex".into()),
             RoBind("/ws/.git".into()),
             RemountRo("/tmp/.agents".into()),
+            RemountRo("/tmp/.aws".into()),
             RemountRo("/tmp/.codex".into()),
             RemountRo("/tmp/.git".into()),
             RemountRo("/ws/.agents".into()),
+            RemountRo("/ws/.aws".into()),
             RemountRo("/ws/.codex".into()),
         ]
     );
@@ -603,6 +607,50 @@ fn nested_protected_paths_found_by_the_scan_are_read_only() {
     );
     assert!(plan.ops.contains(&RoBind("/ws/nested/.git".into())));
     assert!(rule(&plan, "/ws/nested/.git").from_scan);
+}
+
+/// On a case-insensitive filesystem (vfat, exFAT, casefolded ext4), git
+/// reads `.GIT` as `.git`: the scan reports the nested one under its own
+/// spelling and the planner keeps it read-only, and the top-level
+/// candidates find the existing entries in whatever case they have
+/// (mounting over them instead of masking a name that exists).
+#[test]
+fn on_a_case_insensitive_filesystem_every_spelling_is_protected() {
+    let fs = FakeFs::new()
+        .dir("/ws/.GIT/hooks")
+        .dir("/ws/sub/.Git/hooks")
+        .file("/ws/sub/.Git/config", "[core]\n")
+        .dir("/ws/.Codex")
+        .case_insensitive();
+    let policy = policy(
+        &[("/", Read), ("/ws", Write)],
+        "/ws",
+        NetworkMode::Restricted,
+    );
+    let plan = plan(
+        &policy,
+        &report(&[], &["/ws/sub/.Git"]),
+        ProcMode::Mount,
+        &fs,
+    )
+    .unwrap();
+    for path in [
+        "/ws/.git/hooks/pre-commit",
+        "/ws/sub/.Git/config",
+        "/ws/sub/.Git/hooks/pre-commit",
+        "/ws/.codex/config.toml",
+    ] {
+        assert_eq!(
+            access_at(&plan.rules, Path::new(path), NoAccess),
+            Read,
+            "{path}"
+        );
+    }
+    assert!(plan.ops.contains(&RoBind("/ws/sub/.Git".into())));
+    assert!(plan.ops.contains(&RoBind("/ws/.git".into())));
+    assert!(plan.ops.contains(&RoBind("/ws/.codex".into())));
+    assert!(plan.ops.contains(&MaskDir("/ws/.aws".into())));
+    assert!(!plan.ops.contains(&MaskDir("/ws/.git".into())));
 }
 
 #[test]

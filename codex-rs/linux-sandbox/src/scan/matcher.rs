@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use globset::{Candidate, GlobSet, GlobSetBuilder};
 
 use super::{GlobMatch, ScanError, ScanPattern, ScanRequest};
-use codex_sandboxing::protected::PROTECTED_NAMES;
+use codex_sandboxing::protected::{is_git_name, is_protected_name};
 
 /// Directories never scanned: the sandbox mounts its own `/dev` and
 /// `/proc`, and `/sys` holds kernel state, not files a glob is about.
@@ -100,7 +100,7 @@ impl Matcher {
         let Some(name) = path.file_name() else {
             return;
         };
-        if PROTECTED_NAMES.iter().any(|protected| name == *protected)
+        if is_protected_name(name.as_encoded_bytes())
             && self
                 .protect_under
                 .iter()
@@ -146,7 +146,7 @@ impl Matcher {
         let in_git_dir = dir
             .parent()
             .and_then(Path::file_name)
-            .is_some_and(|name| name == ".git");
+            .is_some_and(|name| is_git_name(name.as_encoded_bytes()));
         !in_git_dir && !NEVER_SCANNED.iter().any(|never| dir == Path::new(never))
     }
 }
@@ -244,6 +244,33 @@ mod tests {
             ["/ws/sub/.git", "/ws/a/b/.codex", "/ws/x/.agents"]
         );
         assert!(findings.matches.is_empty());
+    }
+
+    #[test]
+    fn protected_names_are_found_in_every_spelling_a_filesystem_may_fold() {
+        let matcher = matcher(&[], &["/ws"]);
+        let findings = inspect(
+            &matcher,
+            &[
+                "/ws/sub/.GIT",
+                "/ws/a/.Codex",
+                "/ws/b/.aws",
+                "/ws/c/.git.",
+                "/ws/d/.agentſ",
+                "/ws/e/.github",
+            ],
+        );
+        assert_eq!(
+            findings.protected,
+            [
+                PathBuf::from("/ws/sub/.GIT"),
+                PathBuf::from("/ws/a/.Codex"),
+                PathBuf::from("/ws/b/.aws"),
+                PathBuf::from("/ws/c/.git."),
+                PathBuf::from("/ws/d/.agentſ"),
+            ]
+        );
+        assert!(!Matcher::descend_into(Path::new("/ws/sub/.GIT/objects")));
     }
 
     #[test]

@@ -31,6 +31,7 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use codex_sandboxing::protected::names_with_slashes;
 use codex_sandboxing::{Access, SandboxPolicy};
 
 /// What to scan, derived from a policy.
@@ -229,7 +230,7 @@ fn can_enter(dir: &Path) -> bool {
 /// Joins patterns for an error message.
 fn pattern_list(patterns: &[String]) -> String {
     if patterns.is_empty() {
-        "none; scanning for nested .git/.codex/.agents".to_string()
+        format!("none; scanning for nested {}", names_with_slashes())
     } else {
         patterns.join(", ")
     }

@@ -16,9 +16,10 @@
 //!   `write` allows both, `none` denies both;
 //! - deny-read globs as `(regex ...)` denials after every path rule (a
 //!   matched directory's contents included), so they beat any allow;
-//! - `.git`, `.codex` and `.agents` anywhere below a writable root denied
-//!   for writing, by regex: on macOS a name the command creates deeper is
-//!   blocked too;
+//! - the protected names ([`crate::protected`]) anywhere below a writable
+//!   root denied for writing, by a regex that matches them in any case
+//!   (APFS is case-insensitive): on macOS a name the command creates
+//!   deeper is blocked too;
 //! - network: nothing when restricted; everything when enabled; in proxy
 //!   mode only outbound connections to each proxy endpoint's loopback
 //!   port (Seatbelt names loopback as `localhost`).
@@ -33,7 +34,7 @@ use std::path::Path;
 
 use crate::access::Access;
 use crate::glob::depth_of;
-use crate::protected::PROTECTED_NAMES;
+use crate::protected::{names_in_words, protected_name_ere};
 use crate::proxy::ProxyEndpoint;
 use crate::resolve::SandboxPolicy;
 
@@ -136,15 +137,11 @@ pub fn seatbelt_profile(
 
     let writable: Vec<_> = policy.writable_roots().collect();
     if policy.protect_metadata && !writable.is_empty() {
-        let names = PROTECTED_NAMES
-            .iter()
-            .map(|name| regex::escape_literal(name))
-            .collect::<Vec<_>>()
-            .join("|");
+        let names = protected_name_ere();
         let _ = writeln!(
             out,
-            "; protected: {} below every writable root, at any depth",
-            PROTECTED_NAMES.join(", ")
+            "; protected: {} below every writable root, at any depth, in any case",
+            names_in_words()
         );
         let regexes: String = writable
             .iter()

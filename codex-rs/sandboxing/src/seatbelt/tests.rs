@@ -145,7 +145,7 @@ fn deeper_rules_come_later_so_they_win() {
     let scratch =
         at("(allow file-read* file-write* (subpath \"/Users/me/project/secrets/scratch\"))");
     let glob = at("(regex #\"^/Users/me/project/(.*/)?[^/]*\\.env(/.*)?$\")");
-    let protected = at("(\\.git|\\.codex|\\.agents)");
+    let protected = at("(\\.[gG][iI][tT]|");
     assert!(root < workspace && workspace < secrets && secrets < scratch);
     assert!(scratch < glob && glob < protected);
 }
@@ -371,4 +371,47 @@ fn proxy_mode_on_macos_reads_the_proxy_variables_and_fails_closed() {
     );
     let err = seatbelt_network(&builtin, |_| None).unwrap_err();
     assert!(err.to_string().contains("only on Linux"), "{err}");
+}
+
+/// The write denials of the protected names, read back out of a generated
+/// profile and run with the `regex` crate: `.GIT` at any depth of the
+/// workspace is denied (APFS would open `.git` for it), ordinary names
+/// beside it are not.
+#[test]
+fn the_profile_denies_protected_names_in_any_case_at_any_depth() {
+    let text = seatbelt_profile(
+        &policy("", ":workspace", "/Users/me/project"),
+        &SeatbeltNetwork::Denied,
+    )
+    .unwrap();
+    let denials = text
+        .split("; protected:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no protected names:\n{text}"));
+    let denials = &denials[..denials.find("; network").unwrap_or(denials.len())];
+    let regexes: Vec<::regex::Regex> = denials
+        .split("(regex #\"")
+        .skip(1)
+        .map(|rest| ::regex::Regex::new(&rest[..rest.find("\")").unwrap()]).unwrap())
+        .collect();
+    assert!(!regexes.is_empty(), "{text}");
+    let denied = |path: &str| regexes.iter().any(|re| re.is_match(path));
+    for path in [
+        "/Users/me/project/.GIT/config",
+        "/Users/me/project/sub/.Git/hooks/pre-commit",
+        "/Users/me/project/a/b/.CODEX",
+        "/Users/me/project/.AWS/credentials",
+        "/Users/me/project/x/.agentſ/rules",
+        "/tmp/x/.git./HEAD",
+    ] {
+        assert!(denied(path), "{path} is writable");
+    }
+    for path in [
+        "/Users/me/project/.gitignore",
+        "/Users/me/project/src/git/x",
+        "/Users/me/project/.github/workflows/ci.yml",
+        "/Users/other/.git/config",
+    ] {
+        assert!(!denied(path), "{path} is denied");
+    }
 }
