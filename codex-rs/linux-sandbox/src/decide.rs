@@ -30,6 +30,7 @@ use crate::host_facts::{
 use crate::landlock::{LandlockError, LandlockGrants, LandlockKernel, landlock_grants};
 use crate::launcher::{Bwrap, LauncherError};
 use crate::plan::{MountPlan, Outcome, ProcMode, plan};
+use crate::probe::ProbeFailure;
 use crate::protocol::Arg;
 use crate::proxy::routes::{ListenRoute, ListenSpec, listen_routes};
 use crate::render::{HelperExec, Stage, bwrap_args};
@@ -379,7 +380,7 @@ pub fn proxy_plan(
 /// the sandbox's `/proc` and is refused without it.
 fn inner_stage_helper(
     mounts: &MountPlan,
-    current_exe: &Result<PathBuf, String>,
+    current_exe: &std::io::Result<PathBuf>,
 ) -> Result<InnerHelper, SandboxError> {
     if mounts.guard_protected_names && mounts.proc == ProcMode::Skip {
         return Err(SandboxError::GuardNeedsProc);
@@ -389,7 +390,7 @@ fn inner_stage_helper(
     }
     let exe = current_exe
         .as_ref()
-        .map_err(|err| SandboxError::HelperNotFound(err.clone()))?;
+        .map_err(|err| SandboxError::HelperNotFound(err.to_string()))?;
     let hidden_by = match mounts.deciding_rule(exe) {
         Some(rule) if rule.access != Access::None => return Ok(InnerHelper::Path(exe.clone())),
         Some(rule) => format!("hidden by {}", rule.origin),
@@ -411,7 +412,7 @@ pub struct SetupFailure {
     /// Whether the start mounted `/proc`.
     pub proc: ProcMode,
     /// bwrap's message when it cannot create namespaces at all.
-    pub namespaces: Result<(), String>,
+    pub namespaces: Result<(), ProbeFailure>,
     /// Whether bwrap is refused a fresh `/proc` here.
     pub proc_refused: bool,
     /// The settings that decide whether user namespaces work.
@@ -438,7 +439,7 @@ pub fn retry<'f>(
     failure: &SetupFailure,
     command: &[OsString],
 ) -> Result<LaunchPlan<'f>, SandboxError> {
-    if let Err(message) = &failure.namespaces {
+    if let Err(ProbeFailure(message)) = &failure.namespaces {
         let diagnosis = diagnose_namespace_failure(message, &failure.namespace_facts);
         return Err(SandboxError::Namespaces {
             bwrap: failure.bwrap.clone(),

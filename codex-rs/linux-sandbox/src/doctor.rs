@@ -81,7 +81,7 @@ pub fn observe_host() -> HostObservations {
         kernel_release: kernel_release(),
         proc_version: read("/proc/version"),
         os_release: read("/etc/os-release"),
-        landlock_abi: landlock_abi(),
+        landlock_abi: landlock_abi().map_err(|err| err.to_string()),
         proc_self_status: read("/proc/self/status"),
         namespaces: namespace_facts(),
         system_bwrap,

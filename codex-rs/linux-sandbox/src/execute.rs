@@ -212,8 +212,7 @@ fn spawn_and_wait(
     }
     let code = exit_code_of(status);
     Ok(match StageReport::parse(&failure) {
-        Some(Ok(report)) => Ended::InnerStageFailed(report.message),
-        Some(Err(text)) => Ended::InnerStageFailed(text),
+        Some(report) => Ended::InnerStageFailed(report.message),
         None if command_was_started(&bwrap_status) => Ended::Ran(code),
         None => Ended::SetupFailed(code),
     })
@@ -263,7 +262,7 @@ fn command_was_started(report: &str) -> bool {
 /// namespaces at all and, for a start that mounted `/proc`, whether a
 /// fresh `/proc` is refused.
 fn probe_failure(bwrap: &Bwrap, code: i32, proc: ProcMode) -> SetupFailure {
-    let namespaces = probe_namespaces(bwrap).map_err(|ProbeFailure(message)| message);
+    let namespaces = probe_namespaces(bwrap);
     let proc_refused = namespaces.is_ok()
         && proc == ProcMode::Mount
         && matches!(probe_proc_mount(bwrap), Err(ProbeFailure(message)) if message.contains("Can't mount proc"));

@@ -74,7 +74,7 @@ pub struct BwrapFacts<'a> {
     /// What the start-up scan found.
     pub scan: ScanReport,
     /// This executable's real path, for an inner stage run by path.
-    pub current_exe: Result<PathBuf, String>,
+    pub current_exe: std::io::Result<PathBuf>,
     /// The port the built-in proxy answers on inside the sandbox.
     pub builtin_proxy_port: u16,
 }
@@ -169,9 +169,7 @@ fn observe_bwrap_host<'a>(
         Ok(Bwrap::System(_)) => "",
         _ => bubblewrap_install_hint(&read_or_empty("/etc/os-release")),
     };
-    let current_exe = std::env::current_exe()
-        .and_then(std::fs::canonicalize)
-        .map_err(|err| err.to_string());
+    let current_exe = std::env::current_exe().and_then(std::fs::canonicalize);
     Ok(BwrapFacts {
         fs,
         wsl,

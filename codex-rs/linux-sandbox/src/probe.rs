@@ -141,11 +141,29 @@ fn run_probe(bwrap: &Bwrap, args: &[&str]) -> Result<(), ProbeFailure> {
     }
 }
 
-/// The Landlock ABI version the kernel offers.
+/// Why the kernel offers no Landlock.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoLandlock {
+    /// The kernel is built without it.
+    #[error("the kernel is built without Landlock (ENOSYS)")]
+    NotBuilt,
+    /// It is built but not enabled.
+    #[error(
+        "Landlock is disabled at boot (EOPNOTSUPP); add `landlock` to the lsm= kernel parameter"
+    )]
+    Disabled,
+    /// Another error.
+    #[error("cannot ask the kernel for its Landlock ABI: {0}")]
+    Other(String),
+}
+
+/// The Landlock ABI version the kernel offers, for showing it (`--explain`,
+/// `doctor`): whether a ruleset can be enforced is the landlock crate's
+/// call ([`crate::landlock::check_kernel`]).
 ///
-/// Asked with the raw system call: the `landlock` crate answers only
-/// through building a ruleset, and this is one call.
-pub fn landlock_abi() -> Result<u32, String> {
+/// Asked with the raw system call: the crate tells the ABI only after a
+/// ruleset has been enforced.
+pub fn landlock_abi() -> Result<u32, NoLandlock> {
     const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
     // SAFETY: with a null attribute pointer, size 0 and the VERSION flag,
     // the call only returns the ABI version (or an error); it touches no
@@ -159,15 +177,12 @@ pub fn landlock_abi() -> Result<u32, String> {
         )
     };
     if abi >= 0 {
-        return u32::try_from(abi).map_err(|_| format!("unexpected ABI {abi}"));
+        return u32::try_from(abi).map_err(|_| NoLandlock::Other(format!("unexpected ABI {abi}")));
     }
     let err = std::io::Error::last_os_error();
     Err(match err.raw_os_error() {
-        Some(libc::ENOSYS) => "the kernel is built without Landlock (ENOSYS)".to_owned(),
-        Some(libc::EOPNOTSUPP) => {
-            "Landlock is disabled at boot (EOPNOTSUPP); add `landlock` to the lsm= kernel parameter"
-                .to_owned()
-        }
-        _ => err.to_string(),
+        Some(libc::ENOSYS) => NoLandlock::NotBuilt,
+        Some(libc::EOPNOTSUPP) => NoLandlock::Disabled,
+        _ => NoLandlock::Other(err.to_string()),
     })
 }

@@ -325,6 +325,10 @@ pub enum StageStep {
     Guard,
     /// Exec'ing the command.
     Exec,
+    /// A step this build does not know (a stage from another build, or
+    /// text that is not a report).
+    #[serde(other)]
+    Unknown,
 }
 
 /// Why the inner stage stopped before the command started: written as one
@@ -357,13 +361,17 @@ impl StageReport {
 
     /// Reads what the inner stage wrote: `None` when nothing was written
     /// (the command started). Text that is not a report (a stage from
-    /// another build) is kept as the message of an unknown step.
-    pub fn parse(text: &str) -> Option<Result<StageReport, String>> {
+    /// another build) is kept as the message of an [`StageStep::Unknown`]
+    /// step.
+    pub fn parse(text: &str) -> Option<StageReport> {
         let text = text.trim();
         if text.is_empty() {
             return None;
         }
-        Some(serde_json::from_str(text).map_err(|_| text.to_owned()))
+        Some(
+            serde_json::from_str(text)
+                .unwrap_or_else(|_| StageReport::new(StageStep::Unknown, text)),
+        )
     }
 }
 
@@ -601,12 +609,16 @@ mod tests {
         let line = report.to_line();
         assert_eq!(line.matches('\n').count(), 1, "{line}");
         assert!(line.starts_with("{\"step\":\"seccomp\","), "{line}");
-        assert_eq!(StageReport::parse(&line), Some(Ok(report)));
+        assert_eq!(StageReport::parse(&line), Some(report));
         assert_eq!(StageReport::parse(""), None);
         assert_eq!(StageReport::parse(" \n"), None);
         assert_eq!(
             StageReport::parse("free text\n"),
-            Some(Err("free text".to_owned()))
+            Some(StageReport::new(StageStep::Unknown, "free text"))
+        );
+        assert_eq!(
+            StageReport::parse("{\"step\":\"later\",\"message\":\"m\"}"),
+            Some(StageReport::new(StageStep::Unknown, "m"))
         );
     }
 }

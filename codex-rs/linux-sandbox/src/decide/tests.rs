@@ -364,7 +364,7 @@ fn the_retry_follows_only_a_refused_proc_and_diagnoses_namespaces() {
     let mut sandbox = workspace(NetworkMode::Restricted);
     sandbox.guard_protected_names = false;
     let policy = effective(sandbox);
-    let failure = |namespaces: Result<(), String>, proc_refused, proc| SetupFailure {
+    let failure = |namespaces: Result<(), ProbeFailure>, proc_refused, proc| SetupFailure {
         bwrap: "/usr/bin/bwrap".into(),
         code: 1,
         proc,
@@ -377,7 +377,9 @@ fn the_retry_follows_only_a_refused_proc_and_diagnoses_namespaces() {
         &policy,
         &mut facts,
         &failure(
-            Err("bwrap: setting up uid map: Permission denied".into()),
+            Err(ProbeFailure(
+                "bwrap: setting up uid map: Permission denied".into(),
+            )),
             false,
             ProcMode::Mount,
         ),

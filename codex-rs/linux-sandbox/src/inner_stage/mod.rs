@@ -109,8 +109,7 @@ fn prepare(spec: &InnerStageArgs) -> Result<(), StageReport> {
         }
     }
     if let Some(proxy) = &spec.proxy {
-        listeners::hand_over_listeners(proxy)
-            .map_err(|message| StageReport::new(StageStep::ProxyListeners, message))?;
+        listeners::hand_over_listeners(proxy)?;
     }
     // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integers and affects only
     // this thread and its future execs.

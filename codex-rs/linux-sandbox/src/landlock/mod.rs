@@ -6,8 +6,10 @@
 //! exit status is `codex`'s.
 //!
 //! It refuses every policy it cannot enforce exactly ([`grants`] says
-//! which), and every kernel whose Landlock lacks a right the policy needs
-//! ([`missing_rights`]). It never runs a weaker sandbox than asked for.
+//! which), and every kernel whose Landlock lacks a right the policy needs:
+//! the landlock crate refuses the ruleset (`CompatLevel::HardRequirement`)
+//! and [`check_kernel`] names what is missing. It never runs a weaker
+//! sandbox than asked for.
 
 pub mod grants;
 
@@ -17,8 +19,8 @@ use std::path::Path;
 
 use codex_sandboxing::NetworkMode;
 use landlock::{
-    ABI, Access, AccessFs, BitFlags, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus,
-    path_beneath_rules,
+    ABI, Access, AccessFs, BitFlags, CompatLevel, Compatible, Ruleset, RulesetAttr, RulesetCreated,
+    RulesetCreatedAttr, path_beneath_rules,
 };
 
 use crate::seccomp::{build_filter, exec_filtered};
@@ -64,54 +66,86 @@ pub struct LandlockKernel {
 /// filter covers.
 const ASKED_ABI: ABI = ABI::V5;
 
-/// The rights the kernel at `kernel_abi` cannot enforce, split into those
-/// that do not weaken the policy (with why) and those that do (with what
-/// they would let through). `Err` when the latter is not empty.
-pub fn missing_rights(kernel_abi: i32) -> Result<Vec<String>, String> {
-    if kernel_abi < 1 {
-        return Err("this kernel has no Landlock".into());
-    }
-    let supported = AccessFs::from_all(ABI::from(kernel_abi));
-    let missing = AccessFs::from_all(ASKED_ABI) & !supported;
-    let mut harmless = Vec::new();
-    let mut weakening = Vec::new();
-    for right in missing.iter() {
-        match right {
-            AccessFs::Refer => harmless.push(
-                "Refer (ABI 2): without it the kernel refuses every rename or link across \
-                 directories, which is stricter"
-                    .to_owned(),
-            ),
-            AccessFs::IoctlDev => harmless.push(
-                "IoctlDev (ABI 5): device ioctls stay as without a sandbox; the policy is about \
-                 files"
-                    .to_owned(),
-            ),
-            AccessFs::Truncate => weakening.push(
-                "Truncate (ABI 3): truncate(2) could empty files the policy makes read-only"
-                    .to_owned(),
-            ),
-            other => weakening.push(format!("{other:?}")),
-        }
-    }
-    if weakening.is_empty() {
-        Ok(harmless)
-    } else {
-        Err(format!(
-            "this kernel's Landlock (ABI {kernel_abi}) cannot enforce {}",
-            weakening.join("; ")
-        ))
-    }
+/// Rights whose absence does not weaken the policy, with why: asked for
+/// best effort. Every other right of [`ASKED_ABI`] is a hard requirement.
+const OPTIONAL: [(AccessFs, &str); 2] = [
+    (
+        AccessFs::Refer,
+        "Refer (ABI 2): without it the kernel refuses every rename or link across \
+         directories, which is stricter",
+    ),
+    (
+        AccessFs::IoctlDev,
+        "IoctlDev (ABI 5): device ioctls stay as without a sandbox; the policy is about files",
+    ),
+];
+
+fn optional_rights() -> BitFlags<AccessFs> {
+    OPTIONAL
+        .iter()
+        .fold(BitFlags::empty(), |rights, (right, _)| rights | *right)
 }
 
-/// The kernel's Landlock ABI and the notes on rights it lacks that do not
-/// weaken the policy; an error when it has no Landlock or lacks a right
-/// that matters.
+fn required_rights() -> BitFlags<AccessFs> {
+    AccessFs::from_all(ASKED_ABI) & !optional_rights()
+}
+
+/// The ruleset this pipeline asks the kernel for: the landlock crate
+/// refuses it (`CompatLevel::HardRequirement`) on a kernel that cannot
+/// enforce a required right, and drops an optional one it lacks.
+fn ruleset() -> Result<RulesetCreated, landlock::RulesetError> {
+    Ruleset::default()
+        .set_compatibility(CompatLevel::HardRequirement)
+        .handle_access(required_rights())?
+        .set_compatibility(CompatLevel::BestEffort)
+        .handle_access(optional_rights())?
+        .create()
+}
+
+/// What a kernel at `abi` lacks: the optional rights (notes, which do not
+/// weaken the policy) and the required ones (which do), each with why.
+fn missing_at(abi: u32) -> (Vec<&'static str>, Vec<String>) {
+    let supported = AccessFs::from_all(ABI::from(i32::try_from(abi).unwrap_or(i32::MAX)));
+    let notes = OPTIONAL
+        .iter()
+        .filter(|(right, _)| !supported.contains(*right))
+        .map(|(_, why)| *why)
+        .collect();
+    let weakening = (required_rights() & !supported)
+        .iter()
+        .map(|right| match right {
+            AccessFs::Truncate => {
+                "Truncate (ABI 3): truncate(2) could empty files the policy makes read-only"
+                    .to_owned()
+            }
+            other => format!("{other:?}"),
+        })
+        .collect();
+    (notes, weakening)
+}
+
+/// What this kernel's Landlock offers: the crate decides whether the
+/// ruleset can be enforced; the ABI and the notes are for showing.
 pub fn check_kernel() -> Result<LandlockKernel, LandlockError> {
-    let abi = crate::probe::landlock_abi().map_err(LandlockError::Kernel)?;
-    let notes =
-        missing_rights(i32::try_from(abi).unwrap_or(i32::MAX)).map_err(LandlockError::Kernel)?;
-    Ok(LandlockKernel { abi, notes })
+    let abi = crate::probe::landlock_abi();
+    match (ruleset(), abi) {
+        (Ok(_), Ok(abi)) => Ok(LandlockKernel {
+            abi,
+            notes: missing_at(abi).0.into_iter().map(str::to_owned).collect(),
+        }),
+        (_, Err(reason)) => Err(LandlockError::Kernel(reason.to_string())),
+        (Err(err), Ok(abi)) => {
+            let (_, weakening) = missing_at(abi);
+            Err(LandlockError::Kernel(if weakening.is_empty() {
+                format!("this kernel's Landlock (ABI {abi}) refuses the ruleset: {err}")
+            } else {
+                format!(
+                    "this kernel's Landlock (ABI {abi}) cannot enforce {}",
+                    weakening.join("; ")
+                )
+            }))
+        }
+    }
 }
 
 /// Restricts this process to `grants`, installs the seccomp filter for
@@ -124,21 +158,19 @@ pub fn exec_under_landlock(
     command: &[OsString],
 ) -> Result<Infallible, LandlockError> {
     let filter = build_filter(network).map_err(|err| LandlockError::Restrict(err.to_string()))?;
-    restrict_self(grants).map_err(LandlockError::Restrict)?;
+    restrict_self(grants)?;
     exec_filtered(&filter, command, Some(cwd))
         .map_err(|failure| LandlockError::Restrict(failure.message))
 }
 
-/// Applies `grants` to this process (and sets `no_new_privs`). Anything
-/// short of what the kernel can enforce is an error.
-fn restrict_self(grants: &LandlockGrants) -> Result<(), String> {
-    let landlock_error = |err: landlock::RulesetError| format!("Landlock: {err}");
+/// Applies `grants` to this process (and sets `no_new_privs`) with the
+/// [`ruleset`] that [`check_kernel`] checked.
+fn restrict_self(grants: &LandlockGrants) -> Result<(), LandlockError> {
+    let landlock_error =
+        |err: landlock::RulesetError| LandlockError::Restrict(format!("Landlock: {err}"));
     let read: BitFlags<AccessFs> = AccessFs::from_read(ASKED_ABI);
     let all: BitFlags<AccessFs> = AccessFs::from_all(ASKED_ABI);
-    let status = Ruleset::default()
-        .handle_access(all)
-        .map_err(landlock_error)?
-        .create()
+    let status = ruleset()
         .map_err(landlock_error)?
         .add_rules(path_beneath_rules(
             grants.read.iter().map(AsRef::<Path>::as_ref),
@@ -152,13 +184,13 @@ fn restrict_self(grants: &LandlockGrants) -> Result<(), String> {
         .map_err(landlock_error)?
         .restrict_self()
         .map_err(landlock_error)?;
+    tracing::debug!(?status, "Landlock restriction");
     if !status.no_new_privs {
-        return Err("Landlock: no_new_privs was not set".into());
+        return Err(LandlockError::Restrict(
+            "Landlock: no_new_privs was not set".into(),
+        ));
     }
-    match status.ruleset {
-        RulesetStatus::FullyEnforced | RulesetStatus::PartiallyEnforced => Ok(()),
-        RulesetStatus::NotEnforced => Err("Landlock enforced nothing on this kernel".into()),
-    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -167,22 +199,37 @@ mod tests {
 
     #[test]
     fn only_rights_that_do_not_weaken_the_policy_may_be_missing() {
-        assert!(missing_rights(0).unwrap_err().contains("no Landlock"));
         for abi in [1, 2] {
-            let err = missing_rights(abi).unwrap_err();
-            assert!(err.contains("Truncate"), "{abi}: {err}");
+            let (_, weakening) = missing_at(abi);
+            assert!(
+                weakening.iter().any(|why| why.starts_with("Truncate")),
+                "{abi}: {weakening:?}"
+            );
         }
-        let notes = missing_rights(3).unwrap();
+        let (notes, weakening) = missing_at(1);
+        assert_eq!(notes.len(), 2, "Refer and IoctlDev: {notes:?}");
+        assert_eq!(
+            weakening.len(),
+            1,
+            "Refer alone does not weaken: {weakening:?}"
+        );
+        let (notes, weakening) = missing_at(3);
+        assert!(weakening.is_empty());
         assert_eq!(notes.len(), 1, "{notes:?}");
         assert!(notes[0].starts_with("IoctlDev"));
-        assert_eq!(missing_rights(4).unwrap().len(), 1);
+        assert_eq!(missing_at(4).0.len(), 1);
         for abi in [5, 6, 7, 9] {
-            assert_eq!(missing_rights(abi).unwrap(), Vec::<String>::new(), "{abi}");
+            assert_eq!(missing_at(abi), (Vec::new(), Vec::new()), "{abi}");
         }
-        let abi1 = missing_rights(1).unwrap_err();
-        assert!(
-            !abi1.contains("Refer"),
-            "Refer alone does not weaken: {abi1}"
+    }
+
+    #[test]
+    fn the_required_rights_are_every_asked_right_but_the_optional_ones() {
+        assert_eq!(
+            required_rights() | optional_rights(),
+            AccessFs::from_all(ASKED_ABI)
         );
+        assert!(required_rights().contains(AccessFs::Truncate | AccessFs::WriteFile));
+        assert!(!required_rights().intersects(AccessFs::Refer | AccessFs::IoctlDev));
     }
 }

@@ -85,19 +85,30 @@ impl ListenSpec {
 
     /// Parses [`ListenSpec::render`]'s form; only loopback addresses with a
     /// non-zero port are accepted.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ListenSpecError> {
         let (addr_text, required) = match text.strip_suffix('?') {
             Some(rest) => (rest, false),
             None => (text, true),
         };
         let addr: SocketAddr = addr_text
             .parse()
-            .map_err(|_| format!("`{text}` is not an address:port"))?;
+            .map_err(|_| ListenSpecError::NotAnAddress(text.to_owned()))?;
         if !addr.ip().is_loopback() || addr.port() == 0 {
-            return Err(format!("`{text}` is not a loopback address with a port"));
+            return Err(ListenSpecError::NotLoopback(text.to_owned()));
         }
         Ok(ListenSpec { addr, required })
     }
+}
+
+/// Why a listen spec was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ListenSpecError {
+    /// Not `address:port`.
+    #[error("`{0}` is not an address:port")]
+    NotAnAddress(String),
+    /// Not on loopback, or port 0.
+    #[error("`{0}` is not a loopback address with a port")]
+    NotLoopback(String),
 }
 
 #[cfg(test)]

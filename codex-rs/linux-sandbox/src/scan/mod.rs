@@ -27,8 +27,6 @@
 pub mod matcher;
 pub mod walker;
 
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use codex_sandboxing::protected::names_with_slashes;
@@ -200,31 +198,6 @@ pub fn scan(request: &ScanRequest) -> Result<ScanReport, ScanError> {
 /// counts as not empty, so it stays protected.
 fn is_empty_dir(path: &Path) -> bool {
     std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none())
-}
-
-/// Whether a directory the scan could not list may be skipped (see the
-/// module documentation); the error says why not.
-fn unreadable_verdict(request: &ScanRequest, dir: &Path) -> Result<(), String> {
-    let patterns = request.patterns_covering(dir);
-    if patterns.is_empty() || !can_enter(dir) {
-        tracing::debug!(path = %dir.display(), "scan: skipping a directory this user cannot list");
-        return Ok(());
-    }
-    Err(format!(
-        "{} can be entered but not listed, so files in it matching {} would stay readable; \
-         make it readable (chmod u+r) or keep it out of the glob's root",
-        dir.display(),
-        patterns.join(", ")
-    ))
-}
-
-/// Whether the invoking user may enter `dir` (search permission).
-fn can_enter(dir: &Path) -> bool {
-    let Ok(path) = CString::new(dir.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: `path` is a valid NUL-terminated string that outlives the call.
-    unsafe { libc::access(path.as_ptr(), libc::X_OK) == 0 }
 }
 
 /// Joins patterns for an error message.

@@ -7,13 +7,15 @@
 //! feels. A walk that passes `SEQUENTIAL_LIMIT` entries starts over in
 //! parallel, which is what large trees need.
 
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use ignore::{DirEntry, WalkBuilder, WalkState};
 
 use super::matcher::{Findings, Matcher};
-use super::{ScanError, ScanReport, ScanRequest, pattern_list, unreadable_verdict};
+use super::{ScanError, ScanReport, ScanRequest, pattern_list};
 
 /// Entries walked on this thread before the walk starts over in parallel:
 /// about a millisecond of walking, so a large tree loses little.
@@ -155,6 +157,31 @@ fn visit(
     } else {
         Visit::Descend
     }
+}
+
+/// Whether a directory the scan could not list may be skipped (see the
+/// module documentation); the error says why not.
+fn unreadable_verdict(request: &ScanRequest, dir: &Path) -> Result<(), String> {
+    let patterns = request.patterns_covering(dir);
+    if patterns.is_empty() || !can_enter(dir) {
+        tracing::debug!(path = %dir.display(), "scan: skipping a directory this user cannot list");
+        return Ok(());
+    }
+    Err(format!(
+        "{} can be entered but not listed, so files in it matching {} would stay readable; \
+         make it readable (chmod u+r) or keep it out of the glob's root",
+        dir.display(),
+        patterns.join(", ")
+    ))
+}
+
+/// Whether the invoking user may enter `dir` (search permission).
+fn can_enter(dir: &Path) -> bool {
+    let Ok(path) = CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `path` is a valid NUL-terminated string that outlives the call.
+    unsafe { libc::access(path.as_ptr(), libc::X_OK) == 0 }
 }
 
 fn walk_error(request: &ScanRequest, path: PathBuf, message: String) -> ScanError {
