@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use codex_sandboxing::cli::SandboxArgs;
 use codex_sandboxing::doctor::{
-    BundledObservation, BwrapObservation, DoctorReport, GuardObservation, HostObservations,
-    diagnose, render_text,
+    BundledObservation, BwrapObservation, DoctorReport, FailureText, GuardObservation,
+    HostObservations, diagnose, render_text,
 };
 use codex_sandboxing::request::{Environment, build_policy};
 
@@ -81,7 +81,7 @@ pub fn observe_host() -> HostObservations {
         kernel_release: kernel_release(),
         proc_version: read("/proc/version"),
         os_release: read("/etc/os-release"),
-        landlock_abi: landlock_abi().map_err(|err| err.to_string()),
+        landlock_abi: landlock_abi().map_err(|err| FailureText(err.to_string())),
         proc_self_status: read("/proc/self/status"),
         namespaces: namespace_facts(),
         system_bwrap,
@@ -100,10 +100,12 @@ pub fn observe_host() -> HostObservations {
 /// The default profile for the current directory and configuration, the
 /// real paths of its writable roots (where a planted bwrap is ignored), and
 /// whether it runs the protected-name guard.
-fn default_policy() -> (Result<String, String>, Vec<PathBuf>, bool) {
+fn default_policy() -> (Result<String, FailureText>, Vec<PathBuf>, bool) {
     let policy = Environment::from_process()
-        .map_err(|err| format!("cannot read the current directory: {err}"))
-        .and_then(|env| build_policy(&SandboxArgs::default(), &env).map_err(|err| err.to_string()));
+        .map_err(|err| FailureText(format!("cannot read the current directory: {err}")))
+        .and_then(|env| {
+            build_policy(&SandboxArgs::default(), &env).map_err(|err| FailureText(err.to_string()))
+        });
     match policy {
         Ok(policy) => {
             let writable = policy
@@ -119,7 +121,7 @@ fn default_policy() -> (Result<String, String>, Vec<PathBuf>, bool) {
                 .map_or(Ok(None), |sandbox| {
                     proxy_plan(sandbox, &text_variables(), 0)
                 })
-                .map_err(|err| err.to_string());
+                .map_err(|err| FailureText(err.to_string()));
             let guard = policy
                 .sandbox
                 .as_ref()
@@ -131,8 +133,9 @@ fn default_policy() -> (Result<String, String>, Vec<PathBuf>, bool) {
 }
 
 fn observe_bwrap(bwrap: &Bwrap) -> BwrapObservation {
-    let failure =
-        |result: Result<(), ProbeFailure>| result.map_err(|ProbeFailure(message)| message);
+    let failure = |result: Result<(), ProbeFailure>| {
+        result.map_err(|ProbeFailure(message)| FailureText(message))
+    };
     BwrapObservation {
         path: bwrap.display_path().to_path_buf(),
         version: bwrap_version(bwrap),

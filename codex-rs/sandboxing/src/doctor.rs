@@ -48,6 +48,30 @@ pub struct DoctorReport {
     pub default_profile_can_run: bool,
 }
 
+/// What a failed observation left (bwrap's message, an errno, a
+/// configuration error), kept as text for the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct FailureText(pub String);
+
+impl std::fmt::Display for FailureText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<String> for FailureText {
+    fn from(text: String) -> Self {
+        FailureText(text)
+    }
+}
+
+impl From<&str> for FailureText {
+    fn from(text: &str) -> Self {
+        FailureText(text.to_owned())
+    }
+}
+
 /// What was found out about one bwrap binary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BwrapObservation {
@@ -58,9 +82,9 @@ pub struct BwrapObservation {
     /// Whether it accepts `--argv0` (bubblewrap 0.9+).
     pub argv0: bool,
     /// The namespace probe: `Err` holds bwrap's message.
-    pub namespaces: Result<(), String>,
+    pub namespaces: Result<(), FailureText>,
     /// The `/proc` probe: `Err` holds bwrap's message.
-    pub proc_mount: Result<(), String>,
+    pub proc_mount: Result<(), FailureText>,
 }
 
 /// The bundled bwrap, as found.
@@ -100,7 +124,7 @@ pub struct HostObservations {
     pub os_release: String,
     /// `landlock_create_ruleset(.., LANDLOCK_CREATE_RULESET_VERSION)`: the
     /// ABI version, or the errno text.
-    pub landlock_abi: Result<u32, String>,
+    pub landlock_abi: Result<u32, FailureText>,
     /// `/proc/self/status`.
     pub proc_self_status: String,
     /// Sysctls and container markers.
@@ -111,7 +135,7 @@ pub struct HostObservations {
     pub bundled_bwrap: BundledObservation,
     /// Loading the configuration and the default profile: `Err` holds the
     /// error.
-    pub config: Result<String, String>,
+    pub config: Result<String, FailureText>,
     /// What the protected-name guard needs from the kernel.
     pub guard: GuardObservation,
 }
@@ -364,7 +388,7 @@ fn chosen_bwrap_checks(host: &HostObservations) -> Vec<Check> {
             None,
         ),
         Err(message) => {
-            let diagnosis = diagnose_namespace_failure(message, facts);
+            let diagnosis = diagnose_namespace_failure(&message.0, facts);
             check(
                 "user_namespaces",
                 Status::Fail,

@@ -30,22 +30,29 @@ pub fn is_glob(key: &str) -> bool {
     key.contains(GLOB_METACHARACTERS)
 }
 
+/// Why a glob pattern is refused; the message says what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PatternError(String);
+
 /// Checks a pattern relative to its base; the error says what is wrong.
-pub fn validate_relative_pattern(pattern: &str) -> Result<(), String> {
+pub fn validate_relative_pattern(pattern: &str) -> Result<(), PatternError> {
     if pattern.is_empty() {
-        return Err("an empty glob pattern matches nothing".into());
+        return Err(PatternError("an empty glob pattern matches nothing".into()));
     }
     if pattern.starts_with('/') {
-        return Err(
+        return Err(PatternError(
             "a pattern under a filesystem key is relative to it; drop the leading `/`".into(),
-        );
+        ));
     }
     if pattern.split('/').any(|part| part == "..") {
-        return Err("`..` would leave the rule's base; patterns cannot contain `..`".into());
+        return Err(PatternError(
+            "`..` would leave the rule's base; patterns cannot contain `..`".into(),
+        ));
     }
     build_matcher_glob(pattern)
         .map(|_| ())
-        .map_err(|err| format!("invalid glob: {}", err.kind()))
+        .map_err(|err| PatternError(format!("invalid glob: {}", err.kind())))
 }
 
 /// Compiles `pattern` with the project's fixed syntax settings.
@@ -118,7 +125,7 @@ mod tests {
             ("{a,b", "invalid glob"),
         ] {
             let err = validate_relative_pattern(bad).unwrap_err();
-            assert!(err.contains(says), "{bad}: {err}");
+            assert!(err.to_string().contains(says), "{bad}: {err}");
         }
     }
 

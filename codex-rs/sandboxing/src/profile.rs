@@ -415,7 +415,7 @@ fn user_profile(
         ];
         if key == GLOB_SCAN_MAX_DEPTH_KEY {
             glob_scan_max_depth =
-                parse_scan_depth(value).map_err(|message| (key_path.clone(), message))?;
+                parse_scan_depth(value).map_err(|err| (key_path.clone(), err.to_string()))?;
             continue;
         }
         let entries = parse_entry(key, value).map_err(|err| {
@@ -516,7 +516,7 @@ fn domain_policy(
     }
     let parse = |key: &'static str, list: &[String]| {
         list.iter()
-            .map(|text| DomainPattern::parse(text).map_err(|message| (key, message)))
+            .map(|text| DomainPattern::parse(text).map_err(|err| (key, err.to_string())))
             .collect::<Result<Vec<_>, _>>()
     };
     Ok(Some(DomainPolicy {

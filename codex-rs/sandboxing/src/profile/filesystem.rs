@@ -72,20 +72,22 @@ impl EntryError {
 
 /// Parses `glob_scan_max_depth`: a positive integer up to
 /// [`MAX_GLOB_SCAN_DEPTH`].
-pub fn parse_scan_depth(value: &toml::Value) -> Result<usize, String> {
-    let expected = || {
-        format!(
-            "must be a positive integer (directory levels scanned below each root, at most {MAX_GLOB_SCAN_DEPTH})"
-        )
-    };
+pub fn parse_scan_depth(value: &toml::Value) -> Result<usize, ScanDepthError> {
     match value {
         toml::Value::Integer(depth) => usize::try_from(*depth)
             .ok()
             .filter(|depth| (1..=MAX_GLOB_SCAN_DEPTH).contains(depth))
-            .ok_or_else(|| format!("{}; found {depth}", expected())),
-        other => Err(format!("{}; found {}", expected(), other.type_str())),
+            .ok_or_else(|| ScanDepthError(depth.to_string())),
+        other => Err(ScanDepthError(other.type_str().to_owned())),
     }
 }
+
+/// A `glob_scan_max_depth` that is not a depth; holds what was found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "must be a positive integer (directory levels scanned below each root, at most {MAX_GLOB_SCAN_DEPTH}); found {0}"
+)]
+pub struct ScanDepthError(String);
 
 /// Parses one `key = value` of a filesystem table into its entries.
 pub fn parse_entry(key: &str, value: &toml::Value) -> Result<Vec<KeyedEntry>, EntryError> {
@@ -171,7 +173,7 @@ fn deny_glob(base: FsTarget, pattern: String, access: Access) -> Result<FsEntry,
             access.as_str()
         ));
     }
-    validate_relative_pattern(&pattern)?;
+    validate_relative_pattern(&pattern).map_err(|err| err.to_string())?;
     Ok(FsEntry::DenyGlob { base, pattern })
 }
 
@@ -189,7 +191,7 @@ fn split_absolute_glob(key: &str) -> Result<(FsTarget, String), String> {
 }
 
 /// A filesystem key that names a place: special key, absolute or `~` path.
-pub fn parse_target(key: &str) -> Result<FsTarget, String> {
+fn parse_target(key: &str) -> Result<FsTarget, String> {
     match key {
         ":root" => Ok(FsTarget::Root),
         ":workspace_roots" => Ok(FsTarget::WorkspaceRoots),
@@ -347,7 +349,7 @@ mod tests {
         assert_eq!(parse("64"), Ok(64));
         for bad in ["0", "-1", "65", "\"4\"", "4.5", "true"] {
             let err = parse(bad).unwrap_err();
-            assert!(err.contains("positive integer"), "{bad}: {err}");
+            assert!(err.to_string().contains("positive integer"), "{bad}: {err}");
         }
     }
 }

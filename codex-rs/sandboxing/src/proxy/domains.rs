@@ -25,9 +25,15 @@ pub enum DomainPattern {
     Subdomains(String),
 }
 
+/// Why a domain pattern is refused; the message names it and says what
+/// is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DomainPatternError(String);
+
 impl DomainPattern {
     /// Parses a pattern; the error says what is wrong with it.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, DomainPatternError> {
         let lower = text.to_ascii_lowercase();
         let (subdomains, name) = match lower.strip_prefix("*.") {
             Some(rest) => (true, rest),
@@ -35,22 +41,22 @@ impl DomainPattern {
         };
         let name = name.strip_suffix('.').unwrap_or(name);
         if name.contains('*') {
-            return Err(format!(
+            return Err(DomainPatternError(format!(
                 "`{text}`: `*` is allowed only as a whole first label (`*.example.com`)"
-            ));
+            )));
         }
         if name.parse::<IpAddr>().is_ok()
             || name.trim_matches(['[', ']']).parse::<IpAddr>().is_ok()
             || is_numeric_address(name)
         {
-            return Err(format!(
+            return Err(DomainPatternError(format!(
                 "`{text}` is an IP address; the built-in proxy refuses raw addresses, list names"
-            ));
+            )));
         }
         if !is_host_name(name) {
-            return Err(format!(
+            return Err(DomainPatternError(format!(
                 "`{text}` is not a host name (letters, digits, `-` and `.`, no port or path)"
-            ));
+            )));
         }
         Ok(if subdomains {
             DomainPattern::Subdomains(name.to_owned())
@@ -316,7 +322,7 @@ mod tests {
             ("-bad.com", "not a host name"),
         ] {
             let err = DomainPattern::parse(text).unwrap_err();
-            assert!(err.contains(needle), "{text}: {err}");
+            assert!(err.to_string().contains(needle), "{text}: {err}");
         }
         assert_eq!(
             DomainPattern::parse("*.Example.COM.").unwrap().to_string(),

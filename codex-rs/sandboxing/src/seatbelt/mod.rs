@@ -120,9 +120,9 @@ pub fn seatbelt_profile(
     out.push_str(DEVICE_RULES);
 
     for glob in &policy.deny_globs {
-        let pattern = regex::glob_to_ere(&glob.pattern).map_err(|reason| SeatbeltError {
+        let pattern = regex::glob_to_ere(&glob.pattern).map_err(|err| SeatbeltError {
             what: format!("the glob `{}` ({})", glob.pattern, glob.origin),
-            reason,
+            reason: err.to_string(),
         })?;
         let _ = writeln!(out, "; none {}", comment(&glob.origin.to_string()));
         let regexes: String = variants(&glob.root)

@@ -22,9 +22,15 @@ pub fn escape_literal(text: &str) -> String {
     out
 }
 
+/// A glob the two regex dialects cannot both read the same way; the
+/// message says which part.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Inexpressible(String);
+
 /// Translates a relative glob (the project's syntax, see `crate::glob`)
 /// into an unanchored ERE. The error names what cannot be expressed.
-pub fn glob_to_ere(pattern: &str) -> Result<String, String> {
+pub fn glob_to_ere(pattern: &str) -> Result<String, Inexpressible> {
     let components: Vec<&str> = split_components(pattern);
     let mut out = String::new();
     let last = components.len().saturating_sub(1);
@@ -39,7 +45,7 @@ pub fn glob_to_ere(pattern: &str) -> Result<String, String> {
             }
             continue;
         }
-        out.push_str(&component_to_ere(component)?);
+        out.push_str(&component_to_ere(component).map_err(Inexpressible)?);
         if index != last {
             out.push('/');
         }
