@@ -2,7 +2,6 @@
 //! real bwrap probes) that `codex_sandboxing::doctor` judges, and prints
 //! the report.
 
-use std::ffi::CStr;
 use std::path::PathBuf;
 
 use codex_sandboxing::cli::SandboxArgs;
@@ -146,15 +145,7 @@ fn observe_bwrap(bwrap: &Bwrap) -> BwrapObservation {
 }
 
 fn kernel_release() -> String {
-    // SAFETY: `uname` fills the zeroed struct it is given; all-zero bytes
-    // are a valid `utsname`.
-    let mut name: libc::utsname = unsafe { std::mem::zeroed() };
-    // SAFETY: `name` is a valid, writable `utsname`.
-    if unsafe { libc::uname(&mut name) } != 0 {
-        return String::new();
-    }
-    // SAFETY: the kernel NUL-terminates `release` within its bounds.
-    unsafe { CStr::from_ptr(name.release.as_ptr()) }
-        .to_string_lossy()
-        .into_owned()
+    nix::sys::utsname::uname()
+        .map(|name| name.release().to_string_lossy().into_owned())
+        .unwrap_or_default()
 }

@@ -1,8 +1,15 @@
 //! Descriptor flags: the close-on-exec bit decides which descriptors cross
 //! an exec, so it is set and cleared in exactly one place.
+//!
+//! `nix` makes the calls where a descriptor is held; the raw ones left are
+//! what it does not wrap (`pidfd_open`, `close_range`) and what must work
+//! on a descriptor number nobody holds (`is_open`, the fallback walk of
+//! `/proc/self/fd`).
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 
 /// A pidfd of `pid` (Linux 5.3), close-on-exec like every pidfd.
 pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
@@ -21,21 +28,9 @@ pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
 
 /// Sets (`true`) or clears (`false`) `FD_CLOEXEC` on `fd`.
 pub(crate) fn set_close_on_exec(fd: BorrowedFd<'_>, close: bool) -> io::Result<()> {
-    // SAFETY: F_GETFD/F_SETFD only read and change the descriptor flags of
-    // a descriptor that `fd` keeps open for the duration of the call.
-    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) };
-    if flags < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let flags = if close {
-        flags | libc::FD_CLOEXEC
-    } else {
-        flags & !libc::FD_CLOEXEC
-    };
-    // SAFETY: as above.
-    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, flags) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let mut flags = FdFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFD)?);
+    flags.set(FdFlag::FD_CLOEXEC, close);
+    fcntl(fd, FcntlArg::F_SETFD(flags))?;
     Ok(())
 }
 

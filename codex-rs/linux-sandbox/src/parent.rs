@@ -13,7 +13,11 @@
 //! spawning commands) happens while the agent lives on.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::unistd::getppid;
 
 use crate::fd::pidfd_open;
 use std::process::{Child, ExitStatus};
@@ -22,20 +26,22 @@ use std::process::{Child, ExitStatus};
 /// if this process's parent exits before it. Without pidfds (before
 /// Linux 5.3), or when the parent is init, this is a plain wait.
 pub fn wait_tied_to_parent(bwrap: &mut Child) -> io::Result<ExitStatus> {
-    // SAFETY: getppid has no preconditions and cannot fail.
-    let parent = unsafe { libc::getppid() };
+    let parent = getppid();
     let pidfds = libc::pid_t::try_from(bwrap.id())
         .ok()
         .and_then(|pid| pidfd_open(pid).ok())
-        .zip((parent > 1).then(|| pidfd_open(parent).ok()).flatten());
+        .zip(
+            (parent.as_raw() > 1)
+                .then(|| pidfd_open(parent.as_raw()).ok())
+                .flatten(),
+        );
     let Some((child_fd, parent_fd)) = pidfds else {
         return bwrap.wait();
     };
     // The parent may have died before its pidfd was opened (the pid could
     // then even be someone else's): the parent pid tells.
-    // SAFETY: getppid has no preconditions and cannot fail.
-    if unsafe { libc::getppid() } != parent || parent_exits_first(&child_fd, &parent_fd) {
-        tracing::debug!(parent, "the parent of codex exited; ending the sandbox");
+    if getppid() != parent || parent_exits_first(&child_fd, &parent_fd) {
+        tracing::debug!(%parent, "the parent of codex exited; ending the sandbox");
         // SAFETY: pidfd_send_signal with a pidfd we own and no siginfo.
         // bwrap is not reaped yet (only the wait below reaps it), so the
         // pidfd still names it.
@@ -56,25 +62,18 @@ pub fn wait_tied_to_parent(bwrap: &mut Child) -> io::Result<ExitStatus> {
 /// it was the parent's while bwrap still ran.
 fn parent_exits_first(child: &OwnedFd, parent: &OwnedFd) -> bool {
     let mut fds = [
-        libc::pollfd {
-            fd: child.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: parent.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
+        PollFd::new(child.as_fd(), PollFlags::POLLIN),
+        PollFd::new(parent.as_fd(), PollFlags::POLLIN),
     ];
     loop {
-        // SAFETY: `fds` is a valid array of two pollfds for the call.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-        if ready > 0 {
-            return fds[0].revents == 0 && fds[1].revents != 0;
-        }
-        if io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return false;
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(ready) if ready > 0 => {
+                let exited =
+                    |fd: &PollFd<'_>| fd.revents().is_some_and(|events| !events.is_empty());
+                return !exited(&fds[0]) && exited(&fds[1]);
+            }
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => return false,
         }
     }
 }

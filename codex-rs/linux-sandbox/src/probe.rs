@@ -112,8 +112,7 @@ pub fn namespace_facts() -> NamespaceFacts {
         Path::new("/run/.containerenv").exists(),
         &read("/proc/1/cgroup").unwrap_or_default(),
     );
-    // SAFETY: getuid has no preconditions and cannot fail.
-    let root = unsafe { libc::getuid() } == 0;
+    let root = nix::unistd::getuid().is_root();
     NamespaceFacts::from_sysctls(
         read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref(),
         read("/proc/sys/kernel/unprivileged_userns_clone").as_deref(),

@@ -67,12 +67,16 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::process::ExitStatusExt;
 
 use codex_sandboxing::NetworkMode;
+use nix::errno::Errno;
+use nix::sys::prctl;
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid, fork};
 
 use crate::inner_stage::fail;
-use crate::protocol::{HELPER_ARGV0, StageReport, StageStep, exit_code_of, exit_status};
+use crate::protocol::{HELPER_ARGV0, StageReport, StageStep, exit_status};
 use crate::proxy::handoff::{channel, receive_listeners, send_listeners};
 use crate::seccomp::{build_filter, exec_filtered};
 use filter::{build_guard_filter, install_with_listener};
@@ -91,19 +95,18 @@ pub fn run_guarded(network: NetworkMode, command: &[OsString], mut report: File)
     };
     // SAFETY: this process is single-threaded (the inner stage starts no
     // thread before this point), so the child may run any code.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        let error = std::io::Error::last_os_error();
-        fail(
+    let pid = match unsafe { fork() } {
+        Ok(ForkResult::Parent { child }) => child,
+        Ok(ForkResult::Child) => {
+            drop(prepared.supervisor_end);
+            let Err(failure) = become_command(&prepared.filters, prepared.command_end, command);
+            fail(&mut report, &failure)
+        }
+        Err(err) => fail(
             &mut report,
-            &guard_failure(format!("cannot fork the command: {error}")),
-        );
-    }
-    if pid == 0 {
-        drop(prepared.supervisor_end);
-        let Err(failure) = become_command(&prepared.filters, prepared.command_end, command);
-        fail(&mut report, &failure)
-    }
+            &guard_failure(format!("cannot fork the command: {err}")),
+        ),
+    };
     drop(prepared.command_end);
     match start_supervising(prepared.supervisor_end, &prepared.filters) {
         Ok(Some(supervisor)) => {
@@ -114,8 +117,7 @@ pub fn run_guarded(network: NetworkMode, command: &[OsString], mut report: File)
         // in the report: end with its status.
         Ok(None) => std::process::exit(wait_for(pid)),
         Err(failure) => {
-            // SAFETY: kill with the child's pid and a signal number.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = kill(pid, Signal::SIGKILL);
             fail(&mut report, &failure)
         }
     }
@@ -148,11 +150,8 @@ fn prepare(network: NetworkMode) -> Result<Prepared, StageReport> {
     };
     let (supervisor_end, command_end) = channel()
         .map_err(|err| guard_failure(format!("cannot create the guard's channel: {err}")))?;
-    // SAFETY: PR_SET_CHILD_SUBREAPER takes plain integers.
-    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
-        let error = std::io::Error::last_os_error();
-        return Err(guard_failure(format!("cannot become a subreaper: {error}")));
-    }
+    prctl::set_child_subreaper(true)
+        .map_err(|err| guard_failure(format!("cannot become a subreaper: {err}")))?;
     Ok(Prepared {
         filters,
         supervisor_end,
@@ -210,13 +209,8 @@ fn start_supervising(
         probe_fd_delivery(listener.as_raw_fd()).map_err(|err| guard_failure(err.to_string()))?;
     let view = View::own()
         .map_err(|err| guard_failure(format!("cannot read the sandbox's /proc: {err}")))?;
-    // SAFETY: PR_SET_DUMPABLE takes plain integers.
-    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
-        let error = std::io::Error::last_os_error();
-        return Err(guard_failure(format!(
-            "cannot make the supervisor undumpable: {error}"
-        )));
-    }
+    prctl::set_dumpable(false)
+        .map_err(|err| guard_failure(format!("cannot make the supervisor undumpable: {err}")))?;
     detach_stdio()
         .map_err(|err| guard_failure(format!("cannot detach the supervisor's stdio: {err}")))?;
     // Its own working directory never matters (relative paths start at the
@@ -244,12 +238,8 @@ fn start_supervising(
 /// command's terminal or pipes open.
 fn detach_stdio() -> std::io::Result<()> {
     let null = File::options().read(true).write(true).open("/dev/null")?;
-    for fd in [libc::STDIN_FILENO, libc::STDOUT_FILENO] {
-        // SAFETY: dup2 onto a standard descriptor number.
-        if unsafe { libc::dup2(null.as_raw_fd(), fd) } < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
+    nix::unistd::dup2_stdin(&null)?;
+    nix::unistd::dup2_stdout(&null)?;
     Ok(())
 }
 
@@ -258,7 +248,7 @@ fn detach_stdio() -> std::io::Result<()> {
 /// included, until the command (`child`) exits; then exits with the
 /// command's status. The serving thread is the only one that creates
 /// entries, so the umask it sets around a creation is never raced.
-fn supervise(supervisor: Supervisor, child: libc::pid_t) -> ! {
+fn supervise(supervisor: Supervisor, child: Pid) -> ! {
     let serving = std::thread::Builder::new()
         .name("guard".into())
         .spawn(move || {
@@ -277,36 +267,37 @@ fn supervise(supervisor: Supervisor, child: libc::pid_t) -> ! {
         });
     if let Err(err) = serving {
         eprintln!("{HELPER_ARGV0}: cannot start the guard's supervisor: {err}");
-        // SAFETY: kill with the child's pid and a signal number.
-        unsafe { libc::kill(child, libc::SIGKILL) };
+        let _ = kill(child, Signal::SIGKILL);
         std::process::exit(exit_status::SETUP);
     }
     loop {
-        let mut status = 0;
-        // SAFETY: waitpid writes the status into `status`.
-        let pid = unsafe { libc::waitpid(-1, &raw mut status, 0) };
-        if pid == child {
-            std::process::exit(exit_status(status));
-        }
-        if pid < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD) {
-            std::process::exit(exit_status::SETUP);
+        match waitpid(None, None) {
+            Ok(status) if status.pid() == Some(child) => {
+                std::process::exit(shell_status(status));
+            }
+            Err(Errno::ECHILD) => std::process::exit(exit_status::SETUP),
+            Ok(_) | Err(_) => {}
         }
     }
 }
 
 /// Waits for `child` and returns its status.
-fn wait_for(child: libc::pid_t) -> i32 {
-    let mut status = 0;
-    // SAFETY: waitpid writes the status into `status`.
-    while unsafe { libc::waitpid(child, &raw mut status, 0) } < 0 {
-        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return exit_status::SETUP;
+fn wait_for(child: Pid) -> i32 {
+    loop {
+        match waitpid(child, None) {
+            Ok(status) => return shell_status(status),
+            Err(Errno::EINTR) => {}
+            Err(_) => return exit_status::SETUP,
         }
     }
-    exit_status(status)
 }
 
-/// A raw wait status in the shell's convention ([`exit_code_of`]).
-fn exit_status(status: i32) -> i32 {
-    exit_code_of(std::process::ExitStatus::from_raw(status))
+/// How a child that was waited for ended, in the shell's convention: its
+/// exit code, or 128+N for signal N.
+fn shell_status(status: WaitStatus) -> i32 {
+    match status {
+        WaitStatus::Exited(_, code) => code,
+        WaitStatus::Signaled(_, signal, _) => 128 + signal as i32,
+        _ => exit_status::SETUP,
+    }
 }

@@ -95,33 +95,24 @@ pub(crate) fn fail(report: &mut File, failure: &StageReport) -> ! {
 /// Steps 1 (for the helper descriptor) to 3.
 fn prepare(spec: &InnerStageArgs) -> Result<(), StageReport> {
     if let Some(fd) = spec.helper_fd {
-        // SAFETY: close only releases the descriptor number; nothing in
-        // this process uses the helper descriptor, which was open only for
-        // bwrap's exec of this binary.
-        if unsafe { libc::close(fd) } != 0 {
-            return Err(StageReport::new(
+        // Nothing in this process uses the helper descriptor, which was
+        // open only for bwrap's exec of this binary.
+        nix::unistd::close(fd).map_err(|err| {
+            StageReport::new(
                 StageStep::HelperFd,
-                format!(
-                    "cannot close the helper descriptor {fd}: {}",
-                    std::io::Error::last_os_error()
-                ),
-            ));
-        }
+                format!("cannot close the helper descriptor {fd}: {err}"),
+            )
+        })?;
     }
     if let Some(proxy) = &spec.proxy {
         listeners::hand_over_listeners(proxy)?;
     }
-    // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integers and affects only
-    // this thread and its future execs.
-    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-        return Err(StageReport::new(
+    nix::sys::prctl::set_no_new_privs().map_err(|err| {
+        StageReport::new(
             StageStep::NoNewPrivs,
-            format!(
-                "cannot set no_new_privs: {}",
-                std::io::Error::last_os_error()
-            ),
-        ));
-    }
+            format!("cannot set no_new_privs: {err}"),
+        )
+    })?;
     Ok(())
 }
 

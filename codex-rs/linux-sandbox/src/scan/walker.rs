@@ -7,8 +7,6 @@
 //! feels. A walk that passes `SEQUENTIAL_LIMIT` entries starts over in
 //! parallel, which is what large trees need.
 
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -177,11 +175,7 @@ fn unreadable_verdict(request: &ScanRequest, dir: &Path) -> Result<(), String> {
 
 /// Whether the invoking user may enter `dir` (search permission).
 fn can_enter(dir: &Path) -> bool {
-    let Ok(path) = CString::new(dir.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: `path` is a valid NUL-terminated string that outlives the call.
-    unsafe { libc::access(path.as_ptr(), libc::X_OK) == 0 }
+    nix::unistd::access(dir, nix::unistd::AccessFlags::X_OK).is_ok()
 }
 
 fn walk_error(request: &ScanRequest, path: PathBuf, message: String) -> ScanError {
