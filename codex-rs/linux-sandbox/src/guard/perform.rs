@@ -12,9 +12,14 @@
 //! come into being.
 
 use std::ffi::{CStr, CString};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStringExt;
 
 use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag, RenameFlags, openat, readlinkat, renameat2};
+use nix::sys::stat::{Mode, SFlag, fstat, mkdirat, mknodat, umask};
+use nix::sys::statfs::{PROC_SUPER_MAGIC, fstatfs};
+use nix::unistd::{chdir, fchdir, linkat, symlinkat};
 
 use super::paths::{in_target_view, split_path, unix_socket_path};
 use codex_sandboxing::protected::is_protected_name;
@@ -26,15 +31,31 @@ const MAX_LINKS: u32 = 40;
 /// same name is retried before giving up with `EAGAIN`.
 const MAX_CREATE_RACES: u32 = 8;
 
-/// `PROC_SUPER_MAGIC`: procfs, which has no entries to create, but whose
-/// `/proc/PID/fd/N` links jump to objects rather than naming paths (see
-/// `open_in_proc`).
-const PROC_SUPER_MAGIC: libc::c_long = 0x9fa0;
-
 /// Where a relative path starts: a directory descriptor, or `AT_FDCWD`
 /// for an absolute path (the supervisor shares the caller's root).
 #[derive(Debug, Clone, Copy)]
-pub struct Start(pub RawFd);
+pub struct Start(RawFd);
+
+impl Start {
+    /// `AT_FDCWD`: the supervisor's working directory, `/`, for absolute
+    /// paths.
+    pub const CWD: Start = Start(libc::AT_FDCWD);
+
+    /// The directory `dir`, which whoever makes the `Start` keeps open for
+    /// as long as it is used.
+    pub fn of(dir: &OwnedFd) -> Start {
+        Start(dir.as_raw_fd())
+    }
+
+    /// The descriptor for an `*at` call.
+    fn fd(self) -> BorrowedFd<'static> {
+        // SAFETY: a `Start` is `AT_FDCWD`, which every `*at` call takes, or
+        // made by `Start::of` from a descriptor its maker holds open while
+        // the `Start` is in use (the located start directory, a followed
+        // link's directory); the borrow lasts one call.
+        unsafe { BorrowedFd::borrow_raw(self.0) }
+    }
+}
 
 /// What a carried-out call came to.
 #[derive(Debug)]
@@ -62,47 +83,39 @@ impl From<Result<i64, Errno>> for Outcome {
 /// Runs `create` with the process umask set to `umask`, as the caller's
 /// own call would have run; the supervisor's umask is restored after.
 /// The supervisor's loop is the only thread that creates entries.
-pub fn with_umask<T>(umask: libc::mode_t, create: impl FnOnce() -> T) -> T {
-    // SAFETY: umask only swaps the process's mask.
-    let previous = unsafe { libc::umask(umask) };
+pub fn with_umask<T>(mask: libc::mode_t, create: impl FnOnce() -> T) -> T {
+    let previous = umask(Mode::from_bits_retain(mask));
     let result = create();
-    // SAFETY: as above.
-    unsafe { libc::umask(previous) };
+    umask(previous);
     result
 }
 
 /// `mkdirat`.
 pub fn mkdir(start: Start, path: &CStr, mode: u32) -> Outcome {
-    refuse_protected(path).unwrap_or_else(|| {
-        // SAFETY: `path` is NUL-terminated; `start` is a descriptor or AT_FDCWD.
-        cvt(unsafe { libc::mkdirat(start.0, path.as_ptr(), mode) }).into()
-    })
+    refuse_protected(path)
+        .unwrap_or_else(|| done(mkdirat(start.fd(), path, Mode::from_bits_retain(mode))))
 }
 
 /// `mknodat`.
 pub fn mknod(start: Start, path: &CStr, mode: u32, dev: u64) -> Outcome {
     refuse_protected(path).unwrap_or_else(|| {
-        // SAFETY: as for mkdir.
-        cvt(unsafe { libc::mknodat(start.0, path.as_ptr(), mode, dev) }).into()
+        let kind = SFlag::from_bits_retain(mode & libc::S_IFMT);
+        let perm = Mode::from_bits_retain(mode & !libc::S_IFMT);
+        done(mknodat(start.fd(), path, kind, perm, dev))
     })
 }
 
 /// `symlinkat`: `target` is only the link's text, never looked up here.
 pub fn symlink(target: &CStr, start: Start, path: &CStr) -> Outcome {
-    refuse_protected(path).unwrap_or_else(|| {
-        // SAFETY: both strings are NUL-terminated.
-        cvt(unsafe { libc::symlinkat(target.as_ptr(), start.0, path.as_ptr()) }).into()
-    })
+    refuse_protected(path).unwrap_or_else(|| done(symlinkat(target, start.fd(), path)))
 }
 
 /// `linkat`. An empty `old` with `AT_EMPTY_PATH` links the file
 /// `old_start` itself is open on (a copy of the caller's descriptor).
 pub fn link(old_start: Start, old: &CStr, new_start: Start, new: &CStr, flags: i32) -> Outcome {
     refuse_protected(new).unwrap_or_else(|| {
-        // SAFETY: both strings are NUL-terminated; the starts are
-        // descriptors or AT_FDCWD.
-        cvt(unsafe { libc::linkat(old_start.0, old.as_ptr(), new_start.0, new.as_ptr(), flags) })
-            .into()
+        let flags = AtFlags::from_bits_retain(flags);
+        done(linkat(old_start.fd(), old, new_start.fd(), new, flags))
     })
 }
 
@@ -117,22 +130,8 @@ pub fn rename(old_start: Start, old: &CStr, new_start: Start, new: &CStr, flags:
     {
         return refused;
     }
-    // SAFETY: renameat2 with NUL-terminated strings and plain integers.
-    let result = unsafe {
-        libc::syscall(
-            libc::SYS_renameat2,
-            old_start.0,
-            old.as_ptr(),
-            new_start.0,
-            new.as_ptr(),
-            flags,
-        )
-    };
-    if result < 0 {
-        Outcome::Failed(Errno::last())
-    } else {
-        Outcome::Done(result)
-    }
+    let flags = RenameFlags::from_bits_retain(flags);
+    done(renameat2(old_start.fd(), old, new_start.fd(), new, flags))
 }
 
 /// `bind` of the caller's socket (a copy of its descriptor) to `addr`. A
@@ -148,19 +147,21 @@ pub fn bind(socket: &OwnedFd, addr: &[u8], cwd: Option<&OwnedFd>) -> Outcome {
     let Ok(len) = libc::socklen_t::try_from(addr.len()) else {
         return Outcome::Failed(Errno::EINVAL);
     };
-    if let Some(cwd) = cwd {
-        // SAFETY: fchdir with a valid directory descriptor.
-        if unsafe { libc::fchdir(cwd.as_raw_fd()) } != 0 {
-            return Outcome::Failed(Errno::last());
-        }
+    if let Some(cwd) = cwd
+        && let Err(err) = fchdir(cwd)
+    {
+        return Outcome::Failed(err);
     }
+    // Raw: the address is the caller's bytes, of any family, which nix
+    // would have to parse into one of its types first.
     // SAFETY: `addr` holds `len` bytes of socket address for the call.
-    let result = cvt(unsafe { libc::bind(socket.as_raw_fd(), addr.as_ptr().cast(), len) });
+    let result =
+        Errno::result(unsafe { libc::bind(socket.as_raw_fd(), addr.as_ptr().cast(), len) });
     if cwd.is_some() {
-        // SAFETY: chdir with a NUL-terminated path. `/` always exists.
-        unsafe { libc::chdir(c"/".as_ptr()) };
+        // `/` always exists.
+        let _ = chdir("/");
     }
-    result.into()
+    done(result.map(drop))
 }
 
 /// An open with `O_CREAT`, as the kernel would carry it out for the
@@ -204,7 +205,7 @@ pub fn open_creating(
             Ok(dir) => dir,
             Err(err) => return Outcome::Failed(err),
         };
-        let dir_start = Start(dir.as_raw_fd());
+        let dir_start = Start::of(&dir);
         if is_procfs(&dir) {
             return open_in_proc(&dir, split.name, flags, tid);
         }
@@ -239,7 +240,7 @@ pub fn open_creating(
                             return Outcome::Failed(Errno::ENOENT);
                         }
                         start = if target.starts_with(b"/") {
-                            Start(libc::AT_FDCWD)
+                            Start::CWD
                         } else {
                             dir_start
                         };
@@ -289,7 +290,7 @@ fn open_in_proc(dir: &OwnedFd, name: &[u8], flags: i32, tid: i32) -> Outcome {
     if !is_callers_proc_entry(dir, tid) {
         return Outcome::Failed(Errno::EACCES);
     }
-    let existing = match open_at(Start(dir.as_raw_fd()), name, libc::O_PATH, 0) {
+    let existing = match open_at(Start::of(dir), name, libc::O_PATH, 0) {
         Ok(existing) => existing,
         Err(err) => return Outcome::Failed(err),
     };
@@ -320,7 +321,7 @@ fn is_callers_proc_entry(dir: &OwnedFd, tid: i32) -> bool {
 pub fn reopen(existing: &OwnedFd, flags: i32) -> Result<OwnedFd, Errno> {
     let magic = format!("/proc/self/fd/{}", existing.as_raw_fd());
     open_at(
-        Start(libc::AT_FDCWD),
+        Start::CWD,
         magic.as_bytes(),
         flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW),
         0,
@@ -336,55 +337,33 @@ fn refuse_protected(path: &CStr) -> Option<Outcome> {
 /// `openat(start, path, flags | O_CLOEXEC, mode)`.
 pub(super) fn open_at(start: Start, path: &[u8], flags: i32, mode: u32) -> Result<OwnedFd, Errno> {
     let path = CString::new(path).map_err(|_| Errno::EINVAL)?;
-    // SAFETY: `path` is NUL-terminated; `start` is a descriptor or AT_FDCWD.
-    let fd = unsafe { libc::openat(start.0, path.as_ptr(), flags | libc::O_CLOEXEC, mode) };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: `fd` was just returned by openat and is owned by no one else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    openat(
+        start.fd(),
+        path.as_c_str(),
+        OFlag::from_bits_retain(flags | libc::O_CLOEXEC),
+        Mode::from_bits_retain(mode),
+    )
 }
 
 /// The `S_IFMT` bits of an open file.
 fn file_type(fd: &OwnedFd) -> Result<libc::mode_t, Errno> {
-    // SAFETY: fstat fills the zeroed struct for a valid descriptor.
-    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    if unsafe { libc::fstat(fd.as_raw_fd(), &raw mut stat) } != 0 {
-        return Err(Errno::last());
-    }
-    Ok(stat.st_mode & libc::S_IFMT)
+    Ok(fstat(fd)?.st_mode & libc::S_IFMT)
 }
 
 /// The text of the symbolic link `link` (an `O_PATH | O_NOFOLLOW`
 /// descriptor of it).
 fn read_link(link: &OwnedFd) -> Result<Vec<u8>, Errno> {
-    let mut buffer = vec![0u8; libc::PATH_MAX as usize];
-    // SAFETY: readlinkat writes at most `buffer.len()` bytes into it.
-    let len = unsafe {
-        libc::readlinkat(
-            link.as_raw_fd(),
-            c"".as_ptr(),
-            buffer.as_mut_ptr().cast(),
-            buffer.len(),
-        )
-    };
-    let len = usize::try_from(len).map_err(|_| Errno::last())?;
-    buffer.truncate(len);
-    Ok(buffer)
+    Ok(readlinkat(link, c"")?.into_vec())
 }
 
+/// Whether `dir` is in procfs, which has no entries to create, but whose
+/// `/proc/PID/fd/N` links jump to objects rather than naming paths (see
+/// `open_in_proc`).
 fn is_procfs(dir: &OwnedFd) -> bool {
-    // SAFETY: fstatfs fills the zeroed struct for a valid descriptor.
-    let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    unsafe { libc::fstatfs(dir.as_raw_fd(), &raw mut stat) == 0 && stat.f_type == PROC_SUPER_MAGIC }
+    fstatfs(dir).is_ok_and(|stat| stat.filesystem_type() == PROC_SUPER_MAGIC)
 }
 
-fn cvt(result: libc::c_int) -> Result<i64, Errno> {
-    if result < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(i64::from(result))
-    }
+/// The outcome of a call that returns nothing on success.
+fn done(result: Result<(), Errno>) -> Outcome {
+    result.map_or_else(Outcome::Failed, |()| Outcome::Done(0))
 }

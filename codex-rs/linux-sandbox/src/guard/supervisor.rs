@@ -2,10 +2,11 @@
 //! ([`super::perform`]), answer, and end with the command.
 
 use std::ffi::{CStr, CString};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::calls::{DirArg, GuardedCall, UserPtr, decode};
 use super::paths::{in_target_view, unix_socket_path};
@@ -113,14 +114,10 @@ impl Supervisor {
     /// Whether no process holds the filter any more: RECV then fails at
     /// once, and the listener reports a hang-up.
     fn abandoned(&self) -> bool {
-        let mut listener = libc::pollfd {
-            fd: self.listener.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd; a zero timeout never blocks.
-        let ready = unsafe { libc::poll(&raw mut listener, 1, 0) };
-        ready > 0 && listener.revents & libc::POLLHUP != 0 && listener.revents & libc::POLLIN == 0
+        let mut listener = [PollFd::new(self.listener.as_fd(), PollFlags::POLLIN)];
+        let ready = poll(&mut listener, PollTimeout::ZERO).is_ok_and(|ready| ready > 0);
+        let events = listener[0].revents().unwrap_or(PollFlags::empty());
+        ready && events.contains(PollFlags::POLLHUP) && !events.contains(PollFlags::POLLIN)
     }
 
     /// Judges and carries out `call` for `caller`.
@@ -155,11 +152,7 @@ impl Supervisor {
             } else {
                 Some(entry.start_dir(dir)?)
             };
-            let from = Start(
-                start_dir
-                    .as_ref()
-                    .map_or(libc::AT_FDCWD, AsRawFd::as_raw_fd),
-            );
+            let from = start_dir.as_ref().map_or(Start::CWD, Start::of);
             Ok(Located {
                 path,
                 from,

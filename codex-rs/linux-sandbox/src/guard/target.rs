@@ -10,7 +10,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileExt, MetadataExt};
 
 use nix::errno::Errno;
@@ -65,7 +65,7 @@ impl Caller {
     pub fn open(self) -> Result<CallerProc, Errno> {
         Ok(CallerProc {
             dir: open_at(
-                Start(libc::AT_FDCWD),
+                Start::CWD,
                 format!("/proc/{}", self.tid).as_bytes(),
                 libc::O_PATH | libc::O_DIRECTORY,
                 0,
@@ -174,18 +174,12 @@ impl CallerProc {
 
     /// Device and inode of what `name` (below the entry) leads to.
     fn identity(&self, name: &str) -> Result<(u64, u64), Errno> {
-        let name = CString::new(name).map_err(|_| Errno::EINVAL)?;
-        // SAFETY: fstatat fills the zeroed struct; `name` is NUL-terminated.
-        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: as above.
-        if unsafe { libc::fstatat(self.dir.as_raw_fd(), name.as_ptr(), &raw mut stat, 0) } != 0 {
-            return Err(Errno::last());
-        }
+        let stat = nix::sys::stat::fstatat(&self.dir, name, nix::fcntl::AtFlags::empty())?;
         Ok((stat.st_dev, stat.st_ino))
     }
 
     fn open(&self, name: &str, flags: i32) -> Result<OwnedFd, Errno> {
-        open_at(Start(self.dir.as_raw_fd()), name.as_bytes(), flags, 0)
+        open_at(Start::of(&self.dir), name.as_bytes(), flags, 0)
     }
 }
 
@@ -196,11 +190,11 @@ fn errno(err: io::Error) -> Errno {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::sys::stat::{Mode, umask};
 
     fn own_thread() -> Caller {
         Caller {
-            // SAFETY: gettid has no preconditions.
-            tid: unsafe { libc::gettid() },
+            tid: nix::unistd::gettid().as_raw(),
         }
     }
 
@@ -227,11 +221,9 @@ mod tests {
     #[test]
     fn the_umask_and_view_of_a_thread_are_read_from_proc() {
         let caller = own_thread().open().unwrap();
-        // SAFETY: umask only swaps the process's mask; restored below.
-        let previous = unsafe { libc::umask(0o027) };
+        let previous = umask(Mode::from_bits_retain(0o027));
         let read = caller.umask();
-        // SAFETY: as above.
-        unsafe { libc::umask(previous) };
+        umask(previous);
         assert_eq!(read, Ok(0o027));
         assert!(caller.shares_view(View::own().unwrap()).unwrap());
         assert!(caller.start_dir(DirArg::Cwd).is_ok());
