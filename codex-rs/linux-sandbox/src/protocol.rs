@@ -351,6 +351,16 @@ impl StageReport {
         }
     }
 
+    /// Writes the report to the report descriptor and ends the stage with
+    /// [`exit_status::SETUP`]: the command never started.
+    pub fn write_and_exit(&self, report: &mut std::fs::File) -> ! {
+        use std::io::Write;
+        // Nothing to do if the report cannot be written: the exit status
+        // still says the command did not run.
+        let _ = report.write_all(self.to_line().as_bytes());
+        std::process::exit(exit_status::SETUP)
+    }
+
     /// The report as one line of JSON, newline included.
     pub fn to_line(&self) -> String {
         // A struct of a unit enum and a string always serialises.

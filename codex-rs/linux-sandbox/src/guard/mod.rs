@@ -75,7 +75,6 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 
-use crate::inner_stage::fail;
 use crate::protocol::{HELPER_ARGV0, StageReport, StageStep, exit_status};
 use crate::proxy::handoff::{channel, receive_listeners, send_listeners};
 use crate::seccomp::{build_filter, exec_filtered};
@@ -91,7 +90,7 @@ use target::View;
 pub fn run_guarded(network: NetworkMode, command: &[OsString], mut report: File) -> ! {
     let prepared = match prepare(network) {
         Ok(prepared) => prepared,
-        Err(failure) => fail(&mut report, &failure),
+        Err(failure) => failure.write_and_exit(&mut report),
     };
     // SAFETY: this process is single-threaded (the inner stage starts no
     // thread before this point), so the child may run any code.
@@ -100,12 +99,11 @@ pub fn run_guarded(network: NetworkMode, command: &[OsString], mut report: File)
         Ok(ForkResult::Child) => {
             drop(prepared.supervisor_end);
             let Err(failure) = become_command(&prepared.filters, prepared.command_end, command);
-            fail(&mut report, &failure)
+            failure.write_and_exit(&mut report)
         }
-        Err(err) => fail(
-            &mut report,
-            &guard_failure(format!("cannot fork the command: {err}")),
-        ),
+        Err(err) => {
+            guard_failure(format!("cannot fork the command: {err}")).write_and_exit(&mut report)
+        }
     };
     drop(prepared.command_end);
     match start_supervising(prepared.supervisor_end, &prepared.filters) {
@@ -118,7 +116,7 @@ pub fn run_guarded(network: NetworkMode, command: &[OsString], mut report: File)
         Ok(None) => std::process::exit(wait_for(pid)),
         Err(failure) => {
             let _ = kill(pid, Signal::SIGKILL);
-            fail(&mut report, &failure)
+            failure.write_and_exit(&mut report)
         }
     }
 }

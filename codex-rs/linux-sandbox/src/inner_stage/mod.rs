@@ -33,7 +33,6 @@ mod listeners;
 use std::convert::Infallible;
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::Write;
 use std::os::fd::{AsFd, FromRawFd, RawFd};
 
 use crate::fd::{is_open, set_close_on_exec};
@@ -75,21 +74,13 @@ fn run_inner_stage(args: &[OsString]) -> ! {
         }
     };
     if let Err(failure) = prepare(&spec) {
-        fail(&mut report, &failure);
+        failure.write_and_exit(&mut report);
     }
     if spec.guard_names {
         crate::guard::run_guarded(spec.network, &spec.command, report);
     }
     let Err(failure) = exec_command(&spec);
-    fail(&mut report, &failure)
-}
-
-/// Writes why the stage failed to the report and ends the process.
-pub(crate) fn fail(report: &mut File, failure: &StageReport) -> ! {
-    // Nothing to do if the report cannot be written: the exit status still
-    // says the command did not run.
-    let _ = report.write_all(failure.to_line().as_bytes());
-    std::process::exit(exit_status::SETUP)
+    failure.write_and_exit(&mut report)
 }
 
 /// Steps 1 (for the helper descriptor) to 3.
