@@ -107,20 +107,10 @@ pub enum StagePlan {
     /// This binary's inner stage, exec'd by bwrap.
     Inner {
         /// How bwrap finds it.
-        helper: InnerHelper,
+        helper: HelperExec,
         /// Whether bwrap names it with `--argv0`.
         argv0: bool,
     },
-}
-
-/// How bwrap is to find this binary for the inner stage.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InnerHelper {
-    /// Through a descriptor of the running image (`/proc/self/exe`),
-    /// opened at launch; the sandbox mounts its own `/proc`.
-    RunningImage,
-    /// By this real path, which the sandbox shows.
-    Path(PathBuf),
 }
 
 /// The proxy route of a start in network mode proxy.
@@ -199,10 +189,7 @@ impl BwrapLaunch<'_> {
         let stage = match &self.stage {
             StagePlan::Bwrap { .. } => Stage::Bwrap,
             StagePlan::Inner { helper, argv0 } => Stage::Inner {
-                helper: match helper {
-                    InnerHelper::RunningImage => HelperExec::Descriptor,
-                    InnerHelper::Path(path) => HelperExec::Path(path),
-                },
+                helper,
                 argv0: *argv0,
                 proxy_listen: self.proxy.as_ref().map(|_| &listen[..]),
             },
@@ -381,18 +368,18 @@ pub fn proxy_plan(
 fn inner_stage_helper(
     mounts: &MountPlan,
     current_exe: &std::io::Result<PathBuf>,
-) -> Result<InnerHelper, SandboxError> {
+) -> Result<HelperExec, SandboxError> {
     if mounts.guard_protected_names && mounts.proc == ProcMode::Skip {
         return Err(SandboxError::GuardNeedsProc);
     }
     if mounts.proc == ProcMode::Mount {
-        return Ok(InnerHelper::RunningImage);
+        return Ok(HelperExec::Descriptor);
     }
     let exe = current_exe
         .as_ref()
         .map_err(|err| SandboxError::HelperNotFound(err.to_string()))?;
     let hidden_by = match mounts.deciding_rule(exe) {
-        Some(rule) if rule.access != Access::None => return Ok(InnerHelper::Path(exe.clone())),
+        Some(rule) if rule.access != Access::None => return Ok(HelperExec::Path(exe.clone())),
         Some(rule) => format!("hidden by {}", rule.origin),
         None => "no rule makes it readable".to_owned(),
     };

@@ -25,7 +25,7 @@ use std::process::Stdio;
 use serde::Deserialize;
 
 use crate::decide::{
-    BwrapLaunch, InnerHelper, Launch, LaunchPlan, ProxyPlan, SetupFailure, StagePlan, Upstream,
+    BwrapLaunch, Launch, LaunchPlan, ProxyPlan, SetupFailure, StagePlan, Upstream,
 };
 use crate::error::SandboxError;
 use crate::fd::{close_inherited_on_exec, set_close_on_exec};
@@ -38,6 +38,7 @@ use crate::protocol::{Descriptor, StageReport, exit_code_of, resolve_args};
 use crate::proxy::builtin::BuiltinProxy;
 use crate::proxy::forward::{Destination, start_bridge};
 use crate::proxy::handoff;
+use crate::render::HelperExec;
 
 /// How a start ended, when it did not end this process.
 #[derive(Debug)]
@@ -173,7 +174,7 @@ fn spawn_and_wait(
             let (reader, writer) = io::pipe()?;
             report_reader = Some(reader);
             passed.add(Descriptor::Report, writer.into())?;
-            if *helper == InnerHelper::RunningImage {
+            if *helper == HelperExec::Descriptor {
                 passed.add(Descriptor::Helper, File::open("/proc/self/exe")?.into())?;
             }
         }

@@ -65,7 +65,7 @@ struct HelperCli {
 }
 
 /// Entry point of the `codex-linux-sandbox` helper (also reached through
-/// arg0 dispatch from `codex`): becomes the [`inner_stage`] when asked to,
+/// arg0 dispatch from `codex`): becomes the inner stage when asked to,
 /// otherwise parses the command line; never returns.
 pub fn helper_main() -> ! {
     inner_stage::dispatch_inner_stage();

@@ -3,7 +3,7 @@
 //! [`Descriptor`]s for the launch to number (or `--explain` to name).
 
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use codex_sandboxing::NetworkMode;
 
@@ -23,7 +23,7 @@ pub enum Stage<'a> {
     /// guard, when the plan asks for it) and execs the command.
     Inner {
         /// How bwrap finds the helper.
-        helper: HelperExec<'a>,
+        helper: &'a HelperExec,
         /// Whether this bwrap knows `--argv0` (0.9 and later); without it
         /// the stage runs under its path's name.
         argv0: bool,
@@ -38,15 +38,15 @@ pub enum Stage<'a> {
 }
 
 /// How bwrap finds the helper it execs as the inner stage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HelperExec<'a> {
-    /// `/proc/self/fd/N` of [`Descriptor::Helper`], the running executable:
-    /// what runs is the image already running, whatever is now on disk.
-    /// Needs the sandbox's own `/proc`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HelperExec {
+    /// `/proc/self/fd/N` of [`Descriptor::Helper`], the running executable
+    /// (`/proc/self/exe`, opened at launch): what runs is the image already
+    /// running, whatever is now on disk. Needs the sandbox's own `/proc`.
     Descriptor,
     /// The executable's real path, for a sandbox without `/proc`; the plan
     /// must leave it visible.
-    Path(&'a Path),
+    Path(PathBuf),
 }
 
 /// Namespace and session flags every sandbox gets.
@@ -115,12 +115,12 @@ pub fn bwrap_args(plan: &MountPlan, stage: &Stage<'_>, command: &[OsString]) -> 
                     prefix: "/proc/self/fd/",
                     descriptor: Descriptor::Helper,
                 },
-                HelperExec::Path(path) => path.into(),
+                HelperExec::Path(path) => path.as_path().into(),
             });
             let request = InnerStageRequest {
                 network: plan.network,
                 guard_names: plan.guard_protected_names,
-                through_helper_fd: helper == HelperExec::Descriptor,
+                through_helper_fd: *helper == HelperExec::Descriptor,
                 proxy_listen,
             };
             args.extend(inner_stage_args(&request, command));
@@ -243,7 +243,7 @@ mod tests {
         let args = numbered(
             &plan(NetworkMode::Restricted, vec![]),
             Stage::Inner {
-                helper: HelperExec::Descriptor,
+                helper: &HelperExec::Descriptor,
                 argv0: true,
                 proxy_listen: None,
             },
@@ -277,7 +277,7 @@ mod tests {
         let args = shown(
             &plan(NetworkMode::Enabled, vec![]),
             Stage::Inner {
-                helper: HelperExec::Path(Path::new("/opt/codex dir/codex")),
+                helper: &HelperExec::Path("/opt/codex dir/codex".into()),
                 argv0: false,
                 proxy_listen: None,
             },
@@ -306,7 +306,7 @@ mod tests {
         let args = numbered(
             &plan(NetworkMode::Proxy, vec![]),
             Stage::Inner {
-                helper: HelperExec::Descriptor,
+                helper: &HelperExec::Descriptor,
                 argv0: false,
                 proxy_listen: Some(&listen),
             },
@@ -349,12 +349,12 @@ mod tests {
         for stage in [
             Stage::Bwrap,
             Stage::Inner {
-                helper: HelperExec::Path(Path::new("/usr/bin/codex")),
+                helper: &HelperExec::Path("/usr/bin/codex".into()),
                 argv0: true,
                 proxy_listen: None,
             },
             Stage::Inner {
-                helper: HelperExec::Descriptor,
+                helper: &HelperExec::Descriptor,
                 argv0: true,
                 proxy_listen: None,
             },

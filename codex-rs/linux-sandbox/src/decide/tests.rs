@@ -104,7 +104,7 @@ fn the_guard_runs_in_the_inner_stage_through_the_running_image() {
     assert_eq!(
         launch.stage,
         StagePlan::Inner {
-            helper: InnerHelper::RunningImage,
+            helper: HelperExec::Descriptor,
             argv0: true
         }
     );

@@ -140,7 +140,7 @@ pub struct MountPlan {
     /// Whether `/proc` is mounted.
     pub proc: ProcMode,
     /// Whether the inner stage guards protected names while the command
-    /// runs ([`crate::guard`]).
+    /// runs (the inner stage's guard).
     pub guard_protected_names: bool,
 }
 
