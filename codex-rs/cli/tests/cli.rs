@@ -137,7 +137,7 @@ fn invoked_as_codex_linux_sandbox_it_runs_the_helper() {
 }
 
 #[test]
-fn the_default_profile_runs_a_real_command() {
+fn the_default_profile_is_read_only_and_workspace_writes_the_workspace() {
     let home = tempfile::tempdir().unwrap();
     let ws = tempfile::tempdir().unwrap();
     let probe = Command::new("bwrap")
@@ -156,18 +156,29 @@ fn the_default_profile_runs_a_real_command() {
             std::env::var_os("CODEX_REQUIRE_SANDBOX").is_none_or(|v| v != "1"),
             "no sandbox in CI"
         );
-        eprintln!("SKIPPED the_default_profile_runs_a_real_command: bwrap cannot run here");
+        eprintln!("SKIPPED the_default_profile_is_read_only: bwrap cannot run here");
         return;
     }
+    let script = "echo ok > inside.txt; echo x > /etc/codex-cli-test";
+    let ws_arg = ws.path().to_str().unwrap();
+    // With nothing configured, Codex's `codex sandbox` runs read-only.
+    let output = run(
+        &["sandbox", "-C", ws_arg, "--", "sh", "-c", script],
+        home.path(),
+    );
+    assert_ne!(output.status.code(), Some(0));
+    assert!(!ws.path().join("inside.txt").exists());
     let output = run(
         &[
             "sandbox",
+            "-P",
+            ":workspace",
             "-C",
-            ws.path().to_str().unwrap(),
+            ws_arg,
             "--",
             "sh",
             "-c",
-            "echo ok > inside.txt; echo x > /etc/codex-cli-test",
+            script,
         ],
         home.path(),
     );

@@ -24,8 +24,13 @@ struct Scene {
     mark: PathBuf,
 }
 
-const BASE_CONFIG: &str =
-    "[sandbox_workspace_write]\nexclude_slash_tmp = true\nexclude_tmpdir_env_var = true\n";
+/// The profile every case runs under unless it chooses another:
+/// the workspace writable, /tmp (where the scene lives) not.
+const BASE_PROFILE: &str = "[permissions.test-workspace.filesystem]\n\
+     \":root\" = \"read\"\n\":workspace_roots\" = \"write\"\n";
+
+/// The base configuration: [`BASE_PROFILE`], and chosen by default.
+const BASE_CONFIG: &str = "default_permissions = \"test-workspace\"\n";
 
 impl Scene {
     fn new() -> Self {
@@ -40,7 +45,11 @@ impl Scene {
         for dir in [&ws, &home, &bin, &outside] {
             std::fs::create_dir(dir).unwrap();
         }
-        std::fs::write(home.join("config.toml"), BASE_CONFIG).unwrap();
+        std::fs::write(
+            home.join("config.toml"),
+            format!("{BASE_CONFIG}{BASE_PROFILE}"),
+        )
+        .unwrap();
         Scene {
             _root: root,
             ws,
@@ -51,10 +60,16 @@ impl Scene {
     }
 
     fn config(&self, extra: &str) {
-        // Top-level keys of `extra` must come before any table.
+        // Top-level keys of `extra` must come before any table, and its
+        // own default_permissions wins.
+        let default = if extra.contains("default_permissions") {
+            ""
+        } else {
+            BASE_CONFIG
+        };
         std::fs::write(
             self.home.join("config.toml"),
-            format!("{extra}\n{BASE_CONFIG}"),
+            format!("{default}{extra}\n{BASE_PROFILE}"),
         )
         .unwrap();
     }

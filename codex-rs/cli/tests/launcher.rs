@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::{codex, namespaces_work, release_layout, required, text};
+use common::{TEST_PROFILE_CONFIG, codex, namespaces_work, release_layout, required, text};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -40,11 +40,7 @@ impl World {
         for dir in [&ws, &outside, &home] {
             std::fs::create_dir(dir).unwrap();
         }
-        std::fs::write(
-            home.join("config.toml"),
-            "[sandbox_workspace_write]\nexclude_slash_tmp = true\nexclude_tmpdir_env_var = true\n",
-        )
-        .unwrap();
+        std::fs::write(home.join("config.toml"), TEST_PROFILE_CONFIG).unwrap();
         World {
             _root: root,
             base,

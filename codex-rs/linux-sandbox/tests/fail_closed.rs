@@ -326,7 +326,10 @@ fn explain_prints_policy_and_argv_and_runs_nothing() {
     let output = world.run(&["--explain"], &["sh", "-c", &script]);
     assert_code(&output, 0);
     let text = stdout(&output);
-    assert!(text.starts_with("profile: :workspace"), "{text}");
+    assert!(
+        text.starts_with(&format!("profile: {}", common::TEST_PROFILE)),
+        "{text}"
+    );
     assert!(
         text.contains(&format!("{}  ", world.ws.join(".git").display())),
         "{text}"

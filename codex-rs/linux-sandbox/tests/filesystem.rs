@@ -166,9 +166,11 @@ fn a_gitdir_target_cannot_be_written() {
         "[sandbox_workspace_write]\nexclude_slash_tmp = true\nexclude_tmpdir_env_var = true\nwritable_roots = [\"{}\"]\n",
         world.ws.join(".git/modules").display()
     ));
+    // The legacy workspace-write mode, the one [sandbox_workspace_write]
+    // tunes, given on the command line as Codex takes it.
     let mut cmd = world.command_in(
         &world.ws.join("sub"),
-        &[],
+        &["-c", "sandbox_mode=workspace-write"],
         &["sh", "-c", "echo evil > ../.git/modules/sub/hooks/pre-commit; echo x >> ../.git/modules/sub/config; echo ok > ../.git/modules/other"],
     );
     let output = cmd.output().unwrap();

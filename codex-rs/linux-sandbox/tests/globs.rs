@@ -262,14 +262,18 @@ fn bad_glob_input_names_the_key() {
             "default_permissions = \"dev\"\n[permissions.dev.filesystem]\nglob_scan_max_depth = -2\n",
             &["glob_scan_max_depth", "positive integer"][..],
         ),
-        (
-            "[sandbox_workspace_write]\nwritable_roots = [\"/data/*\"]\n",
-            &["writable_roots", "is a glob"][..],
-        ),
     ] {
         world.config(config);
         assert_refused_with_path(&world, None, 78, needles);
     }
+    // writable_roots tune the legacy workspace-write mode, chosen with -c.
+    world.config("[sandbox_workspace_write]\nwritable_roots = [\"/data/*\"]\n");
+    let (script, mark) = marker_script(&world);
+    let output = world.run(
+        &["-c", "sandbox_mode=workspace-write"],
+        &["sh", "-c", &script],
+    );
+    assert_refused(&output, &mark, 78, &["writable_roots", "is a glob"]);
 }
 
 #[test]

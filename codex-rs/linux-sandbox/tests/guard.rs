@@ -496,7 +496,7 @@ print("tcp port", "yes" if tcp.getsockname()[1] > 0 else "no")
 fn a_unix_socket_cannot_be_bound_to_a_protected_name() {
     require_sandbox!();
     let world = World::new();
-    let network = ["-c", "sandbox_workspace_write.network_access=true"];
+    let network = common::NETWORK_ENABLED;
     let run = |options: &[&str]| {
         world
             .guarded(
@@ -506,7 +506,7 @@ fn a_unix_socket_cannot_be_bound_to_a_protected_name() {
             .output()
             .expect("run helper")
     };
-    let control = run(&[&network[..], UNGUARDED].concat());
+    let control = run(&[network, UNGUARDED].concat());
     assert!(
         stdout(&control).contains(".git bound"),
         "control: {}",
@@ -514,7 +514,7 @@ fn a_unix_socket_cannot_be_bound_to_a_protected_name() {
     );
     assert!(exists(&world.ws.join("sub/.git")));
     clean(&world);
-    let output = run(&network);
+    let output = run(network);
     let out = stdout(&output);
     assert!(
         out.contains(&format!(".git errno {}", libc::EPERM)),

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use common::{World, assert_code, stderr, stdout};
 
 /// Options that turn the network on (the default profile restricts it).
-const NETWORK_ENABLED: &[&str] = &["-c", "sandbox_workspace_write.network_access=true"];
+use common::NETWORK_ENABLED;
 /// Both network modes, for denials that must hold in either.
 const BOTH_NETWORK_MODES: [&[&str]; 2] = [&[], NETWORK_ENABLED];
 /// How long a host endpoint is watched for an attempt that must not arrive.

@@ -300,10 +300,10 @@ fn allowed_domains_with_a_proxy_variable_set_is_refused() {
 /// proxy that allows `localhost` (and local addresses, for the test
 /// server), with no proxy variable set.
 fn run_managed(world: &World, options: &[&str], script: &str) -> Output {
-    world.config(
-        "[sandbox_workspace_write]\nexclude_slash_tmp = true\nexclude_tmpdir_env_var = true\n\
-         [managed_proxy]\nallowed_domains = [\"localhost\"]\nallow_local_addresses = true\n",
-    );
+    world.config(&format!(
+        "{}[managed_proxy]\nallowed_domains = [\"localhost\"]\nallow_local_addresses = true\n",
+        common::TEST_PROFILE_CONFIG
+    ));
     let mut command = world.command(options, &["/bin/sh", "-c", script]);
     for name in PROXY_VARIABLES.iter().chain(&["NO_PROXY", "no_proxy"]) {
         command.env_remove(name);
@@ -353,11 +353,7 @@ fn a_managed_proxy_turns_an_enabled_network_into_the_proxy_and_leaves_a_restrict
     let world = World::new();
     let server = TestServer::start("127.0.0.1:0", "managed");
     let port = server.addr.port();
-    let online = run_managed(
-        &world,
-        &["-c", "sandbox_workspace_write.network_access=true"],
-        &curl_localhost(port),
-    );
+    let online = run_managed(&world, common::NETWORK_ENABLED, &curl_localhost(port));
     assert_eq!(stdout(&online), "managed 200", "{}", stderr(&online));
     let offline = run_managed(&world, &[], &curl_localhost(port));
     assert_ne!(offline.status.code(), Some(0));

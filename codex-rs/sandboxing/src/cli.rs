@@ -17,10 +17,12 @@ pub fn after_help() -> String {
 /// The built-in profiles, for [`after_help`].
 const BUILT_IN_PROFILES: &str = "\
 Built-in profiles (-P NAME, or default_permissions in config.toml):
-  :read-only           read everything, write nothing, no network
+  :read-only           read everything, write nothing, no network  [default]
   :workspace           read everything; write the workspace (-C, default the current
-                       directory), $TMPDIR and /tmp; no network  [default]
-  :danger-full-access  no sandbox at all";
+                       directory), $TMPDIR and /tmp; no network
+  :danger-full-access  no sandbox at all
+The legacy -c sandbox_mode=read-only|workspace-write|danger-full-access also chooses one
+(written in config.toml it is ignored, as in Codex).";
 
 /// A profile of one's own and examples, for [`after_help`].
 const OWN_PROFILE_AND_EXAMPLES: &str = "\
@@ -38,9 +40,9 @@ A profile of your own, in $CODEX_HOME/config.toml (default ~/.codex/config.toml)
   mode = \"restricted\"              # or \"enabled\"
 
 Examples:
-  codex sandbox -- cargo test
-  codex sandbox -P :read-only -- git status
-  codex sandbox -c 'sandbox_workspace_write.writable_roots=[\"/data\"]' -- make
+  codex sandbox -- git status
+  codex sandbox -P :workspace -- cargo test
+  codex sandbox -c sandbox_mode=workspace-write -c 'sandbox_workspace_write.writable_roots=[\"/data\"]' -- make
   codex sandbox --explain -P dev -- npm test";
 
 /// Options of a sandboxed run.

@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::access::Access;
-use crate::config::{ConfigSource, LoadedConfig, NetworkModeToml, SandboxMode};
+use crate::config::{ConfigSource, LoadedConfig, NetworkModeToml, SandboxMode, WorkspaceWriteToml};
 use crate::glob::DEFAULT_GLOB_SCAN_MAX_DEPTH;
 use crate::proxy::domains::{DomainPattern, DomainPolicy};
 use filesystem::{FsEntry, GLOB_SCAN_MAX_DEPTH_KEY, KeyedEntry, parse_entry, parse_scan_depth};
@@ -146,6 +146,9 @@ pub struct SandboxProfile {
     /// read-only. Off only for `:danger-full-access` run under the managed
     /// proxy, which restricts the network and nothing else.
     pub protect_metadata: bool,
+    /// Directories `:workspace_roots` covers besides the working directory
+    /// (the legacy workspace-write mode's `writable_roots`).
+    pub extra_workspace_roots: Vec<PathBuf>,
 }
 
 /// Why no profile could be chosen.
@@ -160,9 +163,13 @@ pub struct ProfileError {
     pub message: String,
 }
 
-/// Chooses the profile: `-P` first, then `default_permissions`, then the
-/// legacy `sandbox_mode`, and `:workspace` when nothing is configured; then
-/// puts its network under the managed proxy when `[managed_proxy]` is set.
+/// Chooses the profile as OpenAI Codex's `codex sandbox` does: `-P`; else
+/// a legacy `sandbox_mode` given with `-c` (one written in a file is
+/// ignored), unless `default_permissions` is given with `-c` too; else
+/// `default_permissions`; else `:read-only`. `[sandbox_workspace_write]`
+/// tunes only the legacy `workspace-write` mode, never a built-in chosen by
+/// name. Then puts the network under the managed proxy when
+/// `[managed_proxy]` is set.
 pub fn select_profile(
     loaded: &LoadedConfig,
     cli_choice: Option<&str>,
@@ -210,6 +217,7 @@ fn apply_managed_proxy(
             network: NetworkMode::Proxy,
             domains: Some(rules),
             protect_metadata: false,
+            extra_workspace_roots: Vec::new(),
         },
         Some(sandbox) if sandbox.domains.is_some() => {
             return Err(ProfileError {
@@ -259,30 +267,59 @@ fn select_configured_profile(
     if let Some(name) = cli_choice {
         return profile_by_name(loaded, name, "-P", "command line");
     }
-    match (&config.default_permissions, config.sandbox_mode) {
-        (Some(_), Some(_)) => Err(ProfileError {
-            key: "default_permissions".into(),
-            origin: loaded.source_of(&["default_permissions"]).to_string(),
-            message: format!(
-                "conflicts with the legacy sandbox_mode set in {}; keep one of the two",
-                loaded.source_of(&["sandbox_mode"])
-            ),
-        }),
-        (Some(name), None) => {
-            let origin = loaded.source_of(&["default_permissions"]).to_string();
-            profile_by_name(loaded, name, "default_permissions", &origin)
-        }
-        (None, Some(mode)) => {
-            let name = match mode {
-                SandboxMode::ReadOnly => READ_ONLY,
-                SandboxMode::WorkspaceWrite => WORKSPACE,
-                SandboxMode::DangerFullAccess => DANGER_FULL_ACCESS,
-            };
-            let origin = loaded.source_of(&["sandbox_mode"]).to_string();
-            profile_by_name(loaded, name, "sandbox_mode", &origin)
-        }
-        (None, None) => profile_by_name(loaded, WORKSPACE, "default", "built-in default"),
+    let from_command_line = |key: &str| {
+        matches!(
+            loaded.source_of(&[key]),
+            ConfigSource::Override(_) | ConfigSource::FeatureFlag(_)
+        )
+    };
+    let legacy_mode = config
+        .sandbox_mode
+        .filter(|_| from_command_line("sandbox_mode"))
+        .filter(|_| {
+            !(config.default_permissions.is_some() && from_command_line("default_permissions"))
+        });
+    if let Some(mode) = legacy_mode {
+        let origin = loaded.source_of(&["sandbox_mode"]).to_string();
+        let chosen_by = format!("sandbox_mode ({origin})");
+        let sandbox = match mode {
+            SandboxMode::ReadOnly => Some(read_only_profile()),
+            SandboxMode::WorkspaceWrite => Some(legacy_workspace_profile(loaded)),
+            SandboxMode::DangerFullAccess => None,
+        };
+        let name = match mode {
+            SandboxMode::ReadOnly => READ_ONLY,
+            SandboxMode::WorkspaceWrite => WORKSPACE,
+            SandboxMode::DangerFullAccess => DANGER_FULL_ACCESS,
+        };
+        return Ok(Profile {
+            name: name.to_owned(),
+            chosen_by,
+            sandbox,
+        });
     }
+    if let Some(name) = &config.default_permissions {
+        let origin = loaded.source_of(&["default_permissions"]).to_string();
+        return profile_by_name(loaded, name, "default_permissions", &origin);
+    }
+    if let Some(first) = config.permissions.keys().next() {
+        return Err(ProfileError {
+            key: "default_permissions".into(),
+            origin: "built-in default".into(),
+            message: format!(
+                "the configuration defines [permissions] profiles ({}, in {}) but does not set \
+                 default_permissions; set it, or choose one with -P",
+                config
+                    .permissions
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                loaded.source_of(&["permissions", first])
+            ),
+        });
+    }
+    profile_by_name(loaded, READ_ONLY, "default", "built-in default")
 }
 
 fn profile_by_name(
@@ -299,7 +336,7 @@ fn profile_by_name(
     let chosen_by = format!("{key} ({origin})");
     let sandbox = match name {
         READ_ONLY => Some(read_only_profile()),
-        WORKSPACE => Some(workspace_profile(loaded)),
+        WORKSPACE => Some(workspace_profile()),
         DANGER_FULL_ACCESS => None,
         ":danger-no-sandbox" => {
             return Err(error(format!(
@@ -353,12 +390,23 @@ fn read_only_profile() -> SandboxProfile {
         network: NetworkMode::Restricted,
         domains: None,
         protect_metadata: true,
+        extra_workspace_roots: Vec::new(),
     }
 }
 
-/// `:workspace`, tuned by `[sandbox_workspace_write]`.
-fn workspace_profile(loaded: &LoadedConfig) -> SandboxProfile {
-    let settings = &loaded.config.sandbox_workspace_write;
+/// The built-in `:workspace`: read everything, write the workspace roots,
+/// `$TMPDIR` and `/tmp`, no network.
+fn workspace_profile() -> SandboxProfile {
+    legacy_workspace_with(&WorkspaceWriteToml::default())
+}
+
+/// The legacy `workspace-write` mode, tuned by `[sandbox_workspace_write]`.
+fn legacy_workspace_profile(loaded: &LoadedConfig) -> SandboxProfile {
+    legacy_workspace_with(&loaded.config.sandbox_workspace_write)
+}
+
+/// `:workspace` with `settings` applied.
+fn legacy_workspace_with(settings: &WorkspaceWriteToml) -> SandboxProfile {
     let mut filesystem = vec![
         built_in(WORKSPACE, FsTarget::Root, Access::Read),
         built_in(WORKSPACE, FsTarget::WorkspaceRoots, Access::Write),
@@ -380,6 +428,7 @@ fn workspace_profile(loaded: &LoadedConfig) -> SandboxProfile {
         },
         domains: None,
         protect_metadata: true,
+        extra_workspace_roots: settings.writable_roots.clone(),
     }
 }
 
@@ -467,6 +516,7 @@ fn user_profile(
         network,
         domains,
         protect_metadata: true,
+        extra_workspace_roots: Vec::new(),
     })
 }
 

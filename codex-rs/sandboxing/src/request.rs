@@ -86,7 +86,11 @@ pub fn build_policy(args: &SandboxArgs, env: &Environment) -> Result<EffectivePo
         cwd,
         home: env.home.clone(),
         tmpdir: env.tmpdir.clone(),
-        extra_workspace_roots: loaded.config.sandbox_workspace_write.writable_roots.clone(),
+        extra_workspace_roots: profile
+            .sandbox
+            .as_ref()
+            .map(|sandbox| sandbox.extra_workspace_roots.clone())
+            .unwrap_or_default(),
     };
     let mut policy = resolve(&profile, &context)?;
     policy.warnings = loaded.warnings;
@@ -133,13 +137,13 @@ mod tests {
     }
 
     #[test]
-    fn defaults_to_workspace_in_the_process_directory() {
+    fn defaults_to_read_only_in_the_process_directory() {
         let dir = tempfile::tempdir().unwrap();
         let policy = build_policy(&SandboxArgs::default(), &env(dir.path())).unwrap();
-        assert_eq!(policy.profile, ":workspace");
+        assert_eq!(policy.profile, ":read-only");
         let sandbox = policy.sandbox.unwrap();
         assert_eq!(sandbox.cwd, dir.path());
-        assert_eq!(sandbox.access_for(dir.path()), crate::Access::Write);
+        assert_eq!(sandbox.access_for(dir.path()), crate::Access::Read);
     }
 
     #[test]

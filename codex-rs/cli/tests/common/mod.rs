@@ -4,6 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+/// A config whose default profile reads everything and writes only the
+/// workspace: not /tmp, where the tests keep their directories.
+pub const TEST_PROFILE_CONFIG: &str = "default_permissions = \"test-workspace\"\n\
+     [permissions.test-workspace.filesystem]\n\":root\" = \"read\"\n\":workspace_roots\" = \"write\"\n";
+
 /// The `codex` binary under test (nextest archives remap it at run time).
 pub fn codex() -> PathBuf {
     std::env::var_os("NEXTEST_BIN_EXE_codex")

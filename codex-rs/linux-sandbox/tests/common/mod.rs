@@ -77,9 +77,20 @@ macro_rules! require_sandbox {
     };
 }
 
+/// The profile every [`World`] runs by default.
+pub const TEST_PROFILE: &str = "test-workspace";
+
+/// The config that makes [`TEST_PROFILE`] the default.
+pub const TEST_PROFILE_CONFIG: &str = "default_permissions = \"test-workspace\"\n\
+     [permissions.test-workspace.filesystem]\n\":root\" = \"read\"\n\":workspace_roots\" = \"write\"\n";
+
+/// Options that give [`TEST_PROFILE`] the host's network.
+pub const NETWORK_ENABLED: &[&str] = &["-c", "permissions.test-workspace.network.mode=\"enabled\""];
+
 /// A scratch world: a workspace (a git repository), a directory outside it,
-/// and a CODEX_HOME whose config keeps /tmp and $TMPDIR out of the
-/// workspace profile, so "outside" really is outside.
+/// and a CODEX_HOME whose config selects [`TEST_PROFILE`]: read everything,
+/// write only the workspace (not /tmp or $TMPDIR, where the world lives),
+/// so "outside" really is outside.
 pub struct World {
     root: tempfile::TempDir,
     pub ws: PathBuf,
@@ -97,11 +108,8 @@ impl World {
         for dir in [&ws, &outside, &codex_home] {
             std::fs::create_dir(dir).expect("mkdir");
         }
-        std::fs::write(
-            codex_home.join("config.toml"),
-            "[sandbox_workspace_write]\nexclude_slash_tmp = true\nexclude_tmpdir_env_var = true\n",
-        )
-        .expect("write config.toml");
+        std::fs::write(codex_home.join("config.toml"), TEST_PROFILE_CONFIG)
+            .expect("write config.toml");
         let git = Command::new("git").args(["init", "-q"]).arg(&ws).status();
         if !git.is_ok_and(|status| status.success()) {
             std::fs::create_dir_all(ws.join(".git/hooks")).expect("mkdir .git");

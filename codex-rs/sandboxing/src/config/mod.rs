@@ -348,11 +348,24 @@ mod tests;
 impl LoadedConfig {
     /// A config made of one in-memory `config.toml`, for unit tests.
     pub(crate) fn from_test_toml(text: &str) -> Self {
+        Self::from_test_layers(text, &[])
+    }
+
+    /// Like [`LoadedConfig::from_test_toml`], with `-c` arguments layered
+    /// over the file.
+    pub(crate) fn from_test_layers(text: &str, overrides: &[&str]) -> Self {
         let table: toml::Table = toml::from_str(text).expect("test TOML parses");
-        Self::from_layers(vec![Layer {
+        let mut layers = vec![Layer {
             source: ConfigSource::File(PathBuf::from("config.toml")),
             table,
-        }])
-        .expect("test TOML is valid")
+        }];
+        for raw in overrides {
+            let parsed = ConfigOverride::parse(raw).expect("test override parses");
+            layers.push(Layer {
+                source: ConfigSource::Override((*raw).to_owned()),
+                table: parsed.to_table(),
+            });
+        }
+        Self::from_layers(layers).expect("test TOML is valid")
     }
 }

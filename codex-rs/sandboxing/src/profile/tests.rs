@@ -4,13 +4,26 @@ fn select(toml: &str, cli: Option<&str>) -> Result<Profile, ProfileError> {
     select_profile(&LoadedConfig::from_test_toml(toml), cli)
 }
 
+/// [`select`] with `-c` arguments layered over the file.
+fn select_with(toml: &str, overrides: &[&str], cli: Option<&str>) -> Result<Profile, ProfileError> {
+    select_profile(&LoadedConfig::from_test_layers(toml, overrides), cli)
+}
+
 fn rules(profile: &Profile) -> Vec<(FsTarget, Access)> {
     rules_of(profile.sandbox.as_ref().expect("a sandboxing profile"))
 }
 
 #[test]
-fn nothing_configured_means_workspace() {
+fn nothing_configured_means_read_only_as_in_codex() {
     let profile = select("", None).unwrap();
+    assert_eq!(profile.name, READ_ONLY);
+    assert_eq!(profile.chosen_by, "default (built-in default)");
+    assert_eq!(rules(&profile), [(FsTarget::Root, Access::Read)]);
+}
+
+#[test]
+fn the_built_in_workspace_writes_the_workspace_and_temporary_directories() {
+    let profile = select("", Some(WORKSPACE)).unwrap();
     assert_eq!(profile.name, WORKSPACE);
     assert_eq!(
         rules(&profile),
@@ -51,53 +64,99 @@ fn cli_choice_beats_default_permissions() {
 }
 
 #[test]
-fn legacy_sandbox_mode_maps_onto_built_ins() {
+fn legacy_sandbox_mode_applies_only_from_the_command_line() {
     for (mode, name) in [
         ("read-only", READ_ONLY),
         ("workspace-write", WORKSPACE),
         ("danger-full-access", DANGER_FULL_ACCESS),
     ] {
-        let profile = select(&format!("sandbox_mode = \"{mode}\""), None).unwrap();
+        let profile = select_with("", &[&format!("sandbox_mode={mode}")], None).unwrap();
         assert_eq!(profile.name, name);
+        assert!(
+            profile.chosen_by.starts_with("sandbox_mode (-c"),
+            "{}",
+            profile.chosen_by
+        );
+        // Written in config.toml it is ignored, as Codex's `codex sandbox`
+        // ignores it: read-only.
+        let profile = select(&format!("sandbox_mode = \"{mode}\""), None).unwrap();
+        assert_eq!(profile.name, READ_ONLY, "{mode}");
     }
 }
 
 #[test]
-fn legacy_workspace_write_settings_tune_the_workspace_profile() {
-    let profile = select(
-        "sandbox_mode = \"workspace-write\"\n[sandbox_workspace_write]\nnetwork_access = true\nexclude_tmpdir_env_var = true\nexclude_slash_tmp = true\n",
-        None,
-    )
-    .unwrap();
+fn legacy_workspace_write_settings_tune_only_the_legacy_mode() {
+    let settings = "[sandbox_workspace_write]\nnetwork_access = true\nexclude_tmpdir_env_var = true\n\
+                    exclude_slash_tmp = true\nwritable_roots = [\"/data\"]\n";
+    let legacy = select_with(settings, &["sandbox_mode=workspace-write"], None).unwrap();
     assert_eq!(
-        rules(&profile),
+        rules(&legacy),
         [
             (FsTarget::Root, Access::Read),
             (FsTarget::WorkspaceRoots, Access::Write),
         ]
     );
-    assert_eq!(profile.sandbox.unwrap().network, NetworkMode::Enabled);
+    let sandbox = legacy.sandbox.unwrap();
+    assert_eq!(sandbox.network, NetworkMode::Enabled);
+    assert_eq!(sandbox.extra_workspace_roots, [PathBuf::from("/data")]);
+    // A built-in chosen by name ignores them (Codex's
+    // explicit_builtin_workspace_profile_ignores_legacy_workspace_write_settings),
+    // by -P or by default_permissions.
+    for profile in [
+        select(settings, Some(WORKSPACE)).unwrap(),
+        select(
+            &format!("default_permissions = \":workspace\"\n{settings}"),
+            None,
+        )
+        .unwrap(),
+    ] {
+        assert_eq!(rules(&profile).len(), 4, "{}", profile.chosen_by);
+        let sandbox = profile.sandbox.unwrap();
+        assert_eq!(sandbox.network, NetworkMode::Restricted);
+        assert!(sandbox.extra_workspace_roots.is_empty());
+    }
 }
 
 #[test]
-fn default_permissions_and_sandbox_mode_together_are_a_conflict() {
-    let err = select(
-        "default_permissions = \":workspace\"\nsandbox_mode = \"read-only\"",
+fn a_command_line_sandbox_mode_beats_default_permissions_from_a_file_only() {
+    let file = "default_permissions = \":read-only\"\nsandbox_mode = \"workspace-write\"\n";
+    assert_eq!(select(file, None).unwrap().name, READ_ONLY);
+    let profile = select_with(
+        "default_permissions = \":read-only\"",
+        &["sandbox_mode=workspace-write"],
         None,
     )
-    .unwrap_err()
-    .to_string();
+    .unwrap();
+    assert_eq!(profile.name, WORKSPACE);
+    let profile = select_with(
+        "",
+        &[
+            "sandbox_mode=workspace-write",
+            "default_permissions=\":read-only\"",
+        ],
+        None,
+    )
+    .unwrap();
+    assert_eq!(profile.name, READ_ONLY);
+    // -P beats both.
+    let profile = select_with("", &["sandbox_mode=danger-full-access"], Some(WORKSPACE)).unwrap();
+    assert_eq!(profile.name, WORKSPACE);
+}
+
+#[test]
+fn permission_profiles_without_default_permissions_need_p() {
+    let config = "[permissions.dev.filesystem]\n\":root\" = \"read\"\n";
+    let err = select(config, None).unwrap_err().to_string();
     assert!(
-        err.contains("sandbox_mode") && err.contains("default_permissions"),
+        err.contains("does not set default_permissions") && err.contains("-P"),
         "{err}"
     );
-    // -P settles it.
-    assert!(
-        select(
-            "default_permissions = \":workspace\"\nsandbox_mode = \"read-only\"",
-            Some(READ_ONLY)
-        )
-        .is_ok()
+    assert_eq!(select(config, Some("dev")).unwrap().name, "dev");
+    assert_eq!(
+        select_with(config, &["sandbox_mode=workspace-write"], None)
+            .unwrap()
+            .name,
+        WORKSPACE
     );
 }
 
@@ -383,8 +442,9 @@ fn the_managed_proxy_takes_every_network_but_a_restricted_one() {
         [DomainPattern::Exact("crates.io".into())]
     );
 
-    let online = select(
+    let online = select_with(
         &format!("{MANAGED}[sandbox_workspace_write]\nnetwork_access = true\n"),
+        &["sandbox_mode=workspace-write"],
         None,
     )
     .unwrap()

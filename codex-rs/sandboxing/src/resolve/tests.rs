@@ -32,7 +32,7 @@ fn table(policy: &SandboxPolicy) -> Vec<(String, Access)> {
 fn workspace_resolves_cwd_extra_roots_and_temp_dirs() {
     let mut ctx = context("/work/repo");
     ctx.extra_workspace_roots = vec!["/data/out/".into()];
-    let policy = policy("", None, &ctx);
+    let policy = policy("", Some(":workspace"), &ctx);
     assert_eq!(
         table(&policy),
         [
@@ -50,7 +50,7 @@ fn workspace_resolves_cwd_extra_roots_and_temp_dirs() {
 fn an_unset_tmpdir_adds_no_rule() {
     let mut ctx = context("/w");
     ctx.tmpdir = None;
-    let policy = policy("", None, &ctx);
+    let policy = policy("", Some(":workspace"), &ctx);
     assert!(
         policy
             .rules
@@ -62,7 +62,7 @@ fn an_unset_tmpdir_adds_no_rule() {
 #[test]
 fn relative_or_glob_extra_roots_and_relative_tmpdir_are_errors() {
     let loaded = LoadedConfig::from_test_toml("");
-    let profile = select_profile(&loaded, None).unwrap();
+    let profile = select_profile(&loaded, Some(":workspace")).unwrap();
     for (root, says) in [("out", "`out` is relative"), ("/data/*", "is a glob")] {
         let mut ctx = context("/w");
         ctx.extra_workspace_roots = vec![root.into()];

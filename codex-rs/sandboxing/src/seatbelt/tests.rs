@@ -74,8 +74,9 @@ fn cases() -> Vec<(
         ),
         (
             "workspace-network",
-            "[sandbox_workspace_write]\nnetwork_access = true\nexclude_slash_tmp = true\n",
-            ":workspace",
+            "[permissions.net.filesystem]\n\":root\" = \"read\"\n\":workspace_roots\" = \"write\"\n\
+             \":tmpdir\" = \"write\"\n[permissions.net.network]\nmode = \"enabled\"\n",
+            "net",
             "/Users/me/project",
             SeatbeltNetwork::Enabled,
         ),
