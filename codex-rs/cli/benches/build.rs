@@ -89,7 +89,12 @@ mod linux {
         };
         let variants_for = |label: &str, argv: &[&str]| {
             let sandboxed = |options: &[&'static str]| {
-                let mut full: Vec<String> = vec![codex.to_owned(), "sandbox".to_owned()];
+                let mut full: Vec<String> = vec![
+                    codex.to_owned(),
+                    "sandbox".to_owned(),
+                    "-P".to_owned(),
+                    ":workspace".to_owned(),
+                ];
                 full.extend(options.iter().map(|option| (*option).to_owned()));
                 full.push("--".to_owned());
                 full.extend(argv.iter().map(|arg| (*arg).to_owned()));

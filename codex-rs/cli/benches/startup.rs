@@ -14,12 +14,12 @@
 //! right after another. 20 warm-up rounds are discarded, then 300 rounds are measured
 //! (`CODEX_BENCH_ITERATIONS=N` to change that).
 //!
-//! - **A** `codex sandbox -- /bin/true`: the built-in `:workspace` profile
+//! - **A** `codex sandbox -P :workspace -- /bin/true`: the built-in `:workspace` profile
 //!   with the network off, started in a fresh temporary workspace, with
 //!   `CODEX_HOME` an empty temporary directory so no user configuration
 //!   applies and `RUST_LOG` removed so no logging is set up.
 //! - **B** raw bwrap with the same isolation. Its argv is not written here
-//!   by hand: it is the command `codex sandbox --explain --disable
+//!   by hand: it is the command `codex sandbox -P :workspace --explain --disable
 //!   guard_protected_names -- /bin/true` prints for the same workspace and
 //!   `CODEX_HOME` (the line after the
 //!   `bwrap command` header), split with `shell-words`, minus `--seccomp FD`
@@ -119,8 +119,8 @@ mod linux {
         let raw_bwrap = raw_bwrap_argv(base(codex))?;
         let mut variants = vec![
             Variant::new(
-                "A  codex sandbox -- /bin/true",
-                [codex, "sandbox", "--", "/bin/true"],
+                "A  codex sandbox -P :workspace -- /bin/true",
+                [codex, "sandbox", "-P", ":workspace", "--", "/bin/true"],
             ),
             Variant::new("B  bwrap (same flags) /bin/true", raw_bwrap),
             Variant::new(
@@ -128,6 +128,8 @@ mod linux {
                 [
                     codex,
                     "sandbox",
+                    "-P",
+                    ":workspace",
                     "--disable",
                     "guard_protected_names",
                     "--",
@@ -141,7 +143,7 @@ mod linux {
             Ok(raw_bundled) => variants.extend([
                 Variant::new(
                     "A' codex sandbox, bundled bwrap",
-                    [codex, "sandbox", "--", "/bin/true"],
+                    [codex, "sandbox", "-P", ":workspace", "--", "/bin/true"],
                 )
                 .with_env("PATH", NO_BWRAP_PATH),
                 Variant::new("B' bundled bwrap (same flags)", raw_bundled),
@@ -169,6 +171,8 @@ mod linux {
         let output = explain
             .args([
                 "sandbox",
+                "-P",
+                ":workspace",
                 "--explain",
                 "--disable",
                 "guard_protected_names",
