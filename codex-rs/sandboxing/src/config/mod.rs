@@ -5,6 +5,7 @@
 //! file, line and column that caused it; the layers are then deep-merged
 //! (later layers win key by key) and validated once more as a whole.
 
+pub mod keys;
 mod overrides;
 mod schema;
 
@@ -16,7 +17,7 @@ use serde::Deserialize;
 
 pub use overrides::ConfigOverride;
 pub use schema::{
-    ConfigToml, FOREIGN_KEYS, GUARD_PROTECTED_NAMES, INNER_STAGE, KNOWN_FEATURES, ManagedProxyToml,
+    ConfigToml, GUARD_PROTECTED_NAMES, INNER_STAGE, KNOWN_FEATURES, ManagedProxyToml,
     NetworkModeToml, NetworkToml, PermissionProfileToml, RETIRED_FEATURES, SandboxMode,
     USE_LEGACY_LANDLOCK, WorkspaceWriteToml,
 };
@@ -122,7 +123,26 @@ pub struct ConfigRequest {
 #[derive(Debug, Clone)]
 struct Layer {
     source: ConfigSource,
+    /// The keys this tool reads ([`keys::OURS`]); the others are set aside.
     table: toml::Table,
+    /// The unknown keys set aside, one warning each.
+    warnings: Vec<String>,
+}
+
+impl Layer {
+    /// A layer from `source` holding `table`, with every key that is not
+    /// ours set aside: Codex's silently, unknown ones with a warning.
+    fn sorted(source: ConfigSource, mut table: toml::Table) -> Self {
+        let warnings = keys::set_aside(&mut table)
+            .iter()
+            .filter_map(|key| key.warning(&source.to_string()))
+            .collect();
+        Layer {
+            source,
+            table,
+            warnings,
+        }
+    }
 }
 
 /// The validated configuration plus the layers it was built from.
@@ -161,15 +181,12 @@ impl LoadedConfig {
         }
         for raw in &request.overrides {
             let parsed = ConfigOverride::parse(raw)?;
-            let table = parsed.to_table();
-            validate_table(&table).map_err(|err| ConfigError::Override {
+            let layer = Layer::sorted(ConfigSource::Override(raw.clone()), parsed.to_table());
+            validate_table(&layer.table).map_err(|err| ConfigError::Override {
                 arg: raw.clone(),
                 message: err.message().to_string(),
             })?;
-            layers.push(Layer {
-                source: ConfigSource::Override(raw.clone()),
-                table,
-            });
+            layers.push(layer);
         }
         for (flags, value, spelling) in [
             (&request.enable, true, "--enable"),
@@ -178,10 +195,10 @@ impl LoadedConfig {
             for name in flags {
                 let mut features = toml::Table::new();
                 features.insert(name.clone(), toml::Value::Boolean(value));
-                layers.push(Layer {
-                    source: ConfigSource::FeatureFlag(format!("{spelling} {name}")),
-                    table: toml::Table::from_iter([("features".into(), features.into())]),
-                });
+                layers.push(Layer::sorted(
+                    ConfigSource::FeatureFlag(format!("{spelling} {name}")),
+                    toml::Table::from_iter([("features".into(), features.into())]),
+                ));
             }
         }
         Self::from_layers(layers)
@@ -211,7 +228,13 @@ impl LoadedConfig {
             layers,
             warnings: Vec::new(),
         };
-        loaded.warnings = loaded.check_features()?;
+        let mut warnings: Vec<String> = loaded
+            .layers
+            .iter()
+            .flat_map(|layer| layer.warnings.iter().cloned())
+            .collect();
+        warnings.extend(loaded.retired_features());
+        loaded.warnings = warnings;
         Ok(loaded)
     }
 
@@ -239,27 +262,20 @@ impl LoadedConfig {
             .map_or(ConfigSource::Default, |layer| layer.source.clone())
     }
 
-    /// Refuses an unknown feature; a retired one is a warning.
-    fn check_features(&self) -> Result<Vec<String>, ConfigError> {
-        let mut warnings = Vec::new();
-        for name in self.config.features.keys() {
-            if let Some((_, fate)) = RETIRED_FEATURES.iter().find(|(old, _)| old == name) {
-                warnings.push(format!(
+    /// One warning per retired feature that is set (an unknown one was
+    /// set aside with its own warning).
+    fn retired_features(&self) -> Vec<String> {
+        self.config
+            .features
+            .keys()
+            .filter_map(|name| {
+                let (_, fate) = RETIRED_FEATURES.iter().find(|(old, _)| old == name)?;
+                Some(format!(
                     "features.{name} ({}) is no longer used: {fate}",
                     self.source_of(&["features", name])
-                ));
-            } else if !KNOWN_FEATURES.contains(&name.as_str()) {
-                return Err(ConfigError::Invalid {
-                    key: format!("features.{name}"),
-                    origin: self.source_of(&["features", name]),
-                    message: format!(
-                        "unknown feature; known features: {}",
-                        KNOWN_FEATURES.join(", ")
-                    ),
-                });
-            }
-        }
-        Ok(warnings)
+                ))
+            })
+            .collect()
     }
 }
 
@@ -276,8 +292,9 @@ fn read_file_layer(path: &Path) -> Result<Option<Layer>, ConfigError> {
     }
 }
 
-/// The layer the file at `path` makes with contents `text`: malformed TOML
-/// or an unknown key is an error with its location.
+/// The layer the file at `path` makes with contents `text`: malformed TOML,
+/// or a value this tool cannot read in a key it reads, is an error with its
+/// location.
 fn parse_layer(path: &Path, text: &str) -> Result<Layer, ConfigError> {
     let parse_error = |err: toml::de::Error| {
         let offset = err.span().map_or(0, |span| span.start);
@@ -289,20 +306,37 @@ fn parse_layer(path: &Path, text: &str) -> Result<Layer, ConfigError> {
             message: err.message().trim().to_string(),
         }
     };
-    // Validate with spans, so schema errors point into the file.
+    let table: toml::Table = toml::from_str(text).map_err(parse_error)?;
+    let layer = Layer::sorted(ConfigSource::File(path.to_path_buf()), table);
+    // Validate what is read with spans, so errors point into the file.
     let mut spanned = toml::de::DeTable::parse(text).map_err(parse_error)?;
-    for key in FOREIGN_KEYS {
-        spanned.get_mut().remove(*key);
-    }
+    keep_only(spanned.get_mut(), &layer.table);
     ConfigToml::deserialize(toml::de::Deserializer::from(spanned)).map_err(parse_error)?;
-    let mut table: toml::Table = toml::from_str(text).map_err(parse_error)?;
-    for key in FOREIGN_KEYS {
-        table.remove(*key);
+    Ok(layer)
+}
+
+/// Removes from `spanned` every key that `kept` (the same document with
+/// keys set aside) no longer has.
+fn keep_only(spanned: &mut toml::de::DeTable<'_>, kept: &toml::Table) {
+    let keys: Vec<String> = spanned
+        .keys()
+        .map(|key| key.get_ref().to_string())
+        .collect();
+    for key in keys {
+        match kept.get(&key) {
+            None => {
+                spanned.remove(key.as_str());
+            }
+            Some(toml::Value::Table(kept_inner)) => {
+                if let Some(value) = spanned.get_mut(key.as_str())
+                    && let toml::de::DeValue::Table(inner) = value.get_mut()
+                {
+                    keep_only(inner, kept_inner);
+                }
+            }
+            Some(_) => {}
+        }
     }
-    Ok(Layer {
-        source: ConfigSource::File(path.to_path_buf()),
-        table,
-    })
 }
 
 fn validate_table(table: &toml::Table) -> Result<ConfigToml, toml::de::Error> {
@@ -355,16 +389,16 @@ impl LoadedConfig {
     /// over the file.
     pub(crate) fn from_test_layers(text: &str, overrides: &[&str]) -> Self {
         let table: toml::Table = toml::from_str(text).expect("test TOML parses");
-        let mut layers = vec![Layer {
-            source: ConfigSource::File(PathBuf::from("config.toml")),
+        let mut layers = vec![Layer::sorted(
+            ConfigSource::File(PathBuf::from("config.toml")),
             table,
-        }];
+        )];
         for raw in overrides {
             let parsed = ConfigOverride::parse(raw).expect("test override parses");
-            layers.push(Layer {
-                source: ConfigSource::Override((*raw).to_owned()),
-                table: parsed.to_table(),
-            });
+            layers.push(Layer::sorted(
+                ConfigSource::Override((*raw).to_owned()),
+                parsed.to_table(),
+            ));
         }
         Self::from_layers(layers).expect("test TOML is valid")
     }

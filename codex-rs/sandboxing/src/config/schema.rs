@@ -1,48 +1,13 @@
 //! The typed shape of the keys this sandbox reads from `config.toml`.
 //!
-//! Every struct denies unknown fields, so a typo (`default_permision`) is an
-//! error that lists the valid keys instead of a silent fall-back to a default
-//! profile. Keys that belong to the Codex CLI itself are listed in
-//! [`FOREIGN_KEYS`] and skipped before validation, so one `config.toml` can
-//! serve both tools.
+//! These structs see only the keys this tool reads: every other key was set
+//! aside first ([`super::keys`]), Codex's silently and unknown ones with a
+//! warning, so they deny unknown fields only as a check of that sorting.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
-
-/// Top-level keys owned by the Codex CLI (model, approvals, UI, MCP, ...).
-///
-/// They are accepted and ignored; everything else unknown is an error.
-pub const FOREIGN_KEYS: &[&str] = &[
-    "approval_policy",
-    "chatgpt_base_url",
-    "developer_instructions",
-    "disable_response_storage",
-    "file_opener",
-    "hide_agent_reasoning",
-    "history",
-    "instructions",
-    "mcp_servers",
-    "model",
-    "model_auto_compact_token_limit",
-    "model_context_window",
-    "model_provider",
-    "model_providers",
-    "model_reasoning_effort",
-    "model_reasoning_summary",
-    "model_verbosity",
-    "notify",
-    "otel",
-    "profile",
-    "profiles",
-    "project_doc_max_bytes",
-    "projects",
-    "shell_environment_policy",
-    "show_raw_agent_reasoning",
-    "tools",
-    "tui",
-];
 
 /// Feature flags this build knows (`features.NAME`, `--enable`, `--disable`).
 pub const KNOWN_FEATURES: &[&str] = &[USE_LEGACY_LANDLOCK, INNER_STAGE, GUARD_PROTECTED_NAMES];
