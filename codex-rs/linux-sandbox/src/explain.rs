@@ -260,8 +260,8 @@ fn explain_scan(
 ) {
     let _ = writeln!(
         out,
-        "scan: {} levels below each root; {} nested {} found",
-        sandbox.glob_scan_max_depth,
+        "scan: {} below each root; {} nested {} found",
+        crate::scan::ScanRequest::for_policy(sandbox).depth_text(),
         scan.protected.len(),
         names_with_slashes()
     );

@@ -22,7 +22,7 @@ pub(crate) fn policy(rules: &[(&str, Access)], cwd: &str, network: NetworkMode) 
     SandboxPolicy {
         rules,
         deny_globs: Vec::new(),
-        glob_scan_max_depth: 8,
+        glob_scan_max_depth: None,
         inner_stage: false,
         legacy_landlock: false,
         network,

@@ -93,10 +93,16 @@ fn unknown_and_legacy_profile_ids_are_refused() {
         ":danger-full-access",
     );
     refuses(
-        Some("[permissions.p.filesystem]\n\":project_roots\" = \"write\"\n"),
+        Some("[permissions.p]\nextends = \"base\"\n"),
         &["-P", "p"],
         78,
-        ":workspace_roots",
+        "permissions.p.extends (",
+    );
+    refuses(
+        Some("[permissions.p]\nextends = \":danger-full-access\"\n"),
+        &["-P", "p"],
+        78,
+        "cannot extend the built-in profile `:danger-full-access`",
     );
 }
 

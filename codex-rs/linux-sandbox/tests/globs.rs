@@ -124,6 +124,28 @@ fn an_absolute_glob_masks_outside_the_workspace_and_depth_bounds_it() {
     assert!(seen.contains("BEYOND_DEPTH"), "{seen}");
 }
 
+/// Without `glob_scan_max_depth` a deny glob has no depth limit, as in
+/// Codex: a match twelve levels down is masked too.
+#[test]
+fn without_a_depth_a_glob_reaches_every_level() {
+    require_sandbox!();
+    let world = World::new();
+    world.config(
+        "default_permissions = \"dev\"\n[permissions.dev.filesystem]\n\":root\" = \"read\"\n\
+         [permissions.dev.filesystem.\":workspace_roots\"]\n\".\" = \"write\"\n\"**/*.env\" = \"deny\"\n",
+    );
+    let deep = "a/b/c/d/e/f/g/h/i/j/k/l";
+    write(&world.ws.join(deep).join("x.env"), "DEEP_SECRET");
+    write(&world.ws.join("top.env"), "TOP_SECRET");
+    let output = world.sh(&[], &format!("cat top.env {deep}/x.env 2>/dev/null; true"));
+    assert_code(&output, 0);
+    let seen = stdout(&output);
+    assert!(
+        !seen.contains("DEEP_SECRET") && !seen.contains("TOP_SECRET"),
+        "{seen}"
+    );
+}
+
 /// A nested repository, a submodule whose `.git` file points into the
 /// superproject's `.git/modules`, and a worktree whose gitdir lives in
 /// another repository of the workspace: none of their git metadata can be
@@ -241,7 +263,11 @@ fn too_many_matches_are_refused_with_the_count() {
         &world,
         None,
         78,
-        &["need 300 mounts", "**/*.env", "glob_scan_max_depth (now 8)"],
+        &[
+            "need 300 mounts",
+            "**/*.env",
+            "set glob_scan_max_depth lower (the scan went every level deep)",
+        ],
     );
 }
 
@@ -255,8 +281,8 @@ fn bad_glob_input_names_the_key() {
             &["\"**/[a.env\"", "invalid glob"][..],
         ),
         (
-            "default_permissions = \"dev\"\n[permissions.dev.filesystem]\n\"/x/**\" = \"write\"\n",
-            &["\"/x/**\"", "can only deny reading"][..],
+            "default_permissions = \"dev\"\n[permissions.dev.filesystem]\n\"/x/*/**\" = \"write\"\n",
+            &["\"/x/*/**\"", "can only deny reading"][..],
         ),
         (
             "default_permissions = \"dev\"\n[permissions.dev.filesystem]\nglob_scan_max_depth = -2\n",

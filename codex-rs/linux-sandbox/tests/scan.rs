@@ -45,7 +45,7 @@ impl Tree {
                 .map(|pattern| ScanPattern::new(&ws, pattern))
                 .collect(),
             protect_under: vec![ws],
-            max_depth: depth,
+            max_depth: Some(depth),
         }
     }
 

@@ -17,19 +17,21 @@ pub enum Access {
 }
 
 impl Access {
-    /// The spelling used in `config.toml` (`none`, `read`, `write`).
+    /// The canonical spelling in `config.toml` (`deny`, `read`, `write`),
+    /// Codex's.
     pub fn as_str(self) -> &'static str {
         match self {
-            Access::None => "none",
+            Access::None => "deny",
             Access::Read => "read",
             Access::Write => "write",
         }
     }
 
-    /// Parses the `config.toml` spelling; `None` for anything else.
+    /// Parses the `config.toml` spelling: `deny`, `read`, `write`, and
+    /// `none`, Codex's older alias of `deny`; `None` for anything else.
     pub fn parse(text: &str) -> Option<Access> {
         match text {
-            "none" => Some(Access::None),
+            "deny" | "none" => Some(Access::None),
             "read" => Some(Access::Read),
             "write" => Some(Access::Write),
             _ => None,
@@ -58,6 +60,7 @@ mod tests {
         for access in [Access::None, Access::Read, Access::Write] {
             assert_eq!(Access::parse(access.as_str()), Some(access));
         }
+        assert_eq!(Access::parse("none"), Some(Access::None));
         assert_eq!(Access::parse("rw"), None);
         assert_eq!(Access::parse("Read"), None);
     }

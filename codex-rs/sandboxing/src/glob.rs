@@ -16,15 +16,6 @@ use std::path::{Component, Path, PathBuf};
 /// Characters that make a filesystem key a glob.
 pub const GLOB_METACHARACTERS: [char; 4] = ['*', '?', '[', '{'];
 
-/// Directory levels scanned below each root when a profile does not set
-/// `glob_scan_max_depth`: deep enough for the usual monorepo layout
-/// (`apps/web/config/env/.env` is depth 5), shallow enough that a start-up
-/// never walks a whole home directory.
-pub const DEFAULT_GLOB_SCAN_MAX_DEPTH: usize = 8;
-
-/// The largest accepted `glob_scan_max_depth`.
-pub const MAX_GLOB_SCAN_DEPTH: usize = 64;
-
 /// Whether `key` is a glob pattern rather than a plain path.
 pub fn is_glob(key: &str) -> bool {
     key.contains(GLOB_METACHARACTERS)

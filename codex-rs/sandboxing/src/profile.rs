@@ -5,12 +5,14 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::access::Access;
-use crate::config::{ConfigSource, LoadedConfig, NetworkModeToml, SandboxMode, WorkspaceWriteToml};
-use crate::glob::DEFAULT_GLOB_SCAN_MAX_DEPTH;
+use crate::config::{ConfigSource, LoadedConfig, SandboxMode};
 use crate::proxy::domains::{DomainPattern, DomainPolicy};
-use filesystem::{FsEntry, GLOB_SCAN_MAX_DEPTH_KEY, KeyedEntry, parse_entry, parse_scan_depth};
+use inherit::MergedProfile;
 
+pub mod built_in;
 pub mod filesystem;
+pub mod inherit;
+mod user;
 
 /// Name of the built-in profile that reads everything and writes nothing.
 pub const READ_ONLY: &str = ":read-only";
@@ -20,14 +22,35 @@ pub const WORKSPACE: &str = ":workspace";
 pub const DANGER_FULL_ACCESS: &str = ":danger-full-access";
 /// Every built-in profile name, for error messages and `--help`.
 pub const BUILT_IN_PROFILES: [&str; 3] = [READ_ONLY, WORKSPACE, DANGER_FULL_ACCESS];
-/// The filesystem keys with a special meaning.
-pub const SPECIAL_KEYS: [&str; 4] = [":root", ":workspace_roots", ":tmpdir", ":slash_tmp"];
+/// The filesystem keys with a special meaning (`:project_roots` is
+/// Codex's other name for `:workspace_roots`).
+pub const SPECIAL_KEYS: [&str; 5] = [
+    ":root",
+    ":minimal",
+    ":workspace_roots",
+    ":tmpdir",
+    ":slash_tmp",
+];
+/// What `:minimal` covers, as in Codex: the system's programs, libraries
+/// and configuration (those that exist), never more than readable.
+pub const MINIMAL_PATHS: [&str; 8] = [
+    "/bin",
+    "/sbin",
+    "/usr",
+    "/etc",
+    "/lib",
+    "/lib64",
+    "/nix/store",
+    "/run/current-system/sw",
+];
 
 /// What a filesystem rule applies to, before paths are resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FsTarget {
     /// `:root`, the whole filesystem.
     Root,
+    /// `:minimal`: [`MINIMAL_PATHS`], at most readable.
+    Minimal,
     /// `:workspace_roots`: the working directory and configured writable roots.
     WorkspaceRoots,
     /// `:tmpdir`: `$TMPDIR`, when set.
@@ -50,7 +73,8 @@ pub enum RuleOrigin {
         /// The layer that set it.
         source: ConfigSource,
     },
-    /// Added by the sandbox to keep `.git`, `.codex` or `.agents` read-only.
+    /// Added by the sandbox to keep a protected name (`.git`, `.codex`,
+    /// ...) read-only.
     Protected,
     /// Added under `[managed_proxy]` to keep the configuration that sets it
     /// out of the command's reach.
@@ -125,6 +149,18 @@ pub struct Profile {
     pub chosen_by: String,
     /// The rules, or `None` for no sandbox at all.
     pub sandbox: Option<SandboxProfile>,
+    /// What the profile says that has no effect here (an unknown special
+    /// key), one line each, to print before the command runs.
+    pub warnings: Vec<String>,
+}
+
+/// A directory `:workspace_roots` covers besides the working directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspaceRoot {
+    /// Absolute, `~` or `~/...`, or relative to the working directory.
+    pub path: PathBuf,
+    /// Where it came from.
+    pub origin: RuleOrigin,
 }
 
 /// The rules of a sandboxing profile.
@@ -134,9 +170,9 @@ pub struct SandboxProfile {
     pub filesystem: Vec<FsRule>,
     /// Deny-read globs, expanded when the sandbox starts.
     pub deny_globs: Vec<GlobRule>,
-    /// Directory levels scanned below each root, for globs and for nested
-    /// protected paths.
-    pub glob_scan_max_depth: usize,
+    /// Directory levels scanned below each glob's root
+    /// (`glob_scan_max_depth`); `None`, Codex's default, for no limit.
+    pub glob_scan_max_depth: Option<usize>,
     /// Network mode.
     pub network: NetworkMode,
     /// The built-in proxy's rules, when `allowed_domains` is set (network
@@ -147,8 +183,8 @@ pub struct SandboxProfile {
     /// proxy, which restricts the network and nothing else.
     pub protect_metadata: bool,
     /// Directories `:workspace_roots` covers besides the working directory
-    /// (the legacy workspace-write mode's `writable_roots`).
-    pub extra_workspace_roots: Vec<PathBuf>,
+    /// (a profile's `workspace_roots`, the legacy mode's `writable_roots`).
+    pub extra_workspace_roots: Vec<WorkspaceRoot>,
 }
 
 /// Why no profile could be chosen.
@@ -211,9 +247,14 @@ fn apply_managed_proxy(
     .unwrap_or_default();
     let sandbox = match profile.sandbox.take() {
         None => SandboxProfile {
-            filesystem: vec![built_in(DANGER_FULL_ACCESS, FsTarget::Root, Access::Write)],
+            filesystem: vec![FsRule {
+                target: FsTarget::Root,
+                subpath: PathBuf::new(),
+                access: Access::Write,
+                origin: RuleOrigin::BuiltIn(DANGER_FULL_ACCESS),
+            }],
             deny_globs: Vec::new(),
-            glob_scan_max_depth: DEFAULT_GLOB_SCAN_MAX_DEPTH,
+            glob_scan_max_depth: None,
             network: NetworkMode::Proxy,
             domains: Some(rules),
             protect_metadata: false,
@@ -264,6 +305,15 @@ fn select_configured_profile(
     cli_choice: Option<&str>,
 ) -> Result<Profile, ProfileError> {
     let config = &loaded.config;
+    if let Some(reserved) = config.permissions.keys().find(|name| name.starts_with(':')) {
+        return Err(ProfileError {
+            key: dotted(&["permissions", reserved]),
+            origin: loaded.source_of(&["permissions", reserved]).to_string(),
+            message:
+                "names starting with `:` are reserved for built-in profiles; rename the profile"
+                    .into(),
+        });
+    }
     if let Some(name) = cli_choice {
         return profile_by_name(loaded, name, "-P", "command line");
     }
@@ -281,22 +331,28 @@ fn select_configured_profile(
         });
     if let Some(mode) = legacy_mode {
         let origin = loaded.source_of(&["sandbox_mode"]).to_string();
-        let chosen_by = format!("sandbox_mode ({origin})");
-        let sandbox = match mode {
-            SandboxMode::ReadOnly => Some(read_only_profile()),
-            SandboxMode::WorkspaceWrite => Some(legacy_workspace_profile(loaded)),
-            SandboxMode::DangerFullAccess => None,
-        };
         let name = match mode {
             SandboxMode::ReadOnly => READ_ONLY,
             SandboxMode::WorkspaceWrite => WORKSPACE,
             SandboxMode::DangerFullAccess => DANGER_FULL_ACCESS,
         };
-        return Ok(Profile {
-            name: name.to_owned(),
-            chosen_by,
-            sandbox,
-        });
+        let mut profile = profile_by_name(loaded, name, "sandbox_mode", &origin)?;
+        if mode == SandboxMode::WorkspaceWrite
+            && let Some(workspace) = profile.sandbox.take()
+        {
+            profile.sandbox = Some(built_in::tune_legacy_workspace(workspace, loaded).map_err(
+                |message| {
+                    ProfileError {
+                        key: "sandbox_workspace_write.writable_roots".into(),
+                        origin: loaded
+                            .source_of(&["sandbox_workspace_write", "writable_roots"])
+                            .to_string(),
+                        message,
+                    }
+                },
+            )?);
+        }
+        return Ok(profile);
     }
     if let Some(name) = &config.default_permissions {
         let origin = loaded.source_of(&["default_permissions"]).to_string();
@@ -333,44 +389,47 @@ fn profile_by_name(
         origin: origin.to_string(),
         message,
     };
-    let chosen_by = format!("{key} ({origin})");
-    let sandbox = match name {
-        READ_ONLY => Some(read_only_profile()),
-        WORKSPACE => Some(workspace_profile()),
-        DANGER_FULL_ACCESS => None,
+    let profile = |sandbox, warnings| Profile {
+        name: name.to_string(),
+        chosen_by: format!("{key} ({origin})"),
+        sandbox,
+        warnings,
+    };
+    let key_error = |(path, message): (Vec<String>, String)| {
+        let path: Vec<&str> = path.iter().map(String::as_str).collect();
+        ProfileError {
+            key: dotted(&path),
+            origin: loaded.source_of(&path).to_string(),
+            message,
+        }
+    };
+    let merged = match name {
+        DANGER_FULL_ACCESS => return Ok(profile(None, Vec::new())),
         ":danger-no-sandbox" => {
             return Err(error(format!(
                 "`{name}` is not a profile; the canonical name is `{DANGER_FULL_ACCESS}`"
             )));
         }
-        _ if name.starts_with(':') => {
-            return Err(error(format!(
-                "unknown built-in profile `{name}`; valid profiles: {}",
-                valid_profiles(loaded)
-            )));
-        }
-        _ => match loaded.config.permissions.get(name) {
-            Some(_) => Some(user_profile(loaded, name).map_err(|(key, message)| {
-                let path: Vec<&str> = key.iter().map(String::as_str).collect();
-                ProfileError {
-                    key: dotted(&path),
-                    origin: loaded.source_of(&path).to_string(),
-                    message,
-                }
-            })?),
+        _ if name.starts_with(':') => match MergedProfile::of_built_in(name) {
+            Some(merged) => merged,
             None => {
                 return Err(error(format!(
-                    "unknown profile `{name}`; valid profiles: {}",
+                    "unknown built-in profile `{name}`; valid profiles: {}",
                     valid_profiles(loaded)
                 )));
             }
         },
+        _ if !loaded.config.permissions.contains_key(name) => {
+            return Err(error(format!(
+                "unknown profile `{name}`; valid profiles: {}",
+                valid_profiles(loaded)
+            )));
+        }
+        _ => MergedProfile::of_config(loaded, name),
     };
-    Ok(Profile {
-        name: name.to_string(),
-        chosen_by,
-        sandbox,
-    })
+    let (sandbox, warnings) =
+        user::sandbox_profile(&merged.map_err(key_error)?).map_err(key_error)?;
+    Ok(profile(Some(sandbox), warnings))
 }
 
 fn valid_profiles(loaded: &LoadedConfig) -> String {
@@ -380,154 +439,6 @@ fn valid_profiles(loaded: &LoadedConfig) -> String {
         .chain(loaded.config.permissions.keys().cloned())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn read_only_profile() -> SandboxProfile {
-    SandboxProfile {
-        filesystem: vec![built_in(READ_ONLY, FsTarget::Root, Access::Read)],
-        deny_globs: Vec::new(),
-        glob_scan_max_depth: DEFAULT_GLOB_SCAN_MAX_DEPTH,
-        network: NetworkMode::Restricted,
-        domains: None,
-        protect_metadata: true,
-        extra_workspace_roots: Vec::new(),
-    }
-}
-
-/// The built-in `:workspace`: read everything, write the workspace roots,
-/// `$TMPDIR` and `/tmp`, no network.
-fn workspace_profile() -> SandboxProfile {
-    legacy_workspace_with(&WorkspaceWriteToml::default())
-}
-
-/// The legacy `workspace-write` mode, tuned by `[sandbox_workspace_write]`.
-fn legacy_workspace_profile(loaded: &LoadedConfig) -> SandboxProfile {
-    legacy_workspace_with(&loaded.config.sandbox_workspace_write)
-}
-
-/// `:workspace` with `settings` applied.
-fn legacy_workspace_with(settings: &WorkspaceWriteToml) -> SandboxProfile {
-    let mut filesystem = vec![
-        built_in(WORKSPACE, FsTarget::Root, Access::Read),
-        built_in(WORKSPACE, FsTarget::WorkspaceRoots, Access::Write),
-    ];
-    if !settings.exclude_tmpdir_env_var {
-        filesystem.push(built_in(WORKSPACE, FsTarget::Tmpdir, Access::Write));
-    }
-    if !settings.exclude_slash_tmp {
-        filesystem.push(built_in(WORKSPACE, FsTarget::SlashTmp, Access::Write));
-    }
-    SandboxProfile {
-        filesystem,
-        deny_globs: Vec::new(),
-        glob_scan_max_depth: DEFAULT_GLOB_SCAN_MAX_DEPTH,
-        network: if settings.network_access {
-            NetworkMode::Enabled
-        } else {
-            NetworkMode::Restricted
-        },
-        domains: None,
-        protect_metadata: true,
-        extra_workspace_roots: settings.writable_roots.clone(),
-    }
-}
-
-fn built_in(profile: &'static str, target: FsTarget, access: Access) -> FsRule {
-    FsRule {
-        target,
-        subpath: PathBuf::new(),
-        access,
-        origin: RuleOrigin::BuiltIn(profile),
-    }
-}
-
-/// A `[permissions.NAME]` profile. Errors carry the key path at fault.
-fn user_profile(
-    loaded: &LoadedConfig,
-    name: &str,
-) -> Result<SandboxProfile, (Vec<String>, String)> {
-    let Some(toml) = loaded.config.permissions.get(name) else {
-        return Err((
-            vec!["permissions".into(), name.into()],
-            "no such profile".into(),
-        ));
-    };
-    let mut filesystem = Vec::new();
-    let mut deny_globs = Vec::new();
-    let mut glob_scan_max_depth = DEFAULT_GLOB_SCAN_MAX_DEPTH;
-    for (key, value) in &toml.filesystem {
-        let mut key_path = vec![
-            "permissions".to_string(),
-            name.to_string(),
-            "filesystem".to_string(),
-            key.clone(),
-        ];
-        if key == GLOB_SCAN_MAX_DEPTH_KEY {
-            glob_scan_max_depth =
-                parse_scan_depth(value).map_err(|err| (key_path.clone(), err.to_string()))?;
-            continue;
-        }
-        let entries = parse_entry(key, value).map_err(|err| {
-            key_path.extend(err.subkey);
-            (key_path.clone(), err.message)
-        })?;
-        for KeyedEntry { subkey, entry } in entries {
-            let mut entry_path: Vec<&str> = key_path.iter().map(String::as_str).collect();
-            entry_path.extend(subkey.as_deref());
-            let origin = RuleOrigin::Config {
-                key: dotted(&entry_path),
-                source: loaded.source_of(&entry_path),
-            };
-            match entry {
-                FsEntry::Rule {
-                    target,
-                    subpath,
-                    access,
-                } => filesystem.push(FsRule {
-                    target,
-                    subpath,
-                    access,
-                    origin,
-                }),
-                FsEntry::DenyGlob { base, pattern } => deny_globs.push(GlobRule {
-                    base,
-                    pattern,
-                    origin,
-                }),
-            }
-        }
-    }
-    let network = match toml.network.mode {
-        None | Some(NetworkModeToml::Restricted) => NetworkMode::Restricted,
-        Some(NetworkModeToml::Enabled) => NetworkMode::Enabled,
-        Some(NetworkModeToml::Proxy) => NetworkMode::Proxy,
-    };
-    let domains = domain_policy(
-        toml.network.allowed_domains.as_ref(),
-        toml.network.denied_domains.as_deref(),
-        toml.network.allow_local_addresses,
-        network,
-    )
-    .map_err(|(key, message)| (network_key(name, key), message))?;
-    Ok(SandboxProfile {
-        filesystem,
-        deny_globs,
-        glob_scan_max_depth,
-        network,
-        domains,
-        protect_metadata: true,
-        extra_workspace_roots: Vec::new(),
-    })
-}
-
-/// `permissions.NAME.network.KEY` as a key path.
-fn network_key(name: &str, key: &str) -> Vec<String> {
-    vec![
-        "permissions".into(),
-        name.into(),
-        "network".into(),
-        key.into(),
-    ]
 }
 
 /// The built-in proxy's rules from `allowed_domains`, `denied_domains` and
@@ -577,7 +488,7 @@ fn domain_policy(
 }
 
 /// Renders a key path the way TOML spells it, quoting segments as needed.
-fn dotted(path: &[&str]) -> String {
+pub(crate) fn dotted(path: &[&str]) -> String {
     path.iter()
         .map(|segment| {
             let bare = !segment.is_empty()

@@ -86,14 +86,10 @@ pub fn build_policy(args: &SandboxArgs, env: &Environment) -> Result<EffectivePo
         cwd,
         home: env.home.clone(),
         tmpdir: env.tmpdir.clone(),
-        extra_workspace_roots: profile
-            .sandbox
-            .as_ref()
-            .map(|sandbox| sandbox.extra_workspace_roots.clone())
-            .unwrap_or_default(),
     };
     let mut policy = resolve(&profile, &context)?;
     policy.warnings = loaded.warnings;
+    policy.warnings.extend(profile.warnings);
     if let Some(sandbox) = &mut policy.sandbox {
         sandbox.inner_stage = loaded.config.features.get(INNER_STAGE) == Some(&true);
         sandbox.legacy_landlock = loaded.config.features.get(USE_LEGACY_LANDLOCK) == Some(&true);

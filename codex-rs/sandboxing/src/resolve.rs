@@ -9,8 +9,8 @@
 use std::path::{Component, Path, PathBuf};
 
 use crate::access::Access;
-use crate::glob::{anchored_pattern, is_glob, split_literal_prefix};
-use crate::profile::{FsTarget, NetworkMode, Profile, RuleOrigin};
+use crate::glob::{anchored_pattern, split_literal_prefix};
+use crate::profile::{FsTarget, MINIMAL_PATHS, NetworkMode, Profile, RuleOrigin, WorkspaceRoot};
 use crate::proxy::domains::DomainPolicy;
 
 /// The facts of one invocation that rules refer to.
@@ -22,8 +22,6 @@ pub struct ResolveContext {
     pub home: Option<PathBuf>,
     /// `$TMPDIR`, for `:tmpdir`.
     pub tmpdir: Option<PathBuf>,
-    /// `sandbox_workspace_write.writable_roots`, extra `:workspace_roots`.
-    pub extra_workspace_roots: Vec<PathBuf>,
 }
 
 /// One resolved rule: an absolute, normalised path and its access.
@@ -63,8 +61,9 @@ pub struct SandboxPolicy {
     pub rules: Vec<ResolvedRule>,
     /// Deny-read globs, one per distinct root and pattern.
     pub deny_globs: Vec<ResolvedGlob>,
-    /// Directory levels scanned below each scan root.
-    pub glob_scan_max_depth: usize,
+    /// Directory levels scanned below each glob's root; `None` for no
+    /// limit.
+    pub glob_scan_max_depth: Option<usize>,
     /// Install `no_new_privs` and seccomp in the helper's inner stage
     /// (`features.inner_stage`) rather than through bwrap's `--seccomp`.
     pub inner_stage: bool,
@@ -144,14 +143,20 @@ pub fn resolve(
     let sandbox = match &profile.sandbox {
         None => None,
         Some(sandbox) => {
+            let workspace_roots = workspace_roots(&sandbox.extra_workspace_roots, context)?;
             let mut rules: Vec<ResolvedRule> = Vec::new();
             for rule in &sandbox.filesystem {
-                for path in expand_target(&rule.target, context, &rule.origin)? {
+                // `:minimal` lends the system's files, never more than readable.
+                let access = match rule.target {
+                    FsTarget::Minimal => rule.access.min(Access::Read),
+                    _ => rule.access,
+                };
+                for path in expand_target(&rule.target, context, &workspace_roots, &rule.origin)? {
                     add_rule(
                         &mut rules,
                         ResolvedRule {
                             path: normalize(&path.join(&rule.subpath)),
-                            access: rule.access,
+                            access,
                             origin: rule.origin.clone(),
                         },
                     );
@@ -161,7 +166,7 @@ pub fn resolve(
             let mut deny_globs: Vec<ResolvedGlob> = Vec::new();
             for glob in &sandbox.deny_globs {
                 let (prefix, pattern) = split_literal_prefix(&glob.pattern);
-                for base in expand_target(&glob.base, context, &glob.origin)? {
+                for base in expand_target(&glob.base, context, &workspace_roots, &glob.origin)? {
                     let resolved = ResolvedGlob {
                         root: normalize(&base.join(&prefix)),
                         pattern: pattern.clone(),
@@ -205,9 +210,28 @@ fn add_rule(rules: &mut Vec<ResolvedRule>, rule: ResolvedRule) {
     }
 }
 
+/// The directories `:workspace_roots` stands for: the working directory,
+/// then the profile's other roots (`~` from `$HOME`, relative ones from the
+/// working directory), without duplicates.
+fn workspace_roots(
+    extra: &[WorkspaceRoot],
+    context: &ResolveContext,
+) -> Result<Vec<PathBuf>, ResolveError> {
+    let mut roots = vec![normalize(&context.cwd)];
+    for root in extra {
+        let path = expand_home(&root.path, context, &root.origin)?;
+        let path = normalize(&context.cwd.join(path));
+        if !roots.contains(&path) {
+            roots.push(path);
+        }
+    }
+    Ok(roots)
+}
+
 fn expand_target(
     target: &FsTarget,
     context: &ResolveContext,
+    workspace_roots: &[PathBuf],
     origin: &RuleOrigin,
 ) -> Result<Vec<PathBuf>, ResolveError> {
     let error = |message: String| ResolveError {
@@ -216,6 +240,7 @@ fn expand_target(
     };
     match target {
         FsTarget::Root => Ok(vec![PathBuf::from("/")]),
+        FsTarget::Minimal => Ok(MINIMAL_PATHS.iter().map(PathBuf::from).collect()),
         FsTarget::SlashTmp => Ok(vec![PathBuf::from("/tmp")]),
         FsTarget::Tmpdir => match &context.tmpdir {
             None => Ok(Vec::new()),
@@ -225,39 +250,9 @@ fn expand_target(
                 dir.display()
             ))),
         },
-        FsTarget::WorkspaceRoots => {
-            let mut roots = vec![normalize(&context.cwd)];
-            for root in &context.extra_workspace_roots {
-                let refuse = |message: String| ResolveError {
-                    origin: "sandbox_workspace_write.writable_roots".into(),
-                    message,
-                };
-                if !root.is_absolute() {
-                    return Err(refuse(format!(
-                        "`{}` is relative; writable roots must be absolute paths",
-                        root.display()
-                    )));
-                }
-                if is_glob(&root.to_string_lossy()) {
-                    return Err(refuse(format!(
-                        "`{}` is a glob; writable roots must be plain paths (globs can only deny reading)",
-                        root.display()
-                    )));
-                }
-                roots.push(normalize(root));
-            }
-            Ok(roots)
-        }
+        FsTarget::WorkspaceRoots => Ok(workspace_roots.to_vec()),
         FsTarget::Path(path) => {
-            let text = path.to_string_lossy();
-            let absolute = if text == "~" || text.starts_with("~/") {
-                let home = context.home.as_ref().ok_or_else(|| {
-                    error("uses ~ but HOME is not set; set HOME or write the path out".into())
-                })?;
-                home.join(text.trim_start_matches('~').trim_start_matches('/'))
-            } else {
-                path.clone()
-            };
+            let absolute = expand_home(path, context, origin)?;
             if !absolute.is_absolute() {
                 return Err(error(format!(
                     "`{}` is not an absolute path",
@@ -267,6 +262,23 @@ fn expand_target(
             Ok(vec![normalize(&absolute)])
         }
     }
+}
+
+/// `path` with a leading `~` replaced by `$HOME`; other paths unchanged.
+fn expand_home(
+    path: &Path,
+    context: &ResolveContext,
+    origin: &RuleOrigin,
+) -> Result<PathBuf, ResolveError> {
+    let text = path.to_string_lossy();
+    if text != "~" && !text.starts_with("~/") {
+        return Ok(path.to_path_buf());
+    }
+    let home = context.home.as_ref().ok_or_else(|| ResolveError {
+        origin: origin.to_string(),
+        message: "uses ~ but HOME is not set; set HOME or write the path out".into(),
+    })?;
+    Ok(home.join(text.trim_start_matches('~').trim_start_matches('/')))
 }
 
 /// Makes an absolute path canonical in form, without touching the

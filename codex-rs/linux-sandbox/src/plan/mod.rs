@@ -171,15 +171,15 @@ pub enum PlanError {
     #[error(
         "the filesystem rules need {total} mounts for what the start-up scan found ({detail}), above the limit of {MAX_SCAN_MOUNTS}: \
          bwrap would take seconds to start. Narrow the patterns, deny a whole directory instead of the files in it, \
-         or lower glob_scan_max_depth (now {depth})"
+         or set glob_scan_max_depth lower (the scan went {depth} deep)"
     )]
     TooManyMounts {
         /// Mounts the scan produced.
         total: usize,
         /// Where they came from.
         detail: String,
-        /// The scan depth in force.
-        depth: usize,
+        /// The scan depth in force, in words.
+        depth: String,
     },
     /// The working directory would not be visible in the sandbox.
     #[error(
@@ -508,7 +508,7 @@ fn check_scan_mounts(rules: &[PlannedRule], policy: &SandboxPolicy) -> Result<()
     Err(PlanError::TooManyMounts {
         total,
         detail: parts.join(", "),
-        depth: policy.glob_scan_max_depth,
+        depth: crate::scan::ScanRequest::for_policy(policy).depth_text(),
     })
 }
 

@@ -163,7 +163,7 @@ mod tests {
                 .map(|p| ScanPattern::new("/ws", p))
                 .collect(),
             protect_under: protect_under.iter().map(PathBuf::from).collect(),
-            max_depth: 8,
+            max_depth: Some(8),
         })
         .unwrap()
     }
@@ -212,7 +212,7 @@ mod tests {
             roots: vec!["/ws/secrets".into()],
             patterns: vec![ScanPattern::new("/ws/secrets", "**/secrets")],
             protect_under: Vec::new(),
-            max_depth: 8,
+            max_depth: Some(8),
         })
         .unwrap();
         let findings = inspect(&matcher, &["/ws/secrets", "/ws/secrets/a/secrets"]);

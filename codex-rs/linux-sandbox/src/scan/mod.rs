@@ -13,6 +13,9 @@
 //! - symlinks are followed (a link to a secret outside the root is a way to
 //!   read it), loops are skipped;
 //! - at most `glob_scan_max_depth` levels below each root are scanned;
+//!   without it, every level when the policy has deny globs (as Codex
+//!   expands them) and [`PROTECTED_NAMES_SCAN_DEPTH`] levels when the scan
+//!   only looks for nested protected names;
 //! - inside a `.git` directory only its direct entries are looked at;
 //! - `/proc`, `/sys` and `/dev` are never scanned;
 //! - a directory the invoking user cannot list is skipped when the user
@@ -32,6 +35,12 @@ use std::path::{Path, PathBuf};
 use codex_sandboxing::protected::names_with_slashes;
 use codex_sandboxing::{Access, SandboxPolicy};
 
+/// Levels below each writable root searched for nested protected names
+/// when no deny glob asks for more: deep enough for the usual monorepo
+/// layout (`apps/web/vendor/lib/.git` is depth 5), shallow enough that a
+/// start-up never walks a whole home directory.
+pub const PROTECTED_NAMES_SCAN_DEPTH: usize = 8;
+
 /// What to scan, derived from a policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanRequest {
@@ -42,8 +51,8 @@ pub struct ScanRequest {
     pub patterns: Vec<ScanPattern>,
     /// Writable roots: protected names are reported only below these.
     pub protect_under: Vec<PathBuf>,
-    /// Levels scanned below each root.
-    pub max_depth: usize,
+    /// Levels scanned below each root; `None` for every level.
+    pub max_depth: Option<usize>,
 }
 
 impl ScanRequest {
@@ -70,8 +79,21 @@ impl ScanRequest {
                 .iter()
                 .map(|glob| ScanPattern::new(&glob.root, &glob.pattern))
                 .collect(),
+            max_depth: match policy.glob_scan_max_depth {
+                Some(depth) => Some(depth),
+                None if policy.deny_globs.is_empty() => Some(PROTECTED_NAMES_SCAN_DEPTH),
+                None => None,
+            },
             protect_under,
-            max_depth: policy.glob_scan_max_depth,
+        }
+    }
+
+    /// The depth in words, for messages: `8 levels`, `every level`.
+    pub fn depth_text(&self) -> String {
+        match self.max_depth {
+            Some(1) => "1 level".into(),
+            Some(depth) => format!("{depth} levels"),
+            None => "every level".into(),
         }
     }
 

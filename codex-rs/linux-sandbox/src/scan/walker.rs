@@ -49,7 +49,7 @@ fn walk_builder(request: &ScanRequest) -> Option<WalkBuilder> {
     builder
         .standard_filters(false)
         .follow_links(true)
-        .max_depth(Some(request.max_depth));
+        .max_depth(request.max_depth);
     Some(builder)
 }
 

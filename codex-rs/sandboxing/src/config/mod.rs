@@ -150,6 +150,8 @@ impl Layer {
 pub struct LoadedConfig {
     /// The merged, validated configuration.
     pub config: ConfigToml,
+    /// The layers merged, untyped: what `config` was read from.
+    merged: toml::Table,
     layers: Vec<Layer>,
     /// What the configuration sets that is accepted but has no effect,
     /// one line each, to print before the command runs.
@@ -225,6 +227,7 @@ impl LoadedConfig {
         })?;
         let mut loaded = Self {
             config,
+            merged,
             layers,
             warnings: Vec::new(),
         };
@@ -251,6 +254,11 @@ impl LoadedConfig {
             .collect();
         dirs.dedup();
         dirs
+    }
+
+    /// The merged value at `path` (outermost key first), untyped.
+    pub fn value_at(&self, path: &[&str]) -> Option<&toml::Value> {
+        lookup(&self.merged, path)
     }
 
     /// The layer that last set the value at `path` (outermost key first).

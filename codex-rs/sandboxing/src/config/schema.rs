@@ -103,6 +103,17 @@ pub struct WorkspaceWriteToml {
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PermissionProfileToml {
+    /// Free text for people; no effect.
+    pub description: Option<String>,
+    /// The profile this one builds on: another `[permissions]` profile,
+    /// `:read-only` or `:workspace`. Its keys apply unless this profile
+    /// sets them (tables merge key by key).
+    pub extends: Option<String>,
+    /// Directories `:workspace_roots` covers besides the working
+    /// directory: path (absolute, `~/...` or relative to the working
+    /// directory) -> whether it is one (`false` takes back an inherited one).
+    #[serde(default)]
+    pub workspace_roots: BTreeMap<String, bool>,
     /// Filesystem rules: special key or absolute path -> access. Values stay
     /// untyped here so that resolution can name the exact key on error.
     #[serde(default)]

@@ -1,4 +1,5 @@
 use super::*;
+use crate::profile::inherit::MergedProfile;
 
 fn select(toml: &str, cli: Option<&str>) -> Result<Profile, ProfileError> {
     select_profile(&LoadedConfig::from_test_toml(toml), cli)
@@ -29,9 +30,9 @@ fn the_built_in_workspace_writes_the_workspace_and_temporary_directories() {
         rules(&profile),
         [
             (FsTarget::Root, Access::Read),
-            (FsTarget::WorkspaceRoots, Access::Write),
-            (FsTarget::Tmpdir, Access::Write),
             (FsTarget::SlashTmp, Access::Write),
+            (FsTarget::Tmpdir, Access::Write),
+            (FsTarget::WorkspaceRoots, Access::Write),
         ]
     );
     assert_eq!(profile.sandbox.unwrap().network, NetworkMode::Restricted);
@@ -98,7 +99,17 @@ fn legacy_workspace_write_settings_tune_only_the_legacy_mode() {
     );
     let sandbox = legacy.sandbox.unwrap();
     assert_eq!(sandbox.network, NetworkMode::Enabled);
-    assert_eq!(sandbox.extra_workspace_roots, [PathBuf::from("/data")]);
+    assert_eq!(
+        sandbox
+            .extra_workspace_roots
+            .iter()
+            .map(|root| (root.path.clone(), root.origin.to_string()))
+            .collect::<Vec<_>>(),
+        [(
+            PathBuf::from("/data"),
+            "sandbox_workspace_write.writable_roots (config.toml)".to_string()
+        )]
+    );
     // A built-in chosen by name ignores them (Codex's
     // explicit_builtin_workspace_profile_ignores_legacy_workspace_write_settings),
     // by -P or by default_permissions.
@@ -317,10 +328,8 @@ fn domain_settings_out_of_place_or_malformed_name_the_key() {
 #[test]
 fn bad_filesystem_entries_name_the_key() {
     let cases = [
-        ("\":project_roots\" = \"write\"", ":workspace_roots"),
-        ("\":home\" = \"read\"", "valid special keys"),
         ("\"relative/path\" = \"read\"", "absolute path"),
-        ("\"/x\" = \"rw\"", "valid values: read, write, none"),
+        ("\"/x\" = \"rw\"", "valid values: read, write, deny"),
         ("\"/x\" = 1", "found integer"),
         ("\"/x\" = { \"*.env\" = \"read\" }", "can only deny reading"),
         ("\"/x\" = { \"[a\" = \"none\" }", "invalid glob"),
@@ -362,7 +371,7 @@ glob_scan_max_depth = 4
 "secrets" = "none"
 "#;
     let sandbox = select(toml, Some("p")).unwrap().sandbox.unwrap();
-    assert_eq!(sandbox.glob_scan_max_depth, 4);
+    assert_eq!(sandbox.glob_scan_max_depth, Some(4));
     let globs: Vec<(FsTarget, &str, String)> = sandbox
         .deny_globs
         .iter()
@@ -412,13 +421,10 @@ glob_scan_max_depth = 4
 }
 
 #[test]
-fn built_in_profiles_scan_to_the_default_depth_without_globs() {
+fn built_in_profiles_set_no_glob_scan_depth() {
     let sandbox = select("", Some(WORKSPACE)).unwrap().sandbox.unwrap();
     assert!(sandbox.deny_globs.is_empty());
-    assert_eq!(
-        sandbox.glob_scan_max_depth,
-        crate::glob::DEFAULT_GLOB_SCAN_MAX_DEPTH
-    );
+    assert_eq!(sandbox.glob_scan_max_depth, None);
 }
 
 const MANAGED: &str = "[managed_proxy]\nallowed_domains = [\"crates.io\"]\n";
@@ -524,4 +530,314 @@ fn under_a_managed_proxy_the_configuration_directory_is_read_only() {
         .expect("a rule for the configuration directory");
     assert_eq!(guard.target, FsTarget::Path(home.path().to_path_buf()));
     assert_eq!(guard.access, Access::Read);
+}
+
+#[test]
+fn a_profile_extending_workspace_gets_its_rules_and_adds_its_own() {
+    let profile = select(
+        r#"
+[permissions.dev]
+description = "workspace, plus a cache"
+extends = ":workspace"
+[permissions.dev.filesystem]
+"/opt/cache" = "write"
+[permissions.dev.filesystem.":workspace_roots"]
+"secrets" = "deny"
+"#,
+        Some("dev"),
+    )
+    .unwrap();
+    let sandbox = profile.sandbox.unwrap();
+    let got: Vec<(FsTarget, String, Access, String)> = sandbox
+        .filesystem
+        .iter()
+        .map(|rule| {
+            (
+                rule.target.clone(),
+                rule.subpath.display().to_string(),
+                rule.access,
+                rule.origin.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                FsTarget::Path("/opt/cache".into()),
+                String::new(),
+                Access::Write,
+                "permissions.dev.filesystem.\"/opt/cache\" (config.toml)".into()
+            ),
+            (
+                FsTarget::Root,
+                String::new(),
+                Access::Read,
+                "built-in :workspace".into()
+            ),
+            (
+                FsTarget::SlashTmp,
+                String::new(),
+                Access::Write,
+                "built-in :workspace".into()
+            ),
+            (
+                FsTarget::Tmpdir,
+                String::new(),
+                Access::Write,
+                "built-in :workspace".into()
+            ),
+            (
+                FsTarget::WorkspaceRoots,
+                String::new(),
+                Access::Write,
+                "built-in :workspace".into()
+            ),
+            (
+                FsTarget::WorkspaceRoots,
+                "secrets".into(),
+                Access::None,
+                "permissions.dev.filesystem.\":workspace_roots\".secrets (config.toml)".into()
+            ),
+        ]
+    );
+    assert!(sandbox.protect_metadata, "protected names stay protected");
+}
+
+#[test]
+fn a_child_key_replaces_the_parents_and_tables_merge_key_by_key() {
+    let toml = r#"
+default_permissions = "child"
+[permissions.base]
+description = "not inherited"
+[permissions.base.filesystem]
+":root" = "read"
+"/data" = "write"
+[permissions.base.filesystem.":workspace_roots"]
+"." = "write"
+"docs" = "read"
+[permissions.base.workspace_roots]
+"/shared" = true
+"/old" = true
+[permissions.child]
+extends = "base"
+[permissions.child.filesystem]
+"/data" = "read"
+[permissions.child.filesystem.":workspace_roots"]
+"docs" = "write"
+[permissions.child.workspace_roots]
+"/old" = false
+"#;
+    let loaded = LoadedConfig::from_test_toml(toml);
+    let merged = MergedProfile::of_config(&loaded, "child").unwrap();
+    assert_eq!(merged.lineage, ["child", "base"]);
+    assert_eq!(
+        merged.toml.description, None,
+        "description is not inherited"
+    );
+    let sandbox = select(toml, None).unwrap().sandbox.unwrap();
+    let got: Vec<(String, Access, String)> = sandbox
+        .filesystem
+        .iter()
+        .map(|rule| {
+            (
+                format!("{:?}/{}", rule.target, rule.subpath.display()),
+                rule.access,
+                rule.origin.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "Path(\"/data\")/".into(),
+                Access::Read,
+                "permissions.child.filesystem.\"/data\" (config.toml)".into()
+            ),
+            (
+                "Root/".into(),
+                Access::Read,
+                "permissions.base.filesystem.\":root\" (config.toml)".into()
+            ),
+            (
+                "WorkspaceRoots/".into(),
+                Access::Write,
+                "permissions.base.filesystem.\":workspace_roots\".\".\" (config.toml)".into()
+            ),
+            (
+                "WorkspaceRoots/docs".into(),
+                Access::Write,
+                "permissions.child.filesystem.\":workspace_roots\".docs (config.toml)".into()
+            ),
+        ]
+    );
+    let roots: Vec<PathBuf> = sandbox
+        .extra_workspace_roots
+        .iter()
+        .map(|root| root.path.clone())
+        .collect();
+    assert_eq!(roots, [PathBuf::from("/shared")], "false takes back /old");
+}
+
+#[test]
+fn a_plain_value_replaces_an_inherited_table_whole() {
+    let sandbox = select(
+        r#"
+[permissions.ro]
+extends = ":workspace"
+[permissions.ro.filesystem]
+":workspace_roots" = "read"
+"#,
+        Some("ro"),
+    )
+    .unwrap()
+    .sandbox
+    .unwrap();
+    assert!(
+        sandbox
+            .filesystem
+            .iter()
+            .any(|rule| rule.target == FsTarget::WorkspaceRoots && rule.access == Access::Read)
+    );
+    assert!(
+        !sandbox
+            .filesystem
+            .iter()
+            .any(|rule| rule.target == FsTarget::WorkspaceRoots && rule.access == Access::Write)
+    );
+}
+
+#[test]
+fn bad_parents_and_cycles_are_refused_naming_the_extends_key() {
+    for (toml, key, says) in [
+        (
+            "[permissions.child]\nextends = \"base\"\n",
+            "permissions.child.extends",
+            "extends `base`, which is not a profile",
+        ),
+        (
+            "[permissions.child]\nextends = \":danger-full-access\"\n",
+            "permissions.child.extends",
+            "cannot extend the built-in profile `:danger-full-access`",
+        ),
+        (
+            "[permissions.child]\nextends = \":custom\"\n",
+            "permissions.child.extends",
+            "cannot extend the built-in profile `:custom`",
+        ),
+        (
+            "[permissions.child]\nextends = \"alpha\"\n[permissions.alpha]\nextends = \"beta\"\n\
+             [permissions.beta]\nextends = \"alpha\"\n",
+            "permissions.beta.extends",
+            "cycle: alpha -> beta -> alpha",
+        ),
+        (
+            "[permissions.child]\nextends = \"child\"\n",
+            "permissions.child.extends",
+            "cycle: child -> child",
+        ),
+    ] {
+        let err = select(toml, Some("child")).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("{key} (config.toml)")),
+            "{toml}: {err}"
+        );
+        assert!(err.contains(says), "{toml}: {err}");
+    }
+}
+
+#[test]
+fn profile_names_starting_with_a_colon_are_reserved() {
+    let err = select(
+        "[permissions.\":mine\".filesystem]\n\":root\" = \"read\"\n",
+        Some(WORKSPACE),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("permissions.\":mine\" (config.toml)"),
+        "{err}"
+    );
+    assert!(err.contains("reserved"), "{err}");
+}
+
+#[test]
+fn an_unknown_special_key_is_ignored_with_a_warning_naming_it() {
+    let profile = select(
+        "[permissions.p.filesystem]\n\":root\" = \"read\"\n\":future_dirs\" = \"write\"\n\
+         \":later\" = { \"a\" = \"write\" }\n",
+        Some("p"),
+    )
+    .unwrap();
+    assert_eq!(rules(&profile), [(FsTarget::Root, Access::Read)]);
+    assert_eq!(profile.warnings.len(), 2, "{:?}", profile.warnings);
+    assert!(
+        profile.warnings[0].starts_with(
+            "permissions.p.filesystem.\":future_dirs\" (config.toml): `:future_dirs` is not a special path"
+        ),
+        "{:?}",
+        profile.warnings
+    );
+    assert!(
+        profile.warnings[1].starts_with("permissions.p.filesystem.\":later\".a (config.toml)"),
+        "{:?}",
+        profile.warnings
+    );
+}
+
+#[test]
+fn a_profile_with_no_known_filesystem_rule_reads_nothing_and_says_so() {
+    let profile = select("[permissions.p.network]\nmode = \"enabled\"\n", Some("p")).unwrap();
+    assert!(rules(&profile).is_empty());
+    assert_eq!(profile.warnings.len(), 1);
+    assert!(
+        profile.warnings[0].contains("the command can read nothing"),
+        "{:?}",
+        profile.warnings
+    );
+}
+
+#[test]
+fn minimal_and_project_roots_are_codex_special_paths() {
+    let profile = select(
+        "[permissions.p.filesystem]\n\":minimal\" = \"read\"\n\":project_roots\" = \"write\"\n",
+        Some("p"),
+    )
+    .unwrap();
+    assert_eq!(
+        rules(&profile),
+        [
+            (FsTarget::Minimal, Access::Read),
+            (FsTarget::WorkspaceRoots, Access::Write),
+        ]
+    );
+}
+
+#[test]
+fn a_workspace_root_cannot_be_a_glob_or_empty() {
+    for root in ["/data/*", ""] {
+        let toml = format!("[permissions.p.workspace_roots]\n{root:?} = true\n");
+        let err = select(&toml, Some("p")).unwrap_err().to_string();
+        assert!(err.starts_with("permissions.p.workspace_roots."), "{err}");
+        assert!(err.contains("not empty or a glob"), "{err}");
+    }
+}
+
+#[test]
+fn legacy_writable_roots_must_be_absolute_plain_paths() {
+    for (root, says) in [("out", "`out` is relative"), ("/data/*", "is a glob")] {
+        let err = select_with(
+            &format!("[sandbox_workspace_write]\nwritable_roots = [{root:?}]\n"),
+            &["sandbox_mode=workspace-write"],
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("sandbox_workspace_write.writable_roots (config.toml)")
+                && err.contains(says),
+            "{err}"
+        );
+    }
 }

@@ -7,12 +7,21 @@ fn context(cwd: &str) -> ResolveContext {
         cwd: cwd.into(),
         home: Some("/home/me".into()),
         tmpdir: Some("/var/tmp/me".into()),
-        extra_workspace_roots: Vec::new(),
     }
 }
 
 fn policy(toml: &str, profile: Option<&str>, context: &ResolveContext) -> SandboxPolicy {
-    let loaded = LoadedConfig::from_test_toml(toml);
+    policy_with(toml, &[], profile, context)
+}
+
+/// [`policy`] with `-c` arguments layered over the file.
+fn policy_with(
+    toml: &str,
+    overrides: &[&str],
+    profile: Option<&str>,
+    context: &ResolveContext,
+) -> SandboxPolicy {
+    let loaded = LoadedConfig::from_test_layers(toml, overrides);
     let profile = select_profile(&loaded, profile).unwrap();
     resolve(&profile, context)
         .unwrap()
@@ -30,9 +39,12 @@ fn table(policy: &SandboxPolicy) -> Vec<(String, Access)> {
 
 #[test]
 fn workspace_resolves_cwd_extra_roots_and_temp_dirs() {
-    let mut ctx = context("/work/repo");
-    ctx.extra_workspace_roots = vec!["/data/out/".into()];
-    let policy = policy("", Some(":workspace"), &ctx);
+    let policy = policy_with(
+        "[sandbox_workspace_write]\nwritable_roots = [\"/data/out/\"]\n",
+        &["sandbox_mode=workspace-write"],
+        None,
+        &context("/work/repo"),
+    );
     assert_eq!(
         table(&policy),
         [
@@ -60,18 +72,35 @@ fn an_unset_tmpdir_adds_no_rule() {
 }
 
 #[test]
-fn relative_or_glob_extra_roots_and_relative_tmpdir_are_errors() {
+fn profile_workspace_roots_join_the_working_directory_and_home() {
+    let toml = r#"
+[permissions.p.filesystem]
+":root" = "read"
+":workspace_roots" = { "." = "write" }
+[permissions.p.workspace_roots]
+"../shared" = true
+"~/notes" = true
+"/abs" = true
+"/off" = false
+"/work/repo" = true
+"#;
+    let policy = policy(toml, Some("p"), &context("/work/repo"));
+    assert_eq!(
+        table(&policy),
+        [
+            ("/".into(), Access::Read),
+            ("/abs".into(), Access::Write),
+            ("/home/me/notes".into(), Access::Write),
+            ("/work/repo".into(), Access::Write),
+            ("/work/shared".into(), Access::Write),
+        ]
+    );
+}
+
+#[test]
+fn a_relative_tmpdir_is_an_error() {
     let loaded = LoadedConfig::from_test_toml("");
     let profile = select_profile(&loaded, Some(":workspace")).unwrap();
-    for (root, says) in [("out", "`out` is relative"), ("/data/*", "is a glob")] {
-        let mut ctx = context("/w");
-        ctx.extra_workspace_roots = vec![root.into()];
-        let err = resolve(&profile, &ctx).unwrap_err().to_string();
-        assert!(
-            err.contains("writable_roots") && err.contains(says),
-            "{err}"
-        );
-    }
     let mut ctx = context("/w");
     ctx.tmpdir = Some("tmp".into());
     assert!(
@@ -224,9 +253,10 @@ fn globs(policy: &SandboxPolicy) -> Vec<(String, String)> {
 
 #[test]
 fn globs_are_anchored_at_each_base_plus_their_literal_prefix() {
-    let mut ctx = context("/work/repo");
-    ctx.extra_workspace_roots = vec!["/data".into()];
+    let ctx = context("/work/repo");
     let toml = r#"
+[permissions.p.workspace_roots]
+"/data" = true
 [permissions.p.filesystem]
 ":root" = "read"
 "/home/me/**/id_*" = "none"
@@ -259,7 +289,7 @@ fn scoped_paths_join_their_base_and_duplicate_globs_collapse() {
 "/w/**/*.env" = "none"
 [permissions.p.filesystem.":workspace_roots"]
 "." = "write"
-"./build" = "read"
+"build" = "read"
 "**/*.env" = "none"
 "#;
     let policy = policy(toml, Some("p"), &context("/w"));

@@ -124,7 +124,7 @@ pub fn seatbelt_profile(
             what: format!("the glob `{}` ({})", glob.pattern, glob.origin),
             reason: err.to_string(),
         })?;
-        let _ = writeln!(out, "; none {}", comment(&glob.origin.to_string()));
+        let _ = writeln!(out, "; deny {}", comment(&glob.origin.to_string()));
         let regexes: String = variants(&glob.root)
             .iter()
             .map(|root| {

@@ -16,7 +16,6 @@ fn context(cwd: &str) -> ResolveContext {
         cwd: cwd.into(),
         home: Some("/Users/me".into()),
         tmpdir: Some("/var/folders/zz/abc/T".into()),
-        extra_workspace_roots: Vec::new(),
     }
 }
 
