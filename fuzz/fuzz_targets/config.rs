@@ -22,7 +22,6 @@ fuzz_target!(|data: &[u8]| {
         cwd: "/work/ws".into(),
         home: Some("/home/me".into()),
         tmpdir: Some("/tmp/me".into()),
-        extra_workspace_roots: loaded.config.sandbox_workspace_write.writable_roots.clone(),
     };
     let names: Vec<String> = BUILT_IN_PROFILES
         .iter()

@@ -93,7 +93,7 @@ fn policy(data: &[u8]) -> Option<SandboxPolicy> {
     Some(SandboxPolicy {
         rules,
         deny_globs: Vec::new(),
-        glob_scan_max_depth: 8,
+        glob_scan_max_depth: Some(8),
         inner_stage: flags & 1 != 0,
         legacy_landlock: false,
         network: [
