@@ -8,6 +8,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use codex_sandboxing::cli::SandboxArgs;
+use codex_sandboxing::environment::{SANDBOX_VARIABLE, SEATBELT};
 use codex_sandboxing::exit_status::{CONFIG, SETUP};
 use codex_sandboxing::request::{Environment, build_policy};
 use codex_sandboxing::seatbelt::sandbox_exec_argv;
@@ -41,9 +42,13 @@ fn build_and_exec(args: &SandboxArgs) -> Result<i32, (i32, String)> {
                 println!("{}", argv[2].to_string_lossy());
                 return Ok(0);
             }
+            let mut environment = policy.environment.clone();
+            environment.set(SANDBOX_VARIABLE, SEATBELT);
             Command::new(&argv[0])
                 .args(&argv[1..])
                 .current_dir(&sandbox.cwd)
+                .env_clear()
+                .envs(environment.vars().iter().cloned())
                 .exec()
         }
         None => {
@@ -58,7 +63,11 @@ fn build_and_exec(args: &SandboxArgs) -> Result<i32, (i32, String)> {
                 .command
                 .split_first()
                 .ok_or((SETUP, "no command to run".to_owned()))?;
-            Command::new(program).args(rest).exec()
+            Command::new(program)
+                .args(rest)
+                .env_clear()
+                .envs(policy.environment.vars().iter().cloned())
+                .exec()
         }
     };
     Err((SETUP, format!("cannot start the command: {exec_error}")))

@@ -16,6 +16,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
+use codex_sandboxing::environment::CommandEnvironment;
 use codex_sandboxing::host::Wsl;
 use codex_sandboxing::namespaces::{NamespaceFacts, diagnose_namespace_failure};
 use codex_sandboxing::proxy::domains::DomainPolicy;
@@ -56,6 +57,8 @@ pub enum Launch<'f> {
     Direct {
         /// The command and its arguments.
         command: Vec<OsString>,
+        /// Its environment.
+        env: CommandEnvironment,
     },
     /// The legacy Landlock pipeline: this process restricts itself and
     /// becomes the command.
@@ -77,6 +80,8 @@ pub struct LandlockLaunch<'f> {
     pub cwd: PathBuf,
     /// The command and its arguments.
     pub command: Vec<OsString>,
+    /// Its environment.
+    pub env: CommandEnvironment,
 }
 
 /// A start under bwrap.
@@ -94,6 +99,8 @@ pub struct BwrapLaunch<'f> {
     pub proxy: Option<ProxyPlan>,
     /// The command and its arguments.
     pub command: Vec<OsString>,
+    /// Its environment, without the proxy's variables.
+    pub env: CommandEnvironment,
 }
 
 /// Who installs `no_new_privs` and the seccomp filter.
@@ -209,14 +216,17 @@ pub fn decide<'f>(
         (None, BackendFacts::Direct) => Ok(LaunchPlan {
             launch: Launch::Direct {
                 command: command.to_vec(),
+                env: policy.environment.clone(),
             },
             warnings: Vec::new(),
             blocked: facts.command.clone().err().map(SandboxError::from),
         }),
         (Some(sandbox), BackendFacts::Landlock(landlock)) => {
-            decide_landlock(sandbox, landlock, facts, command)
+            decide_landlock(sandbox, landlock, facts, command, &policy.environment)
         }
-        (Some(sandbox), BackendFacts::Bwrap(bwrap)) => decide_bwrap(sandbox, bwrap, facts, command),
+        (Some(sandbox), BackendFacts::Bwrap(bwrap)) => {
+            decide_bwrap(sandbox, bwrap, facts, command, &policy.environment)
+        }
         _ => Err(SandboxError::Internal(
             "the host facts were observed for another pipeline".into(),
         )),
@@ -228,6 +238,7 @@ fn decide_landlock<'f>(
     landlock: &'f LandlockFacts<'_>,
     facts: &HostFacts<'_>,
     command: &[OsString],
+    env: &CommandEnvironment,
 ) -> Result<LaunchPlan<'f>, SandboxError> {
     refuse_wsl1(landlock.wsl)?;
     let grants = landlock_grants(sandbox, landlock.fs)?;
@@ -245,6 +256,7 @@ fn decide_landlock<'f>(
             network: sandbox.network,
             cwd: sandbox.cwd.clone(),
             command: command.to_vec(),
+            env: env.clone(),
         }),
         warnings: Vec::new(),
         blocked,
@@ -256,6 +268,7 @@ fn decide_bwrap<'f>(
     host: &'f BwrapFacts<'_>,
     facts: &HostFacts<'_>,
     command: &[OsString],
+    env: &CommandEnvironment,
 ) -> Result<LaunchPlan<'f>, SandboxError> {
     refuse_wsl1(host.wsl)?;
     let proxy = proxy_plan(sandbox, &facts.variables, host.builtin_proxy_port)?;
@@ -316,6 +329,7 @@ fn decide_bwrap<'f>(
             stage,
             proxy,
             command: command.to_vec(),
+            env: env.clone(),
         }),
         warnings,
         blocked,

@@ -15,6 +15,7 @@
 //! When bwrap fails before the command, the probes that explain why are
 //! run only then ([`SetupFailure`]), so a start that works pays for none.
 
+use codex_sandboxing::environment::CommandEnvironment;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -56,12 +57,17 @@ pub fn execute(plan: LaunchPlan<'_>, program: &str) -> Result<Launched, SandboxE
         return Err(blocked);
     }
     match plan.launch {
-        Launch::Direct { command } => Err(exec_direct(&command)),
+        Launch::Direct { command, env } => Err(exec_direct(&command, &env)),
         Launch::Landlock(launch) => {
             close_inherited_on_exec().map_err(SandboxError::InheritedDescriptors)?;
             tracing::debug!(kernel = ?launch.kernel, grants = ?launch.grants, "legacy Landlock pipeline");
-            let Err(err) =
-                exec_under_landlock(&launch.grants, launch.network, &launch.cwd, &launch.command);
+            let Err(err) = exec_under_landlock(
+                &launch.grants,
+                launch.network,
+                &launch.cwd,
+                &launch.command,
+                &launch.env,
+            );
             Err(err.into())
         }
         Launch::Bwrap(launch) => {
@@ -71,14 +77,18 @@ pub fn execute(plan: LaunchPlan<'_>, program: &str) -> Result<Launched, SandboxE
     }
 }
 
-/// Replaces this process with the command (`:danger-full-access`).
-/// Returns only the reason it could not.
-fn exec_direct(command: &[OsString]) -> SandboxError {
+/// Replaces this process with the command (`:danger-full-access`), with
+/// exactly `env`. Returns only the reason it could not.
+fn exec_direct(command: &[OsString], env: &CommandEnvironment) -> SandboxError {
     let Some((name, rest)) = command.split_first() else {
         return SandboxError::Internal("no command to run".into());
     };
     tracing::debug!("running without a sandbox");
-    let err = std::process::Command::new(name).args(rest).exec();
+    let err = std::process::Command::new(name)
+        .args(rest)
+        .env_clear()
+        .envs(env.vars().iter().cloned())
+        .exec();
     SandboxError::Launch {
         program: name.into(),
         source: err,
@@ -194,7 +204,10 @@ fn spawn_and_wait(
     let mut child = bwrap
         .command()
         .args(args)
-        // bwrap passes its environment on to the command.
+        // bwrap passes its environment on to the command: exactly the
+        // policy's, plus the proxy route's variables.
+        .env_clear()
+        .envs(launch.env.vars().iter().cloned())
         .envs(command_env.iter().map(|(name, value)| (name, value)))
         .stdin(Stdio::inherit())
         .spawn()?;

@@ -23,7 +23,7 @@ use crate::scan::ScanReport;
 /// The explanation of `plan`, made for `policy`.
 pub fn explain(policy: &EffectivePolicy, plan: &LaunchPlan<'_>) -> String {
     let mut out = match &plan.launch {
-        Launch::Direct { command } => explain_unsandboxed(policy, command),
+        Launch::Direct { command, .. } => explain_unsandboxed(policy, command),
         Launch::Landlock(launch) => explain_landlock(policy, &launch.grants, launch.kernel),
         Launch::Bwrap(launch) => explain_sandboxed(policy, launch),
     };
@@ -214,10 +214,24 @@ fn explain_landlock(
 }
 
 /// `profile: NAME (chosen by ...)`, the first line of every explanation.
+/// The profile and the names (never the values) of the variables the
+/// command gets.
 fn profile_line(policy: &EffectivePolicy) -> String {
+    let names: Vec<String> = policy
+        .environment
+        .vars()
+        .iter()
+        .map(|(name, _)| name.to_string_lossy().into_owned())
+        .collect();
     format!(
-        "profile: {} (chosen by {})\n",
-        policy.profile, policy.chosen_by
+        "profile: {} (chosen by {})\nenvironment ([shell_environment_policy]): {}\n",
+        policy.profile,
+        policy.chosen_by,
+        if names.is_empty() {
+            "no variables".to_string()
+        } else {
+            names.join(" ")
+        }
     )
 }
 
@@ -311,9 +325,8 @@ fn explain_unsandboxed(policy: &EffectivePolicy, command: &[OsString]) -> String
         .map(|arg| arg.to_string_lossy().into_owned())
         .collect();
     format!(
-        "profile: {} (chosen by {})\nno sandbox: the command runs directly with full access\n  {}\n",
-        policy.profile,
-        policy.chosen_by,
+        "{}no sandbox: the command runs directly with full access\n  {}\n",
+        profile_line(policy),
         shell_words::join(&words)
     )
 }

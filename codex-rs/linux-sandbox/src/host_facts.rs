@@ -105,8 +105,9 @@ impl<'a> HostFacts<'a> {
     ) -> Result<Self, SandboxError> {
         let path_var = std::env::var_os("PATH").unwrap_or_default();
         let variables = text_variables();
+        // Looked up where execvp will look: the command's own PATH.
         let command_in = |cwd: &Path| match args.command.first() {
-            Some(name) => find_command(name, &path_var, cwd),
+            Some(name) => find_command(name, policy.environment.search_path(), cwd),
             None => Err(CommandError::NotFound(String::new())),
         };
         let Some(sandbox) = &policy.sandbox else {

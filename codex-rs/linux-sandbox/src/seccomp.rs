@@ -22,6 +22,7 @@
 //! kills the process on a foreign architecture (the i386 `int 0x80` entry),
 //! and on x86_64 `X32_GUARD` kills it on any x32 syscall number.
 
+use codex_sandboxing::environment::CommandEnvironment;
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::ffi::OsString;
@@ -154,7 +155,8 @@ fn unix_stream_only() -> Result<Vec<SeccompRule>, SeccompError> {
 }
 
 /// Installs `filter` on this (single-threaded) process and execs
-/// `command`, in `cwd` when given: the last step of every pipeline that
+/// `command`, in `cwd` and with exactly `env` when given (else with this
+/// process's environment, which bwrap set): the last step of every pipeline that
 /// starts the command itself (the inner stage, the guard's child, legacy
 /// Landlock). `no_new_privs` must be set already. Returns only with the
 /// step that failed and why; the command has not run then.
@@ -162,6 +164,7 @@ pub fn exec_filtered(
     filter: &BpfProgram,
     command: &[OsString],
     cwd: Option<&Path>,
+    env: Option<&CommandEnvironment>,
 ) -> Result<Infallible, StageReport> {
     seccompiler::apply_filter_all_threads(filter).map_err(|err| {
         StageReport::new(
@@ -176,6 +179,9 @@ pub fn exec_filtered(
     exec.args(rest);
     if let Some(cwd) = cwd {
         exec.current_dir(cwd);
+    }
+    if let Some(env) = env {
+        exec.env_clear().envs(env.vars().iter().cloned());
     }
     let err = exec.exec();
     Err(StageReport::new(

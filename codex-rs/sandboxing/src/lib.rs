@@ -14,6 +14,7 @@ pub mod access;
 pub mod cli;
 pub mod config;
 pub mod doctor;
+pub mod environment;
 pub mod exit_status;
 pub mod glob;
 pub mod host;

@@ -1,6 +1,7 @@
 //! From command-line options and environment to an [`EffectivePolicy`]:
 //! the one entry point front ends call.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use crate::cli::SandboxArgs;
@@ -8,7 +9,8 @@ use crate::config::{
     ConfigError, ConfigRequest, GUARD_PROTECTED_NAMES, INNER_STAGE, LoadedConfig,
     USE_LEGACY_LANDLOCK,
 };
-use crate::profile::{ProfileError, select_profile};
+use crate::environment::{policy_environment, sandboxed_environment};
+use crate::profile::{NetworkMode, ProfileError, select_profile};
 use crate::resolve::{EffectivePolicy, ResolveContext, ResolveError, normalize, resolve};
 
 /// The environment a policy depends on, read once by the caller.
@@ -22,6 +24,8 @@ pub struct Environment {
     pub codex_home: Option<PathBuf>,
     /// `$TMPDIR`.
     pub tmpdir: Option<PathBuf>,
+    /// Every variable, for the command's environment.
+    pub vars: Vec<(OsString, OsString)>,
 }
 
 impl Environment {
@@ -37,6 +41,7 @@ impl Environment {
             home: non_empty("HOME"),
             codex_home: non_empty("CODEX_HOME"),
             tmpdir: non_empty("TMPDIR"),
+            vars: std::env::vars_os().collect(),
         })
     }
 }
@@ -90,6 +95,17 @@ pub fn build_policy(args: &SandboxArgs, env: &Environment) -> Result<EffectivePo
     let mut policy = resolve(&profile, &context)?;
     policy.warnings = loaded.warnings;
     policy.warnings.extend(profile.warnings);
+    let env_policy = &loaded.config.shell_environment_policy;
+    let vars = env.vars.iter().cloned();
+    policy.environment = match &policy.sandbox {
+        None => policy_environment(env_policy, vars),
+        Some(sandbox) => sandboxed_environment(
+            env_policy,
+            vars,
+            &sandbox.cwd,
+            sandbox.network == NetworkMode::Restricted,
+        ),
+    };
     if let Some(sandbox) = &mut policy.sandbox {
         sandbox.inner_stage = loaded.config.features.get(INNER_STAGE) == Some(&true);
         sandbox.legacy_landlock = loaded.config.features.get(USE_LEGACY_LANDLOCK) == Some(&true);
@@ -129,7 +145,39 @@ mod tests {
             home: Some(home.to_path_buf()),
             codex_home: None,
             tmpdir: None,
+            vars: vec![
+                ("PATH".into(), "/usr/bin".into()),
+                ("MY_SECRET".into(), "s".into()),
+            ],
         }
+    }
+
+    #[test]
+    fn the_environment_follows_the_policy_and_the_sandbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = |args: &SandboxArgs| -> Vec<String> {
+            build_policy(args, &env(dir.path()))
+                .unwrap()
+                .environment
+                .vars()
+                .iter()
+                .map(|(name, _)| name.to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(
+            names(&SandboxArgs::default()),
+            ["CODEX_SANDBOX_NETWORK_DISABLED", "PATH", "PWD"]
+        );
+        let unsandboxed = SandboxArgs {
+            permission_profile: Some(":danger-full-access".into()),
+            ..SandboxArgs::default()
+        };
+        assert_eq!(names(&unsandboxed), ["PATH"]);
+        let keep_all = SandboxArgs {
+            config_overrides: vec!["shell_environment_policy.ignore_default_excludes=true".into()],
+            ..SandboxArgs::default()
+        };
+        assert!(names(&keep_all).contains(&"MY_SECRET".to_string()));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use crate::access::Access;
+use crate::environment::CommandEnvironment;
 use crate::glob::{anchored_pattern, split_literal_prefix};
 use crate::profile::{FsTarget, MINIMAL_PATHS, NetworkMode, Profile, RuleOrigin, WorkspaceRoot};
 use crate::proxy::domains::DomainPolicy;
@@ -99,6 +100,9 @@ pub struct EffectivePolicy {
     /// Settings accepted without effect, one line each (a retired
     /// feature), to print before the command runs.
     pub warnings: Vec<String>,
+    /// The command's environment (`[shell_environment_policy]`), before
+    /// any proxy variables the network route adds.
+    pub environment: CommandEnvironment,
 }
 
 /// A rule that cannot be resolved; names the rule and what to do.
@@ -198,6 +202,7 @@ pub fn resolve(
         chosen_by: profile.chosen_by.clone(),
         sandbox,
         warnings: Vec::new(),
+        environment: CommandEnvironment::default(),
     })
 }
 

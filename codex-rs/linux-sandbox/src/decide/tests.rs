@@ -63,6 +63,7 @@ fn effective(sandbox: SandboxPolicy) -> EffectivePolicy {
         chosen_by: "test".into(),
         sandbox: Some(sandbox),
         warnings: Vec::new(),
+        environment: Default::default(),
     }
 }
 

@@ -187,7 +187,7 @@ fn become_command(
         ));
     }
     drop(channel);
-    exec_filtered(&filters.base, command, None)
+    exec_filtered(&filters.base, command, None, None)
 }
 
 /// The parent, before the command starts: takes the listener, checks what

@@ -112,7 +112,7 @@ fn prepare(spec: &InnerStageArgs) -> Result<(), StageReport> {
 fn exec_command(spec: &InnerStageArgs) -> Result<Infallible, StageReport> {
     let filter = build_filter(spec.network)
         .map_err(|err| StageReport::new(StageStep::Seccomp, err.to_string()))?;
-    exec_filtered(&filter, &spec.command, None)
+    exec_filtered(&filter, &spec.command, None, None)
 }
 
 /// Takes ownership of the report descriptor after checking that it is

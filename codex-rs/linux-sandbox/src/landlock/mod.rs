@@ -13,6 +13,7 @@
 
 pub mod grants;
 
+use codex_sandboxing::environment::CommandEnvironment;
 use std::convert::Infallible;
 use std::ffi::OsString;
 use std::path::Path;
@@ -156,10 +157,11 @@ pub fn exec_under_landlock(
     network: NetworkMode,
     cwd: &Path,
     command: &[OsString],
+    env: &CommandEnvironment,
 ) -> Result<Infallible, LandlockError> {
     let filter = build_filter(network).map_err(|err| LandlockError::Restrict(err.to_string()))?;
     restrict_self(grants)?;
-    exec_filtered(&filter, command, Some(cwd))
+    exec_filtered(&filter, command, Some(cwd), Some(env))
         .map_err(|failure| LandlockError::Restrict(failure.message))
 }
 

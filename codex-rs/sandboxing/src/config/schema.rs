@@ -55,6 +55,43 @@ pub struct ConfigToml {
     /// The managed proxy: domain rules every profile's network goes
     /// through, `:danger-full-access` included.
     pub managed_proxy: Option<ManagedProxyToml>,
+    /// Which variables of this process's environment the command gets.
+    #[serde(default)]
+    pub shell_environment_policy: ShellEnvironmentPolicyToml,
+}
+
+/// `[shell_environment_policy]`: the command's environment, built as
+/// Codex builds it (see [`crate::environment`]).
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShellEnvironmentPolicyToml {
+    /// Where to start: every variable (the default), the core ones, or none.
+    pub inherit: Option<EnvironmentInherit>,
+    /// Keep variables whose names contain KEY, SECRET or TOKEN. Codex
+    /// defaults to `true`; this sandbox to `false`, so secrets stay out
+    /// unless asked for.
+    pub ignore_default_excludes: Option<bool>,
+    /// Name patterns (`*` and `?`, any case) of variables to drop.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Variables to set, over what was inherited.
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    /// When not empty, only variables matching one of these patterns stay.
+    #[serde(default)]
+    pub include_only: Vec<String>,
+}
+
+/// `shell_environment_policy.inherit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EnvironmentInherit {
+    /// Every variable of this process.
+    All,
+    /// Only [`crate::environment::CORE_VARIABLES`].
+    Core,
+    /// None.
+    None,
 }
 
 /// `[managed_proxy]`: the built-in proxy's rules for every profile.
