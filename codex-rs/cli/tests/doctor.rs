@@ -166,7 +166,7 @@ fn a_default_proxy_profile_with_an_unroutable_proxy_fails_the_config_check() {
     std::fs::write(
         home.path().join("config.toml"),
         "default_permissions = \"p\"\n[permissions.p.filesystem]\n\":root\" = \"read\"\n\
-         [permissions.p.network]\nmode = \"proxy\"\n",
+         [permissions.p.network]\nenabled = true\nenvironment_proxy = true\n",
     )
     .unwrap();
     let run = |proxy: &str| {

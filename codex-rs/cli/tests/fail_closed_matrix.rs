@@ -121,8 +121,7 @@ struct Case {
     says: &'static [&'static str],
 }
 
-const PROXY_PROFILE: &str =
-    "[permissions.p.filesystem]\n\":root\" = \"read\"\n[permissions.p.network]\nmode = \"proxy\"\n";
+const PROXY_PROFILE: &str = "[permissions.p.filesystem]\n\":root\" = \"read\"\n[permissions.p.network]\nenabled = true\nenvironment_proxy = true\n";
 const GLOB_PROFILE: &str = "[permissions.g.filesystem]\n\":root\" = \"read\"\n\
      [permissions.g.filesystem.\":workspace_roots\"]\n\".\" = \"write\"\n\"**/*.env\" = \"none\"\n";
 

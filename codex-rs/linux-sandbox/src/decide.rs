@@ -20,7 +20,7 @@ use codex_sandboxing::environment::CommandEnvironment;
 use codex_sandboxing::host::Wsl;
 use codex_sandboxing::namespaces::{NamespaceFacts, diagnose_namespace_failure};
 use codex_sandboxing::proxy::domains::DomainPolicy;
-use codex_sandboxing::proxy::env::proxy_environment;
+use codex_sandboxing::proxy::env::{proxy_environment, redact_credentials};
 use codex_sandboxing::proxy::{ProxyRoutes, builtin_routes, first_proxy_variable, proxy_routes};
 use codex_sandboxing::{Access, EffectivePolicy, NetworkMode, SandboxPolicy};
 
@@ -159,6 +159,12 @@ pub enum Warning {
         /// The bwrap.
         bwrap: PathBuf,
     },
+    /// The built-in proxy connects directly, although the environment
+    /// names a proxy.
+    HostProxyNotUsed {
+        /// The first proxy variable set, as `NAME=value`.
+        variable: String,
+    },
 }
 
 impl fmt::Display for Warning {
@@ -179,6 +185,12 @@ impl fmt::Display for Warning {
                 "{} is too old for --argv0 (bubblewrap 0.9 or later has it); the inner stage \
                  still runs, named by its path instead of codex-linux-sandbox",
                 bwrap.display()
+            ),
+            Warning::HostProxyNotUsed { variable } => write!(
+                f,
+                "{} is set, but the built-in proxy connects directly, as Codex's does; if this \
+                 machine reaches the internet only through that proxy, requests will fail (502)",
+                redact_credentials(variable)
             ),
         }
     }
@@ -273,6 +285,14 @@ fn decide_bwrap<'f>(
     refuse_wsl1(host.wsl)?;
     let proxy = proxy_plan(sandbox, &facts.variables, host.builtin_proxy_port)?;
     let mut warnings = Vec::new();
+    if let Some(ProxyPlan {
+        upstream: Upstream::Builtin(_),
+        ..
+    }) = &proxy
+        && let Some(variable) = first_proxy_variable(|name| facts.variables.get(name).cloned())
+    {
+        warnings.push(Warning::HostProxyNotUsed { variable });
+    }
     let proc = match host.proc {
         ProcFacts::Mountable => ProcMode::Mount,
         ProcFacts::NotAsked => ProcMode::Skip,
@@ -345,10 +365,10 @@ fn refuse_wsl1(wsl: Wsl) -> Result<(), SandboxError> {
 }
 
 /// In network mode proxy, where connections go: the built-in proxy when
-/// the profile has `allowed_domains`, else the loopback proxy the
-/// environment names. A route that cannot be built is refused, and so is
-/// a profile with `allowed_domains` run with a proxy variable set, since
-/// the rules could not be enforced on the proxy it names.
+/// the policy has its rules, else the loopback proxy the environment
+/// names. A route that cannot be built is refused. The built-in proxy
+/// connects directly, as Codex's does: a proxy the environment names is
+/// not used (a warning says so).
 pub fn proxy_plan(
     sandbox: &SandboxPolicy,
     variables: &BTreeMap<String, String>,
@@ -360,18 +380,29 @@ pub fn proxy_plan(
     let lookup = |name: &str| variables.get(name).cloned();
     let (routes, upstream): (ProxyRoutes, Upstream) = match &sandbox.domains {
         Some(domains) => {
-            if let Some(variable) = first_proxy_variable(lookup) {
-                return Err(SandboxError::ProxyVariableWithAllowList { variable });
-            }
             let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, builtin_port));
             (builtin_routes(listen), Upstream::Builtin(domains.clone()))
         }
         None => (proxy_routes(lookup)?, Upstream::Host),
     };
+    let mut env = proxy_environment(&routes, lookup);
+    if let Upstream::Builtin(rules) = &upstream {
+        // The markers Codex's managed proxy sets, which tools read.
+        env.push(("CODEX_NETWORK_PROXY_ACTIVE".into(), "1".into()));
+        env.push((
+            "CODEX_NETWORK_ALLOW_LOCAL_BINDING".into(),
+            if rules.allow_local_addresses {
+                "1"
+            } else {
+                "0"
+            }
+            .into(),
+        ));
+    }
     Ok(Some(ProxyPlan {
         routes: listen_routes(&routes),
         upstream,
-        env: proxy_environment(&routes, lookup),
+        env,
     }))
 }
 

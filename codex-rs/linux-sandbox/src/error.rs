@@ -42,16 +42,6 @@ pub enum SandboxError {
     /// Network mode proxy without a usable proxy variable.
     #[error(transparent)]
     ProxyRoute(#[from] ProxyEnvError),
-    /// `allowed_domains` start the built-in proxy, but a proxy variable
-    /// names another one.
-    #[error(
-        "the profile's allowed_domains start the built-in proxy, but {variable} names another \
-         proxy, where those rules cannot be enforced; unset the proxy variables or remove allowed_domains"
-    )]
-    ProxyVariableWithAllowList {
-        /// The variable, as `NAME=value`.
-        variable: String,
-    },
     /// The guard needs the sandbox's own `/proc`, which this run has not.
     #[error(
         "the guard against new {} (features.guard_protected_names) reads \
@@ -153,7 +143,6 @@ impl SandboxError {
         match self {
             SandboxError::Policy(_)
             | SandboxError::ProxyRoute(_)
-            | SandboxError::ProxyVariableWithAllowList { .. }
             | SandboxError::GuardNeedsProc
             | SandboxError::HelperHidden { .. } => exit_status::CONFIG,
             SandboxError::Plan(err) => match err {

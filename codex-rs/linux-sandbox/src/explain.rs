@@ -131,14 +131,15 @@ fn explain_sandboxed(policy: &EffectivePolicy, launch: &BwrapLaunch<'_>) -> Stri
             };
             let _ = writeln!(
                 out,
-                "built-in proxy, answering on the addresses above; allowed_domains: {}; \
-                 denied_domains: {}; loopback and private addresses: {}",
+                "built-in proxy, answering on the addresses above; allowed: {}; denied: {}; \
+                 mode: {}; loopback and private addresses: {}",
                 list(&domains.allowed),
                 list(&domains.denied),
+                domains.mode.as_str(),
                 if domains.allow_local_addresses {
-                    "allowed (allow_local_addresses)"
+                    "allowed (allow_local_binding)"
                 } else {
-                    "refused"
+                    "only those an exact entry names"
                 }
             );
         }

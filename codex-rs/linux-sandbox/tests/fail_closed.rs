@@ -163,7 +163,7 @@ fn proxy_mode_refuses_endpoints_it_cannot_route() {
     for (env, needles) in cases {
         let world = World::new();
         world.config(
-            "[permissions.p.filesystem]\n\":root\" = \"read\"\n[permissions.p.network]\nmode = \"proxy\"\n",
+            "[permissions.p.filesystem]\n\":root\" = \"read\"\n[permissions.p.network]\nenabled = true\nenvironment_proxy = true\n",
         );
         let (script, mark) = marker_script(&world);
         let mut command = world.command(&["-P", "p"], &["sh", "-c", &script]);

@@ -159,7 +159,7 @@ fn policies_landlock_cannot_enforce_exactly_are_refused_and_nothing_runs() {
             "deny-read glob",
         ),
         (
-            "[permissions.p.filesystem]\n\":root\" = \"read\"\n[permissions.p.network]\nmode = \"proxy\"\n",
+            "[permissions.p.filesystem]\n\":root\" = \"read\"\n[permissions.p.network]\nenabled = true\nenvironment_proxy = true\n",
             "p",
             "network mode proxy",
         ),

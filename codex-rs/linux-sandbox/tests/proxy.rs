@@ -15,7 +15,7 @@ use common::{World, assert_code, stderr, stdout};
 
 /// A profile that writes the workspace and reaches the network only
 /// through the proxy.
-const PROXY_PROFILE: &str = "[permissions.p.filesystem]\n\":root\" = \"read\"\n\":workspace_roots\" = \"write\"\n[permissions.p.network]\nmode = \"proxy\"\n";
+const PROXY_PROFILE: &str = "[permissions.p.filesystem]\n\":root\" = \"read\"\n\":workspace_roots\" = \"write\"\n[permissions.p.network]\nenabled = true\nenvironment_proxy = true\n";
 
 /// Runs `script` under the proxy profile with only `proxy_env` among the
 /// proxy variables.
@@ -193,11 +193,14 @@ fn the_command_gets_the_proxy_in_every_form_and_no_bridge_descriptor() {
     assert!(text.contains("FDS 0 1 2 3\n"), "{text}");
 }
 
-/// A proxy profile with the built-in proxy and these extra network keys.
+/// A profile whose enabled network goes through the built-in proxy
+/// (Codex's `features.network_proxy`), with these extra network keys
+/// (`domains` is written as its own table).
 fn builtin_profile(network_keys: &str) -> String {
     format!(
-        "[permissions.p.filesystem]\n\":root\" = \"read\"\n\":workspace_roots\" = \"write\"\n\
-         [permissions.p.network]\nmode = \"proxy\"\n{network_keys}\n"
+        "[features]\nnetwork_proxy = true\n\
+         [permissions.p.filesystem]\n\":root\" = \"read\"\n\":workspace_roots\" = \"write\"\n\
+         [permissions.p.network]\nenabled = true\n{network_keys}\n"
     )
 }
 
@@ -225,7 +228,7 @@ fn the_built_in_proxy_lets_an_allowed_name_through() {
     let server = TestServer::start("127.0.0.1:0", "allowed body");
     let output = run_builtin(
         &world,
-        "allowed_domains = [\"localhost\"]\nallow_local_addresses = true",
+        "[permissions.p.network.domains]\nlocalhost = \"allow\"",
         &curl_localhost(server.addr.port()),
     );
     assert_code(&output, 0);
@@ -241,14 +244,14 @@ fn the_built_in_proxy_answers_403_to_a_denied_name_and_logs_it() {
     let port = server.addr.port();
     let output = run_builtin(
         &world,
-        "allowed_domains = [\"localhost\"]\ndenied_domains = [\"localhost\"]\nallow_local_addresses = true",
+        "allow_local_binding = true\n[permissions.p.network.domains]\n\"*\" = \"allow\"\nlocalhost = \"deny\"",
         &curl_localhost(port),
     );
     assert_code(&output, 0);
     assert!(stdout(&output).ends_with(" 403"), "{}", stdout(&output));
     assert!(
         stderr(&output).contains(&format!(
-            "network: refused GET http://localhost:{port}/file: denied by denied_domains entry `localhost`"
+            "network: refused GET http://localhost:{port}/file: denied by the domains entry `localhost`"
         )),
         "{}",
         stderr(&output)
@@ -257,13 +260,13 @@ fn the_built_in_proxy_answers_403_to_a_denied_name_and_logs_it() {
 }
 
 #[test]
-fn the_built_in_proxy_refuses_names_that_lead_to_loopback_by_default() {
+fn the_built_in_proxy_refuses_wildcard_matches_that_lead_to_loopback_by_default() {
     require_sandbox!();
     let world = World::new();
     let server = TestServer::start("127.0.0.1:0", "must not be served");
     let output = run_builtin(
         &world,
-        "allowed_domains = [\"localhost\"]",
+        "[permissions.p.network.domains]\n\"*\" = \"allow\"",
         &curl_localhost(server.addr.port()),
     );
     assert!(stdout(&output).ends_with(" 403"), "{}", stdout(&output));
@@ -276,24 +279,50 @@ fn the_built_in_proxy_refuses_names_that_lead_to_loopback_by_default() {
 }
 
 #[test]
-fn allowed_domains_with_a_proxy_variable_set_is_refused() {
+fn the_built_in_proxy_ignores_the_hosts_proxy_variable_and_says_so() {
+    require_sandbox!();
     let world = World::new();
-    world.config(&builtin_profile("allowed_domains = [\"crates.io\"]"));
-    let (script, mark) = common::marker_script(&world);
-    let mut command = world.command(&["-P", "p"], &["sh", "-c", &script]);
-    for name in PROXY_VARIABLES {
+    let server = TestServer::start("127.0.0.1:0", "direct");
+    world.config(&builtin_profile(
+        "[permissions.p.network.domains]\nlocalhost = \"allow\"",
+    ));
+    let mut command = world.command(
+        &["-P", "p"],
+        &["/bin/sh", "-c", &curl_localhost(server.addr.port())],
+    );
+    for name in PROXY_VARIABLES.iter().chain(&["NO_PROXY", "no_proxy"]) {
         command.env_remove(name);
     }
     let output = command
-        .env("https_proxy", "http://127.0.0.1:3128")
+        .env("https_proxy", "http://127.0.0.1:9")
         .output()
         .unwrap();
-    common::assert_refused(
-        &output,
-        &mark,
-        78,
-        &["allowed_domains", "https_proxy=http://127.0.0.1:3128"],
+    assert_eq!(stdout(&output), "direct 200", "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(
+            "https_proxy=http://127.0.0.1:9 is set, but the built-in proxy connects directly"
+        ),
+        "{}",
+        stderr(&output)
     );
+}
+
+#[test]
+fn limited_mode_lets_get_through_and_refuses_post() {
+    require_sandbox!();
+    let world = World::new();
+    let server = TestServer::start("127.0.0.1:0", "limited");
+    let port = server.addr.port();
+    let output = run_builtin(
+        &world,
+        "mode = \"limited\"\n[permissions.p.network.domains]\nlocalhost = \"allow\"",
+        &format!(
+            "{}; echo; curl -sS --noproxy '' --max-time 10 -o /dev/null -w '%{{http_code}}' -X POST http://localhost:{port}/file",
+            curl_localhost(port)
+        ),
+    );
+    assert_eq!(stdout(&output), "limited 200\n403", "{}", stderr(&output));
+    assert_eq!(server.connections(), 1, "the POST never reached the server");
 }
 
 /// Runs `script` with `options` under a config holding only a managed
@@ -301,7 +330,7 @@ fn allowed_domains_with_a_proxy_variable_set_is_refused() {
 /// server), with no proxy variable set.
 fn run_managed(world: &World, options: &[&str], script: &str) -> Output {
     world.config(&format!(
-        "{}[managed_proxy]\nallowed_domains = [\"localhost\"]\nallow_local_addresses = true\n",
+        "{}[managed_proxy]\nallow_local_binding = true\n[managed_proxy.domains]\nlocalhost = \"allow\"\n",
         common::TEST_PROFILE_CONFIG
     ));
     let mut command = world.command(options, &["/bin/sh", "-c", script]);
@@ -412,7 +441,9 @@ fn the_built_in_proxy_is_not_reachable_from_the_host() {
     require_sandbox!();
     use std::io::{BufRead, BufReader};
     let world = World::new();
-    world.config(&builtin_profile("allowed_domains = [\"localhost\"]"));
+    world.config(&builtin_profile(
+        "[permissions.p.network.domains]\nlocalhost = \"allow\"",
+    ));
     let mut command = world.command(
         &["-P", "p"],
         &["/bin/sh", "-c", "echo \"$HTTP_PROXY\"; sleep 2"],

@@ -6,12 +6,15 @@ use std::path::PathBuf;
 
 use crate::access::Access;
 use crate::config::{ConfigSource, LoadedConfig, SandboxMode};
-use crate::proxy::domains::{DomainPattern, DomainPolicy};
+use crate::proxy::domains::DomainPolicy;
 use inherit::MergedProfile;
+use network::ProxySettings;
 
 pub mod built_in;
 pub mod filesystem;
 pub mod inherit;
+pub mod network;
+mod proxied;
 mod user;
 
 /// Name of the built-in profile that reads everything and writes nothing.
@@ -175,9 +178,13 @@ pub struct SandboxProfile {
     pub glob_scan_max_depth: Option<usize>,
     /// Network mode.
     pub network: NetworkMode,
-    /// The built-in proxy's rules, when `allowed_domains` is set (network
-    /// mode proxy only).
+    /// The built-in proxy's rules, when it runs (network mode proxy
+    /// through `features.network_proxy` or `[managed_proxy]`); `None` in
+    /// mode proxy routes to the environment's proxy.
     pub domains: Option<DomainPolicy>,
+    /// The profile's own `domains`, `mode` and `allow_local_binding`,
+    /// for the managed proxy to enforce if it runs.
+    pub proxy_settings: ProxySettings,
     /// Whether `.git`, `.codex` and `.agents` in writable roots are kept
     /// read-only. Off only for `:danger-full-access` run under the managed
     /// proxy, which restricts the network and nothing else.
@@ -204,100 +211,19 @@ pub struct ProfileError {
 /// ignored), unless `default_permissions` is given with `-c` too; else
 /// `default_permissions`; else `:read-only`. `[sandbox_workspace_write]`
 /// tunes only the legacy `workspace-write` mode, never a built-in chosen by
-/// name. Then puts the network under the managed proxy when
-/// `[managed_proxy]` is set.
+/// name. Then routes an enabled network through the built-in proxy when
+/// `[features] network_proxy` is on (Codex's managed proxy), and every
+/// network when `[managed_proxy]` (this sandbox's own) is set.
 pub fn select_profile(
     loaded: &LoadedConfig,
     cli_choice: Option<&str>,
 ) -> Result<Profile, ProfileError> {
     let profile = select_configured_profile(loaded, cli_choice)?;
+    let profile = proxied::apply_network_proxy_feature(profile, loaded)?;
     match &loaded.config.managed_proxy {
-        Some(managed) => apply_managed_proxy(profile, managed, loaded),
+        Some(managed) => proxied::apply_managed_proxy(profile, managed, loaded),
         None => Ok(profile),
     }
-}
-
-/// The key path of a `[managed_proxy]` key.
-const MANAGED_PROXY: &str = "managed_proxy";
-
-/// A configured managed proxy stays fail-closed whatever the profile: a
-/// profile with the network on, or in proxy mode without rules of its
-/// own, goes through the built-in proxy with the managed rules;
-/// `:danger-full-access` runs sandboxed, with the whole filesystem
-/// writable and that same network; a restricted network stays restricted.
-/// A profile with `allowed_domains` of its own is an error: the two sets
-/// of rules would have to be merged.
-fn apply_managed_proxy(
-    mut profile: Profile,
-    managed: &crate::config::ManagedProxyToml,
-    loaded: &LoadedConfig,
-) -> Result<Profile, ProfileError> {
-    let managed_error = |(key, message): (&'static str, String)| ProfileError {
-        key: format!("{MANAGED_PROXY}.{key}"),
-        origin: loaded.source_of(&[MANAGED_PROXY, key]).to_string(),
-        message,
-    };
-    let rules = domain_policy(
-        Some(&managed.allowed_domains),
-        managed.denied_domains.as_deref(),
-        managed.allow_local_addresses,
-        NetworkMode::Proxy,
-    )
-    .map_err(managed_error)?
-    .unwrap_or_default();
-    let sandbox = match profile.sandbox.take() {
-        None => SandboxProfile {
-            filesystem: vec![FsRule {
-                target: FsTarget::Root,
-                subpath: PathBuf::new(),
-                access: Access::Write,
-                origin: RuleOrigin::BuiltIn(DANGER_FULL_ACCESS),
-            }],
-            deny_globs: Vec::new(),
-            glob_scan_max_depth: None,
-            network: NetworkMode::Proxy,
-            domains: Some(rules),
-            protect_metadata: false,
-            extra_workspace_roots: Vec::new(),
-        },
-        Some(sandbox) if sandbox.domains.is_some() => {
-            return Err(ProfileError {
-                key: format!("permissions.{}.network.allowed_domains", profile.name),
-                origin: loaded
-                    .source_of(&["permissions", &profile.name, "network", "allowed_domains"])
-                    .to_string(),
-                message: format!(
-                    "the profile has domain rules of its own while [{MANAGED_PROXY}] sets the rules for every \
-                     profile ({}); keep one of the two",
-                    loaded.source_of(&[MANAGED_PROXY])
-                ),
-            });
-        }
-        Some(sandbox) if sandbox.network == NetworkMode::Restricted => sandbox,
-        Some(sandbox) => SandboxProfile {
-            network: NetworkMode::Proxy,
-            domains: Some(rules),
-            ..sandbox
-        },
-    };
-    // The command must not be able to remove the managed proxy for the
-    // next run by editing the files that set it.
-    let mut sandbox = sandbox;
-    sandbox
-        .filesystem
-        .extend(loaded.file_directories().into_iter().map(|dir| FsRule {
-            target: FsTarget::Path(dir),
-            subpath: PathBuf::new(),
-            access: Access::Read,
-            origin: RuleOrigin::ManagedProxyConfig,
-        }));
-    profile.chosen_by = format!(
-        "{}; network through the managed proxy ({})",
-        profile.chosen_by,
-        loaded.source_of(&[MANAGED_PROXY])
-    );
-    profile.sandbox = Some(sandbox);
-    Ok(profile)
 }
 
 fn select_configured_profile(
@@ -439,52 +365,6 @@ fn valid_profiles(loaded: &LoadedConfig) -> String {
         .chain(loaded.config.permissions.keys().cloned())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The built-in proxy's rules from `allowed_domains`, `denied_domains` and
-/// `allow_local_addresses`: present exactly when `allowed_domains` is,
-/// which needs mode proxy; the other two keys need `allowed_domains`.
-/// Errors name the key at fault.
-fn domain_policy(
-    allowed: Option<&Vec<String>>,
-    denied: Option<&[String]>,
-    allow_local_addresses: Option<bool>,
-    network: NetworkMode,
-) -> Result<Option<DomainPolicy>, (&'static str, String)> {
-    let Some(allowed) = allowed else {
-        if denied.is_some() {
-            return Err((
-                "denied_domains",
-                "needs allowed_domains (it only narrows what the built-in proxy allows)".into(),
-            ));
-        }
-        if allow_local_addresses.is_some() {
-            return Err((
-                "allow_local_addresses",
-                "needs allowed_domains (it is a rule of the built-in proxy)".into(),
-            ));
-        }
-        return Ok(None);
-    };
-    if network != NetworkMode::Proxy {
-        return Err((
-            "allowed_domains",
-            format!(
-                "needs mode = \"proxy\" (the mode is \"{}\"); the built-in proxy is the proxy of that mode",
-                network.as_str()
-            ),
-        ));
-    }
-    let parse = |key: &'static str, list: &[String]| {
-        list.iter()
-            .map(|text| DomainPattern::parse(text).map_err(|err| (key, err.to_string())))
-            .collect::<Result<Vec<_>, _>>()
-    };
-    Ok(Some(DomainPolicy {
-        allowed: parse("allowed_domains", allowed)?,
-        denied: parse("denied_domains", denied.unwrap_or_default())?,
-        allow_local_addresses: allow_local_addresses.unwrap_or(false),
-    }))
 }
 
 /// Renders a key path the way TOML spells it, quoting segments as needed.

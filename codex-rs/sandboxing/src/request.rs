@@ -107,10 +107,10 @@ pub fn build_policy(args: &SandboxArgs, env: &Environment) -> Result<EffectivePo
         ),
     };
     if let Some(sandbox) = &mut policy.sandbox {
-        sandbox.inner_stage = loaded.config.features.get(INNER_STAGE) == Some(&true);
-        sandbox.legacy_landlock = loaded.config.features.get(USE_LEGACY_LANDLOCK) == Some(&true);
-        sandbox.guard_protected_names = sandbox.protect_metadata
-            && loaded.config.features.get(GUARD_PROTECTED_NAMES) != Some(&false);
+        sandbox.inner_stage = loaded.config.feature(INNER_STAGE) == Some(true);
+        sandbox.legacy_landlock = loaded.config.feature(USE_LEGACY_LANDLOCK) == Some(true);
+        sandbox.guard_protected_names =
+            sandbox.protect_metadata && loaded.config.feature(GUARD_PROTECTED_NAMES) != Some(false);
     }
     Ok(policy)
 }

@@ -196,7 +196,7 @@ fn a_profile_that_hides_the_helper_is_refused_without_proc() {
 }
 
 #[test]
-fn an_allow_list_with_a_proxy_variable_set_is_refused() {
+fn the_built_in_proxy_ignores_a_host_proxy_variable_and_says_so() {
     let (fs, scan) = (tree(), ScanReport::empty());
     let mut sandbox = workspace(NetworkMode::Proxy);
     sandbox.domains = Some(DomainPolicy::default());
@@ -204,10 +204,13 @@ fn an_allow_list_with_a_proxy_variable_set_is_refused() {
     with_variable
         .variables
         .insert("https_proxy".into(), "http://127.0.0.1:3128".into());
-    let err = decide(&effective(sandbox.clone()), &with_variable, &command()).unwrap_err();
+    let plan = decide(&effective(sandbox.clone()), &with_variable, &command()).unwrap();
     assert!(
-        matches!(&err, SandboxError::ProxyVariableWithAllowList { variable } if variable == "https_proxy=http://127.0.0.1:3128"),
-        "{err}"
+        plan.warnings.contains(&Warning::HostProxyNotUsed {
+            variable: "https_proxy=http://127.0.0.1:3128".into()
+        }),
+        "{:?}",
+        plan.warnings
     );
     // Without the variable the built-in proxy is routed, on the port the
     // facts chose, and its variables reach bwrap's environment only.

@@ -1,5 +1,6 @@
-//! The built-in domain allow-list proxy, which `codex` runs for a proxy
-//! profile with `allowed_domains`. The sandbox is routed to it like to any
+//! The built-in domain allow-list proxy, which `codex` runs when
+//! `features.network_proxy` or `[managed_proxy]` routes a network through
+//! it. The sandbox is routed to it like to any
 //! loopback proxy, except that no host port is opened: the bridge hands
 //! each connection accepted on the sandbox's listener straight to
 //! [`BuiltinProxy::serve`], so no other local process can use the proxy,
@@ -149,16 +150,20 @@ async fn handle(request: Request<Incoming>, context: &Context) -> Response<Body>
         request.uri().to_string()
     };
     let method = request.method().clone();
-    let result = if method == Method::CONNECT {
-        tunnel(request, &context.policy).await
-    } else {
-        forward(request, &context.policy).await
+    let result = match context.policy.check_method(method.as_str()) {
+        Err(refusal) => Err(Failure::Refused(refusal)),
+        Ok(()) if method == Method::CONNECT => tunnel(request, &context.policy).await,
+        Ok(()) => forward(request, &context.policy).await,
     };
     result.unwrap_or_else(|failure| {
-        let (status, reason) = match failure {
-            Failure::Refused(refusal) => (StatusCode::FORBIDDEN, refusal.to_string()),
-            Failure::BadRequest(reason) => (StatusCode::BAD_REQUEST, reason.to_owned()),
-            Failure::Upstream(reason) => (StatusCode::BAD_GATEWAY, reason),
+        let (status, reason, proxy_error) = match failure {
+            Failure::Refused(refusal) => (
+                StatusCode::FORBIDDEN,
+                refusal.to_string(),
+                Some(refusal.header_value()),
+            ),
+            Failure::BadRequest(reason) => (StatusCode::BAD_REQUEST, reason.to_owned(), None),
+            Failure::Upstream(reason) => (StatusCode::BAD_GATEWAY, reason, None),
         };
         if status == StatusCode::FORBIDDEN {
             eprintln!(
@@ -166,10 +171,17 @@ async fn handle(request: Request<Incoming>, context: &Context) -> Response<Body>
                 context.log_prefix
             );
         }
-        text_response(
+        let mut response = text_response(
             status,
             format!("codex sandbox proxy: {method} {target}: {reason}\n"),
-        )
+        );
+        if let Some(value) = proxy_error {
+            // The header Codex's proxy marks its refusals with.
+            response
+                .headers_mut()
+                .insert("x-proxy-error", HeaderValue::from_static(value));
+        }
+        response
     })
 }
 
@@ -277,7 +289,7 @@ async fn connect_allowed(
     host: &str,
     port: u16,
 ) -> Result<TcpStream, Failure> {
-    policy.check_host(host).map_err(Failure::Refused)?;
+    let allowed = policy.check_host(host).map_err(Failure::Refused)?;
     let resolved: Vec<SocketAddr> =
         tokio::time::timeout(UPSTREAM_TIMEOUT, tokio::net::lookup_host((host, port)))
             .await
@@ -287,7 +299,7 @@ async fn connect_allowed(
     let mut first_refusal = None;
     let mut last_error = None;
     for addr in resolved {
-        if let Err(refusal) = policy.check_address(addr.ip()) {
+        if let Err(refusal) = policy.check_address(addr.ip(), allowed) {
             first_refusal.get_or_insert(refusal);
             continue;
         }

@@ -85,7 +85,7 @@ pub const TEST_PROFILE_CONFIG: &str = "default_permissions = \"test-workspace\"\
      [permissions.test-workspace.filesystem]\n\":root\" = \"read\"\n\":workspace_roots\" = \"write\"\n";
 
 /// Options that give [`TEST_PROFILE`] the host's network.
-pub const NETWORK_ENABLED: &[&str] = &["-c", "permissions.test-workspace.network.mode=\"enabled\""];
+pub const NETWORK_ENABLED: &[&str] = &["-c", "permissions.test-workspace.network.enabled=true"];
 
 /// A scratch world: a workspace (a git repository), a directory outside it,
 /// and a CODEX_HOME whose config selects [`TEST_PROFILE`]: read everything,

@@ -17,9 +17,10 @@ use serde::Deserialize;
 
 pub use overrides::ConfigOverride;
 pub use schema::{
-    ConfigToml, EnvironmentInherit, GUARD_PROTECTED_NAMES, INNER_STAGE, KNOWN_FEATURES,
-    ManagedProxyToml, NetworkModeToml, NetworkToml, PermissionProfileToml, RETIRED_FEATURES,
-    SandboxMode, ShellEnvironmentPolicyToml, USE_LEGACY_LANDLOCK, WorkspaceWriteToml,
+    ConfigToml, DomainAccessToml, EnvironmentInherit, FeatureToml, GUARD_PROTECTED_NAMES,
+    INNER_STAGE, KNOWN_FEATURES, ManagedProxyToml, NETWORK_PROXY, NetworkToml,
+    PermissionProfileToml, ProxyModeToml, RETIRED_FEATURES, SandboxMode,
+    ShellEnvironmentPolicyToml, USE_LEGACY_LANDLOCK, WorkspaceWriteToml,
 };
 
 /// Why the configuration could not be loaded. Every message names the file,

@@ -10,7 +10,19 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 /// Feature flags this build knows (`features.NAME`, `--enable`, `--disable`).
-pub const KNOWN_FEATURES: &[&str] = &[USE_LEGACY_LANDLOCK, INNER_STAGE, GUARD_PROTECTED_NAMES];
+pub const KNOWN_FEATURES: &[&str] = &[
+    USE_LEGACY_LANDLOCK,
+    INNER_STAGE,
+    GUARD_PROTECTED_NAMES,
+    NETWORK_PROXY,
+];
+
+/// Feature (Codex's): a profile whose network is enabled goes through the
+/// built-in proxy, which enforces its `domains`, `mode` and
+/// `allow_local_binding`. `true`, or a table of the same keys as a
+/// profile's network with `enabled = true`, whose values win over the
+/// profile's.
+pub const NETWORK_PROXY: &str = "network_proxy";
 
 /// Features earlier builds knew, with what became of them: still accepted,
 /// with a one-line warning, so a config that sets one keeps working.
@@ -51,7 +63,7 @@ pub struct ConfigToml {
     pub permissions: BTreeMap<String, PermissionProfileToml>,
     /// Feature flags; names are checked against [`KNOWN_FEATURES`].
     #[serde(default)]
-    pub features: BTreeMap<String, bool>,
+    pub features: BTreeMap<String, FeatureToml>,
     /// The managed proxy: domain rules every profile's network goes
     /// through, `:danger-full-access` included.
     pub managed_proxy: Option<ManagedProxyToml>,
@@ -94,16 +106,48 @@ pub enum EnvironmentInherit {
     None,
 }
 
-/// `[managed_proxy]`: the built-in proxy's rules for every profile.
+/// `[managed_proxy]`, this sandbox's own: the built-in proxy's rules for
+/// every profile, in the vocabulary of a profile's network.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManagedProxyToml {
-    /// Host names that may be reached (`example.com`, `*.example.com`).
-    pub allowed_domains: Vec<String>,
-    /// Names refused even when allowed.
-    pub denied_domains: Option<Vec<String>>,
-    /// Let allowed names lead to loopback and private addresses.
-    pub allow_local_addresses: Option<bool>,
+    /// Host pattern -> `allow` or `deny`.
+    #[serde(default)]
+    pub domains: BTreeMap<String, DomainAccessToml>,
+    /// Which methods pass.
+    pub mode: Option<ProxyModeToml>,
+    /// Let allowed hosts be or lead to loopback and private addresses.
+    pub allow_local_binding: Option<bool>,
+}
+
+impl ConfigToml {
+    /// Whether feature `name` is on (`Some(true)`), off, or not set. A
+    /// table (`[features.network_proxy]`) is on when its `enabled` is.
+    pub fn feature(&self, name: &str) -> Option<bool> {
+        match self.features.get(name)? {
+            FeatureToml::Switch(on) => Some(*on),
+            FeatureToml::Table(table) => table.enabled,
+        }
+    }
+
+    /// The settings `[features.network_proxy]` holds as a table, if it
+    /// is one.
+    pub fn network_proxy_settings(&self) -> Option<&NetworkToml> {
+        match self.features.get(NETWORK_PROXY)? {
+            FeatureToml::Table(table) => Some(table),
+            FeatureToml::Switch(_) => None,
+        }
+    }
+}
+
+/// A feature: on or off, or (`network_proxy` only) a table of settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum FeatureToml {
+    /// `name = true`.
+    Switch(bool),
+    /// `[features.network_proxy]`.
+    Table(NetworkToml),
 }
 
 /// The legacy `sandbox_mode` values.
@@ -160,30 +204,80 @@ pub struct PermissionProfileToml {
     pub network: NetworkToml,
 }
 
-/// `[permissions.NAME.network]`.
+/// `[permissions.NAME.network]`, Codex's keys with Codex's meaning, and
+/// one of this sandbox's own (`environment_proxy`).
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkToml {
-    /// How the command may reach the network; restricted when absent.
-    pub mode: Option<NetworkModeToml>,
-    /// With mode proxy: start the built-in proxy, which lets through only
-    /// these host names (`example.com`, `*.example.com`).
-    pub allowed_domains: Option<Vec<String>>,
-    /// With `allowed_domains`: names refused even when allowed.
-    pub denied_domains: Option<Vec<String>>,
-    /// With `allowed_domains`: let allowed names lead to loopback and
-    /// private addresses (a local package mirror). Off by default.
-    pub allow_local_addresses: Option<bool>,
+    /// The switch: the network is restricted unless this is `true`.
+    pub enabled: Option<bool>,
+    /// With the managed proxy: which HTTP methods pass.
+    pub mode: Option<ProxyModeToml>,
+    /// With the managed proxy: host pattern -> `allow` or `deny`.
+    pub domains: Option<BTreeMap<String, DomainAccessToml>>,
+    /// With the managed proxy: let allowed hosts be or lead to loopback and
+    /// private addresses.
+    pub allow_local_binding: Option<bool>,
+    /// Socket path -> `allow` or `deny`; Codex's proxy has no effect with
+    /// them on Linux, nor does this sandbox.
+    pub unix_sockets: Option<BTreeMap<String, DomainAccessToml>>,
+    /// Codex: let its proxy go through the environment's proxy.
+    pub allow_upstream_proxy: Option<bool>,
+    /// Codex: let its proxy listen beyond loopback.
+    pub dangerously_allow_non_loopback_proxy: Option<bool>,
+    /// Codex: let a proxied command use every Unix socket.
+    pub dangerously_allow_all_unix_sockets: Option<bool>,
+    /// Codex: its proxy's address (no visible effect in Codex 0.171).
+    pub proxy_url: Option<String>,
+    /// Codex: its SOCKS5 listener's address.
+    pub socks_url: Option<String>,
+    /// Codex: whether it offers SOCKS5.
+    pub enable_socks5: Option<bool>,
+    /// Codex: whether its SOCKS5 carries UDP.
+    pub enable_socks5_udp: Option<bool>,
+    /// This sandbox's own: with `enabled = true`, the command's only way
+    /// out is the loopback proxy the environment's `HTTP_PROXY`,
+    /// `HTTPS_PROXY` or `ALL_PROXY` names.
+    pub environment_proxy: Option<bool>,
 }
 
-/// The spellings of `network.mode`.
+/// `allow` or `deny`, for a `domains` or `unix_sockets` entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum NetworkModeToml {
-    /// No network at all.
-    Restricted,
-    /// Full network access.
-    Enabled,
-    /// Only through a proxy.
-    Proxy,
+pub enum DomainAccessToml {
+    /// May be reached.
+    Allow,
+    /// May not, whatever else allows it.
+    Deny,
+}
+
+/// `mode`: `limited` or `full`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum ProxyModeToml {
+    /// `GET`, `HEAD` and `OPTIONS` only.
+    Limited,
+    /// Every method.
+    Full,
+}
+
+impl TryFrom<String> for ProxyModeToml {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        match text.as_str() {
+            "limited" => Ok(ProxyModeToml::Limited),
+            "full" => Ok(ProxyModeToml::Full),
+            "enabled" | "restricted" | "proxy" => Err(format!(
+                "`{text}` is not a mode: mode is \"limited\" or \"full\" (the managed proxy's methods); \
+                 the network is switched on with enabled = true{}",
+                if text == "proxy" {
+                    ", and routed through the environment's proxy with environment_proxy = true"
+                } else {
+                    ""
+                }
+            )),
+            _ => Err(format!("unknown mode `{text}`; valid modes: limited, full")),
+        }
+    }
 }

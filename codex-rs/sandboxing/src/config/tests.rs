@@ -58,10 +58,10 @@ fn unknown_keys_are_ignored_with_a_warning_naming_the_nearest_key() {
 fn unknown_keys_inside_a_profile_are_ignored_with_a_warning() {
     let home = home_with(&[(
         "config.toml",
-        "[permissions.dev.network]\nmode = \"enabled\"\nallowed = []\n",
+        "[permissions.dev.network]\nenabled = true\nallowed = []\n",
     )]);
     let loaded = LoadedConfig::load(&request(&home)).unwrap();
-    assert!(loaded.config.permissions["dev"].network.mode.is_some());
+    assert_eq!(loaded.config.permissions["dev"].network.enabled, Some(true));
     assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
     assert!(
         loaded.warnings[0].starts_with("unknown key `permissions.dev.network.allowed`"),
@@ -196,10 +196,7 @@ fn feature_flags_are_layered_and_unknown_ones_warned_about() {
     let mut req = request(&home);
     req.disable = vec!["use_legacy_landlock".into()];
     let loaded = LoadedConfig::load(&req).unwrap();
-    assert_eq!(
-        loaded.config.features.get("use_legacy_landlock"),
-        Some(&false)
-    );
+    assert_eq!(loaded.config.feature("use_legacy_landlock"), Some(false));
     req.enable = vec!["turbo".into(), "shell_tool".into()];
     let loaded = LoadedConfig::load(&req).unwrap();
     assert_eq!(

@@ -1,5 +1,6 @@
 use super::*;
 use crate::profile::inherit::MergedProfile;
+use crate::proxy::domains::{DomainPattern, ProxyMode};
 
 fn select(toml: &str, cli: Option<&str>) -> Result<Profile, ProfileError> {
     select_profile(&LoadedConfig::from_test_toml(toml), cli)
@@ -213,7 +214,7 @@ fn user_profiles_map_keys_and_paths() {
 "/code/secrets" = "none"
 "~/cache" = "write"
 [permissions.dev.network]
-mode = "enabled"
+enabled = true
 "#,
         None,
     )
@@ -244,83 +245,177 @@ mode = "enabled"
 }
 
 #[test]
-fn network_mode_defaults_to_restricted_and_parses_proxy() {
+fn network_defaults_to_restricted_and_environment_proxy_routes_it() {
     let profile = select(
         "[permissions.p.filesystem]\n\":root\" = \"read\"",
         Some("p"),
     )
     .unwrap();
     assert_eq!(profile.sandbox.unwrap().network, NetworkMode::Restricted);
-    let profile = select("[permissions.p.network]\nmode = \"proxy\"", Some("p")).unwrap();
-    assert_eq!(profile.sandbox.unwrap().network, NetworkMode::Proxy);
-}
-
-#[test]
-fn allowed_domains_configure_the_built_in_proxy() {
     let profile = select(
-        "[permissions.p.network]\nmode = \"proxy\"\nallowed_domains = [\"crates.io\", \"*.crates.io\"]\n\
-         denied_domains = [\"evil.crates.io\"]\nallow_local_addresses = true\n",
+        "[permissions.p.network]\nenabled = true\nenvironment_proxy = true",
         Some("p"),
     )
     .unwrap();
-    let domains = profile.sandbox.unwrap().domains.unwrap();
+    let sandbox = profile.sandbox.unwrap();
+    assert_eq!(sandbox.network, NetworkMode::Proxy);
+    assert_eq!(sandbox.domains, None, "the environment's proxy");
+}
+
+const FEATURE: &str = "[features]\nnetwork_proxy = true\n";
+
+#[test]
+fn the_network_proxy_feature_puts_an_enabled_network_under_the_profiles_rules() {
+    let profile = select(
+        &format!(
+            "{FEATURE}[permissions.p.network]\nenabled = true\nmode = \"limited\"\nallow_local_binding = true\n\
+             [permissions.p.network.domains]\n\"crates.io\" = \"allow\"\n\"*.crates.io\" = \"allow\"\n\
+             \"evil.crates.io\" = \"deny\"\n"
+        ),
+        Some("p"),
+    )
+    .unwrap();
+    assert!(
+        profile.chosen_by.contains("features.network_proxy"),
+        "{}",
+        profile.chosen_by
+    );
+    let sandbox = profile.sandbox.unwrap();
+    assert_eq!(sandbox.network, NetworkMode::Proxy);
+    let rules = sandbox.domains.unwrap();
     assert_eq!(
-        domains.allowed,
+        rules.allowed,
         [
             DomainPattern::Exact("crates.io".into()),
             DomainPattern::Subdomains("crates.io".into())
         ]
     );
     assert_eq!(
-        domains.denied,
+        rules.denied,
         [DomainPattern::Exact("evil.crates.io".into())]
     );
-    assert!(domains.allow_local_addresses);
-    let plain = select("[permissions.p.network]\nmode = \"proxy\"\n", Some("p")).unwrap();
-    assert_eq!(plain.sandbox.unwrap().domains, None);
+    assert!(rules.allow_local_addresses);
+    assert_eq!(rules.mode, ProxyMode::Limited);
 }
 
 #[test]
-fn domain_settings_out_of_place_or_malformed_name_the_key() {
+fn the_feature_leaves_restricted_networks_and_the_unsandboxed_profile_alone() {
+    for (config, cli) in [
+        ("[permissions.p.network]\nenabled = false\n", Some("p")),
+        ("", Some(WORKSPACE)),
+        ("", Some(READ_ONLY)),
+    ] {
+        let sandbox = select(&format!("{FEATURE}{config}"), cli)
+            .unwrap()
+            .sandbox
+            .unwrap();
+        assert_eq!(sandbox.network, NetworkMode::Restricted, "{config}");
+        assert_eq!(sandbox.domains, None);
+    }
+    assert_eq!(
+        select(FEATURE, Some(DANGER_FULL_ACCESS)).unwrap().sandbox,
+        None
+    );
+    // The legacy workspace-write mode with network_access is proxied too.
+    let legacy = select_with(
+        &format!("{FEATURE}[sandbox_workspace_write]\nnetwork_access = true\n"),
+        &["sandbox_mode=workspace-write"],
+        None,
+    )
+    .unwrap()
+    .sandbox
+    .unwrap();
+    assert_eq!(legacy.network, NetworkMode::Proxy);
+    assert_eq!(legacy.domains, Some(DomainPolicy::default()));
+}
+
+#[test]
+fn a_feature_table_wins_over_the_profile_key_by_key() {
+    let sandbox = select(
+        "[features.network_proxy]\nenabled = true\nmode = \"full\"\n\
+         [features.network_proxy.domains]\n\"a.com\" = \"deny\"\n\
+         [permissions.p.network]\nenabled = true\nmode = \"limited\"\nallow_local_binding = true\n\
+         [permissions.p.network.domains]\n\"a.com\" = \"allow\"\n\"b.com\" = \"allow\"\n",
+        Some("p"),
+    )
+    .unwrap()
+    .sandbox
+    .unwrap();
+    let rules = sandbox.domains.unwrap();
+    assert_eq!(rules.mode, ProxyMode::Full);
+    assert!(rules.allow_local_addresses);
+    assert_eq!(rules.allowed, [DomainPattern::Exact("b.com".into())]);
+    assert_eq!(rules.denied, [DomainPattern::Exact("a.com".into())]);
+    // A table without `enabled = true` leaves the feature off.
+    let off = select(
+        "[features.network_proxy]\nmode = \"limited\"\n[permissions.p.network]\nenabled = true\n",
+        Some("p"),
+    )
+    .unwrap()
+    .sandbox
+    .unwrap();
+    assert_eq!(off.network, NetworkMode::Enabled);
+}
+
+#[test]
+fn proxy_rules_without_the_feature_do_nothing_and_say_so() {
+    let profile = select(
+        "[permissions.p.network]\nenabled = true\n[permissions.p.network.domains]\n\"a.com\" = \"allow\"\n",
+        Some("p"),
+    )
+    .unwrap();
+    assert_eq!(
+        profile.sandbox.as_ref().unwrap().network,
+        NetworkMode::Enabled
+    );
+    assert!(
+        profile
+            .warnings
+            .iter()
+            .any(|warning| warning.contains("no effect without features.network_proxy")),
+        "{:?}",
+        profile.warnings
+    );
+}
+
+#[test]
+fn network_settings_out_of_place_or_malformed_name_the_key() {
     let cases = [
         (
-            "allowed_domains = [\"a.com\"]",
-            "allowed_domains",
-            "needs mode = \"proxy\" (the mode is \"restricted\")",
+            "",
+            "environment_proxy = true",
+            "permissions.p.network.environment_proxy",
+            "needs enabled = true",
         ),
         (
-            "mode = \"enabled\"\nallowed_domains = [\"a.com\"]",
-            "allowed_domains",
-            "the mode is \"enabled\"",
+            "",
+            "enabled = true\nenvironment_proxy = true\n[permissions.p.network.domains]\n\"a.com\" = \"allow\"",
+            "permissions.p.network.environment_proxy",
+            "enforces no domains",
         ),
         (
-            "mode = \"proxy\"\ndenied_domains = [\"a.com\"]",
-            "denied_domains",
-            "needs allowed_domains",
+            FEATURE,
+            "enabled = true\nenvironment_proxy = true",
+            "permissions.p.network.environment_proxy",
+            "keep one",
         ),
         (
-            "mode = \"proxy\"\nallow_local_addresses = true",
-            "allow_local_addresses",
-            "needs allowed_domains",
+            "",
+            "enabled = true\n[permissions.p.network.domains]\n\"ex*ample.com\" = \"allow\"",
+            "permissions.p.network.domains.\"ex*ample.com\"",
+            "only as `*`",
         ),
         (
-            "mode = \"proxy\"\nallowed_domains = [\"10.0.0.1\"]",
-            "allowed_domains",
-            "IP address",
-        ),
-        (
-            "mode = \"proxy\"\nallowed_domains = [\"a.com\"]\ndenied_domains = [\"a*.com\"]",
-            "denied_domains",
-            "whole first label",
+            "[features.network_proxy]\nenabled = true\n[features.network_proxy.domains]\n\"10.0.0.0/8\" = \"allow\"\n",
+            "enabled = true",
+            "features.network_proxy.domains.\"10.0.0.0/8\"",
+            "address ranges",
         ),
     ];
-    for (entries, key, needle) in cases {
-        let toml = format!("[permissions.p.network]\n{entries}\n");
+    for (prefix, entries, key, needle) in cases {
+        let toml = format!("{prefix}[permissions.p.network]\n{entries}\n");
         let err = select(&toml, Some("p")).unwrap_err().to_string();
-        assert!(
-            err.starts_with(&format!("permissions.p.network.{key}")),
-            "{entries}: {err}"
-        );
+        assert!(err.starts_with(&format!("{key} (")), "{entries}: {err}");
         assert!(err.contains(needle), "{entries}: {err}");
     }
 }
@@ -427,7 +522,7 @@ fn built_in_profiles_set_no_glob_scan_depth() {
     assert_eq!(sandbox.glob_scan_max_depth, None);
 }
 
-const MANAGED: &str = "[managed_proxy]\nallowed_domains = [\"crates.io\"]\n";
+const MANAGED: &str = "[managed_proxy.domains]\n\"crates.io\" = \"allow\"\n";
 
 #[test]
 fn the_managed_proxy_takes_every_network_but_a_restricted_one() {
@@ -461,7 +556,7 @@ fn the_managed_proxy_takes_every_network_but_a_restricted_one() {
     assert!(online.protect_metadata);
 
     let proxied = select(
-        &format!("{MANAGED}[permissions.p.network]\nmode = \"proxy\"\n"),
+        &format!("{MANAGED}[permissions.p.network]\nenabled = true\nenvironment_proxy = true\n"),
         Some("p"),
     )
     .unwrap()
@@ -488,25 +583,20 @@ fn rules_of(sandbox: &SandboxProfile) -> Vec<(FsTarget, Access)> {
 #[test]
 fn managed_proxy_errors_name_the_key() {
     let err = select(
-        "[managed_proxy]\nallowed_domains = [\"1.2.3.4\"]\n",
+        "[managed_proxy.domains]\n\"0x7f.1\" = \"allow\"\n",
         Some(WORKSPACE),
     )
     .unwrap_err()
     .to_string();
-    assert!(err.starts_with("managed_proxy.allowed_domains"), "{err}");
-    assert!(err.contains("IP address"), "{err}");
+    assert!(err.starts_with("managed_proxy.domains.\"0x7f.1\""), "{err}");
+    assert!(err.contains("old numeric spelling"), "{err}");
     let err = select(
-        &format!(
-            "{MANAGED}[permissions.p.network]\nmode = \"proxy\"\nallowed_domains = [\"a.com\"]\n"
-        ),
+        &format!("{MANAGED}{FEATURE}[permissions.p.network]\nenabled = true\n"),
         Some("p"),
     )
     .unwrap_err()
     .to_string();
-    assert!(
-        err.starts_with("permissions.p.network.allowed_domains"),
-        "{err}"
-    );
+    assert!(err.starts_with("features.network_proxy"), "{err}");
     assert!(err.contains("keep one of the two"), "{err}");
 }
 
@@ -788,7 +878,7 @@ fn an_unknown_special_key_is_ignored_with_a_warning_naming_it() {
 
 #[test]
 fn a_profile_with_no_known_filesystem_rule_reads_nothing_and_says_so() {
-    let profile = select("[permissions.p.network]\nmode = \"enabled\"\n", Some("p")).unwrap();
+    let profile = select("[permissions.p.network]\nenabled = true\n", Some("p")).unwrap();
     assert!(rules(&profile).is_empty());
     assert_eq!(profile.warnings.len(), 1);
     assert!(

@@ -3,16 +3,14 @@
 
 use std::path::PathBuf;
 
-use crate::config::NetworkModeToml;
 use crate::glob::is_glob;
 
 use super::filesystem::{
     FsEntry, GLOB_SCAN_MAX_DEPTH_KEY, KeyedEntry, parse_entry, parse_scan_depth,
 };
 use super::inherit::{KeyError, MergedProfile};
-use super::{
-    FsRule, GlobRule, NetworkMode, SPECIAL_KEYS, SandboxProfile, WorkspaceRoot, domain_policy,
-};
+use super::network::profile_network;
+use super::{FsRule, GlobRule, SPECIAL_KEYS, SandboxProfile, WorkspaceRoot};
 
 /// The rules of `merged`, and a warning for each thing it says that has
 /// no effect here. Errors name the key at fault, in the profile that
@@ -70,19 +68,11 @@ pub fn sandbox_profile(merged: &MergedProfile) -> Result<(SandboxProfile, Vec<St
             merged.lineage[0]
         ));
     }
-    let network_key = |key: &str| merged.key_path(&["network", key]);
-    let network = match toml.network.mode {
-        None | Some(NetworkModeToml::Restricted) => NetworkMode::Restricted,
-        Some(NetworkModeToml::Enabled) => NetworkMode::Enabled,
-        Some(NetworkModeToml::Proxy) => NetworkMode::Proxy,
-    };
-    let domains = domain_policy(
-        toml.network.allowed_domains.as_ref(),
-        toml.network.denied_domains.as_deref(),
-        toml.network.allow_local_addresses,
-        network,
-    )
-    .map_err(|(key, message)| (network_key(key), message))?;
+    let (network, proxy_settings) = profile_network(&toml.network).map_err(|(key, message)| {
+        let mut path = vec!["network"];
+        path.extend(key.iter().map(String::as_str));
+        (merged.key_path(&path), message)
+    })?;
     let extra_workspace_roots = toml
         .workspace_roots
         .iter()
@@ -107,7 +97,8 @@ pub fn sandbox_profile(merged: &MergedProfile) -> Result<(SandboxProfile, Vec<St
             deny_globs,
             glob_scan_max_depth,
             network,
-            domains,
+            domains: None,
+            proxy_settings,
             protect_metadata: true,
             extra_workspace_roots,
         },

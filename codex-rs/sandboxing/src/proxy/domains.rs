@@ -1,28 +1,42 @@
-//! The built-in proxy's rules: which host names a proxy-routed command may
-//! reach (`allowed_domains`, `denied_domains`) and which addresses those
-//! names may lead to. Pure, so every rule is a unit test.
+//! The built-in proxy's rules, with the meaning OpenAI Codex's managed
+//! network proxy gives `[permissions.NAME.network.domains]`: which hosts a
+//! proxy-routed command may reach, which addresses they may lead to, and
+//! which HTTP methods it may use. Pure, so every rule is a unit test.
 //!
-//! - `example.com` matches exactly that name; `*.example.com` matches every
-//!   name below it (`a.example.com`, `a.b.example.com`) but not
-//!   `example.com` itself: list both to allow both.
-//! - A denied pattern beats an allowed one.
+//! - `example.com` matches exactly that name; `*.example.com` every name
+//!   below it (`a.example.com`, `a.b.example.com`) but not `example.com`;
+//!   `**.example.com` both; `*` every host. An IP address (`127.0.0.1`,
+//!   `::1`) matches exactly that address.
+//! - A `deny` entry beats an `allow` entry.
 //! - Names are compared in lower case, with one trailing dot ignored.
-//! - A raw IP address is never allowed: the lists are about names.
-//! - An allowed name must not lead to a loopback, private, link-local,
-//!   shared (100.64.0.0/10), unspecified, multicast or otherwise
-//!   non-public address, unless `allow_local_addresses` is set (for a
-//!   package mirror on this machine or the local network).
+//! - A target that is, or resolves to, a loopback, private, link-local,
+//!   shared (100.64.0.0/10), documentation, unspecified, multicast or
+//!   otherwise non-public address is refused unless an exact entry names
+//!   it (`localhost`, `127.0.0.1`) or `allow_local_binding` is set:
+//!   wildcards never reach this machine or its network on their own.
+//! - In `limited` mode only `GET`, `HEAD` and `OPTIONS` pass. HTTPS
+//!   tunnels (`CONNECT`) are refused in that mode, since the methods
+//!   inside cannot be seen: stricter than Codex, which intercepts TLS
+//!   with a certificate authority of its own to look inside.
+//! - Old numeric spellings of IPv4 addresses (`127.1`, `0x7f.1`,
+//!   `2130706433`) are refused as targets and as patterns.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// One entry of `allowed_domains` or `denied_domains`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One key of a `domains` table.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum DomainPattern {
     /// `example.com`: that name only.
     Exact(String),
+    /// `127.0.0.1`, `::1`: that address only.
+    Address(IpAddr),
     /// `*.example.com`: every name strictly below `example.com`.
     Subdomains(String),
+    /// `**.example.com`: `example.com` and every name below it.
+    NameAndSubdomains(String),
+    /// `*`: every host.
+    Any,
 }
 
 /// Why a domain pattern is refused; the message names it and says what
@@ -34,23 +48,35 @@ pub struct DomainPatternError(String);
 impl DomainPattern {
     /// Parses a pattern; the error says what is wrong with it.
     pub fn parse(text: &str) -> Result<Self, DomainPatternError> {
-        let lower = text.to_ascii_lowercase();
-        let (subdomains, name) = match lower.strip_prefix("*.") {
-            Some(rest) => (true, rest),
-            None => (false, lower.as_str()),
-        };
+        let lower = text.trim().to_ascii_lowercase();
+        if lower == "*" {
+            return Ok(DomainPattern::Any);
+        }
+        if let Some(address) = parse_address(&lower) {
+            return Ok(DomainPattern::Address(address));
+        }
+        if lower.contains('/') && !lower.contains("://") {
+            return Err(DomainPatternError(format!(
+                "`{text}`: address ranges are not supported (as in Codex); list the addresses"
+            )));
+        }
+        let (make, name): (fn(String) -> DomainPattern, &str) =
+            if let Some(rest) = lower.strip_prefix("**.") {
+                (DomainPattern::NameAndSubdomains, rest)
+            } else if let Some(rest) = lower.strip_prefix("*.") {
+                (DomainPattern::Subdomains, rest)
+            } else {
+                (DomainPattern::Exact, lower.as_str())
+            };
         let name = name.strip_suffix('.').unwrap_or(name);
         if name.contains('*') {
             return Err(DomainPatternError(format!(
-                "`{text}`: `*` is allowed only as a whole first label (`*.example.com`)"
+                "`{text}`: `*` is allowed only as `*`, or as a whole first label (`*.example.com`, `**.example.com`)"
             )));
         }
-        if name.parse::<IpAddr>().is_ok()
-            || name.trim_matches(['[', ']']).parse::<IpAddr>().is_ok()
-            || is_numeric_address(name)
-        {
+        if is_numeric_address(name) {
             return Err(DomainPatternError(format!(
-                "`{text}` is an IP address; the built-in proxy refuses raw addresses, list names"
+                "`{text}` reads as an IP address in an old numeric spelling; write the address out (`127.0.0.1`)"
             )));
         }
         if !is_host_name(name) {
@@ -58,21 +84,27 @@ impl DomainPattern {
                 "`{text}` is not a host name (letters, digits, `-` and `.`, no port or path)"
             )));
         }
-        Ok(if subdomains {
-            DomainPattern::Subdomains(name.to_owned())
-        } else {
-            DomainPattern::Exact(name.to_owned())
-        })
+        Ok(make(name.to_owned()))
     }
 
-    /// Whether `host` (already normalised) matches.
-    fn matches(&self, host: &str) -> bool {
-        match self {
-            DomainPattern::Exact(name) => host == name,
-            DomainPattern::Subdomains(name) => host
-                .strip_suffix(name.as_str())
-                .is_some_and(|prefix| prefix.len() > 1 && prefix.ends_with('.')),
+    /// Whether a host (already normalised) matches.
+    fn matches(&self, host: &Host) -> bool {
+        match (self, host) {
+            (DomainPattern::Any, _) => true,
+            (DomainPattern::Address(pattern), Host::Address(address)) => pattern == address,
+            (DomainPattern::Exact(pattern), Host::Name(name)) => name == pattern,
+            (DomainPattern::Subdomains(pattern), Host::Name(name)) => is_below(name, pattern),
+            (DomainPattern::NameAndSubdomains(pattern), Host::Name(name)) => {
+                name == pattern || is_below(name, pattern)
+            }
+            _ => false,
         }
+    }
+
+    /// Whether this pattern names one host exactly, which lets that host
+    /// be a local address.
+    fn is_exact(&self) -> bool {
+        matches!(self, DomainPattern::Exact(_) | DomainPattern::Address(_))
     }
 }
 
@@ -80,83 +112,184 @@ impl fmt::Display for DomainPattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DomainPattern::Exact(name) => f.write_str(name),
+            DomainPattern::Address(address) => write!(f, "{address}"),
             DomainPattern::Subdomains(name) => write!(f, "*.{name}"),
+            DomainPattern::NameAndSubdomains(name) => write!(f, "**.{name}"),
+            DomainPattern::Any => f.write_str("*"),
         }
     }
 }
 
-/// The built-in proxy's rules for one profile.
+/// Which HTTP methods the built-in proxy lets through (`mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProxyMode {
+    /// Every method, and HTTPS tunnels (Codex's default).
+    #[default]
+    Full,
+    /// `GET`, `HEAD` and `OPTIONS` only; no HTTPS tunnels.
+    Limited,
+}
+
+impl ProxyMode {
+    /// The `config.toml` spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProxyMode::Full => "full",
+            ProxyMode::Limited => "limited",
+        }
+    }
+}
+
+/// The built-in proxy's rules for one run.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DomainPolicy {
-    /// Names that may be reached.
+    /// Hosts that may be reached.
     pub allowed: Vec<DomainPattern>,
-    /// Names that may not, whatever `allowed` says.
+    /// Hosts that may not, whatever `allowed` says.
     pub denied: Vec<DomainPattern>,
-    /// Whether allowed names may lead to non-public addresses.
+    /// Whether allowed hosts may be, or lead to, non-public addresses
+    /// (`allow_local_binding`).
     pub allow_local_addresses: bool,
+    /// Which methods pass.
+    pub mode: ProxyMode,
 }
 
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    /// The target is an IP address, not a name.
-    RawAddress,
-    /// The name is not a host name at all.
+    /// The host is neither a host name nor an IP address.
     BadName,
-    /// A `denied_domains` entry matches.
+    /// A `deny` entry matches.
     Denied(String),
-    /// No `allowed_domains` entry matches.
+    /// No `allow` entry matches.
     NotAllowed,
-    /// The name leads to a non-public address.
+    /// The host is, or leads to, a non-public address.
     LocalAddress(IpAddr),
+    /// The method is not allowed in `limited` mode.
+    Method(String),
+}
+
+impl Refusal {
+    /// The value of the `x-proxy-error` header Codex's proxy answers a
+    /// refusal with, which tools may read.
+    pub fn header_value(&self) -> &'static str {
+        match self {
+            Refusal::Denied(_) => "blocked-by-denylist",
+            Refusal::Method(_) => "blocked-by-method-policy",
+            Refusal::BadName | Refusal::NotAllowed | Refusal::LocalAddress(_) => {
+                "blocked-by-allowlist"
+            }
+        }
+    }
 }
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Refusal::RawAddress => f.write_str("raw IP addresses are refused; use a host name"),
-            Refusal::BadName => f.write_str("not a valid host name"),
-            Refusal::Denied(pattern) => write!(f, "denied by denied_domains entry `{pattern}`"),
-            Refusal::NotAllowed => f.write_str("not in allowed_domains"),
+            Refusal::BadName => f.write_str("not a valid host name or IP address"),
+            Refusal::Denied(pattern) => write!(f, "denied by the domains entry `{pattern}`"),
+            Refusal::NotAllowed => f.write_str("no domains entry allows it"),
             Refusal::LocalAddress(ip) => write!(
                 f,
-                "resolves to {ip}, a loopback or private address (allow_local_addresses is off)"
+                "{ip} is a loopback or private address: only an exact domains entry or \
+                 allow_local_binding lets one through"
             ),
+            Refusal::Method(method) if method == "CONNECT" => f.write_str(
+                "HTTPS tunnels are refused in limited mode, where the methods inside could not be seen",
+            ),
+            Refusal::Method(method) => {
+                write!(f, "{method} is not allowed in limited mode (GET, HEAD, OPTIONS are)")
+            }
         }
     }
 }
 
+/// A request's target host, normalised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Host {
+    Name(String),
+    Address(IpAddr),
+}
+
+/// What the host check concluded, for the address check that follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostAllowed {
+    /// Whether an exact entry named the host, which lets it be local.
+    pub exactly: bool,
+}
+
 impl DomainPolicy {
-    /// Decides on a request's host (as written in the request, without
-    /// the port).
-    pub fn check_host(&self, host: &str) -> Result<(), Refusal> {
-        let lower = host.to_ascii_lowercase();
-        let name = lower.strip_suffix('.').unwrap_or(&lower);
-        let bare = name.trim_start_matches('[').trim_end_matches(']');
-        if bare.parse::<IpAddr>().is_ok() || is_numeric_address(name) {
-            return Err(Refusal::RawAddress);
-        }
-        if !is_host_name(name) {
-            return Err(Refusal::BadName);
-        }
-        if let Some(pattern) = self.denied.iter().find(|pattern| pattern.matches(name)) {
-            return Err(Refusal::Denied(pattern.to_string()));
-        }
-        if self.allowed.iter().any(|pattern| pattern.matches(name)) {
-            Ok(())
-        } else {
-            Err(Refusal::NotAllowed)
+    /// Decides on a request's method.
+    pub fn check_method(&self, method: &str) -> Result<(), Refusal> {
+        match self.mode {
+            ProxyMode::Full => Ok(()),
+            ProxyMode::Limited if matches!(method, "GET" | "HEAD" | "OPTIONS") => Ok(()),
+            ProxyMode::Limited => Err(Refusal::Method(method.to_owned())),
         }
     }
 
-    /// Decides on an address an allowed name resolved to.
-    pub fn check_address(&self, ip: IpAddr) -> Result<(), Refusal> {
-        if self.allow_local_addresses || is_public(ip) {
+    /// Decides on a request's host (as written in the request, without
+    /// the port). An IP address is judged here in full; a name is judged
+    /// again on each address it resolves to ([`DomainPolicy::check_address`]).
+    pub fn check_host(&self, host: &str) -> Result<HostAllowed, Refusal> {
+        let lower = host.to_ascii_lowercase();
+        let host = match parse_address(&lower) {
+            Some(address) => Host::Address(address),
+            None => {
+                let name = lower.strip_suffix('.').unwrap_or(&lower);
+                if is_numeric_address(name) || !is_host_name(name) {
+                    return Err(Refusal::BadName);
+                }
+                Host::Name(name.to_owned())
+            }
+        };
+        if let Some(pattern) = self.denied.iter().find(|pattern| pattern.matches(&host)) {
+            return Err(Refusal::Denied(pattern.to_string()));
+        }
+        let matching: Vec<&DomainPattern> = self
+            .allowed
+            .iter()
+            .filter(|pattern| pattern.matches(&host))
+            .collect();
+        if matching.is_empty() {
+            return Err(Refusal::NotAllowed);
+        }
+        let allowed = HostAllowed {
+            exactly: matching.iter().any(|pattern| pattern.is_exact()),
+        };
+        if let Host::Address(address) = host {
+            self.check_address(address, allowed)?;
+        }
+        Ok(allowed)
+    }
+
+    /// Decides on an address an allowed host is or resolved to.
+    pub fn check_address(&self, ip: IpAddr, host: HostAllowed) -> Result<(), Refusal> {
+        if self.allow_local_addresses || host.exactly || is_public(ip) {
             Ok(())
         } else {
             Err(Refusal::LocalAddress(ip))
         }
     }
+}
+
+/// `host` as an IP address: IPv4 in its usual spelling, IPv6 with or
+/// without brackets.
+fn parse_address(host: &str) -> Option<IpAddr> {
+    let bare = host.strip_suffix('.').unwrap_or(host);
+    bare.parse::<Ipv4Addr>().map(IpAddr::V4).ok().or_else(|| {
+        bare.trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<Ipv6Addr>()
+            .map(IpAddr::V6)
+            .ok()
+    })
+}
+
+/// Whether `name` lies strictly below `parent`.
+fn is_below(name: &str, parent: &str) -> bool {
+    name.strip_suffix(parent)
+        .is_some_and(|prefix| prefix.len() > 1 && prefix.ends_with('.'))
 }
 
 /// Whether the resolver would read `name` as an IPv4 address in one of
@@ -226,157 +359,4 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn policy(allowed: &[&str], denied: &[&str]) -> DomainPolicy {
-        DomainPolicy {
-            allowed: allowed
-                .iter()
-                .map(|p| DomainPattern::parse(p).unwrap())
-                .collect(),
-            denied: denied
-                .iter()
-                .map(|p| DomainPattern::parse(p).unwrap())
-                .collect(),
-            allow_local_addresses: false,
-        }
-    }
-
-    #[test]
-    fn exact_names_and_strict_subdomain_wildcards() {
-        let rules = policy(&["crates.io", "*.crates.io", "GitHub.com"], &[]);
-        for host in [
-            "crates.io",
-            "static.crates.io",
-            "a.b.crates.io",
-            "CRATES.IO",
-            "crates.io.",
-            "github.com",
-        ] {
-            assert_eq!(rules.check_host(host), Ok(()), "{host}");
-        }
-        for host in [
-            "evilcrates.io",
-            "crates.io.evil.com",
-            "api.github.com",
-            "io",
-            "",
-        ] {
-            assert!(rules.check_host(host).is_err(), "{host}");
-        }
-        let only_sub = policy(&["*.example.com"], &[]);
-        assert_eq!(only_sub.check_host("example.com"), Err(Refusal::NotAllowed));
-        assert_eq!(only_sub.check_host(".example.com"), Err(Refusal::BadName));
-    }
-
-    #[test]
-    fn deny_beats_allow() {
-        let rules = policy(&["*.example.com", "example.com"], &["secret.example.com"]);
-        assert_eq!(
-            rules.check_host("secret.example.com"),
-            Err(Refusal::Denied("secret.example.com".into()))
-        );
-        assert_eq!(rules.check_host("www.example.com"), Ok(()));
-        let wide = policy(&["api.example.com"], &["*.example.com"]);
-        assert_eq!(
-            wide.check_host("api.example.com"),
-            Err(Refusal::Denied("*.example.com".into()))
-        );
-    }
-
-    #[test]
-    fn raw_addresses_are_refused_whatever_the_lists_say() {
-        let rules = policy(&["*.example.com"], &[]);
-        for host in [
-            "1.1.1.1",
-            "127.0.0.1",
-            "127.0.0.1.",
-            "[::1]",
-            "::1",
-            "[2606:4700::1111]",
-            "127.1",
-            "2130706433",
-            "0x7f.1",
-            "0x7f000001",
-            "0177.0.0.1",
-            "a.b.1",
-        ] {
-            assert_eq!(rules.check_host(host), Err(Refusal::RawAddress), "{host}");
-        }
-    }
-
-    #[test]
-    fn patterns_are_validated() {
-        for (text, needle) in [
-            ("*", "only as a whole first label"),
-            ("*.*.example.com", "only as a whole first label"),
-            ("ex*ample.com", "only as a whole first label"),
-            ("10.0.0.1", "IP address"),
-            ("127.1", "IP address"),
-            ("*.0x7f", "IP address"),
-            ("[::1]", "IP address"),
-            ("example.com:443", "not a host name"),
-            ("https://example.com", "not a host name"),
-            ("", "not a host name"),
-            ("-bad.com", "not a host name"),
-        ] {
-            let err = DomainPattern::parse(text).unwrap_err();
-            assert!(err.to_string().contains(needle), "{text}: {err}");
-        }
-        assert_eq!(
-            DomainPattern::parse("*.Example.COM.").unwrap().to_string(),
-            "*.example.com"
-        );
-    }
-
-    #[test]
-    fn only_public_addresses_unless_local_ones_are_allowed() {
-        let rules = policy(&["x.com"], &[]);
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "224.0.0.1",
-            "255.255.255.255",
-            "::1",
-            "::",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-            "::ffff:10.0.0.1",
-            "64:ff9b::a00:1",
-            "::7f00:1",
-            "2002:7f00:1::1",
-            "2001:0:7f00:1::1",
-            "2001:db8::1",
-            "fec0::1",
-            "100::1",
-        ] {
-            let ip: IpAddr = ip.parse().unwrap();
-            assert_eq!(
-                rules.check_address(ip),
-                Err(Refusal::LocalAddress(ip)),
-                "{ip}"
-            );
-        }
-        for ip in [
-            "1.1.1.1",
-            "151.101.1.1",
-            "2606:4700::1111",
-            "::ffff:1.1.1.1",
-        ] {
-            let ip: IpAddr = ip.parse().unwrap();
-            assert_eq!(rules.check_address(ip), Ok(()), "{ip}");
-        }
-        let local = DomainPolicy {
-            allow_local_addresses: true,
-            ..rules
-        };
-        assert_eq!(local.check_address("127.0.0.1".parse().unwrap()), Ok(()));
-    }
-}
+mod tests;

@@ -8,14 +8,21 @@
 //! | --- | --- |
 //! | `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` and lower-case forms (unset ones filled) | curl, wget, git, pip, cargo, Go, Python `requests`/`urllib`, Ruby, Deno, Bun, conda, Composer |
 //! | `NO_PROXY`, `no_proxy` | the same tools: only the sandbox's own loopback |
-//! | `npm_config_proxy`, `npm_config_https_proxy`, `npm_config_noproxy` | npm, pnpm, yarn 1 |
+//! | `npm_config_proxy`, `npm_config_http_proxy`, `npm_config_https_proxy`, `npm_config_noproxy` and upper-case forms | npm, pnpm, yarn 1 |
 //! | `YARN_HTTP_PROXY`, `YARN_HTTPS_PROXY` | yarn 2 and later |
-//! | `NODE_USE_ENV_PROXY=1` | Node's built-in `fetch` and `http` (Node 22.21+, 24.5+) |
+//! | `NODE_USE_ENV_PROXY=1`, `ELECTRON_GET_USE_PROXY=true` | Node's built-in `fetch` and `http` (Node 22.21+, 24.5+), Electron downloads |
+//! | `WS_PROXY`, `WSS_PROXY` and lower-case forms | WebSocket clients |
+//! | `BUNDLE_HTTP_PROXY`, `BUNDLE_HTTPS_PROXY`, `BUNDLE_NO_PROXY` | Bundler |
+//! | `DOCKER_HTTP_PROXY`, `DOCKER_HTTPS_PROXY` | Docker tooling |
+//! | `FTP_PROXY`, `ftp_proxy` | curl, wget |
 //! | `GLOBAL_AGENT_HTTP_PROXY`, `GLOBAL_AGENT_HTTPS_PROXY`, `GLOBAL_AGENT_NO_PROXY` | Node programs using `global-agent` (Electron tooling) |
 //! | `PIP_PROXY` | pip (its `--proxy` option) |
 //! | `CARGO_HTTP_PROXY` | cargo (`http.proxy`) |
 //! | `GIT_CONFIG_COUNT`/`KEY_n`/`VALUE_n`: `http.proxy` | git, also where a user's gitconfig sets another proxy |
 //! | `JAVA_TOOL_OPTIONS`: `-Dhttp(s).proxyHost/Port`, `-Dhttp.nonProxyHosts` | every JVM: Maven, Gradle, sbt |
+//!
+//! Those Codex's managed proxy sets are all among them, so a tool
+//! configured for Codex finds its variable here too.
 //!
 //! `NO_PROXY` names only loopback (`localhost,127.0.0.1,::1`): inside the
 //! namespace that is the command's own loopback, and no other address is
@@ -88,11 +95,28 @@ pub fn proxy_environment(
     let mut put = |name: &str, value: &str| extra.push((name.to_owned(), value.to_owned()));
     if let (Some(http), Some(https)) = (&http, &https) {
         put("npm_config_proxy", http);
+        put("npm_config_http_proxy", http);
         put("npm_config_https_proxy", https);
         put("npm_config_noproxy", NO_PROXY_VALUE);
+        put("NPM_CONFIG_PROXY", http);
+        put("NPM_CONFIG_HTTP_PROXY", http);
+        put("NPM_CONFIG_HTTPS_PROXY", https);
+        put("NPM_CONFIG_NOPROXY", NO_PROXY_VALUE);
         put("YARN_HTTP_PROXY", http);
         put("YARN_HTTPS_PROXY", https);
         put("NODE_USE_ENV_PROXY", "1");
+        put("ELECTRON_GET_USE_PROXY", "true");
+        for name in ["WS_PROXY", "ws_proxy"] {
+            put(name, http);
+        }
+        for name in ["WSS_PROXY", "wss_proxy"] {
+            put(name, https);
+        }
+        put("BUNDLE_HTTP_PROXY", http);
+        put("BUNDLE_HTTPS_PROXY", https);
+        put("BUNDLE_NO_PROXY", NO_PROXY_VALUE);
+        put("DOCKER_HTTP_PROXY", http);
+        put("DOCKER_HTTPS_PROXY", https);
         put("GLOBAL_AGENT_HTTP_PROXY", http);
         put("GLOBAL_AGENT_HTTPS_PROXY", https);
         put("GLOBAL_AGENT_NO_PROXY", NO_PROXY_VALUE);
@@ -100,6 +124,8 @@ pub fn proxy_environment(
     }
     if let Some(curl) = &curl {
         put("CARGO_HTTP_PROXY", curl);
+        put("FTP_PROXY", curl);
+        put("ftp_proxy", curl);
         let git_count = lookup("GIT_CONFIG_COUNT")
             .and_then(|count| count.trim().parse::<usize>().ok())
             .unwrap_or(0);

@@ -179,7 +179,7 @@ pub const SANDBOX_EXEC: &str = "/usr/bin/sandbox-exec";
 /// are; proxy mode allows only the loopback endpoints the proxy variables
 /// name (read through `lookup`), and a missing, malformed or non-loopback
 /// one is an error, as on Linux. The built-in domain proxy is not
-/// available on macOS yet, so `allowed_domains` is refused.
+/// available on macOS yet, so a network it would filter is refused.
 pub fn seatbelt_network(
     policy: &SandboxPolicy,
     lookup: impl Fn(&str) -> Option<String>,
@@ -188,9 +188,9 @@ pub fn seatbelt_network(
         crate::NetworkMode::Restricted => Ok(SeatbeltNetwork::Denied),
         crate::NetworkMode::Enabled => Ok(SeatbeltNetwork::Enabled),
         crate::NetworkMode::Proxy if policy.domains.is_some() => Err(SeatbeltError {
-            what: "allowed_domains".into(),
-            reason: "the built-in domain proxy runs only on Linux in this build; point the proxy \
-                     variables at a loopback proxy instead"
+            what: "features.network_proxy".into(),
+            reason: "the built-in proxy runs only on Linux in this build; use environment_proxy \
+                     with a loopback proxy instead"
                 .into(),
         }),
         crate::NetworkMode::Proxy => crate::proxy::proxy_routes(lookup)

@@ -74,7 +74,7 @@ fn cases() -> Vec<(
         (
             "workspace-network",
             "[permissions.net.filesystem]\n\":root\" = \"read\"\n\":workspace_roots\" = \"write\"\n\
-             \":tmpdir\" = \"write\"\n[permissions.net.network]\nmode = \"enabled\"\n",
+             \":tmpdir\" = \"write\"\n[permissions.net.network]\nenabled = true\n",
             "net",
             "/Users/me/project",
             SeatbeltNetwork::Enabled,
@@ -93,7 +93,7 @@ fn cases() -> Vec<(
         (
             "proxy",
             "[permissions.deps.filesystem]\n\":root\" = \"read\"\n\":workspace_roots\" = \"write\"\n\
-             [permissions.deps.network]\nmode = \"proxy\"\n",
+             [permissions.deps.network]\nenabled = true\nenvironment_proxy = true\n",
             "deps",
             "/Users/me/project",
             SeatbeltNetwork::Proxy(vec![proxy_endpoint(3128), proxy_endpoint(1080)]),
@@ -351,7 +351,7 @@ fn sandbox_exec_runs_the_command_after_the_profile() {
 
 #[test]
 fn proxy_mode_on_macos_reads_the_proxy_variables_and_fails_closed() {
-    let toml = "[permissions.p.network]\nmode = \"proxy\"\n";
+    let toml = "[permissions.p.network]\nenabled = true\nenvironment_proxy = true\n";
     let proxied = policy(toml, "p", "/ws");
     let network = seatbelt_network(&proxied, |name| {
         (name == "HTTPS_PROXY").then(|| "http://127.0.0.1:3128".to_owned())
@@ -365,7 +365,8 @@ fn proxy_mode_on_macos_reads_the_proxy_variables_and_fails_closed() {
     assert!(err.to_string().contains("not a loopback address"), "{err}");
     assert!(seatbelt_network(&proxied, |_| None).is_err());
     let builtin = policy(
-        "[permissions.p.network]\nmode = \"proxy\"\nallowed_domains = [\"a.com\"]\n",
+        "[features]\nnetwork_proxy = true\n[permissions.p.network]\nenabled = true\n\
+         [permissions.p.network.domains]\n\"a.com\" = \"allow\"\n",
         "p",
         "/ws",
     );

@@ -3,7 +3,7 @@
 //! resolves without DNS, to a test server on this machine.
 
 use super::*;
-use codex_sandboxing::proxy::domains::DomainPattern;
+use codex_sandboxing::proxy::domains::{DomainPattern, ProxyMode};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -48,6 +48,7 @@ fn policy(allowed: &[&str], denied: &[&str], allow_local_addresses: bool) -> Dom
         allowed: parse(allowed),
         denied: parse(denied),
         allow_local_addresses,
+        mode: ProxyMode::Full,
     }
 }
 
@@ -95,22 +96,30 @@ fn an_allowed_name_is_forwarded() {
 }
 
 #[test]
-fn denied_unlisted_and_raw_address_targets_get_403_and_reach_nothing() {
+fn denied_and_unlisted_targets_get_403_and_reach_nothing() {
     let (port, count) = http_server();
     let denying = proxy(policy(&["localhost"], &["localhost"], true));
     let answer = exchange(denying, &get("localhost", port));
     assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
     assert!(
-        answer.contains("denied by denied_domains entry `localhost`"),
+        answer.contains("denied by the domains entry `localhost`"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("x-proxy-error: blocked-by-denylist"),
         "{answer}"
     );
 
     let listing = proxy(policy(&["example.invalid"], &[], true));
-    let answer = exchange(listing, &get("localhost", port));
-    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
-    assert!(answer.contains("not in allowed_domains"), "{answer}");
-    let answer = exchange(listing, &get("127.0.0.1", port));
-    assert!(answer.contains("raw IP addresses are refused"), "{answer}");
+    for target in ["localhost", "127.0.0.1"] {
+        let answer = exchange(listing, &get(target, port));
+        assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+        assert!(answer.contains("no domains entry allows it"), "{answer}");
+        assert!(
+            answer.contains("x-proxy-error: blocked-by-allowlist"),
+            "{answer}"
+        );
+    }
     let answer = exchange(
         listing,
         &format!("CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"),
@@ -124,13 +133,51 @@ fn denied_unlisted_and_raw_address_targets_get_403_and_reach_nothing() {
 }
 
 #[test]
-fn an_allowed_name_that_resolves_to_loopback_is_refused_by_default() {
+fn a_wildcard_never_reaches_loopback_but_an_exact_entry_does() {
     let (port, count) = http_server();
-    let proxy = proxy(policy(&["localhost"], &[], false));
-    let answer = exchange(proxy, &get("localhost", port));
-    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
-    assert!(answer.contains("loopback or private address"), "{answer}");
+    let wildcard = proxy(policy(&["*"], &[], false));
+    for target in ["localhost", "127.0.0.1"] {
+        let answer = exchange(wildcard, &get(target, port));
+        assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+        assert!(answer.contains("loopback or private address"), "{answer}");
+    }
     assert_eq!(count.load(Ordering::SeqCst), 0);
+    let named = proxy(policy(&["localhost", "127.0.0.1"], &[], false));
+    for target in ["localhost", "127.0.0.1"] {
+        let answer = exchange(named, &get(target, port));
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn limited_mode_refuses_other_methods_and_tunnels() {
+    let (port, count) = http_server();
+    let proxy = proxy(DomainPolicy {
+        mode: ProxyMode::Limited,
+        ..policy(&["localhost"], &[], true)
+    });
+    let answer = exchange(proxy, &get("localhost", port));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let post = format!(
+        "POST http://localhost:{port}/x HTTP/1.1\r\nHost: localhost:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    let answer = exchange(proxy, &post);
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert!(
+        answer.contains("x-proxy-error: blocked-by-method-policy"),
+        "{answer}"
+    );
+    let answer = exchange(
+        proxy,
+        &format!("CONNECT localhost:{port} HTTP/1.1\r\nHost: localhost:{port}\r\n\r\n"),
+    );
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert!(
+        answer.contains("HTTPS tunnels are refused in limited mode"),
+        "{answer}"
+    );
+    assert_eq!(count.load(Ordering::SeqCst), 1);
 }
 
 #[test]
@@ -178,7 +225,7 @@ fn each_request_on_a_kept_alive_connection_is_judged_on_its_own() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("HTTP/1.1 403"), "{answer}");
     assert!(
-        answer.contains("denied by denied_domains entry `ip6-localhost`"),
+        answer.contains("denied by the domains entry `ip6-localhost`"),
         "{answer}"
     );
     assert_eq!(count.load(Ordering::SeqCst), 1);
