@@ -40,6 +40,16 @@ if [ ! -x target/tools/node_modules/.bin/buildifier ]; then
   (cd target/tools && npm install --silent --no-audit --no-fund --prefix . @bazel/buildifier@8.2.1 >/dev/null)
 fi
 
+codex_reference=target/tools/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex
+if [ "$(uname -m)" = x86_64 ] && [ ! -x "$codex_reference" ]; then
+  echo "setup: installing OpenAI Codex 0.171.0 (npm @openai/codex) into target/tools, for the side-by-side compatibility suite"
+  if ! command -v npm >/dev/null 2>&1; then
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+  fi
+  mkdir -p target/tools
+  (cd target/tools && npm install --silent --no-audit --no-fund --prefix . @openai/codex@0.171.0 >/dev/null)
+fi
+
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   echo "setup: installing cargo-nextest"
   cargo install -q --locked cargo-nextest

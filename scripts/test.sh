@@ -46,12 +46,20 @@ cargo nextest archive --workspace --archive-file "$work/tests.tar.zst"
 tar --exclude=./target --exclude=./.git -cf - . | tar -xf - -C "$work/src"
 cp -r target/dist "$work/dist"
 cp -r target/release-local "$work/release"
+# The real Codex, when installed, for the compatibility suite's side-by-side
+# runs (tests/compat.rs reads CODEX_REFERENCE_CODEX).
+reference=""
+codex_reference=target/tools/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex
+if [ -x "$codex_reference" ]; then
+  cp "$codex_reference" "$work/codex-reference"
+  reference="CODEX_REFERENCE_CODEX=$work/codex-reference"
+fi
 chmod -R a+rX "$work"
 
 # Runs the archived suite as $user with extra environment $1 (PATH
 # included) and extra nextest arguments $2.
 as_user() {
-  su "$user" -s /bin/sh -c "cd '$work/src' && exec env -i HOME='$user_home' CODEX_REQUIRE_SANDBOX='${CODEX_REQUIRE_SANDBOX:-}' CODEX_DIST_DIR='$work/dist' CODEX_RELEASE_DIR='$work/release' $1 \
+  su "$user" -s /bin/sh -c "cd '$work/src' && exec env -i HOME='$user_home' CODEX_REQUIRE_SANDBOX='${CODEX_REQUIRE_SANDBOX:-}' CODEX_DIST_DIR='$work/dist' CODEX_RELEASE_DIR='$work/release' $reference $1 \
     cargo-nextest nextest run --archive-file '$work/tests.tar.zst' --workspace-remap '$work/src' --no-fail-fast $2"
 }
 

@@ -74,6 +74,17 @@ fn main() {
         }
     };
     let Command::Sandbox(sandbox) = cli.command;
+    if sandbox.action.is_none()
+        && sandbox.run.cwd.is_some()
+        && sandbox.run.permission_profile.is_none()
+    {
+        // Codex refuses it too: -C is where the profile is resolved, so
+        // it names the profile it resolves.
+        eprintln!(
+            "error: --cd needs --permission-profile (-P), as in Codex: name the profile to resolve for that directory"
+        );
+        std::process::exit(exit_status::USAGE);
+    }
     let code = match sandbox.action {
         Some(SandboxAction::Doctor { json }) => run_doctor(json),
         None => run_sandbox(&sandbox.run),

@@ -16,6 +16,26 @@ fn run(args: &[&str], codex_home: &std::path::Path) -> Output {
 }
 
 #[test]
+fn cd_needs_a_permission_profile_as_in_codex() {
+    let home = tempfile::tempdir().unwrap();
+    let ws = tempfile::tempdir().unwrap();
+    let mark = ws.path().join("ran");
+    let script = format!("echo > {}", mark.display());
+    let ws_arg = ws.path().to_str().unwrap();
+    let output = run(
+        &["sandbox", "-C", ws_arg, "--", "sh", "-c", &script],
+        home.path(),
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("--cd needs --permission-profile"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(!mark.exists());
+}
+
+#[test]
 fn sandbox_help_teaches_profiles_config_and_exit_codes() {
     let home = tempfile::tempdir().unwrap();
     let output = run(&["sandbox", "--help"], home.path());
@@ -162,10 +182,12 @@ fn the_default_profile_is_read_only_and_workspace_writes_the_workspace() {
     let script = "echo ok > inside.txt; echo x > /etc/codex-cli-test";
     let ws_arg = ws.path().to_str().unwrap();
     // With nothing configured, Codex's `codex sandbox` runs read-only.
-    let output = run(
-        &["sandbox", "-C", ws_arg, "--", "sh", "-c", script],
-        home.path(),
-    );
+    let output = Command::new(codex())
+        .args(["sandbox", "--", "sh", "-c", script])
+        .env("CODEX_HOME", home.path())
+        .current_dir(ws.path())
+        .output()
+        .unwrap();
     assert_ne!(output.status.code(), Some(0));
     assert!(!ws.path().join("inside.txt").exists());
     let output = run(

@@ -30,14 +30,15 @@ A profile of your own, in $CODEX_HOME/config.toml (default ~/.codex/config.toml)
 
   default_permissions = \"dev\"
 
+  [permissions.dev]
+  extends = \":workspace\"            # or :read-only, or another profile
+
   [permissions.dev.filesystem]
-  \":root\" = \"read\"                 # read, write or none
-  \":workspace_roots\" = \"write\"     # also :tmpdir and :slash_tmp
-  \"/code/secrets\" = \"none\"         # absolute paths or ~/...; the deepest rule wins
+  \"/code/secrets\" = \"deny\"         # read, write or deny; the deepest rule wins
   \"/code/secrets/scratch\" = \"write\"
 
   [permissions.dev.network]
-  mode = \"restricted\"              # or \"enabled\"
+  enabled = true                     # the host's network; restricted without it
 
 Examples:
   codex sandbox -- git status
@@ -50,7 +51,12 @@ Examples:
 pub struct SandboxArgs {
     /// Permission profile to use (a built-in like :read-only, or a
     /// [permissions.NAME] profile from config.toml).
-    #[arg(short = 'P', long = "permission-profile", value_name = "NAME")]
+    #[arg(
+        short = 'P',
+        long = "permission-profile",
+        visible_alias = "permissions-profile",
+        value_name = "NAME"
+    )]
     pub permission_profile: Option<String>,
 
     /// Override a config.toml key (repeatable). The value is parsed as TOML,
@@ -81,6 +87,12 @@ pub struct SandboxArgs {
     /// Do not mount a fresh /proc (for containers that forbid it).
     #[arg(long)]
     pub no_proc: bool,
+
+    /// Codex's: route outbound TCP through the managed proxy. Needs the
+    /// built-in proxy (features.network_proxy or [managed_proxy]); direct
+    /// connections then stay blocked rather than rerouted.
+    #[arg(long)]
+    pub transparent_tcp: bool,
 
     /// The command to run and its arguments.
     #[arg(

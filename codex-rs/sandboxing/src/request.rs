@@ -69,6 +69,12 @@ pub enum PolicyError {
     /// A rule could not be resolved.
     #[error(transparent)]
     Resolve(#[from] ResolveError),
+    /// `--transparent-tcp` without the built-in proxy it reroutes through.
+    #[error(
+        "--transparent-tcp requires a managed network proxy: turn the profile's network on \
+         (enabled = true) with [features] network_proxy = true, or set [managed_proxy]"
+    )]
+    TransparentTcpWithoutProxy,
 }
 
 /// Loads the configuration, chooses the profile and resolves it.
@@ -95,6 +101,20 @@ pub fn build_policy(args: &SandboxArgs, env: &Environment) -> Result<EffectivePo
     let mut policy = resolve(&profile, &context)?;
     policy.warnings = loaded.warnings;
     policy.warnings.extend(profile.warnings);
+    if args.transparent_tcp {
+        let proxied = policy.sandbox.as_ref().is_some_and(|sandbox| {
+            sandbox.network == NetworkMode::Proxy && sandbox.domains.is_some()
+        });
+        if !proxied {
+            return Err(PolicyError::TransparentTcpWithoutProxy);
+        }
+        policy.warnings.push(
+            "--transparent-tcp: direct TCP connections stay blocked rather than rerouted through \
+             the proxy's rules (stricter than Codex); tools reach the network through the proxy \
+             variables"
+                .into(),
+        );
+    }
     let env_policy = &loaded.config.shell_environment_policy;
     let vars = env.vars.iter().cloned();
     policy.environment = match &policy.sandbox {
@@ -292,6 +312,36 @@ mod tests {
         };
         let policy = build_policy(&args, &env(dir.path())).unwrap();
         assert_eq!(policy.sandbox.unwrap().cwd, dir.path().join("sub"));
+    }
+
+    #[test]
+    fn transparent_tcp_needs_the_built_in_proxy() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = |overrides: &[&str]| SandboxArgs {
+            transparent_tcp: true,
+            permission_profile: Some("p".into()),
+            config_overrides: overrides.iter().map(ToString::to_string).collect(),
+            ..SandboxArgs::default()
+        };
+        let enabled = ["permissions.p.network.enabled=true"];
+        let err = build_policy(&args(&enabled), &env(dir.path())).unwrap_err();
+        assert!(
+            matches!(err, PolicyError::TransparentTcpWithoutProxy),
+            "{err}"
+        );
+        let proxied = [
+            "permissions.p.network.enabled=true",
+            "features.network_proxy=true",
+        ];
+        let policy = build_policy(&args(&proxied), &env(dir.path())).unwrap();
+        assert!(
+            policy
+                .warnings
+                .iter()
+                .any(|warning| warning.starts_with("--transparent-tcp")),
+            "{:?}",
+            policy.warnings
+        );
     }
 
     #[test]

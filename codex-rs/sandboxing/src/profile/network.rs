@@ -38,8 +38,16 @@ impl ProxySettings {
     ) -> Result<Self, NetworkKeyError> {
         let mut parsed: BTreeMap<DomainPattern, DomainAccessToml> = BTreeMap::new();
         for (text, access) in domains.into_iter().flatten() {
-            let pattern = DomainPattern::parse(text)
-                .map_err(|err| (vec!["domains".to_string(), text.clone()], err.to_string()))?;
+            let key = || vec!["domains".to_string(), text.clone()];
+            let pattern = DomainPattern::parse(text).map_err(|err| (key(), err.to_string()))?;
+            if pattern == DomainPattern::Any && *access == DomainAccessToml::Deny {
+                return Err((
+                    key(),
+                    "`*` cannot be denied (as in Codex): deny exact hosts or scoped wildcards \
+                     (*.example.com, **.example.com); to reach nothing, allow nothing"
+                        .into(),
+                ));
+            }
             let stricter = match parsed.get(&pattern) {
                 Some(DomainAccessToml::Deny) => DomainAccessToml::Deny,
                 _ => *access,
@@ -213,6 +221,15 @@ mod tests {
         .unwrap();
         assert_eq!(settings.rules().denied.len(), 1);
         assert!(settings.rules().allowed.is_empty());
+    }
+
+    #[test]
+    fn the_global_wildcard_can_be_allowed_but_not_denied() {
+        assert!(ProxySettings::of_network(&network("[domains]\n\"*\" = \"allow\"\n")).is_ok());
+        let (key, message) =
+            ProxySettings::of_network(&network("[domains]\n\"*\" = \"deny\"\n")).unwrap_err();
+        assert_eq!(key, ["domains", "*"]);
+        assert!(message.contains("cannot be denied"), "{message}");
     }
 
     #[test]
