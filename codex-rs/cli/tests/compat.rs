@@ -65,6 +65,11 @@ struct Scenario {
     /// Options before `--`, with the same replacements.
     #[serde(default)]
     args: Vec<String>,
+    /// The workspace's own `.codex/config.toml` (a project's), if any.
+    project_config: Option<String>,
+    /// More files in `CODEX_HOME`: name -> text.
+    #[serde(default)]
+    home_files: BTreeMap<String, String>,
     /// Where Codex's behaviour comes from.
     source: String,
     /// Whether Codex refuses to run the command.
@@ -131,11 +136,19 @@ impl World {
             .replace("{port}", &self.port.to_string())
     }
 
-    /// A fresh `CODEX_HOME` holding `config`.
-    fn codex_home(&self, name: &str, config: &str) -> PathBuf {
+    /// A fresh `CODEX_HOME` for `scenario`: its `config.toml` and other
+    /// files; also writes the workspace's `.codex/config.toml`.
+    fn codex_home(&self, name: &str, scenario: &Scenario) -> PathBuf {
         let home = self.ws.parent().unwrap().join(name);
         std::fs::create_dir_all(&home).unwrap();
-        std::fs::write(home.join("config.toml"), self.fill(config)).unwrap();
+        std::fs::write(home.join("config.toml"), self.fill(&scenario.config)).unwrap();
+        for (file, text) in &scenario.home_files {
+            std::fs::write(home.join(file), self.fill(text)).unwrap();
+        }
+        if let Some(text) = &scenario.project_config {
+            std::fs::create_dir_all(self.ws.join(".codex")).unwrap();
+            std::fs::write(self.ws.join(".codex/config.toml"), self.fill(text)).unwrap();
+        }
         home
     }
 
@@ -407,7 +420,7 @@ fn check(
     let ours = run(
         &common::codex(),
         &world,
-        &world.codex_home("home-ours", &scenario.config),
+        &world.codex_home("home-ours", scenario),
         scenario,
     );
     let mut verdicts = Verdicts {
@@ -435,7 +448,7 @@ fn check(
             let theirs = run(
                 codex,
                 &world,
-                &world.codex_home("home-codex", &scenario.config),
+                &world.codex_home("home-codex", scenario),
                 scenario,
             );
             let (theirs_refused, theirs_probes) = match &theirs {

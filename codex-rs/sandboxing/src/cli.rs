@@ -76,6 +76,11 @@ pub struct SandboxArgs {
     #[arg(short = 'p', long = "profile", value_name = "NAME")]
     pub config_profile: Option<String>,
 
+    /// With -P: apply /etc/codex/requirements.toml too, as Codex does
+    /// without -P (this build refuses to run where requirements apply).
+    #[arg(long, requires = "permission_profile")]
+    pub include_managed_config: bool,
+
     /// Workspace root and working directory (default: the current directory).
     #[arg(short = 'C', long = "cd", value_name = "DIR")]
     pub cwd: Option<PathBuf>,

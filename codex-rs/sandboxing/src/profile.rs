@@ -206,7 +206,8 @@ pub struct ProfileError {
     pub message: String,
 }
 
-/// Chooses the profile as OpenAI Codex's `codex sandbox` does: `-P`; else
+/// Chooses the profile as OpenAI Codex's `codex sandbox` does: a
+/// `default_permissions` of `managed_config.toml`; else `-P`; else
 /// a legacy `sandbox_mode` given with `-c` (one written in a file is
 /// ignored), unless `default_permissions` is given with `-c` too; else
 /// `default_permissions`; else `:read-only`. `[sandbox_workspace_write]`
@@ -239,6 +240,12 @@ fn select_configured_profile(
                 "names starting with `:` are reserved for built-in profiles; rename the profile"
                     .into(),
         });
+    }
+    if let Some(name) = &config.default_permissions
+        && let source @ ConfigSource::Managed(_) = loaded.source_of(&["default_permissions"])
+    {
+        // An administrator's choice wins over -P, as in Codex.
+        return profile_by_name(loaded, name, "default_permissions", &source.to_string());
     }
     if let Some(name) = cli_choice {
         return profile_by_name(loaded, name, "-P", "command line");

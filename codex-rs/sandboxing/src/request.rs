@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::cli::SandboxArgs;
 use crate::config::{
     ConfigError, ConfigRequest, GUARD_PROTECTED_NAMES, INNER_STAGE, LoadedConfig,
-    USE_LEGACY_LANDLOCK,
+    SYSTEM_CONFIG_DIR, USE_LEGACY_LANDLOCK,
 };
 use crate::environment::{policy_environment, sandboxed_environment};
 use crate::profile::{NetworkMode, ProfileError, select_profile};
@@ -26,6 +26,9 @@ pub struct Environment {
     pub tmpdir: Option<PathBuf>,
     /// Every variable, for the command's environment.
     pub vars: Vec<(OsString, OsString)>,
+    /// Where the system's configuration lives (`/etc/codex`); `None` reads
+    /// none.
+    pub system_dir: Option<PathBuf>,
 }
 
 impl Environment {
@@ -42,6 +45,7 @@ impl Environment {
             codex_home: non_empty("CODEX_HOME"),
             tmpdir: non_empty("TMPDIR"),
             vars: std::env::vars_os().collect(),
+            system_dir: Some(PathBuf::from(SYSTEM_CONFIG_DIR)),
         })
     }
 }
@@ -91,6 +95,9 @@ pub fn build_policy(args: &SandboxArgs, env: &Environment) -> Result<EffectivePo
         overrides: args.config_overrides.clone(),
         enable: args.enable.clone(),
         disable: args.disable.clone(),
+        system_dir: env.system_dir.clone(),
+        project_dir: Some(cwd.clone()),
+        requirements_apply: args.permission_profile.is_none() || args.include_managed_config,
     })?;
     let profile = select_profile(&loaded, args.permission_profile.as_deref())?;
     let context = ResolveContext {
@@ -169,6 +176,7 @@ mod tests {
                 ("PATH".into(), "/usr/bin".into()),
                 ("MY_SECRET".into(), "s".into()),
             ],
+            system_dir: None,
         }
     }
 
@@ -312,6 +320,50 @@ mod tests {
         };
         let policy = build_policy(&args, &env(dir.path())).unwrap();
         assert_eq!(policy.sandbox.unwrap().cwd, dir.path().join("sub"));
+    }
+
+    #[test]
+    fn an_administrators_default_permissions_beats_p() {
+        let dir = tempfile::tempdir().unwrap();
+        let system = tempfile::tempdir().unwrap();
+        std::fs::write(
+            system.path().join("managed_config.toml"),
+            "default_permissions = \":read-only\"\n",
+        )
+        .unwrap();
+        let mut environment = env(dir.path());
+        environment.system_dir = Some(system.path().to_path_buf());
+        let args = SandboxArgs {
+            permission_profile: Some(":danger-full-access".into()),
+            ..SandboxArgs::default()
+        };
+        let policy = build_policy(&args, &environment).unwrap();
+        assert_eq!(policy.profile, ":read-only");
+        assert!(
+            policy.chosen_by.contains("(managed)"),
+            "{}",
+            policy.chosen_by
+        );
+    }
+
+    #[test]
+    fn requirements_apply_without_p_or_with_include_managed_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let system = tempfile::tempdir().unwrap();
+        std::fs::write(system.path().join("requirements.toml"), "").unwrap();
+        let mut environment = env(dir.path());
+        environment.system_dir = Some(system.path().to_path_buf());
+        let refused = |args: &SandboxArgs| build_policy(args, &environment).is_err();
+        assert!(refused(&SandboxArgs::default()));
+        let chosen = SandboxArgs {
+            permission_profile: Some(":workspace".into()),
+            ..SandboxArgs::default()
+        };
+        assert!(!refused(&chosen));
+        assert!(refused(&SandboxArgs {
+            include_managed_config: true,
+            ..chosen
+        }));
     }
 
     #[test]

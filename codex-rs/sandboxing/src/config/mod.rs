@@ -1,12 +1,21 @@
 //! Loading `config.toml`: files, `-p` profile files and `-c` overrides,
 //! layered into one validated [`ConfigToml`].
 //!
+//! The layers, lowest first, as Codex 0.171 stacks them:
+//! `/etc/codex/config.toml`; `$CODEX_HOME/config.toml`;
+//! `$CODEX_HOME/NAME.config.toml` (`-p NAME`); trusted projects'
+//! `.codex/config.toml` ([`project`]); `-c`, `--enable`, `--disable`;
+//! `/etc/codex/managed_config.toml`, which wins over everything, `-P`
+//! included. `/etc/codex/requirements.toml` holds constraints this build
+//! does not enforce: where Codex would read it, loading is refused.
+//!
 //! Each file is validated on its own first, so a schema error points at the
 //! file, line and column that caused it; the layers are then deep-merged
 //! (later layers win key by key) and validated once more as a whole.
 
 pub mod keys;
 mod overrides;
+pub mod project;
 mod schema;
 
 use std::fmt;
@@ -44,10 +53,37 @@ pub enum ConfigError {
         path: PathBuf,
     },
     /// A `-p NAME` that cannot name a file.
-    #[error("-p {name}: a profile name is a plain file stem like `ci` (no `/`, no leading `.`)")]
+    #[error("-p {name}: pass a plain name such as `work` (ASCII letters, digits, `_` and `-`)")]
     BadProfileName {
         /// The name given to `-p`.
         name: String,
+    },
+    /// A legacy profile selector Codex 0.171 refuses.
+    #[error("{}: {message}", path.display())]
+    LegacyProfile {
+        /// The file that holds it.
+        path: PathBuf,
+        /// What to do instead.
+        message: String,
+    },
+    /// `--enable` or `--disable` names a feature neither this sandbox nor
+    /// Codex knows (Codex refuses it too).
+    #[error("{flag}: unknown feature flag `{name}`")]
+    UnknownFeatureFlag {
+        /// `--enable` or `--disable`.
+        flag: &'static str,
+        /// The name given.
+        name: String,
+    },
+    /// `requirements.toml` exists where Codex would enforce it.
+    #[error(
+        "{}: managed requirements are not enforced by this build, so it refuses rather than run \
+         without them (with -P and without --include-managed-config, Codex leaves them out too)",
+        path.display()
+    )]
+    RequirementsNotEnforced {
+        /// The file.
+        path: PathBuf,
     },
     /// Malformed TOML or a key the schema does not accept.
     #[error("{}:{line}:{column}: {message}", path.display())]
@@ -84,8 +120,11 @@ pub enum ConfigError {
 /// Where a configuration value came from; shown by `--explain`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigSource {
-    /// A TOML file (`config.toml` or a `-p` profile file).
+    /// A TOML file (`config.toml`, a `-p` profile file, the system's or a
+    /// trusted project's).
     File(PathBuf),
+    /// `managed_config.toml`: an administrator's, above every other layer.
+    Managed(PathBuf),
     /// A `-c key=value` argument.
     Override(String),
     /// `--enable NAME` or `--disable NAME`.
@@ -98,6 +137,7 @@ impl fmt::Display for ConfigSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigSource::File(path) => write!(f, "{}", path.display()),
+            ConfigSource::Managed(path) => write!(f, "{} (managed)", path.display()),
             ConfigSource::Override(raw) => write!(f, "-c {raw}"),
             ConfigSource::FeatureFlag(flag) => f.write_str(flag),
             ConfigSource::Default => f.write_str("built-in default"),
@@ -118,7 +158,19 @@ pub struct ConfigRequest {
     pub enable: Vec<String>,
     /// `--disable NAME` arguments.
     pub disable: Vec<String>,
+    /// Where the system's configuration lives ([`SYSTEM_CONFIG_DIR`] for a
+    /// real run); `None` reads no system file (unit tests).
+    pub system_dir: Option<PathBuf>,
+    /// The command's working directory, for trusted projects'
+    /// `.codex/config.toml`; `None` reads none.
+    pub project_dir: Option<PathBuf>,
+    /// Whether `requirements.toml` applies (Codex leaves it out with `-P`
+    /// unless `--include-managed-config`).
+    pub requirements_apply: bool,
 }
+
+/// Where Codex keeps the system-wide configuration on Unix.
+pub const SYSTEM_CONFIG_DIR: &str = "/etc/codex";
 
 /// One layer of configuration and where it came from.
 #[derive(Debug, Clone)]
@@ -126,6 +178,9 @@ struct Layer {
     source: ConfigSource,
     /// The keys this tool reads ([`keys::OURS`]); the others are set aside.
     table: toml::Table,
+    /// Every key, for the few of Codex's that decide which layers load
+    /// (project trust) or refuse a configuration (legacy `profile`).
+    raw: toml::Table,
     /// The unknown keys set aside, one warning each.
     warnings: Vec<String>,
 }
@@ -133,7 +188,9 @@ struct Layer {
 impl Layer {
     /// A layer from `source` holding `table`, with every key that is not
     /// ours set aside: Codex's silently, unknown ones with a warning.
-    fn sorted(source: ConfigSource, mut table: toml::Table) -> Self {
+    fn sorted(source: ConfigSource, table: toml::Table) -> Self {
+        let raw = table.clone();
+        let mut table = table;
         let warnings = keys::set_aside(&mut table)
             .iter()
             .filter_map(|key| key.warning(&source.to_string()))
@@ -141,6 +198,7 @@ impl Layer {
         Layer {
             source,
             table,
+            raw,
             warnings,
         }
     }
@@ -163,16 +221,19 @@ impl LoadedConfig {
     /// Loads and validates every layer the request names.
     pub fn load(request: &ConfigRequest) -> Result<Self, ConfigError> {
         let mut layers = Vec::new();
-        let base = request.codex_home.join("config.toml");
-        if let Some(layer) = read_file_layer(&base)? {
-            layers.push(layer);
+        let file = |path: PathBuf| ConfigSource::File(path);
+        if let Some(system) = &request.system_dir {
+            layers.extend(read_file_layer(&system.join("config.toml"), file)?);
         }
+        let base = request.codex_home.join("config.toml");
+        layers.extend(read_file_layer(&base, file)?);
         if let Some(name) = &request.profile_file {
-            if name.is_empty() || name.contains('/') || name.starts_with('.') {
+            let plain = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+            if name.is_empty() || !name.chars().all(plain) {
                 return Err(ConfigError::BadProfileName { name: name.clone() });
             }
             let path = request.codex_home.join(format!("{name}.config.toml"));
-            match read_file_layer(&path)? {
+            match read_file_layer(&path, file)? {
                 Some(layer) => layers.push(layer),
                 None => {
                     return Err(ConfigError::MissingProfileFile {
@@ -180,6 +241,16 @@ impl LoadedConfig {
                         path,
                     });
                 }
+            }
+        }
+        if let Some(dir) = &request.project_dir {
+            let mut user_level = toml::Table::new();
+            for layer in &layers {
+                merge_into(&mut user_level, &layer.raw);
+            }
+            let trust = project::ProjectTrust::from_table(&user_level);
+            for path in project::trusted_project_configs(dir, &trust, &base) {
+                layers.extend(read_file_layer(&path, file)?);
             }
         }
         for raw in &request.overrides {
@@ -196,6 +267,12 @@ impl LoadedConfig {
             (&request.disable, false, "--disable"),
         ] {
             for name in flags {
+                if keys::kind_of(&["features", name]) == keys::KeyKind::Unknown {
+                    return Err(ConfigError::UnknownFeatureFlag {
+                        flag: spelling,
+                        name: name.clone(),
+                    });
+                }
                 let mut features = toml::Table::new();
                 features.insert(name.clone(), toml::Value::Boolean(value));
                 layers.push(Layer::sorted(
@@ -204,6 +281,17 @@ impl LoadedConfig {
                 ));
             }
         }
+        if let Some(system) = &request.system_dir {
+            layers.extend(read_file_layer(
+                &system.join("managed_config.toml"),
+                ConfigSource::Managed,
+            )?);
+            let requirements = system.join("requirements.toml");
+            if request.requirements_apply && requirements.exists() {
+                return Err(ConfigError::RequirementsNotEnforced { path: requirements });
+            }
+        }
+        refuse_legacy_profiles(&layers, request.profile_file.as_deref())?;
         Self::from_layers(layers)
     }
 
@@ -211,7 +299,11 @@ impl LoadedConfig {
     /// [`LoadedConfig::load`] validates a file it reads (for tools and
     /// fuzzing, which have the text already).
     pub fn from_file_text(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        Self::from_layers(vec![parse_layer(path, text)?])
+        Self::from_layers(vec![parse_layer(
+            path,
+            text,
+            ConfigSource::File(path.to_path_buf()),
+        )?])
     }
 
     fn from_layers(layers: Vec<Layer>) -> Result<Self, ConfigError> {
@@ -248,7 +340,9 @@ impl LoadedConfig {
             .layers
             .iter()
             .filter_map(|layer| match &layer.source {
-                ConfigSource::File(path) => path.parent().map(Path::to_path_buf),
+                ConfigSource::File(path) | ConfigSource::Managed(path) => {
+                    path.parent().map(Path::to_path_buf)
+                }
                 _ => None,
             })
             .filter(|dir| !dir.as_os_str().is_empty())
@@ -290,9 +384,12 @@ impl LoadedConfig {
 
 /// Reads one TOML file into a layer. A missing file is `Ok(None)`; any other
 /// read error, malformed TOML or unknown key is an error with its location.
-fn read_file_layer(path: &Path) -> Result<Option<Layer>, ConfigError> {
+fn read_file_layer(
+    path: &Path,
+    source: impl Fn(PathBuf) -> ConfigSource,
+) -> Result<Option<Layer>, ConfigError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => parse_layer(path, &text).map(Some),
+        Ok(text) => parse_layer(path, &text, source(path.to_path_buf())).map(Some),
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(ConfigError::Read {
             path: path.to_path_buf(),
@@ -304,7 +401,7 @@ fn read_file_layer(path: &Path) -> Result<Option<Layer>, ConfigError> {
 /// The layer the file at `path` makes with contents `text`: malformed TOML,
 /// or a value this tool cannot read in a key it reads, is an error with its
 /// location.
-fn parse_layer(path: &Path, text: &str) -> Result<Layer, ConfigError> {
+fn parse_layer(path: &Path, text: &str, source: ConfigSource) -> Result<Layer, ConfigError> {
     let parse_error = |err: toml::de::Error| {
         let offset = err.span().map_or(0, |span| span.start);
         let (line, column) = line_and_column(text, offset);
@@ -316,7 +413,7 @@ fn parse_layer(path: &Path, text: &str) -> Result<Layer, ConfigError> {
         }
     };
     let table: toml::Table = toml::from_str(text).map_err(parse_error)?;
-    let layer = Layer::sorted(ConfigSource::File(path.to_path_buf()), table);
+    let layer = Layer::sorted(source, table);
     // Validate what is read with spans, so errors point into the file.
     let mut spanned = toml::de::DeTable::parse(text).map_err(parse_error)?;
     keep_only(spanned.get_mut(), &layer.table);
@@ -346,6 +443,42 @@ fn keep_only(spanned: &mut toml::de::DeTable<'_>, kept: &toml::Table) {
             Some(_) => {}
         }
     }
+}
+
+/// Codex 0.171 refuses the legacy profile selector `profile = "NAME"` in
+/// any layer, and `-p NAME` while a file still has `[profiles.NAME]`.
+fn refuse_legacy_profiles(layers: &[Layer], chosen: Option<&str>) -> Result<(), ConfigError> {
+    for layer in layers {
+        let path = match &layer.source {
+            ConfigSource::File(path) | ConfigSource::Managed(path) => path.clone(),
+            other => PathBuf::from(other.to_string()),
+        };
+        if let Some(value) = layer.raw.get("profile") {
+            return Err(ConfigError::LegacyProfile {
+                path,
+                message: format!(
+                    "legacy `profile = {value}` is no longer supported (as in Codex); use --profile NAME \
+                     with $CODEX_HOME/NAME.config.toml instead"
+                ),
+            });
+        }
+        if let Some(name) = chosen
+            && layer
+                .raw
+                .get("profiles")
+                .and_then(toml::Value::as_table)
+                .is_some_and(|profiles| profiles.contains_key(name))
+        {
+            return Err(ConfigError::LegacyProfile {
+                path,
+                message: format!(
+                    "--profile {name} cannot be used while this file has a legacy [profiles.{name}] \
+                     table (as in Codex); move its settings into {name}.config.toml and remove it"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn validate_table(table: &toml::Table) -> Result<ConfigToml, toml::de::Error> {

@@ -191,19 +191,27 @@ fn overrides_are_validated_against_the_schema() {
 }
 
 #[test]
-fn feature_flags_are_layered_and_unknown_ones_warned_about() {
-    let home = home_with(&[("config.toml", "[features]\nuse_legacy_landlock = true\n")]);
+fn feature_flags_are_layered_and_unknown_ones_refused_on_the_command_line() {
+    let home = home_with(&[(
+        "config.toml",
+        "[features]\nuse_legacy_landlock = true\nturbo = true\n",
+    )]);
     let mut req = request(&home);
     req.disable = vec!["use_legacy_landlock".into()];
+    req.enable = vec!["shell_tool".into()];
     let loaded = LoadedConfig::load(&req).unwrap();
     assert_eq!(loaded.config.feature("use_legacy_landlock"), Some(false));
-    req.enable = vec!["turbo".into(), "shell_tool".into()];
-    let loaded = LoadedConfig::load(&req).unwrap();
     assert_eq!(
         loaded.warnings,
-        ["unknown key `features.turbo` (--enable turbo) ignored"],
+        ["unknown key `features.turbo` (config.toml) ignored"].map(|warning| warning.replace(
+            "config.toml",
+            &home.path().join("config.toml").display().to_string()
+        )),
         "Codex's shell_tool passes silently"
     );
+    req.enable = vec!["turbo".into()];
+    let err = LoadedConfig::load(&req).unwrap_err().to_string();
+    assert_eq!(err, "--enable: unknown feature flag `turbo`");
 }
 
 #[test]
@@ -227,4 +235,162 @@ fn text_in_hand_loads_like_a_file_and_errors_name_the_path() {
         .unwrap_err()
         .to_string();
     assert!(err.starts_with("/etc/codex/config.toml:1:"), "{err}");
+}
+
+/// The value of `shell_environment_policy.set.MARK` and the layer that
+/// set it.
+fn mark(loaded: &LoadedConfig) -> (String, String) {
+    (
+        loaded.config.shell_environment_policy.set["MARK"].clone(),
+        loaded
+            .source_of(&["shell_environment_policy", "set", "MARK"])
+            .to_string(),
+    )
+}
+
+fn set_mark(value: &str) -> String {
+    format!("[shell_environment_policy]\nset = {{ MARK = \"{value}\" }}\n")
+}
+
+#[test]
+fn layers_stack_as_in_codex_from_system_to_managed() {
+    let system = home_with(&[("config.toml", &set_mark("system"))]);
+    let home = home_with(&[]);
+    let project = tempfile::tempdir().unwrap();
+    let project_dir = project.path().canonicalize().unwrap();
+    std::fs::create_dir_all(project_dir.join(".git")).unwrap();
+    std::fs::create_dir_all(project_dir.join(".codex")).unwrap();
+    let mut req = request(&home);
+    req.system_dir = Some(system.path().to_path_buf());
+    req.project_dir = Some(project_dir.clone());
+    let layered = |req: &ConfigRequest| mark(&LoadedConfig::load(req).unwrap()).0;
+    assert_eq!(layered(&req), "system");
+    std::fs::write(home.path().join("config.toml"), set_mark("user")).unwrap();
+    assert_eq!(layered(&req), "user");
+    std::fs::write(home.path().join("ci.config.toml"), set_mark("profile file")).unwrap();
+    req.profile_file = Some("ci".into());
+    assert_eq!(layered(&req), "profile file");
+    std::fs::write(project_dir.join(".codex/config.toml"), set_mark("project")).unwrap();
+    assert_eq!(
+        layered(&req),
+        "profile file",
+        "an untrusted project is not read"
+    );
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "{}[projects.\"{}\"]\ntrust_level = \"trusted\"\n",
+            set_mark("user"),
+            project_dir.display()
+        ),
+    )
+    .unwrap();
+    assert_eq!(layered(&req), "project");
+    req.overrides = vec!["shell_environment_policy.set.MARK=\"cli\"".into()];
+    assert_eq!(layered(&req), "cli");
+    std::fs::write(
+        system.path().join("managed_config.toml"),
+        set_mark("managed"),
+    )
+    .unwrap();
+    let loaded = LoadedConfig::load(&req).unwrap();
+    assert_eq!(
+        mark(&loaded),
+        (
+            "managed".to_owned(),
+            format!(
+                "{} (managed)",
+                system.path().join("managed_config.toml").display()
+            )
+        )
+    );
+}
+
+#[test]
+fn a_malformed_trusted_project_file_is_an_error_an_untrusted_one_is_never_read() {
+    let home = home_with(&[]);
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path().canonicalize().unwrap();
+    std::fs::create_dir_all(dir.join(".git")).unwrap();
+    std::fs::create_dir_all(dir.join(".codex")).unwrap();
+    std::fs::write(dir.join(".codex/config.toml"), "not toml =").unwrap();
+    let mut req = request(&home);
+    req.project_dir = Some(dir.clone());
+    assert!(LoadedConfig::load(&req).is_ok());
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[projects.\"{}\"]\ntrust_level = \"trusted\"\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let err = LoadedConfig::load(&req).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&dir.join(".codex/config.toml").display().to_string()),
+        "{err}"
+    );
+}
+
+#[test]
+fn requirements_are_refused_where_codex_would_apply_them() {
+    let system = home_with(&[(
+        "requirements.toml",
+        "allowed_sandbox_modes = [\"read-only\"]\n",
+    )]);
+    let home = home_with(&[]);
+    let mut req = request(&home);
+    req.system_dir = Some(system.path().to_path_buf());
+    req.requirements_apply = true;
+    let err = LoadedConfig::load(&req).unwrap_err().to_string();
+    assert!(
+        err.starts_with(
+            &system
+                .path()
+                .join("requirements.toml")
+                .display()
+                .to_string()
+        ) && err.contains("not enforced by this build"),
+        "{err}"
+    );
+    req.requirements_apply = false;
+    assert!(
+        LoadedConfig::load(&req).is_ok(),
+        "left out, as Codex leaves it out with -P"
+    );
+}
+
+#[test]
+fn legacy_profile_selectors_are_refused_as_in_codex() {
+    let home = home_with(&[("config.toml", "profile = \"work\"\n")]);
+    let err = LoadedConfig::load(&request(&home)).unwrap_err().to_string();
+    assert!(
+        err.contains("legacy `profile = \"work\"` is no longer supported"),
+        "{err}"
+    );
+    let home = home_with(&[
+        ("config.toml", "[profiles.work]\nmodel = \"o3\"\n"),
+        ("work.config.toml", ""),
+    ]);
+    assert!(
+        LoadedConfig::load(&request(&home)).is_ok(),
+        "ignored without -p"
+    );
+    let mut req = request(&home);
+    req.profile_file = Some("work".into());
+    let err = LoadedConfig::load(&req).unwrap_err().to_string();
+    assert!(err.contains("legacy [profiles.work] table"), "{err}");
+}
+
+#[test]
+fn profile_names_are_plain_ascii_words() {
+    let home = home_with(&[("W_o-rk9.config.toml", "")]);
+    let mut req = request(&home);
+    req.profile_file = Some("W_o-rk9".into());
+    assert!(LoadedConfig::load(&req).is_ok());
+    for bad in ["a/b", "..", "../x", "work.config", "wo rk", "é", ""] {
+        req.profile_file = Some(bad.into());
+        let err = LoadedConfig::load(&req).unwrap_err().to_string();
+        assert!(err.contains("plain name"), "{bad}: {err}");
+    }
 }
