@@ -81,9 +81,27 @@ pub struct SandboxArgs {
     #[arg(long, requires = "permission_profile")]
     pub include_managed_config: bool,
 
-    /// Workspace root and working directory (default: the current directory).
+    /// Workspace root and working directory (default: the current
+    /// directory); needs -P, as in Codex.
     #[arg(short = 'C', long = "cd", value_name = "DIR")]
     pub cwd: Option<PathBuf>,
+
+    /// Codex's: run under the sandbox this `codex/sandbox-state` JSON
+    /// describes (permissionProfile, sandboxCwd) instead of a profile.
+    #[arg(
+        long,
+        value_name = "JSON",
+        conflicts_with_all = ["permission_profile", "cwd", "include_managed_config"]
+    )]
+    pub sandbox_state_json: Option<String>,
+
+    /// With --sandbox-state-json: one more readable directory (repeatable).
+    #[arg(long, value_name = "DIR", requires = "sandbox_state_json")]
+    pub sandbox_state_readable_root: Vec<PathBuf>,
+
+    /// With --sandbox-state-json: no network, whatever the state says.
+    #[arg(long, requires = "sandbox_state_json")]
+    pub sandbox_state_disable_network: bool,
 
     /// Print the effective policy and the bwrap command line; run nothing.
     #[arg(long)]

@@ -24,6 +24,7 @@ pub mod protected;
 pub mod proxy;
 pub mod request;
 pub mod resolve;
+pub mod sandbox_state;
 pub mod seatbelt;
 
 pub use access::Access;

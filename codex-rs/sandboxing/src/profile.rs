@@ -82,6 +82,8 @@ pub enum RuleOrigin {
     /// Added under `[managed_proxy]` to keep the configuration that sets it
     /// out of the command's reach.
     ManagedProxyConfig,
+    /// Given by `--sandbox-state-json` or its readable roots.
+    SandboxState,
 }
 
 impl fmt::Display for RuleOrigin {
@@ -93,6 +95,7 @@ impl fmt::Display for RuleOrigin {
             RuleOrigin::ManagedProxyConfig => {
                 f.write_str("configuration of [managed_proxy], kept read-only")
             }
+            RuleOrigin::SandboxState => f.write_str("--sandbox-state-json"),
         }
     }
 }
@@ -220,6 +223,14 @@ pub fn select_profile(
     cli_choice: Option<&str>,
 ) -> Result<Profile, ProfileError> {
     let profile = select_configured_profile(loaded, cli_choice)?;
+    route_network(profile, loaded)
+}
+
+/// Routes `profile`'s network as the configuration says: through the
+/// built-in proxy when `[features] network_proxy` is on (Codex's managed
+/// proxy), and every network when `[managed_proxy]` (this sandbox's own)
+/// is set. For a profile chosen otherwise (`--sandbox-state-json`).
+pub fn route_network(profile: Profile, loaded: &LoadedConfig) -> Result<Profile, ProfileError> {
     let profile = proxied::apply_network_proxy_feature(profile, loaded)?;
     match &loaded.config.managed_proxy {
         Some(managed) => proxied::apply_managed_proxy(profile, managed, loaded),

@@ -10,8 +10,9 @@ use crate::config::{
     SYSTEM_CONFIG_DIR, USE_LEGACY_LANDLOCK,
 };
 use crate::environment::{policy_environment, sandboxed_environment};
-use crate::profile::{NetworkMode, ProfileError, select_profile};
+use crate::profile::{NetworkMode, ProfileError, route_network, select_profile};
 use crate::resolve::{EffectivePolicy, ResolveContext, ResolveError, normalize, resolve};
+use crate::sandbox_state::{SandboxStateError, StateRequest, parse_state};
 
 /// The environment a policy depends on, read once by the caller.
 #[derive(Debug, Clone, Default)]
@@ -73,6 +74,9 @@ pub enum PolicyError {
     /// A rule could not be resolved.
     #[error(transparent)]
     Resolve(#[from] ResolveError),
+    /// `--sandbox-state-json` that cannot be used.
+    #[error(transparent)]
+    SandboxState(#[from] SandboxStateError),
     /// `--transparent-tcp` without the built-in proxy it reroutes through.
     #[error(
         "--transparent-tcp requires a managed network proxy: turn the profile's network on \
@@ -83,7 +87,19 @@ pub enum PolicyError {
 
 /// Loads the configuration, chooses the profile and resolves it.
 pub fn build_policy(args: &SandboxArgs, env: &Environment) -> Result<EffectivePolicy, PolicyError> {
-    let cwd = workspace_dir(args.cwd.as_deref(), &env.process_cwd)?;
+    let state = match &args.sandbox_state_json {
+        Some(json) => Some(parse_state(&StateRequest {
+            json,
+            readable_roots: &args.sandbox_state_readable_root,
+            disable_network: args.sandbox_state_disable_network,
+            process_cwd: &env.process_cwd,
+        })?),
+        None => None,
+    };
+    let cwd = match &state {
+        Some(state) => normalize(&state.cwd),
+        None => workspace_dir(args.cwd.as_deref(), &env.process_cwd)?,
+    };
     let codex_home = match (&env.codex_home, &env.home) {
         (Some(dir), _) => dir.clone(),
         (None, Some(home)) => home.join(".codex"),
@@ -97,9 +113,15 @@ pub fn build_policy(args: &SandboxArgs, env: &Environment) -> Result<EffectivePo
         disable: args.disable.clone(),
         system_dir: env.system_dir.clone(),
         project_dir: Some(cwd.clone()),
-        requirements_apply: args.permission_profile.is_none() || args.include_managed_config,
+        // A state is the sandbox itself: Codex applies no requirement to it.
+        requirements_apply: state.is_none()
+            && (args.permission_profile.is_none() || args.include_managed_config),
     })?;
-    let profile = select_profile(&loaded, args.permission_profile.as_deref())?;
+    let state_landlock = state.as_ref().is_some_and(|state| state.legacy_landlock);
+    let profile = match state {
+        Some(state) => route_network(state.profile, &loaded)?,
+        None => select_profile(&loaded, args.permission_profile.as_deref())?,
+    };
     let context = ResolveContext {
         cwd,
         home: env.home.clone(),
@@ -135,7 +157,8 @@ pub fn build_policy(args: &SandboxArgs, env: &Environment) -> Result<EffectivePo
     };
     if let Some(sandbox) = &mut policy.sandbox {
         sandbox.inner_stage = loaded.config.feature(INNER_STAGE) == Some(true);
-        sandbox.legacy_landlock = loaded.config.feature(USE_LEGACY_LANDLOCK) == Some(true);
+        sandbox.legacy_landlock =
+            state_landlock || loaded.config.feature(USE_LEGACY_LANDLOCK) == Some(true);
         sandbox.guard_protected_names =
             sandbox.protect_metadata && loaded.config.feature(GUARD_PROTECTED_NAMES) != Some(false);
     }
