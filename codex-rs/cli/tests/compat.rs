@@ -252,16 +252,10 @@ fn run(binary: &Path, world: &World, home: &Path, scenario: &Scenario) -> Outcom
         .env("MY_SECRET", "compat-secret")
         .env("PLAIN_VAR", "compat-plain")
         .stdin(Stdio::null());
-    for name in [
-        "HTTP_PROXY",
-        "http_proxy",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-        "NO_PROXY",
-        "no_proxy",
-    ] {
+    for name in codex_sandboxing::proxy::PROXY_VARIABLES
+        .iter()
+        .chain(&["NO_PROXY", "no_proxy"])
+    {
         command.env_remove(name);
     }
     let output = command.output().expect("run codex sandbox");

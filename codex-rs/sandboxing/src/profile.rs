@@ -339,14 +339,7 @@ fn profile_by_name(
         sandbox,
         warnings,
     };
-    let key_error = |(path, message): (Vec<String>, String)| {
-        let path: Vec<&str> = path.iter().map(String::as_str).collect();
-        ProfileError {
-            key: dotted(&path),
-            origin: loaded.source_of(&path).to_string(),
-            message,
-        }
-    };
+    let key_error = |(path, message): (Vec<String>, String)| error_at(loaded, &path, message);
     let merged = match name {
         DANGER_FULL_ACCESS => return Ok(profile(None, Vec::new())),
         ":danger-no-sandbox" => {
@@ -383,6 +376,16 @@ fn valid_profiles(loaded: &LoadedConfig) -> String {
         .chain(loaded.config.permissions.keys().cloned())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The error `message` about the key at `path`, with the layer that set it.
+fn error_at(loaded: &LoadedConfig, path: &[String], message: String) -> ProfileError {
+    let path: Vec<&str> = path.iter().map(String::as_str).collect();
+    ProfileError {
+        key: dotted(&path),
+        origin: loaded.source_of(&path).to_string(),
+        message,
+    }
 }
 
 /// Renders a key path the way TOML spells it, quoting segments as needed.

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::access::Access;
-use crate::profile::filesystem::{FsEntry, parse_entry};
+use crate::profile::filesystem::parse_entry;
 use crate::profile::network::ProxySettings;
 use crate::profile::{
     FsRule, FsTarget, GlobRule, NetworkMode, Profile, RuleOrigin, SandboxProfile,
@@ -292,25 +292,9 @@ fn restricted(
             }
         };
         for keyed in parse_entry(&key, &value).map_err(|err| at(err.message))? {
-            match keyed.entry {
-                FsEntry::Rule {
-                    target,
-                    subpath,
-                    access,
-                } => filesystem.push(FsRule {
-                    target,
-                    subpath,
-                    access,
-                    origin: RuleOrigin::SandboxState,
-                }),
-                FsEntry::DenyGlob { base, pattern } => deny_globs.push(GlobRule {
-                    base,
-                    pattern,
-                    origin: RuleOrigin::SandboxState,
-                }),
-                FsEntry::UnknownSpecial { key } => {
-                    return Err(at(format!("unknown special path `{key}`")));
-                }
+            let origin = RuleOrigin::SandboxState;
+            if let Some(key) = keyed.entry.add_to(origin, &mut filesystem, &mut deny_globs) {
+                return Err(at(format!("unknown special path `{key}`")));
             }
         }
     }

@@ -24,7 +24,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::access::Access;
 use crate::glob::{is_glob, validate_relative_pattern};
 
-use super::{FsTarget, SPECIAL_KEYS};
+use super::{FsRule, FsTarget, GlobRule, RuleOrigin, SPECIAL_KEYS};
 
 /// The key that bounds glob expansion.
 pub const GLOB_SCAN_MAX_DEPTH_KEY: &str = "glob_scan_max_depth";
@@ -56,6 +56,38 @@ pub enum FsEntry {
         /// The key as written.
         key: String,
     },
+}
+
+impl FsEntry {
+    /// Adds this entry, which came from `origin`, to `filesystem` or
+    /// `deny_globs`; an unknown special path adds nothing and its key is
+    /// returned, for the warning.
+    pub fn add_to(
+        self,
+        origin: RuleOrigin,
+        filesystem: &mut Vec<FsRule>,
+        deny_globs: &mut Vec<GlobRule>,
+    ) -> Option<String> {
+        match self {
+            FsEntry::Rule {
+                target,
+                subpath,
+                access,
+            } => filesystem.push(FsRule {
+                target,
+                subpath,
+                access,
+                origin,
+            }),
+            FsEntry::DenyGlob { base, pattern } => deny_globs.push(GlobRule {
+                base,
+                pattern,
+                origin,
+            }),
+            FsEntry::UnknownSpecial { key } => return Some(key),
+        }
+        None
+    }
 }
 
 /// A parsed entry and, for one inside a nested table, its key there.

@@ -16,10 +16,10 @@ use std::path::PathBuf;
 use crate::access::Access;
 use crate::config::{LoadedConfig, ManagedProxyToml, NETWORK_PROXY};
 
-use super::network::ProxySettings;
+use super::network::{NetworkKeyError, ProxySettings};
 use super::{
     DANGER_FULL_ACCESS, FsRule, FsTarget, NetworkMode, Profile, ProfileError, RuleOrigin,
-    SandboxProfile, dotted,
+    SandboxProfile, error_at,
 };
 
 /// The table of `[managed_proxy]`.
@@ -41,16 +41,8 @@ pub fn apply_network_proxy_feature(
     match sandbox.network {
         NetworkMode::Enabled if feature_on => {
             let feature = match loaded.config.network_proxy_settings() {
-                Some(table) => ProxySettings::of_network(table).map_err(|(key, message)| {
-                    let mut path = vec!["features".to_string(), NETWORK_PROXY.to_string()];
-                    path.extend(key);
-                    let path: Vec<&str> = path.iter().map(String::as_str).collect();
-                    ProfileError {
-                        key: dotted(&path),
-                        origin: loaded.source_of(&path).to_string(),
-                        message,
-                    }
-                })?,
+                Some(table) => ProxySettings::of_network(table)
+                    .map_err(|error| below(loaded, &["features", NETWORK_PROXY], error))?,
                 None => ProxySettings::default(),
             };
             sandbox.domains = Some(feature.over(sandbox.proxy_settings.clone()).rules());
@@ -100,16 +92,7 @@ pub fn apply_managed_proxy(
         Some(&managed.domains),
         managed.allow_local_binding,
     )
-    .map_err(|(key, message)| {
-        let mut path = vec![MANAGED_PROXY.to_string()];
-        path.extend(key);
-        let path: Vec<&str> = path.iter().map(String::as_str).collect();
-        ProfileError {
-            key: dotted(&path),
-            origin: loaded.source_of(&path).to_string(),
-            message,
-        }
-    })?
+    .map_err(|error| below(loaded, &[MANAGED_PROXY], error))?
     .rules();
     let mut sandbox = match profile.sandbox.take() {
         None => SandboxProfile {
@@ -160,4 +143,14 @@ pub fn apply_managed_proxy(
     );
     profile.sandbox = Some(sandbox);
     Ok(profile)
+}
+
+/// A network table's error, its key placed below `table`.
+fn below(loaded: &LoadedConfig, table: &[&str], (key, message): NetworkKeyError) -> ProfileError {
+    let path: Vec<String> = table
+        .iter()
+        .map(|segment| (*segment).to_owned())
+        .chain(key)
+        .collect();
+    error_at(loaded, &path, message)
 }

@@ -5,12 +5,10 @@ use std::path::PathBuf;
 
 use crate::glob::is_glob;
 
-use super::filesystem::{
-    FsEntry, GLOB_SCAN_MAX_DEPTH_KEY, KeyedEntry, parse_entry, parse_scan_depth,
-};
+use super::filesystem::{GLOB_SCAN_MAX_DEPTH_KEY, KeyedEntry, parse_entry, parse_scan_depth};
 use super::inherit::{KeyError, MergedProfile};
 use super::network::profile_network;
-use super::{FsRule, GlobRule, SPECIAL_KEYS, SandboxProfile, WorkspaceRoot};
+use super::{SPECIAL_KEYS, SandboxProfile, WorkspaceRoot};
 
 /// The rules of `merged`, and a warning for each thing it says that has
 /// no effect here. Errors name the key at fault, in the profile that
@@ -38,27 +36,12 @@ pub fn sandbox_profile(merged: &MergedProfile) -> Result<(SandboxProfile, Vec<St
             let mut path = vec!["filesystem", key.as_str()];
             path.extend(subkey.as_deref());
             let origin = merged.origin_of(&path);
-            match entry {
-                FsEntry::Rule {
-                    target,
-                    subpath,
-                    access,
-                } => filesystem.push(FsRule {
-                    target,
-                    subpath,
-                    access,
-                    origin,
-                }),
-                FsEntry::DenyGlob { base, pattern } => deny_globs.push(GlobRule {
-                    base,
-                    pattern,
-                    origin,
-                }),
-                FsEntry::UnknownSpecial { key } => warnings.push(format!(
+            if let Some(key) = entry.add_to(origin.clone(), &mut filesystem, &mut deny_globs) {
+                warnings.push(format!(
                     "{origin}: `{key}` is not a special path this version knows, so the entry is ignored \
                      (as Codex ignores one it does not know); known: {}, :project_roots",
                     SPECIAL_KEYS.join(", ")
-                )),
+                ));
             }
         }
     }
