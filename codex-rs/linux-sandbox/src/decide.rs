@@ -26,7 +26,8 @@ use codex_sandboxing::{Access, EffectivePolicy, NetworkMode, SandboxPolicy};
 
 use crate::error::SandboxError;
 use crate::host_facts::{
-    BackendFacts, BwrapFacts, HostFacts, LandlockFacts, ProcFacts, runs_inner_stage,
+    BackendFacts, BwrapFacts, HostFacts, LandlockFacts, ProcFacts, command_through_fd,
+    runs_inner_stage,
 };
 use crate::landlock::{LandlockError, LandlockGrants, LandlockKernel, landlock_grants};
 use crate::launcher::{Bwrap, LauncherError};
@@ -117,6 +118,9 @@ pub enum StagePlan {
         helper: HelperExec,
         /// Whether bwrap names it with `--argv0`.
         argv0: bool,
+        /// Whether the command reaches it through [`Descriptor::Command`]
+        /// (too long for bwrap's command line).
+        command_fd: bool,
     },
 }
 
@@ -207,10 +211,15 @@ impl BwrapLaunch<'_> {
             .collect();
         let stage = match &self.stage {
             StagePlan::Bwrap { .. } => Stage::Bwrap,
-            StagePlan::Inner { helper, argv0 } => Stage::Inner {
+            StagePlan::Inner {
+                helper,
+                argv0,
+                command_fd,
+            } => Stage::Inner {
                 helper,
                 argv0: *argv0,
                 proxy_listen: self.proxy.as_ref().map(|_| &listen[..]),
+                command_through_fd: *command_fd,
             },
         };
         bwrap_args(&self.mounts, &stage, &self.command)
@@ -308,10 +317,11 @@ fn decide_bwrap<'f>(
             tracing::debug!(path = %rule.path.display(), origin = %rule.origin, "write rule on a missing path: not created");
         }
     }
-    let stage = if runs_inner_stage(sandbox) {
+    let stage = if runs_inner_stage(sandbox, command) {
         StagePlan::Inner {
             helper: inner_stage_helper(&mounts, &host.current_exe)?,
             argv0: host.argv0,
+            command_fd: command_through_fd(command),
         }
     } else {
         StagePlan::Bwrap {

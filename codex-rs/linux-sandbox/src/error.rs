@@ -159,7 +159,9 @@ impl SandboxError {
                 exit_status::BWRAP_MISSING
             }
             SandboxError::Command(CommandError::NotFound(_)) => exit_status::NOT_FOUND,
-            SandboxError::Command(CommandError::NotExecutable(_)) => exit_status::NOT_EXECUTABLE,
+            SandboxError::Command(
+                CommandError::NotExecutable(_) | CommandError::IsDirectory(_),
+            ) => exit_status::NOT_EXECUTABLE,
             SandboxError::Seccomp(_) | SandboxError::Internal(_) => exit_status::INTERNAL,
             SandboxError::Cwd(_)
             | SandboxError::Scan(_)

@@ -35,7 +35,7 @@ use crate::launcher::Bwrap;
 use crate::parent::wait_tied_to_parent;
 use crate::plan::ProcMode;
 use crate::probe::{ProbeFailure, namespace_facts, probe_namespaces, probe_proc_mount};
-use crate::protocol::{Descriptor, StageReport, exit_code_of, resolve_args};
+use crate::protocol::{Descriptor, StageReport, encode_command, exit_code_of, resolve_args};
 use crate::proxy::builtin::BuiltinProxy;
 use crate::proxy::forward::{Destination, start_bridge};
 use crate::proxy::handoff;
@@ -180,12 +180,17 @@ fn spawn_and_wait(
             drop(seccomp_writer);
             passed.add(Descriptor::Seccomp, seccomp_reader.into())?;
         }
-        StagePlan::Inner { helper, .. } => {
+        StagePlan::Inner {
+            helper, command_fd, ..
+        } => {
             let (reader, writer) = io::pipe()?;
             report_reader = Some(reader);
             passed.add(Descriptor::Report, writer.into())?;
             if *helper == HelperExec::Descriptor {
                 passed.add(Descriptor::Helper, File::open("/proc/self/exe")?.into())?;
+            }
+            if *command_fd {
+                passed.add(Descriptor::Command, command_descriptor(&launch.command)?)?;
             }
         }
     }
@@ -230,6 +235,17 @@ fn spawn_and_wait(
         None if command_was_started(&bwrap_status) => Ended::Ran(code),
         None => Ended::SetupFailed(code),
     })
+}
+
+/// A memory file holding `command` NUL-separated, read from the start: no
+/// pipe to fill before bwrap runs, whatever the command's length.
+fn command_descriptor(command: &[OsString]) -> io::Result<OwnedFd> {
+    let fd =
+        nix::sys::memfd::memfd_create(c"codex-command", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)?;
+    let mut file = File::from(fd);
+    file.write_all(&encode_command(command))?;
+    io::Seek::seek(&mut file, io::SeekFrom::Start(0))?;
+    Ok(file.into())
 }
 
 /// The descriptors a launch passes to bwrap, inheritable and held open

@@ -6,7 +6,7 @@
 //! decision is a unit test on a fixture of [`HostFacts`].
 
 use std::collections::BTreeMap;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 use codex_sandboxing::cli::SandboxArgs;
@@ -23,6 +23,7 @@ use crate::launcher::{Bwrap, LauncherError, bundled_path_of_current_exe, choose_
 use crate::locate::{CommandError, find_command};
 use crate::plan::real_path::{RealKind, real_path};
 use crate::probe::supports_argv0;
+use crate::protocol::COMMAND_ARGS_ON_BWRAPS_LINE;
 use crate::scan::{ScanReport, ScanRequest, scan};
 
 /// What a start knows about the host.
@@ -165,7 +166,8 @@ fn observe_bwrap_host<'a>(
         bundled_path_of_current_exe,
         COMPILED_IN_DIGEST,
     );
-    let argv0 = runs_inner_stage(sandbox) && bwrap.as_ref().is_ok_and(supports_argv0);
+    let argv0 =
+        runs_inner_stage(sandbox, &args.command) && bwrap.as_ref().is_ok_and(supports_argv0);
     let install_hint = match &bwrap {
         Ok(Bwrap::System(_)) => "",
         _ => bubblewrap_install_hint(&read_or_empty("/etc/os-release")),
@@ -187,9 +189,19 @@ fn observe_bwrap_host<'a>(
 /// Whether the bubblewrap pipeline runs this binary's inner stage for
 /// `sandbox`: for the guard, which supervises the command from there; in
 /// network mode proxy, whose listeners are opened inside the sandbox's
-/// network namespace; and with `features.inner_stage`.
-pub fn runs_inner_stage(sandbox: &SandboxPolicy) -> bool {
-    sandbox.inner_stage || sandbox.network == NetworkMode::Proxy || sandbox.guard_protected_names
+/// network namespace; with `features.inner_stage`; and for a command
+/// too long for bwrap's command line.
+pub fn runs_inner_stage(sandbox: &SandboxPolicy, command: &[OsString]) -> bool {
+    sandbox.inner_stage
+        || sandbox.network == NetworkMode::Proxy
+        || sandbox.guard_protected_names
+        || command_through_fd(command)
+}
+
+/// Whether `command` is too long for bwrap's own command line, so that it
+/// reaches the inner stage through a descriptor.
+pub fn command_through_fd(command: &[OsString]) -> bool {
+    command.len() > COMMAND_ARGS_ON_BWRAPS_LINE
 }
 
 /// Real paths of the policy's write rules: a tool found below one of them

@@ -15,6 +15,9 @@ pub enum CommandError {
     /// Found, but not executable (status 126).
     #[error("{0}: permission denied (not executable)")]
     NotExecutable(String),
+    /// A path to a directory (status 126, as a shell says it).
+    #[error("{0}: is a directory")]
+    IsDirectory(String),
 }
 
 /// The program `name` (`bwrap`) on `path_var`, skipping entries a
@@ -70,11 +73,17 @@ pub fn find_command(
             .collect()
     };
     let mut found_unexecutable = false;
-    for candidate in candidates {
-        match std::fs::metadata(&candidate) {
+    for candidate in &candidates {
+        match std::fs::metadata(candidate) {
             Ok(meta) if meta.is_file() && meta.permissions().mode() & 0o111 != 0 => {
-                return Ok(candidate);
+                return Ok(candidate.clone());
             }
+            // A directory named by its path is an error of its own; on
+            // PATH one is passed over, as a shell passes it over.
+            Ok(meta) if meta.is_dir() && name.contains('/') => {
+                return Err(CommandError::IsDirectory(name));
+            }
+            Ok(meta) if meta.is_dir() => {}
             Ok(_) => found_unexecutable = true,
             Err(_) => {}
         }
@@ -162,9 +171,13 @@ mod tests {
         let err = find_command(OsStr::new("nope"), &path, tmp.path()).unwrap_err();
         assert_eq!(err, CommandError::NotFound("nope".into()));
         assert_eq!(err.to_string(), "nope: command not found");
-        assert!(
-            find_command(OsStr::new("bin"), &path, tmp.path()).is_err(),
-            "directories are not commands"
+        assert_eq!(
+            find_command(OsStr::new("bin"), &path, tmp.path()),
+            Err(CommandError::NotFound("bin".into())),
+            "a directory on PATH is passed over"
         );
+        let err = find_command(OsStr::new("./bin"), &path, tmp.path()).unwrap_err();
+        assert_eq!(err, CommandError::IsDirectory("./bin".into()));
+        assert_eq!(err.to_string(), "./bin: is a directory");
     }
 }

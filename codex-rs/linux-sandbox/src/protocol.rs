@@ -17,6 +17,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::fd::RawFd;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use codex_sandboxing::NetworkMode;
 pub use codex_sandboxing::exit_status;
@@ -50,6 +51,9 @@ pub enum Descriptor {
     Helper,
     /// The inner end of the proxy handoff socket pair.
     Proxy,
+    /// The command, NUL-separated, when it is too long for bwrap's
+    /// argument count.
+    Command,
 }
 
 impl Descriptor {
@@ -61,6 +65,7 @@ impl Descriptor {
             Descriptor::Report => "<report-fd>",
             Descriptor::Helper => "<helper-fd>",
             Descriptor::Proxy => "<proxy-fd>",
+            Descriptor::Command => "<command-fd>",
         }
     }
 }
@@ -131,6 +136,9 @@ pub struct InnerStageRequest<'a> {
     pub through_helper_fd: bool,
     /// Where to listen for the proxy route, exactly in network mode proxy.
     pub proxy_listen: Option<&'a [ListenSpec]>,
+    /// Whether the command comes through [`Descriptor::Command`] rather
+    /// than after `--`.
+    pub command_through_fd: bool,
 }
 
 /// What the inner stage was asked to do, as it parses it.
@@ -148,8 +156,49 @@ pub struct InnerStageArgs {
     pub helper_fd: Option<RawFd>,
     /// The proxy routes, exactly when `network` is proxy.
     pub proxy: Option<ProxyStageArgs>,
-    /// The command to exec; never empty.
-    pub command: Vec<OsString>,
+    /// Where the command is.
+    pub command: CommandSource,
+}
+
+/// Where the inner stage finds the command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandSource {
+    /// After `--`; never empty.
+    Arguments(Vec<OsString>),
+    /// NUL-separated in this descriptor (a long command: bwrap counts
+    /// every argument of its own command line, and refuses more than
+    /// [`BWRAP_MAX_ARGS`]).
+    Descriptor(RawFd),
+}
+
+/// The most arguments bwrap accepts on its command line, its own options
+/// included (bubblewrap's `MAX_ARGS`).
+pub const BWRAP_MAX_ARGS: usize = 9000;
+
+/// Commands with more arguments than this reach the inner stage through
+/// [`Descriptor::Command`]: what is left of [`BWRAP_MAX_ARGS`] holds
+/// bwrap's own options, a few per mount.
+pub const COMMAND_ARGS_ON_BWRAPS_LINE: usize = 4096;
+
+/// The command as a descriptor carries it: each argument followed by NUL.
+pub fn encode_command(command: &[OsString]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for arg in command {
+        bytes.extend_from_slice(arg.as_bytes());
+        bytes.push(0);
+    }
+    bytes
+}
+
+/// The command [`encode_command`] wrote; an error when it holds none.
+pub fn decode_command(bytes: &[u8]) -> Result<Vec<OsString>, ArgsError> {
+    let body = bytes
+        .strip_suffix(&[0])
+        .ok_or_else(|| ArgsError("the command descriptor holds no command".into()))?;
+    Ok(body
+        .split(|byte| *byte == 0)
+        .map(|arg| OsString::from_vec(arg.to_vec()))
+        .collect())
 }
 
 /// The inner stage's part of proxy routing.
@@ -191,8 +240,14 @@ pub fn inner_stage_args(request: &InnerStageRequest<'_>, command: &[OsString]) -
             args.push(spec.render().into());
         }
     }
-    args.push("--".into());
-    args.extend(command.iter().cloned().map(Arg::Text));
+    if request.command_through_fd {
+        args.push("--command-fd".into());
+        args.push(Arg::fd(Descriptor::Command));
+        args.push("--".into());
+    } else {
+        args.push("--".into());
+        args.extend(command.iter().cloned().map(Arg::Text));
+    }
     args
 }
 
@@ -223,13 +278,36 @@ pub fn parse_inner_stage_args(args: &[OsString]) -> Result<InnerStageArgs, ArgsE
         helper_fd = Some(fd);
     }
     let proxy = parse_proxy_fields(&mut rest, network, &[Some(report_fd), helper_fd])?;
+    let command_fd = if next_is(&rest, "--command-fd") {
+        let fd = fd_of(&mut rest, "--command-fd")?;
+        let taken = [
+            Some(report_fd),
+            helper_fd,
+            proxy.as_ref().map(|proxy| proxy.channel_fd),
+        ];
+        if taken.contains(&Some(fd)) {
+            return Err(ArgsError(
+                "--command-fd must differ from the other descriptors".into(),
+            ));
+        }
+        Some(fd)
+    } else {
+        None
+    };
     if rest.next().map(OsString::as_os_str) != Some(OsStr::new("--")) {
         return Err(ArgsError("expected `--` before the command".into()));
     }
-    let command: Vec<OsString> = rest.cloned().collect();
-    if command.is_empty() {
-        return Err(ArgsError("no command after `--`".into()));
-    }
+    let inline: Vec<OsString> = rest.cloned().collect();
+    let command = match command_fd {
+        Some(_) if !inline.is_empty() => {
+            return Err(ArgsError(
+                "a command after `--` and --command-fd both; pass one".into(),
+            ));
+        }
+        Some(fd) => CommandSource::Descriptor(fd),
+        None if inline.is_empty() => return Err(ArgsError("no command after `--`".into())),
+        None => CommandSource::Arguments(inline),
+    };
     Ok(InnerStageArgs {
         network,
         guard_names,
@@ -323,6 +401,8 @@ pub enum StageStep {
     Seccomp,
     /// Starting the protected-name guard.
     Guard,
+    /// Reading the command from its descriptor.
+    Command,
     /// Exec'ing the command.
     Exec,
     /// A step this build does not know (a stage from another build, or
@@ -418,6 +498,7 @@ mod tests {
             Descriptor::Report => "5",
             Descriptor::Helper => "6",
             Descriptor::Proxy => "9",
+            Descriptor::Command => "8",
         }
         .to_owned()
     }
@@ -437,6 +518,7 @@ mod tests {
                     guard_names,
                     through_helper_fd,
                     proxy_listen: (network == NetworkMode::Proxy).then_some(&specs[..]),
+                    command_through_fd: false,
                 };
                 let rendered = resolve_args(&inner_stage_args(&request, &command), numbers);
                 assert_eq!(rendered[0], INNER_STAGE_FLAG);
@@ -451,7 +533,7 @@ mod tests {
                             channel_fd: 9,
                             listen: specs.clone(),
                         }),
-                        command: command.clone(),
+                        command: CommandSource::Arguments(command.clone()),
                     })
                 );
             }
@@ -516,12 +598,48 @@ mod tests {
     }
 
     #[test]
+    fn a_long_command_goes_through_its_descriptor_and_round_trips() {
+        let request = InnerStageRequest {
+            network: NetworkMode::Restricted,
+            guard_names: false,
+            through_helper_fd: false,
+            proxy_listen: None,
+            command_through_fd: true,
+        };
+        let command = os(&["sh", "-c", "echo \"$@\"", "", "two words", "--"]);
+        let rendered = resolve_args(&inner_stage_args(&request, &command), numbers);
+        assert_eq!(
+            rendered.last().map(OsString::as_os_str),
+            Some(OsStr::new("--"))
+        );
+        let parsed = parse_inner_stage_args(&rendered[1..]).unwrap();
+        assert_eq!(parsed.command, CommandSource::Descriptor(8));
+        assert_eq!(decode_command(&encode_command(&command)), Ok(command));
+        assert!(decode_command(b"").is_err());
+        assert!(decode_command(b"no terminator").is_err());
+    }
+
+    #[test]
+    fn the_command_descriptor_is_checked() {
+        let args = |extra: &[&str]| {
+            let mut args = vec!["--network", "restricted", "--report-fd", "5"];
+            args.extend_from_slice(extra);
+            os(&args)
+        };
+        let err = parse_inner_stage_args(&args(&["--command-fd", "5", "--"])).unwrap_err();
+        assert!(err.to_string().contains("must differ"), "{err}");
+        let err = parse_inner_stage_args(&args(&["--command-fd", "8", "--", "true"])).unwrap_err();
+        assert!(err.to_string().contains("pass one"), "{err}");
+    }
+
+    #[test]
     fn placeholders_render_as_names() {
         let request = InnerStageRequest {
             network: NetworkMode::Restricted,
             guard_names: true,
             through_helper_fd: true,
             proxy_listen: None,
+            command_through_fd: false,
         };
         assert_eq!(
             placeholder_args(&inner_stage_args(&request, &os(&["true"]))),

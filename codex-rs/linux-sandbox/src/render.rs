@@ -34,6 +34,8 @@ pub enum Stage<'a> {
         /// http://user:password@...` is readable by every local user in
         /// `/proc/PID/cmdline`.
         proxy_listen: Option<&'a [ListenSpec]>,
+        /// Whether the command goes through [`Descriptor::Command`].
+        command_through_fd: bool,
     },
 }
 
@@ -104,6 +106,7 @@ pub fn bwrap_args(plan: &MountPlan, stage: &Stage<'_>, command: &[OsString]) -> 
             helper,
             argv0,
             proxy_listen,
+            command_through_fd,
         } => {
             if argv0 {
                 args.push("--argv0".into());
@@ -122,6 +125,7 @@ pub fn bwrap_args(plan: &MountPlan, stage: &Stage<'_>, command: &[OsString]) -> 
                 guard_names: plan.guard_protected_names,
                 through_helper_fd: *helper == HelperExec::Descriptor,
                 proxy_listen,
+                command_through_fd,
             };
             args.extend(inner_stage_args(&request, command));
         }
@@ -157,6 +161,7 @@ mod tests {
                 Descriptor::Report => "5",
                 Descriptor::Helper => "6",
                 Descriptor::Proxy => "7",
+                Descriptor::Command => "8",
             }
             .to_owned()
         };
@@ -246,6 +251,7 @@ mod tests {
                 helper: &HelperExec::Descriptor,
                 argv0: true,
                 proxy_listen: None,
+                command_through_fd: false,
             },
             &["sh".into(), "-c".into(), "echo hi".into()],
         );
@@ -280,6 +286,7 @@ mod tests {
                 helper: &HelperExec::Path("/opt/codex dir/codex".into()),
                 argv0: false,
                 proxy_listen: None,
+                command_through_fd: false,
             },
             &["true".into()],
         );
@@ -309,6 +316,7 @@ mod tests {
                 helper: &HelperExec::Descriptor,
                 argv0: false,
                 proxy_listen: Some(&listen),
+                command_through_fd: false,
             },
             &["curl".into()],
         );
@@ -352,11 +360,13 @@ mod tests {
                 helper: &HelperExec::Path("/usr/bin/codex".into()),
                 argv0: true,
                 proxy_listen: None,
+                command_through_fd: false,
             },
             Stage::Inner {
                 helper: &HelperExec::Descriptor,
                 argv0: true,
                 proxy_listen: None,
+                command_through_fd: false,
             },
         ] {
             let args = shown(

@@ -543,3 +543,71 @@ fn wsl1_is_refused_before_bwrap_runs() {
     );
     assert_refused(&output, &mark, 69, &["WSL1", "wsl --set-version"]);
 }
+
+/// A `CODEX_HOME` that names no directory is refused naming it, as in
+/// Codex; with neither it nor `HOME`, the built-in defaults apply.
+#[test]
+fn codex_home_must_name_a_directory_and_none_at_all_means_the_defaults() {
+    let world = World::new();
+    let (script, mark) = marker_script(&world);
+    let file = world.outside.join("a-file");
+    std::fs::write(&file, "").unwrap();
+    for (home, says) in [
+        (world.outside.join("missing"), "does not exist"),
+        (file, "is not a directory"),
+    ] {
+        let output = world
+            .command(&[], &["sh", "-c", &script])
+            .env("CODEX_HOME", &home)
+            .output()
+            .unwrap();
+        assert_refused(
+            &output,
+            &mark,
+            78,
+            &[&format!("CODEX_HOME={}: {says}", home.display())],
+        );
+    }
+    require_sandbox!();
+    let output = world
+        .command(&[], &["sh", "-c", "echo defaults"])
+        .env_remove("CODEX_HOME")
+        .env_remove("HOME")
+        .output()
+        .unwrap();
+    assert_code(&output, 0);
+    assert_eq!(stdout(&output), "defaults\n");
+}
+
+/// A directory named as the command: 126 and "is a directory", as a shell
+/// says it.
+#[test]
+fn a_directory_as_the_command_is_reported_as_one() {
+    let world = World::new();
+    let output = world.run(&[], &[world.outside.to_str().unwrap()]);
+    assert_code(&output, 126);
+    assert!(
+        stderr(&output).contains(&format!("{}: is a directory", world.outside.display())),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// 50,000 arguments run as they would without the sandbox: bwrap refuses
+/// more than 9,000 on its own command line, so a long command reaches the
+/// inner stage through a descriptor.
+#[test]
+fn a_command_of_fifty_thousand_arguments_runs() {
+    require_sandbox!();
+    let world = World::new();
+    let mut command: Vec<String> = vec![
+        "sh".into(),
+        "-c".into(),
+        "echo $# \"$1\" \"${50000}\"".into(),
+        "sh".into(),
+    ];
+    command.extend((1..=50_000).map(|n| format!("arg-{n:05}")));
+    let output = world.run(&[], &command);
+    assert_code(&output, 0);
+    assert_eq!(stdout(&output), "50000 arg-00001 arg-50000\n");
+}

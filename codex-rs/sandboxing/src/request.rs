@@ -62,9 +62,14 @@ pub enum PolicyError {
         /// What is wrong with it.
         reason: String,
     },
-    /// Neither `CODEX_HOME` nor `HOME` is set.
-    #[error("cannot find config.toml: neither CODEX_HOME nor HOME is set; set one of them")]
-    NoCodexHome,
+    /// `CODEX_HOME` names no directory (Codex refuses it too).
+    #[error("CODEX_HOME={}: {reason}; point it at the directory of config.toml, or unset it for ~/.codex", path.display())]
+    BadCodexHome {
+        /// The value.
+        path: PathBuf,
+        /// `does not exist`, `is not a directory`, ...
+        reason: String,
+    },
     /// A config file or option is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -101,9 +106,23 @@ pub fn build_policy(args: &SandboxArgs, env: &Environment) -> Result<EffectivePo
         None => workspace_dir(args.cwd.as_deref(), &env.process_cwd)?,
     };
     let codex_home = match (&env.codex_home, &env.home) {
-        (Some(dir), _) => dir.clone(),
-        (None, Some(home)) => home.join(".codex"),
-        (None, None) => return Err(PolicyError::NoCodexHome),
+        (Some(dir), _) => {
+            let bad = |reason: String| PolicyError::BadCodexHome {
+                path: dir.clone(),
+                reason,
+            };
+            match std::fs::metadata(dir) {
+                Ok(meta) if meta.is_dir() => Some(dir.clone()),
+                Ok(_) => return Err(bad("is not a directory".into())),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(bad("does not exist".into()));
+                }
+                Err(err) => return Err(bad(err.to_string())),
+            }
+        }
+        (None, Some(home)) => Some(home.join(".codex")),
+        // Codex runs on its built-in defaults then, and so does this.
+        (None, None) => None,
     };
     let loaded = LoadedConfig::load(&ConfigRequest {
         codex_home,
@@ -420,15 +439,36 @@ mod tests {
     }
 
     #[test]
-    fn no_home_at_all_is_an_error() {
+    fn no_home_at_all_runs_on_the_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let environment = Environment {
             process_cwd: dir.path().to_path_buf(),
             ..Environment::default()
         };
-        assert!(matches!(
-            build_policy(&SandboxArgs::default(), &environment),
-            Err(PolicyError::NoCodexHome)
-        ));
+        let policy = build_policy(&SandboxArgs::default(), &environment).unwrap();
+        assert_eq!(policy.profile, ":read-only");
+    }
+
+    #[test]
+    fn a_codex_home_that_is_no_directory_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("file"), "").unwrap();
+        for (name, says) in [
+            ("missing", "does not exist"),
+            ("file", "is not a directory"),
+        ] {
+            let mut environment = env(dir.path());
+            environment.codex_home = Some(dir.path().join(name));
+            let err = build_policy(&SandboxArgs::default(), &environment)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with(&format!(
+                    "CODEX_HOME={}: {says}",
+                    dir.path().join(name).display()
+                )),
+                "{err}"
+            );
+        }
     }
 }

@@ -106,7 +106,8 @@ fn the_guard_runs_in_the_inner_stage_through_the_running_image() {
         launch.stage,
         StagePlan::Inner {
             helper: HelperExec::Descriptor,
-            argv0: true
+            argv0: true,
+            command_fd: false,
         }
     );
     let argv = shown_argv(&plan);

@@ -37,8 +37,8 @@ use std::os::fd::{AsFd, FromRawFd, RawFd};
 
 use crate::fd::{is_open, set_close_on_exec};
 use crate::protocol::{
-    HELPER_ARGV0, INNER_STAGE_FLAG, InnerStageArgs, StageReport, StageStep, exit_status,
-    parse_inner_stage_args,
+    CommandSource, HELPER_ARGV0, INNER_STAGE_FLAG, InnerStageArgs, StageReport, StageStep,
+    decode_command, exit_status, parse_inner_stage_args,
 };
 use crate::seccomp::{build_filter, exec_filtered};
 
@@ -73,14 +73,38 @@ fn run_inner_stage(args: &[OsString]) -> ! {
             std::process::exit(exit_status::SETUP);
         }
     };
+    let command = match take_command(&spec.command) {
+        Ok(command) => command,
+        Err(failure) => failure.write_and_exit(&mut report),
+    };
     if let Err(failure) = prepare(&spec) {
         failure.write_and_exit(&mut report);
     }
     if spec.guard_names {
-        crate::guard::run_guarded(spec.network, &spec.command, report);
+        crate::guard::run_guarded(spec.network, &command, report);
     }
-    let Err(failure) = exec_command(&spec);
+    let Err(failure) = exec_command(&spec, &command);
     failure.write_and_exit(&mut report)
+}
+
+/// The command: as given after `--`, or read whole from its descriptor,
+/// which is closed then.
+fn take_command(source: &CommandSource) -> Result<Vec<OsString>, StageReport> {
+    let fd = match source {
+        CommandSource::Arguments(command) => return Ok(command.clone()),
+        CommandSource::Descriptor(fd) => *fd,
+    };
+    let failed = |message: String| StageReport::new(StageStep::Command, message);
+    if !is_open(fd) {
+        return Err(failed(format!("command descriptor {fd} is not open")));
+    }
+    // SAFETY: `fd` is open (checked above) and, by the stage's protocol,
+    // handed to this process alone to own.
+    let mut file = unsafe { File::from_raw_fd(fd) };
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut bytes)
+        .map_err(|err| failed(format!("cannot read the command descriptor {fd}: {err}")))?;
+    decode_command(&bytes).map_err(|err| failed(err.to_string()))
 }
 
 /// Steps 1 (for the helper descriptor) to 3.
@@ -109,10 +133,10 @@ fn prepare(spec: &InnerStageArgs) -> Result<(), StageReport> {
 
 /// Steps 4 and 5 without the guard; returns only with the reason a step
 /// failed.
-fn exec_command(spec: &InnerStageArgs) -> Result<Infallible, StageReport> {
+fn exec_command(spec: &InnerStageArgs, command: &[OsString]) -> Result<Infallible, StageReport> {
     let filter = build_filter(spec.network)
         .map_err(|err| StageReport::new(StageStep::Seccomp, err.to_string()))?;
-    exec_filtered(&filter, &spec.command, None, None)
+    exec_filtered(&filter, command, None, None)
 }
 
 /// Takes ownership of the report descriptor after checking that it is

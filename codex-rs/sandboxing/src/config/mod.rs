@@ -52,6 +52,14 @@ pub enum ConfigError {
         /// Where it was looked for.
         path: PathBuf,
     },
+    /// `-p NAME` with neither `CODEX_HOME` nor `HOME` to find it in.
+    #[error(
+        "-p {name}: neither CODEX_HOME nor HOME is set, so there is no {name}.config.toml to read; set one of them"
+    )]
+    ProfileWithoutHome {
+        /// The name given to `-p`.
+        name: String,
+    },
     /// A `-p NAME` that cannot name a file.
     #[error("-p {name}: pass a plain name such as `work` (ASCII letters, digits, `_` and `-`)")]
     BadProfileName {
@@ -148,8 +156,9 @@ impl fmt::Display for ConfigSource {
 /// What to load: where `CODEX_HOME` is and which layers the command line adds.
 #[derive(Debug, Default, Clone)]
 pub struct ConfigRequest {
-    /// `$CODEX_HOME` (default `~/.codex`).
-    pub codex_home: PathBuf,
+    /// `$CODEX_HOME` (default `~/.codex`); `None` when neither it nor
+    /// `HOME` is set: the built-in defaults, as in Codex.
+    pub codex_home: Option<PathBuf>,
     /// `-p NAME`: layer `$CODEX_HOME/NAME.config.toml` over the base file.
     pub profile_file: Option<String>,
     /// `-c key=value` arguments, in order.
@@ -225,14 +234,22 @@ impl LoadedConfig {
         if let Some(system) = &request.system_dir {
             layers.extend(read_file_layer(&system.join("config.toml"), file)?);
         }
-        let base = request.codex_home.join("config.toml");
-        layers.extend(read_file_layer(&base, file)?);
+        let base = request
+            .codex_home
+            .as_ref()
+            .map(|home| home.join("config.toml"));
+        if let Some(base) = &base {
+            layers.extend(read_file_layer(base, file)?);
+        }
         if let Some(name) = &request.profile_file {
             let plain = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
             if name.is_empty() || !name.chars().all(plain) {
                 return Err(ConfigError::BadProfileName { name: name.clone() });
             }
-            let path = request.codex_home.join(format!("{name}.config.toml"));
+            let Some(home) = &request.codex_home else {
+                return Err(ConfigError::ProfileWithoutHome { name: name.clone() });
+            };
+            let path = home.join(format!("{name}.config.toml"));
             match read_file_layer(&path, file)? {
                 Some(layer) => layers.push(layer),
                 None => {
@@ -249,7 +266,8 @@ impl LoadedConfig {
                 merge_into(&mut user_level, &layer.raw);
             }
             let trust = project::ProjectTrust::from_table(&user_level);
-            for path in project::trusted_project_configs(dir, &trust, &base) {
+            let skip = base.clone().unwrap_or_default();
+            for path in project::trusted_project_configs(dir, &trust, &skip) {
                 layers.extend(read_file_layer(&path, file)?);
             }
         }

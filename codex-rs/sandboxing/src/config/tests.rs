@@ -10,7 +10,7 @@ fn home_with(files: &[(&str, &str)]) -> tempfile::TempDir {
 
 fn request(home: &tempfile::TempDir) -> ConfigRequest {
     ConfigRequest {
-        codex_home: home.path().to_path_buf(),
+        codex_home: Some(home.path().to_path_buf()),
         ..ConfigRequest::default()
     }
 }

@@ -605,7 +605,7 @@ fn under_a_managed_proxy_the_configuration_directory_is_read_only() {
     let home = tempfile::tempdir().unwrap();
     std::fs::write(home.path().join("config.toml"), MANAGED).unwrap();
     let loaded = LoadedConfig::load(&crate::config::ConfigRequest {
-        codex_home: home.path().to_path_buf(),
+        codex_home: Some(home.path().to_path_buf()),
         ..Default::default()
     })
     .unwrap();
