@@ -171,6 +171,30 @@ pub enum Warning {
     },
 }
 
+impl Warning {
+    /// For a notice that is only informational (nothing is weaker than
+    /// asked), the key under which it is said once per host and version
+    /// ([`crate::host_memory::NOTICES_FILE`]); `None` for a warning said
+    /// on every run. Every notice is also in `doctor`'s report or in the
+    /// plan `--explain` prints.
+    pub fn notice_key(&self) -> Option<String> {
+        let version = env!("CARGO_PKG_VERSION");
+        let file = |path: &std::path::Path| {
+            crate::host_memory::file_key(path).unwrap_or_else(|| path.display().to_string())
+        };
+        Some(match self {
+            Warning::NoProc => format!("no-proc\t{version}"),
+            Warning::BundledBwrap { path, .. } => {
+                format!("bundled-bwrap\t{version}\t{}", file(path))
+            }
+            Warning::NoArgv0 { bwrap } => format!("no-argv0\t{version}\t{}", file(bwrap)),
+            Warning::HostProxyNotUsed { variable } => {
+                format!("host-proxy-not-used\t{version}\t{variable}")
+            }
+        })
+    }
+}
+
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

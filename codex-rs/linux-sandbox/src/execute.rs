@@ -119,7 +119,7 @@ fn run_bwrap(launch: &BwrapLaunch<'_>, program: &str) -> Result<Launched, Sandbo
             // The kept --argv0 answer may be what made bwrap refuse: the
             // next start asks again.
             if matches!(launch.stage, StagePlan::Inner { argv0: true, .. }) {
-                crate::argv0_cache::forget();
+                crate::host_memory::forget(crate::host_memory::ARGV0_FILE);
             }
             Ok(Launched::SetupFailed(probe_failure(
                 bwrap,

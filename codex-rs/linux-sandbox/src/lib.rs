@@ -18,7 +18,6 @@
 //! `codex_sandboxing::doctor`). The modules public here are the pure ones
 //! the fuzz targets and tests drive directly.
 
-mod argv0_cache;
 mod bundled;
 mod decide;
 mod doctor;
@@ -29,6 +28,7 @@ mod fd;
 pub mod fs_view;
 mod guard;
 mod host_facts;
+mod host_memory;
 mod inner_stage;
 mod landlock;
 mod launcher;

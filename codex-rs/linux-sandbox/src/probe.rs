@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use codex_sandboxing::namespaces::{Container, NamespaceFacts};
 
-use crate::argv0_cache;
+use crate::host_memory;
 use crate::launcher::Bwrap;
 
 /// Why a bwrap probe failed: bwrap's own message.
@@ -77,17 +77,30 @@ pub fn bwrap_version(bwrap: &Bwrap) -> Option<String> {
 /// `--argv0 x --version` prints the version where the option exists and
 /// fails with "Unknown option" where it does not. The bundled bwrap is
 /// pinned at a version that has it; a system bwrap is asked once per
-/// binary, the answer kept between runs ([`crate::argv0_cache`]), and once
+/// binary, the answer kept between runs ([`crate::host_memory`]), and once
 /// per process in any case.
 pub fn supports_argv0(bwrap: &Bwrap) -> bool {
     static ANSWER: OnceLock<bool> = OnceLock::new();
     *ANSWER.get_or_init(|| match bwrap {
         Bwrap::Bundled(_) => true,
-        Bwrap::System(path) => argv0_cache::load(path).unwrap_or_else(|| {
-            let answer = ask_argv0(bwrap);
-            argv0_cache::store(path, answer);
-            answer
-        }),
+        Bwrap::System(path) => {
+            let key = host_memory::file_key(path);
+            let known = key
+                .as_deref()
+                .and_then(|key| host_memory::load(host_memory::ARGV0_FILE, key));
+            match known.as_deref() {
+                Some("yes") => true,
+                Some("no") => false,
+                _ => {
+                    let answer = ask_argv0(bwrap);
+                    if let Some(key) = &key {
+                        let value = if answer { "yes" } else { "no" };
+                        host_memory::store(host_memory::ARGV0_FILE, key, value);
+                    }
+                    answer
+                }
+            }
+        }
     })
 }
 

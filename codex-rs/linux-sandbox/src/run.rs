@@ -14,6 +14,7 @@ use crate::execute::{Launched, execute};
 use crate::explain::explain;
 use crate::fs_view::HostFs;
 use crate::host_facts::HostFacts;
+use crate::host_memory;
 
 /// Runs `args` and returns the exit status to end with. `program` prefixes
 /// every message (`codex sandbox`, `codex-linux-sandbox`).
@@ -47,8 +48,9 @@ fn run(args: &SandboxArgs, program: &str) -> Result<i32, SandboxError> {
     }
 }
 
-/// Prints the plan's warnings, then explains the plan (`--explain`) or
-/// executes it.
+/// Prints the plan's warnings (an informational notice only the first
+/// time on this host, unless explaining), then explains the plan
+/// (`--explain`) or executes it.
 fn start(
     policy: &EffectivePolicy,
     plan: LaunchPlan<'_>,
@@ -56,6 +58,14 @@ fn start(
     program: &str,
 ) -> Result<Launched, SandboxError> {
     for warning in &plan.warnings {
+        if let Some(key) = warning.notice_key()
+            && !explain_only
+        {
+            if host_memory::load(host_memory::NOTICES_FILE, &key).is_some() {
+                continue;
+            }
+            host_memory::store(host_memory::NOTICES_FILE, &key, "said");
+        }
         eprintln!("{program}: warning: {warning}");
     }
     if explain_only {

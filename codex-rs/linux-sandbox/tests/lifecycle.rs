@@ -181,3 +181,21 @@ fn a_daemon_started_by_the_command_does_not_outlive_the_sandbox() {
         pids_running(&sleeps)
     );
 }
+
+/// Quiet when healthy: what is only informational (bwrap too old for
+/// `--argv0`, the bundled bwrap in use, no `/proc` here) is said on the
+/// first run of this host and version, never again; a second run prints
+/// nothing of ours.
+#[test]
+fn a_repeated_run_prints_nothing_of_ours() {
+    require_sandbox!();
+    let world = World::new();
+    let first = world.run(&[], &["true"]);
+    assert_code(&first, 0);
+    for line in stderr(&first).lines() {
+        assert!(line.contains(": warning: "), "not a notice: {line}");
+    }
+    let second = world.run(&[], &["true"]);
+    assert_code(&second, 0);
+    assert_eq!(stderr(&second), "", "the second run spoke");
+}
