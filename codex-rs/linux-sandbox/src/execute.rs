@@ -206,6 +206,11 @@ fn spawn_and_wait(
         .proxy
         .as_ref()
         .map_or(&[][..], |proxy| &proxy.env[..]);
+    // bwrap's init in the sandbox's pid namespace can outlive the bwrap we
+    // wait for by a moment; as its subreaper, this process inherits and
+    // reaps it, instead of leaving it a zombie to whoever is above (an
+    // agent that is PID 1 of its container never reaps it).
+    nix::sys::prctl::set_child_subreaper(true).map_err(io::Error::from)?;
     let mut child = bwrap
         .command()
         .args(args)
@@ -223,6 +228,7 @@ fn spawn_and_wait(
         start_bridge(outer, routes, destinations)?;
     }
     let status = wait_tied_to_parent(&mut child)?;
+    reap_orphans();
     let mut bwrap_status = String::new();
     status_reader.read_to_string(&mut bwrap_status)?;
     let mut failure = String::new();
@@ -235,6 +241,18 @@ fn spawn_and_wait(
         None if command_was_started(&bwrap_status) => Ended::Ran(code),
         None => Ended::SetupFailed(code),
     })
+}
+
+/// Reaps every child left: bwrap's init, reparented here when the bwrap
+/// that started it exited first. Its namespace's processes die with it, so
+/// this waits only for them to finish dying.
+fn reap_orphans() {
+    loop {
+        match nix::sys::wait::waitpid(None, None) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return,
+        }
+    }
 }
 
 /// A memory file holding `command` NUL-separated, read from the start: no

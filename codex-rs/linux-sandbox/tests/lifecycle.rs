@@ -199,3 +199,40 @@ fn a_repeated_run_prints_nothing_of_ours() {
     assert_code(&second, 0);
     assert_eq!(stderr(&second), "", "the second run spoke");
 }
+
+/// No zombies: bwrap's init can outlive the bwrap `codex` waits for, and
+/// would be left to the nearest subreaper (an agent that is PID 1 of its
+/// container never reaps it). Here the test is that subreaper, and reaps
+/// nothing but its direct children: after 50 runs it holds no zombie.
+#[test]
+fn fifty_runs_leave_no_zombie_to_a_subreaper() {
+    require_sandbox!();
+    // SAFETY: prctl with integer arguments only.
+    let made = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(made, 0, "cannot become a subreaper");
+    let world = World::new();
+    for _ in 0..50 {
+        assert_code(&world.run(&[], &["true"]), 0);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let me = std::process::id().to_string();
+    let zombies: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| std::fs::read_to_string(entry.path().join("stat")).ok())
+        .filter(|stat| {
+            let fields: Vec<&str> = stat
+                .rsplit_once(") ")
+                .map_or("", |(_, rest)| rest)
+                .split_whitespace()
+                .collect();
+            fields.first() == Some(&"Z") && fields.get(1) == Some(&me.as_str())
+        })
+        .collect();
+    assert!(
+        zombies.is_empty(),
+        "{} zombies left here, the first: {:?}",
+        zombies.len(),
+        zombies.first()
+    );
+}
