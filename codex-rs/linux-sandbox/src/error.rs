@@ -13,6 +13,7 @@ use crate::bundled::BundledError;
 use crate::landlock::LandlockError;
 use crate::launcher::LauncherError;
 use crate::locate::CommandError;
+use crate::mount_points::LeaseError;
 use crate::plan::PlanError;
 use crate::protocol::exit_status;
 use crate::scan::ScanError;
@@ -39,6 +40,9 @@ pub enum SandboxError {
     /// The start-up scan failed.
     #[error("sandbox setup failed: {0}")]
     Scan(#[from] ScanError),
+    /// A mask's mount point could not be made.
+    #[error("sandbox setup failed: {0}")]
+    MountPoint(#[from] LeaseError),
     /// Network mode proxy without a usable proxy variable.
     #[error(transparent)]
     ProxyRoute(#[from] ProxyEnvError),
@@ -165,6 +169,7 @@ impl SandboxError {
             SandboxError::Seccomp(_) | SandboxError::Internal(_) => exit_status::INTERNAL,
             SandboxError::Cwd(_)
             | SandboxError::Scan(_)
+            | SandboxError::MountPoint(_)
             | SandboxError::HelperNotFound(_)
             | SandboxError::ProxyStart(_)
             | SandboxError::InheritedDescriptors(_)

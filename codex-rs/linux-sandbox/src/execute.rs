@@ -32,6 +32,7 @@ use crate::error::SandboxError;
 use crate::fd::{close_inherited_on_exec, set_close_on_exec};
 use crate::landlock::exec_under_landlock;
 use crate::launcher::Bwrap;
+use crate::mount_points;
 use crate::parent::wait_tied_to_parent;
 use crate::plan::ProcMode;
 use crate::probe::{ProbeFailure, namespace_facts, probe_namespaces, probe_proc_mount};
@@ -111,7 +112,12 @@ fn run_bwrap(launch: &BwrapLaunch<'_>, program: &str) -> Result<Launched, Sandbo
         None => Vec::new(),
     };
     tracing::debug!(bwrap = %bwrap.describe(), stage = ?launch.stage, "launching");
-    let ended = spawn_and_wait(bwrap, launch, destinations).map_err(launch_error)?;
+    // Mount points the masks need are made here and removed after, unless
+    // another sandbox still uses them: bwrap would leave them behind.
+    let leases = mount_points::lease_all(&launch.mounts.mount_points)?;
+    let ended = spawn_and_wait(bwrap, launch, destinations);
+    mount_points::release_all(leases);
+    let ended = ended.map_err(launch_error)?;
     match ended {
         Ended::Ran(code) => Ok(Launched::Ran(code)),
         Ended::InnerStageFailed(message) => Err(SandboxError::InnerStage(message)),

@@ -69,6 +69,12 @@ fn explain_sandboxed(policy: &EffectivePolicy, launch: &BwrapLaunch<'_>) -> Stri
             Outcome::Mounted => {}
             Outcome::Inherited => line.push_str("; same as parent, nothing to mount"),
             Outcome::MissingSkipped => line.push_str("; path does not exist, nothing mounted"),
+            Outcome::MissingGuarded => {
+                line.push_str("; does not exist, the guard refuses its creation")
+            }
+            Outcome::MissingUncreatable => {
+                line.push_str("; does not exist, and this user cannot create it there")
+            }
             Outcome::MissingMasked(at) => {
                 let _ = write!(
                     line,

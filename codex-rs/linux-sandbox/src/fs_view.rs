@@ -28,6 +28,9 @@ pub trait FsView {
     fn entry(&self, path: &Path) -> io::Result<Entry>;
     /// The text of a small file (`.git` files and `commondir`).
     fn read_small_file(&self, path: &Path) -> io::Result<String>;
+    /// Whether this user can make an entry in the directory `dir`: it may
+    /// write there, or owns it (and could allow itself to).
+    fn may_create_in(&self, dir: &Path) -> bool;
 }
 
 /// The real filesystem.
@@ -51,6 +54,18 @@ impl FsView for HostFs {
                 Ok(Entry::Missing)
             }
             Err(err) => Err(err),
+        }
+    }
+
+    fn may_create_in(&self, dir: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let writable = nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK);
+        match writable {
+            Ok(()) => true,
+            // A read-only filesystem: nobody makes anything there.
+            Err(nix::errno::Errno::EROFS) => false,
+            Err(_) => std::fs::metadata(dir)
+                .is_ok_and(|meta| meta.uid() == nix::unistd::geteuid().as_raw()),
         }
     }
 
@@ -79,6 +94,8 @@ pub(crate) mod fake {
         /// Whether names compare in any ASCII case, as on vfat or a
         /// casefolded ext4 (`.GIT` is found as `.git`).
         fold_case: bool,
+        /// Directories this user can make nothing in.
+        closed: Vec<PathBuf>,
     }
 
     impl FakeFs {
@@ -101,6 +118,12 @@ pub(crate) mod fake {
             self.entries
                 .insert(path.into(), (Entry::Symlink(target.into()), String::new()));
             self
+        }
+
+        /// A directory this user can make nothing in.
+        pub(crate) fn closed_dir(mut self, path: &str) -> Self {
+            self.closed.push(path.into());
+            self.dir(path)
         }
 
         /// Makes every lookup case-insensitive.
@@ -140,6 +163,10 @@ pub(crate) mod fake {
             } else {
                 Entry::Missing
             })
+        }
+
+        fn may_create_in(&self, dir: &Path) -> bool {
+            !self.closed.iter().any(|closed| self.same(closed, dir))
         }
 
         fn read_small_file(&self, path: &Path) -> io::Result<String> {

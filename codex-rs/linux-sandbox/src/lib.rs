@@ -33,6 +33,7 @@ mod inner_stage;
 mod landlock;
 mod launcher;
 mod locate;
+mod mount_points;
 mod parent;
 pub mod plan;
 mod probe;

@@ -149,6 +149,7 @@ mod tests {
             chdir: PathBuf::from("/ws dir"),
             proc: ProcMode::Mount,
             guard_protected_names: false,
+            mount_points: Vec::new(),
         }
     }
 

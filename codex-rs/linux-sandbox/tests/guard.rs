@@ -329,7 +329,7 @@ os.rename("renamed", "d/renamed")
 print("exchange:", libc.renameat2(-100, b"f", -100, b"g", 2), open("f").read().strip())
 print("noreplace:", libc.renameat2(-100, b"f", -100, b"g", 1), ctypes.get_errno())
 PY
-find . -path ./.git -prune -o -path ./.codex -prune -o -path ./.agents -prune -o -printf '%p %y %m %s %l\n' | sort
+find . -path ./.git -prune -o -path ./.codex -prune -o -path ./.agents -prune -o -path ./.aws -prune -o -printf '%p %y %m %s %l\n' | sort
 cat fifo_out redirected redirected_err dangling newtarget
 "#;
 

@@ -81,6 +81,12 @@ pub enum Outcome {
     /// The path does not exist; its first missing component is masked
     /// so it cannot be created.
     MissingMasked(PathBuf),
+    /// A protected name that does not exist: nothing is mounted, since the
+    /// guard refuses its creation.
+    MissingGuarded,
+    /// The path does not exist and this user cannot make it where it
+    /// would go: nothing to mask.
+    MissingUncreatable,
     /// Not applied, for the stated reason.
     Ignored(&'static str),
 }
@@ -142,6 +148,9 @@ pub struct MountPlan {
     /// Whether the inner stage guards protected names while the command
     /// runs (the inner stage's guard).
     pub guard_protected_names: bool,
+    /// The missing directories the masks need as mount points, which the
+    /// launch makes and removes again ([`crate::mount_points`]).
+    pub mount_points: Vec<PathBuf>,
 }
 
 impl MountPlan {
@@ -206,7 +215,12 @@ pub fn plan(
     links.sort();
     links.dedup();
     if policy.protect_metadata {
-        protect(&mut rules, &scan.protected, fs)?;
+        protect(
+            &mut rules,
+            &scan.protected,
+            policy.guard_protected_names,
+            fs,
+        )?;
     }
     rules.sort_by(|a, b| {
         depth(&a.path)
@@ -236,16 +250,20 @@ pub fn plan(
     }
 
     // A missing path can be created only where its first missing
-    // component's parent is writable.
+    // component's parent is writable, by the policy and by this user.
+    let creatable_at = |first_missing: &Path| {
+        first_missing.parent().is_some_and(|parent| {
+            access_at(&rules, parent, root_access) == Access::Write && fs.may_create_in(parent)
+        })
+    };
     let creatable: Vec<bool> = rules
         .iter()
         .map(|rule| match &rule.kind {
-            RealKind::Missing { first_missing } => first_missing
-                .parent()
-                .is_some_and(|parent| access_at(&rules, parent, root_access) == Access::Write),
+            RealKind::Missing { first_missing } => creatable_at(first_missing),
             RealKind::Dir | RealKind::File => false,
         })
         .collect();
+    let mut mount_points = Vec::new();
     for index in 0..rules.len() {
         let parent_access = parent_access(&rules, index, root_access);
         let rule = &mut rules[index];
@@ -258,15 +276,21 @@ pub fn plan(
             continue;
         }
         match (&rule.outcome, rule.kind.clone()) {
+            (Outcome::MissingGuarded, _) => {}
+            (Outcome::MissingMasked(_), RealKind::Missing { .. }) if !creatable[index] => {
+                rule.outcome = Outcome::MissingUncreatable;
+            }
             (Outcome::MissingMasked(first_missing), _) => {
                 ops.push(MountOp::MaskDir(first_missing.clone()));
                 remounts.push(MountOp::RemountRo(first_missing.clone()));
+                mount_points.push(first_missing.clone());
             }
             (_, RealKind::Missing { first_missing })
                 if rule.access != Access::Write && creatable[index] =>
             {
                 ops.push(MountOp::MaskDir(first_missing.clone()));
                 remounts.push(MountOp::RemountRo(first_missing.clone()));
+                mount_points.push(first_missing.clone());
                 rule.outcome = Outcome::MissingMasked(first_missing);
             }
             (_, RealKind::Missing { .. }) => rule.outcome = Outcome::MissingSkipped,
@@ -312,6 +336,11 @@ pub fn plan(
         chdir: policy.cwd.clone(),
         proc,
         guard_protected_names: policy.guard_protected_names,
+        mount_points: {
+            mount_points.sort();
+            mount_points.dedup();
+            mount_points
+        },
     })
 }
 
@@ -409,11 +438,12 @@ fn add_glob_matches(
 }
 
 /// Caps every protected path inside a writable root at `read`: the
-/// protected names at the top of each writable root (masked when missing),
-/// and the ones the scan found deeper.
+/// protected names at the top of each writable root (when missing, masked,
+/// or left to the guard when it runs), and the ones the scan found deeper.
 fn protect(
     rules: &mut Vec<PlannedRule>,
     found_by_scan: &[PathBuf],
+    guarded: bool,
     fs: &dyn FsView,
 ) -> Result<(), PlanError> {
     let roots: Vec<PathBuf> = rules
@@ -427,31 +457,41 @@ fn protect(
     };
     for root in roots {
         for candidate in protected_candidates(fs, &root).map_err(inspect_error(&root))? {
-            protect_candidate(rules, candidate, false, fs)?;
+            protect_candidate(rules, candidate, false, guarded, fs)?;
         }
     }
     for found in found_by_scan {
         for candidate in nested_candidates(fs, found).map_err(inspect_error(found))? {
-            protect_candidate(rules, candidate, true, fs)?;
+            protect_candidate(rules, candidate, true, guarded, fs)?;
         }
     }
     Ok(())
 }
 
 /// Caps `candidate` (and every write rule below it) at `read` if it is
-/// writable; a missing candidate is masked at its first missing component.
+/// writable; a missing candidate is masked at its first missing component,
+/// unless the guard (`guarded`) refuses its creation.
 fn protect_candidate(
     rules: &mut Vec<PlannedRule>,
     candidate: PathBuf,
     from_scan: bool,
+    guarded: bool,
     fs: &dyn FsView,
 ) -> Result<(), PlanError> {
     let real = inspect(fs, &candidate)?;
     if access_at(rules, &real.path, Access::None) != Access::Write {
         return Ok(());
     }
-    let requested = (real.path != candidate).then_some(candidate);
+    let requested = (real.path != candidate).then(|| candidate.clone());
     let (target, outcome) = match &real.kind {
+        // The guard refuses entries by name: it covers a missing protected
+        // name itself, not a path reached through a symlink or a `gitdir:`
+        // whose missing parts have other names.
+        RealKind::Missing { first_missing }
+            if guarded && *first_missing == candidate && is_protected_path(first_missing) =>
+        {
+            (real.path.clone(), Outcome::MissingGuarded)
+        }
         RealKind::Missing { first_missing } => (
             first_missing.clone(),
             Outcome::MissingMasked(first_missing.clone()),
@@ -510,6 +550,12 @@ fn check_scan_mounts(rules: &[PlannedRule], policy: &SandboxPolicy) -> Result<()
         detail: parts.join(", "),
         depth: crate::scan::ScanRequest::for_policy(policy).depth_text(),
     })
+}
+
+/// Whether the last component of `path` is a protected name.
+fn is_protected_path(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|name| codex_sandboxing::protected::is_protected_name(name.as_encoded_bytes()))
 }
 
 fn depth(path: &Path) -> usize {

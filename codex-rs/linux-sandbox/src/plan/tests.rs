@@ -35,6 +35,33 @@ use MountOp::*;
 fn workspace_profile_golden_plan() {
     let fs = FakeFs::new().dir("/ws/.git").dir("/ws/src").dir("/tmp");
     let plan = plan_for(&[("/", Read), ("/ws", Write), ("/tmp", Write)], "/ws", &fs);
+    // The guard refuses the missing protected names: nothing to mask, so
+    // nothing made on the host.
+    assert_eq!(
+        plan.ops,
+        [
+            RoBind("/".into()),
+            Dev,
+            Proc,
+            Bind("/tmp".into()),
+            Bind("/ws".into()),
+            RoBind("/ws/.git".into()),
+        ]
+    );
+    assert!(plan.mount_points.is_empty());
+    assert_eq!(rule(&plan, "/ws/.codex").outcome, Outcome::MissingGuarded);
+}
+
+#[test]
+fn without_the_guard_missing_protected_names_are_masked_on_leased_mount_points() {
+    let fs = FakeFs::new().dir("/ws/.git").dir("/ws/src").dir("/tmp");
+    let mut policy = policy(
+        &[("/", Read), ("/ws", Write), ("/tmp", Write)],
+        "/ws",
+        NetworkMode::Restricted,
+    );
+    policy.guard_protected_names = false;
+    let plan = plan(&policy, &ScanReport::empty(), ProcMode::Mount, &fs).unwrap();
     assert_eq!(
         plan.ops,
         [
@@ -60,12 +87,57 @@ fn workspace_profile_golden_plan() {
             RemountRo("/ws/.codex".into()),
         ]
     );
-    assert_eq!(plan.chdir, PathBuf::from("/ws"));
-    assert_eq!(rule(&plan, "/ws/.git").origin, RuleOrigin::Protected);
+    let points: Vec<String> = plan
+        .mount_points
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect();
     assert_eq!(
-        rule(&plan, "/ws/.codex").outcome,
-        Outcome::MissingMasked("/ws/.codex".into())
+        points,
+        [
+            "/tmp/.agents",
+            "/tmp/.aws",
+            "/tmp/.codex",
+            "/tmp/.git",
+            "/ws/.agents",
+            "/ws/.aws",
+            "/ws/.codex"
+        ]
     );
+}
+
+#[test]
+fn nothing_is_masked_where_this_user_cannot_create_anything() {
+    let fs = FakeFs::new().closed_dir("/srv/ro").dir("/ws");
+    let mut policy = policy(
+        &[
+            ("/", Read),
+            ("/srv/ro", Write),
+            ("/ws", Write),
+            ("/ws/keys/prod", NoAccess),
+        ],
+        "/srv/ro",
+        NetworkMode::Restricted,
+    );
+    policy.guard_protected_names = false;
+    let plan = plan(&policy, &ScanReport::empty(), ProcMode::Mount, &fs).unwrap();
+    assert_eq!(
+        rule(&plan, "/srv/ro/.git").outcome,
+        Outcome::MissingUncreatable
+    );
+    assert!(
+        !plan
+            .ops
+            .iter()
+            .any(|op| format!("{op:?}").contains("/srv/ro/."))
+    );
+    // A missing denied path where the user can create it is masked, on a
+    // mount point the launch leases, guard or not.
+    assert_eq!(
+        rule(&plan, "/ws/keys/prod").outcome,
+        Outcome::MissingMasked("/ws/keys".into())
+    );
+    assert!(plan.mount_points.contains(&PathBuf::from("/ws/keys")));
 }
 
 #[test]
@@ -187,8 +259,10 @@ fn a_symlinked_protected_path_is_protected_where_it_points() {
 
 #[test]
 fn a_dangling_protected_symlink_masks_the_first_missing_component_of_its_target() {
+    // Guard or not: the guard refuses protected names, and `cfg` is none.
     let fs = FakeFs::new().dir("/ws").symlink("/ws/.codex", "cfg/codex");
     let plan = plan_for(&[("/", Read), ("/ws", Write)], "/ws", &fs);
+    assert!(plan.mount_points.contains(&PathBuf::from("/ws/cfg")));
     assert!(
         plan.ops.contains(&MaskDir("/ws/cfg".into())),
         "{:#?}",
@@ -649,7 +723,7 @@ fn on_a_case_insensitive_filesystem_every_spelling_is_protected() {
     assert!(plan.ops.contains(&RoBind("/ws/sub/.Git".into())));
     assert!(plan.ops.contains(&RoBind("/ws/.git".into())));
     assert!(plan.ops.contains(&RoBind("/ws/.codex".into())));
-    assert!(plan.ops.contains(&MaskDir("/ws/.aws".into())));
+    assert_eq!(rule(&plan, "/ws/.aws").outcome, Outcome::MissingGuarded);
     assert!(!plan.ops.contains(&MaskDir("/ws/.git".into())));
 }
 
