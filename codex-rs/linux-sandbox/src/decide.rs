@@ -65,7 +65,7 @@ pub enum Launch<'f> {
     /// becomes the command.
     Landlock(LandlockLaunch<'f>),
     /// bwrap, with seccomp installed by bwrap or by the inner stage.
-    Bwrap(BwrapLaunch<'f>),
+    Bwrap(Box<BwrapLaunch<'f>>),
 }
 
 /// A start under the legacy Landlock pipeline.
@@ -376,7 +376,7 @@ fn decide_bwrap<'f>(
         Ok(_) => facts.command.clone().err().map(SandboxError::from),
     };
     Ok(LaunchPlan {
-        launch: Launch::Bwrap(BwrapLaunch {
+        launch: Launch::Bwrap(Box::new(BwrapLaunch {
             bwrap,
             mounts,
             scan: &host.scan,
@@ -384,7 +384,7 @@ fn decide_bwrap<'f>(
             proxy,
             command: command.to_vec(),
             env: env.clone(),
-        }),
+        })),
         warnings,
         blocked,
     })

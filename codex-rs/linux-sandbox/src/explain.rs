@@ -17,7 +17,7 @@ use crate::decide::{BwrapLaunch, Launch, LaunchPlan, StagePlan, Upstream};
 use crate::landlock::{LandlockError, LandlockGrants, LandlockKernel};
 use crate::plan::real_path::RealKind;
 use crate::plan::{MountPlan, Outcome, ProcMode};
-use crate::protocol::placeholder_args;
+use crate::protocol::{RootKind, placeholder_args};
 use crate::scan::ScanReport;
 
 /// The explanation of `plan`, made for `policy`.
@@ -58,6 +58,13 @@ fn explain_sandboxed(policy: &EffectivePolicy, launch: &BwrapLaunch<'_>) -> Stri
         if let Some(requested) = &rule.requested {
             let _ = write!(line, "; as {}", requested.display());
         }
+        if plan
+            .guard_roots
+            .iter()
+            .any(|root| root.path == rule.path && root.kind == RootKind::Scratch)
+        {
+            line.push_str("; temporary root: protected at its top level only, never scanned");
+        }
         if let Some(protected) = &rule.capped_by {
             let _ = write!(
                 line,
@@ -71,6 +78,9 @@ fn explain_sandboxed(policy: &EffectivePolicy, launch: &BwrapLaunch<'_>) -> Stri
             Outcome::MissingSkipped => line.push_str("; path does not exist, nothing mounted"),
             Outcome::MissingGuarded => {
                 line.push_str("; does not exist, the guard refuses its creation")
+            }
+            Outcome::EmptyMasked => {
+                line.push_str("; an empty directory: masked read-only, held while the sandbox runs")
             }
             Outcome::MissingUncreatable => {
                 line.push_str("; does not exist, and this user cannot create it there")
@@ -281,7 +291,7 @@ fn explain_scan(
 ) {
     let _ = writeln!(
         out,
-        "scan: {} below each root; {} nested {} found",
+        "scan: {} below each project root; {} nested {} found",
         crate::scan::ScanRequest::for_policy(sandbox).depth_text(),
         scan.protected.len(),
         names_with_slashes()

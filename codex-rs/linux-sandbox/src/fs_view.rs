@@ -31,6 +31,9 @@ pub trait FsView {
     /// Whether this user can make an entry in the directory `dir`: it may
     /// write there, or owns it (and could allow itself to).
     fn may_create_in(&self, dir: &Path) -> bool;
+    /// Whether `dir` is a directory with nothing in it. Anything that
+    /// cannot be read counts as not empty.
+    fn is_empty_dir(&self, dir: &Path) -> bool;
 }
 
 /// The real filesystem.
@@ -67,6 +70,10 @@ impl FsView for HostFs {
             Err(_) => std::fs::metadata(dir)
                 .is_ok_and(|meta| meta.uid() == nix::unistd::geteuid().as_raw()),
         }
+    }
+
+    fn is_empty_dir(&self, dir: &Path) -> bool {
+        std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none())
     }
 
     fn read_small_file(&self, path: &Path) -> io::Result<String> {
@@ -167,6 +174,14 @@ pub(crate) mod fake {
 
         fn may_create_in(&self, dir: &Path) -> bool {
             !self.closed.iter().any(|closed| self.same(closed, dir))
+        }
+
+        fn is_empty_dir(&self, dir: &Path) -> bool {
+            self.entry(dir).is_ok_and(|entry| entry == Entry::Dir)
+                && !self
+                    .entries
+                    .keys()
+                    .any(|known| known.parent().is_some_and(|parent| self.same(parent, dir)))
         }
 
         fn read_small_file(&self, path: &Path) -> io::Result<String> {

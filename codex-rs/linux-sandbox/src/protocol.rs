@@ -6,8 +6,11 @@
 //! pure, so both directions are unit-tested.
 //!
 //! ```text
-//! <helper> --codex-inner-stage --network MODE [--guard-names] --report-fd N [--helper-fd M]
-//!          [--proxy-fd P --proxy-listen ADDR [--proxy-listen ADDR]...] -- COMMAND...
+//! <helper> --codex-inner-stage --network MODE
+//!          [--guard-names [--project-root PATH | --scratch-root PATH]...]
+//!          --report-fd N [--helper-fd M]
+//!          [--proxy-fd P --proxy-listen ADDR [--proxy-listen ADDR]...]
+//!          [--command-fd C] -- [COMMAND...]
 //! ```
 //!
 //! The order is fixed and every field but `--helper-fd` is required; the
@@ -31,6 +34,33 @@ pub const INNER_STAGE_FLAG: &str = "--codex-inner-stage";
 
 /// The flag that asks for the protected-name guard.
 const GUARD_NAMES_FLAG: &str = "--guard-names";
+
+/// The flag before a writable root the guard judges as a project root.
+const PROJECT_ROOT_FLAG: &str = "--project-root";
+
+/// The flag before a writable root the guard judges as a temporary root.
+const SCRATCH_ROOT_FLAG: &str = "--scratch-root";
+
+/// What kind of writable root a [`GuardRoot`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootKind {
+    /// The workspace or a configured writable root: every protection, at
+    /// any depth.
+    Project,
+    /// A temporary root (`/tmp`, `$TMPDIR`): protected names are refused
+    /// only at its top level.
+    Scratch,
+}
+
+/// A writable root as the guard judges it: its real path (symlinks
+/// resolved, as the sandbox mounts it) and its kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardRoot {
+    /// Absolute, normalised, symlinks resolved.
+    pub path: std::path::PathBuf,
+    /// How entries below it are judged.
+    pub kind: RootKind,
+}
 
 /// The process name the inner stage gets where bwrap supports `--argv0`,
 /// and the prefix of every message it prints itself.
@@ -130,8 +160,9 @@ pub fn placeholder_args(args: &[Arg]) -> Vec<OsString> {
 pub struct InnerStageRequest<'a> {
     /// Which seccomp filter to install.
     pub network: NetworkMode,
-    /// Whether to run the command under the protected-name guard.
-    pub guard_names: bool,
+    /// The writable roots, when the command runs under the protected-name
+    /// guard; `None` without the guard.
+    pub guard: Option<&'a [GuardRoot]>,
     /// Whether bwrap execs the stage through [`Descriptor::Helper`].
     pub through_helper_fd: bool,
     /// Where to listen for the proxy route, exactly in network mode proxy.
@@ -146,8 +177,9 @@ pub struct InnerStageRequest<'a> {
 pub struct InnerStageArgs {
     /// Which seccomp filter to install.
     pub network: NetworkMode,
-    /// Whether to run the command under the protected-name guard.
-    pub guard_names: bool,
+    /// The writable roots, when the command runs under the protected-name
+    /// guard; `None` without the guard.
+    pub guard: Option<Vec<GuardRoot>>,
     /// Where to write why the stage failed (close-on-exec once the stage
     /// starts, so a started command never holds it).
     pub report_fd: RawFd,
@@ -223,8 +255,15 @@ pub fn inner_stage_args(request: &InnerStageRequest<'_>, command: &[OsString]) -
         "--network".into(),
         request.network.as_str().into(),
     ];
-    if request.guard_names {
+    if let Some(roots) = request.guard {
         args.push(GUARD_NAMES_FLAG.into());
+        for root in roots {
+            args.push(match root.kind {
+                RootKind::Project => PROJECT_ROOT_FLAG.into(),
+                RootKind::Scratch => SCRATCH_ROOT_FLAG.into(),
+            });
+            args.push(root.path.as_path().into());
+        }
     }
     args.push("--report-fd".into());
     args.push(Arg::fd(Descriptor::Report));
@@ -264,10 +303,12 @@ pub fn parse_inner_stage_args(args: &[OsString]) -> Result<InnerStageArgs, ArgsE
             ));
         }
     };
-    let guard_names = next_is(&rest, GUARD_NAMES_FLAG);
-    if guard_names {
+    let guard = if next_is(&rest, GUARD_NAMES_FLAG) {
         rest.next();
-    }
+        Some(parse_guard_roots(&mut rest)?)
+    } else {
+        None
+    };
     let report_fd = fd_of(&mut rest, "--report-fd")?;
     let mut helper_fd = None;
     if next_is(&rest, "--helper-fd") {
@@ -310,12 +351,41 @@ pub fn parse_inner_stage_args(args: &[OsString]) -> Result<InnerStageArgs, ArgsE
     };
     Ok(InnerStageArgs {
         network,
-        guard_names,
+        guard,
         report_fd,
         helper_fd,
         proxy,
         command,
     })
+}
+
+/// The `--project-root PATH` and `--scratch-root PATH` pairs after
+/// `--guard-names`; every path absolute.
+fn parse_guard_roots(
+    rest: &mut std::slice::Iter<'_, OsString>,
+) -> Result<Vec<GuardRoot>, ArgsError> {
+    let mut roots = Vec::new();
+    loop {
+        let kind = if next_is(rest, PROJECT_ROOT_FLAG) {
+            RootKind::Project
+        } else if next_is(rest, SCRATCH_ROOT_FLAG) {
+            RootKind::Scratch
+        } else {
+            return Ok(roots);
+        };
+        let flag = match kind {
+            RootKind::Project => PROJECT_ROOT_FLAG,
+            RootKind::Scratch => SCRATCH_ROOT_FLAG,
+        };
+        let path = std::path::PathBuf::from(value_of(rest, flag)?);
+        if !path.is_absolute() {
+            return Err(ArgsError(format!(
+                "{flag} must be an absolute path, not {}",
+                path.display()
+            )));
+        }
+        roots.push(GuardRoot { path, kind });
+    }
 }
 
 fn next_is(rest: &std::slice::Iter<'_, OsString>, flag: &str) -> bool {
@@ -490,6 +560,20 @@ mod tests {
             .collect()
     }
 
+    /// A project root and a temporary root.
+    fn guard_roots() -> Vec<GuardRoot> {
+        vec![
+            GuardRoot {
+                path: "/ws".into(),
+                kind: RootKind::Project,
+            },
+            GuardRoot {
+                path: "/tmp".into(),
+                kind: RootKind::Scratch,
+            },
+        ]
+    }
+
     /// Descriptor numbers as a launch might open them.
     fn numbers(descriptor: Descriptor) -> String {
         match descriptor {
@@ -511,11 +595,15 @@ mod tests {
             NetworkMode::Enabled,
             NetworkMode::Proxy,
         ] {
-            for (through_helper_fd, guard_names) in [(false, false), (true, true), (false, true)] {
+            let roots = guard_roots();
+            let guards = [None, Some(&roots[..]), Some(&roots[..0])];
+            for (through_helper_fd, guard) in
+                [(false, guards[0]), (true, guards[1]), (false, guards[2])]
+            {
                 let command = os(&["sh", "-c", "echo hi", "--", "--helper-fd", "7"]);
                 let request = InnerStageRequest {
                     network,
-                    guard_names,
+                    guard,
                     through_helper_fd,
                     proxy_listen: (network == NetworkMode::Proxy).then_some(&specs[..]),
                     command_through_fd: false,
@@ -526,7 +614,7 @@ mod tests {
                     parse_inner_stage_args(&rendered[1..]),
                     Ok(InnerStageArgs {
                         network,
-                        guard_names,
+                        guard: guard.map(<[GuardRoot]>::to_vec),
                         report_fd: 5,
                         helper_fd: through_helper_fd.then_some(6),
                         proxy: request.proxy_listen.map(|_| ProxyStageArgs {
@@ -601,7 +689,7 @@ mod tests {
     fn a_long_command_goes_through_its_descriptor_and_round_trips() {
         let request = InnerStageRequest {
             network: NetworkMode::Restricted,
-            guard_names: false,
+            guard: None,
             through_helper_fd: false,
             proxy_listen: None,
             command_through_fd: true,
@@ -634,9 +722,10 @@ mod tests {
 
     #[test]
     fn placeholders_render_as_names() {
+        let roots = guard_roots();
         let request = InnerStageRequest {
             network: NetworkMode::Restricted,
-            guard_names: true,
+            guard: Some(&roots),
             through_helper_fd: true,
             proxy_listen: None,
             command_through_fd: false,
@@ -648,6 +737,10 @@ mod tests {
                 "--network",
                 "restricted",
                 "--guard-names",
+                "--project-root",
+                "/ws",
+                "--scratch-root",
+                "/tmp",
                 "--report-fd",
                 "<report-fd>",
                 "--helper-fd",
@@ -665,8 +758,35 @@ mod tests {
 
     #[test]
     fn anything_but_the_rendered_form_is_refused() {
-        let cases: [(&[&str], &str); 11] = [
+        let cases: [(&[&str], &str); 13] = [
             (&[], "expected --network"),
+            (
+                &[
+                    "--network",
+                    "restricted",
+                    "--guard-names",
+                    "--project-root",
+                    "ws",
+                    "--report-fd",
+                    "5",
+                    "--",
+                    "true",
+                ],
+                "--project-root must be an absolute path, not ws",
+            ),
+            (
+                &[
+                    "--network",
+                    "restricted",
+                    "--scratch-root",
+                    "/tmp",
+                    "--report-fd",
+                    "5",
+                    "--",
+                    "true",
+                ],
+                "expected --report-fd",
+            ),
             (
                 &["--network", "open", "--report-fd", "5", "--", "true"],
                 "restricted, enabled or proxy",

@@ -80,6 +80,7 @@ pub fn bwrap_args(plan: &MountPlan, stage: &Stage<'_>, command: &[OsString]) -> 
     for op in &plan.ops {
         let (flag, operands): (&str, Vec<&Path>) = match op {
             MountOp::RoBind(path) => ("--ro-bind", vec![path, path]),
+            MountOp::RoBindTry(path) => ("--ro-bind-try", vec![path, path]),
             MountOp::Bind(path) => ("--bind", vec![path, path]),
             MountOp::MaskFile(path) => ("--ro-bind", vec![Path::new("/dev/null"), path]),
             MountOp::MaskDir(path) => ("--tmpfs", vec![path]),
@@ -122,7 +123,9 @@ pub fn bwrap_args(plan: &MountPlan, stage: &Stage<'_>, command: &[OsString]) -> 
             });
             let request = InnerStageRequest {
                 network: plan.network,
-                guard_names: plan.guard_protected_names,
+                guard: plan
+                    .guard_protected_names
+                    .then_some(plan.guard_roots.as_slice()),
                 through_helper_fd: *helper == HelperExec::Descriptor,
                 proxy_listen,
                 command_through_fd,
@@ -149,6 +152,7 @@ mod tests {
             chdir: PathBuf::from("/ws dir"),
             proc: ProcMode::Mount,
             guard_protected_names: false,
+            guard_roots: Vec::new(),
             mount_points: Vec::new(),
         }
     }
@@ -187,6 +191,7 @@ mod tests {
             MountOp::Bind("/ws dir".into()),
             MountOp::MaskDir("/ws dir/.codex".into()),
             MountOp::MaskFile("/ws dir/.env".into()),
+            MountOp::RoBindTry("/ws dir/sub/.git".into()),
             MountOp::RemountRo("/ws dir/.codex".into()),
         ];
         let args = numbered(
@@ -221,6 +226,9 @@ mod tests {
                 "--ro-bind",
                 "/dev/null",
                 "/ws dir/.env",
+                "--ro-bind-try",
+                "/ws dir/sub/.git",
+                "/ws dir/sub/.git",
                 "--remount-ro",
                 "/ws dir/.codex",
                 "--chdir",

@@ -8,7 +8,7 @@ use codex_sandboxing::resolve::ResolvedRule;
 use codex_sandboxing::{Access, NetworkMode, SandboxPolicy};
 
 /// A policy of `rules` (path, access) run in `cwd`, protecting metadata,
-/// with every feature off.
+/// with every feature off and no temporary roots.
 pub(crate) fn policy(rules: &[(&str, Access)], cwd: &str, network: NetworkMode) -> SandboxPolicy {
     let mut rules: Vec<ResolvedRule> = rules
         .iter()
@@ -30,5 +30,6 @@ pub(crate) fn policy(rules: &[(&str, Access)], cwd: &str, network: NetworkMode) 
         protect_metadata: true,
         guard_protected_names: true,
         cwd: cwd.into(),
+        scratch_roots: Vec::new(),
     }
 }

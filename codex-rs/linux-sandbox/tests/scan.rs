@@ -45,6 +45,8 @@ impl Tree {
                 .map(|pattern| ScanPattern::new(&ws, pattern))
                 .collect(),
             protect_under: vec![ws],
+            scratch: Vec::new(),
+            skip: Vec::new(),
             max_depth: Some(depth),
         }
     }
@@ -208,4 +210,31 @@ fn a_missing_root_scans_nothing() {
         ..tree.request(&["**/*.env"], 2)
     };
     assert!(scan(&request).unwrap().matches.is_empty());
+}
+
+/// A temporary root inside the workspace: nothing below it counts as a
+/// protected path, and the walk does not enter it at all when told to
+/// skip it (no glob looks there).
+#[test]
+fn a_temporary_root_inside_the_workspace_is_not_protected_and_can_be_skipped() {
+    let tree = Tree::new();
+    tree.file("ws/tmp/repo/.git/HEAD")
+        .file("ws/tmp/a.env")
+        .file("ws/sub/.git/HEAD")
+        .file("ws/b.env");
+    let scratch = tree.root.join("ws/tmp");
+    let walked = ScanRequest {
+        scratch: vec![scratch.clone()],
+        ..tree.request(&["**/*.env"], 8)
+    };
+    let (matches, protected) = tree.summary(&scan(&walked).unwrap());
+    assert_eq!(matches, ["ws/b.env", "ws/tmp/a.env"]);
+    assert_eq!(protected, ["ws/sub/.git"]);
+    let skipped = ScanRequest {
+        skip: vec![scratch],
+        ..walked
+    };
+    let (matches, protected) = tree.summary(&scan(&skipped).unwrap());
+    assert_eq!(matches, ["ws/b.env"]);
+    assert_eq!(protected, ["ws/sub/.git"]);
 }

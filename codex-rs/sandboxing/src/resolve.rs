@@ -86,6 +86,12 @@ pub struct SandboxPolicy {
     pub guard_protected_names: bool,
     /// Working directory of the command.
     pub cwd: PathBuf,
+    /// The temporary roots among the `write` rules: `/tmp` and `$TMPDIR`,
+    /// unless one is also a workspace root. Shared scratch space: only
+    /// their top level is protected (nothing may create `/tmp/.git`),
+    /// below it nothing is scanned or protected (see
+    /// [`SandboxPolicy::is_scratch_root`]). Sorted, without duplicates.
+    pub scratch_roots: Vec<PathBuf>,
 }
 
 /// What to run the command under.
@@ -137,6 +143,18 @@ impl SandboxPolicy {
             .filter(|rule| rule.access == Access::Write)
             .map(|rule| rule.path.as_path())
     }
+
+    /// Whether `path` is one of [`SandboxPolicy::scratch_roots`].
+    pub fn is_scratch_root(&self, path: &Path) -> bool {
+        self.scratch_roots.iter().any(|root| root == path)
+    }
+
+    /// The writable roots that keep every protection at any depth: the
+    /// `write` rules that are not temporary roots.
+    pub fn project_roots(&self) -> impl Iterator<Item = &Path> {
+        self.writable_roots()
+            .filter(|path| !self.is_scratch_root(path))
+    }
 }
 
 /// Resolves `profile` in `context`.
@@ -183,6 +201,7 @@ pub fn resolve(
                     }
                 }
             }
+            let scratch_roots = scratch_roots(&rules, context, &workspace_roots);
             Some(SandboxPolicy {
                 rules,
                 deny_globs,
@@ -194,6 +213,7 @@ pub fn resolve(
                 protect_metadata: sandbox.protect_metadata,
                 guard_protected_names: false,
                 cwd: context.cwd.clone(),
+                scratch_roots,
             })
         }
     };
@@ -204,6 +224,32 @@ pub fn resolve(
         warnings: Vec::new(),
         environment: CommandEnvironment::default(),
     })
+}
+
+/// The `write` rules at `/tmp` or `$TMPDIR` (however the profile names
+/// them: `:slash_tmp`, `:tmpdir` or the path written out) that are not
+/// workspace roots. `/` is never one: a `TMPDIR=/` must not turn the
+/// whole disk into scratch space.
+fn scratch_roots(
+    rules: &[ResolvedRule],
+    context: &ResolveContext,
+    workspace_roots: &[PathBuf],
+) -> Vec<PathBuf> {
+    let tmpdir = context
+        .tmpdir
+        .as_ref()
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| normalize(dir));
+    let mut roots: Vec<PathBuf> = rules
+        .iter()
+        .filter(|rule| rule.access == Access::Write)
+        .map(|rule| rule.path.clone())
+        .filter(|path| path == Path::new("/tmp") || Some(path) == tmpdir.as_ref())
+        .filter(|path| path != Path::new("/") && !workspace_roots.contains(path))
+        .collect();
+    roots.sort();
+    roots.dedup();
+    roots
 }
 
 /// Adds a rule; on a path that already has one, the stricter access wins.

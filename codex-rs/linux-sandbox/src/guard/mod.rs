@@ -17,10 +17,12 @@
 //! and passes the filter's notification descriptor to the parent. The
 //! parent, the supervisor, receives each held call (`supervisor`),
 //! copies its path strings out of the caller's memory (`target`),
-//! refuses any call whose new entry has a protected name (`EPERM`, and a
-//! line on stderr), and carries out the others itself, on those copies
-//! (`perform`): a thread of the command that rewrites the string after
-//! the check changes nothing, because the kernel never reads it again.
+//! refuses any call whose new entry has a protected name where the
+//! directory it goes in is not scratch space below the top of a temporary
+//! root (`roots`; `EPERM`, and a line on stderr), and carries out the
+//! others itself, on those copies (`perform`): a thread of the command
+//! that rewrites the string after the check changes nothing, because the
+//! kernel never reads it again.
 //!
 //! The supervisor runs with the command's credentials, in its namespaces
 //! and under the same base seccomp filter, so whatever it does for the
@@ -59,6 +61,7 @@ mod calls;
 mod filter;
 mod paths;
 mod perform;
+mod roots;
 mod supervisor;
 mod target;
 
@@ -75,19 +78,26 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 
-use crate::protocol::{HELPER_ARGV0, StageReport, StageStep, exit_status};
+use crate::protocol::{GuardRoot, HELPER_ARGV0, StageReport, StageStep, exit_status};
 use crate::proxy::handoff::{channel, receive_listeners, send_listeners};
 use crate::seccomp::{build_filter, exec_filtered};
 use filter::{build_guard_filter, install_with_listener};
+use roots::Roots;
 use supervisor::{Supervisor, probe_fd_delivery};
 use target::View;
 
-/// Runs `command` under the guard: forks, becomes the supervisor of the
+/// Runs `command` under the guard, judging new entries by the writable
+/// `roots`: forks, becomes the supervisor of the
 /// child that execs the command, and exits with the command's status
 /// (128+N for signal N). `no_new_privs` must be set already. A failure
 /// before the command starts is written to `report` and ends the process
 /// with [`exit_status::SETUP`]; once it has started, `report` is closed.
-pub fn run_guarded(network: NetworkMode, command: &[OsString], mut report: File) -> ! {
+pub fn run_guarded(
+    network: NetworkMode,
+    roots: Vec<GuardRoot>,
+    command: &[OsString],
+    mut report: File,
+) -> ! {
     let prepared = match prepare(network) {
         Ok(prepared) => prepared,
         Err(failure) => failure.write_and_exit(&mut report),
@@ -106,7 +116,11 @@ pub fn run_guarded(network: NetworkMode, command: &[OsString], mut report: File)
         }
     };
     drop(prepared.command_end);
-    match start_supervising(prepared.supervisor_end, &prepared.filters) {
+    match start_supervising(
+        prepared.supervisor_end,
+        &prepared.filters,
+        Roots::new(roots),
+    ) {
         Ok(Some(supervisor)) => {
             drop(report);
             supervise(supervisor, pid)
@@ -196,6 +210,7 @@ fn become_command(
 fn start_supervising(
     channel: OwnedFd,
     filters: &Filters,
+    roots: Roots,
 ) -> Result<Option<Supervisor>, StageReport> {
     let received = receive_listeners(channel.as_fd())
         .map_err(|err| guard_failure(format!("cannot receive the guard's listener: {err}")))?;
@@ -228,6 +243,7 @@ fn start_supervising(
         listener,
         delivery,
         view,
+        roots,
     }))
 }
 

@@ -4,15 +4,25 @@
 //! write into its memory meanwhile.
 //!
 //! The calls that never follow a symbolic link in their last component
-//! (`mkdir`, `mknod`, `symlink`, `link`, `rename`) are made as given. An
-//! open with `O_CREAT` does follow one, and would create the entry a
-//! dangling link names, so [`open_creating`] walks that last component
-//! itself: each entry it would create is judged first, and it creates
-//! only with `O_EXCL | O_NOFOLLOW`, so nothing but the judged name can
-//! come into being.
+//! (`mkdir`, `mknod`, `symlink`, `link`, `rename`) are made as given,
+//! unless the new entry has a protected name: then the directory it goes
+//! in is opened first, judged by where it really is ([`Roots`]: below the
+//! top of a temporary root such a name is allowed), and the call is made
+//! in that very directory. An open with `O_CREAT` does follow a link, and
+//! would create the entry a dangling link names, so [`open_creating`]
+//! walks that last component itself: each entry it would create is judged
+//! first, and it creates only with `O_EXCL | O_NOFOLLOW`, so nothing but
+//! the judged name can come into being.
+//!
+//! A directory made in a temporary root, where repositories may be
+//! created, is never renamed into a project root, where they may not: such
+//! a rename fails with `EXDEV`, as between two filesystems, and `mv` then
+//! copies, one judged creation at a time. Judging and carrying out are one
+//! step for the command: the supervisor serves one call at a time, and
+//! every call that could create or move an entry waits for it.
 
 use std::ffi::{CStr, CString};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
 
 use nix::errno::Errno;
@@ -21,7 +31,8 @@ use nix::sys::stat::{Mode, SFlag, fstat, mkdirat, mknodat, umask};
 use nix::sys::statfs::{PROC_SUPER_MAGIC, fstatfs};
 use nix::unistd::{chdir, fchdir, linkat, symlinkat};
 
-use super::paths::{in_target_view, split_path, unix_socket_path};
+use super::paths::{SplitPath, in_target_view, split_path, unix_socket_path};
+use super::roots::{Area, Roots};
 use codex_sandboxing::protected::is_protected_name;
 
 /// The most symbolic links one lookup follows, as in the kernel.
@@ -91,47 +102,185 @@ pub fn with_umask<T>(mask: libc::mode_t, create: impl FnOnce() -> T) -> T {
 }
 
 /// `mkdirat`.
-pub fn mkdir(start: Start, path: &CStr, mode: u32) -> Outcome {
-    refuse_protected(path)
-        .unwrap_or_else(|| done(mkdirat(start.fd(), path, Mode::from_bits_retain(mode))))
+pub fn mkdir(roots: &Roots, start: Start, path: &CStr, mode: u32) -> Outcome {
+    let mode = Mode::from_bits_retain(mode);
+    match place(roots, start, path) {
+        Place::AsGiven => done(mkdirat(start.fd(), path, mode)),
+        Place::In(entry) => done(mkdirat(&entry.dir, entry.name.as_c_str(), mode)),
+        Place::Not(outcome) => outcome,
+    }
 }
 
 /// `mknodat`.
-pub fn mknod(start: Start, path: &CStr, mode: u32, dev: u64) -> Outcome {
-    refuse_protected(path).unwrap_or_else(|| {
-        let kind = SFlag::from_bits_retain(mode & libc::S_IFMT);
-        let perm = Mode::from_bits_retain(mode & !libc::S_IFMT);
-        done(mknodat(start.fd(), path, kind, perm, dev))
-    })
+pub fn mknod(roots: &Roots, start: Start, path: &CStr, mode: u32, dev: u64) -> Outcome {
+    let kind = SFlag::from_bits_retain(mode & libc::S_IFMT);
+    let perm = Mode::from_bits_retain(mode & !libc::S_IFMT);
+    match place(roots, start, path) {
+        Place::AsGiven => done(mknodat(start.fd(), path, kind, perm, dev)),
+        Place::In(entry) => done(mknodat(&entry.dir, entry.name.as_c_str(), kind, perm, dev)),
+        Place::Not(outcome) => outcome,
+    }
 }
 
 /// `symlinkat`: `target` is only the link's text, never looked up here.
-pub fn symlink(target: &CStr, start: Start, path: &CStr) -> Outcome {
-    refuse_protected(path).unwrap_or_else(|| done(symlinkat(target, start.fd(), path)))
+pub fn symlink(roots: &Roots, target: &CStr, start: Start, path: &CStr) -> Outcome {
+    match place(roots, start, path) {
+        Place::AsGiven => done(symlinkat(target, start.fd(), path)),
+        Place::In(entry) => done(symlinkat(target, &entry.dir, entry.name.as_c_str())),
+        Place::Not(outcome) => outcome,
+    }
 }
 
 /// `linkat`. An empty `old` with `AT_EMPTY_PATH` links the file
 /// `old_start` itself is open on (a copy of the caller's descriptor).
-pub fn link(old_start: Start, old: &CStr, new_start: Start, new: &CStr, flags: i32) -> Outcome {
-    refuse_protected(new).unwrap_or_else(|| {
-        let flags = AtFlags::from_bits_retain(flags);
-        done(linkat(old_start.fd(), old, new_start.fd(), new, flags))
-    })
+pub fn link(
+    roots: &Roots,
+    old_start: Start,
+    old: &CStr,
+    new_start: Start,
+    new: &CStr,
+    flags: i32,
+) -> Outcome {
+    let flags = AtFlags::from_bits_retain(flags);
+    match place(roots, new_start, new) {
+        Place::AsGiven => done(linkat(old_start.fd(), old, new_start.fd(), new, flags)),
+        Place::In(entry) => done(linkat(
+            old_start.fd(),
+            old,
+            &entry.dir,
+            entry.name.as_c_str(),
+            flags,
+        )),
+        Place::Not(outcome) => outcome,
+    }
 }
 
 /// `renameat2`. An exchange also gives `old`'s name to what was at `new`,
-/// so both names are judged then.
-pub fn rename(old_start: Start, old: &CStr, new_start: Start, new: &CStr, flags: u32) -> Outcome {
-    if let Some(refused) = refuse_protected(new) {
-        return refused;
-    }
-    if flags & libc::RENAME_EXCHANGE != 0
-        && let Some(refused) = refuse_protected(old)
+/// so both names are judged then; a directory that would move from a
+/// temporary root into a project root gets `EXDEV`.
+pub fn rename(
+    roots: &Roots,
+    old_start: Start,
+    old: &CStr,
+    new_start: Start,
+    new: &CStr,
+    flags: u32,
+) -> Outcome {
+    let exchange = flags & libc::RENAME_EXCHANGE != 0;
+    let new_place = match place(roots, new_start, new) {
+        Place::Not(outcome) => return outcome,
+        place => place,
+    };
+    let old_place = if exchange {
+        match place(roots, old_start, old) {
+            Place::Not(outcome) => return outcome,
+            place => place,
+        }
+    } else {
+        Place::AsGiven
+    };
+    let moves_into_project = |from: Start, what: &CStr, to: Start, into: &CStr| {
+        is_directory(from, what)
+            && area_of_parent(roots, from, what).is_scratch()
+            && area_of_parent(roots, to, into) == Area::Project
+    };
+    if moves_into_project(old_start, old, new_start, new)
+        || (exchange && moves_into_project(new_start, new, old_start, old))
     {
-        return refused;
+        return Outcome::Failed(Errno::EXDEV);
     }
     let flags = RenameFlags::from_bits_retain(flags);
-    done(renameat2(old_start.fd(), old, new_start.fd(), new, flags))
+    let (old_dir, old_name) = old_place.at(old_start, old);
+    let (new_dir, new_name) = new_place.at(new_start, new);
+    done(renameat2(old_dir, old_name, new_dir, new_name, flags))
+}
+
+/// Where a judged call creates its entry.
+enum Place {
+    /// Its name is not protected: the call is made as the caller wrote
+    /// it.
+    AsGiven,
+    /// Its protected name is allowed in this directory, where the call is
+    /// made.
+    In(Entry),
+    /// The call ends here, with this outcome.
+    Not(Outcome),
+}
+
+impl Place {
+    /// The directory and name to make the call with.
+    fn at<'a>(&'a self, start: Start, path: &'a CStr) -> (BorrowedFd<'a>, &'a CStr) {
+        match self {
+            Place::In(entry) => (entry.dir.as_fd(), entry.name.as_c_str()),
+            Place::AsGiven | Place::Not(_) => (start.fd(), path),
+        }
+    }
+}
+
+/// A new entry's directory, open, and its name there.
+struct Entry {
+    dir: OwnedFd,
+    /// The last component, with a trailing slash if the path had one.
+    name: CString,
+}
+
+/// Judges the new entry `path` names: an unprotected name goes ahead as
+/// given; a protected one only where its directory allows it, and then in
+/// that directory.
+fn place(roots: &Roots, start: Start, path: &CStr) -> Place {
+    let bytes = path.to_bytes();
+    let split = split_path(bytes);
+    if !is_protected_name(split.name) {
+        return Place::AsGiven;
+    }
+    let dir = match open_parent(start, &split) {
+        Ok(dir) => dir,
+        Err(err) => return Place::Not(Outcome::Failed(err)),
+    };
+    if !area_of_dir(roots, &dir).allows_protected_names() {
+        return Place::Not(Outcome::Refused(bytes.to_vec()));
+    }
+    let mut name = split.name.to_vec();
+    if split.trailing_slash {
+        name.push(b'/');
+    }
+    match CString::new(name) {
+        Ok(name) => Place::In(Entry { dir, name }),
+        Err(_) => Place::Not(Outcome::Failed(Errno::EINVAL)),
+    }
+}
+
+/// The directory `split`'s last component is in, opened `O_PATH`
+/// through every symbolic link on the way, as the kernel's lookup goes.
+fn open_parent(start: Start, split: &SplitPath<'_>) -> Result<OwnedFd, Errno> {
+    let parent: &[u8] = if split.parent.is_empty() {
+        b"."
+    } else {
+        split.parent
+    };
+    open_at(start, parent, libc::O_PATH | libc::O_DIRECTORY, 0)
+}
+
+/// The area of the open directory `dir`, by the path the kernel gives
+/// for it.
+fn area_of_dir(roots: &Roots, dir: &OwnedFd) -> Area {
+    std::fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd())).map_or(Area::Outside, |path| {
+        roots.area_of(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
+    })
+}
+
+/// The area of the directory `path`'s last component is in; `Outside`
+/// when it cannot be opened.
+fn area_of_parent(roots: &Roots, start: Start, path: &CStr) -> Area {
+    open_parent(start, &split_path(path.to_bytes()))
+        .map_or(Area::Outside, |dir| area_of_dir(roots, &dir))
+}
+
+/// Whether `path` names a directory (not following a last symbolic link,
+/// as rename does not).
+fn is_directory(start: Start, path: &CStr) -> bool {
+    nix::sys::stat::fstatat(start.fd(), path, AtFlags::AT_SYMLINK_NOFOLLOW)
+        .is_ok_and(|stat| stat.st_mode & libc::S_IFMT == libc::S_IFDIR)
 }
 
 /// `bind` of the caller's socket (a copy of its descriptor) to `addr`. A
@@ -168,6 +317,7 @@ pub fn bind(socket: &OwnedFd, addr: &[u8], cwd: Option<&OwnedFd>) -> Outcome {
 /// thread `tid`, never creating a protected name. `umask` is the caller's,
 /// applied only when something is created.
 pub fn open_creating(
+    roots: &Roots,
     start: Start,
     path: &CStr,
     flags: i32,
@@ -193,18 +343,13 @@ pub fn open_creating(
                 Errno::EISDIR
             });
         }
-        if is_protected_name(split.name) {
-            return Outcome::Refused(path);
-        }
-        let parent: &[u8] = if split.parent.is_empty() {
-            b"."
-        } else {
-            split.parent
-        };
-        let dir = match open_at(start, parent, libc::O_PATH | libc::O_DIRECTORY, 0) {
+        let dir = match open_parent(start, &split) {
             Ok(dir) => dir,
             Err(err) => return Outcome::Failed(err),
         };
+        if is_protected_name(split.name) && !area_of_dir(roots, &dir).allows_protected_names() {
+            return Outcome::Refused(path);
+        }
         let dir_start = Start::of(&dir);
         if is_procfs(&dir) {
             return open_in_proc(&dir, split.name, flags, tid);
@@ -326,12 +471,6 @@ pub fn reopen(existing: &OwnedFd, flags: i32) -> Result<OwnedFd, Errno> {
         flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW),
         0,
     )
-}
-
-/// `Outcome::Refused` when `path` would create a protected name.
-fn refuse_protected(path: &CStr) -> Option<Outcome> {
-    let path = path.to_bytes();
-    is_protected_name(split_path(path).name).then(|| Outcome::Refused(path.to_vec()))
 }
 
 /// `openat(start, path, flags | O_CLOEXEC, mode)`.

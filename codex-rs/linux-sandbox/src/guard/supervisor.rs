@@ -11,6 +11,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use super::calls::{DirArg, GuardedCall, UserPtr, decode};
 use super::paths::{in_target_view, unix_socket_path};
 use super::perform::{self, Outcome, Start};
+use super::roots::Roots;
 use super::target::{Caller, CallerProc, View};
 use crate::fd::pidfd_open;
 use crate::protocol::HELPER_ARGV0;
@@ -72,6 +73,8 @@ pub struct Supervisor {
     pub delivery: FdDelivery,
     /// The mount namespace and root the supervisor resolves paths in.
     pub view: View,
+    /// The writable roots new entries are judged by.
+    pub roots: Roots,
 }
 
 impl Supervisor {
@@ -178,13 +181,23 @@ impl Supervisor {
                     self.check(id)?;
                     Ok(umask)
                 };
-                perform::open_creating(at.from, &at.path, flags, mode, caller.tid, umask)
+                perform::open_creating(
+                    &self.roots,
+                    at.from,
+                    &at.path,
+                    flags,
+                    mode,
+                    caller.tid,
+                    umask,
+                )
             }
             GuardedCall::Mkdir { dir, path, mode } => {
                 let at = locate(dir, path)?;
                 let umask = entry.umask()?;
                 self.check(id)?;
-                perform::with_umask(umask, || perform::mkdir(at.from, &at.path, mode))
+                perform::with_umask(umask, || {
+                    perform::mkdir(&self.roots, at.from, &at.path, mode)
+                })
             }
             GuardedCall::Mknod {
                 dir,
@@ -195,14 +208,16 @@ impl Supervisor {
                 let at = locate(dir, path)?;
                 let umask = entry.umask()?;
                 self.check(id)?;
-                perform::with_umask(umask, || perform::mknod(at.from, &at.path, mode, dev))
+                perform::with_umask(umask, || {
+                    perform::mknod(&self.roots, at.from, &at.path, mode, dev)
+                })
             }
             GuardedCall::Symlink { target, dir, path } => {
                 // The link's text is data: kept exactly as written.
                 let target = CallerProc::read_path(&memory, target)?;
                 let at = locate(dir, path)?;
                 self.check(id)?;
-                perform::symlink(&target, at.from, &at.path)
+                perform::symlink(&self.roots, &target, at.from, &at.path)
             }
             GuardedCall::Link {
                 old_dir,
@@ -215,7 +230,7 @@ impl Supervisor {
                 // `old_dir`: the copy of the caller's descriptor.
                 let (old, new) = (locate(old_dir, old)?, locate(new_dir, new)?);
                 self.check(id)?;
-                perform::link(old.from, &old.path, new.from, &new.path, flags)
+                perform::link(&self.roots, old.from, &old.path, new.from, &new.path, flags)
             }
             GuardedCall::Rename {
                 old_dir,
@@ -226,7 +241,7 @@ impl Supervisor {
             } => {
                 let (old, new) = (locate(old_dir, old)?, locate(new_dir, new)?);
                 self.check(id)?;
-                perform::rename(old.from, &old.path, new.from, &new.path, flags)
+                perform::rename(&self.roots, old.from, &old.path, new.from, &new.path, flags)
             }
             GuardedCall::Bind { socket, addr, len } => {
                 let len = usize::try_from(len).map_err(|_| Errno::EINVAL)?;

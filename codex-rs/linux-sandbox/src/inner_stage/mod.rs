@@ -80,8 +80,8 @@ fn run_inner_stage(args: &[OsString]) -> ! {
     if let Err(failure) = prepare(&spec) {
         failure.write_and_exit(&mut report);
     }
-    if spec.guard_names {
-        crate::guard::run_guarded(spec.network, &command, report);
+    if let Some(roots) = spec.guard {
+        crate::guard::run_guarded(spec.network, roots, &command, report);
     }
     let Err(failure) = exec_command(&spec, &command);
     failure.write_and_exit(&mut report)

@@ -26,6 +26,7 @@ use codex_sandboxing::protected::names_with_slashes;
 use codex_sandboxing::{Access, SandboxPolicy};
 
 use crate::fs_view::FsView;
+use crate::protocol::{GuardRoot, RootKind};
 use crate::scan::ScanReport;
 use protected::{nested_candidates, protected_candidates};
 use real_path::{RealKind, RealPath, real_path};
@@ -35,6 +36,11 @@ use real_path::{RealKind, RealPath, real_path};
 pub enum MountOp {
     /// `--ro-bind PATH PATH`.
     RoBind(PathBuf),
+    /// `--ro-bind-try PATH PATH`: a protected path the start-up scan
+    /// found, which another process may delete before bwrap mounts it;
+    /// bwrap then skips it (there is nothing left to protect) instead of
+    /// failing the start.
+    RoBindTry(PathBuf),
     /// `--bind PATH PATH`.
     Bind(PathBuf),
     /// `--ro-bind /dev/null PATH`: an unreadable, unwritable file.
@@ -84,6 +90,11 @@ pub enum Outcome {
     /// A protected name that does not exist: nothing is mounted, since the
     /// guard refuses its creation.
     MissingGuarded,
+    /// A protected name that is an empty directory, without the guard:
+    /// masked on it as on a mount point of its own, leased for the run
+    /// (often it is another sandbox's mount point, which that sandbox
+    /// removes when it ends).
+    EmptyMasked,
     /// The path does not exist and this user cannot make it where it
     /// would go: nothing to mask.
     MissingUncreatable,
@@ -148,8 +159,13 @@ pub struct MountPlan {
     /// Whether the inner stage guards protected names while the command
     /// runs (the inner stage's guard).
     pub guard_protected_names: bool,
-    /// The missing directories the masks need as mount points, which the
-    /// launch makes and removes again ([`crate::mount_points`]).
+    /// The writable roots the guard judges new entries by, at their real
+    /// paths: temporary roots (scratch below their top level) and project
+    /// roots (protected at any depth).
+    pub guard_roots: Vec<GuardRoot>,
+    /// The directories masks need as mount points (missing ones, and empty
+    /// protected ones without the guard), which the launch leases, makes if
+    /// missing and removes again if it made them ([`crate::mount_points`]).
     pub mount_points: Vec<PathBuf>,
 }
 
@@ -209,6 +225,7 @@ pub fn plan(
     // directory; recreated below where the policy hides them.
     let mut links = Vec::new();
     let mut rules = resolve_rules(policy, fs, &mut links)?;
+    let guard_roots = guard_roots(policy, fs)?;
     let glob_masks = add_glob_matches(&mut rules, policy, scan, fs)?;
     let cwd = inspect(fs, &policy.cwd)?;
     links.extend(cwd.symlinks.iter().cloned());
@@ -264,6 +281,7 @@ pub fn plan(
         })
         .collect();
     let mut mount_points = Vec::new();
+    let guarded = policy.guard_protected_names;
     for index in 0..rules.len() {
         let parent_access = parent_access(&rules, index, root_access);
         let rule = &mut rules[index];
@@ -277,6 +295,11 @@ pub fn plan(
         }
         match (&rule.outcome, rule.kind.clone()) {
             (Outcome::MissingGuarded, _) => {}
+            (Outcome::EmptyMasked, _) => {
+                ops.push(MountOp::MaskDir(rule.path.clone()));
+                remounts.push(MountOp::RemountRo(rule.path.clone()));
+                mount_points.push(rule.path.clone());
+            }
             (Outcome::MissingMasked(_), RealKind::Missing { .. }) if !creatable[index] => {
                 rule.outcome = Outcome::MissingUncreatable;
             }
@@ -299,6 +322,9 @@ pub fn plan(
                 rule.outcome = Outcome::Mounted;
                 ops.push(match (rule.access, kind) {
                     (Access::Write, _) => MountOp::Bind(rule.path.clone()),
+                    (Access::Read, _) if rule.from_scan || (guarded && is_guarded_name(rule)) => {
+                        MountOp::RoBindTry(rule.path.clone())
+                    }
                     (Access::Read, _) => MountOp::RoBind(rule.path.clone()),
                     (Access::None, RealKind::Dir) => {
                         remounts.push(MountOp::RemountRo(rule.path.clone()));
@@ -336,6 +362,7 @@ pub fn plan(
         chdir: policy.cwd.clone(),
         proc,
         guard_protected_names: policy.guard_protected_names,
+        guard_roots,
         mount_points: {
             mount_points.sort();
             mount_points.dedup();
@@ -382,6 +409,33 @@ fn resolve_rules(
         }
     }
     Ok(rules)
+}
+
+/// The policy's writable directories at their real paths, each a project
+/// or a temporary root; a real path reached both ways is a project root.
+fn guard_roots(policy: &SandboxPolicy, fs: &dyn FsView) -> Result<Vec<GuardRoot>, PlanError> {
+    let mut roots: Vec<GuardRoot> = Vec::new();
+    for path in policy.writable_roots() {
+        let real = inspect(fs, path)?;
+        if real.kind != RealKind::Dir {
+            continue;
+        }
+        let kind = if policy.is_scratch_root(path) {
+            RootKind::Scratch
+        } else {
+            RootKind::Project
+        };
+        match roots.iter_mut().find(|root| root.path == real.path) {
+            Some(known) if kind == RootKind::Project => known.kind = kind,
+            Some(_) => {}
+            None => roots.push(GuardRoot {
+                path: real.path,
+                kind,
+            }),
+        }
+    }
+    roots.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(roots)
 }
 
 /// Adds a `none` rule at the real path of every glob match; a match on a
@@ -461,6 +515,11 @@ fn protect(
         }
     }
     for found in found_by_scan {
+        // Deleted since the scan (another process's repository): nothing
+        // to protect, and nothing to leave behind by masking its name.
+        if matches!(inspect(fs, found)?.kind, RealKind::Missing { .. }) {
+            continue;
+        }
         for candidate in nested_candidates(fs, found).map_err(inspect_error(found))? {
             protect_candidate(rules, candidate, true, guarded, fs)?;
         }
@@ -496,6 +555,17 @@ fn protect_candidate(
             first_missing.clone(),
             Outcome::MissingMasked(first_missing.clone()),
         ),
+        // Without the guard, an empty directory is masked and leased like a
+        // missing one: it is often another sandbox's mount point, which
+        // must not vanish under a bind of it.
+        RealKind::Dir
+            if !guarded
+                && *real.path == candidate
+                && is_protected_path(&candidate)
+                && fs.is_empty_dir(&real.path) =>
+        {
+            (real.path.clone(), Outcome::EmptyMasked)
+        }
         RealKind::Dir | RealKind::File => (real.path.clone(), Outcome::Mounted),
     };
     for rule in rules.iter_mut() {
@@ -550,6 +620,13 @@ fn check_scan_mounts(rules: &[PlannedRule], policy: &SandboxPolicy) -> Result<()
         detail: parts.join(", "),
         depth: crate::scan::ScanRequest::for_policy(policy).depth_text(),
     })
+}
+
+/// Whether `rule` keeps a protected name read-only, whose re-creation the
+/// guard would refuse if another process deleted it before bwrap mounts
+/// it; so bwrap may skip the mount then (`--ro-bind-try`).
+fn is_guarded_name(rule: &PlannedRule) -> bool {
+    rule.origin == RuleOrigin::Protected && is_protected_path(&rule.path)
 }
 
 /// Whether the last component of `path` is a protected name.

@@ -33,7 +33,10 @@ use MountOp::*;
 
 #[test]
 fn workspace_profile_golden_plan() {
-    let fs = FakeFs::new().dir("/ws/.git").dir("/ws/src").dir("/tmp");
+    let fs = FakeFs::new()
+        .file("/ws/.git/HEAD", "ref: refs/heads/main")
+        .dir("/ws/src")
+        .dir("/tmp");
     let plan = plan_for(&[("/", Read), ("/ws", Write), ("/tmp", Write)], "/ws", &fs);
     // The guard refuses the missing protected names: nothing to mask, so
     // nothing made on the host.
@@ -45,7 +48,7 @@ fn workspace_profile_golden_plan() {
             Proc,
             Bind("/tmp".into()),
             Bind("/ws".into()),
-            RoBind("/ws/.git".into()),
+            RoBindTry("/ws/.git".into()),
         ]
     );
     assert!(plan.mount_points.is_empty());
@@ -54,7 +57,10 @@ fn workspace_profile_golden_plan() {
 
 #[test]
 fn without_the_guard_missing_protected_names_are_masked_on_leased_mount_points() {
-    let fs = FakeFs::new().dir("/ws/.git").dir("/ws/src").dir("/tmp");
+    let fs = FakeFs::new()
+        .file("/ws/.git/HEAD", "ref: refs/heads/main")
+        .dir("/ws/src")
+        .dir("/tmp");
     let mut policy = policy(
         &[("/", Read), ("/ws", Write), ("/tmp", Write)],
         "/ws",
@@ -159,7 +165,7 @@ fn write_none_write_carve_out_binds_after_its_mask_and_remounts_last() {
     assert!(position(&plan, &Bind("/repo".into())) < mask);
     assert!(mask < carve_out && carve_out < remount, "{:#?}", plan.ops);
     // The carve-out is a writable root of its own, so its .git is protected.
-    assert!(carve_out < position(&plan, &RoBind("/repo/a/b/.git".into())));
+    assert!(carve_out < position(&plan, &RoBindTry("/repo/a/b/.git".into())));
 }
 
 #[test]
@@ -297,7 +303,7 @@ fn gitdir_targets_inside_writable_roots_are_read_only() {
     );
     assert!(
         plan.ops.contains(&MaskFile("/ws/sub/.git".into()))
-            || plan.ops.contains(&RoBind("/ws/sub/.git".into()))
+            || plan.ops.contains(&RoBindTry("/ws/sub/.git".into()))
     );
     assert!(
         plan.ops.contains(&RoBind("/ws/.git/modules/sub".into())),
@@ -319,8 +325,10 @@ fn a_worktree_common_dir_is_protected_too() {
         "/src/wt",
         &fs,
     );
+    // A protected name the guard refuses to make again: bwrap may skip it
+    // if someone deletes it first.
     assert!(
-        plan.ops.contains(&RoBind("/src/main/.git".into())),
+        plan.ops.contains(&RoBindTry("/src/main/.git".into())),
         "{:#?}",
         plan.ops
     );
@@ -351,7 +359,7 @@ fn write_rules_on_or_under_protected_paths_are_capped_at_read() {
         Some("/ws/.git".into())
     );
     assert!(!plan.ops.contains(&Bind("/ws/.git/objects".into())));
-    assert!(plan.ops.contains(&RoBind("/ws/.codex".into())));
+    assert!(plan.ops.contains(&RoBindTry("/ws/.codex".into())));
 }
 
 #[test]
@@ -679,7 +687,7 @@ fn nested_protected_paths_found_by_the_scan_are_read_only() {
             .iter()
             .all(|rule| rule.path != Path::new("/ws/.git/modules/x"))
     );
-    assert!(plan.ops.contains(&RoBind("/ws/nested/.git".into())));
+    assert!(plan.ops.contains(&RoBindTry("/ws/nested/.git".into())));
     assert!(rule(&plan, "/ws/nested/.git").from_scan);
 }
 
@@ -720,9 +728,9 @@ fn on_a_case_insensitive_filesystem_every_spelling_is_protected() {
             "{path}"
         );
     }
-    assert!(plan.ops.contains(&RoBind("/ws/sub/.Git".into())));
-    assert!(plan.ops.contains(&RoBind("/ws/.git".into())));
-    assert!(plan.ops.contains(&RoBind("/ws/.codex".into())));
+    assert!(plan.ops.contains(&RoBindTry("/ws/sub/.Git".into())));
+    assert!(plan.ops.contains(&RoBindTry("/ws/.git".into())));
+    assert!(plan.ops.contains(&RoBindTry("/ws/.codex".into())));
     assert_eq!(rule(&plan, "/ws/.aws").outcome, Outcome::MissingGuarded);
     assert!(!plan.ops.contains(&MaskDir("/ws/.git".into())));
 }
@@ -798,4 +806,107 @@ fn the_deciding_rule_is_the_deepest_planned_one_glob_masks_included() {
     );
     let rootless = plan_for(&[("/ws", Write)], "/ws", &FakeFs::new().dir("/ws"));
     assert_eq!(rootless.deciding_rule(Path::new("/usr/bin/codex")), None);
+}
+
+/// The guard gets every writable directory at its real path, each a
+/// project or a temporary root; a temporary root reached through a link
+/// that is also a project root counts as a project root.
+#[test]
+fn the_guard_judges_by_real_roots_of_either_kind() {
+    let fs = FakeFs::new()
+        .dir("/ws")
+        .dir("/tmp")
+        .dir("/var/tmp/real")
+        .symlink("/var/tmp/me", "/var/tmp/real")
+        .symlink("/data", "/ws");
+    let mut policy = policy(
+        &[
+            ("/", Read),
+            ("/ws", Write),
+            ("/tmp", Write),
+            ("/var/tmp/me", Write),
+            ("/data", Write),
+            ("/missing", Write),
+        ],
+        "/ws",
+        NetworkMode::Restricted,
+    );
+    policy.scratch_roots = vec!["/tmp".into(), "/var/tmp/me".into(), "/data".into()];
+    let plan = plan(&policy, &ScanReport::empty(), ProcMode::Mount, &fs).unwrap();
+    let roots: Vec<(String, RootKind)> = plan
+        .guard_roots
+        .iter()
+        .map(|root| (root.path.display().to_string(), root.kind))
+        .collect();
+    assert_eq!(
+        roots,
+        [
+            ("/tmp".to_string(), RootKind::Scratch),
+            ("/var/tmp/real".to_string(), RootKind::Scratch),
+            ("/ws".to_string(), RootKind::Project),
+        ]
+    );
+}
+
+/// A repository another process deletes between the scan and the plan is
+/// skipped: no mask, no mount point made for it.
+#[test]
+fn a_nested_repository_gone_since_the_scan_is_skipped() {
+    let fs = FakeFs::new()
+        .dir("/ws/.git")
+        .file("/ws/kept/.git/HEAD", "ref: refs/heads/main");
+    let mut policy = policy(
+        &[("/", Read), ("/ws", Write)],
+        "/ws",
+        NetworkMode::Restricted,
+    );
+    policy.guard_protected_names = false;
+    let scan = ScanReport {
+        protected: vec!["/ws/gone/.git".into(), "/ws/kept/.git".into()],
+        ..ScanReport::empty()
+    };
+    let plan = plan(&policy, &scan, ProcMode::Mount, &fs).unwrap();
+    assert!(
+        plan.rules
+            .iter()
+            .all(|rule| !rule.path.starts_with("/ws/gone"))
+    );
+    assert!(
+        plan.mount_points
+            .iter()
+            .all(|point| !point.starts_with("/ws/gone"))
+    );
+    assert!(plan.ops.contains(&RoBindTry("/ws/kept/.git".into())));
+}
+
+/// Without the guard an empty protected directory (often another
+/// sandbox's mount point) is masked on a lease of its own, never bound:
+/// a bind would fail the start once that sandbox removes it. With the
+/// guard, existing protected names are bound with `--ro-bind-try`, since
+/// the guard refuses to make one again.
+#[test]
+fn an_empty_protected_directory_is_leased_without_the_guard_and_skippable_with_it() {
+    let fs = FakeFs::new()
+        .dir("/ws/.codex")
+        .file("/ws/.git/HEAD", "ref: refs/heads/main")
+        .dir("/tmp/.agents");
+    let rules = [("/", Read), ("/ws", Write), ("/tmp", Write)];
+    let mut policy = policy(&rules, "/ws", NetworkMode::Restricted);
+    policy.guard_protected_names = false;
+    let unguarded = plan(&policy, &ScanReport::empty(), ProcMode::Mount, &fs).unwrap();
+    for empty in ["/ws/.codex", "/tmp/.agents"] {
+        assert_eq!(rule(&unguarded, empty).outcome, Outcome::EmptyMasked);
+        assert!(unguarded.ops.contains(&MaskDir(empty.into())));
+        assert!(unguarded.ops.contains(&RemountRo(empty.into())));
+        assert!(unguarded.mount_points.contains(&empty.into()));
+    }
+    assert!(unguarded.ops.contains(&RoBind("/ws/.git".into())));
+    let guarded = plan_for(&rules, "/ws", &fs);
+    for existing in ["/ws/.codex", "/tmp/.agents", "/ws/.git"] {
+        assert!(
+            guarded.ops.contains(&RoBindTry(existing.into())),
+            "{existing}"
+        );
+    }
+    assert!(guarded.mount_points.is_empty());
 }

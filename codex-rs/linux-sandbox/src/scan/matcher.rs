@@ -48,6 +48,7 @@ pub struct Matcher {
     /// Policy index and root of each pattern in `by_name`.
     by_name_index: Vec<(usize, PathBuf)>,
     protect_under: Vec<PathBuf>,
+    scratch: Vec<PathBuf>,
 }
 
 impl Matcher {
@@ -92,6 +93,7 @@ impl Matcher {
             by_name: build(by_name)?,
             by_name_index,
             protect_under: request.protect_under.clone(),
+            scratch: request.scratch.clone(),
         })
     }
 
@@ -100,12 +102,7 @@ impl Matcher {
         let Some(name) = path.file_name() else {
             return;
         };
-        if is_protected_name(name.as_encoded_bytes())
-            && self
-                .protect_under
-                .iter()
-                .any(|root| path != root && path.starts_with(root))
-        {
+        if is_protected_name(name.as_encoded_bytes()) && self.in_project(path) {
             findings.protected.push(path.to_path_buf());
         }
         let mut globs = Vec::new();
@@ -139,6 +136,23 @@ impl Matcher {
         }
     }
 
+    /// Whether the deepest root above `path` is a project root (a
+    /// temporary root nested in one, or one nested in a temporary root,
+    /// decides for what lies below it).
+    fn in_project(&self, path: &Path) -> bool {
+        let deepest = |roots: &[PathBuf]| {
+            roots
+                .iter()
+                .filter(|root| path != *root && path.starts_with(root))
+                .map(|root| root.components().count())
+                .max()
+        };
+        match (deepest(&self.protect_under), deepest(&self.scratch)) {
+            (Some(project), Some(scratch)) => project > scratch,
+            (project, _) => project.is_some(),
+        }
+    }
+
     /// Whether the scan should look inside the directory `dir`: never in
     /// [`NEVER_SCANNED`], and not in the subdirectories of a `.git`
     /// directory (objects and refs hold no working files, and can be huge).
@@ -163,6 +177,8 @@ mod tests {
                 .map(|p| ScanPattern::new("/ws", p))
                 .collect(),
             protect_under: protect_under.iter().map(PathBuf::from).collect(),
+            scratch: vec!["/ws/tmp".into(), "/tmp".into()],
+            skip: Vec::new(),
             max_depth: Some(8),
         })
         .unwrap()
@@ -212,6 +228,8 @@ mod tests {
             roots: vec!["/ws/secrets".into()],
             patterns: vec![ScanPattern::new("/ws/secrets", "**/secrets")],
             protect_under: Vec::new(),
+            scratch: Vec::new(),
+            skip: Vec::new(),
             max_depth: Some(8),
         })
         .unwrap();
@@ -244,6 +262,28 @@ mod tests {
             ["/ws/sub/.git", "/ws/a/b/.codex", "/ws/x/.agents"]
         );
         assert!(findings.matches.is_empty());
+    }
+
+    #[test]
+    fn below_a_temporary_root_only_a_project_root_inside_it_counts() {
+        let matcher = matcher(&[], &["/ws", "/ws/tmp/proj", "/tmp/ws"]);
+        let findings = inspect(
+            &matcher,
+            &[
+                "/ws/tmp/.git",
+                "/ws/tmp/repo/.git",
+                "/ws/tmp/proj/sub/.git",
+                "/tmp/other/.git",
+                "/tmp/ws/sub/.codex",
+            ],
+        );
+        assert_eq!(
+            findings.protected,
+            [
+                PathBuf::from("/ws/tmp/proj/sub/.git"),
+                PathBuf::from("/tmp/ws/sub/.codex")
+            ]
+        );
     }
 
     #[test]

@@ -18,6 +18,11 @@
 //!   only looks for nested protected names;
 //! - inside a `.git` directory only its direct entries are looked at;
 //! - `/proc`, `/sys` and `/dev` are never scanned;
+//! - temporary roots (`/tmp`, `$TMPDIR`) are not walked for protected
+//!   names: what other users keep there must not slow or stop a start, and
+//!   below their top level nothing is protected. One nested in a walked
+//!   root is skipped unless a glob looks into it; protected names found
+//!   below one (on a glob's walk) are not reported;
 //! - a directory the invoking user cannot list is skipped when the user
 //!   cannot enter it either (the sandboxed command, running as that user,
 //!   cannot read anything in it), or when no glob looks there (only nested
@@ -32,8 +37,10 @@ pub mod walker;
 
 use std::path::{Path, PathBuf};
 
+use codex_sandboxing::SandboxPolicy;
+
+use crate::fs_view::{FsView, HostFs};
 use codex_sandboxing::protected::names_with_slashes;
-use codex_sandboxing::{Access, SandboxPolicy};
 
 /// Levels below each writable root searched for nested protected names
 /// when no deny glob asks for more: deep enough for the usual monorepo
@@ -49,8 +56,14 @@ pub struct ScanRequest {
     pub roots: Vec<PathBuf>,
     /// The deny-read globs, in policy order.
     pub patterns: Vec<ScanPattern>,
-    /// Writable roots: protected names are reported only below these.
+    /// Project roots: protected names are reported only below these.
     pub protect_under: Vec<PathBuf>,
+    /// Temporary roots: a protected name whose deepest root is one of
+    /// these is not reported.
+    pub scratch: Vec<PathBuf>,
+    /// Directories the walk does not enter: temporary roots inside a
+    /// walked root that no glob looks into.
+    pub skip: Vec<PathBuf>,
     /// Levels scanned below each root; `None` for every level.
     pub max_depth: Option<usize>,
 }
@@ -59,10 +72,9 @@ impl ScanRequest {
     /// The scan `policy` needs.
     pub fn for_policy(policy: &SandboxPolicy) -> Self {
         let protect_under: Vec<PathBuf> = policy
-            .rules
-            .iter()
-            .filter(|rule| policy.protect_metadata && rule.access == Access::Write)
-            .map(|rule| rule.path.clone())
+            .project_roots()
+            .filter(|_| policy.protect_metadata)
+            .map(Path::to_path_buf)
             .collect();
         let mut roots: Vec<PathBuf> = policy
             .deny_globs
@@ -72,6 +84,26 @@ impl ScanRequest {
             .collect();
         roots.sort();
         roots.dedup();
+        let glob_roots: Vec<&Path> = policy
+            .deny_globs
+            .iter()
+            .map(|glob| glob.root.as_path())
+            .collect();
+        let skip = policy
+            .scratch_roots
+            .iter()
+            .filter(|scratch| {
+                roots
+                    .iter()
+                    .any(|root| scratch.starts_with(root) && *scratch != root)
+            })
+            .filter(|scratch| {
+                !glob_roots
+                    .iter()
+                    .any(|glob| scratch.starts_with(glob) || glob.starts_with(scratch))
+            })
+            .cloned()
+            .collect();
         ScanRequest {
             roots,
             patterns: policy
@@ -85,6 +117,8 @@ impl ScanRequest {
                 None => None,
             },
             protect_under,
+            scratch: policy.scratch_roots.clone(),
+            skip,
         }
     }
 
@@ -210,16 +244,10 @@ pub fn scan(request: &ScanRequest) -> Result<ScanReport, ScanError> {
     report.matches.dedup_by(|a, b| a.path == b.path);
     report.protected.sort();
     report.protected.dedup();
-    report.protected.retain(|path| !is_empty_dir(path));
+    report.protected.retain(|path| !HostFs.is_empty_dir(path));
     report.skipped.sort();
     report.skipped.dedup();
     Ok(report)
-}
-
-/// Whether `path` is a directory with nothing in it. Anything unreadable
-/// counts as not empty, so it stays protected.
-fn is_empty_dir(path: &Path) -> bool {
-    std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none())
 }
 
 /// Joins patterns for an error message.
@@ -228,5 +256,50 @@ fn pattern_list(patterns: &[String]) -> String {
         format!("none; scanning for nested {}", names_with_slashes())
     } else {
         patterns.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::policy;
+    use codex_sandboxing::profile::RuleOrigin;
+    use codex_sandboxing::resolve::ResolvedGlob;
+    use codex_sandboxing::{Access, NetworkMode};
+
+    fn request(rules: &[(&str, Access)], scratch: &[&str], globs: &[&str]) -> ScanRequest {
+        let mut policy = policy(rules, "/ws", NetworkMode::Restricted);
+        policy.scratch_roots = scratch.iter().map(PathBuf::from).collect();
+        policy.deny_globs = globs
+            .iter()
+            .map(|root| ResolvedGlob {
+                root: root.into(),
+                pattern: "**/*.env".into(),
+                origin: RuleOrigin::BuiltIn(":test"),
+            })
+            .collect();
+        ScanRequest::for_policy(&policy)
+    }
+
+    #[test]
+    fn temporary_roots_are_neither_walked_nor_protected_unless_a_glob_looks_there() {
+        let rules = [
+            ("/", Access::Write),
+            ("/tmp", Access::Write),
+            ("/ws", Access::Write),
+        ];
+        let plain = request(&rules, &["/tmp"], &[]);
+        assert_eq!(plain.roots, [PathBuf::from("/"), PathBuf::from("/ws")]);
+        assert_eq!(plain.protect_under, plain.roots);
+        assert_eq!(plain.scratch, [PathBuf::from("/tmp")]);
+        assert_eq!(plain.skip, [PathBuf::from("/tmp")]);
+        let globbed = request(&rules, &["/tmp"], &["/tmp/x"]);
+        assert!(globbed.skip.is_empty());
+        let workspace = request(
+            &[("/", Access::Read), ("/tmp", Access::Write)],
+            &["/tmp"],
+            &[],
+        );
+        assert!(workspace.roots.is_empty() && workspace.skip.is_empty());
     }
 }

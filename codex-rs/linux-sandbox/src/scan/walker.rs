@@ -65,7 +65,11 @@ fn walk_sequentially(
     // it; it drops the children of one `visit` prunes instead, which keeps
     // it from descending any further.
     let mut pruning = builder.clone();
-    pruning.filter_entry(|entry| entry.path().parent().is_none_or(Matcher::descend_into));
+    let skip = request.skip.clone();
+    pruning.filter_entry(move |entry| {
+        entry.path().parent().is_none_or(Matcher::descend_into)
+            && !skip.iter().any(|dir| entry.path() == dir)
+    });
     for (entries, result) in pruning.build().enumerate() {
         if entries == SEQUENTIAL_LIMIT {
             return None;
@@ -148,6 +152,9 @@ fn visit(
             };
         }
     };
+    if request.skip.iter().any(|dir| entry.path() == dir) {
+        return Visit::Prune;
+    }
     matcher.inspect(entry.path(), findings);
     let is_dir = entry.file_type().is_some_and(|kind| kind.is_dir());
     if is_dir && !Matcher::descend_into(entry.path()) {

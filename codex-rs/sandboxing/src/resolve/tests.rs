@@ -56,6 +56,41 @@ fn workspace_resolves_cwd_extra_roots_and_temp_dirs() {
         ]
     );
     assert_eq!(policy.cwd, PathBuf::from("/work/repo"));
+    assert_eq!(
+        policy.scratch_roots,
+        [PathBuf::from("/tmp"), PathBuf::from("/var/tmp/me")]
+    );
+    let project: Vec<&Path> = policy.project_roots().collect();
+    assert_eq!(project, [Path::new("/data/out"), Path::new("/work/repo")]);
+}
+
+#[test]
+fn temporary_roots_are_scratch_however_named_unless_they_are_workspace_roots() {
+    let toml = "[permissions.p.filesystem]\n\":root\" = \"read\"\n\"/tmp\" = \"write\"\n\
+                \"/var/tmp/me/\" = \"write\"\n\"/var/tmp/other\" = \"write\"\n\
+                [permissions.p.filesystem.\":workspace_roots\"]\n\".\" = \"write\"\n";
+    let written_out = policy(toml, Some("p"), &context("/work/repo"));
+    assert_eq!(
+        written_out.scratch_roots,
+        [PathBuf::from("/tmp"), PathBuf::from("/var/tmp/me")]
+    );
+    // A workspace in $TMPDIR or at /tmp is a project, with every protection.
+    let in_tmpdir = policy("", Some(":workspace"), &context("/var/tmp/me"));
+    assert_eq!(in_tmpdir.scratch_roots, [PathBuf::from("/tmp")]);
+    let at_tmp = policy("", Some(":workspace"), &context("/tmp"));
+    assert_eq!(at_tmp.scratch_roots, [PathBuf::from("/var/tmp/me")]);
+    // Read-only temporary directories are no roots at all, and `/` never
+    // becomes scratch.
+    let read_only = policy("", Some(":read-only"), &context("/w"));
+    assert!(read_only.scratch_roots.is_empty());
+    let mut root_tmpdir = context("/w");
+    root_tmpdir.tmpdir = Some("/".into());
+    let whole_disk = policy(
+        "[permissions.p.filesystem]\n\":root\" = \"write\"\n\":tmpdir\" = \"write\"\n",
+        Some("p"),
+        &root_tmpdir,
+    );
+    assert!(whole_disk.scratch_roots.is_empty());
 }
 
 #[test]

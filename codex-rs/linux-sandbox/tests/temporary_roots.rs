@@ -1,0 +1,206 @@
+//! Temporary roots (`/tmp`, `$TMPDIR`) are shared scratch space: only
+//! their top level is protected, nothing below it is scanned, and what
+//! other processes and users keep or change there never stops, slows or
+//! weakens a start. The workspace keeps every protection, even when it
+//! lies in `/tmp` itself (as every [`World`] does).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed setup step should fail the test
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use common::{TEST_PROFILE_CONFIG, World, assert_code, stderr, stdout, unguarded_pass};
+
+/// The test profile with `/tmp` writable too, as `:workspace` has it.
+fn with_slash_tmp() -> String {
+    format!("{TEST_PROFILE_CONFIG}\":slash_tmp\" = \"write\"\n")
+}
+
+/// Whether `path` exists (a dangling link counts).
+fn exists(path: &Path) -> bool {
+    path.symlink_metadata().is_ok()
+}
+
+/// A repository at `path` as git makes one, to find or to lose.
+fn plant_repository(path: &Path) {
+    std::fs::create_dir_all(path.join(".git/objects")).unwrap();
+    std::fs::create_dir_all(path.join(".git/refs")).unwrap();
+    std::fs::write(path.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+}
+
+#[test]
+fn below_the_top_of_a_temporary_root_git_works_at_its_top_it_is_refused() {
+    require_sandbox!();
+    let world = World::new();
+    world.config(&with_slash_tmp());
+    // `outside` lies in /tmp, below its top, and in no project root.
+    let scratch = world.outside.display().to_string();
+    let ws = world.ws.display().to_string();
+    let output = world.sh(
+        &[],
+        &format!(
+            "git init -q {scratch}/made && git -c user.name=t -c user.email=t@t -C {scratch}/made \
+             commit -q --allow-empty -m first && git clone -q {scratch}/made {scratch}/cloned \
+             && echo git-ok; mkdir {ws}/sub && git init -q {ws}/sub 2>/dev/null || echo ws-refused"
+        ),
+    );
+    assert_code(&output, 0);
+    let shown = stdout(&output);
+    assert!(shown.contains("git-ok"), "{shown}\n{}", stderr(&output));
+    assert!(world.outside.join("made/.git/HEAD").is_file());
+    assert!(world.outside.join("cloned/.git/HEAD").is_file());
+    // The workspace, although in /tmp too, still refuses a new repository
+    // (where the guard runs: without it any directory takes one).
+    if !unguarded_pass() {
+        assert!(shown.contains("ws-refused"), "{shown}");
+        assert!(!exists(&world.ws.join("sub/.git")));
+    }
+
+    // Other sandboxes running beside this test (without the guard) may
+    // hold a masked name at the top of /tmp as their mount point, marked
+    // with the sticky bit and empty; the command's own mkdir must fail,
+    // and leave nothing else.
+    for name in [".git", ".codex", ".agents", ".aws"] {
+        let top = Path::new("/tmp").join(name);
+        let output = world.sh(
+            &[],
+            &format!(
+                "mkdir {t} && echo made > {t}/mark || echo refused",
+                t = top.display()
+            ),
+        );
+        assert!(stdout(&output).contains("refused"), "{}", stderr(&output));
+        assert!(!exists(&top.join("mark")), "{} was made", top.display());
+    }
+}
+
+/// A directory made in a temporary root may hold a repository; moving it
+/// whole into the workspace would plant that repository there, so the
+/// rename fails as between filesystems (`EXDEV`), and `mv` falls back to
+/// copying, where the guard judges each entry. Files still move.
+#[test]
+fn a_directory_cannot_move_from_a_temporary_root_into_the_workspace() {
+    require_sandbox!();
+    if unguarded_pass() {
+        eprintln!("SKIPPED: without the guard a new repository may be made anywhere");
+        return;
+    }
+    let world = World::new();
+    world.config(&with_slash_tmp());
+    let program = format!(
+        "import os, errno\n\
+         os.makedirs('{o}/repo/.git/refs')\n\
+         os.makedirs('{o}/plain')\n\
+         open('{o}/file', 'w').close()\n\
+         for name in ('repo', 'plain'):\n\
+         \x20   try:\n\
+         \x20       os.rename('{o}/' + name, '{w}/' + name)\n\
+         \x20       print(name, 'moved')\n\
+         \x20   except OSError as err:\n\
+         \x20       print(name, errno.errorcode[err.errno])\n\
+         os.rename('{o}/file', '{w}/file')\n\
+         print('file moved')\n",
+        o = world.outside.display(),
+        w = world.ws.display()
+    );
+    let output = world
+        .guarded(&[], &["/usr/bin/python3", "-c", &program])
+        .output()
+        .unwrap();
+    assert_code(&output, 0);
+    assert_eq!(
+        stdout(&output),
+        "repo EXDEV\nplain EXDEV\nfile moved\n",
+        "{}",
+        stderr(&output)
+    );
+    assert!(!exists(&world.ws.join("repo")));
+    assert!(world.ws.join("file").is_file());
+    // `mv` copies instead, and the guard refuses the repository's name.
+    let output = world
+        .guarded(
+            &[],
+            &[
+                "mv",
+                &world.outside.join("repo").display().to_string(),
+                &world.ws.display().to_string(),
+            ],
+        )
+        .output()
+        .unwrap();
+    assert_ne!(output.status.code(), Some(0));
+    assert!(!exists(&world.ws.join("repo/.git")));
+}
+
+/// What others keep in `/tmp` is not the sandbox's business: 300
+/// repositories and links to the whole disk beside the workspace are
+/// neither scanned nor mounted (they used to exceed the mount limit and
+/// refuse every start).
+#[test]
+fn what_others_keep_in_tmp_changes_nothing() {
+    require_sandbox!();
+    let world = World::new();
+    world.config(&with_slash_tmp());
+    let others = world.outside.join("others");
+    for index in 0..300 {
+        plant_repository(&others.join(format!("r{index}")));
+    }
+    std::os::unix::fs::symlink("/", others.join("root")).unwrap();
+    std::os::unix::fs::symlink("/usr", others.join("usr")).unwrap();
+    let output = world.run(&["--explain"], &["true"]);
+    assert_code(&output, 0);
+    let explained = stdout(&output);
+    assert!(
+        !explained.contains(&others.display().to_string()),
+        "{explained}"
+    );
+    assert_code(&world.run(&[], &["true"]), 0);
+}
+
+/// Another process creating and deleting repositories in `/tmp` while
+/// sandboxes start: none of 200 starts fails, and no deleted directory
+/// comes back.
+#[test]
+fn starts_never_fail_while_repositories_come_and_go() {
+    require_sandbox!();
+    let world = World::new();
+    world.config(&with_slash_tmp());
+    let places: Vec<PathBuf> = (0..8)
+        .map(|index| world.outside.join(format!("churn{index}")))
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let churn = {
+        let stop = Arc::clone(&stop);
+        let places = places.clone();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                for place in &places {
+                    plant_repository(place);
+                }
+                for place in &places {
+                    let _ = std::fs::remove_dir_all(place);
+                }
+            }
+        })
+    };
+    let mut failures = Vec::new();
+    for _ in 0..200 {
+        let output = world.run(&[], &["true"]);
+        if output.status.code() != Some(0) {
+            failures.push(stderr(&output));
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    churn.join().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} of 200 starts failed, first: {}",
+        failures.len(),
+        failures[0]
+    );
+    for place in &places {
+        assert!(!exists(place), "{} came back", place.display());
+    }
+}
