@@ -289,13 +289,25 @@ fn explain_scan(
     scan: &ScanReport,
     plan: &MountPlan,
 ) {
-    let _ = writeln!(
-        out,
-        "scan: {} below each project root; {} nested {} found",
-        crate::scan::ScanRequest::for_policy(sandbox).depth_text(),
-        scan.protected.len(),
-        names_with_slashes()
-    );
+    let request = crate::scan::ScanRequest::for_policy(sandbox);
+    if !sandbox.protect_metadata {
+        let _ = writeln!(out, "scan: no nested names protected");
+    } else if request.protect_under.is_empty() {
+        let _ = writeln!(
+            out,
+            "scan: none for nested {}: the guard keeps what lies inside one (or a git directory \
+             under another name) read-only at any depth",
+            names_with_slashes()
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "scan: {} below each project root; {} nested {} found",
+            request.depth_text(),
+            scan.protected.len(),
+            names_with_slashes()
+        );
+    }
     for skipped in &scan.skipped {
         let _ = writeln!(
             out,

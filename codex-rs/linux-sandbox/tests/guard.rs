@@ -291,8 +291,9 @@ fn rewriting_the_path_during_the_call_plants_nothing() {
     assert!(count("made=") > 0 && count("refused=") > 0, "{counts}");
 }
 
-/// Ordinary creation, in every way the guard intercepts; the output and
-/// the tree it leaves must be the same with and without the guard.
+/// Ordinary creation, writing and removal, in every way the guard
+/// intercepts; the output and the tree it leaves must be the same with and
+/// without the guard.
 const ORDINARY: &str = r#"
 umask 027
 mkdir d && mkdir -p a/b/c && touch f && echo hi > g && echo more >> g
@@ -328,6 +329,64 @@ os.mkdir("inner", dir_fd=os.open("dirx", os.O_RDONLY))
 os.rename("renamed", "d/renamed")
 print("exchange:", libc.renameat2(-100, b"f", -100, b"g", 2), open("f").read().strip())
 print("noreplace:", libc.renameat2(-100, b"f", -100, b"g", 1), ctypes.get_errno())
+def write_open(path, flags):
+    try:
+        fd = os.open(path, flags)
+        os.close(fd)
+        return 0
+    except OSError as err:
+        return err.errno
+fd = os.open("g", os.O_WRONLY | os.O_APPEND)
+os.write(fd, b"appended\n")
+os.close(fd)
+fd = os.open("g", os.O_RDWR)
+print("read-write:", os.read(fd, 2))
+os.close(fd)
+for path, extra in [("missing", os.O_WRONLY), ("d", os.O_WRONLY), ("d", os.O_RDWR | os.O_DIRECTORY),
+                    ("link", os.O_WRONLY | os.O_NOFOLLOW), ("/dev/null", os.O_WRONLY),
+                    ("/proc/1/comm", os.O_WRONLY), ("g", os.O_RDONLY | os.O_TRUNC)]:
+    print("write-open", path, extra, "->", write_open(path, extra))
+os.truncate("f", 1)
+print("truncated:", os.path.getsize("f"), "g:", os.path.getsize("g"))
+for path in ["d", "missing"]:
+    try:
+        os.truncate(path, 0)
+    except OSError as err:
+        print("truncate", path, "->", err.errno)
+r, w = os.pipe()
+fd = os.open(f"/proc/self/fd/{w}", os.O_WRONLY)
+os.write(fd, b"via proc")
+print(os.read(r, 20))
+fd = os.open("/proc/self/comm", os.O_WRONLY)
+os.write(fd, b"renamed-proc")
+os.close(fd)
+print("comm:", open("/proc/self/comm").read().strip())
+import threading
+done = threading.Event()
+ids = []
+def sleeper():
+    ids.append(threading.get_native_id())
+    done.wait()
+thread = threading.Thread(target=sleeper)
+thread.start()
+while not ids:
+    pass
+fd = os.open(f"/proc/self/task/{ids[0]}/comm", os.O_WRONLY)
+os.write(fd, b"other-thread")
+os.close(fd)
+print("thread comm:", open(f"/proc/self/task/{ids[0]}/comm").read().strip())
+done.set()
+thread.join()
+tmp = os.open("d", os.O_TMPFILE | os.O_WRONLY, 0o600)
+os.write(tmp, b"unnamed")
+print("tmpfile linked:", libc.linkat(-100, f"/proc/self/fd/{tmp}".encode(), -100, b"from_tmpfile", 0x400))
+os.unlink("by_creat")
+os.rmdir("dirx/inner")
+for remove, path in [(os.rmdir, "a"), (os.unlink, "d"), (os.rmdir, "missing")]:
+    try:
+        remove(path)
+    except OSError as err:
+        print("remove", path, "->", err.errno)
 PY
 find . -path ./.git -prune -o -path ./.codex -prune -o -path ./.agents -prune -o -path ./.aws -prune -o -printf '%p %y %m %s %l\n' | sort
 cat fifo_out redirected redirected_err dangling newtarget

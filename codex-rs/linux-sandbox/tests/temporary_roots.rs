@@ -159,17 +159,21 @@ fn what_others_keep_in_tmp_changes_nothing() {
     assert_code(&world.run(&[], &["true"]), 0);
 }
 
-/// Another process creating and deleting repositories in `/tmp` while
-/// sandboxes start: none of 200 starts fails, and no deleted directory
-/// comes back.
+/// Another process creating and deleting repositories in `/tmp` (and,
+/// with the guard, which needs no scan of the workspace, in the workspace
+/// too) while sandboxes start: none of 200 starts fails, and no deleted
+/// directory comes back.
 #[test]
 fn starts_never_fail_while_repositories_come_and_go() {
     require_sandbox!();
     let world = World::new();
     world.config(&with_slash_tmp());
-    let places: Vec<PathBuf> = (0..8)
+    let mut places: Vec<PathBuf> = (0..8)
         .map(|index| world.outside.join(format!("churn{index}")))
         .collect();
+    if !unguarded_pass() {
+        places.extend((0..8).map(|index| world.ws.join(format!("churn{index}"))));
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let churn = {
         let stop = Arc::clone(&stop);

@@ -1,5 +1,6 @@
-//! The path-creating syscalls the guard intercepts, decoded from the raw
-//! numbers and arguments of a seccomp notification. Pure.
+//! The syscalls the guard intercepts (those that create, move, remove or
+//! write entries), decoded from the raw numbers and arguments of a seccomp
+//! notification. Pure.
 
 /// A directory argument: where a relative path starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +32,9 @@ pub type UserPtr = u64;
 /// One intercepted call, with the arguments the supervisor needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GuardedCall {
-    /// `open`, `openat` or `creat` with `O_CREAT`.
+    /// `open`, `openat` or `creat` that may create or write: with
+    /// `O_CREAT`, `O_WRONLY`, `O_RDWR` or `O_TRUNC` (`O_TMPFILE` comes
+    /// with one of the two write modes).
     Open {
         /// Where a relative `path` starts.
         dir: DirArg,
@@ -114,6 +117,22 @@ pub enum GuardedCall {
     /// hold, so every new filesystem is refused (`EPERM`). Without such a
     /// namespace the command has no capability to mount anything anyway.
     Mount,
+    /// `unlink`, `unlinkat` or `rmdir`.
+    Unlink {
+        /// Where a relative `path` starts.
+        dir: DirArg,
+        /// The entry to remove.
+        path: UserPtr,
+        /// `AT_REMOVEDIR` for a directory.
+        flags: i32,
+    },
+    /// `truncate` of a path.
+    Truncate {
+        /// The file (relative to the working directory).
+        path: UserPtr,
+        /// The new length.
+        length: i64,
+    },
     /// `openat2`, whose flags sit in a structure the filter cannot read;
     /// answered with `ENOSYS`, the kernel's answer before Linux 5.6, which
     /// every caller of it must already handle by falling back to `openat`.
@@ -126,11 +145,21 @@ pub enum GuardedCall {
 pub enum Interception {
     /// Every call.
     Always,
-    /// Calls whose argument at this index has `O_CREAT` set.
-    WithCreateFlag(u8),
+    /// Opens whose flags argument, at this index, has any of
+    /// [`WRITING_OPEN_FLAGS`] set.
+    WritingOpen(u8),
     /// Calls whose argument at this index has none of these bits set.
     WithoutFlags(u8, u64),
 }
+
+/// Open flags that may create or change an entry, each tested alone (the
+/// two write modes are bits of the access mode).
+pub const WRITING_OPEN_FLAGS: [u64; 4] = [
+    libc::O_CREAT as u64,
+    libc::O_WRONLY as u64,
+    libc::O_RDWR as u64,
+    libc::O_TRUNC as u64,
+];
 
 /// `mount` flags that make no new filesystem: bind, move, remount and
 /// propagation changes (what `unshare -m` itself does).
@@ -145,7 +174,9 @@ pub const MOUNT_WITHOUT_NEW_FILESYSTEM: u64 = libc::MS_BIND
 /// The intercepted syscalls of this architecture.
 pub fn intercepted() -> Vec<(i64, Interception)> {
     let mut calls = vec![
-        (libc::SYS_openat, Interception::WithCreateFlag(2)),
+        (libc::SYS_openat, Interception::WritingOpen(2)),
+        (libc::SYS_truncate, Interception::Always),
+        (libc::SYS_unlinkat, Interception::Always),
         (libc::SYS_openat2, Interception::Always),
         (libc::SYS_mkdirat, Interception::Always),
         (libc::SYS_mknodat, Interception::Always),
@@ -162,13 +193,15 @@ pub fn intercepted() -> Vec<(i64, Interception)> {
     ];
     #[cfg(target_arch = "x86_64")]
     calls.extend([
-        (libc::SYS_open, Interception::WithCreateFlag(1)),
+        (libc::SYS_open, Interception::WritingOpen(1)),
         (libc::SYS_creat, Interception::Always),
         (libc::SYS_mkdir, Interception::Always),
         (libc::SYS_mknod, Interception::Always),
         (libc::SYS_symlink, Interception::Always),
         (libc::SYS_link, Interception::Always),
         (libc::SYS_rename, Interception::Always),
+        (libc::SYS_unlink, Interception::Always),
+        (libc::SYS_rmdir, Interception::Always),
     ]);
     calls
 }
@@ -229,6 +262,16 @@ pub fn decode(nr: i64, args: [u64; 6]) -> Option<GuardedCall> {
                 new: a1,
                 flags: 0,
             }),
+            libc::SYS_unlink => Some(GuardedCall::Unlink {
+                dir: cwd,
+                path: a0,
+                flags: 0,
+            }),
+            libc::SYS_rmdir => Some(GuardedCall::Unlink {
+                dir: cwd,
+                path: a0,
+                flags: libc::AT_REMOVEDIR,
+            }),
             _ => None,
         };
         if legacy.is_some() {
@@ -243,6 +286,12 @@ pub fn decode(nr: i64, args: [u64; 6]) -> Option<GuardedCall> {
             mode: uint(a3),
         }),
         libc::SYS_openat2 => Some(GuardedCall::Openat2),
+        // The kernel reads the length as a signed 64-bit off_t.
+        #[allow(clippy::cast_possible_wrap)]
+        libc::SYS_truncate => Some(GuardedCall::Truncate {
+            path: a0,
+            length: a1 as i64,
+        }),
         libc::SYS_mount | libc::SYS_fsopen => Some(GuardedCall::Mount),
         libc::SYS_bind => Some(GuardedCall::Bind {
             socket: int(a0),
@@ -279,6 +328,11 @@ pub fn decode(nr: i64, args: [u64; 6]) -> Option<GuardedCall> {
             new: a3,
             flags: 0,
         }),
+        libc::SYS_unlinkat => Some(GuardedCall::Unlink {
+            dir: at(a0),
+            path: a1,
+            flags: int(a2),
+        }),
         libc::SYS_renameat2 => Some(GuardedCall::Rename {
             old_dir: at(a0),
             old: a1,
@@ -302,7 +356,7 @@ mod tests {
             assert!(decode(nr, [0; 6]).is_some(), "syscall {nr}");
         }
         assert_eq!(decode(libc::SYS_read, [0; 6]), None);
-        assert_eq!(decode(libc::SYS_unlinkat, [0; 6]), None);
+        assert_eq!(decode(libc::SYS_chmod, [0; 6]), None);
     }
 
     #[test]
@@ -385,6 +439,14 @@ mod tests {
                 path: 0x10,
                 flags: libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC,
                 mode: 0o600
+            })
+        );
+        assert_eq!(
+            decode(libc::SYS_rmdir, [0x10, 0, 0, 0, 0, 0]),
+            Some(GuardedCall::Unlink {
+                dir: DirArg::Cwd,
+                path: 0x10,
+                flags: libc::AT_REMOVEDIR
             })
         );
         assert_eq!(

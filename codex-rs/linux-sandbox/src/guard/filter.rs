@@ -1,5 +1,6 @@
-//! The guard's seccomp filter: path-creating syscalls go to the
-//! supervisor (`SECCOMP_RET_USER_NOTIF`), everything else is allowed.
+//! The guard's seccomp filter: syscalls that create, move or write
+//! entries go to the supervisor (`SECCOMP_RET_USER_NOTIF`), everything
+//! else is allowed (reading opens never leave the kernel).
 //! Installed in addition to the sandbox's own filter, whose denials win.
 //!
 //! seccompiler compiles the rules but has no user-notification action, so
@@ -15,7 +16,7 @@ use seccompiler::{
     SeccompRule, TargetArch,
 };
 
-use super::calls::{Interception, intercepted};
+use super::calls::{Interception, WRITING_OPEN_FLAGS, intercepted};
 use crate::seccomp::SeccompError;
 
 /// `BPF_RET | BPF_K`: return the constant in `k`.
@@ -27,10 +28,10 @@ pub fn build_guard_filter() -> Result<BpfProgram, SeccompError> {
     for (nr, interception) in intercepted() {
         let syscall_rules = match interception {
             Interception::Always => Vec::new(),
-            Interception::WithCreateFlag(arg) => {
-                let flag = libc::O_CREAT as u64;
-                vec![masked_rule(arg, flag, flag)?]
-            }
+            Interception::WritingOpen(arg) => WRITING_OPEN_FLAGS
+                .iter()
+                .map(|&flag| masked_rule(arg, flag, flag))
+                .collect::<Result<_, _>>()?,
             Interception::WithoutFlags(arg, mask) => vec![masked_rule(arg, mask, 0)?],
         };
         rules.insert(nr, syscall_rules);

@@ -59,6 +59,8 @@
 
 mod calls;
 mod filter;
+mod judge;
+mod open;
 mod paths;
 mod perform;
 mod roots;
@@ -82,6 +84,7 @@ use crate::protocol::{GuardRoot, HELPER_ARGV0, StageReport, StageStep, exit_stat
 use crate::proxy::handoff::{channel, receive_listeners, send_listeners};
 use crate::seccomp::{build_filter, exec_filtered};
 use filter::{build_guard_filter, install_with_listener};
+use judge::Judge;
 use roots::Roots;
 use supervisor::{Supervisor, probe_fd_delivery};
 use target::View;
@@ -243,7 +246,7 @@ fn start_supervising(
         listener,
         delivery,
         view,
-        roots,
+        judge: Judge::new(roots),
     }))
 }
 

@@ -29,12 +29,6 @@ impl Area {
     pub fn allows_protected_names(self) -> bool {
         self == Area::Scratch
     }
-
-    /// Whether anything made here is shared scratch space, which a
-    /// project root must not receive whole (see [`Roots`]).
-    pub fn is_scratch(self) -> bool {
-        matches!(self, Area::ScratchTop | Area::Scratch)
-    }
 }
 
 /// The writable roots of one sandbox, deepest first where nested.
@@ -51,28 +45,74 @@ impl Roots {
 
     /// The area of the directory whose absolute path (as the kernel names
     /// an open descriptor of it) is `dir`. The deepest root containing it
-    /// decides; a path that is not absolute, or that the kernel marks as
-    /// deleted, is [`Area::Outside`].
+    /// decides; a path that is not absolute is [`Area::Outside`]. A path
+    /// the kernel ends with ` (deleted)` is taken as written: a directory
+    /// can be named so, and in one that was really removed nothing can be
+    /// made.
     pub fn area_of(&self, dir: &[u8]) -> Area {
-        if !dir.starts_with(b"/") || dir.ends_with(b" (deleted)") {
-            return Area::Outside;
-        }
-        let deepest = self
-            .roots
-            .iter()
-            .filter(|root| is_within(dir, root.path.as_os_str().as_bytes()))
-            .max_by_key(|root| root.path.as_os_str().len());
-        match deepest {
+        match self.deepest_root(dir) {
             None => Area::Outside,
             Some(root) => match root.kind {
                 RootKind::Project => Area::Project,
-                RootKind::Scratch if is_same(dir, root.path.as_os_str().as_bytes()) => {
-                    Area::ScratchTop
-                }
+                RootKind::Scratch if is_same(dir, root_bytes(root)) => Area::ScratchTop,
                 RootKind::Scratch => Area::Scratch,
             },
         }
     }
+
+    /// Whether `path` (the real path of an entry, as the kernel names an
+    /// open descriptor of it) lies in a project root with a protected name
+    /// among its components below that root, itself included: inside an
+    /// existing `.git`, `.codex`, `.agents` or `.aws` at any depth, or that
+    /// entry itself. Nothing in it may be written, created, moved or
+    /// linked. Paths that are not absolute (`pipe:[N]`) are never inside.
+    pub fn is_inside_protected(&self, path: &[u8]) -> bool {
+        let Some(root) = self.deepest_root(path) else {
+            return false;
+        };
+        if root.kind != RootKind::Project {
+            return false;
+        }
+        let below = &trim_slashes(path)[trim_slashes(root_bytes(root)).len()..];
+        below
+            .split(|&byte| byte == b'/')
+            .any(codex_sandboxing::protected::is_protected_name)
+    }
+
+    /// The project root `path` lies in (the deepest root above it, when
+    /// that is a project root), as the kernel spells it.
+    pub fn project_root_of(&self, path: &[u8]) -> Option<&[u8]> {
+        self.deepest_root(path)
+            .filter(|root| root.kind == RootKind::Project)
+            .map(|root| trim_slashes(root_bytes(root)))
+    }
+
+    /// Whether the entry at `path` is a writable root or lies above one:
+    /// moving or replacing it would move the root, and what is judged by
+    /// its path with it (a workspace in `/tmp` renamed away and back would
+    /// come back holding what was made in scratch space meanwhile).
+    pub fn is_root_or_above(&self, path: &[u8]) -> bool {
+        path.starts_with(b"/")
+            && self
+                .roots
+                .iter()
+                .any(|root| is_within(root_bytes(root), path))
+    }
+
+    /// The deepest root that is `path` or lies above it.
+    fn deepest_root(&self, path: &[u8]) -> Option<&GuardRoot> {
+        if !path.starts_with(b"/") {
+            return None;
+        }
+        self.roots
+            .iter()
+            .filter(|root| is_within(path, root_bytes(root)))
+            .max_by_key(|root| trim_slashes(root_bytes(root)).len())
+    }
+}
+
+fn root_bytes(root: &GuardRoot) -> &[u8] {
+    root.path.as_os_str().as_bytes()
 }
 
 /// Whether `path` is `root` or lies below it, component-wise.
@@ -134,7 +174,7 @@ mod tests {
             ("/home/me", Area::Outside),
             ("/", Area::Outside),
             ("relative", Area::Outside),
-            ("/tmp/a (deleted)", Area::Outside),
+            ("/tmp/ws/d (deleted)", Area::Project),
         ];
         for (dir, area) in cases {
             assert_eq!(roots.area_of(dir.as_bytes()), area, "{dir}");
@@ -153,8 +193,71 @@ mod tests {
         .filter(|area| area.allows_protected_names())
         .collect();
         assert_eq!(allowed, [Area::Scratch]);
-        assert!(Area::ScratchTop.is_scratch() && Area::Scratch.is_scratch());
-        assert!(!Area::Project.is_scratch() && !Area::Outside.is_scratch());
+    }
+
+    #[test]
+    fn inside_a_protected_entry_of_a_project_root_at_any_depth() {
+        let roots = roots(&[
+            ("/tmp", RootKind::Scratch),
+            ("/tmp/ws", RootKind::Project),
+            ("/home/me/.codex/ws", RootKind::Project),
+        ]);
+        let inside = [
+            "/tmp/ws/.git",
+            "/tmp/ws/.git/config",
+            "/tmp/ws/a/b/c/d/e/f/g/h/i/j/.git/hooks/pre-commit",
+            "/tmp/ws/sub/.GIT/HEAD",
+            "/tmp/ws/x/.codex/config.toml",
+            "/tmp/ws/y/.agents",
+            "/tmp/ws/z/.aws/credentials",
+            "/tmp/ws/w/.git./config",
+        ];
+        for path in inside {
+            assert!(roots.is_inside_protected(path.as_bytes()), "{path}");
+        }
+        let outside = [
+            "/tmp/ws",
+            "/tmp/ws/src/main.rs",
+            "/tmp/ws/.gitignore",
+            "/tmp/ws/.github/workflows/ci.yml",
+            "/tmp/repo/.git/config",
+            "/tmp/.git",
+            "/etc/.git/config",
+            // A protected name above the root is not the root's business.
+            "/home/me/.codex/ws/src/lib.rs",
+            "pipe:[1234]",
+        ];
+        for path in outside {
+            assert!(!roots.is_inside_protected(path.as_bytes()), "{path}");
+        }
+    }
+
+    #[test]
+    fn roots_and_what_lies_above_them_cannot_move() {
+        let roots = roots(&[
+            ("/tmp", RootKind::Scratch),
+            ("/tmp/atk/a/ws", RootKind::Project),
+            ("/tmp/atk/a/ws/tmp", RootKind::Scratch),
+        ]);
+        for fixed in [
+            "/",
+            "/tmp",
+            "/tmp/atk",
+            "/tmp/atk/a",
+            "/tmp/atk/a/ws",
+            "/tmp/atk/a/ws/tmp",
+        ] {
+            assert!(roots.is_root_or_above(fixed.as_bytes()), "{fixed}");
+        }
+        for free in [
+            "/tmp/atk/b",
+            "/tmp/atk/a/w",
+            "/tmp/atk/a/ws/src",
+            "/tmp/atk/a/ws/tmp/x",
+            "x",
+        ] {
+            assert!(!roots.is_root_or_above(free.as_bytes()), "{free}");
+        }
     }
 
     #[test]

@@ -9,9 +9,10 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::calls::{DirArg, GuardedCall, UserPtr, decode};
+use super::judge::{Judge, Refusal};
+use super::open;
 use super::paths::{in_target_view, unix_socket_path};
 use super::perform::{self, Outcome, Start};
-use super::roots::Roots;
 use super::target::{Caller, CallerProc, View};
 use crate::fd::pidfd_open;
 use crate::protocol::HELPER_ARGV0;
@@ -73,8 +74,8 @@ pub struct Supervisor {
     pub delivery: FdDelivery,
     /// The mount namespace and root the supervisor resolves paths in.
     pub view: View,
-    /// The writable roots new entries are judged by.
-    pub roots: Roots,
+    /// The rules calls are judged by.
+    pub judge: Judge,
 }
 
 impl Supervisor {
@@ -141,11 +142,10 @@ impl Supervisor {
             return Err(Errno::ENOSYS);
         };
         let entry = caller.open()?;
-        if !entry.shares_view(self.view)? {
-            report_nested(caller);
-            return Err(Errno::EPERM);
-        }
         let memory = entry.memory()?;
+        if !entry.shares_view(self.view)? {
+            return self.serve_other_view(id, caller, &entry, &memory, call);
+        }
         // A path argument, copied and spelled for the supervisor, with the
         // directory a relative one starts from held open.
         let locate = |dir: DirArg, ptr: UserPtr| -> Result<Located, Errno> {
@@ -181,22 +181,40 @@ impl Supervisor {
                     self.check(id)?;
                     Ok(umask)
                 };
-                perform::open_creating(
-                    &self.roots,
-                    at.from,
-                    &at.path,
-                    flags,
-                    mode,
-                    caller.tid,
-                    umask,
-                )
+                if flags & libc::O_CREAT != 0 {
+                    open::open_creating(
+                        &self.judge,
+                        at.from,
+                        &at.path,
+                        flags,
+                        mode,
+                        caller.tid,
+                        umask,
+                    )
+                } else if flags & libc::O_TMPFILE == libc::O_TMPFILE {
+                    open::open_tmpfile(&self.judge, at.from, &at.path, flags, mode, umask)
+                } else {
+                    let tgid = entry.tgid()?;
+                    self.check(id)?;
+                    open::open_writing(&self.judge, at.from, &at.path, flags, (caller.tid, tgid))
+                }
+            }
+            GuardedCall::Unlink { dir, path, flags } => {
+                let at = locate(dir, path)?;
+                self.check(id)?;
+                perform::unlink(&self.judge, at.from, &at.path, flags)
+            }
+            GuardedCall::Truncate { path, length } => {
+                let at = locate(DirArg::Cwd, path)?;
+                self.check(id)?;
+                open::truncate(&self.judge, at.from, &at.path, length)
             }
             GuardedCall::Mkdir { dir, path, mode } => {
                 let at = locate(dir, path)?;
                 let umask = entry.umask()?;
                 self.check(id)?;
                 perform::with_umask(umask, || {
-                    perform::mkdir(&self.roots, at.from, &at.path, mode)
+                    perform::mkdir(&self.judge, at.from, &at.path, mode)
                 })
             }
             GuardedCall::Mknod {
@@ -209,7 +227,7 @@ impl Supervisor {
                 let umask = entry.umask()?;
                 self.check(id)?;
                 perform::with_umask(umask, || {
-                    perform::mknod(&self.roots, at.from, &at.path, mode, dev)
+                    perform::mknod(&self.judge, at.from, &at.path, mode, dev)
                 })
             }
             GuardedCall::Symlink { target, dir, path } => {
@@ -217,7 +235,7 @@ impl Supervisor {
                 let target = CallerProc::read_path(&memory, target)?;
                 let at = locate(dir, path)?;
                 self.check(id)?;
-                perform::symlink(&self.roots, &target, at.from, &at.path)
+                perform::symlink(&self.judge, &target, at.from, &at.path)
             }
             GuardedCall::Link {
                 old_dir,
@@ -230,7 +248,7 @@ impl Supervisor {
                 // `old_dir`: the copy of the caller's descriptor.
                 let (old, new) = (locate(old_dir, old)?, locate(new_dir, new)?);
                 self.check(id)?;
-                perform::link(&self.roots, old.from, &old.path, new.from, &new.path, flags)
+                perform::link(&self.judge, old.from, &old.path, new.from, &new.path, flags)
             }
             GuardedCall::Rename {
                 old_dir,
@@ -241,7 +259,7 @@ impl Supervisor {
             } => {
                 let (old, new) = (locate(old_dir, old)?, locate(new_dir, new)?);
                 self.check(id)?;
-                perform::rename(&self.roots, old.from, &old.path, new.from, &new.path, flags)
+                perform::rename(&self.judge, old.from, &old.path, new.from, &new.path, flags)
             }
             GuardedCall::Bind { socket, addr, len } => {
                 let len = usize::try_from(len).map_err(|_| Errno::EINVAL)?;
@@ -260,12 +278,49 @@ impl Supervisor {
                 };
                 let socket = copy_descriptor(entry.tgid()?, socket)?;
                 self.check(id)?;
-                perform::with_umask(umask, || perform::bind(&socket, &addr, cwd.as_ref()))
+                perform::with_umask(umask, || {
+                    perform::bind(&self.judge, &socket, &addr, cwd.as_ref())
+                })
             }
             GuardedCall::Openat2 => Outcome::Failed(Errno::ENOSYS),
             GuardedCall::Mount => Outcome::Failed(Errno::EPERM),
         };
         Ok(outcome)
+    }
+
+    /// A call made in a mount namespace or root of the caller's own (a
+    /// nested sandbox), where its paths may mean something else: only an
+    /// open for writing of the caller's own procfs entry is served (what
+    /// `unshare -r` writes: `uid_map`, `gid_map`, `setgroups`), since
+    /// `/proc/TID` names that very process in either view. Anything else
+    /// is refused.
+    fn serve_other_view(
+        &self,
+        id: u64,
+        caller: Caller,
+        entry: &CallerProc,
+        memory: &std::fs::File,
+        call: GuardedCall,
+    ) -> Result<Outcome, Errno> {
+        if let GuardedCall::Open { path, flags, .. } = call
+            && flags & (libc::O_CREAT | libc::O_TMPFILE) == 0
+        {
+            let path = target_view(&CallerProc::read_path(memory, path)?, caller);
+            let own = format!("/proc/{}/", caller.tid);
+            if path.to_bytes().starts_with(own.as_bytes()) {
+                let tgid = entry.tgid()?;
+                self.check(id)?;
+                return Ok(open::open_writing(
+                    &self.judge,
+                    Start::CWD,
+                    &path,
+                    flags,
+                    (caller.tid, tgid),
+                ));
+            }
+        }
+        report_nested(caller);
+        Err(Errno::EPERM)
     }
 
     /// `Ok` while the notification `id` is still pending.
@@ -301,9 +356,9 @@ impl Supervisor {
         match outcome {
             Outcome::Done(value) => self.send(id, value, 0),
             Outcome::Failed(err) => self.send(id, 0, err as i32),
-            Outcome::Refused(path) => {
-                report_refusal(caller, call, &path);
-                self.send(id, 0, libc::EPERM);
+            Outcome::Refused(path, refusal) => {
+                report_refusal(caller, call, &path, refusal);
+                self.send(id, 0, refusal.errno() as i32);
             }
             Outcome::Opened(fd) => self.deliver(id, &fd, flags),
             Outcome::FifoToReopen(existing, flags) => self.reopen_fifo(id, existing, flags),
@@ -325,7 +380,7 @@ impl Supervisor {
         let opened = std::thread::Builder::new()
             .name("guard-fifo".into())
             .spawn(move || {
-                match perform::reopen(&existing, flags) {
+                match open::reopen(&existing, flags) {
                     Ok(fd) => responder.deliver(id, &fd, flags),
                     Err(err) => responder.send(id, 0, err as i32),
                 }
@@ -453,7 +508,7 @@ fn target_view(path: &CStr, caller: Caller) -> CString {
     }
 }
 
-fn report_refusal(caller: Caller, call: Option<GuardedCall>, path: &[u8]) {
+fn report_refusal(caller: Caller, call: Option<GuardedCall>, path: &[u8], refusal: Refusal) {
     let call = match call {
         Some(GuardedCall::Mkdir { .. }) => "mkdir",
         Some(GuardedCall::Mknod { .. }) => "mknod",
@@ -461,15 +516,29 @@ fn report_refusal(caller: Caller, call: Option<GuardedCall>, path: &[u8]) {
         Some(GuardedCall::Link { .. }) => "link",
         Some(GuardedCall::Symlink { .. }) => "symlink",
         Some(GuardedCall::Bind { .. }) => "bind",
+        Some(GuardedCall::Truncate { .. }) => "truncate",
+        Some(GuardedCall::Unlink { .. }) => "unlink",
         _ => "open",
     };
-    eprintln!(
-        "{HELPER_ARGV0}: refused to create {} ({call} by process {}): a new {} would be trusted \
-         by tools outside the sandbox; --disable guard_protected_names allows it",
-        String::from_utf8_lossy(path),
-        caller.tid,
-        names_with_slashes()
-    );
+    let path = String::from_utf8_lossy(path);
+    let process = caller.tid;
+    match refusal {
+        Refusal::NewName => eprintln!(
+            "{HELPER_ARGV0}: refused to create {path} ({call} by process {process}): a new {} \
+             would be trusted by tools outside the sandbox; --disable guard_protected_names \
+             allows it",
+            names_with_slashes()
+        ),
+        Refusal::Inside => eprintln!(
+            "{HELPER_ARGV0}: refused to change {path} ({call} by process {process}): it lies in \
+             an existing {} of the workspace, which stays read-only",
+            names_with_slashes()
+        ),
+        Refusal::MovesRoot => eprintln!(
+            "{HELPER_ARGV0}: refused to move or remove {path} ({call} by process {process}): it is a \
+             writable root of the sandbox or lies above one"
+        ),
+    }
 }
 
 fn report_mount(caller: Caller) {

@@ -1,0 +1,339 @@
+//! Judging what a held call would change, by where it really is.
+//!
+//! A new entry is judged in the directory it goes in, opened first
+//! (following every symbolic link on the way, as the kernel's lookup does)
+//! and named by the path the kernel gives for that descriptor; the call is
+//! then made in that very directory. An existing entry the call would
+//! write, move or link is opened (`O_PATH`) and judged by its own path.
+//! The rules ([`Judge`]):
+//! - a protected name is new only below the top of a temporary root;
+//! - nothing inside a protected entry of a project root (an existing
+//!   `.git`, `.codex`, `.agents`, `.aws` at any depth, or that entry
+//!   itself), nor inside a git directory under another name there (what a
+//!   `.git` file points to, a bare repository: a directory with a `HEAD`
+//!   file and `objects` and `refs`, or `HEAD` and `commondir`, as git
+//!   itself recognises one), is written, created, removed, moved away or
+//!   linked elsewhere. This is what keeps a nested repository read-only: no
+//!   start-up scan has to find it first, so start-up does not grow with the
+//!   tree;
+//! - a writable root, and every directory above one, stays where it is.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+
+use nix::errno::Errno;
+
+use super::paths::{SplitPath, split_path};
+use super::perform::{Outcome, Start, open_at};
+use super::roots::{Area, Roots};
+use codex_sandboxing::protected::is_protected_name;
+
+/// Why a call was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// It would make a new entry with a protected name (`EPERM`).
+    NewName,
+    /// It would change what lies inside a protected entry of a project
+    /// root (`EROFS`, what a read-only mount answers).
+    Inside,
+    /// It would move or replace a writable root, or a directory above one
+    /// (`EBUSY`, what a mount point answers).
+    MovesRoot,
+}
+
+impl Refusal {
+    /// The error the caller gets.
+    pub fn errno(self) -> Errno {
+        match self {
+            Refusal::NewName => Errno::EPERM,
+            Refusal::Inside => Errno::EROFS,
+            Refusal::MovesRoot => Errno::EBUSY,
+        }
+    }
+}
+
+/// A new entry, located: the directory it goes in, open, that
+/// directory's real path, and its name there.
+#[derive(Debug)]
+pub struct NewEntry {
+    /// The directory, `O_PATH`.
+    pub dir: OwnedFd,
+    /// The directory's path as the kernel names it.
+    pub dir_path: Vec<u8>,
+    /// The last component, with a trailing slash if the path had one.
+    pub name: CString,
+}
+
+impl NewEntry {
+    /// The entry's own real path.
+    pub fn path(&self) -> Vec<u8> {
+        join(&self.dir_path, trim_slash(self.name.to_bytes()))
+    }
+}
+
+/// The names git looks for to tell a git directory.
+const GIT_DIR_MARKS: [&[u8]; 4] = [b"HEAD", b"commondir", b"objects", b"refs"];
+
+/// The most directories whose verdict is remembered before the memory
+/// starts over.
+const MAX_REMEMBERED: usize = 100_000;
+
+/// The guard's rules for one sandbox: its writable roots, and which
+/// directories of its project roots it found to be git directories.
+#[derive(Debug)]
+pub struct Judge {
+    roots: Roots,
+    /// Real path of a directory below a project root, and whether it is a
+    /// git directory. Forgotten whenever a directory moves or goes, or a
+    /// name git looks for appears ([`Judge::note_change`]).
+    git_dirs: RefCell<HashMap<Vec<u8>, bool>>,
+}
+
+impl Judge {
+    /// The rules for `roots`.
+    pub fn new(roots: Roots) -> Self {
+        Judge {
+            roots,
+            git_dirs: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// The writable roots.
+    pub fn roots(&self) -> &Roots {
+        &self.roots
+    }
+
+    /// Locates the entry `path` names (from `start`) and judges it as new.
+    /// `Ok(None)` when its last component names no new entry (`.`, `..`,
+    /// the empty path, `/`): the call is made as given, and the kernel
+    /// answers it. `Err` carries the outcome that ends the call: a refusal
+    /// (with `path` as the command wrote it) or the error reaching its
+    /// directory.
+    pub fn new_entry(&self, start: Start, path: &CStr) -> Result<Option<NewEntry>, Outcome> {
+        let Some(entry) = locate(start, path)? else {
+            return Ok(None);
+        };
+        self.judge_new(&entry.dir_path, entry.name.to_bytes())
+            .map_err(|refusal| Outcome::Refused(path.to_bytes().to_vec(), refusal))?;
+        Ok(Some(entry))
+    }
+
+    /// Whether an entry named `name` may be made in the directory whose
+    /// real path is `dir_path`.
+    pub fn judge_new(&self, dir_path: &[u8], name: &[u8]) -> Result<(), Refusal> {
+        if is_protected_name(trim_slash(name))
+            && !self.roots.area_of(dir_path).allows_protected_names()
+        {
+            return Err(Refusal::NewName);
+        }
+        self.judge_existing(dir_path)
+    }
+
+    /// Whether the existing entry at the real path `path` may be written,
+    /// removed, moved away or linked elsewhere (and, for a directory, have
+    /// entries made in it).
+    pub fn judge_existing(&self, path: &[u8]) -> Result<(), Refusal> {
+        if self.roots.is_inside_protected(path) || self.in_git_dir(path) {
+            Err(Refusal::Inside)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Records that a call changed the tree: a directory moved or went
+    /// (`moved_dir`), or an entry `name` appeared or went. What the judge
+    /// remembered about git directories may no longer hold then.
+    pub fn note_change(&self, moved_dir: bool, name: &[u8]) {
+        if moved_dir || GIT_DIR_MARKS.contains(&trim_slash(name)) {
+            self.git_dirs.borrow_mut().clear();
+        }
+    }
+
+    /// Whether `path`, or a directory above it strictly below its project
+    /// root, is a git directory. Nothing outside a project root is.
+    fn in_git_dir(&self, path: &[u8]) -> bool {
+        if self.roots.area_of(path) != Area::Project {
+            return false;
+        }
+        let Some(root) = self.roots.project_root_of(path) else {
+            return false;
+        };
+        let path = trim_slash(path);
+        let mut end = root.len();
+        while end < path.len() {
+            let next = path[end + 1..]
+                .iter()
+                .position(|&byte| byte == b'/')
+                .map_or(path.len(), |at| end + 1 + at);
+            if self.is_git_dir(&path[..next]) {
+                return true;
+            }
+            end = next;
+        }
+        false
+    }
+
+    /// Whether the directory `dir` is a git directory, remembered.
+    fn is_git_dir(&self, dir: &[u8]) -> bool {
+        if let Some(known) = self.git_dirs.borrow().get(dir) {
+            return *known;
+        }
+        let kind = |name: &str| {
+            let mut path = dir.to_vec();
+            path.push(b'/');
+            path.extend_from_slice(name.as_bytes());
+            nix::sys::stat::stat(path.as_slice())
+                .map(|stat| stat.st_mode & libc::S_IFMT)
+                .ok()
+        };
+        let file = Some(libc::S_IFREG);
+        let directory = Some(libc::S_IFDIR);
+        let verdict = kind("HEAD") == file
+            && (kind("commondir") == file
+                || (kind("objects") == directory && kind("refs") == directory));
+        let mut known = self.git_dirs.borrow_mut();
+        if known.len() >= MAX_REMEMBERED {
+            known.clear();
+        }
+        known.insert(dir.to_vec(), verdict);
+        verdict
+    }
+}
+
+/// Locates the entry `path` names without judging it. `Ok(None)` as in
+/// [`new_entry`].
+pub fn locate(start: Start, path: &CStr) -> Result<Option<NewEntry>, Outcome> {
+    let split = split_path(path.to_bytes());
+    if matches!(split.name, b"" | b"." | b"..") {
+        return Ok(None);
+    }
+    let dir = open_parent(start, &split).map_err(Outcome::Failed)?;
+    let dir_path = dir_path_of(&dir).map_err(Outcome::Failed)?;
+    let mut name = split.name.to_vec();
+    if split.trailing_slash {
+        name.push(b'/');
+    }
+    let name = CString::new(name).map_err(|_| Outcome::Failed(Errno::EINVAL))?;
+    Ok(Some(NewEntry {
+        dir_path,
+        dir,
+        name,
+    }))
+}
+
+/// The directory `split`'s last component is in, opened `O_PATH` through
+/// every symbolic link on the way, as the kernel's lookup goes.
+pub fn open_parent(start: Start, split: &SplitPath<'_>) -> Result<OwnedFd, Errno> {
+    let parent: &[u8] = if split.parent.is_empty() {
+        b"."
+    } else {
+        split.parent
+    };
+    open_at(start, parent, libc::O_PATH | libc::O_DIRECTORY, 0)
+}
+
+/// The path the kernel gives for the open descriptor `fd`: absolute for
+/// a reachable file, `pipe:[N]` and the like for what has no path. An
+/// error when it cannot be read (a path longer than `PATH_MAX`): nothing
+/// is judged by a path the guard could not see.
+pub fn path_of(fd: &OwnedFd) -> Result<Vec<u8>, Errno> {
+    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .map(|path| path.as_os_str().as_bytes().to_vec())
+        .map_err(|err| err.raw_os_error().map_or(Errno::EIO, Errno::from_raw))
+}
+
+/// [`path_of`] a directory, which must be absolute: one the kernel cannot
+/// name from the sandbox's root is refused (`EACCES`).
+pub fn dir_path_of(dir: &OwnedFd) -> Result<Vec<u8>, Errno> {
+    let path = path_of(dir)?;
+    if path.starts_with(b"/") {
+        Ok(path)
+    } else {
+        Err(Errno::EACCES)
+    }
+}
+
+/// `dir/name`, without doubling a slash after `/`.
+fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut path = dir.to_vec();
+    if !path.ends_with(b"/") {
+        path.push(b'/');
+    }
+    path.extend_from_slice(name);
+    path
+}
+
+fn trim_slash(name: &[u8]) -> &[u8] {
+    name.strip_suffix(b"/").unwrap_or(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{GuardRoot, RootKind};
+
+    fn judge() -> Judge {
+        Judge::new(Roots::new(vec![
+            GuardRoot {
+                path: "/tmp".into(),
+                kind: RootKind::Scratch,
+            },
+            GuardRoot {
+                path: "/tmp/ws".into(),
+                kind: RootKind::Project,
+            },
+        ]))
+    }
+
+    #[test]
+    fn new_entries_are_judged_by_name_and_by_the_directory_they_go_in() {
+        let judge = judge();
+        let cases: [(&str, &str, Result<(), Refusal>); 10] = [
+            ("/tmp/ws", "src", Ok(())),
+            ("/tmp/ws", ".git", Err(Refusal::NewName)),
+            ("/tmp/ws/a/b", ".Codex/", Err(Refusal::NewName)),
+            ("/tmp/ws/sub/.git", "hooks", Err(Refusal::Inside)),
+            ("/tmp/ws/sub/.git/hooks", "pre-commit", Err(Refusal::Inside)),
+            ("/tmp", ".git", Err(Refusal::NewName)),
+            ("/tmp/x", ".git", Ok(())),
+            ("/tmp/x/.git", "config", Ok(())),
+            ("/etc", ".git", Err(Refusal::NewName)),
+            ("/etc", "passwd", Ok(())),
+        ];
+        for (dir, name, verdict) in cases {
+            assert_eq!(
+                judge.judge_new(dir.as_bytes(), name.as_bytes()),
+                verdict,
+                "{dir} {name}"
+            );
+        }
+    }
+
+    #[test]
+    fn existing_entries_inside_a_protected_one_stay_as_they_are() {
+        let judge = judge();
+        assert_eq!(
+            judge.judge_existing(b"/tmp/ws/sub/.git/config"),
+            Err(Refusal::Inside)
+        );
+        assert_eq!(
+            judge.judge_existing(b"/tmp/ws/sub/.git"),
+            Err(Refusal::Inside)
+        );
+        assert_eq!(judge.judge_existing(b"/tmp/ws/sub/file"), Ok(()));
+        assert_eq!(judge.judge_existing(b"/tmp/repo/.git/config"), Ok(()));
+        assert_eq!(judge.judge_existing(b"pipe:[7]"), Ok(()));
+        assert_eq!(Refusal::Inside.errno(), Errno::EROFS);
+        assert_eq!(Refusal::NewName.errno(), Errno::EPERM);
+    }
+
+    #[test]
+    fn an_entrys_path_joins_its_directory_and_name() {
+        assert_eq!(join(b"/", b"x"), b"/x");
+        assert_eq!(join(b"/ws", b"x"), b"/ws/x");
+        assert_eq!(trim_slash(b"dir/"), b"dir");
+    }
+}

@@ -1,0 +1,355 @@
+//! The opens the guard holds, carried out by the supervisor: with
+//! `O_CREAT`, which may make a new entry; with `O_TMPFILE`, which makes an
+//! unnamed file in a directory; and for writing (`O_WRONLY`, `O_RDWR`,
+//! `O_TRUNC`), which changes an existing file. Each is judged where it
+//! really lands ([`super::judge`]); an existing file is then opened again
+//! through the very descriptor that was judged, so a path the command
+//! changes meanwhile changes nothing. `truncate` is an open for writing
+//! too.
+//!
+//! An open with `O_CREAT` follows a symbolic link in its last component,
+//! and would create the entry a dangling link names, so [`open_creating`]
+//! walks that last component itself: each entry it would create is
+//! judged first, and it creates only with `O_EXCL | O_NOFOLLOW`, so
+//! nothing but the judged name can come into being.
+//!
+//! Whatever the supervisor opens, it opens with its own identity, which
+//! may read and write any process of the sandbox (its own `mem` above
+//! all): in procfs, an `O_CREAT` open is served only in the caller's own
+//! entry, and an open for writing never in the supervisor's entries nor
+//! another process's memory.
+
+use std::ffi::CStr;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::unistd::ftruncate;
+
+use super::judge::{Judge, dir_path_of, open_parent, path_of};
+use super::paths::{in_target_view, split_path};
+use super::perform::{Outcome, Start, file_type, is_procfs, open_at, read_link, with_umask};
+
+/// The most symbolic links one lookup follows, as in the kernel.
+const MAX_LINKS: u32 = 40;
+
+/// How many times a creation that lost a race to another creator of the
+/// same name is retried before giving up with `EAGAIN`.
+const MAX_CREATE_RACES: u32 = 8;
+
+/// An open with `O_CREAT`, as the kernel would carry it out for the
+/// thread `tid`, never creating a protected name nor opening anything
+/// inside a protected entry ([`judge_new`]). `umask` is the caller's,
+/// applied only when something is created.
+pub fn open_creating(
+    judge: &Judge,
+    start: Start,
+    path: &CStr,
+    flags: i32,
+    mode: u32,
+    tid: i32,
+    umask: impl Fn() -> Result<libc::mode_t, Errno>,
+) -> Outcome {
+    if flags & libc::O_DIRECTORY != 0 {
+        return Outcome::Failed(Errno::EINVAL);
+    }
+    let mut start = start;
+    let mut path: Vec<u8> = path.to_bytes().to_vec();
+    let mut links = 0;
+    let mut races = 0;
+    // Holds the directory a followed relative link starts from.
+    let mut _link_dir: Option<OwnedFd>;
+    loop {
+        let split = split_path(&path);
+        if split.name.is_empty() {
+            return Outcome::Failed(if path.is_empty() {
+                Errno::ENOENT
+            } else {
+                Errno::EISDIR
+            });
+        }
+        let dir = match open_parent(start, &split) {
+            Ok(dir) => dir,
+            Err(err) => return Outcome::Failed(err),
+        };
+        // Judged whether the name exists or not: an existing entry inside
+        // a protected one is not written either.
+        let dir_path = match dir_path_of(&dir) {
+            Ok(dir_path) => dir_path,
+            Err(err) => return Outcome::Failed(err),
+        };
+        if let Err(refusal) = judge.judge_new(&dir_path, split.name) {
+            return Outcome::Refused(path, refusal);
+        }
+        let dir_start = Start::of(&dir);
+        if is_procfs(&dir) {
+            return open_in_proc(&dir, split.name, flags, tid);
+        }
+        // An open cannot create a directory: the kernel answers EISDIR to
+        // `O_CREAT` on `.`, `..` and any `name/`, whatever `name` is.
+        if split.name == b"." || split.name == b".." || split.trailing_slash {
+            return Outcome::Failed(Errno::EISDIR);
+        }
+        match open_at(dir_start, split.name, libc::O_PATH | libc::O_NOFOLLOW, 0) {
+            Ok(existing) => {
+                let kind = match file_type(&existing) {
+                    Ok(kind) => kind,
+                    Err(err) => return Outcome::Failed(err),
+                };
+                if flags & libc::O_EXCL != 0 {
+                    return Outcome::Failed(Errno::EEXIST);
+                }
+                match kind {
+                    libc::S_IFLNK => {
+                        if flags & libc::O_NOFOLLOW != 0 {
+                            return Outcome::Failed(Errno::ELOOP);
+                        }
+                        links += 1;
+                        if links > MAX_LINKS {
+                            return Outcome::Failed(Errno::ELOOP);
+                        }
+                        let target = match read_link(&existing) {
+                            Ok(target) => target,
+                            Err(err) => return Outcome::Failed(err),
+                        };
+                        if target.is_empty() {
+                            return Outcome::Failed(Errno::ENOENT);
+                        }
+                        start = if target.starts_with(b"/") {
+                            Start::CWD
+                        } else {
+                            dir_start
+                        };
+                        path = in_target_view(&target, tid).into_owned();
+                        _link_dir = Some(dir);
+                    }
+                    libc::S_IFDIR => return Outcome::Failed(Errno::EISDIR),
+                    libc::S_IFIFO => return Outcome::FifoToReopen(existing, flags),
+                    _ => {
+                        return reopen(&existing, flags)
+                            .map_or_else(Outcome::Failed, Outcome::Opened);
+                    }
+                }
+            }
+            Err(Errno::ENOENT) => {
+                let umask = match umask() {
+                    Ok(umask) => umask,
+                    Err(err) => return Outcome::Failed(err),
+                };
+                let exclusive = flags | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
+                match with_umask(umask, || open_at(dir_start, split.name, exclusive, mode)) {
+                    Ok(created) => {
+                        judge.note_change(false, split.name);
+                        return Outcome::Opened(created);
+                    }
+                    // Someone else created it first: look again, unless the
+                    // caller asked for exclusive creation.
+                    Err(Errno::EEXIST | Errno::ELOOP) if flags & libc::O_EXCL == 0 => {
+                        races += 1;
+                        if races > MAX_CREATE_RACES {
+                            return Outcome::Failed(Errno::EAGAIN);
+                        }
+                    }
+                    Err(err) => return Outcome::Failed(err),
+                }
+            }
+            Err(err) => return Outcome::Failed(err),
+        }
+    }
+}
+
+/// An `O_CREAT` open whose last component is in procfs, where nothing can
+/// be created but `/proc/TID/fd/N` links jump to objects. Whatever is
+/// opened there is opened with the supervisor's identity, which may read
+/// and write any process of the sandbox (its own `mem` included), so only
+/// the caller's own entry is served: `/proc/TID` and `/proc/TID/fd`, which
+/// is what `/dev/stdout`, `/dev/fd/N` and `/proc/self/...` come to.
+/// Anything else gets `EACCES`.
+fn open_in_proc(dir: &OwnedFd, name: &[u8], flags: i32, tid: i32) -> Outcome {
+    if !is_callers_proc_entry(dir, tid) {
+        return Outcome::Failed(Errno::EACCES);
+    }
+    let existing = match open_at(Start::of(dir), name, libc::O_PATH, 0) {
+        Ok(existing) => existing,
+        Err(err) => return Outcome::Failed(err),
+    };
+    if flags & libc::O_EXCL != 0 {
+        return Outcome::Failed(Errno::EEXIST);
+    }
+    match file_type(&existing) {
+        Ok(libc::S_IFDIR) => Outcome::Failed(Errno::EISDIR),
+        Ok(libc::S_IFIFO) => Outcome::FifoToReopen(existing, flags),
+        Ok(_) => reopen(&existing, flags).map_or_else(Outcome::Failed, Outcome::Opened),
+        Err(err) => Outcome::Failed(err),
+    }
+}
+
+/// Whether the procfs directory `dir` is the caller's `/proc/TID` or
+/// `/proc/TID/fd`, by the path the kernel gives for it.
+fn is_callers_proc_entry(dir: &OwnedFd, tid: i32) -> bool {
+    let Ok(path) = std::fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd())) else {
+        return false;
+    };
+    let entry = format!("/proc/{tid}");
+    path.as_os_str() == entry.as_str() || path.as_os_str() == format!("{entry}/fd").as_str()
+}
+
+/// Opens an existing non-directory again, through the `O_PATH` descriptor
+/// found for it, with the caller's flags (less those only creation uses):
+/// the same inode, looked up by no name.
+pub fn reopen(existing: &OwnedFd, flags: i32) -> Result<OwnedFd, Errno> {
+    let magic = format!("/proc/self/fd/{}", existing.as_raw_fd());
+    open_at(
+        Start::CWD,
+        magic.as_bytes(),
+        flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW),
+        0,
+    )
+}
+
+/// An open for writing without `O_CREAT` of an existing entry, refused
+/// inside a protected entry, as the kernel would carry it out for the
+/// thread `tid` of process `tgid`.
+pub fn open_writing(
+    judge: &Judge,
+    start: Start,
+    path: &CStr,
+    flags: i32,
+    caller: (i32, i32),
+) -> Outcome {
+    let lookup = libc::O_PATH | (flags & (libc::O_NOFOLLOW | libc::O_DIRECTORY));
+    let existing = match open_at(start, path.to_bytes(), lookup, 0) {
+        Ok(existing) => existing,
+        Err(err) => return Outcome::Failed(err),
+    };
+    let kind = match file_type(&existing) {
+        Ok(kind) => kind,
+        Err(err) => return Outcome::Failed(err),
+    };
+    if kind == libc::S_IFLNK {
+        // Only with O_NOFOLLOW does the lookup stop at a link.
+        return Outcome::Failed(Errno::ELOOP);
+    }
+    let existing_path = match path_of(&existing) {
+        Ok(existing_path) => existing_path,
+        Err(err) => return Outcome::Failed(err),
+    };
+    if is_procfs(&existing) && !may_write_proc_entry(&existing_path, caller) {
+        return Outcome::Failed(Errno::EACCES);
+    }
+    if let Err(refusal) = judge.judge_existing(&existing_path) {
+        return Outcome::Refused(path.to_bytes().to_vec(), refusal);
+    }
+    if kind == libc::S_IFIFO {
+        return Outcome::FifoToReopen(existing, flags);
+    }
+    reopen(&existing, flags).map_or_else(Outcome::Failed, Outcome::Opened)
+}
+
+/// An `O_TMPFILE` open: an unnamed file in the directory `path`, refused
+/// inside a protected entry (a later `linkat` could name it there).
+pub fn open_tmpfile(
+    judge: &Judge,
+    start: Start,
+    path: &CStr,
+    flags: i32,
+    mode: u32,
+    umask: impl Fn() -> Result<libc::mode_t, Errno>,
+) -> Outcome {
+    let dir = match open_at(start, path.to_bytes(), libc::O_PATH | libc::O_DIRECTORY, 0) {
+        Ok(dir) => dir,
+        Err(err) => return Outcome::Failed(err),
+    };
+    let dir_path = match dir_path_of(&dir) {
+        Ok(dir_path) => dir_path,
+        Err(err) => return Outcome::Failed(err),
+    };
+    if let Err(refusal) = judge.judge_existing(&dir_path) {
+        return Outcome::Refused(path.to_bytes().to_vec(), refusal);
+    }
+    let umask = match umask() {
+        Ok(umask) => umask,
+        Err(err) => return Outcome::Failed(err),
+    };
+    with_umask(umask, || open_at(Start::of(&dir), b".", flags, mode))
+        .map_or_else(Outcome::Failed, Outcome::Opened)
+}
+
+/// `truncate`: an existing regular file, opened for writing through the
+/// judged descriptor and cut to `length`.
+pub fn truncate(judge: &Judge, start: Start, path: &CStr, length: i64) -> Outcome {
+    let existing = match open_at(start, path.to_bytes(), libc::O_PATH, 0) {
+        Ok(existing) => existing,
+        Err(err) => return Outcome::Failed(err),
+    };
+    match file_type(&existing) {
+        Ok(libc::S_IFREG) => {}
+        Ok(libc::S_IFDIR) => return Outcome::Failed(Errno::EISDIR),
+        Ok(_) => return Outcome::Failed(Errno::EINVAL),
+        Err(err) => return Outcome::Failed(err),
+    }
+    let existing_path = match path_of(&existing) {
+        Ok(existing_path) => existing_path,
+        Err(err) => return Outcome::Failed(err),
+    };
+    if let Err(refusal) = judge.judge_existing(&existing_path) {
+        return Outcome::Refused(path.to_bytes().to_vec(), refusal);
+    }
+    let result = reopen(&existing, libc::O_WRONLY).and_then(|file| ftruncate(&file, length));
+    result.map_or_else(Outcome::Failed, |()| Outcome::Done(0))
+}
+
+/// Whether the supervisor may open the procfs entry at `path` for writing
+/// on behalf of the thread `tid` of process `tgid`. It opens with its own
+/// identity, which is the command's but an ancestor of every process of
+/// the sandbox: so never its own entries, and another process's `mem`
+/// only for that process itself. Anything else is the kernel's call, as
+/// it would be for the caller.
+fn may_write_proc_entry(path: &[u8], (_tid, tgid): (i32, i32)) -> bool {
+    let Some(pid) = proc_pid(path) else {
+        return true;
+    };
+    let owner = thread_group_of(pid).unwrap_or(pid);
+    let supervisor = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
+    if owner == supervisor {
+        return false;
+    }
+    !path.ends_with(b"/mem") || owner == tgid
+}
+
+/// The process or thread id of a `/proc/ID/...` path.
+fn proc_pid(path: &[u8]) -> Option<i32> {
+    let rest = path.strip_prefix(b"/proc/")?;
+    let id = rest.split(|&byte| byte == b'/').next()?;
+    std::str::from_utf8(id).ok()?.parse().ok()
+}
+
+/// The thread group (process) the thread `id` belongs to.
+fn thread_group_of(id: i32) -> Option<i32> {
+    let status = std::fs::read_to_string(format!("/proc/{id}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Tgid:"))
+        .and_then(|tgid| tgid.trim().parse().ok())
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_the_supervisors_own_proc_entries_nor_anothers_memory() {
+        // This test process stands for the supervisor, host init for the
+        // caller, and the parent that started the test for another one.
+        let supervisor = i32::try_from(std::process::id()).unwrap();
+        let other = nix::unistd::getppid().as_raw();
+        let caller = (1, 1);
+        let entry = |pid: i32, name: &str| format!("/proc/{pid}/{name}").into_bytes();
+        assert!(!may_write_proc_entry(&entry(supervisor, "mem"), caller));
+        assert!(!may_write_proc_entry(&entry(supervisor, "comm"), caller));
+        assert!(may_write_proc_entry(&entry(1, "mem"), caller));
+        assert!(!may_write_proc_entry(&entry(other, "mem"), caller));
+        assert!(may_write_proc_entry(&entry(other, "comm"), caller));
+        assert!(may_write_proc_entry(b"/proc/sys/kernel/hostname", caller));
+        assert_eq!(proc_pid(b"/proc/42/task/43/comm"), Some(42));
+        assert_eq!(proc_pid(b"/proc/sys/x"), None);
+    }
+}

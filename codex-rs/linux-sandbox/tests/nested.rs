@@ -1,0 +1,256 @@
+//! Existing repositories and tool configs below the top of the workspace
+//! stay read-only at any depth, under any name git would read them by,
+//! while start-up reads nothing of the tree: the guard refuses every
+//! write, creation, removal, move and link inside one as the command runs.
+//! And the workspace itself, with every directory above it, stays where it
+//! is, so nothing made in `/tmp` can come to lie inside it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed setup step should fail the test
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{TEST_PROFILE_CONFIG, World, assert_code, read, stderr, stdout, unguarded_pass};
+
+/// A directory twelve levels below the workspace: deeper than any scan.
+const DEEP: &str = "a/b/c/d/e/f/g/h/i/j/k/l";
+
+/// Every way of changing what lies in `git_dir` (relative to the
+/// workspace), each expected to fail.
+fn attacks(git_dir: &str) -> Vec<String> {
+    [
+        "echo '[core] fsmonitor = evil' >> {g}/config",
+        "echo evil > {g}/hooks/pre-commit",
+        "/usr/bin/python3 -c \"import os; os.truncate('{g}/config', 0)\"",
+        "/usr/bin/python3 -c \"import os; fd = os.open('{g}/config', os.O_RDWR); os.write(fd, b'x')\"",
+        "rm {g}/config",
+        "rm -rf {g}",
+        "mv {g}/config moved-config",
+        "mv {g} moved-git",
+        "ln {g}/config hard-link && echo evil >> hard-link",
+        "ln -s /tmp {g}/planted-link",
+        "mkfifo {g}/planted-fifo",
+        "touch outside-file && mv outside-file {g}/planted-file",
+        "/usr/bin/python3 -c \"import os; os.open('{g}', os.O_TMPFILE | os.O_WRONLY, 0o600)\"",
+    ]
+    .iter()
+    .map(|attack| attack.replace("{g}", git_dir))
+    .collect()
+}
+
+/// A repository at `dir` (below the workspace), made by git.
+fn repository(world: &World, dir: &str) {
+    let path = world.ws.join(dir);
+    std::fs::create_dir_all(&path).unwrap();
+    let status = Command::new("git")
+        .args(["init", "-q"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::write(path.join(".git/config"), "[core]\n\tbare = false\n").unwrap();
+}
+
+/// Runs each attack and asserts, from the host, that `git_dir` is as it
+/// was and nothing was planted or moved.
+fn assert_unchanged_after_attacks(world: &World, git_dir: &str, options: &[&str]) {
+    let config = world.ws.join(git_dir).join("config");
+    let before = read(&config).unwrap();
+    for attack in attacks(git_dir) {
+        let output = world
+            .guarded(options, &["sh", "-c", &attack])
+            .output()
+            .unwrap();
+        assert_ne!(output.status.code(), Some(0), "`{attack}` succeeded");
+    }
+    assert_eq!(read(&config).unwrap(), before);
+    let dir = world.ws.join(git_dir);
+    for planted in [
+        "hooks/pre-commit",
+        "planted-link",
+        "planted-fifo",
+        "planted-file",
+    ] {
+        assert!(!exists(&dir.join(planted)), "{planted} was planted");
+    }
+    assert!(!exists(&world.ws.join("moved-git")));
+    assert!(!exists(&world.ws.join("moved-config")));
+}
+
+fn exists(path: &Path) -> bool {
+    path.symlink_metadata().is_ok()
+}
+
+#[test]
+fn a_repository_at_any_depth_stays_read_only() {
+    require_sandbox!();
+    if unguarded_pass() {
+        eprintln!("SKIPPED: without the guard only what the scan reaches is read-only");
+        return;
+    }
+    let world = World::new();
+    let dir = format!("{DEEP}/repo");
+    repository(&world, &dir);
+    let git_dir = format!("{dir}/.git");
+    // Control: without the guard the scan stops 8 levels down, and every
+    // attack of the list has its effect.
+    let control = world
+        .guarded(
+            &["--disable", "guard_protected_names"],
+            &["sh", "-c", &format!("echo control >> {git_dir}/config")],
+        )
+        .output()
+        .unwrap();
+    assert_code(&control, 0);
+    assert!(
+        read(&world.ws.join(&git_dir).join("config"))
+            .unwrap()
+            .ends_with("control\n")
+    );
+    assert_unchanged_after_attacks(&world, &git_dir, &[]);
+    // Its working files stay writable.
+    let output = world.sh(&[], &format!("echo work > {dir}/file && rm {dir}/file"));
+    assert_code(&output, 0);
+}
+
+/// A shallow repository is read-only in both pipelines (bound read-only
+/// by the scan without the guard).
+#[test]
+fn a_nested_repository_stays_read_only_in_every_pipeline() {
+    require_sandbox!();
+    let world = World::new();
+    repository(&world, "vendor/lib");
+    assert_unchanged_after_attacks(&world, "vendor/lib/.git", &[]);
+}
+
+/// A git directory under an ordinary name (a `.git` file's `gitdir:`, a
+/// bare repository) is a repository too: git runs its hooks and config.
+#[test]
+fn a_git_directory_under_another_name_stays_read_only() {
+    require_sandbox!();
+    if unguarded_pass() {
+        eprintln!("SKIPPED: without the guard a bare repository is not protected");
+        return;
+    }
+    let world = World::new();
+    let worktree = world.ws.join(DEEP).join("wt");
+    std::fs::create_dir_all(&worktree).unwrap();
+    let separate = world.ws.join("store/realgit");
+    std::fs::create_dir_all(separate.parent().unwrap()).unwrap();
+    let status = Command::new("git")
+        .args(["init", "-q", "--separate-git-dir"])
+        .arg(&separate)
+        .arg(&worktree)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let bare = world.ws.join("fixtures/bare.git");
+    let status = Command::new("git")
+        .args(["init", "-q", "--bare"])
+        .arg(&bare)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for git_dir in ["store/realgit", "fixtures/bare.git"] {
+        assert_unchanged_after_attacks(&world, git_dir, &[]);
+    }
+    let output = world.sh(&[], &format!("echo work > {DEEP}/wt/file"));
+    assert_code(&output, 0);
+}
+
+/// The workspace, here in `/tmp` and so inside a temporary root, cannot be
+/// moved, replaced or removed, nor can any directory above it: moved away
+/// it would be scratch space, and could come back holding a repository.
+#[test]
+fn the_workspace_and_the_directories_above_it_stay_put() {
+    require_sandbox!();
+    if unguarded_pass() {
+        eprintln!("SKIPPED: without the guard a new repository may be made anywhere");
+        return;
+    }
+    let world = World::new();
+    world.config(&format!(
+        "{TEST_PROFILE_CONFIG}\":slash_tmp\" = \"write\"\n"
+    ));
+    let ws = world.ws.display().to_string();
+    let base = world.ws.parent().unwrap().display().to_string();
+    let moved = format!("{base}-moved");
+    let attacks = [
+        format!("mv {base} {moved} && mkdir {moved}/ws/sub && mkdir {moved}/ws/sub/.git"),
+        format!("mv {ws} {base}/elsewhere && mkdir {base}/elsewhere/.git"),
+        format!("cd / && rm -rf {ws}"),
+    ];
+    for attack in &attacks {
+        let output = world.sh(&[], attack);
+        assert_ne!(output.status.code(), Some(0), "`{attack}` succeeded");
+    }
+    assert!(world.ws.join(".git").is_dir());
+    assert!(!exists(&world.ws.join("sub/.git")));
+    assert!(!exists(Path::new(&moved)));
+    assert!(!exists(&world.ws.parent().unwrap().join("elsewhere")));
+    let output = world.sh(&[], &format!("ls {ws}/.git/HEAD"));
+    assert_code(&output, 0);
+}
+
+/// A directory whose path the guard cannot see (deeper than `PATH_MAX`)
+/// or that merely looks deleted never moves into the workspace.
+#[test]
+fn a_directory_the_guard_cannot_place_never_moves_into_the_workspace() {
+    require_sandbox!();
+    if unguarded_pass() {
+        eprintln!("SKIPPED: without the guard a new repository may be made anywhere");
+        return;
+    }
+    let world = World::new();
+    world.config(&format!(
+        "{TEST_PROFILE_CONFIG}\":slash_tmp\" = \"write\"\n"
+    ));
+    // Made from the host: the guard, which cannot see a path that long,
+    // refuses to make anything there.
+    let deep = "import os, sys\n\
+         fd = os.open(sys.argv[1], os.O_RDONLY)\n\
+         for depth in range(40):\n\
+         \x20   os.mkdir('d' * 200, dir_fd=fd)\n\
+         \x20   fd = os.open('d' * 200, os.O_RDONLY, dir_fd=fd)\n\
+         os.mkdir('repo', dir_fd=fd)\n\
+         os.mkdir('repo/.git', dir_fd=fd)\n";
+    let made = Command::new("/usr/bin/python3")
+        .args(["-c", deep])
+        .arg(&world.outside)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let program = format!(
+        "import ctypes, os\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         base = '{o}'\n\
+         fd = os.open(base, os.O_RDONLY)\n\
+         for depth in range(40):\n\
+         \x20   fd = os.open('d' * 200, os.O_RDONLY, dir_fd=fd)\n\
+         r = libc.renameat(fd, b'repo', -100, b'{w}/from-deep')\n\
+         print('deep:', r, ctypes.get_errno())\n\
+         os.makedirs(base + '/x (deleted)/repo/.git')\n\
+         r = libc.renameat(-100, (base + '/x (deleted)/repo').encode(), -100, b'{w}/from-deleted')\n\
+         print('deleted:', r, ctypes.get_errno())\n",
+        o = world.outside.display(),
+        w = world.ws.display()
+    );
+    let output = world
+        .guarded(&[], &["/usr/bin/python3", "-c", &program])
+        .output()
+        .unwrap();
+    assert_code(&output, 0);
+    let shown = stdout(&output);
+    // ENAMETOOLONG: the guard judges nothing by a path it cannot read.
+    assert!(
+        shown.contains("deep: -1 36"),
+        "{shown}\n{}",
+        stderr(&output)
+    );
+    assert!(shown.contains("deleted: -1 18"), "{shown}");
+    assert!(!exists(&world.ws.join("from-deep")));
+    assert!(!exists(&world.ws.join("from-deleted")));
+    // The deep tree is the test's to remove: std's remove_dir_all copes.
+    std::fs::remove_dir_all(&world.outside).unwrap();
+}
