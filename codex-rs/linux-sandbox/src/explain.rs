@@ -274,11 +274,12 @@ fn describe_stage(stage: &StagePlan) -> &'static str {
 /// Whether the protected-name guard runs, and how.
 fn describe_guard(plan: &MountPlan) -> &'static str {
     if plan.guard_protected_names {
-        "on: the inner stage supervises every path-creating call (seccomp user notification) \
-         and refuses any that would create one (features.guard_protected_names)"
+        "on: the inner stage supervises every call that creates, writes, moves or removes an \
+         entry (seccomp user notification), refuses any that would create one, and keeps what \
+         lies inside an existing one read-only at any depth (features.guard_protected_names)"
     } else {
-        "off: only the mounts above protect them (--disable guard_protected_names, or a profile \
-         without protected paths)"
+        "off: only the mounts above protect them (--disable guard_protected_names, a profile \
+         without protected paths, or one that writes nothing)"
     }
 }
 

@@ -23,7 +23,7 @@
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
 
-use globset::{GlobBuilder, GlobMatcher};
+use wildmatch::WildMatchPattern;
 
 use crate::config::{EnvironmentInherit, ShellEnvironmentPolicyToml};
 
@@ -140,37 +140,24 @@ pub fn sandboxed_environment(
     env
 }
 
-fn patterns<S: AsRef<str>>(patterns: impl IntoIterator<Item = S>) -> Vec<GlobMatcher> {
+/// A `shell_environment_policy` pattern: `*` and `?` wildcards, matched
+/// against a whole variable name in any case, as Codex matches them (the
+/// same crate). Compiled without a regular expression: each start pays
+/// for every default exclusion.
+type NamePattern = WildMatchPattern<'*', '?'>;
+
+fn patterns<S: AsRef<str>>(patterns: impl IntoIterator<Item = S>) -> Vec<NamePattern> {
     patterns
         .into_iter()
-        .filter_map(|pattern| {
-            GlobBuilder::new(&wildcard_only(pattern.as_ref()))
-                .case_insensitive(true)
-                .literal_separator(false)
-                .build()
-                .ok()
-                .map(|glob| glob.compile_matcher())
-        })
+        .map(|pattern| NamePattern::new_case_insensitive(pattern.as_ref()))
         .collect()
 }
 
-/// `pattern` as a glob where only `*` and `?` are special: every other
-/// character is escaped, so no pattern can fail to compile.
-fn wildcard_only(pattern: &str) -> String {
-    pattern
-        .chars()
-        .map(|c| match c {
-            '*' | '?' => c.to_string(),
-            _ => globset::escape(&c.to_string()),
-        })
-        .collect()
-}
-
-fn matches_any(patterns: &[GlobMatcher], name: &OsStr) -> bool {
+fn matches_any(patterns: &[NamePattern], name: &OsStr) -> bool {
     let name = name.to_string_lossy();
     patterns
         .iter()
-        .any(|pattern| pattern.is_match(name.as_ref()))
+        .any(|pattern| pattern.matches(name.as_ref()))
 }
 
 #[cfg(test)]

@@ -178,8 +178,13 @@ pub fn build_policy(args: &SandboxArgs, env: &Environment) -> Result<EffectivePo
         sandbox.inner_stage = loaded.config.feature(INNER_STAGE) == Some(true);
         sandbox.legacy_landlock =
             state_landlock || loaded.config.feature(USE_LEGACY_LANDLOCK) == Some(true);
-        sandbox.guard_protected_names =
-            sandbox.protect_metadata && loaded.config.feature(GUARD_PROTECTED_NAMES) != Some(false);
+        // A sandbox that writes nothing of the host's can leave nothing
+        // behind for the guard to refuse: no guard, no inner stage to pay
+        // for at every start.
+        let writes_anything = sandbox.writable_roots().next().is_some();
+        sandbox.guard_protected_names = sandbox.protect_metadata
+            && writes_anything
+            && loaded.config.feature(GUARD_PROTECTED_NAMES) != Some(false);
     }
     Ok(policy)
 }
@@ -325,6 +330,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let guarded = |disable: &[&str]| {
             let args = SandboxArgs {
+                permission_profile: Some(":workspace".into()),
                 disable: disable.iter().map(ToString::to_string).collect(),
                 ..SandboxArgs::default()
             };
@@ -336,6 +342,13 @@ mod tests {
         };
         assert!(guarded(&[]));
         assert!(!guarded(&[GUARD_PROTECTED_NAMES]));
+        // A profile that writes nothing has nothing to guard.
+        let read_only = SandboxArgs {
+            permission_profile: Some(":read-only".into()),
+            ..SandboxArgs::default()
+        };
+        let policy = build_policy(&read_only, &env(dir.path())).unwrap();
+        assert!(!policy.sandbox.unwrap().guard_protected_names);
     }
 
     #[test]
