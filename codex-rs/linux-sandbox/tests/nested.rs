@@ -33,6 +33,12 @@ fn attacks(git_dir: &str) -> Vec<String> {
         "mkfifo {g}/planted-fifo",
         "touch outside-file && mv outside-file {g}/planted-file",
         "/usr/bin/python3 -c \"import os; os.open('{g}', os.O_TMPFILE | os.O_WRONLY, 0o600)\"",
+        // A descriptor that only names the file (O_PATH), opened again for
+        // writing through procfs, with and without O_CREAT.
+        "/usr/bin/python3 -c \"import os; p = os.open('{g}/config', os.O_PATH); \
+         os.write(os.open('/dev/fd/%d' % p, os.O_WRONLY | os.O_APPEND | os.O_CREAT), b'x')\"",
+        "/usr/bin/python3 -c \"import os; p = os.open('{g}/hooks', os.O_PATH); \
+         os.open('/proc/self/fd/%d/pre-commit' % p, os.O_WRONLY | os.O_CREAT, 0o755)\"",
     ]
     .iter()
     .map(|attack| attack.replace("{g}", git_dir))
@@ -152,11 +158,120 @@ fn a_git_directory_under_another_name_stays_read_only() {
         .status()
         .unwrap();
     assert!(status.success());
-    for git_dir in ["store/realgit", "fixtures/bare.git"] {
+    // A legacy symref: HEAD a symbolic link to a branch not yet made.
+    let legacy = world.ws.join("fixtures/legacy");
+    for dir in ["objects", "refs/heads", "hooks"] {
+        std::fs::create_dir_all(legacy.join(dir)).unwrap();
+    }
+    std::os::unix::fs::symlink("refs/heads/main", legacy.join("HEAD")).unwrap();
+    std::fs::write(legacy.join("config"), "[core]\n\tbare = true\n").unwrap();
+    for git_dir in ["store/realgit", "fixtures/bare.git", "fixtures/legacy"] {
         assert_unchanged_after_attacks(&world, git_dir, &[]);
     }
     let output = world.sh(&[], &format!("echo work > {DEEP}/wt/file"));
     assert_code(&output, 0);
+}
+
+/// A process of the command may make a mount namespace of its own and
+/// bind a repository, or the whole workspace, anywhere there, where its
+/// files read back under other paths (`/tmp/...`, scratch space). Another
+/// process of the command reaching those binds from the sandbox's view,
+/// through `/proc/PID/root`, changes nothing: the guard judges only what
+/// lies on the sandbox's own mounts.
+#[test]
+fn a_nested_namespaces_binds_change_nothing() {
+    require_sandbox!();
+    if unguarded_pass() {
+        eprintln!("SKIPPED: without the guard binds of the read-only mounts stay read-only");
+        return;
+    }
+    let world = World::new();
+    world.config(&format!(
+        "{TEST_PROFILE_CONFIG}\":slash_tmp\" = \"write\"\n"
+    ));
+    repository(&world, DEEP);
+    let config = world.ws.join(DEEP).join(".git/config");
+    let before = read(&config).unwrap();
+    // Scratch space: below the top of /tmp, beside the workspace.
+    let bound = world.ws.parent().unwrap().join("bound-ws");
+    std::fs::create_dir(&bound).unwrap();
+    let bound = bound.display();
+    // The child binds the repository onto `mp` and the workspace onto
+    // `bound` in its own namespace; exit 90 means it could not, and the
+    // attack below would prove nothing.
+    let script = format!(
+        r#"mkdir mp
+/usr/bin/python3 - {DEEP}/.git {bound} <<'EOF' &
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWUSER, CLONE_NEWNS, MS_BIND, MS_REC, MS_PRIVATE = 0x10000000, 0x20000, 4096, 16384, 1 << 18
+assert libc.unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0
+assert libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) == 0
+assert libc.mount(sys.argv[1].encode(), b"mp", None, MS_BIND, None) == 0
+assert libc.mount(os.getcwd().encode(), sys.argv[2].encode(), None, MS_BIND | MS_REC, None) == 0
+time.sleep(30)
+EOF
+child=$!
+there=/proc/$child/root
+for i in $(seq 200); do [ -e "$there$PWD/mp/HEAD" ] && [ -e $there{bound}/mp ] && break; sleep 0.05; done
+[ -e $there{bound}/mp ] && cat "$there$PWD/mp/HEAD" >/dev/null || exit 90
+echo evil >> "$there$PWD/mp/config" && exit 91
+echo evil > "$there$PWD/mp/hooks/pre-commit" && exit 92
+mkdir $there{bound}/.codex && exit 93
+mkdir $there{bound}/sub && mkdir $there{bound}/sub/.git && exit 94
+kill $child
+exit 0"#
+    );
+    let output = world.sh(&[], &script);
+    assert_code(&output, 0);
+    assert!(stderr(&output).contains("mount of another mount namespace"));
+    assert_eq!(read(&config).unwrap(), before);
+    assert!(!exists(&world.ws.join(DEEP).join(".git/hooks/pre-commit")));
+    assert!(!exists(&world.ws.join(".codex")));
+    assert!(!exists(&world.ws.join("sub/.git")));
+}
+
+/// What the guard knows of a directory is asked anew on every call: a
+/// directory the command has written in, replaced meanwhile by a
+/// repository from outside the sandbox (another sandbox, the host), is
+/// read-only from then on.
+#[test]
+fn a_repository_swapped_in_from_outside_is_read_only_at_once() {
+    require_sandbox!();
+    if unguarded_pass() {
+        eprintln!("SKIPPED: without the guard a repository made during the run is writable");
+        return;
+    }
+    let world = World::new();
+    repository(&world, "incoming/repo");
+    let script = "mkdir -p store/g && : > store/g/probe && echo primed && \
+                  while [ ! -e swapped ]; do sleep 0.02; done && \
+                  echo evil >> store/g/config";
+    let mut child = world
+        .guarded(&[], &["sh", "-c", script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "primed\n");
+    std::fs::rename(world.ws.join("store"), world.ws.join("old-store")).unwrap();
+    std::fs::create_dir(world.ws.join("store")).unwrap();
+    std::fs::rename(
+        world.ws.join("incoming/repo/.git"),
+        world.ws.join("store/g"),
+    )
+    .unwrap();
+    let before = read(&world.ws.join("store/g/config")).unwrap();
+    std::fs::write(world.ws.join("swapped"), "").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_ne!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(read(&world.ws.join("store/g/config")).unwrap(), before);
 }
 
 /// The workspace, here in `/tmp` and so inside a temporary root, cannot be

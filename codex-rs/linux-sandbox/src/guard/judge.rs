@@ -18,14 +18,13 @@
 //!   tree;
 //! - a writable root, and every directory above one, stays where it is.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::ffi::{CStr, CString};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
 use nix::errno::Errno;
 
+use super::mounts::{OwnMounts, Placement};
 use super::paths::{SplitPath, split_path};
 use super::perform::{Outcome, Start, open_at};
 use super::roots::{Area, Roots};
@@ -42,6 +41,10 @@ pub enum Refusal {
     /// It would move or replace a writable root, or a directory above one
     /// (`EBUSY`, what a mount point answers).
     MovesRoot,
+    /// It lies on a mount of another mount namespace (a nested sandbox's
+    /// bind, reached through `/proc/PID/root` or a passed descriptor),
+    /// where its path means nothing to the rules (`EACCES`).
+    Foreign,
 }
 
 impl Refusal {
@@ -51,6 +54,7 @@ impl Refusal {
             Refusal::NewName => Errno::EPERM,
             Refusal::Inside => Errno::EROFS,
             Refusal::MovesRoot => Errno::EBUSY,
+            Refusal::Foreign => Errno::EACCES,
         }
     }
 }
@@ -74,31 +78,43 @@ impl NewEntry {
     }
 }
 
-/// The names git looks for to tell a git directory.
-const GIT_DIR_MARKS: [&[u8]; 4] = [b"HEAD", b"commondir", b"objects", b"refs"];
+/// Why the path of a descriptor could not be judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unjudged {
+    /// The kernel's error telling where it is.
+    Failed(Errno),
+    /// It lies on a mount of another namespace.
+    Foreign,
+}
 
-/// The most directories whose verdict is remembered before the memory
-/// starts over.
-const MAX_REMEMBERED: usize = 100_000;
+impl Unjudged {
+    /// What a call on `path` (as the command wrote it) comes to.
+    pub fn outcome(self, path: &[u8]) -> Outcome {
+        match self {
+            Unjudged::Failed(err) => Outcome::Failed(err),
+            Unjudged::Foreign => Outcome::Refused(path.to_vec(), Refusal::Foreign),
+        }
+    }
+}
 
-/// The guard's rules for one sandbox: its writable roots, and which
-/// directories of its project roots it found to be git directories.
+impl From<Errno> for Unjudged {
+    fn from(err: Errno) -> Self {
+        Unjudged::Failed(err)
+    }
+}
+
+/// The guard's rules for one sandbox: its writable roots and the mounts
+/// of its namespace.
 #[derive(Debug)]
 pub struct Judge {
     roots: Roots,
-    /// Real path of a directory below a project root, and whether it is a
-    /// git directory. Forgotten whenever a directory moves or goes, or a
-    /// name git looks for appears ([`Judge::note_change`]).
-    git_dirs: RefCell<HashMap<Vec<u8>, bool>>,
+    mounts: OwnMounts,
 }
 
 impl Judge {
-    /// The rules for `roots`.
-    pub fn new(roots: Roots) -> Self {
-        Judge {
-            roots,
-            git_dirs: RefCell::new(HashMap::new()),
-        }
+    /// The rules for `roots`, in the namespace whose mounts are `mounts`.
+    pub fn new(roots: Roots, mounts: OwnMounts) -> Self {
+        Judge { roots, mounts }
     }
 
     /// The writable roots.
@@ -113,7 +129,7 @@ impl Judge {
     /// (with `path` as the command wrote it) or the error reaching its
     /// directory.
     pub fn new_entry(&self, start: Start, path: &CStr) -> Result<Option<NewEntry>, Outcome> {
-        let Some(entry) = locate(start, path)? else {
+        let Some(entry) = self.locate(start, path)? else {
             return Ok(None);
         };
         self.judge_new(&entry.dir_path, entry.name.to_bytes())
@@ -143,12 +159,53 @@ impl Judge {
         }
     }
 
-    /// Records that a call changed the tree: a directory moved or went
-    /// (`moved_dir`), or an entry `name` appeared or went. What the judge
-    /// remembered about git directories may no longer hold then.
-    pub fn note_change(&self, moved_dir: bool, name: &[u8]) {
-        if moved_dir || GIT_DIR_MARKS.contains(&trim_slash(name)) {
-            self.git_dirs.borrow_mut().clear();
+    /// Locates the entry `path` names without judging it. `Ok(None)` as in
+    /// [`Judge::new_entry`].
+    pub fn locate(&self, start: Start, path: &CStr) -> Result<Option<NewEntry>, Outcome> {
+        let split = split_path(path.to_bytes());
+        if matches!(split.name, b"" | b"." | b"..") {
+            return Ok(None);
+        }
+        let dir = open_parent(start, &split).map_err(Outcome::Failed)?;
+        let dir_path = self
+            .dir_path_of(&dir)
+            .map_err(|unjudged| unjudged.outcome(path.to_bytes()))?;
+        let mut name = split.name.to_vec();
+        if split.trailing_slash {
+            name.push(b'/');
+        }
+        let name = CString::new(name).map_err(|_| Outcome::Failed(Errno::EINVAL))?;
+        Ok(Some(NewEntry {
+            dir_path,
+            dir,
+            name,
+        }))
+    }
+
+    /// The path the kernel gives for the open descriptor `fd`, to judge it
+    /// by: absolute for a file on a mount of the sandbox's namespace,
+    /// `pipe:[N]` and the like for what has no name. Never for a file on a
+    /// mount of another namespace ([`Unjudged::Foreign`]), whose path means
+    /// something else, nor when it cannot be read (a path longer than
+    /// `PATH_MAX`): nothing is judged by a path the guard could not see.
+    pub fn path_of(&self, fd: impl AsFd) -> Result<Vec<u8>, Unjudged> {
+        let fd = fd.as_fd();
+        if self.mounts.place(fd)? == Placement::Foreign {
+            return Err(Unjudged::Foreign);
+        }
+        std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+            .map(|path| path.as_os_str().as_bytes().to_vec())
+            .map_err(|err| Unjudged::Failed(err.raw_os_error().map_or(Errno::EIO, Errno::from_raw)))
+    }
+
+    /// [`Judge::path_of`] a directory, which must be absolute: one the
+    /// kernel cannot name from the sandbox's root is refused (`EACCES`).
+    pub fn dir_path_of(&self, dir: impl AsFd) -> Result<Vec<u8>, Unjudged> {
+        let path = self.path_of(dir)?;
+        if path.starts_with(b"/") {
+            Ok(path)
+        } else {
+            Err(Unjudged::Failed(Errno::EACCES))
         }
     }
 
@@ -168,7 +225,7 @@ impl Judge {
                 .iter()
                 .position(|&byte| byte == b'/')
                 .map_or(path.len(), |at| end + 1 + at);
-            if self.is_git_dir(&path[..next]) {
+            if Self::is_git_dir(&path[..next]) {
                 return true;
             }
             end = next;
@@ -176,52 +233,22 @@ impl Judge {
         false
     }
 
-    /// Whether the directory `dir` is a git directory, remembered.
-    fn is_git_dir(&self, dir: &[u8]) -> bool {
-        if let Some(known) = self.git_dirs.borrow().get(dir) {
-            return *known;
-        }
-        let kind = |name: &str| {
+    /// Whether the directory `dir` is a git directory by git's own signs,
+    /// taken broadly: a `HEAD` (a file, or a symbolic link as in a legacy
+    /// symref, dangling or not) beside a `commondir`, or beside `objects`
+    /// and `refs` (which git only needs to be able to enter). Asked anew on
+    /// every call, never remembered: another sandbox or a host process can
+    /// change the answer at any moment, and a stale "no" would open a
+    /// repository for writing. Most directories end at the first `lstat`.
+    fn is_git_dir(dir: &[u8]) -> bool {
+        let has = |name: &str| {
             let mut path = dir.to_vec();
             path.push(b'/');
             path.extend_from_slice(name.as_bytes());
-            nix::sys::stat::stat(path.as_slice())
-                .map(|stat| stat.st_mode & libc::S_IFMT)
-                .ok()
+            nix::sys::stat::lstat(path.as_slice()).is_ok()
         };
-        let file = Some(libc::S_IFREG);
-        let directory = Some(libc::S_IFDIR);
-        let verdict = kind("HEAD") == file
-            && (kind("commondir") == file
-                || (kind("objects") == directory && kind("refs") == directory));
-        let mut known = self.git_dirs.borrow_mut();
-        if known.len() >= MAX_REMEMBERED {
-            known.clear();
-        }
-        known.insert(dir.to_vec(), verdict);
-        verdict
+        has("HEAD") && (has("commondir") || (has("objects") && has("refs")))
     }
-}
-
-/// Locates the entry `path` names without judging it. `Ok(None)` as in
-/// [`new_entry`].
-pub fn locate(start: Start, path: &CStr) -> Result<Option<NewEntry>, Outcome> {
-    let split = split_path(path.to_bytes());
-    if matches!(split.name, b"" | b"." | b"..") {
-        return Ok(None);
-    }
-    let dir = open_parent(start, &split).map_err(Outcome::Failed)?;
-    let dir_path = dir_path_of(&dir).map_err(Outcome::Failed)?;
-    let mut name = split.name.to_vec();
-    if split.trailing_slash {
-        name.push(b'/');
-    }
-    let name = CString::new(name).map_err(|_| Outcome::Failed(Errno::EINVAL))?;
-    Ok(Some(NewEntry {
-        dir_path,
-        dir,
-        name,
-    }))
 }
 
 /// The directory `split`'s last component is in, opened `O_PATH` through
@@ -233,27 +260,6 @@ pub fn open_parent(start: Start, split: &SplitPath<'_>) -> Result<OwnedFd, Errno
         split.parent
     };
     open_at(start, parent, libc::O_PATH | libc::O_DIRECTORY, 0)
-}
-
-/// The path the kernel gives for the open descriptor `fd`: absolute for
-/// a reachable file, `pipe:[N]` and the like for what has no path. An
-/// error when it cannot be read (a path longer than `PATH_MAX`): nothing
-/// is judged by a path the guard could not see.
-pub fn path_of(fd: &OwnedFd) -> Result<Vec<u8>, Errno> {
-    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
-        .map(|path| path.as_os_str().as_bytes().to_vec())
-        .map_err(|err| err.raw_os_error().map_or(Errno::EIO, Errno::from_raw))
-}
-
-/// [`path_of`] a directory, which must be absolute: one the kernel cannot
-/// name from the sandbox's root is refused (`EACCES`).
-pub fn dir_path_of(dir: &OwnedFd) -> Result<Vec<u8>, Errno> {
-    let path = path_of(dir)?;
-    if path.starts_with(b"/") {
-        Ok(path)
-    } else {
-        Err(Errno::EACCES)
-    }
 }
 
 /// `dir/name`, without doubling a slash after `/`.
@@ -276,16 +282,19 @@ mod tests {
     use crate::protocol::{GuardRoot, RootKind};
 
     fn judge() -> Judge {
-        Judge::new(Roots::new(vec![
-            GuardRoot {
-                path: "/tmp".into(),
-                kind: RootKind::Scratch,
-            },
-            GuardRoot {
-                path: "/tmp/ws".into(),
-                kind: RootKind::Project,
-            },
-        ]))
+        Judge::new(
+            Roots::new(vec![
+                GuardRoot {
+                    path: "/tmp".into(),
+                    kind: RootKind::Scratch,
+                },
+                GuardRoot {
+                    path: "/tmp/ws".into(),
+                    kind: RootKind::Project,
+                },
+            ]),
+            OwnMounts::read().unwrap(),
+        )
     }
 
     #[test]

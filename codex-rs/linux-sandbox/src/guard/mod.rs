@@ -60,6 +60,7 @@
 mod calls;
 mod filter;
 mod judge;
+mod mounts;
 mod open;
 mod paths;
 mod perform;
@@ -85,6 +86,7 @@ use crate::proxy::handoff::{channel, receive_listeners, send_listeners};
 use crate::seccomp::{build_filter, exec_filtered};
 use filter::{build_guard_filter, install_with_listener};
 use judge::Judge;
+use mounts::OwnMounts;
 use roots::Roots;
 use supervisor::{Supervisor, probe_fd_delivery};
 use target::View;
@@ -225,6 +227,8 @@ fn start_supervising(
         probe_fd_delivery(listener.as_raw_fd()).map_err(|err| guard_failure(err.to_string()))?;
     let view = View::own()
         .map_err(|err| guard_failure(format!("cannot read the sandbox's /proc: {err}")))?;
+    let mounts = OwnMounts::read()
+        .map_err(|err| guard_failure(format!("cannot read the sandbox's mounts: {err}")))?;
     prctl::set_dumpable(false)
         .map_err(|err| guard_failure(format!("cannot make the supervisor undumpable: {err}")))?;
     detach_stdio()
@@ -246,7 +250,7 @@ fn start_supervising(
         listener,
         delivery,
         view,
-        judge: Judge::new(roots),
+        judge: Judge::new(roots, mounts),
     }))
 }
 

@@ -25,7 +25,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use nix::errno::Errno;
 use nix::unistd::ftruncate;
 
-use super::judge::{Judge, dir_path_of, open_parent, path_of};
+use super::judge::{Judge, open_parent};
 use super::paths::{in_target_view, split_path};
 use super::perform::{Outcome, Start, file_type, is_procfs, open_at, read_link, with_umask};
 
@@ -37,7 +37,7 @@ const MAX_LINKS: u32 = 40;
 const MAX_CREATE_RACES: u32 = 8;
 
 /// An open with `O_CREAT`, as the kernel would carry it out for the
-/// thread `tid`, never creating a protected name nor opening anything
+/// thread `tid` of process `tgid` (`caller`), never creating a protected name nor opening anything
 /// inside a protected entry ([`judge_new`]). `umask` is the caller's,
 /// applied only when something is created.
 pub fn open_creating(
@@ -46,9 +46,10 @@ pub fn open_creating(
     path: &CStr,
     flags: i32,
     mode: u32,
-    tid: i32,
+    caller: (i32, i32),
     umask: impl Fn() -> Result<libc::mode_t, Errno>,
 ) -> Outcome {
+    let (tid, _) = caller;
     if flags & libc::O_DIRECTORY != 0 {
         return Outcome::Failed(Errno::EINVAL);
     }
@@ -73,16 +74,16 @@ pub fn open_creating(
         };
         // Judged whether the name exists or not: an existing entry inside
         // a protected one is not written either.
-        let dir_path = match dir_path_of(&dir) {
+        let dir_path = match judge.dir_path_of(&dir) {
             Ok(dir_path) => dir_path,
-            Err(err) => return Outcome::Failed(err),
+            Err(unjudged) => return unjudged.outcome(&path),
         };
         if let Err(refusal) = judge.judge_new(&dir_path, split.name) {
             return Outcome::Refused(path, refusal);
         }
         let dir_start = Start::of(&dir);
         if is_procfs(&dir) {
-            return open_in_proc(&dir, split.name, flags, tid);
+            return open_in_proc(judge, &dir, split.name, flags, caller, &path);
         }
         // An open cannot create a directory: the kernel answers EISDIR to
         // `O_CREAT` on `.`, `..` and any `name/`, whatever `name` is.
@@ -137,10 +138,7 @@ pub fn open_creating(
                 };
                 let exclusive = flags | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
                 match with_umask(umask, || open_at(dir_start, split.name, exclusive, mode)) {
-                    Ok(created) => {
-                        judge.note_change(false, split.name);
-                        return Outcome::Opened(created);
-                    }
+                    Ok(created) => return Outcome::Opened(created),
                     // Someone else created it first: look again, unless the
                     // caller asked for exclusive creation.
                     Err(Errno::EEXIST | Errno::ELOOP) if flags & libc::O_EXCL == 0 => {
@@ -163,9 +161,18 @@ pub fn open_creating(
 /// and write any process of the sandbox (its own `mem` included), so only
 /// the caller's own entry is served: `/proc/TID` and `/proc/TID/fd`, which
 /// is what `/dev/stdout`, `/dev/fd/N` and `/proc/self/...` come to.
-/// Anything else gets `EACCES`.
-fn open_in_proc(dir: &OwnedFd, name: &[u8], flags: i32, tid: i32) -> Outcome {
-    if !is_callers_proc_entry(dir, tid) {
+/// Anything else gets `EACCES`. The object a link jumps to is judged as
+/// an open for writing of it would be: a descriptor opened `O_PATH` on a
+/// protected file does not make it writable.
+fn open_in_proc(
+    judge: &Judge,
+    dir: &OwnedFd,
+    name: &[u8],
+    flags: i32,
+    caller: (i32, i32),
+    path: &[u8],
+) -> Outcome {
+    if !is_callers_proc_entry(dir, caller.0) {
         return Outcome::Failed(Errno::EACCES);
     }
     let existing = match open_at(Start::of(dir), name, libc::O_PATH, 0) {
@@ -177,8 +184,7 @@ fn open_in_proc(dir: &OwnedFd, name: &[u8], flags: i32, tid: i32) -> Outcome {
     }
     match file_type(&existing) {
         Ok(libc::S_IFDIR) => Outcome::Failed(Errno::EISDIR),
-        Ok(libc::S_IFIFO) => Outcome::FifoToReopen(existing, flags),
-        Ok(_) => reopen(&existing, flags).map_or_else(Outcome::Failed, Outcome::Opened),
+        Ok(_) => write_existing(judge, existing, flags, caller, path),
         Err(err) => Outcome::Failed(err),
     }
 }
@@ -229,17 +235,31 @@ pub fn open_writing(
         // Only with O_NOFOLLOW does the lookup stop at a link.
         return Outcome::Failed(Errno::ELOOP);
     }
-    let existing_path = match path_of(&existing) {
+    write_existing(judge, existing, flags, caller, path.to_bytes())
+}
+
+/// Opens the existing non-link `existing` (`O_PATH`) again with the
+/// caller's `flags`, unless it lies inside a protected entry, on a mount
+/// of another namespace, or is a procfs entry the supervisor may not open
+/// for the caller. `path` is what the command named it by.
+fn write_existing(
+    judge: &Judge,
+    existing: OwnedFd,
+    flags: i32,
+    caller: (i32, i32),
+    path: &[u8],
+) -> Outcome {
+    let existing_path = match judge.path_of(&existing) {
         Ok(existing_path) => existing_path,
-        Err(err) => return Outcome::Failed(err),
+        Err(unjudged) => return unjudged.outcome(path),
     };
     if is_procfs(&existing) && !may_write_proc_entry(&existing_path, caller) {
         return Outcome::Failed(Errno::EACCES);
     }
     if let Err(refusal) = judge.judge_existing(&existing_path) {
-        return Outcome::Refused(path.to_bytes().to_vec(), refusal);
+        return Outcome::Refused(path.to_vec(), refusal);
     }
-    if kind == libc::S_IFIFO {
+    if file_type(&existing) == Ok(libc::S_IFIFO) {
         return Outcome::FifoToReopen(existing, flags);
     }
     reopen(&existing, flags).map_or_else(Outcome::Failed, Outcome::Opened)
@@ -259,9 +279,9 @@ pub fn open_tmpfile(
         Ok(dir) => dir,
         Err(err) => return Outcome::Failed(err),
     };
-    let dir_path = match dir_path_of(&dir) {
+    let dir_path = match judge.dir_path_of(&dir) {
         Ok(dir_path) => dir_path,
-        Err(err) => return Outcome::Failed(err),
+        Err(unjudged) => return unjudged.outcome(path.to_bytes()),
     };
     if let Err(refusal) = judge.judge_existing(&dir_path) {
         return Outcome::Refused(path.to_bytes().to_vec(), refusal);
@@ -287,9 +307,9 @@ pub fn truncate(judge: &Judge, start: Start, path: &CStr, length: i64) -> Outcom
         Ok(_) => return Outcome::Failed(Errno::EINVAL),
         Err(err) => return Outcome::Failed(err),
     }
-    let existing_path = match path_of(&existing) {
+    let existing_path = match judge.path_of(&existing) {
         Ok(existing_path) => existing_path,
-        Err(err) => return Outcome::Failed(err),
+        Err(unjudged) => return unjudged.outcome(path.to_bytes()),
     };
     if let Err(refusal) = judge.judge_existing(&existing_path) {
         return Outcome::Refused(path.to_bytes().to_vec(), refusal);

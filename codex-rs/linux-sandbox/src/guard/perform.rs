@@ -26,7 +26,7 @@ use nix::sys::stat::{Mode, SFlag, fstat, mkdirat, mknodat, umask};
 use nix::sys::statfs::{PROC_SUPER_MAGIC, fstatfs};
 use nix::unistd::{UnlinkatFlags, chdir, fchdir, linkat, symlinkat, unlinkat};
 
-use super::judge::{Judge, NewEntry, Refusal, locate, path_of};
+use super::judge::{Judge, NewEntry, Refusal, Unjudged};
 use super::paths::unix_socket_path;
 use super::roots::Area;
 
@@ -95,10 +95,7 @@ pub fn mkdir(judge: &Judge, start: Start, path: &CStr, mode: u32) -> Outcome {
     match judge.new_entry(start, path) {
         Err(outcome) => outcome,
         Ok(None) => done(mkdirat(start.fd(), path, mode)),
-        Ok(Some(entry)) => {
-            judge.note_change(false, entry.name.to_bytes());
-            done(mkdirat(&entry.dir, entry.name.as_c_str(), mode))
-        }
+        Ok(Some(entry)) => done(mkdirat(&entry.dir, entry.name.as_c_str(), mode)),
     }
 }
 
@@ -109,10 +106,7 @@ pub fn mknod(judge: &Judge, start: Start, path: &CStr, mode: u32, dev: u64) -> O
     match judge.new_entry(start, path) {
         Err(outcome) => outcome,
         Ok(None) => done(mknodat(start.fd(), path, kind, perm, dev)),
-        Ok(Some(entry)) => {
-            judge.note_change(false, entry.name.to_bytes());
-            done(mknodat(&entry.dir, entry.name.as_c_str(), kind, perm, dev))
-        }
+        Ok(Some(entry)) => done(mknodat(&entry.dir, entry.name.as_c_str(), kind, perm, dev)),
     }
 }
 
@@ -121,10 +115,7 @@ pub fn symlink(judge: &Judge, target: &CStr, start: Start, path: &CStr) -> Outco
     match judge.new_entry(start, path) {
         Err(outcome) => outcome,
         Ok(None) => done(symlinkat(target, start.fd(), path)),
-        Ok(Some(entry)) => {
-            judge.note_change(false, entry.name.to_bytes());
-            done(symlinkat(target, &entry.dir, entry.name.as_c_str()))
-        }
+        Ok(Some(entry)) => done(symlinkat(target, &entry.dir, entry.name.as_c_str())),
     }
 }
 
@@ -147,23 +138,20 @@ pub fn link(
     match judge.new_entry(new_start, new) {
         Err(outcome) => outcome,
         Ok(None) => done(linkat(old_start.fd(), old, new_start.fd(), new, at_flags)),
-        Ok(Some(entry)) => {
-            judge.note_change(false, entry.name.to_bytes());
-            done(linkat(
-                old_start.fd(),
-                old,
-                &entry.dir,
-                entry.name.as_c_str(),
-                at_flags,
-            ))
-        }
+        Ok(Some(entry)) => done(linkat(
+            old_start.fd(),
+            old,
+            &entry.dir,
+            entry.name.as_c_str(),
+            at_flags,
+        )),
     }
 }
 
 /// Refuses a link whose source lies inside a protected entry.
 fn judge_link_source(judge: &Judge, start: Start, old: &CStr, flags: i32) -> Result<(), Outcome> {
     let source_path = if old.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
-        path_of_start(start)
+        path_of_start(judge, start)
     } else {
         let follow = if flags & libc::AT_SYMLINK_FOLLOW != 0 {
             0
@@ -171,9 +159,11 @@ fn judge_link_source(judge: &Judge, start: Start, old: &CStr, flags: i32) -> Res
             libc::O_NOFOLLOW
         };
         // An error here is the kernel's error for the link too.
-        open_at(start, old.to_bytes(), libc::O_PATH | follow, 0).and_then(|source| path_of(&source))
+        open_at(start, old.to_bytes(), libc::O_PATH | follow, 0)
+            .map_err(Unjudged::Failed)
+            .and_then(|source| judge.path_of(&source))
     }
-    .map_err(Outcome::Failed)?;
+    .map_err(|unjudged| unjudged.outcome(old.to_bytes()))?;
     judge
         .judge_existing(&source_path)
         .map_err(|refusal| Outcome::Refused(old.to_bytes().to_vec(), refusal))
@@ -193,8 +183,11 @@ pub fn rename(
     flags: u32,
 ) -> Outcome {
     let exchange = flags & libc::RENAME_EXCHANGE != 0;
-    let located = locate(old_start, old)
-        .and_then(|old_entry| locate(new_start, new).map(|new_entry| (old_entry, new_entry)));
+    let located = judge.locate(old_start, old).and_then(|old_entry| {
+        judge
+            .locate(new_start, new)
+            .map(|new_entry| (old_entry, new_entry))
+    });
     let (old_entry, new_entry) = match located {
         Ok(entries) => entries,
         Err(outcome) => return outcome,
@@ -239,18 +232,13 @@ pub fn rename(
     let flags = RenameFlags::from_bits_retain(flags);
     let (old_dir, old_name) = at(old_entry.as_ref(), old_start, old);
     let (new_dir, new_name) = at(new_entry.as_ref(), new_start, new);
-    let moves_dir =
-        is_directory(old_dir, old_name) || (exchange && is_directory(new_dir, new_name));
-    let outcome = done(renameat2(old_dir, old_name, new_dir, new_name, flags));
-    judge.note_change(moves_dir, old_name.to_bytes());
-    judge.note_change(false, new_name.to_bytes());
-    outcome
+    done(renameat2(old_dir, old_name, new_dir, new_name, flags))
 }
 
 /// `unlinkat`: an entry inside a protected one, or a writable root or a
 /// directory above one, is not removed.
 pub fn unlink(judge: &Judge, start: Start, path: &CStr, flags: i32) -> Outcome {
-    let entry = match locate(start, path) {
+    let entry = match judge.locate(start, path) {
         Ok(entry) => entry,
         Err(outcome) => return outcome,
     };
@@ -272,9 +260,7 @@ pub fn unlink(judge: &Judge, start: Start, path: &CStr, flags: i32) -> Outcome {
     } else {
         UnlinkatFlags::NoRemoveDir
     };
-    let outcome = done(unlinkat(dir, name, flags));
-    judge.note_change(removes_dir, name.to_bytes());
-    outcome
+    done(unlinkat(dir, name, flags))
 }
 
 /// The directory and name to make a call with: the located entry's, or
@@ -346,14 +332,12 @@ fn unix_address(addr: &[u8], name: &[u8]) -> Vec<u8> {
 }
 
 /// The path of what a `Start` names (`/` for `AT_FDCWD`, the supervisor's
-/// working directory).
-fn path_of_start(start: Start) -> Result<Vec<u8>, Errno> {
+/// working directory), as [`Judge::path_of`] gives it.
+fn path_of_start(judge: &Judge, start: Start) -> Result<Vec<u8>, Unjudged> {
     if start.0 == libc::AT_FDCWD {
         return Ok(b"/".to_vec());
     }
-    std::fs::read_link(format!("/proc/self/fd/{}", start.0))
-        .map(|path| std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec())
-        .map_err(|err| err.raw_os_error().map_or(Errno::EIO, Errno::from_raw))
+    judge.path_of(start.fd())
 }
 
 /// `openat(start, path, flags | O_CLOEXEC, mode)`.

@@ -182,13 +182,15 @@ impl Supervisor {
                     Ok(umask)
                 };
                 if flags & libc::O_CREAT != 0 {
+                    let tgid = entry.tgid()?;
+                    self.check(id)?;
                     open::open_creating(
                         &self.judge,
                         at.from,
                         &at.path,
                         flags,
                         mode,
-                        caller.tid,
+                        (caller.tid, tgid),
                         umask,
                     )
                 } else if flags & libc::O_TMPFILE == libc::O_TMPFILE {
@@ -537,6 +539,11 @@ fn report_refusal(caller: Caller, call: Option<GuardedCall>, path: &[u8], refusa
         Refusal::MovesRoot => eprintln!(
             "{HELPER_ARGV0}: refused to move or remove {path} ({call} by process {process}): it is a \
              writable root of the sandbox or lies above one"
+        ),
+        Refusal::Foreign => eprintln!(
+            "{HELPER_ARGV0}: refused to change {path} ({call} by process {process}): it lies on a \
+             mount of another mount namespace (a nested sandbox's), where the guard cannot tell \
+             what it is; --disable guard_protected_names allows it"
         ),
     }
 }

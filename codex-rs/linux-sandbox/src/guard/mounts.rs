@@ -1,0 +1,144 @@
+//! Which mounts a path the guard judges may lie on.
+//!
+//! The judge names what it holds by the path the kernel gives for a
+//! descriptor, and that path means what the rules say only on a mount of
+//! the supervisor's own mount namespace. A process of the command may make
+//! a namespace of its own (`unshare -Urm`) and bind a protected directory
+//! (`sub/.git`) anywhere there (`/opt`); the bind's files then read back as
+//! `/opt/...`, and another process of the command can reach them from the
+//! supervisor's view through `/proc/PID/root`, `/proc/PID/cwd`, a
+//! descriptor passed over a socket or a detached mount (`open_tree`). So a
+//! file the guard would change must lie on a mount of its own namespace,
+//! known by its mount id (`statx`, `STATX_MNT_ID`, Linux 5.8; the guard
+//! needs 5.9 anyway). What has no name in any tree (a pipe, a socket, an
+//! unlinked file such as a `memfd`) is judged by no path and may be
+//! written wherever it lives.
+//!
+//! The supervisor's namespace gains a mount only by propagation from the
+//! host (the command has no capability to mount there): an unknown id
+//! reads `/proc/self/mountinfo` again before it is refused.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+
+use nix::errno::Errno;
+use nix::sys::stat::fstat;
+
+/// The mounts of the supervisor's namespace, by id.
+#[derive(Debug)]
+pub struct OwnMounts {
+    ids: RefCell<HashSet<u64>>,
+}
+
+/// Where a descriptor's file lies, for judging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// On a mount of the supervisor's namespace: its path means what the
+    /// rules say.
+    Own,
+    /// Nowhere in a tree (a pipe, a socket, an unlinked file): there is no
+    /// path to judge and nothing protected to reach.
+    Nameless,
+    /// On a mount of another namespace, or detached: its path means
+    /// nothing here.
+    Foreign,
+}
+
+impl OwnMounts {
+    /// The mounts `/proc/self/mountinfo` lists now.
+    pub fn read() -> std::io::Result<OwnMounts> {
+        Ok(OwnMounts {
+            ids: RefCell::new(read_mount_ids()?),
+        })
+    }
+
+    /// Where the file open as `fd` lies. An error when its mount cannot be
+    /// told: nothing is judged by a path the guard could not place.
+    pub fn place(&self, fd: impl AsFd) -> Result<Placement, Errno> {
+        let fd = fd.as_fd();
+        let id = mount_id(fd)?;
+        if self.ids.borrow().contains(&id) {
+            return Ok(Placement::Own);
+        }
+        if is_nameless(fd)? {
+            return Ok(Placement::Nameless);
+        }
+        let now = read_mount_ids()
+            .map_err(|err| err.raw_os_error().map_or(Errno::EIO, Errno::from_raw))?;
+        let known = now.contains(&id);
+        *self.ids.borrow_mut() = now;
+        Ok(if known {
+            Placement::Own
+        } else {
+            Placement::Foreign
+        })
+    }
+}
+
+/// The id of the mount the file open as `fd` lies on.
+fn mount_id(fd: BorrowedFd<'_>) -> Result<u64, Errno> {
+    // SAFETY: an all-zero statx is a valid value of the plain C struct.
+    let mut stat: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: statx with AT_EMPTY_PATH reads the empty string and fills
+    // the struct, both of which live across the call.
+    let result = unsafe {
+        libc::statx(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_STATX_DONT_SYNC,
+            libc::STATX_MNT_ID,
+            &raw mut stat,
+        )
+    };
+    if result < 0 {
+        return Err(Errno::last());
+    }
+    if stat.stx_mask & libc::STATX_MNT_ID == 0 {
+        return Err(Errno::EACCES);
+    }
+    Ok(stat.stx_mnt_id)
+}
+
+/// Whether `fd` is a pipe or socket, or a non-directory with no link left.
+fn is_nameless(fd: BorrowedFd<'_>) -> Result<bool, Errno> {
+    let stat = fstat(fd)?;
+    let kind = stat.st_mode & libc::S_IFMT;
+    Ok(kind == libc::S_IFIFO
+        || kind == libc::S_IFSOCK
+        || (kind != libc::S_IFDIR && stat.st_nlink == 0))
+}
+
+/// The ids in `/proc/self/mountinfo`: the first field of each line.
+fn read_mount_ids() -> std::io::Result<HashSet<u64>> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo")?;
+    Ok(mount_ids(&text))
+}
+
+fn mount_ids(mountinfo: &str) -> HashSet<u64> {
+    mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').next()?.parse().ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_ids_are_the_first_field_of_each_line() {
+        let text = "22 1 0:21 / / rw shared:1 - tmpfs tmpfs rw\n\
+                    31 22 8:1 /ws /ws rw - ext4 /dev/sda1 rw\n";
+        assert_eq!(mount_ids(text), HashSet::from([22, 31]));
+    }
+
+    #[test]
+    fn files_here_are_own_and_pipes_nameless() {
+        let mounts = OwnMounts::read().unwrap();
+        let root = std::fs::File::open("/").unwrap();
+        assert_eq!(mounts.place(&root), Ok(Placement::Own));
+        let (reader, _writer) = nix::unistd::pipe().unwrap();
+        assert_eq!(mounts.place(&reader), Ok(Placement::Nameless));
+    }
+}
