@@ -293,6 +293,12 @@ fn explain_scan(
     let request = crate::scan::ScanRequest::for_policy(sandbox);
     if !sandbox.protect_metadata {
         let _ = writeln!(out, "scan: no nested names protected");
+    } else if sandbox.project_roots().next().is_none() {
+        let _ = writeln!(
+            out,
+            "scan: none for nested {}: no project root is writable",
+            names_with_slashes()
+        );
     } else if request.protect_under.is_empty() {
         let _ = writeln!(
             out,

@@ -157,21 +157,37 @@ fn unix_stream_only() -> Result<Vec<SeccompRule>, SeccompError> {
 /// Installs `filter` on this (single-threaded) process and execs
 /// `command`, in `cwd` and with exactly `env` when given (else with this
 /// process's environment, which bwrap set): the last step of every pipeline that
-/// starts the command itself (the inner stage, the guard's child, legacy
-/// Landlock). `no_new_privs` must be set already. Returns only with the
-/// step that failed and why; the command has not run then.
+/// starts the command itself (the inner stage, legacy Landlock).
+/// `no_new_privs` must be set already. Returns only with the step that
+/// failed and why; the command has not run then.
 pub fn exec_filtered(
     filter: &BpfProgram,
     command: &[OsString],
     cwd: Option<&Path>,
     env: Option<&CommandEnvironment>,
 ) -> Result<Infallible, StageReport> {
+    install_filter(filter)?;
+    exec_command(command, cwd, env)
+}
+
+/// Installs `filter` on every thread of this process (and every child it
+/// forks from now on). `no_new_privs` must be set already.
+pub fn install_filter(filter: &BpfProgram) -> Result<(), StageReport> {
     seccompiler::apply_filter_all_threads(filter).map_err(|err| {
         StageReport::new(
             StageStep::Seccomp,
             format!("cannot install the seccomp filter: {err}"),
         )
-    })?;
+    })
+}
+
+/// Execs `command` as [`exec_filtered`] does, under the filters already
+/// installed.
+pub fn exec_command(
+    command: &[OsString],
+    cwd: Option<&Path>,
+    env: Option<&CommandEnvironment>,
+) -> Result<Infallible, StageReport> {
     let (program, rest) = command
         .split_first()
         .ok_or_else(|| StageReport::new(StageStep::Exec, "no command to run"))?;

@@ -274,6 +274,59 @@ fn a_repository_swapped_in_from_outside_is_read_only_at_once() {
     assert_eq!(read(&world.ws.join("store/g/config")).unwrap(), before);
 }
 
+/// A directory above the workspace renamed while the command runs (by
+/// another sandbox sharing `/tmp`, or the host) moves the workspace's
+/// path, here from one place in scratch space to another: what lies in
+/// the workspace is still judged as the workspace's.
+#[test]
+fn a_rename_above_the_workspace_changes_nothing() {
+    require_sandbox!();
+    if unguarded_pass() {
+        eprintln!("SKIPPED: without the guard a new repository may be made below the top");
+        return;
+    }
+    let world = World::new();
+    world.config(&format!(
+        "{TEST_PROFILE_CONFIG}\":slash_tmp\" = \"write\"\n"
+    ));
+    repository(&world, "vendor/lib");
+    let config = world.ws.join("vendor/lib/.git/config");
+    let before = read(&config).unwrap();
+    let script = "echo ready && while [ ! -e renamed ]; do sleep 0.02; done; \
+                  mkdir .codex; mkdir -p sub && mkdir sub/.git; \
+                  echo evil >> vendor/lib/.git/config; \
+                  echo evil > vendor/lib/.git/hooks/pre-commit; \
+                  echo work > file && echo done";
+    let mut child = world
+        .guarded(&[], &["sh", "-c", script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "ready\n");
+    let base = world.ws.parent().unwrap().to_path_buf();
+    let moved = base.with_file_name(format!(
+        "{}-moved",
+        base.file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::rename(&base, &moved).unwrap();
+    std::fs::write(moved.join("ws/renamed"), "").unwrap();
+    let output = child.wait_with_output().unwrap();
+    std::fs::rename(&moved, &base).unwrap();
+    assert!(stdout(&output).ends_with("done\n"), "{}", stderr(&output));
+    assert_eq!(read(&world.ws.join("file")).as_deref(), Some("work\n"));
+    assert!(!exists(&world.ws.join(".codex")));
+    assert!(!exists(&world.ws.join("sub/.git")));
+    assert_eq!(read(&config).unwrap(), before);
+    assert!(!exists(&world.ws.join("vendor/lib/.git/hooks/pre-commit")));
+}
+
 /// The workspace, here in `/tmp` and so inside a temporary root, cannot be
 /// moved, replaced or removed, nor can any directory above it: moved away
 /// it would be scratch space, and could come back holding a repository.

@@ -18,12 +18,14 @@
 //!   tree;
 //! - a writable root, and every directory above one, stays where it is.
 
+use std::cell::{Ref, RefCell};
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
 use nix::errno::Errno;
 
+use super::anchors::Anchors;
 use super::mounts::{OwnMounts, Placement};
 use super::paths::{SplitPath, split_path};
 use super::perform::{Outcome, Start, open_at};
@@ -103,23 +105,38 @@ impl From<Errno> for Unjudged {
     }
 }
 
-/// The guard's rules for one sandbox: its writable roots and the mounts
-/// of its namespace.
+/// The guard's rules for one sandbox: its writable roots, held open, as
+/// the kernel names them at the current call, and the mounts of its
+/// namespace.
 #[derive(Debug)]
 pub struct Judge {
-    roots: Roots,
+    anchors: Anchors,
+    roots: RefCell<Roots>,
     mounts: OwnMounts,
 }
 
 impl Judge {
-    /// The rules for `roots`, in the namespace whose mounts are `mounts`.
-    pub fn new(roots: Roots, mounts: OwnMounts) -> Self {
-        Judge { roots, mounts }
+    /// The rules for the roots `anchors` hold, in the namespace whose
+    /// mounts are `mounts`.
+    pub fn new(anchors: Anchors, mounts: OwnMounts) -> Result<Self, Errno> {
+        let roots = RefCell::new(anchors.current()?);
+        Ok(Judge {
+            anchors,
+            roots,
+            mounts,
+        })
     }
 
-    /// The writable roots.
-    pub fn roots(&self) -> &Roots {
-        &self.roots
+    /// Reads where the roots are now: done before each held call, whose
+    /// paths are all judged against that reading.
+    pub fn refresh(&self) -> Result<(), Errno> {
+        *self.roots.borrow_mut() = self.anchors.current()?;
+        Ok(())
+    }
+
+    /// The writable roots, as of the last [`Judge::refresh`].
+    pub fn roots(&self) -> Ref<'_, Roots> {
+        self.roots.borrow()
     }
 
     /// Locates the entry `path` names (from `start`) and judges it as new.
@@ -141,7 +158,7 @@ impl Judge {
     /// real path is `dir_path`.
     pub fn judge_new(&self, dir_path: &[u8], name: &[u8]) -> Result<(), Refusal> {
         if is_protected_name(trim_slash(name))
-            && !self.roots.area_of(dir_path).allows_protected_names()
+            && !self.roots().area_of(dir_path).allows_protected_names()
         {
             return Err(Refusal::NewName);
         }
@@ -152,7 +169,7 @@ impl Judge {
     /// removed, moved away or linked elsewhere (and, for a directory, have
     /// entries made in it).
     pub fn judge_existing(&self, path: &[u8]) -> Result<(), Refusal> {
-        if self.roots.is_inside_protected(path) || self.in_git_dir(path) {
+        if self.roots().is_inside_protected(path) || self.in_git_dir(path) {
             Err(Refusal::Inside)
         } else {
             Ok(())
@@ -188,14 +205,26 @@ impl Judge {
     /// mount of another namespace ([`Unjudged::Foreign`]), whose path means
     /// something else, nor when it cannot be read (a path longer than
     /// `PATH_MAX`): nothing is judged by a path the guard could not see.
+    /// A file on a writable root's mount whose path does not lie in that
+    /// root, as last read, was named across a rename of a directory above
+    /// the root: `EAGAIN`, never a verdict by the wrong root.
     pub fn path_of(&self, fd: impl AsFd) -> Result<Vec<u8>, Unjudged> {
         let fd = fd.as_fd();
-        if self.mounts.place(fd)? == Placement::Foreign {
+        let (placement, mount) = self.mounts.place(fd)?;
+        if placement == Placement::Foreign {
             return Err(Unjudged::Foreign);
         }
-        std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        let path = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
             .map(|path| path.as_os_str().as_bytes().to_vec())
-            .map_err(|err| Unjudged::Failed(err.raw_os_error().map_or(Errno::EIO, Errno::from_raw)))
+            .map_err(|err| {
+                Unjudged::Failed(err.raw_os_error().map_or(Errno::EIO, Errno::from_raw))
+            })?;
+        if let Some(root) = self.anchors.root_on(mount)
+            && self.roots().deepest_index(&path) != Some(root)
+        {
+            return Err(Unjudged::Failed(Errno::EAGAIN));
+        }
+        Ok(path)
     }
 
     /// [`Judge::path_of`] a directory, which must be absolute: one the
@@ -212,10 +241,11 @@ impl Judge {
     /// Whether `path`, or a directory above it strictly below its project
     /// root, is a git directory. Nothing outside a project root is.
     fn in_git_dir(&self, path: &[u8]) -> bool {
-        if self.roots.area_of(path) != Area::Project {
+        let roots = self.roots();
+        if roots.area_of(path) != Area::Project {
             return false;
         }
-        let Some(root) = self.roots.project_root_of(path) else {
+        let Some(root) = roots.project_root_of(path) else {
             return false;
         };
         let path = trim_slash(path);
@@ -281,9 +311,12 @@ mod tests {
     use super::*;
     use crate::protocol::{GuardRoot, RootKind};
 
+    /// A judge whose roots are only paths (none is held open): what
+    /// [`Judge::refresh`] would read is set directly.
     fn judge() -> Judge {
-        Judge::new(
-            Roots::new(vec![
+        Judge {
+            anchors: Anchors::default(),
+            roots: RefCell::new(Roots::new(vec![
                 GuardRoot {
                     path: "/tmp".into(),
                     kind: RootKind::Scratch,
@@ -292,9 +325,9 @@ mod tests {
                     path: "/tmp/ws".into(),
                     kind: RootKind::Project,
                 },
-            ]),
-            OwnMounts::read().unwrap(),
-        )
+            ])),
+            mounts: OwnMounts::default(),
+        }
     }
 
     #[test]

@@ -57,6 +57,7 @@
 //! - It needs `/proc` in the sandbox and Linux 5.9 (`SECCOMP_ADDFD`); the
 //!   outer stage refuses to start without `/proc`.
 
+mod anchors;
 mod calls;
 mod filter;
 mod judge;
@@ -83,11 +84,11 @@ use nix::unistd::{ForkResult, Pid, fork};
 
 use crate::protocol::{GuardRoot, HELPER_ARGV0, StageReport, StageStep, exit_status};
 use crate::proxy::handoff::{channel, receive_listeners, send_listeners};
-use crate::seccomp::{build_filter, exec_filtered};
+use crate::seccomp::{build_filter, exec_command, install_filter};
+use anchors::Anchors;
 use filter::{build_guard_filter, install_with_listener};
 use judge::Judge;
 use mounts::OwnMounts;
-use roots::Roots;
 use supervisor::{Supervisor, probe_fd_delivery};
 use target::View;
 
@@ -113,7 +114,8 @@ pub fn run_guarded(
         Ok(ForkResult::Parent { child }) => child,
         Ok(ForkResult::Child) => {
             drop(prepared.supervisor_end);
-            let Err(failure) = become_command(&prepared.filters, prepared.command_end, command);
+            let Err(failure) =
+                become_command(&prepared.guard_filter, prepared.command_end, command);
             failure.write_and_exit(&mut report)
         }
         Err(err) => {
@@ -121,11 +123,7 @@ pub fn run_guarded(
         }
     };
     drop(prepared.command_end);
-    match start_supervising(
-        prepared.supervisor_end,
-        &prepared.filters,
-        Roots::new(roots),
-    ) {
+    match start_supervising(prepared.supervisor_end, roots) {
         Ok(Some(supervisor)) => {
             drop(report);
             supervise(supervisor, pid)
@@ -145,47 +143,42 @@ fn guard_failure(message: String) -> StageReport {
     StageReport::new(StageStep::Guard, message)
 }
 
-/// The two filters, compiled before the fork.
-struct Filters {
-    base: seccompiler::BpfProgram,
-    guard: seccompiler::BpfProgram,
-}
-
 struct Prepared {
-    filters: Filters,
+    /// The guard's filter, compiled before the fork.
+    guard_filter: seccompiler::BpfProgram,
     supervisor_end: OwnedFd,
     command_end: OwnedFd,
 }
 
-/// Everything that can fail before the fork: the filters, the channel,
-/// subreaping.
+/// Everything that can fail before the fork: the base filter, installed
+/// here once for the supervisor and the command alike (each filter costs
+/// a compile in the kernel), the guard's filter, the channel, subreaping.
 fn prepare(network: NetworkMode) -> Result<Prepared, StageReport> {
-    let filters = Filters {
-        base: build_filter(network)
-            .map_err(|err| StageReport::new(StageStep::Seccomp, err.to_string()))?,
-        guard: build_guard_filter().map_err(|err| guard_failure(err.to_string()))?,
-    };
+    let base = build_filter(network)
+        .map_err(|err| StageReport::new(StageStep::Seccomp, err.to_string()))?;
+    let guard_filter = build_guard_filter().map_err(|err| guard_failure(err.to_string()))?;
+    install_filter(&base)?;
     let (supervisor_end, command_end) = channel()
         .map_err(|err| guard_failure(format!("cannot create the guard's channel: {err}")))?;
     prctl::set_child_subreaper(true)
         .map_err(|err| guard_failure(format!("cannot become a subreaper: {err}")))?;
     Ok(Prepared {
-        filters,
+        guard_filter,
         supervisor_end,
         command_end,
     })
 }
 
-/// The child: installs the guard's filter, hands its listener to the
-/// supervisor and waits until the supervisor holds it, installs the base
-/// filter and execs the command. Returns only with the reason a step
-/// failed.
+/// The child, under the base filter already: installs the guard's
+/// filter, hands its listener to the supervisor and waits until the
+/// supervisor holds it, then execs the command. Returns only with the
+/// reason a step failed.
 fn become_command(
-    filters: &Filters,
+    guard_filter: &seccompiler::BpfProgram,
     channel: OwnedFd,
     command: &[OsString],
 ) -> Result<Infallible, StageReport> {
-    let listener = install_with_listener(&filters.guard).map_err(|err| {
+    let listener = install_with_listener(guard_filter).map_err(|err| {
         guard_failure(format!("cannot install the guard's seccomp filter (seccomp user notification, Linux 5.0): {err}"))
     })?;
     send_listeners(channel.as_fd(), &[(0, listener.as_fd())]).map_err(|err| {
@@ -206,7 +199,7 @@ fn become_command(
         ));
     }
     drop(channel);
-    exec_filtered(&filters.base, command, None, None)
+    exec_command(command, None, None)
 }
 
 /// The parent, before the command starts: takes the listener, checks what
@@ -214,8 +207,7 @@ fn become_command(
 /// `Ok(None)` when the child stopped before handing the listener over.
 fn start_supervising(
     channel: OwnedFd,
-    filters: &Filters,
-    roots: Roots,
+    roots: Vec<GuardRoot>,
 ) -> Result<Option<Supervisor>, StageReport> {
     let received = receive_listeners(channel.as_fd())
         .map_err(|err| guard_failure(format!("cannot receive the guard's listener: {err}")))?;
@@ -227,8 +219,13 @@ fn start_supervising(
         probe_fd_delivery(listener.as_raw_fd()).map_err(|err| guard_failure(err.to_string()))?;
     let view = View::own()
         .map_err(|err| guard_failure(format!("cannot read the sandbox's /proc: {err}")))?;
-    let mounts = OwnMounts::read()
-        .map_err(|err| guard_failure(format!("cannot read the sandbox's mounts: {err}")))?;
+    let judge = Anchors::open(roots)
+        .map_err(guard_failure)
+        .and_then(|anchors| {
+            Judge::new(anchors, OwnMounts::default()).map_err(|err| {
+                guard_failure(format!("cannot read where the writable roots are: {err}"))
+            })
+        })?;
     prctl::set_dumpable(false)
         .map_err(|err| guard_failure(format!("cannot make the supervisor undumpable: {err}")))?;
     detach_stdio()
@@ -238,11 +235,6 @@ fn start_supervising(
     // into /proc/self/cwd) on the read-only root, not in the workspace.
     std::env::set_current_dir("/")
         .map_err(|err| guard_failure(format!("cannot leave the workspace directory: {err}")))?;
-    seccompiler::apply_filter_all_threads(&filters.base).map_err(|err| {
-        guard_failure(format!(
-            "cannot install the supervisor's seccomp filter: {err}"
-        ))
-    })?;
     File::from(channel)
         .write_all(&[1])
         .map_err(|err| guard_failure(format!("cannot start the command: {err}")))?;
@@ -250,7 +242,7 @@ fn start_supervising(
         listener,
         delivery,
         view,
-        judge: Judge::new(roots, mounts),
+        judge,
     }))
 }
 

@@ -15,7 +15,9 @@
 //! written wherever it lives.
 //!
 //! The supervisor's namespace gains a mount only by propagation from the
-//! host (the command has no capability to mount there): an unknown id
+//! host (the command has no capability to mount there), so its mounts are
+//! read when first needed (many commands never write, and reading them
+//! costs a start-up as much as a seccomp filter does), and an unknown id
 //! reads `/proc/self/mountinfo` again before it is refused.
 
 use std::cell::RefCell;
@@ -25,10 +27,10 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use nix::errno::Errno;
 use nix::sys::stat::fstat;
 
-/// The mounts of the supervisor's namespace, by id.
-#[derive(Debug)]
+/// The mounts of the supervisor's namespace, by id, read on first use.
+#[derive(Debug, Default)]
 pub struct OwnMounts {
-    ids: RefCell<HashSet<u64>>,
+    ids: RefCell<Option<HashSet<u64>>>,
 }
 
 /// Where a descriptor's file lies, for judging.
@@ -46,19 +48,22 @@ pub enum Placement {
 }
 
 impl OwnMounts {
-    /// The mounts `/proc/self/mountinfo` lists now.
-    pub fn read() -> std::io::Result<OwnMounts> {
-        Ok(OwnMounts {
-            ids: RefCell::new(read_mount_ids()?),
-        })
-    }
-
-    /// Where the file open as `fd` lies. An error when its mount cannot be
-    /// told: nothing is judged by a path the guard could not place.
-    pub fn place(&self, fd: impl AsFd) -> Result<Placement, Errno> {
+    /// Where the file open as `fd` lies, and the id of its mount. An error
+    /// when its mount cannot be told: nothing is judged by a path the guard
+    /// could not place.
+    pub fn place(&self, fd: impl AsFd) -> Result<(Placement, u64), Errno> {
         let fd = fd.as_fd();
         let id = mount_id(fd)?;
-        if self.ids.borrow().contains(&id) {
+        Ok((self.placement(fd, id)?, id))
+    }
+
+    fn placement(&self, fd: BorrowedFd<'_>, id: u64) -> Result<Placement, Errno> {
+        if self
+            .ids
+            .borrow()
+            .as_ref()
+            .is_some_and(|ids| ids.contains(&id))
+        {
             return Ok(Placement::Own);
         }
         if is_nameless(fd)? {
@@ -67,7 +72,7 @@ impl OwnMounts {
         let now = read_mount_ids()
             .map_err(|err| err.raw_os_error().map_or(Errno::EIO, Errno::from_raw))?;
         let known = now.contains(&id);
-        *self.ids.borrow_mut() = now;
+        *self.ids.borrow_mut() = Some(now);
         Ok(if known {
             Placement::Own
         } else {
@@ -77,7 +82,7 @@ impl OwnMounts {
 }
 
 /// The id of the mount the file open as `fd` lies on.
-fn mount_id(fd: BorrowedFd<'_>) -> Result<u64, Errno> {
+pub(super) fn mount_id(fd: BorrowedFd<'_>) -> Result<u64, Errno> {
     // SAFETY: an all-zero statx is a valid value of the plain C struct.
     let mut stat: libc::statx = unsafe { std::mem::zeroed() };
     // SAFETY: statx with AT_EMPTY_PATH reads the empty string and fills
@@ -135,10 +140,10 @@ mod tests {
 
     #[test]
     fn files_here_are_own_and_pipes_nameless() {
-        let mounts = OwnMounts::read().unwrap();
+        let mounts = OwnMounts::default();
         let root = std::fs::File::open("/").unwrap();
-        assert_eq!(mounts.place(&root), Ok(Placement::Own));
+        assert_eq!(mounts.place(&root).unwrap().0, Placement::Own);
         let (reader, _writer) = nix::unistd::pipe().unwrap();
-        assert_eq!(mounts.place(&reader), Ok(Placement::Nameless));
+        assert_eq!(mounts.place(&reader).unwrap().0, Placement::Nameless);
     }
 }

@@ -99,15 +99,23 @@ impl Roots {
                 .any(|root| is_within(root_bytes(root), path))
     }
 
-    /// The deepest root that is `path` or lies above it.
-    fn deepest_root(&self, path: &[u8]) -> Option<&GuardRoot> {
+    /// The position (in the order they were given) of the deepest root that is
+    /// `path` or lies above it.
+    pub fn deepest_index(&self, path: &[u8]) -> Option<usize> {
         if !path.starts_with(b"/") {
             return None;
         }
         self.roots
             .iter()
-            .filter(|root| is_within(path, root_bytes(root)))
-            .max_by_key(|root| trim_slashes(root_bytes(root)).len())
+            .enumerate()
+            .filter(|(_, root)| is_within(path, root_bytes(root)))
+            .max_by_key(|(_, root)| trim_slashes(root_bytes(root)).len())
+            .map(|(index, _)| index)
+    }
+
+    /// The deepest root that is `path` or lies above it.
+    fn deepest_root(&self, path: &[u8]) -> Option<&GuardRoot> {
+        self.deepest_index(path).map(|index| &self.roots[index])
     }
 }
 

@@ -124,8 +124,12 @@ impl Supervisor {
         ready && events.contains(PollFlags::POLLHUP) && !events.contains(PollFlags::POLLIN)
     }
 
-    /// Judges and carries out `call` for `caller`.
+    /// Judges and carries out `call` for `caller`, against where the
+    /// writable roots are now.
     fn carry_out(&self, id: u64, caller: Caller, call: Option<GuardedCall>) -> Outcome {
+        if let Err(err) = self.judge.refresh() {
+            return Outcome::Failed(err);
+        }
         match self.prepare(id, caller, call) {
             Ok(outcome) => outcome,
             Err(err) => Outcome::Failed(err),

@@ -317,7 +317,14 @@ pub fn plan(
                 rule.outcome = Outcome::MissingMasked(first_missing);
             }
             (_, RealKind::Missing { .. }) => rule.outcome = Outcome::MissingSkipped,
-            _ if rule.access == parent_access => rule.outcome = Outcome::Inherited,
+            // With the guard every writable root is a mount of its own: the
+            // guard tells which root a directory is in by its mount, which
+            // no rename of a directory above the root can change.
+            _ if rule.access == parent_access
+                && !(guarded && guard_roots.iter().any(|root| root.path == rule.path)) =>
+            {
+                rule.outcome = Outcome::Inherited
+            }
             (_, kind) => {
                 rule.outcome = Outcome::Mounted;
                 ops.push(match (rule.access, kind) {

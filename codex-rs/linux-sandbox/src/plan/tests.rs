@@ -192,9 +192,31 @@ fn read_only_islands_and_files_masked_with_dev_null() {
 #[test]
 fn rules_equal_to_their_parent_mount_nothing() {
     let fs = FakeFs::new().dir("/ws/sub").dir("/etc");
+    let rules = [
+        ("/", Read),
+        ("/ws", Write),
+        ("/ws/sub", Write),
+        ("/etc", Read),
+    ];
+    let mut policy = policy(&rules, "/ws", NetworkMode::Restricted);
+    policy.guard_protected_names = false;
+    let plan = plan(&policy, &ScanReport::empty(), ProcMode::Mount, &fs).unwrap();
+    assert_eq!(rule(&plan, "/ws/sub").outcome, Outcome::Inherited);
+    assert_eq!(rule(&plan, "/etc").outcome, Outcome::Inherited);
+    assert!(!plan.ops.contains(&Bind("/ws/sub".into())));
+    assert!(!plan.ops.contains(&RoBind("/etc".into())));
+}
+
+/// The guard tells a directory's root by its mount: each writable root is
+/// bound on its own, a nested one too, after the root it lies in.
+#[test]
+fn with_the_guard_every_writable_root_is_a_mount_of_its_own() {
+    let fs = FakeFs::new().dir("/ws/sub").dir("/etc").dir("/tmp/ws2");
     let plan = plan_for(
         &[
             ("/", Read),
+            ("/tmp", Write),
+            ("/tmp/ws2", Write),
             ("/ws", Write),
             ("/ws/sub", Write),
             ("/etc", Read),
@@ -202,10 +224,12 @@ fn rules_equal_to_their_parent_mount_nothing() {
         "/ws",
         &fs,
     );
-    assert_eq!(rule(&plan, "/ws/sub").outcome, Outcome::Inherited);
+    for root in ["/tmp", "/tmp/ws2", "/ws", "/ws/sub"] {
+        assert_eq!(rule(&plan, root).outcome, Outcome::Mounted, "{root}");
+    }
+    assert!(position(&plan, &Bind("/tmp".into())) < position(&plan, &Bind("/tmp/ws2".into())));
+    assert!(position(&plan, &Bind("/ws".into())) < position(&plan, &Bind("/ws/sub".into())));
     assert_eq!(rule(&plan, "/etc").outcome, Outcome::Inherited);
-    assert!(!plan.ops.contains(&Bind("/ws/sub".into())));
-    assert!(!plan.ops.contains(&RoBind("/etc".into())));
 }
 
 #[test]

@@ -1,0 +1,90 @@
+//! The writable roots, held open while the command runs, so the guard
+//! knows where each one is now and which mount is each one's.
+//!
+//! The guard judges a directory by its path, and a path is relative to
+//! the roots: but a root's own path changes when anything renames a
+//! directory above it, which the command cannot do here but another
+//! sandbox sharing `/tmp`, or a host process, can. A workspace in `/tmp`
+//! renamed from above would then read back as scratch space. So each root
+//! is held open from the start and its path read again for every held
+//! call; and since with the guard every writable root is a mount of its
+//! own (the planner binds each), a directory on a root's mount whose path
+//! does not lie in that root's current path was read across a rename, and
+//! the call fails (`EAGAIN`) rather than be judged by the wrong root.
+//! Mounts follow no rename: the mount a directory lies on says which root
+//! it is in, whatever its path reads.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+
+use nix::errno::Errno;
+
+use super::mounts::mount_id;
+use super::perform::{Start, open_at};
+use super::roots::Roots;
+use crate::protocol::GuardRoot;
+
+/// The roots, each open (`O_PATH`) with the id of its mount.
+#[derive(Debug, Default)]
+pub struct Anchors {
+    roots: Vec<Anchor>,
+}
+
+#[derive(Debug)]
+struct Anchor {
+    root: GuardRoot,
+    dir: OwnedFd,
+    mount: u64,
+}
+
+impl Anchors {
+    /// Opens each of `roots` at the path the outer stage planned, which
+    /// must be a mount of its own (the root of its mount, or `/`). An
+    /// error names the root and why, and the guard does not start.
+    pub fn open(roots: Vec<GuardRoot>) -> Result<Anchors, String> {
+        let mut anchors = Vec::with_capacity(roots.len());
+        for root in roots {
+            let path = root.path.as_os_str().as_bytes();
+            let shown = root.path.display();
+            let dir = open_at(
+                Start::CWD,
+                path,
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                0,
+            )
+            .map_err(|err| format!("cannot hold the writable root {shown}: {err}"))?;
+            let mount = mount_id(dir.as_fd())
+                .map_err(|err| format!("cannot tell the mount of {shown}: {err}"))?;
+            let parent = open_at(Start::of(&dir), b"..", libc::O_PATH | libc::O_DIRECTORY, 0)
+                .and_then(|parent| mount_id(parent.as_fd()))
+                .map_err(|err| format!("cannot tell the mount above {shown}: {err}"))?;
+            if parent == mount && path != b"/" {
+                return Err(format!(
+                    "the writable root {shown} is not a mount of its own in the sandbox"
+                ));
+            }
+            anchors.push(Anchor { root, dir, mount });
+        }
+        Ok(Anchors { roots: anchors })
+    }
+
+    /// The roots at the paths the kernel gives for them now, in the order
+    /// they were opened.
+    pub fn current(&self) -> Result<Roots, Errno> {
+        let mut roots = Vec::with_capacity(self.roots.len());
+        for anchor in &self.roots {
+            let path = std::fs::read_link(format!("/proc/self/fd/{}", anchor.dir.as_raw_fd()))
+                .map_err(|err| err.raw_os_error().map_or(Errno::EIO, Errno::from_raw))?;
+            roots.push(GuardRoot {
+                path,
+                kind: anchor.root.kind,
+            });
+        }
+        Ok(Roots::new(roots))
+    }
+
+    /// The position of the root whose mount is `mount`, if any.
+    pub fn root_on(&self, mount: u64) -> Option<usize> {
+        self.roots.iter().position(|anchor| anchor.mount == mount)
+    }
+}
