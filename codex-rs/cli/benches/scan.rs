@@ -6,7 +6,7 @@
 //!
 //! # Part 1: setup time on a 200,000-file tree
 //!
-//! A tree of 200,000 files (2,000 directories, 10 secrets, 5 nested
+//! A tree of 200,000 files (20,000 directories, 10 secrets, 5 nested
 //! repositories) is generated once under Cargo's target directory. Timed,
 //! interleaved round by round (forwards, then backwards):
 //! - **R** `rg --files --hidden --no-ignore TREE`, the baseline;
@@ -17,6 +17,18 @@
 //!
 //! Reported: median(S10) / median(R) (target <= 1.2) and the spread of
 //! S1, S10 and S50 (target: within 10%).
+//!
+//! # Part 3: start-up in that tree, the default pipeline
+//!
+//! `codex sandbox -P :workspace -- /bin/true` run in the tree (guard on:
+//! nothing is scanned), with 20,000 more files in a directory of `/tmp`,
+//! against raw bwrap with the same mounts (`--explain`'s bwrap command with
+//! `/bin/true` in place of the inner stage, as in the startup bench), and
+//! the default profile (`codex sandbox -- /bin/true`) against its own raw
+//! bwrap. Every start is a first start: nothing is kept between runs, so
+//! the median is also what the first start costs, compared with `rg
+//! --files` over the tree. Reported: W / WB (target <= 1.5) and W / R
+//! (target <= 1).
 //!
 //! # Part 2: start-up with 100 masks
 //!
@@ -45,10 +57,15 @@ mod linux {
     use std::path::{Path, PathBuf};
     use std::process::Command;
 
-    use crate::support::{Variant, count_from_env, ms, run_rounds, verdict};
+    use crate::support::{Variant, count_from_env, ms, raw_bwrap_argv, run_rounds, verdict};
 
     const FILES: usize = 200_000;
-    const DIRS: usize = 2_000;
+    const DIRS: usize = 20_000;
+    /// Files put in a directory of `/tmp` for part 3.
+    const TMP_FILES: usize = 20_000;
+    /// Rounds of part 3.
+    const TREE_START_ROUNDS: usize = 50;
+    const TARGET_TREE_RATIO: f64 = 1.5;
     const WARM_UPS: usize = 2;
     const DEFAULT_ROUNDS: usize = 15;
     const MASK_ROUNDS: usize = 100;
@@ -127,7 +144,7 @@ mod linux {
             verdict(ratio <= TARGET_RATIO)
         );
         println!(
-            "median(G10) / median(R) = {:.3}   (scan through rg, for comparison)",
+            "median(N) / median(R) = {:.3}   (no globs: nothing to scan with the guard)",
             median(4) / median(0)
         );
         let by_patterns = [median(1), median(2), median(3)];
@@ -140,6 +157,8 @@ mod linux {
             TARGET_SPREAD * 100.0,
             verdict(spread <= TARGET_SPREAD)
         );
+
+        tree_starts(codex, rg, &tree)?;
 
         let workspace = tempfile::tempdir().map_err(|err| format!("workspace: {err}"))?;
         for index in 0..100 {
@@ -166,6 +185,78 @@ mod linux {
         println!(
             "100 masks add {:.2} ms to start-up (median)",
             ms(masks[1].median()) - ms(masks[0].median())
+        );
+        Ok(())
+    }
+
+    /// Part 3: starts in the tree with `/tmp` holding `TMP_FILES` more,
+    /// with the built-in profiles (an empty `CODEX_HOME`).
+    fn tree_starts(codex: &str, rg: &str, tree: &Path) -> Result<(), String> {
+        let codex_home = tempfile::tempdir().map_err(|err| format!("CODEX_HOME: {err}"))?;
+        let codex_home = codex_home.path();
+        let busy_tmp = tempfile::Builder::new()
+            .prefix("codex-bench-tmp")
+            .tempdir_in("/tmp")
+            .map_err(|err| format!("a directory in /tmp: {err}"))?;
+        for index in 0..TMP_FILES {
+            std::fs::write(busy_tmp.path().join(format!("f{index}")), "")
+                .map_err(|err| format!("/tmp file: {err}"))?;
+        }
+        let base = |program: &str| {
+            let mut command = Command::new(program);
+            command
+                .current_dir(tree)
+                .env("CODEX_HOME", codex_home)
+                .env_remove("RUST_LOG");
+            command
+        };
+        let workspace = ["-P", ":workspace"];
+        let tree_arg = tree.to_string_lossy().into_owned();
+        let mut variants = [
+            Variant::new(
+                "W    codex sandbox -P :workspace",
+                [codex, "sandbox", "-P", ":workspace", "--", "/bin/true"],
+            ),
+            Variant::new(
+                "WB   bwrap, same mounts as W",
+                raw_bwrap_argv(base(codex), &workspace, "/bin/true")?,
+            ),
+            Variant::new(
+                "D    codex sandbox (default profile)",
+                [codex, "sandbox", "--", "/bin/true"],
+            ),
+            Variant::new(
+                "DB   bwrap, same mounts as D",
+                raw_bwrap_argv(base(codex), &[], "/bin/true")?,
+            ),
+            Variant::new(
+                "R    rg --files",
+                [rg, "--files", "--hidden", "--no-ignore", tree_arg.as_str()],
+            ),
+        ];
+        println!();
+        println!(
+            "part 3: starts in the tree, {TMP_FILES} files in {}; 5 warm-up + {TREE_START_ROUNDS} rounds",
+            busy_tmp.path().display()
+        );
+        run_rounds(&base, &mut variants, 5, TREE_START_ROUNDS)?;
+        print_table(&variants);
+        let median = |index: usize| ms(variants[index].median());
+        let (w, wb, d, db, r) = (median(0), median(1), median(2), median(3), median(4));
+        println!(
+            "median(W) / median(WB) = {:.3}   target <= {TARGET_TREE_RATIO}   {}",
+            w / wb,
+            verdict(w / wb <= TARGET_TREE_RATIO)
+        );
+        println!(
+            "median(D) / median(DB) = {:.3}   target <= {TARGET_TREE_RATIO}   {}",
+            d / db,
+            verdict(d / db <= TARGET_TREE_RATIO)
+        );
+        println!(
+            "first start: median(W) / median(R) = {:.3}   target <= 1   {}",
+            w / r,
+            verdict(w <= r)
         );
         Ok(())
     }
@@ -211,7 +302,7 @@ mod linux {
 
     /// Generates the tree unless a complete one is already there.
     fn ensure_tree(tree: &Path) -> Result<(), String> {
-        let stamp = tree.join(".complete");
+        let stamp = tree.join(format!(".complete-{FILES}-{DIRS}"));
         if stamp.exists() {
             return Ok(());
         }

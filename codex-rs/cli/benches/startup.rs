@@ -15,31 +15,36 @@
 //! (`CODEX_BENCH_ITERATIONS=N` to change that).
 //!
 //! - **A** `codex sandbox -P :workspace -- /bin/true`: the built-in `:workspace` profile
-//!   with the network off, started in a fresh temporary workspace, with
-//!   `CODEX_HOME` an empty temporary directory so no user configuration
-//!   applies and `RUST_LOG` removed so no logging is set up.
+//!   with the network off and the protected-name guard on (the default),
+//!   started in a fresh temporary workspace, with `CODEX_HOME` an empty
+//!   temporary directory so no user configuration applies and `RUST_LOG`
+//!   removed so no logging is set up.
 //! - **B** raw bwrap with the same isolation. Its argv is not written here
-//!   by hand: it is the command `codex sandbox -P :workspace --explain --disable
-//!   guard_protected_names -- /bin/true` prints for the same workspace and
-//!   `CODEX_HOME` (the line after the
-//!   `bwrap command` header), split with `shell-words`, minus `--seccomp FD`
-//!   and `--json-status-fd FD`, which name descriptors only a launching
-//!   `codex` holds. So B is the same bwrap binary with the same namespaces
-//!   and the same mount list, and A - B is what `codex` adds: its own exec
-//!   and start-up, policy resolution, host probes, the seccomp filter, the
-//!   two pipes, and the guard's inner stage and supervisor.
+//!   by hand: it is the bwrap command `codex sandbox -P :workspace --explain
+//!   -- /bin/true` prints for the same workspace and `CODEX_HOME`, split
+//!   with `shell-words`, minus `--seccomp FD` and `--json-status-fd FD`
+//!   (descriptors only a launching `codex` holds), and with `/bin/true` in
+//!   place of the guard's inner stage. So B is the same bwrap binary with
+//!   the same namespaces and the same mount list, and A - B is what `codex`
+//!   adds: its own exec and start-up, policy resolution, host probes, the
+//!   seccomp filter, the two pipes, and the guard's inner stage and
+//!   supervisor.
+//! - **D** and **BD**: the same pair for `codex sandbox -- /bin/true`, the
+//!   default profile (`:read-only`: nothing is writable, so no guard).
+//! - **U** and **BU**: the pair for `:workspace` with `--disable
+//!   guard_protected_names`, where bwrap installs the seccomp filter itself
+//!   and masks missing protected names at the top of each root. A - U is
+//!   roughly what the guard costs each start (its plan differs a little:
+//!   U masks what A leaves to the guard).
 //! - **A'** and **B'**: A and B again with `PATH` holding no bwrap, so that
 //!   `codex` runs its bundled `codex-resources/bwrap` (opened, hashed with
 //!   SHA-256 against the compiled-in digest, exec'd through
 //!   `/proc/self/fd/N`) and B' runs that same file directly. Measured only
 //!   when the binary has a bundled bwrap beside it (`just bench` uses
 //!   `target/dist`); otherwise the pair is skipped with a note.
-//! - **U** A with `--disable guard_protected_names`: the pipeline without
-//!   the protected-name guard, where bwrap installs the seccomp filter
-//!   itself. A runs the inner stage instead (bwrap execs `codex` again,
-//!   which forks the supervisor and installs the guard's filter), so A - U
-//!   is what the guard costs each start.
 //! - **C** plain `/bin/true`: the cost of spawning any process, for context.
+//!
+//! Reported: each codex variant over its raw bwrap (target <= 1.3).
 //!
 //! The release binary is used: `cargo bench` builds with the `bench`
 //! profile, which inherits `release`, and `CARGO_BIN_EXE_codex` names it;
@@ -82,10 +87,9 @@ fn main() {
 
 #[cfg(target_os = "linux")]
 mod linux {
-    use std::ffi::OsString;
-    use std::process::{Command, Stdio};
+    use std::process::Command;
 
-    use crate::support::{Variant, count_from_env, mib, ms, run_rounds, verdict};
+    use crate::support::{Variant, count_from_env, mib, ms, raw_bwrap_argv, run_rounds, verdict};
 
     /// Rounds run and discarded before measuring.
     const WARM_UPS: usize = 20;
@@ -97,6 +101,10 @@ mod linux {
     const NO_BWRAP_PATH: &str = "/nonexistent";
     /// Target for the peak RSS of `codex`, in MiB.
     const TARGET_RSS_MIB: f64 = 8.0;
+    /// The options of A: the `:workspace` profile, guard on.
+    const WORKSPACE: &[&str] = &["-P", ":workspace"];
+    /// The options of U: A without the guard.
+    const UNGUARDED: &[&str] = &["-P", ":workspace", "--disable", "guard_protected_names"];
 
     pub fn main() -> Result<(), String> {
         let iterations = count_from_env("CODEX_BENCH_ITERATIONS", DEFAULT_ITERATIONS)?;
@@ -116,36 +124,30 @@ mod linux {
             command
         };
 
-        let raw_bwrap = raw_bwrap_argv(base(codex))?;
+        let codex_run = |options: &[&'static str]| {
+            let mut argv = vec![codex.to_string(), "sandbox".to_string()];
+            argv.extend(options.iter().map(|option| option.to_string()));
+            argv.extend(["--".to_string(), "/bin/true".to_string()]);
+            argv
+        };
+        let raw = |options: &[&str]| raw_bwrap_argv(base(codex), options, "/bin/true");
         let mut variants = vec![
             Variant::new(
                 "A  codex sandbox -P :workspace -- /bin/true",
-                [codex, "sandbox", "-P", ":workspace", "--", "/bin/true"],
+                codex_run(WORKSPACE),
             ),
-            Variant::new("B  bwrap (same flags) /bin/true", raw_bwrap),
-            Variant::new(
-                "U  codex sandbox, no guard",
-                [
-                    codex,
-                    "sandbox",
-                    "-P",
-                    ":workspace",
-                    "--disable",
-                    "guard_protected_names",
-                    "--",
-                    "/bin/true",
-                ],
-            ),
+            Variant::new("B  bwrap (same mounts) /bin/true", raw(WORKSPACE)?),
+            Variant::new("D  codex sandbox -- /bin/true", codex_run(&[])),
+            Variant::new("BD bwrap (same mounts as D)", raw(&[])?),
+            Variant::new("U  codex sandbox, no guard", codex_run(UNGUARDED)),
+            Variant::new("BU bwrap (same mounts as U)", raw(UNGUARDED)?),
         ];
         let mut bundled_explain = base(codex);
         bundled_explain.env("PATH", NO_BWRAP_PATH);
-        match raw_bwrap_argv(bundled_explain) {
+        match raw_bwrap_argv(bundled_explain, WORKSPACE, "/bin/true") {
             Ok(raw_bundled) => variants.extend([
-                Variant::new(
-                    "A' codex sandbox, bundled bwrap",
-                    [codex, "sandbox", "-P", ":workspace", "--", "/bin/true"],
-                )
-                .with_env("PATH", NO_BWRAP_PATH),
+                Variant::new("A' codex sandbox, bundled bwrap", codex_run(WORKSPACE))
+                    .with_env("PATH", NO_BWRAP_PATH),
                 Variant::new("B' bundled bwrap (same flags)", raw_bundled),
             ]),
             Err(reason) => println!("bundled bwrap pair skipped: {reason}"),
@@ -162,62 +164,6 @@ mod linux {
         run_rounds(&base, &mut variants, WARM_UPS, iterations)?;
         report(&variants);
         Ok(())
-    }
-
-    /// The bwrap argv `codex sandbox --explain` prints for the pipeline
-    /// without the guard (bwrap then execs the command itself), without the
-    /// two descriptor arguments only a launching `codex` can fill in.
-    fn raw_bwrap_argv(mut explain: Command) -> Result<Vec<OsString>, String> {
-        let output = explain
-            .args([
-                "sandbox",
-                "-P",
-                ":workspace",
-                "--explain",
-                "--disable",
-                "guard_protected_names",
-                "--",
-                "/bin/true",
-            ])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|err| format!("running codex sandbox --explain: {err}"))?;
-        let text = String::from_utf8_lossy(&output.stdout);
-        if !output.status.success() {
-            return Err(format!(
-                "codex sandbox --explain failed ({}): {}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr).trim()
-            ));
-        }
-        if text.contains("no usable bwrap") {
-            return Err(
-                "no usable bwrap on PATH; install bubblewrap (e.g. apt-get install bubblewrap)"
-                    .into(),
-            );
-        }
-        let line = text
-            .lines()
-            .skip_while(|line| !line.starts_with("bwrap command"))
-            .nth(1)
-            .ok_or_else(|| format!("no bwrap command line in the --explain output:\n{text}"))?;
-        let words = shell_words::split(line.trim())
-            .map_err(|err| format!("cannot split the bwrap command {line:?}: {err}"))?;
-        let mut argv = Vec::with_capacity(words.len());
-        let mut words = words.into_iter();
-        while let Some(word) = words.next() {
-            if word == "--" {
-                argv.push(word);
-                argv.extend(words.by_ref());
-                break;
-            }
-            if word == "--seccomp" || word == "--json-status-fd" {
-                words.next();
-                continue;
-            }
-            argv.push(word);
-        }
-        Ok(argv.into_iter().map(OsString::from).collect())
     }
 
     fn report(variants: &[Variant]) {
@@ -244,18 +190,19 @@ mod linux {
                 .find(|variant| variant.label.split_whitespace().next() == Some(key))
                 .map(|variant| ms(variant.median()))
         };
-        // `main` always measures A, B and U, in that order, first.
-        let [a, b, u] = [0, 1, 2].map(|index| ms(variants[index].median()));
-        let ratio = a / b.max(f64::MIN_POSITIVE);
+        // `main` always measures A, B, D, BD, U and BU, in that order, first.
+        let [a, b, d, bd, u, bu] = [0, 1, 2, 3, 4, 5].map(|index| ms(variants[index].median()));
+        for (pair, codex, bwrap) in [("A / B", a, b), ("D / BD", d, bd), ("U / BU", u, bu)] {
+            let ratio = codex / bwrap.max(f64::MIN_POSITIVE);
+            println!(
+                "median({pair}) = {ratio:.3}   target <= {TARGET_RATIO}   {}   (codex adds {:.3} ms)",
+                verdict(ratio <= TARGET_RATIO),
+                codex - bwrap
+            );
+        }
         println!(
-            "median(A) / median(B) = {ratio:.3}   target <= {TARGET_RATIO}   {}",
-            verdict(ratio <= TARGET_RATIO)
-        );
-        println!("codex - bwrap (median) = {:.3} ms", a - b);
-        println!(
-            "guard: A - U = {:.3} ms (inner stage exec, supervisor fork, second filter), U / B = {:.3}",
-            a - u,
-            u / b.max(f64::MIN_POSITIVE)
+            "guard: A - U = {:.3} ms (inner stage exec, supervisor fork, second filter)",
+            a - u
         );
         if let (Some(a_bundled), Some(b_bundled)) = (median("A'"), median("B'")) {
             let ratio = a_bundled / b_bundled.max(f64::MIN_POSITIVE);

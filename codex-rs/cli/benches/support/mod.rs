@@ -203,3 +203,58 @@ pub fn ms(duration: Duration) -> f64 {
 pub fn mib(kib: i64) -> f64 {
     kib as f64 / 1024.0
 }
+
+/// The bwrap argv a start of `codex sandbox OPTIONS -- COMMAND` runs, as
+/// `codex sandbox --explain` prints it (`explain` is the codex command
+/// with its working directory and environment set), ready to run by hand:
+/// without the descriptor arguments only a launching `codex` can fill in
+/// (`--seccomp`, `--json-status-fd`), and with COMMAND in place of the
+/// inner stage where the guard would run one, so the raw bwrap has the
+/// same namespaces and the very same mounts, and nothing of codex's own.
+pub fn raw_bwrap_argv(
+    mut explain: Command,
+    options: &[&str],
+    command: &str,
+) -> Result<Vec<OsString>, String> {
+    let output = explain
+        .arg("sandbox")
+        .args(options)
+        .args(["--explain", "--", command])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|err| format!("running codex sandbox --explain: {err}"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!(
+            "codex sandbox --explain failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    if text.contains("no usable bwrap") {
+        return Err(
+            "no usable bwrap on PATH; install bubblewrap (e.g. apt-get install bubblewrap)".into(),
+        );
+    }
+    let line = text
+        .lines()
+        .skip_while(|line| !line.starts_with("bwrap command"))
+        .nth(1)
+        .ok_or_else(|| format!("no bwrap command line in the --explain output:\n{text}"))?;
+    let words = shell_words::split(line.trim())
+        .map_err(|err| format!("cannot split the bwrap command {line:?}: {err}"))?;
+    let mut argv = Vec::with_capacity(words.len());
+    let mut words = words.into_iter();
+    while let Some(word) = words.next() {
+        if word == "--" {
+            argv.extend([word, command.to_string()]);
+            break;
+        }
+        if word == "--seccomp" || word == "--json-status-fd" {
+            words.next();
+            continue;
+        }
+        argv.push(word);
+    }
+    Ok(argv.into_iter().map(OsString::from).collect())
+}

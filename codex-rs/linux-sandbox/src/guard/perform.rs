@@ -21,7 +21,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
 
 use nix::errno::Errno;
-use nix::fcntl::{AtFlags, OFlag, RenameFlags, openat, readlinkat, renameat2};
+use nix::fcntl::{AtFlags, OFlag, openat, readlinkat};
 use nix::sys::stat::{Mode, SFlag, fstat, mkdirat, mknodat, umask};
 use nix::sys::statfs::{PROC_SUPER_MAGIC, fstatfs};
 use nix::unistd::{UnlinkatFlags, chdir, fchdir, linkat, symlinkat, unlinkat};
@@ -229,10 +229,33 @@ pub fn rename(
             return Outcome::Failed(Errno::EXDEV);
         }
     }
-    let flags = RenameFlags::from_bits_retain(flags);
     let (old_dir, old_name) = at(old_entry.as_ref(), old_start, old);
     let (new_dir, new_name) = at(new_entry.as_ref(), new_start, new);
     done(renameat2(old_dir, old_name, new_dir, new_name, flags))
+}
+
+/// `renameat2(2)`, by its system call: nix has it only for glibc, and the
+/// release binary may be linked with musl.
+fn renameat2(
+    old_dir: BorrowedFd<'_>,
+    old: &CStr,
+    new_dir: BorrowedFd<'_>,
+    new: &CStr,
+    flags: u32,
+) -> Result<(), Errno> {
+    // SAFETY: both names are NUL-terminated and live across the call; the
+    // descriptors are borrowed for it.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            old_dir.as_raw_fd(),
+            old.as_ptr(),
+            new_dir.as_raw_fd(),
+            new.as_ptr(),
+            flags,
+        )
+    };
+    Errno::result(result).map(drop)
 }
 
 /// `unlinkat`: an entry inside a protected one, or a writable root or a
