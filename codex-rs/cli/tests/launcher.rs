@@ -337,7 +337,7 @@ fn a_bwrap_with_argv0_names_the_inner_stage() {
     );
     let run = inner_stage_run(&log);
     assert!(
-        run.contains(" --argv0 codex-linux-sandbox -- /proc/self/fd/"),
+        run.contains(" --argv0 codex-linux-sandbox --as-pid-1 -- /proc/self/fd/"),
         "{run}"
     );
 }

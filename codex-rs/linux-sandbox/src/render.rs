@@ -113,6 +113,13 @@ pub fn bwrap_args(plan: &MountPlan, stage: &Stage<'_>, command: &[OsString]) -> 
                 args.push("--argv0".into());
                 args.push(HELPER_ARGV0.into());
             }
+            if plan.guard_protected_names {
+                // The guard's supervisor reaps every orphan of the sandbox
+                // already: it can be the namespace's PID 1 itself, which
+                // spares bwrap its own init process (and the command cannot
+                // signal it: the kernel shields a namespace's init).
+                args.push("--as-pid-1".into());
+            }
             args.push("--".into());
             args.push(match helper {
                 HelperExec::Descriptor => Arg::Fd {

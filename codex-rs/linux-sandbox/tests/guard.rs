@@ -306,7 +306,7 @@ mkdir d 2>/dev/null || echo "mkdir d again: refused"
 (echo err > /dev/stderr) 2> redirected_err
 echo discarded > /dev/null
 /usr/bin/python3 - <<'PY'
-import ctypes, fcntl, os
+import ctypes, fcntl, os, subprocess
 libc = ctypes.CDLL(None, use_errno=True)
 def flags(name, extra):
     fd = libc.open(name, os.O_CREAT | os.O_WRONLY | extra, 0o644)
@@ -342,10 +342,13 @@ os.close(fd)
 fd = os.open("g", os.O_RDWR)
 print("read-write:", os.read(fd, 2))
 os.close(fd)
+sibling = subprocess.Popen(["sleep", "5"])
 for path, extra in [("missing", os.O_WRONLY), ("d", os.O_WRONLY), ("d", os.O_RDWR | os.O_DIRECTORY),
                     ("link", os.O_WRONLY | os.O_NOFOLLOW), ("/dev/null", os.O_WRONLY),
-                    ("/proc/1/comm", os.O_WRONLY), ("g", os.O_RDONLY | os.O_TRUNC)]:
-    print("write-open", path, extra, "->", write_open(path, extra))
+                    (f"/proc/{sibling.pid}/comm", os.O_WRONLY), ("g", os.O_RDONLY | os.O_TRUNC)]:
+    print("write-open", path.replace(str(sibling.pid), "CHILD"), extra, "->", write_open(path, extra))
+sibling.kill()
+sibling.wait()
 os.truncate("f", 1)
 print("truncated:", os.path.getsize("f"), "g:", os.path.getsize("g"))
 for path in ["d", "missing"]:

@@ -327,6 +327,46 @@ fn a_rename_above_the_workspace_changes_nothing() {
     assert!(!exists(&world.ws.join("vendor/lib/.git/hooks/pre-commit")));
 }
 
+/// Whether a directory is a git directory is asked of the directory
+/// itself, not of a path string: a separate gitdir moved (with its
+/// ordinary parent) so deep that its path leaves no room for `/HEAD`
+/// below `PATH_MAX` is still one.
+#[test]
+fn a_git_directory_too_deep_to_name_is_still_one() {
+    require_sandbox!();
+    if unguarded_pass() {
+        eprintln!("SKIPPED: without the guard a separate gitdir is protected only where it was");
+        return;
+    }
+    let world = World::new();
+    let worktree = world.ws.join("wt");
+    std::fs::create_dir_all(&worktree).unwrap();
+    std::fs::create_dir_all(world.ws.join("store")).unwrap();
+    let status = Command::new("git")
+        .args(["init", "-q", "--separate-git-dir"])
+        .arg(world.ws.join("store/realgit"))
+        .arg(&worktree)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let config = world.ws.join("store/realgit/config");
+    let before = read(&config).unwrap();
+    // Directories of 200 bytes until the gitdir's path is 4093 bytes long.
+    let script = r#"ws=$(pwd -P); need=$((4093 - ${#ws} - 14)); rel=""
+while [ $need -gt 0 ]; do n=$((need - 1)); [ $n -gt 200 ] && n=200
+  [ $((need - 1 - n)) -eq 1 ] && n=$((n - 1))
+  c=$(printf "%${n}s" "" | tr " " d); mkdir "$c" && cd "$c" || exit 90
+  rel="$rel/$c"; need=$((need - n - 1)); done
+cd "$ws"; rel=${rel#/}
+mv store "$rel/store" || exit 91
+cd "$rel/store" && echo evil >> realgit/config && echo WROTE
+cd "$ws" && mv "$rel/store" store && echo back"#;
+    let output = world.sh(&[], script);
+    assert!(stdout(&output).ends_with("back\n"), "{}", stderr(&output));
+    assert!(!stdout(&output).contains("WROTE"), "{}", stderr(&output));
+    assert_eq!(read(&config).unwrap(), before);
+}
+
 /// The workspace, here in `/tmp` and so inside a temporary root, cannot be
 /// moved, replaced or removed, nor can any directory above it: moved away
 /// it would be scratch space, and could come back holding a repository.

@@ -212,3 +212,28 @@ fn starts_never_fail_while_repositories_come_and_go() {
         assert!(!exists(place), "{} came back", place.display());
     }
 }
+
+/// A `$TMPDIR` inside the workspace is no scratch space: what is made
+/// there lies in the project, where host tools find it.
+#[test]
+fn a_tmpdir_inside_the_workspace_keeps_the_workspaces_rules() {
+    require_sandbox!();
+    if unguarded_pass() {
+        eprintln!("SKIPPED: without the guard a new repository may be made anywhere");
+        return;
+    }
+    let world = World::new();
+    let tmpdir = world.ws.join("tmpd");
+    std::fs::create_dir(&tmpdir).unwrap();
+    let output = world
+        .guarded(
+            &["-P", ":workspace"],
+            &["sh", "-c", "mkdir tmpd/x && mkdir tmpd/x/.git && echo made"],
+        )
+        .env("TMPDIR", &tmpdir)
+        .output()
+        .unwrap();
+    assert_ne!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(!exists(&tmpdir.join("x/.git")));
+    assert!(tmpdir.join("x").is_dir());
+}

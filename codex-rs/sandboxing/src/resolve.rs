@@ -229,7 +229,9 @@ pub fn resolve(
 /// The `write` rules at `/tmp` or `$TMPDIR` (however the profile names
 /// them: `:slash_tmp`, `:tmpdir` or the path written out) that are not
 /// workspace roots. `/` is never one: a `TMPDIR=/` must not turn the
-/// whole disk into scratch space.
+/// whole disk into scratch space. Nor is one inside another writable root
+/// (a `$TMPDIR` in the workspace): what is made there lies in that root,
+/// which keeps its protections.
 fn scratch_roots(
     rules: &[ResolvedRule],
     context: &ResolveContext,
@@ -249,6 +251,15 @@ fn scratch_roots(
         .collect();
     roots.sort();
     roots.dedup();
+    let candidates = roots.clone();
+    roots.retain(|scratch| {
+        !rules.iter().any(|rule| {
+            rule.access == Access::Write
+                && rule.path != Path::new("/")
+                && !candidates.contains(&rule.path)
+                && scratch.starts_with(&rule.path)
+        })
+    });
     roots
 }
 

@@ -112,7 +112,7 @@ fn the_guard_runs_in_the_inner_stage_through_the_running_image() {
     );
     let argv = shown_argv(&plan);
     assert!(
-        argv.contains("--argv0 codex-linux-sandbox -- /proc/self/fd/<helper-fd> --codex-inner-stage --network restricted --guard-names"),
+        argv.contains("--argv0 codex-linux-sandbox --as-pid-1 -- /proc/self/fd/<helper-fd> --codex-inner-stage --network restricted --guard-names"),
         "{argv}"
     );
 }

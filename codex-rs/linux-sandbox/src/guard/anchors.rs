@@ -19,10 +19,11 @@ use std::os::unix::ffi::OsStrExt;
 
 use nix::errno::Errno;
 
+use super::git_dirs::{DirId, id_of};
 use super::mounts::mount_id;
 use super::perform::{Start, open_at};
 use super::roots::Roots;
-use crate::protocol::GuardRoot;
+use crate::protocol::{GuardRoot, RootKind};
 
 /// The roots, each open (`O_PATH`) with the id of its mount.
 #[derive(Debug, Default)]
@@ -35,6 +36,7 @@ struct Anchor {
     root: GuardRoot,
     dir: OwnedFd,
     mount: u64,
+    id: DirId,
 }
 
 impl Anchors {
@@ -63,7 +65,14 @@ impl Anchors {
                     "the writable root {shown} is not a mount of its own in the sandbox"
                 ));
             }
-            anchors.push(Anchor { root, dir, mount });
+            let id =
+                id_of(dir.as_fd()).map_err(|err| format!("cannot tell what {shown} is: {err}"))?;
+            anchors.push(Anchor {
+                root,
+                dir,
+                mount,
+                id,
+            });
         }
         Ok(Anchors { roots: anchors })
     }
@@ -81,6 +90,16 @@ impl Anchors {
             });
         }
         Ok(Roots::new(roots))
+    }
+
+    /// The identities of the project roots, where a walk up from a
+    /// directory looking for git directories ends.
+    pub fn project_ids(&self) -> Vec<DirId> {
+        self.roots
+            .iter()
+            .filter(|anchor| anchor.root.kind == RootKind::Project)
+            .map(|anchor| anchor.id)
+            .collect()
     }
 
     /// The position of the root whose mount is `mount`, if any.

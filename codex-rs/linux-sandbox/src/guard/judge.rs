@@ -20,12 +20,13 @@
 
 use std::cell::{Ref, RefCell};
 use std::ffi::{CStr, CString};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
 use nix::errno::Errno;
 
 use super::anchors::Anchors;
+use super::git_dirs;
 use super::mounts::{OwnMounts, Placement};
 use super::paths::{SplitPath, split_path};
 use super::perform::{Outcome, Start, open_at};
@@ -47,6 +48,9 @@ pub enum Refusal {
     /// bind, reached through `/proc/PID/root` or a passed descriptor),
     /// where its path means nothing to the rules (`EACCES`).
     Foreign,
+    /// Whether it lies in a git directory could not be told: a directory on
+    /// its way moved while the guard looked (`EAGAIN`).
+    Unsure,
 }
 
 impl Refusal {
@@ -57,8 +61,18 @@ impl Refusal {
             Refusal::Inside => Errno::EROFS,
             Refusal::MovesRoot => Errno::EBUSY,
             Refusal::Foreign => Errno::EACCES,
+            Refusal::Unsure => Errno::EAGAIN,
         }
     }
+}
+
+/// What a judgment of an existing entry looks at besides its path.
+#[derive(Debug, Clone, Copy)]
+pub enum Existing<'a> {
+    /// An open file or directory.
+    Open(BorrowedFd<'a>),
+    /// An entry, by the directory it is in and its name.
+    Entry(&'a NewEntry),
 }
 
 /// A new entry, located: the directory it goes in, open, that
@@ -149,30 +163,80 @@ impl Judge {
         let Some(entry) = self.locate(start, path)? else {
             return Ok(None);
         };
-        self.judge_new(&entry.dir_path, entry.name.to_bytes())
+        self.judge_new(entry.dir.as_fd(), &entry.dir_path, entry.name.to_bytes())
             .map_err(|refusal| Outcome::Refused(path.to_bytes().to_vec(), refusal))?;
         Ok(Some(entry))
     }
 
-    /// Whether an entry named `name` may be made in the directory whose
-    /// real path is `dir_path`.
-    pub fn judge_new(&self, dir_path: &[u8], name: &[u8]) -> Result<(), Refusal> {
-        if is_protected_name(trim_slash(name))
-            && !self.roots().area_of(dir_path).allows_protected_names()
+    /// Whether an entry named `name` may be made in the directory `dir`,
+    /// whose real path is `dir_path`.
+    pub fn judge_new(
+        &self,
+        dir: BorrowedFd<'_>,
+        dir_path: &[u8],
+        name: &[u8],
+    ) -> Result<(), Refusal> {
+        self.judge_name(dir_path, name)?;
+        self.judge_existing(Existing::Open(dir), dir_path)
+    }
+
+    /// What the paths alone decide of a new entry `name` in the directory
+    /// `dir_path`: no protected name where one may not appear, nothing in
+    /// an existing protected entry of a project root.
+    fn judge_name(&self, dir_path: &[u8], name: &[u8]) -> Result<(), Refusal> {
+        let roots = self.roots();
+        if is_protected_name(trim_slash(name)) && !roots.area_of(dir_path).allows_protected_names()
         {
             return Err(Refusal::NewName);
         }
-        self.judge_existing(dir_path)
+        if roots.is_inside_protected(dir_path) {
+            return Err(Refusal::Inside);
+        }
+        Ok(())
     }
 
-    /// Whether the existing entry at the real path `path` may be written,
-    /// removed, moved away or linked elsewhere (and, for a directory, have
-    /// entries made in it).
-    pub fn judge_existing(&self, path: &[u8]) -> Result<(), Refusal> {
-        if self.roots().is_inside_protected(path) || self.in_git_dir(path) {
-            Err(Refusal::Inside)
-        } else {
-            Ok(())
+    /// Whether the existing entry `existing`, at the real path `path`, may
+    /// be written, removed, moved away or linked elsewhere (and, for a
+    /// directory, have entries made in it): not inside a protected entry of
+    /// a project root, nor in a git directory under another name there.
+    pub fn judge_existing(&self, existing: Existing<'_>, path: &[u8]) -> Result<(), Refusal> {
+        let roots = self.roots();
+        if roots.is_inside_protected(path) {
+            return Err(Refusal::Inside);
+        }
+        if roots.area_of(path) != Area::Project {
+            return Ok(());
+        }
+        drop(roots);
+        match self.in_git_dir(existing, path) {
+            Ok(false) => Ok(()),
+            Ok(true) => Err(Refusal::Inside),
+            Err(_) => Err(Refusal::Unsure),
+        }
+    }
+
+    /// Whether `existing`, or a directory above it below its project root,
+    /// is a git directory ([`git_dirs::in_git_dir`]).
+    fn in_git_dir(&self, existing: Existing<'_>, path: &[u8]) -> Result<bool, Errno> {
+        let roots = self.anchors.project_ids();
+        match existing {
+            Existing::Entry(entry) => {
+                let name =
+                    CString::new(trim_slash(entry.name.to_bytes())).map_err(|_| Errno::EINVAL)?;
+                git_dirs::in_git_dir(entry.dir.as_fd(), Some(&name), &roots)
+            }
+            Existing::Open(fd) => {
+                let stat = nix::sys::stat::fstat(fd)?;
+                if stat.st_mode & libc::S_IFMT == libc::S_IFDIR {
+                    git_dirs::in_git_dir(fd, None, &roots)
+                } else if stat.st_nlink == 0 {
+                    // Unlinked: in no directory any more.
+                    Ok(false)
+                } else {
+                    let dir = git_dirs::parent_of_file(fd, path)?;
+                    git_dirs::in_git_dir(dir.as_fd(), None, &roots)
+                }
+            }
         }
     }
 
@@ -236,48 +300,6 @@ impl Judge {
         } else {
             Err(Unjudged::Failed(Errno::EACCES))
         }
-    }
-
-    /// Whether `path`, or a directory above it strictly below its project
-    /// root, is a git directory. Nothing outside a project root is.
-    fn in_git_dir(&self, path: &[u8]) -> bool {
-        let roots = self.roots();
-        if roots.area_of(path) != Area::Project {
-            return false;
-        }
-        let Some(root) = roots.project_root_of(path) else {
-            return false;
-        };
-        let path = trim_slash(path);
-        let mut end = root.len();
-        while end < path.len() {
-            let next = path[end + 1..]
-                .iter()
-                .position(|&byte| byte == b'/')
-                .map_or(path.len(), |at| end + 1 + at);
-            if Self::is_git_dir(&path[..next]) {
-                return true;
-            }
-            end = next;
-        }
-        false
-    }
-
-    /// Whether the directory `dir` is a git directory by git's own signs,
-    /// taken broadly: a `HEAD` (a file, or a symbolic link as in a legacy
-    /// symref, dangling or not) beside a `commondir`, or beside `objects`
-    /// and `refs` (which git only needs to be able to enter). Asked anew on
-    /// every call, never remembered: another sandbox or a host process can
-    /// change the answer at any moment, and a stale "no" would open a
-    /// repository for writing. Most directories end at the first `lstat`.
-    fn is_git_dir(dir: &[u8]) -> bool {
-        let has = |name: &str| {
-            let mut path = dir.to_vec();
-            path.push(b'/');
-            path.extend_from_slice(name.as_bytes());
-            nix::sys::stat::lstat(path.as_slice()).is_ok()
-        };
-        has("HEAD") && (has("commondir") || (has("objects") && has("refs")))
     }
 }
 
@@ -347,27 +369,24 @@ mod tests {
         ];
         for (dir, name, verdict) in cases {
             assert_eq!(
-                judge.judge_new(dir.as_bytes(), name.as_bytes()),
+                judge.judge_name(dir.as_bytes(), name.as_bytes()),
                 verdict,
                 "{dir} {name}"
             );
         }
     }
 
+    /// By path alone (the descriptor, `/`, lies in no git directory).
     #[test]
     fn existing_entries_inside_a_protected_one_stay_as_they_are() {
         let judge = judge();
-        assert_eq!(
-            judge.judge_existing(b"/tmp/ws/sub/.git/config"),
-            Err(Refusal::Inside)
-        );
-        assert_eq!(
-            judge.judge_existing(b"/tmp/ws/sub/.git"),
-            Err(Refusal::Inside)
-        );
-        assert_eq!(judge.judge_existing(b"/tmp/ws/sub/file"), Ok(()));
-        assert_eq!(judge.judge_existing(b"/tmp/repo/.git/config"), Ok(()));
-        assert_eq!(judge.judge_existing(b"pipe:[7]"), Ok(()));
+        let root = std::fs::File::open("/").unwrap();
+        let existing = |path: &[u8]| judge.judge_existing(Existing::Open(root.as_fd()), path);
+        assert_eq!(existing(b"/tmp/ws/sub/.git/config"), Err(Refusal::Inside));
+        assert_eq!(existing(b"/tmp/ws/sub/.git"), Err(Refusal::Inside));
+        assert_eq!(existing(b"/tmp/ws/sub/file"), Ok(()));
+        assert_eq!(existing(b"/tmp/repo/.git/config"), Ok(()));
+        assert_eq!(existing(b"pipe:[7]"), Ok(()));
         assert_eq!(Refusal::Inside.errno(), Errno::EROFS);
         assert_eq!(Refusal::NewName.errno(), Errno::EPERM);
     }

@@ -60,6 +60,7 @@
 mod anchors;
 mod calls;
 mod filter;
+mod git_dirs;
 mod judge;
 mod mounts;
 mod open;

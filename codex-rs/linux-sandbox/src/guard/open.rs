@@ -20,12 +20,12 @@
 //! another process's memory.
 
 use std::ffi::CStr;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::unistd::ftruncate;
 
-use super::judge::{Judge, open_parent};
+use super::judge::{Existing, Judge, open_parent};
 use super::paths::{in_target_view, split_path};
 use super::perform::{Outcome, Start, file_type, is_procfs, open_at, read_link, with_umask};
 
@@ -78,7 +78,7 @@ pub fn open_creating(
             Ok(dir_path) => dir_path,
             Err(unjudged) => return unjudged.outcome(&path),
         };
-        if let Err(refusal) = judge.judge_new(&dir_path, split.name) {
+        if let Err(refusal) = judge.judge_new(dir.as_fd(), &dir_path, split.name) {
             return Outcome::Refused(path, refusal);
         }
         let dir_start = Start::of(&dir);
@@ -256,7 +256,7 @@ fn write_existing(
     if is_procfs(&existing) && !may_write_proc_entry(&existing_path, caller) {
         return Outcome::Failed(Errno::EACCES);
     }
-    if let Err(refusal) = judge.judge_existing(&existing_path) {
+    if let Err(refusal) = judge.judge_existing(Existing::Open(existing.as_fd()), &existing_path) {
         return Outcome::Refused(path.to_vec(), refusal);
     }
     if file_type(&existing) == Ok(libc::S_IFIFO) {
@@ -283,7 +283,7 @@ pub fn open_tmpfile(
         Ok(dir_path) => dir_path,
         Err(unjudged) => return unjudged.outcome(path.to_bytes()),
     };
-    if let Err(refusal) = judge.judge_existing(&dir_path) {
+    if let Err(refusal) = judge.judge_existing(Existing::Open(dir.as_fd()), &dir_path) {
         return Outcome::Refused(path.to_bytes().to_vec(), refusal);
     }
     let umask = match umask() {
@@ -311,7 +311,7 @@ pub fn truncate(judge: &Judge, start: Start, path: &CStr, length: i64) -> Outcom
         Ok(existing_path) => existing_path,
         Err(unjudged) => return unjudged.outcome(path.to_bytes()),
     };
-    if let Err(refusal) = judge.judge_existing(&existing_path) {
+    if let Err(refusal) = judge.judge_existing(Existing::Open(existing.as_fd()), &existing_path) {
         return Outcome::Refused(path.to_bytes().to_vec(), refusal);
     }
     let result = reopen(&existing, libc::O_WRONLY).and_then(|file| ftruncate(&file, length));

@@ -26,7 +26,7 @@ use nix::sys::stat::{Mode, SFlag, fstat, mkdirat, mknodat, umask};
 use nix::sys::statfs::{PROC_SUPER_MAGIC, fstatfs};
 use nix::unistd::{UnlinkatFlags, chdir, fchdir, linkat, symlinkat, unlinkat};
 
-use super::judge::{Judge, NewEntry, Refusal, Unjudged};
+use super::judge::{Existing, Judge, NewEntry, Refusal, Unjudged};
 use super::paths::unix_socket_path;
 use super::roots::Area;
 
@@ -43,6 +43,11 @@ impl Start {
     /// The directory `dir`, which whoever makes the `Start` keeps open for
     /// as long as it is used.
     pub fn of(dir: &OwnedFd) -> Start {
+        Start(dir.as_raw_fd())
+    }
+
+    /// The directory `dir`, borrowed for as long as the `Start` is used.
+    pub fn of_borrowed(dir: BorrowedFd<'_>) -> Start {
         Start(dir.as_raw_fd())
     }
 
@@ -150,23 +155,30 @@ pub fn link(
 
 /// Refuses a link whose source lies inside a protected entry.
 fn judge_link_source(judge: &Judge, start: Start, old: &CStr, flags: i32) -> Result<(), Outcome> {
-    let source_path = if old.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
-        path_of_start(judge, start)
-    } else {
-        let follow = if flags & libc::AT_SYMLINK_FOLLOW != 0 {
-            0
-        } else {
-            libc::O_NOFOLLOW
-        };
-        // An error here is the kernel's error for the link too.
-        open_at(start, old.to_bytes(), libc::O_PATH | follow, 0)
-            .map_err(Unjudged::Failed)
-            .and_then(|source| judge.path_of(&source))
+    let unjudged = |unjudged: Unjudged| unjudged.outcome(old.to_bytes());
+    let refused = |refusal| Outcome::Refused(old.to_bytes().to_vec(), refusal);
+    if old.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
+        if start.0 == libc::AT_FDCWD {
+            // The supervisor's working directory, `/`: the kernel answers.
+            return Ok(());
+        }
+        let source_path = judge.path_of(start.fd()).map_err(unjudged)?;
+        return judge
+            .judge_existing(Existing::Open(start.fd()), &source_path)
+            .map_err(refused);
     }
-    .map_err(|unjudged| unjudged.outcome(old.to_bytes()))?;
+    let follow = if flags & libc::AT_SYMLINK_FOLLOW != 0 {
+        0
+    } else {
+        libc::O_NOFOLLOW
+    };
+    // An error here is the kernel's error for the link too.
+    let source =
+        open_at(start, old.to_bytes(), libc::O_PATH | follow, 0).map_err(Outcome::Failed)?;
+    let source_path = judge.path_of(&source).map_err(unjudged)?;
     judge
-        .judge_existing(&source_path)
-        .map_err(|refusal| Outcome::Refused(old.to_bytes().to_vec(), refusal))
+        .judge_existing(Existing::Open(source.as_fd()), &source_path)
+        .map_err(refused)
 }
 
 /// `renameat2`. The new name is judged as a new entry and the entry moved
@@ -193,6 +205,19 @@ pub fn rename(
         Err(outcome) => return outcome,
     };
     let refuse = |path: &CStr, refusal| Outcome::Refused(path.to_bytes().to_vec(), refusal);
+    if flags & libc::RENAME_NOREPLACE != 0
+        && let Some(entry) = &new_entry
+        && nix::sys::stat::fstatat(
+            &entry.dir,
+            entry.name.as_c_str(),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .is_ok()
+    {
+        // Nothing would be replaced: the kernel's answer, whatever is there
+        // (`mv x ws/` asks this of the workspace itself first).
+        return Outcome::Failed(Errno::EEXIST);
+    }
     for (entry, path) in [(&old_entry, old), (&new_entry, new)] {
         if let Some(entry) = entry
             && judge.roots().is_root_or_above(&entry.path())
@@ -200,19 +225,24 @@ pub fn rename(
             return refuse(path, Refusal::MovesRoot);
         }
     }
+    let judge_new = |entry: &NewEntry| {
+        judge.judge_new(entry.dir.as_fd(), &entry.dir_path, entry.name.to_bytes())
+    };
+    let judge_existing =
+        |entry: &NewEntry| judge.judge_existing(Existing::Entry(entry), &entry.path());
     if let Some(entry) = &new_entry {
-        if let Err(refusal) = judge.judge_new(&entry.dir_path, entry.name.to_bytes()) {
+        if let Err(refusal) = judge_new(entry) {
             return refuse(new, refusal);
         }
-        if exchange && let Err(refusal) = judge.judge_existing(&entry.path()) {
+        if exchange && let Err(refusal) = judge_existing(entry) {
             return refuse(new, refusal);
         }
     }
     if let Some(entry) = &old_entry {
-        if let Err(refusal) = judge.judge_existing(&entry.path()) {
+        if let Err(refusal) = judge_existing(entry) {
             return refuse(old, refusal);
         }
-        if exchange && let Err(refusal) = judge.judge_new(&entry.dir_path, entry.name.to_bytes()) {
+        if exchange && let Err(refusal) = judge_new(entry) {
             return refuse(old, refusal);
         }
     }
@@ -270,7 +300,9 @@ pub fn unlink(judge: &Judge, start: Start, path: &CStr, flags: i32) -> Outcome {
         let refusal = if judge.roots().is_root_or_above(&entry_path) {
             Some(Refusal::MovesRoot)
         } else {
-            judge.judge_existing(&entry_path).err()
+            judge
+                .judge_existing(Existing::Entry(entry), &entry_path)
+                .err()
         };
         if let Some(refusal) = refusal {
             return Outcome::Refused(path.to_bytes().to_vec(), refusal);
@@ -352,15 +384,6 @@ fn unix_address(addr: &[u8], name: &[u8]) -> Vec<u8> {
     bound.extend_from_slice(name);
     bound.push(0);
     bound
-}
-
-/// The path of what a `Start` names (`/` for `AT_FDCWD`, the supervisor's
-/// working directory), as [`Judge::path_of`] gives it.
-fn path_of_start(judge: &Judge, start: Start) -> Result<Vec<u8>, Unjudged> {
-    if start.0 == libc::AT_FDCWD {
-        return Ok(b"/".to_vec());
-    }
-    judge.path_of(start.fd())
 }
 
 /// `openat(start, path, flags | O_CLOEXEC, mode)`.

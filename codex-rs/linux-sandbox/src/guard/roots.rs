@@ -79,14 +79,6 @@ impl Roots {
             .any(codex_sandboxing::protected::is_protected_name)
     }
 
-    /// The project root `path` lies in (the deepest root above it, when
-    /// that is a project root), as the kernel spells it.
-    pub fn project_root_of(&self, path: &[u8]) -> Option<&[u8]> {
-        self.deepest_root(path)
-            .filter(|root| root.kind == RootKind::Project)
-            .map(|root| trim_slashes(root_bytes(root)))
-    }
-
     /// Whether the entry at `path` is a writable root or lies above one:
     /// moving or replacing it would move the root, and what is judged by
     /// its path with it (a workspace in `/tmp` renamed away and back would
@@ -113,9 +105,27 @@ impl Roots {
             .map(|(index, _)| index)
     }
 
-    /// The deepest root that is `path` or lies above it.
+    /// The root whose rules hold at `path`: the deepest root that is `path`
+    /// or lies above it, unless that is a temporary root inside a project
+    /// root (`$TMPDIR` in the workspace, or moved there while the command
+    /// runs), where the project root's stricter rules hold: what is made
+    /// there lies in the project, where host tools will find it. A project
+    /// root at `/` (the whole disk writable) leaves temporary roots theirs.
     fn deepest_root(&self, path: &[u8]) -> Option<&GuardRoot> {
-        self.deepest_index(path).map(|index| &self.roots[index])
+        let deepest = &self.roots[self.deepest_index(path)?];
+        if deepest.kind == RootKind::Project {
+            return Some(deepest);
+        }
+        let enclosing_project = self
+            .roots
+            .iter()
+            .filter(|root| {
+                root.kind == RootKind::Project
+                    && !trim_slashes(root_bytes(root)).is_empty()
+                    && is_within(root_bytes(deepest), root_bytes(root))
+            })
+            .max_by_key(|root| trim_slashes(root_bytes(root)).len());
+        Some(enclosing_project.unwrap_or(deepest))
     }
 }
 
@@ -177,8 +187,9 @@ mod tests {
             ("/tmp/ws/sub", Area::Project),
             ("/tmp/wsx", Area::Scratch),
             ("/home/me/proj", Area::Project),
-            ("/home/me/proj/tmp", Area::ScratchTop),
-            ("/home/me/proj/tmp/repo", Area::Scratch),
+            // A temporary root inside a project root is the project's.
+            ("/home/me/proj/tmp", Area::Project),
+            ("/home/me/proj/tmp/repo", Area::Project),
             ("/home/me", Area::Outside),
             ("/", Area::Outside),
             ("relative", Area::Outside),
@@ -187,6 +198,21 @@ mod tests {
         for (dir, area) in cases {
             assert_eq!(roots.area_of(dir.as_bytes()), area, "{dir}");
         }
+    }
+
+    /// `$TMPDIR` inside the workspace is the workspace's: a repository
+    /// made there would lie in the project.
+    #[test]
+    fn a_temporary_root_inside_a_project_root_is_the_projects() {
+        let roots = roots(&[
+            ("/tmp", RootKind::Scratch),
+            ("/home/me/proj", RootKind::Project),
+            ("/home/me/proj/tmpd", RootKind::Scratch),
+        ]);
+        assert_eq!(roots.area_of(b"/home/me/proj/tmpd"), Area::Project);
+        assert_eq!(roots.area_of(b"/home/me/proj/tmpd/x"), Area::Project);
+        assert!(roots.is_inside_protected(b"/home/me/proj/tmpd/x/.git/config"));
+        assert_eq!(roots.area_of(b"/tmp/x"), Area::Scratch);
     }
 
     #[test]

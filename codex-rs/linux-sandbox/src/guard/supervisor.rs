@@ -544,6 +544,11 @@ fn report_refusal(caller: Caller, call: Option<GuardedCall>, path: &[u8], refusa
             "{HELPER_ARGV0}: refused to move or remove {path} ({call} by process {process}): it is a \
              writable root of the sandbox or lies above one"
         ),
+        Refusal::Unsure => eprintln!(
+            "{HELPER_ARGV0}: refused to change {path} ({call} by process {process}): whether it \
+             lies in a git directory could not be told, a directory on its way moved meanwhile; \
+             try again"
+        ),
         Refusal::Foreign => eprintln!(
             "{HELPER_ARGV0}: refused to change {path} ({call} by process {process}): it lies on a \
              mount of another mount namespace (a nested sandbox's), where the guard cannot tell \

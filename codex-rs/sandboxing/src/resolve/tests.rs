@@ -91,6 +91,18 @@ fn temporary_roots_are_scratch_however_named_unless_they_are_workspace_roots() {
         &root_tmpdir,
     );
     assert!(whole_disk.scratch_roots.is_empty());
+    // A $TMPDIR inside the workspace is the workspace's (a repository made
+    // there would lie in the project); /tmp below a writable / stays scratch.
+    let mut tmpdir_in_workspace = context("/w");
+    tmpdir_in_workspace.tmpdir = Some("/w/tmpd".into());
+    let inside = policy("", Some(":workspace"), &tmpdir_in_workspace);
+    assert_eq!(inside.scratch_roots, [PathBuf::from("/tmp")]);
+    let writable_disk = policy(
+        "[permissions.p.filesystem]\n\":root\" = \"write\"\n\"/tmp\" = \"write\"\n",
+        Some("p"),
+        &context("/w"),
+    );
+    assert_eq!(writable_disk.scratch_roots, [PathBuf::from("/tmp")]);
 }
 
 #[test]
