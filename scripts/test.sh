@@ -39,7 +39,9 @@ if ! id "$user" >/dev/null 2>&1; then
 fi
 user_home="$(getent passwd "$user" | cut -d: -f6)"
 
-work="$(mktemp -d /tmp/codex-user-tests.XXXXXX)"
+# Not in /tmp: codex refuses to run from inside a writable root, and the
+# suites make /tmp writable.
+work="$(mktemp -d /var/tmp/codex-user-tests.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/src"
 cargo nextest archive --workspace --archive-file "$work/tests.tar.zst"
@@ -55,12 +57,13 @@ if [ -x "$codex_reference" ]; then
   reference="CODEX_REFERENCE_CODEX=$work/codex-reference"
 fi
 chmod -R a+rX "$work"
+mkdir "$work/extracted" && chown "$user" "$work/extracted"
 
 # Runs the archived suite as $user with extra environment $1 (PATH
 # included) and extra nextest arguments $2.
 as_user() {
   su "$user" -s /bin/sh -c "cd '$work/src' && exec env -i HOME='$user_home' CODEX_REQUIRE_SANDBOX='${CODEX_REQUIRE_SANDBOX:-}' CODEX_DIST_DIR='$work/dist' CODEX_RELEASE_DIR='$work/release' $reference $1 \
-    cargo-nextest nextest run --archive-file '$work/tests.tar.zst' --workspace-remap '$work/src' --no-fail-fast $2"
+    cargo-nextest nextest run --archive-file '$work/tests.tar.zst' --workspace-remap '$work/src' --extract-to '$work/extracted' --extract-overwrite --no-fail-fast $2"
 }
 
 echo "test: running the suite again as unprivileged user '$user'"

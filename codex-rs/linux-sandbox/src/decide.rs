@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use codex_sandboxing::environment::CommandEnvironment;
 use codex_sandboxing::host::Wsl;
@@ -60,6 +60,8 @@ pub enum Launch<'f> {
         command: Vec<OsString>,
         /// Its environment.
         env: CommandEnvironment,
+        /// The directory it runs in (`-C`).
+        cwd: PathBuf,
     },
     /// The legacy Landlock pipeline: this process restricts itself and
     /// becomes the command.
@@ -262,6 +264,7 @@ pub fn decide<'f>(
             launch: Launch::Direct {
                 command: command.to_vec(),
                 env: policy.environment.clone(),
+                cwd: policy.cwd.clone(),
             },
             warnings: Vec::new(),
             blocked: facts.command.clone().err().map(SandboxError::from),
@@ -336,6 +339,7 @@ fn decide_bwrap<'f>(
     };
     let mounts = plan(sandbox, &host.scan, proc, host.fs)?;
     tracing::debug!(?mounts, "mount plan");
+    refuse_writable_self(&mounts, &host.current_exe)?;
     for rule in &mounts.rules {
         if rule.outcome == Outcome::MissingSkipped && rule.access == Access::Write {
             tracing::debug!(path = %rule.path.display(), origin = %rule.origin, "write rule on a missing path: not created");
@@ -438,6 +442,36 @@ pub fn proxy_plan(
         upstream,
         env,
     }))
+}
+
+/// Refuses a start whose `codex` (at its real path `current_exe`), or the
+/// `codex-resources` directory beside it, lies in a writable root of
+/// `mounts`: what the command writes there would run unsandboxed next
+/// time. Unknown, it is refused too. A profile that writes `/` itself
+/// gives the command every file of the machine on purpose, this one
+/// included, and is not refused for it.
+fn refuse_writable_self(
+    mounts: &MountPlan,
+    current_exe: &std::io::Result<PathBuf>,
+) -> Result<(), SandboxError> {
+    let exe = current_exe
+        .as_ref()
+        .map_err(|err| SandboxError::HelperNotFound(err.to_string()))?;
+    let resources = crate::bundled::bundled_path_for(exe)
+        .and_then(|bwrap| bwrap.parent().map(Path::to_path_buf));
+    for path in std::iter::once(exe).chain(resources.as_ref()) {
+        if let Some(root) = mounts
+            .guard_roots
+            .iter()
+            .find(|root| root.path != Path::new("/") && path.starts_with(&root.path))
+        {
+            return Err(SandboxError::SelfWritable {
+                path: path.clone(),
+                root: root.path.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// How bwrap is to find this binary for the inner stage under `mounts`:

@@ -68,6 +68,22 @@ pub enum SandboxError {
         /// Which rule hides it.
         hidden_by: String,
     },
+    /// This executable, or the resources beside it, lies inside a writable
+    /// root: the command could replace it, and the next start would run
+    /// the replacement with no sandbox.
+    #[error(
+        "refused: {} lies inside the writable root {}, where the command could replace it and the \
+         next run would run the replacement unsandboxed; install codex outside every writable root \
+         of the profile, or choose another workspace with -C",
+        path.display(),
+        root.display()
+    )]
+    SelfWritable {
+        /// This executable, or its `codex-resources` directory.
+        path: PathBuf,
+        /// The writable root it lies in.
+        root: PathBuf,
+    },
     /// This executable's path could not be found, for an inner stage run
     /// by path.
     #[error("sandbox setup failed: cannot find this executable to run as the inner stage: {0}")]
@@ -148,7 +164,8 @@ impl SandboxError {
             SandboxError::Policy(_)
             | SandboxError::ProxyRoute(_)
             | SandboxError::GuardNeedsProc
-            | SandboxError::HelperHidden { .. } => exit_status::CONFIG,
+            | SandboxError::HelperHidden { .. }
+            | SandboxError::SelfWritable { .. } => exit_status::CONFIG,
             SandboxError::Plan(err) => match err {
                 PlanError::CwdHidden(_) | PlanError::TooManyMounts { .. } => exit_status::CONFIG,
                 PlanError::Inspect { .. } => exit_status::SETUP,

@@ -21,6 +21,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::Stdio;
 
 use serde::Deserialize;
@@ -58,7 +59,7 @@ pub fn execute(plan: LaunchPlan<'_>, program: &str) -> Result<Launched, SandboxE
         return Err(blocked);
     }
     match plan.launch {
-        Launch::Direct { command, env } => Err(exec_direct(&command, &env)),
+        Launch::Direct { command, env, cwd } => Err(exec_direct(&command, &env, &cwd)),
         Launch::Landlock(launch) => {
             close_inherited_on_exec().map_err(SandboxError::InheritedDescriptors)?;
             tracing::debug!(kernel = ?launch.kernel, grants = ?launch.grants, "legacy Landlock pipeline");
@@ -80,13 +81,14 @@ pub fn execute(plan: LaunchPlan<'_>, program: &str) -> Result<Launched, SandboxE
 
 /// Replaces this process with the command (`:danger-full-access`), with
 /// exactly `env`. Returns only the reason it could not.
-fn exec_direct(command: &[OsString], env: &CommandEnvironment) -> SandboxError {
+fn exec_direct(command: &[OsString], env: &CommandEnvironment, cwd: &Path) -> SandboxError {
     let Some((name, rest)) = command.split_first() else {
         return SandboxError::Internal("no command to run".into());
     };
     tracing::debug!("running without a sandbox");
     let err = std::process::Command::new(name)
         .args(rest)
+        .current_dir(cwd)
         .env_clear()
         .envs(env.vars().iter().cloned())
         .exec();

@@ -48,15 +48,53 @@ impl SeccompError {
     }
 }
 
-/// Syscalls denied under every sandboxing profile.
-const ALWAYS_DENIED: [i64; 6] = [
+/// Syscalls denied under every sandboxing profile: debugging other
+/// processes, `io_uring` (whose operations no filter sees), and the kernel
+/// keyrings. The command stays in its caller's session keyring, and the
+/// user keyring is shared by every process of that user, so joining a
+/// fresh session keyring before exec would still leave the user's keys
+/// readable: the key syscalls are denied instead (`EPERM`), which tools
+/// treat as "no keyring here".
+const ALWAYS_DENIED: [i64; 9] = [
     libc::SYS_ptrace,
     libc::SYS_process_vm_readv,
     libc::SYS_process_vm_writev,
     libc::SYS_io_uring_setup,
     libc::SYS_io_uring_enter,
     libc::SYS_io_uring_register,
+    libc::SYS_add_key,
+    libc::SYS_request_key,
+    libc::SYS_keyctl,
 ];
+
+/// The calls that set a file's mode, and which argument holds it. Any of
+/// them with `S_ISUID` or `S_ISGID` is denied (`EPERM`): run as root, the
+/// sandbox maps the command to the host's root, and a set-user-ID file it
+/// left in the workspace would run as root for any local user. (File
+/// capabilities need `CAP_SETFCAP`, which the sandbox drops.) `open` and
+/// `openat` count only with `O_CREAT`, but a mode with these bits and no
+/// `O_CREAT` is denied too: the C libraries pass no mode then.
+const MODE_SETTING: &[(i64, u8)] = &[
+    (libc::SYS_fchmod, 1),
+    (libc::SYS_fchmodat, 2),
+    (libc::SYS_fchmodat2, 2),
+    (libc::SYS_openat, 3),
+    (libc::SYS_mkdirat, 2),
+    (libc::SYS_mknodat, 2),
+    #[cfg(target_arch = "x86_64")]
+    (libc::SYS_chmod, 1),
+    #[cfg(target_arch = "x86_64")]
+    (libc::SYS_open, 2),
+    #[cfg(target_arch = "x86_64")]
+    (libc::SYS_creat, 1),
+    #[cfg(target_arch = "x86_64")]
+    (libc::SYS_mkdir, 1),
+    #[cfg(target_arch = "x86_64")]
+    (libc::SYS_mknod, 1),
+];
+
+/// The mode bits no file the command makes or changes may carry.
+const PRIVILEGE_BITS: [u64; 2] = [libc::S_ISUID as u64, libc::S_ISGID as u64];
 
 /// Socket calls denied outright when the network is restricted.
 const NETWORK_DENIED: [i64; 13] = [
@@ -83,6 +121,13 @@ pub fn build_filter(network: NetworkMode) -> Result<BpfProgram, SeccompError> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for syscall in ALWAYS_DENIED {
         rules.insert(syscall, Vec::new());
+    }
+    for &(syscall, arg) in MODE_SETTING {
+        let deny = PRIVILEGE_BITS
+            .iter()
+            .map(|&bit| rule(condition(arg, SeccompCmpOp::MaskedEq(bit), bit)?))
+            .collect::<Result<Vec<_>, _>>()?;
+        rules.insert(syscall, deny);
     }
     match network {
         NetworkMode::Enabled => {}

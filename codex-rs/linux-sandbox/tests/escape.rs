@@ -331,7 +331,155 @@ fn attacks() -> Vec<Attack> {
             },
             control: true,
         },
+        Attack {
+            name: "set-user-ID file by chmod",
+            setup: plain,
+            script: |_| "cp /bin/sh suid-sh && chmod 4755 suid-sh".into(),
+            escaped: |t| has_set_id_bit(&t.ws.join("suid-sh")),
+            control: true,
+        },
+        Attack {
+            name: "set-group-ID file by fchmod",
+            setup: plain,
+            script: |_| {
+                "/usr/bin/python3 -c \"import os; fd = os.open('sgid', os.O_CREAT | os.O_WRONLY, 0o755); \
+                 os.fchmod(fd, 0o2755)\""
+                    .into()
+            },
+            escaped: |t| has_set_id_bit(&t.ws.join("sgid")),
+            control: true,
+        },
+        Attack {
+            name: "set-user-ID file made by open",
+            setup: plain,
+            script: |_| {
+                "/usr/bin/python3 -c \"import os; os.umask(0); os.close(os.open('made-suid', \
+                 os.O_CREAT | os.O_WRONLY, 0o4755))\""
+                    .into()
+            },
+            escaped: |t| has_set_id_bit(&t.ws.join("made-suid")),
+            control: true,
+        },
+        Attack {
+            name: "set-group-ID directory made by mkdir",
+            setup: plain,
+            script: |_| "mkdir -m 2775 sgid-dir".into(),
+            escaped: |t| has_set_id_bit(&t.ws.join("sgid-dir")),
+            control: true,
+        },
+        Attack {
+            name: "add a key to the caller's session keyring",
+            // A key of the host's own first, so this process has a session
+            // keyring for the command to inherit (without one, the kernel
+            // would give the command a keyring of its own).
+            setup: |w| {
+                let t = plain(w);
+                add_session_key(&format!("{}-host", key_description(&t)), b"host");
+                t
+            },
+            script: |t| {
+                format!(
+                    "/usr/bin/python3 -c \"import ctypes; ctypes.CDLL(None).syscall({add_key}, b'user', \
+                     b'{desc}', b'planted', 7, {session})\"",
+                    add_key = libc::SYS_add_key,
+                    desc = key_description(t),
+                    session = KEY_SPEC_SESSION_KEYRING
+                )
+            },
+            escaped: |t| {
+                take_session_key(&format!("{}-host", key_description(t)));
+                take_session_key(&key_description(t)).is_some()
+            },
+            control: true,
+        },
+        Attack {
+            name: "read a key of the caller's session keyring",
+            setup: |w| {
+                let t = plain(w);
+                add_session_key(&key_description(&t), b"host-key-secret");
+                t
+            },
+            script: |t| {
+                format!(
+                    "/usr/bin/python3 -c \"import ctypes; libc = ctypes.CDLL(None); \
+                     key = libc.syscall({keyctl}, {search}, {session}, b'user', b'{desc}', 0); \
+                     buf = ctypes.create_string_buffer(64); libc.syscall({keyctl}, {read}, key, buf, 64); \
+                     open('key-read', 'wb').write(buf.value)\"",
+                    keyctl = libc::SYS_keyctl,
+                    search = KEYCTL_SEARCH,
+                    read = KEYCTL_READ,
+                    session = KEY_SPEC_SESSION_KEYRING,
+                    desc = key_description(t)
+                )
+            },
+            escaped: |t| {
+                take_session_key(&key_description(t));
+                std::fs::read(t.ws.join("key-read")).is_ok_and(|bytes| bytes == b"host-key-secret")
+            },
+            control: true,
+        },
     ]
+}
+
+/// Whether the file at `path` carries `S_ISUID` or `S_ISGID`.
+fn has_set_id_bit(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|meta| meta.mode() & (libc::S_ISUID | libc::S_ISGID) != 0)
+}
+
+const KEY_SPEC_SESSION_KEYRING: i64 = -3;
+const KEYCTL_SEARCH: i64 = 10;
+const KEYCTL_READ: i64 = 11;
+const KEYCTL_INVALIDATE: i64 = 21;
+
+/// A key description unique to this world.
+fn key_description(target: &Target) -> String {
+    format!("codex-escape-{}", short_id(target))
+}
+
+/// Adds a `user` key to this process's session keyring (which the
+/// sandboxed command inherits).
+fn add_session_key(description: &str, payload: &[u8]) {
+    let description = std::ffi::CString::new(description).unwrap();
+    // SAFETY: add_key with NUL-terminated strings and a payload that live
+    // across the call.
+    let key = unsafe {
+        libc::syscall(
+            libc::SYS_add_key,
+            c"user".as_ptr(),
+            description.as_ptr(),
+            payload.as_ptr(),
+            payload.len(),
+            KEY_SPEC_SESSION_KEYRING,
+        )
+    };
+    assert!(
+        key >= 0,
+        "cannot add a key: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Finds the `user` key `description` in the session keyring and
+/// invalidates it; its id when it was there.
+fn take_session_key(description: &str) -> Option<i64> {
+    let description = std::ffi::CString::new(description).unwrap();
+    // SAFETY: keyctl with NUL-terminated strings that live across the call.
+    let key = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_SEARCH,
+            KEY_SPEC_SESSION_KEYRING,
+            c"user".as_ptr(),
+            description.as_ptr(),
+            0,
+        )
+    };
+    if key < 0 {
+        return None;
+    }
+    // SAFETY: keyctl with integer arguments.
+    unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_INVALIDATE, key) };
+    Some(key)
 }
 
 /// A name unique to this test process, for paths outside the scratch dir.

@@ -611,3 +611,44 @@ fn a_command_of_fifty_thousand_arguments_runs() {
     assert_code(&output, 0);
     assert_eq!(stdout(&output), "50000 arg-00001 arg-50000\n");
 }
+
+/// A `codex` inside a writable root could be replaced by the command, and
+/// the next start would run the replacement with no sandbox: it refuses to
+/// start (78), naming itself and the root, and runs nothing. The same
+/// binary outside every writable root runs (the control).
+#[test]
+fn codex_refuses_to_run_from_inside_a_writable_root() {
+    require_sandbox!();
+    let world = World::new();
+    let inside = world.ws.join("bin/codex-linux-sandbox");
+    std::fs::create_dir_all(inside.parent().unwrap()).unwrap();
+    std::fs::copy(helper_bin(), &inside).unwrap();
+    let marker = world.ws.join("ran");
+    let script = format!("touch {}", marker.display());
+    let run = |program: &Path| {
+        std::process::Command::new(program)
+            .env("CODEX_HOME", &world.codex_home)
+            .env("XDG_CACHE_HOME", world.outside.join("cache"))
+            .arg("-C")
+            .arg(&world.ws)
+            .args(["--", "sh", "-c", &script])
+            .output()
+            .unwrap()
+    };
+    let output = run(&inside);
+    assert_code(&output, 78);
+    assert!(
+        stderr(&output).contains(&format!(
+            "{} lies inside the writable root {}",
+            inside.display(),
+            world.ws.display()
+        )),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!marker.exists());
+    let outside = world.outside.join("codex-linux-sandbox");
+    std::fs::copy(helper_bin(), &outside).unwrap();
+    assert_code(&run(&outside), 0);
+    assert!(marker.exists());
+}

@@ -638,3 +638,27 @@ fn an_exchange_with_an_unprotected_deep_git_is_refused() {
         stderr(&output)
     );
 }
+
+/// `mkdir` of a protected directory that exists answers `EEXIST`, as the
+/// kernel would (`mkdir -p .git/hooks` must not fail on `.git`); a missing
+/// one is still refused.
+#[test]
+fn mkdir_of_an_existing_protected_directory_says_it_exists() {
+    require_sandbox!();
+    let world = World::new();
+    let program = "import errno, os\n\
+                   for name in ('.git', '.codex'):\n\
+                   \x20   try:\n\
+                   \x20       os.mkdir(name)\n\
+                   \x20       print(name, 'made')\n\
+                   \x20   except OSError as err:\n\
+                   \x20       print(name, errno.errorcode[err.errno])\n";
+    let output = guarded_python(&world, &[], program);
+    assert_eq!(
+        stdout(&output),
+        ".git EEXIST\n.codex EPERM\n",
+        "{}",
+        stderr(&output)
+    );
+    assert!(!world.ws.join(".codex").exists());
+}

@@ -241,3 +241,16 @@ print(len(zombies), zombies[:1])
     assert_code(&output, 0);
     assert_eq!(common::stdout(&output), "0 []\n");
 }
+
+/// Unsandboxed (`:danger-full-access`) the command still runs in the
+/// directory `-C` names, as every sandboxed profile does.
+#[test]
+fn the_unsandboxed_profile_runs_in_the_named_directory() {
+    let world = World::new();
+    let output = world.run(&["-P", ":danger-full-access"], &["pwd"]);
+    assert_code(&output, 0);
+    assert_eq!(
+        common::stdout(&output).trim_end(),
+        world.ws.display().to_string()
+    );
+}

@@ -109,6 +109,9 @@ pub struct EffectivePolicy {
     /// The command's environment (`[shell_environment_policy]`), before
     /// any proxy variables the network route adds.
     pub environment: CommandEnvironment,
+    /// The directory the command runs in, under every profile (the
+    /// sandbox's own `cwd` when there is one).
+    pub cwd: PathBuf,
 }
 
 /// A rule that cannot be resolved; names the rule and what to do.
@@ -223,6 +226,7 @@ pub fn resolve(
         sandbox,
         warnings: Vec::new(),
         environment: CommandEnvironment::default(),
+        cwd: context.cwd.clone(),
     })
 }
 

@@ -61,6 +61,7 @@ fn effective(sandbox: SandboxPolicy) -> EffectivePolicy {
     EffectivePolicy {
         profile: ":test".into(),
         chosen_by: "test".into(),
+        cwd: sandbox.cwd.clone(),
         sandbox: Some(sandbox),
         warnings: Vec::new(),
         environment: Default::default(),

@@ -22,7 +22,7 @@ use std::os::unix::ffi::OsStringExt;
 
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, openat, readlinkat};
-use nix::sys::stat::{Mode, SFlag, fstat, mkdirat, mknodat, umask};
+use nix::sys::stat::{Mode, SFlag, fstat, fstatat, mkdirat, mknodat, umask};
 use nix::sys::statfs::{PROC_SUPER_MAGIC, fstatfs};
 use nix::unistd::{UnlinkatFlags, chdir, fchdir, linkat, symlinkat, unlinkat};
 
@@ -94,14 +94,30 @@ pub fn with_umask<T>(mask: libc::mode_t, create: impl FnOnce() -> T) -> T {
     result
 }
 
-/// `mkdirat`.
+/// `mkdirat`. An entry that exists already gets the kernel's `EEXIST`
+/// whatever its name (`mkdir -p` of an existing `.git` expects it), without
+/// a call that could create it were it removed meanwhile.
 pub fn mkdir(judge: &Judge, start: Start, path: &CStr, mode: u32) -> Outcome {
     let mode = Mode::from_bits_retain(mode);
-    match judge.new_entry(start, path) {
-        Err(outcome) => outcome,
-        Ok(None) => done(mkdirat(start.fd(), path, mode)),
-        Ok(Some(entry)) => done(mkdirat(&entry.dir, entry.name.as_c_str(), mode)),
+    let entry = match judge.locate(start, path) {
+        Err(outcome) => return outcome,
+        Ok(None) => return done(mkdirat(start.fd(), path, mode)),
+        Ok(Some(entry)) => entry,
+    };
+    if fstatat(
+        &entry.dir,
+        entry.name.as_c_str(),
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .is_ok()
+    {
+        return Outcome::Failed(Errno::EEXIST);
     }
+    if let Err(refusal) = judge.judge_new(entry.dir.as_fd(), &entry.dir_path, entry.name.to_bytes())
+    {
+        return Outcome::Refused(path.to_bytes().to_vec(), refusal);
+    }
+    done(mkdirat(&entry.dir, entry.name.as_c_str(), mode))
 }
 
 /// `mknodat`.

@@ -106,6 +106,37 @@ fn debugging_and_io_uring_are_denied_in_every_mode() {
 }
 
 #[test]
+fn set_id_bits_are_denied_in_every_mode_setting_call() {
+    let setuid = libc::S_ISUID as u64;
+    let setgid = libc::S_ISGID as u64;
+    for network in ALL_MODES {
+        let program = filter(network);
+        for &(nr, arg) in MODE_SETTING {
+            let with_mode = |mode: u64| {
+                let mut args = [0u64; 6];
+                args[usize::from(arg)] = mode;
+                syscall(&program, nr, args)
+            };
+            for mode in [0o755, 0o644, 0o1777, 0o600 | (1 << 32)] {
+                assert_eq!(with_mode(mode), RET_ALLOW, "{nr} mode {mode:o}");
+            }
+            for mode in [
+                setuid | 0o755,
+                setgid | 0o755,
+                setuid | setgid | 0o777,
+                setgid,
+            ] {
+                assert_eq!(
+                    with_mode(mode),
+                    RET_EPERM,
+                    "{nr} mode {mode:o} under {network:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 #[cfg(target_arch = "x86_64")]
 fn restricted_network_allows_only_unix_stream_sockets() {
     let program = filter(NetworkMode::Restricted);
