@@ -8,6 +8,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed setup step should fail the test
 
 mod common;
+#[path = "escape/repositories.rs"]
+mod repositories;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -498,9 +500,29 @@ fn short_id(target: &Target) -> String {
 #[test]
 fn no_attack_gets_out_and_the_harness_sees_each_one_unsandboxed() {
     require_sandbox!();
+    run_attacks(attacks());
+}
+
+/// The attacks on repositories and configs that exist at start, that a
+/// rename frees or that a later run reads need the guard: without it the
+/// start-up scan protects only what it finds (a weaker mode the README
+/// names), so the unguarded pass skips them, saying so.
+#[test]
+fn no_attack_on_a_repository_gets_out_and_the_harness_sees_each_one_unsandboxed() {
+    require_sandbox!();
+    if common::unguarded_pass() {
+        eprintln!("SKIPPED: these attacks need the protected-name guard, off in this pass");
+        return;
+    }
+    run_attacks(repositories::attacks());
+}
+
+/// Runs each attack in the sandbox and, where it has one, its unsandboxed
+/// control; prints the table and fails on an escape or an unseen control.
+fn run_attacks(attacks: Vec<Attack>) {
     let mut rows = Vec::new();
     let mut failures = Vec::new();
-    for attack in attacks() {
+    for attack in attacks {
         let world = World::new();
         let target = (attack.setup)(&world);
         let output = world.sh(&[], &(attack.script)(&target));
@@ -617,5 +639,34 @@ fn tiocsti_cannot_push_input_into_the_terminal() {
             queued.contains("injected"),
             "control: TIOCSTI unsandboxed did not show: {queued:?}"
         );
+    }
+}
+
+/// Class 6: a `CODEX_HOME` inside the workspace (`$PWD/.codex-home`, a CI
+/// habit) stays read-only, so the command cannot choose the next run's
+/// profile; unsandboxed the same edit lands (the control).
+#[test]
+fn a_codex_home_in_the_workspace_cannot_be_rewritten() {
+    require_sandbox!();
+    for (options, expect_changed) in [(&[][..], false), (&["-P", ":danger-full-access"][..], true)]
+    {
+        let world = World::new();
+        let home = world.ws.join(".codex-home");
+        std::fs::create_dir(&home).unwrap();
+        let config = home.join("config.toml");
+        std::fs::write(&config, common::TEST_PROFILE_CONFIG).unwrap();
+        let script = format!(
+            "echo 'default_permissions = \":danger-full-access\"' > {c}; echo x > {h}/planted.toml",
+            c = config.display(),
+            h = home.display()
+        );
+        world
+            .command(options, &["sh", "-c", &script])
+            .env("CODEX_HOME", &home)
+            .output()
+            .unwrap();
+        let changed = std::fs::read_to_string(&config).unwrap() != common::TEST_PROFILE_CONFIG
+            || home.join("planted.toml").exists();
+        assert_eq!(changed, expect_changed, "options {options:?}");
     }
 }

@@ -142,12 +142,14 @@ fn the_command_has_no_new_privs_and_a_filter() {
 
 #[test]
 fn policies_landlock_cannot_enforce_exactly_are_refused_and_nothing_runs() {
-    let cases: [(&str, &str, &str); 5] = [
+    let cases: [(&str, &str, &str); 6] = [
         (
             "",
-            ":workspace",
+            common::TEST_PROFILE,
             "read-only .git, .codex, .agents and .aws inside the writable",
         ),
+        // Every world's CODEX_HOME lies in /tmp, which :workspace writes.
+        ("", ":workspace", "configuration directory, kept read-only"),
         (
             "[permissions.p.filesystem]\n\":root\" = \"read\"\n\"/usr\" = \"none\"\n",
             "p",

@@ -351,18 +351,29 @@ fn a_git_directory_too_deep_to_name_is_still_one() {
     assert!(status.success());
     let config = world.ws.join("store/realgit/config");
     let before = read(&config).unwrap();
-    // Directories of 200 bytes until the gitdir's path is 4093 bytes long.
-    let script = r#"ws=$(pwd -P); need=$((4093 - ${#ws} - 14)); rel=""
+    // Directories of 200 bytes until the gitdir's path is 4093 bytes long,
+    // made on the host (the guard refuses to move a directory holding a
+    // repository), `store` moved to their bottom.
+    let deepen = r#"ws=$(pwd -P); need=$((4093 - ${#ws} - 14)); rel=""
 while [ $need -gt 0 ]; do n=$((need - 1)); [ $n -gt 200 ] && n=200
   [ $((need - 1 - n)) -eq 1 ] && n=$((n - 1))
   c=$(printf "%${n}s" "" | tr " " d); mkdir "$c" && cd "$c" || exit 90
   rel="$rel/$c"; need=$((need - n - 1)); done
-cd "$ws"; rel=${rel#/}
-mv store "$rel/store" || exit 91
-cd "$rel/store" && echo evil >> realgit/config && echo WROTE
-cd "$ws" && mv "$rel/store" store && echo back"#;
-    let output = world.sh(&[], script);
-    assert!(stdout(&output).ends_with("back\n"), "{}", stderr(&output));
+cd "$ws"; rel=${rel#/}; mv store "$rel/store" && printf %s "$rel" > rel"#;
+    let host = |script: &str| {
+        Command::new("sh")
+            .args(["-c", script])
+            .current_dir(&world.ws)
+            .status()
+            .unwrap()
+    };
+    assert!(host(deepen).success());
+    let output = world.sh(
+        &[],
+        r#"cd "$(cat rel)/store" && echo evil >> realgit/config && echo WROTE; echo ran"#,
+    );
+    assert!(host(r#"mv "$(cat rel)/store" store"#).success());
+    assert!(stdout(&output).ends_with("ran\n"), "{}", stderr(&output));
     assert!(!stdout(&output).contains("WROTE"), "{}", stderr(&output));
     assert_eq!(read(&config).unwrap(), before);
 }

@@ -237,3 +237,48 @@ fn a_tmpdir_inside_the_workspace_keeps_the_workspaces_rules() {
     assert!(!exists(&tmpdir.join("x/.git")));
     assert!(tmpdir.join("x").is_dir());
 }
+
+/// An empty `.git` or `.codex` that appears at the top of a temporary root
+/// while the command runs (another process left it; one there at start is
+/// mounted read-only) is not filled: it is what host git finds above every
+/// directory there without a repository of its own. Below the top a
+/// repository may still be made.
+#[test]
+fn an_empty_protected_directory_appearing_at_the_top_of_a_temporary_root_stays_empty() {
+    require_sandbox!();
+    if unguarded_pass() {
+        eprintln!("SKIPPED: without the guard what appears during a run is not protected");
+        return;
+    }
+    for (profile, expect_filled) in [(":workspace", false), (":danger-full-access", true)] {
+        let world = World::new();
+        let tmpdir = world.outside.join("tmpd");
+        std::fs::create_dir(&tmpdir).unwrap();
+        let child = world
+            .guarded(
+                &["-P", profile],
+                &[
+                    "sh",
+                    "-c",
+                    "cd \"$TMPDIR\"; i=0; while [ ! -d .codex ] && [ $i -lt 200 ]; do sleep 0.05; \
+                     i=$((i+1)); done; mkdir .git/objects .git/refs; echo 'ref: refs/heads/main' > \
+                     .git/HEAD; echo x > .codex/config.toml; mkdir -p below/.git && echo below-ok",
+                ],
+            )
+            .env("TMPDIR", &tmpdir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        for name in [".git", ".codex"] {
+            std::fs::create_dir(tmpdir.join(name)).unwrap();
+        }
+        let output = child.wait_with_output().unwrap();
+        assert!(stdout(&output).contains("below-ok"), "{}", stderr(&output));
+        let filled = exists(&tmpdir.join(".git/HEAD"))
+            || exists(&tmpdir.join(".git/objects"))
+            || exists(&tmpdir.join(".codex/config.toml"));
+        assert_eq!(filled, expect_filled, "{profile}: {}", stderr(&output));
+    }
+}

@@ -79,9 +79,10 @@ pub enum RuleOrigin {
     /// Added by the sandbox to keep a protected name (`.git`, `.codex`,
     /// ...) read-only.
     Protected,
-    /// Added under `[managed_proxy]` to keep the configuration that sets it
-    /// out of the command's reach.
-    ManagedProxyConfig,
+    /// Added to every sandbox to keep `CODEX_HOME` and the directories of
+    /// the configuration files read out of the command's reach: a command
+    /// that rewrote them would choose the next run's sandbox.
+    Configuration,
     /// Given by `--sandbox-state-json` or its readable roots.
     SandboxState,
 }
@@ -92,9 +93,7 @@ impl fmt::Display for RuleOrigin {
             RuleOrigin::BuiltIn(profile) => write!(f, "built-in {profile}"),
             RuleOrigin::Config { key, source } => write!(f, "{key} ({source})"),
             RuleOrigin::Protected => f.write_str("protected path"),
-            RuleOrigin::ManagedProxyConfig => {
-                f.write_str("configuration of [managed_proxy], kept read-only")
-            }
+            RuleOrigin::Configuration => f.write_str("configuration directory, kept read-only"),
             RuleOrigin::SandboxState => f.write_str("--sandbox-state-json"),
         }
     }
@@ -232,9 +231,35 @@ pub fn select_profile(
 /// is set. For a profile chosen otherwise (`--sandbox-state-json`).
 pub fn route_network(profile: Profile, loaded: &LoadedConfig) -> Result<Profile, ProfileError> {
     let profile = proxied::apply_network_proxy_feature(profile, loaded)?;
-    match &loaded.config.managed_proxy {
-        Some(managed) => proxied::apply_managed_proxy(profile, managed, loaded),
-        None => Ok(profile),
+    let mut profile = match &loaded.config.managed_proxy {
+        Some(managed) => proxied::apply_managed_proxy(profile, managed, loaded)?,
+        None => profile,
+    };
+    keep_configuration_read_only(&mut profile, loaded);
+    Ok(profile)
+}
+
+/// Adds a read-only rule for every configuration directory
+/// ([`LoadedConfig::configuration_directories`]) to a profile that
+/// sandboxes: a `CODEX_HOME` inside a writable root (`$PWD/.codex-home`
+/// in CI) would otherwise let the command choose the next run's profile,
+/// or none. Where the directory is read-only anyway the rule mounts
+/// nothing.
+fn keep_configuration_read_only(profile: &mut Profile, loaded: &LoadedConfig) {
+    if let Some(sandbox) = &mut profile.sandbox {
+        sandbox
+            .filesystem
+            .extend(
+                loaded
+                    .configuration_directories()
+                    .into_iter()
+                    .map(|dir| FsRule {
+                        target: FsTarget::Path(dir),
+                        subpath: PathBuf::new(),
+                        access: Access::Read,
+                        origin: RuleOrigin::Configuration,
+                    }),
+            );
     }
 }
 

@@ -12,13 +12,14 @@
 //! (`ENAMETOOLONG` read as "no `HEAD` here").
 
 use std::ffi::CStr;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::fcntl::AtFlags;
 use nix::sys::stat::{fstat, fstatat};
 
 use super::perform::{Start, open_at};
+use codex_sandboxing::protected::is_protected_name;
 
 /// Deeper than any path the kernel names (`PATH_MAX` is 4096 bytes, so at
 /// most 2048 components): a walk this long is refused.
@@ -98,6 +99,135 @@ pub fn parent_of_file(file: BorrowedFd<'_>, path: &[u8]) -> Result<OwnedFd, Errn
     }
 }
 
+/// What a walk of a directory's subtree found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holds {
+    /// Nothing protected below it.
+    Nothing,
+    /// A protected name (`.git`, `.codex`, ...) or a git directory under
+    /// another name at some depth.
+    Protected,
+    /// More entries than the walk looks at: it could not tell.
+    TooMany,
+}
+
+/// Whether the subtree of the directory `dir` holds, at any depth, an entry
+/// with a protected name or a git directory under another name, looking
+/// at no more than `limit` entries. Moving such a directory would carry a
+/// repository away from the path a `.git` file, a worktree or a user names
+/// it by, and free that path for a planted one.
+pub fn holds_protected(dir: BorrowedFd<'_>, limit: usize) -> Result<Holds, Errno> {
+    let first = open_at(
+        Start::of_borrowed(dir),
+        b".",
+        libc::O_RDONLY | libc::O_DIRECTORY,
+        0,
+    )?;
+    let mut pending = vec![first];
+    let mut seen = 0usize;
+    while let Some(next) = pending.pop() {
+        let mut listing = nix::dir::Dir::from_fd(next)?;
+        let here = listing.as_raw_fd();
+        let mut signs = GitSigns::default();
+        let mut subdirs = Vec::new();
+        for entry in listing.iter() {
+            let entry = entry?;
+            let name = entry.file_name();
+            if name == c"." || name == c".." {
+                continue;
+            }
+            seen += 1;
+            if seen > limit {
+                return Ok(Holds::TooMany);
+            }
+            if is_protected_name(name.to_bytes()) {
+                return Ok(Holds::Protected);
+            }
+            signs.note(name.to_bytes());
+            let is_dir = match entry.file_type() {
+                Some(nix::dir::Type::Directory) => true,
+                Some(_) => false,
+                None => {
+                    // SAFETY: `here` is the listing's open descriptor,
+                    // borrowed for this one call.
+                    let dir = unsafe { BorrowedFd::borrow_raw(here) };
+                    fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+                        .is_ok_and(|stat| stat.st_mode & libc::S_IFMT == libc::S_IFDIR)
+                }
+            };
+            if is_dir {
+                subdirs.push(name.to_owned());
+            }
+        }
+        if signs.is_git_dir() {
+            return Ok(Holds::Protected);
+        }
+        // SAFETY: as above, `here` stays open while `listing` lives.
+        let dir = unsafe { BorrowedFd::borrow_raw(here) };
+        for name in subdirs {
+            pending.push(open_at(
+                Start::of_borrowed(dir),
+                name.to_bytes(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                0,
+            )?);
+        }
+    }
+    Ok(Holds::Nothing)
+}
+
+/// The names of one directory listing that make it a git directory.
+#[derive(Debug, Default)]
+struct GitSigns {
+    head: bool,
+    commondir: bool,
+    objects: bool,
+    refs: bool,
+}
+
+impl GitSigns {
+    /// The names git looks for.
+    const NAMES: [&'static CStr; 4] = [c"HEAD", c"commondir", c"objects", c"refs"];
+
+    /// Notes `name`; whether it is one of the signs.
+    fn note(&mut self, name: &[u8]) -> bool {
+        match name {
+            b"HEAD" => self.head = true,
+            b"commondir" => self.commondir = true,
+            b"objects" => self.objects = true,
+            b"refs" => self.refs = true,
+            _ => return false,
+        }
+        true
+    }
+
+    /// [`is_git_dir`]'s rule, on a listing.
+    fn is_git_dir(&self) -> bool {
+        self.head && (self.commondir || (self.objects && self.refs))
+    }
+}
+
+/// Whether a new entry named `name` in the directory `dir` would make
+/// `dir` a git directory by [`is_git_dir`]'s rule: the last of `HEAD`,
+/// `objects`, `refs` or `commondir` to appear, whatever its type or
+/// content. Git discovers a repository by these signs alone, under any
+/// name (a bare repository, what a dangling `.git` link or a `.git` file
+/// points to once it exists), and runs what its config names; refusing
+/// the entry that completes them is git's own rule, not a guess from a
+/// name.
+pub fn completes_git_dir(dir: BorrowedFd<'_>, name: &[u8]) -> bool {
+    let mut signs = GitSigns::default();
+    if !signs.note(name) {
+        return false;
+    }
+    for sign in GitSigns::NAMES {
+        if fstatat(dir, sign, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok() {
+            signs.note(sign.to_bytes());
+        }
+    }
+    signs.is_git_dir()
+}
+
 /// Whether the directory `dir` is a git directory by git's own signs,
 /// taken broadly: a `HEAD` (a file, or a symbolic link as in a legacy
 /// symref, dangling or not) beside a `commondir`, or beside `objects` and
@@ -144,6 +274,52 @@ mod tests {
         std::fs::create_dir_all(ws.join("objects")).unwrap();
         std::fs::create_dir_all(ws.join("refs")).unwrap();
         assert!(!in_git_dir(src.as_fd(), None, &roots).unwrap());
+    }
+
+    /// A protected name or a git directory at any depth is found; an
+    /// ordinary tree is not; a walk past its limit says so.
+    #[test]
+    fn a_subtree_holding_a_repository_is_found_at_any_depth() {
+        let base = tempfile::tempdir().unwrap();
+        let plain = base.path().join("plain/a/b");
+        std::fs::create_dir_all(&plain).unwrap();
+        std::fs::write(plain.join("f"), "").unwrap();
+        let named = base.path().join("named/x/y/z");
+        std::fs::create_dir_all(named.join(".Git")).unwrap();
+        let bare = base.path().join("bare/deep/repo");
+        for dir in ["objects", "refs"] {
+            std::fs::create_dir_all(bare.join(dir)).unwrap();
+        }
+        std::fs::write(bare.join("HEAD"), "").unwrap();
+        let holds = |dir: &str, limit: usize| {
+            holds_protected(open_dir(&base.path().join(dir)).as_fd(), limit).unwrap()
+        };
+        assert_eq!(holds("plain", 100), Holds::Nothing);
+        assert_eq!(holds("named", 100), Holds::Protected);
+        assert_eq!(holds("bare", 100), Holds::Protected);
+        assert_eq!(holds("plain", 2), Holds::TooMany);
+    }
+
+    /// The last sign to appear completes a git directory, in any order;
+    /// other names, and a sign while another is missing, do not.
+    #[test]
+    fn the_entry_completing_a_git_directory_is_told() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = open_dir(base.path());
+        let completes = |name: &str| completes_git_dir(dir.as_fd(), name.as_bytes());
+        assert!(!completes("HEAD"));
+        assert!(!completes("config"));
+        std::fs::create_dir(base.path().join("objects")).unwrap();
+        assert!(!completes("HEAD"));
+        assert!(!completes("refs"));
+        std::fs::write(base.path().join("HEAD"), "").unwrap();
+        assert!(completes("refs"));
+        assert!(completes("commondir"));
+        assert!(!completes("hooks"));
+        std::fs::remove_dir(base.path().join("objects")).unwrap();
+        assert!(!completes("refs"));
+        std::fs::create_dir(base.path().join("refs")).unwrap();
+        assert!(completes("objects"));
     }
 
     /// A legacy symref: `HEAD` a symbolic link, dangling.

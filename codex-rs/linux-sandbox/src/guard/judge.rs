@@ -16,6 +16,13 @@
 //!   linked elsewhere. This is what keeps a nested repository read-only: no
 //!   start-up scan has to find it first, so start-up does not grow with the
 //!   tree;
+//! - no git directory under another name is made in a project root: the
+//!   entry that would complete one (`HEAD`, `objects`, `refs` or
+//!   `commondir`) is refused, so a bare repository, or what a dangling
+//!   `.git` link names, never becomes one for host git to run;
+//! - a directory of a project root holding a protected entry or a git
+//!   directory at any depth is not moved, which would free the path a
+//!   `.git` file or the user names it by;
 //! - a writable root, and every directory above one, stays where it is.
 
 use std::cell::{Ref, RefCell};
@@ -51,6 +58,13 @@ pub enum Refusal {
     /// Whether it lies in a git directory could not be told: a directory on
     /// its way moved while the guard looked (`EAGAIN`).
     Unsure,
+    /// It is a directory holding a protected entry or a git directory at
+    /// some depth, which would leave its path free for a planted one
+    /// (`EBUSY`).
+    HoldsProtected,
+    /// It would complete a git directory under another name in a project
+    /// root (`EPERM`, as for a new protected name).
+    NewRepository,
 }
 
 impl Refusal {
@@ -62,6 +76,8 @@ impl Refusal {
             Refusal::MovesRoot => Errno::EBUSY,
             Refusal::Foreign => Errno::EACCES,
             Refusal::Unsure => Errno::EAGAIN,
+            Refusal::HoldsProtected => Errno::EBUSY,
+            Refusal::NewRepository => Errno::EPERM,
         }
     }
 }
@@ -177,7 +193,13 @@ impl Judge {
         name: &[u8],
     ) -> Result<(), Refusal> {
         self.judge_name(dir_path, name)?;
-        self.judge_existing(Existing::Open(dir), dir_path)
+        self.judge_existing(Existing::Open(dir), dir_path)?;
+        if self.roots().area_of(dir_path) == Area::Project
+            && git_dirs::completes_git_dir(dir, trim_slash(name))
+        {
+            return Err(Refusal::NewRepository);
+        }
+        Ok(())
     }
 
     /// What the paths alone decide of a new entry `name` in the directory

@@ -26,6 +26,7 @@ use nix::sys::stat::{Mode, SFlag, fstat, fstatat, mkdirat, mknodat, umask};
 use nix::sys::statfs::{PROC_SUPER_MAGIC, fstatfs};
 use nix::unistd::{UnlinkatFlags, chdir, fchdir, linkat, symlinkat, unlinkat};
 
+use super::git_dirs::{self, Holds};
 use super::judge::{Existing, Judge, NewEntry, Refusal, Unjudged};
 use super::paths::unix_socket_path;
 use super::roots::Area;
@@ -262,6 +263,14 @@ pub fn rename(
             return refuse(old, refusal);
         }
     }
+    let moved = [Some(&old_entry), exchange.then_some(&new_entry)];
+    for (entry, path) in moved.into_iter().flatten().zip([old, new]) {
+        if let Some(entry) = entry
+            && let Some(outcome) = refuse_moving_a_repository(judge, entry, path)
+        {
+            return outcome;
+        }
+    }
     if let (Some(from), Some(to)) = (&old_entry, &new_entry) {
         // Only a project root's own directories may move into one: one
         // from scratch space may hold a repository, and one from where
@@ -278,6 +287,38 @@ pub fn rename(
     let (old_dir, old_name) = at(old_entry.as_ref(), old_start, old);
     let (new_dir, new_name) = at(new_entry.as_ref(), new_start, new);
     done(renameat2(old_dir, old_name, new_dir, new_name, flags))
+}
+
+/// The most entries below a directory the guard looks at before it
+/// renames the directory in a project root.
+const MOVE_WALK_LIMIT: usize = 20_000;
+
+/// A directory of a project root that holds a protected entry or a git
+/// directory at any depth is not moved (`EBUSY`, as a directory holding a
+/// read-only mount would answer were it one): a `.git` file, a worktree or
+/// the user names that repository by its path, and the path freed could
+/// be filled with a planted one. One too big to look through gets
+/// `EXDEV`, so `mv` copies it and the guard judges each entry.
+fn refuse_moving_a_repository(judge: &Judge, entry: &NewEntry, path: &CStr) -> Option<Outcome> {
+    if judge.roots().area_of(&entry.dir_path) != Area::Project {
+        return None;
+    }
+    let dir = open_at(
+        Start::of(&entry.dir),
+        entry.name.to_bytes(),
+        libc::O_PATH | libc::O_NOFOLLOW | libc::O_DIRECTORY,
+        0,
+    )
+    .ok()?;
+    match git_dirs::holds_protected(dir.as_fd(), MOVE_WALK_LIMIT) {
+        Ok(Holds::Nothing) => None,
+        Ok(Holds::Protected) => Some(Outcome::Refused(
+            path.to_bytes().to_vec(),
+            Refusal::HoldsProtected,
+        )),
+        Ok(Holds::TooMany) => Some(Outcome::Failed(Errno::EXDEV)),
+        Err(err) => Some(Outcome::Failed(err)),
+    }
 }
 
 /// `renameat2(2)`, by its system call: nix has it only for glibc, and the

@@ -64,19 +64,23 @@ impl Roots {
     /// open descriptor of it) lies in a project root with a protected name
     /// among its components below that root, itself included: inside an
     /// existing `.git`, `.codex`, `.agents` or `.aws` at any depth, or that
-    /// entry itself. Nothing in it may be written, created, moved or
-    /// linked. Paths that are not absolute (`pipe:[N]`) are never inside.
+    /// entry itself; or in a temporary root, in one at its top level.
+    /// Nothing in it may be written, created, moved or linked. Paths that are not absolute (`pipe:[N]`) are never inside.
     pub fn is_inside_protected(&self, path: &[u8]) -> bool {
         let Some(root) = self.deepest_root(path) else {
             return false;
         };
-        if root.kind != RootKind::Project {
-            return false;
-        }
         let below = &trim_slashes(path)[trim_slashes(root_bytes(root)).len()..];
-        below
-            .split(|&byte| byte == b'/')
-            .any(codex_sandboxing::protected::is_protected_name)
+        let mut components = below.split(|&byte| byte == b'/').filter(|c| !c.is_empty());
+        match root.kind {
+            RootKind::Project => components.any(codex_sandboxing::protected::is_protected_name),
+            // At the top of a temporary root a protected name is what git
+            // finds above every directory there without a repository of its
+            // own (`/tmp/.git`): one left there, even empty, is not filled.
+            RootKind::Scratch => components
+                .next()
+                .is_some_and(codex_sandboxing::protected::is_protected_name),
+        }
     }
 
     /// Whether the entry at `path` is a writable root or lies above one:
@@ -230,7 +234,7 @@ mod tests {
     }
 
     #[test]
-    fn inside_a_protected_entry_of_a_project_root_at_any_depth() {
+    fn inside_a_protected_entry_of_a_project_root_at_any_depth_or_at_the_top_of_a_temporary_one() {
         let roots = roots(&[
             ("/tmp", RootKind::Scratch),
             ("/tmp/ws", RootKind::Project),
@@ -245,6 +249,8 @@ mod tests {
             "/tmp/ws/y/.agents",
             "/tmp/ws/z/.aws/credentials",
             "/tmp/ws/w/.git./config",
+            "/tmp/.git",
+            "/tmp/.codex/config.toml",
         ];
         for path in inside {
             assert!(roots.is_inside_protected(path.as_bytes()), "{path}");
@@ -255,7 +261,7 @@ mod tests {
             "/tmp/ws/.gitignore",
             "/tmp/ws/.github/workflows/ci.yml",
             "/tmp/repo/.git/config",
-            "/tmp/.git",
+            "/tmp/.gitx/config",
             "/etc/.git/config",
             // A protected name above the root is not the root's business.
             "/home/me/.codex/ws/src/lib.rs",

@@ -549,6 +549,16 @@ fn report_refusal(caller: Caller, call: Option<GuardedCall>, path: &[u8], refusa
              lies in a git directory could not be told, a directory on its way moved meanwhile; \
              try again"
         ),
+        Refusal::HoldsProtected => eprintln!(
+            "{HELPER_ARGV0}: refused to move {path} ({call} by process {process}): it holds a \
+             repository or a {} at some depth, and its path would be left free for a planted one",
+            names_with_slashes()
+        ),
+        Refusal::NewRepository => eprintln!(
+            "{HELPER_ARGV0}: refused to create {path} ({call} by process {process}): it would \
+             make its directory a git repository (HEAD beside objects and refs, or commondir), \
+             which host git would trust under any name; make repositories in a temporary root"
+        ),
         Refusal::Foreign => eprintln!(
             "{HELPER_ARGV0}: refused to change {path} ({call} by process {process}): it lies on a \
              mount of another mount namespace (a nested sandbox's), where the guard cannot tell \

@@ -16,6 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
+use codex_sandboxing::profile::RuleOrigin;
 use codex_sandboxing::{Access, NetworkMode, SandboxPolicy};
 
 use codex_sandboxing::protected::names_in_words;
@@ -52,8 +53,13 @@ pub fn landlock_grants(
             glob.pattern, glob.origin
         ));
     }
-    // The policy's own rules first: they name what the user wrote.
-    for rule in &policy.rules {
+    // The policy's own rules first: they name what the user wrote; the
+    // configuration directories kept read-only come last.
+    let (added, written): (Vec<_>, Vec<_>) = policy
+        .rules
+        .iter()
+        .partition(|rule| rule.origin == RuleOrigin::Configuration);
+    for rule in written.into_iter().chain(added) {
         match rule.access {
             Access::None => {
                 return refuse(format!(

@@ -224,6 +224,8 @@ pub struct LoadedConfig {
     /// What the configuration sets that is accepted but has no effect,
     /// one line each, to print before the command runs.
     pub warnings: Vec<String>,
+    /// The `CODEX_HOME` the configuration was looked for in.
+    codex_home: Option<PathBuf>,
 }
 
 impl LoadedConfig {
@@ -310,7 +312,9 @@ impl LoadedConfig {
             }
         }
         refuse_legacy_profiles(&layers, request.profile_file.as_deref())?;
-        Self::from_layers(layers)
+        let mut loaded = Self::from_layers(layers)?;
+        loaded.codex_home = request.codex_home.clone();
+        Ok(loaded)
     }
 
     /// The configuration of one file at `path` holding `text`, validated as
@@ -341,6 +345,7 @@ impl LoadedConfig {
             merged,
             layers,
             warnings: Vec::new(),
+            codex_home: None,
         };
         let mut warnings: Vec<String> = loaded
             .layers
@@ -350,6 +355,19 @@ impl LoadedConfig {
         warnings.extend(loaded.retired_features());
         loaded.warnings = warnings;
         Ok(loaded)
+    }
+
+    /// The directories a command must not change for the next run to be
+    /// what this one was: `CODEX_HOME` and every directory a configuration
+    /// file was read from.
+    pub fn configuration_directories(&self) -> Vec<PathBuf> {
+        let mut dirs = self.file_directories();
+        if let Some(home) = &self.codex_home
+            && !dirs.contains(home)
+        {
+            dirs.push(home.clone());
+        }
+        dirs
     }
 
     /// The directories of the configuration files that were read.

@@ -94,7 +94,7 @@ pub fn apply_managed_proxy(
     )
     .map_err(|error| below(loaded, &[MANAGED_PROXY], error))?
     .rules();
-    let mut sandbox = match profile.sandbox.take() {
+    let sandbox = match profile.sandbox.take() {
         None => SandboxProfile {
             filesystem: vec![FsRule {
                 target: FsTarget::Root,
@@ -127,16 +127,6 @@ pub fn apply_managed_proxy(
             ..sandbox
         },
     };
-    // The command must not be able to remove the managed proxy for the
-    // next run by editing the files that set it.
-    sandbox
-        .filesystem
-        .extend(loaded.file_directories().into_iter().map(|dir| FsRule {
-            target: FsTarget::Path(dir),
-            subpath: PathBuf::new(),
-            access: Access::Read,
-            origin: RuleOrigin::ManagedProxyConfig,
-        }));
     profile.chosen_by = format!(
         "{}; network through the managed proxy ({source})",
         profile.chosen_by

@@ -616,7 +616,7 @@ fn under_a_managed_proxy_the_configuration_directory_is_read_only() {
     let guard = sandbox
         .filesystem
         .iter()
-        .find(|rule| rule.origin == RuleOrigin::ManagedProxyConfig)
+        .find(|rule| rule.origin == RuleOrigin::Configuration)
         .expect("a rule for the configuration directory");
     assert_eq!(guard.target, FsTarget::Path(home.path().to_path_buf()));
     assert_eq!(guard.access, Access::Read);

@@ -1,0 +1,319 @@
+//! Attacks on what exists when the sandbox starts, what a rename frees and
+//! what the next run reads: a repository host git would later run the
+//! config or hooks of. Each is judged from the host; these rows need the
+//! protected-name guard (without it the start-up scan protects only what
+//! it finds, 8 levels deep).
+
+use std::path::{Path, PathBuf};
+
+use super::{Attack, Target, exists, plain};
+use crate::common::World;
+
+/// What a planted config holds.
+const PLANTED: &str = "[core]\n\tfsmonitor = touch planted\n";
+
+/// Makes `dir` a git directory as git makes one: `HEAD`, `objects`,
+/// `refs`, `hooks` and a `config` reading "host".
+fn make_git_dir(dir: &Path) {
+    for sub in ["objects", "refs/heads", "hooks"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    std::fs::write(dir.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+    std::fs::write(dir.join("config"), "host\n").unwrap();
+}
+
+/// Whether host git would take `dir` for a repository (its signs: `HEAD`
+/// beside `objects` and `refs`, or beside `commondir`).
+fn is_repository(dir: PathBuf) -> bool {
+    exists(dir.join("HEAD"))
+        && (exists(dir.join("commondir"))
+            || (exists(dir.join("objects")) && exists(dir.join("refs"))))
+}
+
+/// Whether `config` now holds the planted text.
+fn planted(config: PathBuf) -> bool {
+    std::fs::read_to_string(config).is_ok_and(|text| text.contains("fsmonitor"))
+}
+
+/// A script writing the planted config to `path` (relative to the
+/// workspace).
+fn plant(path: &str) -> String {
+    format!(
+        "printf '{}' > {path}",
+        PLANTED.replace('\n', "\\n").replace('\t', "\\t")
+    )
+}
+
+/// A workspace holding `wt`, a worktree whose `.git` file names the
+/// separate git directory `gitdir` (relative to the workspace).
+fn with_separate_gitdir(world: &World, gitdir: &str) -> Target {
+    let target = plain(world);
+    make_git_dir(&target.ws.join(gitdir));
+    std::fs::create_dir(target.ws.join("wt")).unwrap();
+    std::fs::write(target.ws.join("wt/.git"), format!("gitdir: ../{gitdir}\n")).unwrap();
+    target
+}
+
+/// A workspace holding an empty `pkg/.git`.
+fn with_empty_git(world: &World) -> Target {
+    let target = plain(world);
+    std::fs::create_dir_all(target.ws.join("pkg/.git")).unwrap();
+    target
+}
+
+/// Ten levels down: deeper than any start-up scan looks.
+const DEEP: &str = "a/b/c/d/e/f/g/h/i/j";
+
+/// The attacks, in the order of the issue's classes.
+pub(super) fn attacks() -> Vec<Attack> {
+    vec![
+        Attack {
+            name: "fill an empty .git into a repository (class 1)",
+            setup: with_empty_git,
+            script: |_| {
+                format!(
+                    "mkdir pkg/.git/objects pkg/.git/refs; echo 'ref: refs/heads/main' > \
+                     pkg/.git/HEAD; {}",
+                    plant("pkg/.git/config")
+                )
+            },
+            escaped: |t| exists(t.ws.join("pkg/.git/config")) || exists(t.ws.join("pkg/.git/HEAD")),
+            control: true,
+        },
+        Attack {
+            name: "a first run in pkg leaves what a second run fills (class 1, two runs)",
+            setup: |w| {
+                let target = plain(w);
+                let pkg = target.ws.join("pkg");
+                std::fs::create_dir(&pkg).unwrap();
+                w.command_in(&pkg, &[], &["true"]).output().unwrap();
+                target
+            },
+            script: |_| {
+                format!(
+                    "mkdir -p pkg/.git/objects pkg/.git/refs; echo 'ref: refs/heads/main' > \
+                     pkg/.git/HEAD; {}",
+                    plant("pkg/.git/config")
+                )
+            },
+            escaped: |t| {
+                exists(t.ws.join("pkg/.git/HEAD")) || planted(t.ws.join("pkg/.git/config"))
+            },
+            control: true,
+        },
+        Attack {
+            name: "create in an empty .git through a descriptor of it (class 1)",
+            setup: with_empty_git,
+            script: |_| {
+                "/usr/bin/python3 -c \"import os; d = os.open('pkg/.git', os.O_RDONLY | \
+                 os.O_DIRECTORY); os.close(os.open('HEAD', os.O_CREAT | os.O_WRONLY, dir_fd=d))\""
+                    .into()
+            },
+            escaped: |t| exists(t.ws.join("pkg/.git/HEAD")),
+            control: true,
+        },
+        Attack {
+            name: "hard link a file into an empty .git (class 1)",
+            setup: with_empty_git,
+            script: |_| {
+                format!(
+                    "{}; ln planted-config pkg/.git/config",
+                    plant("planted-config")
+                )
+            },
+            escaped: |t| exists(t.ws.join("pkg/.git/config")),
+            control: true,
+        },
+        Attack {
+            name: "fill an empty .codex with a config (class 1)",
+            setup: |w| {
+                let target = plain(w);
+                std::fs::create_dir_all(target.ws.join("sub/.codex")).unwrap();
+                target
+            },
+            script: |_| {
+                "echo 'default_permissions = \":danger-full-access\"' > sub/.codex/config.toml"
+                    .into()
+            },
+            escaped: |t| exists(t.ws.join("sub/.codex/config.toml")),
+            control: true,
+        },
+        Attack {
+            name: "rewrite a repository ten levels down (class 2)",
+            setup: |w| {
+                let target = plain(w);
+                make_git_dir(&target.ws.join(DEEP).join(".git"));
+                target
+            },
+            script: |_| {
+                format!(
+                    "{}; echo 'touch planted' > {DEEP}/.git/hooks/pre-commit",
+                    plant(&format!("{DEEP}/.git/config"))
+                )
+            },
+            escaped: |t| {
+                let git = t.ws.join(DEEP).join(".git");
+                planted(git.join("config")) || exists(git.join("hooks/pre-commit"))
+            },
+            control: true,
+        },
+        Attack {
+            name: "move a separate gitdir's parent away, plant one in its place (class 3)",
+            setup: |w| with_separate_gitdir(w, "store/realgit"),
+            script: |_| {
+                format!(
+                    "mv store store.old; mkdir -p store/realgit; {}",
+                    plant("store/realgit/config")
+                )
+            },
+            escaped: |t| {
+                planted(t.ws.join("store/realgit/config")) || exists(t.ws.join("store.old"))
+            },
+            control: true,
+        },
+        Attack {
+            name: "move a separate gitdir's grandparent away (class 3)",
+            setup: |w| with_separate_gitdir(w, "deep/store/realgit"),
+            script: |_| {
+                format!(
+                    "mv deep deep.old; mkdir -p deep/store/realgit; {}",
+                    plant("deep/store/realgit/config")
+                )
+            },
+            escaped: |t| {
+                planted(t.ws.join("deep/store/realgit/config")) || exists(t.ws.join("deep.old"))
+            },
+            control: true,
+        },
+        Attack {
+            name: "exchange a separate gitdir's parent with an empty directory (class 3)",
+            setup: |w| with_separate_gitdir(w, "store/realgit"),
+            script: |_| {
+                format!(
+                    "mkdir other; /usr/bin/python3 -c \"import ctypes; ctypes.CDLL(None).syscall(\
+                     {renameat2}, -100, b'store', -100, b'other', 2)\"; mkdir -p store/realgit; {}",
+                    plant("store/realgit/config"),
+                    renameat2 = libc::SYS_renameat2
+                )
+            },
+            escaped: |t| {
+                planted(t.ws.join("store/realgit/config")) || exists(t.ws.join("other/realgit"))
+            },
+            control: true,
+        },
+        Attack {
+            name: "move away what a .git link points to (class 3)",
+            setup: |w| {
+                let target = plain(w);
+                make_git_dir(&target.ws.join("store2/proj.git"));
+                std::fs::create_dir(target.ws.join("proj")).unwrap();
+                std::os::unix::fs::symlink("../store2/proj.git", target.ws.join("proj/.git"))
+                    .unwrap();
+                target
+            },
+            script: |_| {
+                format!(
+                    "mv store2 store2.old; mkdir -p store2/proj.git; {}",
+                    plant("store2/proj.git/config")
+                )
+            },
+            escaped: |t| {
+                planted(t.ws.join("store2/proj.git/config")) || exists(t.ws.join("store2.old"))
+            },
+            control: true,
+        },
+        Attack {
+            name: "a first run moves a gitdir's parent, a second plants one (class 3, two runs)",
+            setup: |w| {
+                let target = with_separate_gitdir(w, "store/realgit");
+                w.sh(&[], "mv store store.old");
+                target
+            },
+            script: |_| format!("mkdir -p store/realgit; {}", plant("store/realgit/config")),
+            escaped: |t| planted(t.ws.join("store/realgit/config")),
+            control: true,
+        },
+        Attack {
+            name: "make what a dangling .git link names (class 4)",
+            setup: |w| {
+                let target = plain(w);
+                std::fs::create_dir(target.ws.join("proj")).unwrap();
+                std::os::unix::fs::symlink("../gone/proj.git", target.ws.join("proj/.git"))
+                    .unwrap();
+                target
+            },
+            script: |_| {
+                format!(
+                    "mkdir -p gone/proj.git/objects gone/proj.git/refs; {}; echo 'ref: \
+                     refs/heads/main' > gone/proj.git/HEAD",
+                    plant("gone/proj.git/config")
+                )
+            },
+            escaped: |t| is_repository(t.ws.join("gone/proj.git")),
+            control: true,
+        },
+        Attack {
+            name: "make what a dangling .git link names, HEAD first, commondir last (class 4)",
+            setup: |w| {
+                let target = plain(w);
+                std::fs::create_dir(target.ws.join("proj")).unwrap();
+                std::os::unix::fs::symlink("../gone/proj.git", target.ws.join("proj/.git"))
+                    .unwrap();
+                target
+            },
+            script: |_| {
+                "mkdir -p gone/proj.git; echo 'ref: refs/heads/main' > gone/proj.git/HEAD; \
+                 echo ../../store > gone/proj.git/commondir"
+                    .into()
+            },
+            escaped: |t| is_repository(t.ws.join("gone/proj.git")),
+            control: true,
+        },
+        Attack {
+            name: "rewrite a repository in a directory that cannot be listed (class 5)",
+            setup: |w| {
+                let target = plain(w);
+                let locked = target.ws.join("locked");
+                make_git_dir(&locked.join("repo/.git"));
+                set_mode(&locked, 0o311);
+                target
+            },
+            script: |_| plant("locked/repo/.git/config"),
+            escaped: |t| {
+                let locked = t.ws.join("locked");
+                let planted = planted(locked.join("repo/.git/config"));
+                set_mode(&locked, 0o755);
+                planted
+            },
+            control: true,
+        },
+        Attack {
+            name: "plant a bare repository under an ordinary name (class 11)",
+            setup: plain,
+            script: |_| {
+                format!(
+                    "mkdir -p bare/objects bare/refs; {}; echo 'ref: refs/heads/main' > bare/HEAD",
+                    plant("bare/config")
+                )
+            },
+            escaped: |t| is_repository(t.ws.join("bare")),
+            control: true,
+        },
+        Attack {
+            name: "complete a bare repository by renaming its last sign into place (class 11)",
+            setup: plain,
+            script: |_| {
+                "mkdir -p bare/objects bare/refs.tmp; echo 'ref: refs/heads/main' > bare/HEAD; \
+                 mv bare/refs.tmp bare/refs"
+                    .into()
+            },
+            escaped: |t| is_repository(t.ws.join("bare")),
+            control: true,
+        },
+    ]
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
