@@ -167,7 +167,9 @@ impl SandboxError {
             | SandboxError::HelperHidden { .. }
             | SandboxError::SelfWritable { .. } => exit_status::CONFIG,
             SandboxError::Plan(err) => match err {
-                PlanError::CwdHidden(_) | PlanError::TooManyMounts { .. } => exit_status::CONFIG,
+                PlanError::CwdHidden(_)
+                | PlanError::TooManyMounts { .. }
+                | PlanError::GitConfig(_) => exit_status::CONFIG,
                 PlanError::Inspect { .. } => exit_status::SETUP,
             },
             SandboxError::Landlock(err) => match err {

@@ -31,5 +31,6 @@ pub(crate) fn policy(rules: &[(&str, Access)], cwd: &str, network: NetworkMode) 
         guard_protected_names: true,
         cwd: cwd.into(),
         scratch_roots: Vec::new(),
+        host_git: Default::default(),
     }
 }

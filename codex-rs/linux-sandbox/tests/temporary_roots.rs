@@ -282,3 +282,75 @@ fn an_empty_protected_directory_appearing_at_the_top_of_a_temporary_root_stays_e
         assert_eq!(filled, expect_filled, "{profile}: {}", stderr(&output));
     }
 }
+
+/// Runs `script` in `world` under `profile` with `$TMPDIR` at `tmpdir`.
+fn run_with_tmpdir(world: &World, profile: &str, tmpdir: &Path, script: &str) -> String {
+    let output = world
+        .guarded(&["-P", profile], &["sh", "-c", script])
+        .env("TMPDIR", tmpdir)
+        .output()
+        .unwrap();
+    stderr(&output)
+}
+
+/// The top of a temporary root does not become a bare repository (`git
+/// init --bare "$TMPDIR"`): it would be the repository of every directory
+/// there without one of its own. Unsandboxed it does (the control).
+#[test]
+fn the_top_of_a_temporary_root_does_not_become_a_repository() {
+    require_sandbox!();
+    if unguarded_pass() {
+        eprintln!("SKIPPED: the guard refuses what completes a repository");
+        return;
+    }
+    for (profile, expect_repository) in [(":workspace", false), (":danger-full-access", true)] {
+        let world = World::new();
+        let tmpdir = world.outside.join("tmpd");
+        std::fs::create_dir(&tmpdir).unwrap();
+        let shown = run_with_tmpdir(
+            &world,
+            profile,
+            &tmpdir,
+            "cd \"$TMPDIR\"; mkdir objects refs; echo 'ref: refs/heads/main' > HEAD",
+        );
+        let repository = exists(&tmpdir.join("HEAD"))
+            && exists(&tmpdir.join("objects"))
+            && exists(&tmpdir.join("refs"));
+        assert_eq!(repository, expect_repository, "{profile}: {shown}");
+    }
+}
+
+/// A workspace whose `.git` file names a git directory in a temporary
+/// root: that directory is bound read-only, and its parent, scratch space
+/// as it is, cannot be renamed away to free the path for a planted one.
+#[test]
+fn a_git_directory_bound_in_a_temporary_root_keeps_its_path() {
+    require_sandbox!();
+    if unguarded_pass() {
+        eprintln!("SKIPPED: the guard refuses moving a directory holding a mount");
+        return;
+    }
+    for (profile, expect_planted) in [(":workspace", false), (":danger-full-access", true)] {
+        let world = World::new();
+        let tmpdir = world.outside.join("tmpd");
+        let gitdir = tmpdir.join("store/realgit");
+        plant_repository(&gitdir);
+        let gitdir = gitdir.join(".git");
+        std::fs::remove_dir_all(world.ws.join(".git")).unwrap();
+        std::fs::write(
+            world.ws.join(".git"),
+            format!("gitdir: {}\n", gitdir.display()),
+        )
+        .unwrap();
+        let shown = run_with_tmpdir(
+            &world,
+            profile,
+            &tmpdir,
+            "cd \"$TMPDIR\"; mv store store.old; mkdir -p store/realgit/.git && \
+             echo planted > store/realgit/.git/config",
+        );
+        let planted = std::fs::read_to_string(gitdir.join("config"))
+            .is_ok_and(|text| text.contains("planted"));
+        assert_eq!(planted, expect_planted, "{profile}: {shown}");
+    }
+}

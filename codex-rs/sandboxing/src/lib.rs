@@ -18,6 +18,7 @@ pub mod environment;
 pub mod exit_status;
 pub mod glob;
 pub mod host;
+pub mod host_git;
 pub mod namespaces;
 pub mod profile;
 pub mod protected;

@@ -83,6 +83,10 @@ pub enum RuleOrigin {
     /// the configuration files read out of the command's reach: a command
     /// that rewrote them would choose the next run's sandbox.
     Configuration,
+    /// Added by the sandbox to keep what a git configuration names for
+    /// code to run (`core.hooksPath`, a `core.fsmonitor` path, included
+    /// files), and the host's own git configuration files, read-only.
+    GitCode,
     /// Given by `--sandbox-state-json` or its readable roots.
     SandboxState,
 }
@@ -94,6 +98,7 @@ impl fmt::Display for RuleOrigin {
             RuleOrigin::Config { key, source } => write!(f, "{key} ({source})"),
             RuleOrigin::Protected => f.write_str("protected path"),
             RuleOrigin::Configuration => f.write_str("configuration directory, kept read-only"),
+            RuleOrigin::GitCode => f.write_str("named by git configuration for code to run"),
             RuleOrigin::SandboxState => f.write_str("--sandbox-state-json"),
         }
     }

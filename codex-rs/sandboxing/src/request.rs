@@ -10,6 +10,7 @@ use crate::config::{
     SYSTEM_CONFIG_DIR, USE_LEGACY_LANDLOCK,
 };
 use crate::environment::{policy_environment, sandboxed_environment};
+use crate::host_git::HostGitConfig;
 use crate::profile::{NetworkMode, ProfileError, route_network, select_profile};
 use crate::resolve::{EffectivePolicy, ResolveContext, ResolveError, normalize, resolve};
 use crate::sandbox_state::{SandboxStateError, StateRequest, parse_state};
@@ -147,6 +148,9 @@ pub fn build_policy(args: &SandboxArgs, env: &Environment) -> Result<EffectivePo
         tmpdir: env.tmpdir.clone(),
     };
     let mut policy = resolve(&profile, &context)?;
+    if let Some(sandbox) = policy.sandbox.as_mut() {
+        sandbox.host_git = HostGitConfig::from_environment(&env.vars, env.home.as_deref());
+    }
     policy.warnings = loaded.warnings;
     policy.warnings.extend(profile.warnings);
     if args.transparent_tcp {

@@ -11,6 +11,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::access::Access;
 use crate::environment::CommandEnvironment;
 use crate::glob::{anchored_pattern, split_literal_prefix};
+use crate::host_git::HostGitConfig;
 use crate::profile::{FsTarget, MINIMAL_PATHS, NetworkMode, Profile, RuleOrigin, WorkspaceRoot};
 use crate::proxy::domains::DomainPolicy;
 
@@ -92,6 +93,9 @@ pub struct SandboxPolicy {
     /// below it nothing is scanned or protected (see
     /// [`SandboxPolicy::is_scratch_root`]). Sorted, without duplicates.
     pub scratch_roots: Vec<PathBuf>,
+    /// The host's own git configuration, read for what it names for code
+    /// to run (kept read-only where it lies in a writable root).
+    pub host_git: HostGitConfig,
 }
 
 /// What to run the command under.
@@ -217,6 +221,7 @@ pub fn resolve(
                 guard_protected_names: false,
                 cwd: context.cwd.clone(),
                 scratch_roots,
+                host_git: HostGitConfig::default(),
             })
         }
     };

@@ -34,8 +34,8 @@ pub fn id_of(fd: BorrowedFd<'_>) -> Result<DirId, Errno> {
     Ok((stat.st_dev, stat.st_ino))
 }
 
-/// Whether `dir` (an open directory), a directory above it strictly below
-/// the first of `roots` the walk reaches, or `dir/name` when `name` is
+/// Whether `dir` (an open directory), a directory above it up to and
+/// including the first of `roots` the walk reaches, or `dir/name` when `name` is
 /// given and is a directory, is a git directory. A walk that reaches `/`
 /// without meeting a root looked at every directory above `dir`.
 pub fn in_git_dir(
@@ -43,27 +43,36 @@ pub fn in_git_dir(
     name: Option<&CStr>,
     roots: &[DirId],
 ) -> Result<bool, Errno> {
-    if let Some(name) = name
-        && let Ok(entry) = open_at(
+    if let Some(name) = name {
+        let entry = match open_at(
             Start::of_borrowed(dir),
             name.to_bytes(),
             libc::O_PATH | libc::O_NOFOLLOW | libc::O_DIRECTORY,
             0,
-        )
-        && !roots.contains(&id_of(entry.as_fd())?)
-        && is_git_dir(entry.as_fd())
-    {
-        return Ok(true);
+        ) {
+            Ok(entry) => Some(entry),
+            // Not a directory (a file, a link), or gone: nothing below it.
+            Err(Errno::ENOTDIR | Errno::ENOENT | Errno::ELOOP) => None,
+            Err(err) => return Err(err),
+        };
+        if let Some(entry) = entry
+            && !roots.contains(&id_of(entry.as_fd())?)
+            && is_git_dir(entry.as_fd())?
+        {
+            return Ok(true);
+        }
     }
     let mut current: Option<OwnedFd> = None;
     for _ in 0..MAX_LEVELS {
         let here = current.as_ref().map_or(dir, |fd| fd.as_fd());
         let id = id_of(here)?;
+        // The root itself counts: a workspace that is a bare repository
+        // keeps its hooks and config.
+        if is_git_dir(here)? {
+            return Ok(true);
+        }
         if roots.contains(&id) {
             return Ok(false);
-        }
-        if is_git_dir(here) {
-            return Ok(true);
         }
         let parent = open_at(
             Start::of_borrowed(here),
@@ -215,17 +224,28 @@ impl GitSigns {
 /// points to once it exists), and runs what its config names; refusing
 /// the entry that completes them is git's own rule, not a guess from a
 /// name.
-pub fn completes_git_dir(dir: BorrowedFd<'_>, name: &[u8]) -> bool {
+pub fn completes_git_dir(dir: BorrowedFd<'_>, name: &[u8]) -> Result<bool, Errno> {
     let mut signs = GitSigns::default();
     if !signs.note(name) {
-        return false;
+        return Ok(false);
     }
     for sign in GitSigns::NAMES {
-        if fstatat(dir, sign, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok() {
+        if has_entry(dir, sign)? {
             signs.note(sign.to_bytes());
         }
     }
-    signs.is_git_dir()
+    Ok(signs.is_git_dir())
+}
+
+/// Whether `dir` holds an entry `name`. Only "no such entry" is an answer
+/// of no: any other error (`EACCES` while the command flips the
+/// directory's mode, say) is returned, never read as absent.
+fn has_entry(dir: BorrowedFd<'_>, name: &CStr) -> Result<bool, Errno> {
+    match fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(_) => Ok(true),
+        Err(Errno::ENOENT) => Ok(false),
+        Err(err) => Err(err),
+    }
 }
 
 /// Whether the directory `dir` is a git directory by git's own signs,
@@ -235,9 +255,9 @@ pub fn completes_git_dir(dir: BorrowedFd<'_>, name: &[u8]) -> bool {
 /// call, never remembered: another sandbox or a host process can change
 /// the answer at any moment, and a stale "no" would open a repository for
 /// writing. Most directories end at the first question.
-fn is_git_dir(dir: BorrowedFd<'_>) -> bool {
-    let has = |name: &CStr| fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok();
-    has(c"HEAD") && (has(c"commondir") || (has(c"objects") && has(c"refs")))
+fn is_git_dir(dir: BorrowedFd<'_>) -> Result<bool, Errno> {
+    let has = |name: &CStr| has_entry(dir, name);
+    Ok(has(c"HEAD")? && (has(c"commondir")? || (has(c"objects")? && has(c"refs")?)))
 }
 
 #[cfg(test)]
@@ -249,7 +269,8 @@ mod tests {
     }
 
     /// A git directory under another name is found from any depth below
-    /// it, and from the entry itself by name; the walk stops at the root.
+    /// it, and from the entry itself by name; the walk stops after the
+    /// root.
     #[test]
     fn a_git_directory_is_found_by_walking_up_to_the_root() {
         let base = tempfile::tempdir().unwrap();
@@ -268,12 +289,36 @@ mod tests {
         assert!(in_git_dir(store.as_fd(), Some(c"realgit"), &roots).unwrap());
         let src = open_dir(&ws.join("src"));
         assert!(!in_git_dir(src.as_fd(), None, &roots).unwrap());
-        // The root itself is never a git directory to the walk, even with
-        // the signs: its own protected names are judged by name.
+        // The root itself counts: a workspace that is a bare repository.
         std::fs::write(ws.join("HEAD"), "").unwrap();
         std::fs::create_dir_all(ws.join("objects")).unwrap();
         std::fs::create_dir_all(ws.join("refs")).unwrap();
-        assert!(!in_git_dir(src.as_fd(), None, &roots).unwrap());
+        assert!(in_git_dir(src.as_fd(), None, &roots).unwrap());
+    }
+
+    /// A sign that cannot be looked up (the directory's search permission
+    /// taken away, as a racing `chmod` does) is an error, never "absent".
+    #[test]
+    fn a_sign_that_cannot_be_looked_up_fails_the_question() {
+        use std::os::unix::fs::PermissionsExt;
+        if nix::unistd::geteuid().is_root() {
+            // Root searches any directory: nothing to test.
+            return;
+        }
+        let base = tempfile::tempdir().unwrap();
+        for dir in ["objects", "refs"] {
+            std::fs::create_dir(base.path().join(dir)).unwrap();
+        }
+        let dir = open_dir(base.path());
+        let set = |mode| {
+            std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        set(0o600);
+        let asked = completes_git_dir(dir.as_fd(), b"HEAD");
+        let walked = in_git_dir(dir.as_fd(), None, &[]);
+        set(0o700);
+        assert_eq!(asked, Err(Errno::EACCES));
+        assert_eq!(walked, Err(Errno::EACCES));
     }
 
     /// A protected name or a git directory at any depth is found; an
@@ -306,7 +351,7 @@ mod tests {
     fn the_entry_completing_a_git_directory_is_told() {
         let base = tempfile::tempdir().unwrap();
         let dir = open_dir(base.path());
-        let completes = |name: &str| completes_git_dir(dir.as_fd(), name.as_bytes());
+        let completes = |name: &str| completes_git_dir(dir.as_fd(), name.as_bytes()).unwrap();
         assert!(!completes("HEAD"));
         assert!(!completes("config"));
         std::fs::create_dir(base.path().join("objects")).unwrap();
@@ -330,7 +375,7 @@ mod tests {
             std::fs::create_dir(base.path().join(dir)).unwrap();
         }
         std::os::unix::fs::symlink("refs/heads/none", base.path().join("HEAD")).unwrap();
-        assert!(is_git_dir(open_dir(base.path()).as_fd()));
+        assert!(is_git_dir(open_dir(base.path()).as_fd()).unwrap());
     }
 
     /// The parent of an open file, checked to hold it.

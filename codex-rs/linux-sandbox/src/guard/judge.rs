@@ -194,10 +194,15 @@ impl Judge {
     ) -> Result<(), Refusal> {
         self.judge_name(dir_path, name)?;
         self.judge_existing(Existing::Open(dir), dir_path)?;
-        if self.roots().area_of(dir_path) == Area::Project
-            && git_dirs::completes_git_dir(dir, trim_slash(name))
-        {
-            return Err(Refusal::NewRepository);
+        let area = self.roots().area_of(dir_path);
+        // At the top of a temporary root too: `git init --bare $TMPDIR`
+        // would be the repository of every directory there without one.
+        if matches!(area, Area::Project | Area::ScratchTop) {
+            match git_dirs::completes_git_dir(dir, trim_slash(name)) {
+                Ok(false) => {}
+                Ok(true) => return Err(Refusal::NewRepository),
+                Err(_) => return Err(Refusal::Unsure),
+            }
         }
         Ok(())
     }

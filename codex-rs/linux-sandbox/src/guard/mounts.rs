@@ -81,6 +81,57 @@ impl OwnMounts {
     }
 }
 
+/// Whether a mount of the supervisor's namespace lies strictly below the
+/// directory at the real path `dir`: renaming `dir` would carry that mount
+/// (a read-only bind of a repository, a mask) away and free its path.
+/// Read anew each time: where mounts are changes with every rename of a
+/// directory above them.
+pub fn has_mount_below(dir: &[u8]) -> Result<bool, Errno> {
+    let text = std::fs::read("/proc/self/mountinfo")
+        .map_err(|err| err.raw_os_error().map_or(Errno::EIO, Errno::from_raw))?;
+    Ok(mount_points(&text).any(|point| is_strictly_below(&point, dir)))
+}
+
+/// The mount points of `mountinfo`: the fifth field of each line, with the
+/// kernel's octal escapes (`\040` for a space, ...) undone.
+fn mount_points(mountinfo: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
+    mountinfo
+        .split(|&byte| byte == b'\n')
+        .filter_map(|line| line.split(|&byte| byte == b' ').nth(4))
+        .map(unescape)
+}
+
+/// `field` with each `\NNN` (three octal digits) made the byte it names.
+fn unescape(field: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(field.len());
+    let mut rest = field;
+    while let Some((&byte, tail)) = rest.split_first() {
+        let octal = tail
+            .get(..3)
+            .filter(|digits| digits.iter().all(|d| (b'0'..=b'7').contains(d)));
+        match octal {
+            Some(digits) if byte == b'\\' => {
+                let value = digits
+                    .iter()
+                    .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
+                out.push(u8::try_from(value).unwrap_or(u8::MAX));
+                rest = &tail[3..];
+            }
+            _ => {
+                out.push(byte);
+                rest = tail;
+            }
+        }
+    }
+    out
+}
+
+/// Whether `path` lies strictly below `dir`.
+fn is_strictly_below(path: &[u8], dir: &[u8]) -> bool {
+    let dir = dir.strip_suffix(b"/").unwrap_or(dir);
+    path.len() > dir.len() + 1 && path.starts_with(dir) && path[dir.len()] == b'/'
+}
+
 /// The id of the mount the file open as `fd` lies on.
 pub(super) fn mount_id(fd: BorrowedFd<'_>) -> Result<u64, Errno> {
     // SAFETY: an all-zero statx is a valid value of the plain C struct.
@@ -136,6 +187,19 @@ mod tests {
         let text = "22 1 0:21 / / rw shared:1 - tmpfs tmpfs rw\n\
                     31 22 8:1 /ws /ws rw - ext4 /dev/sda1 rw\n";
         assert_eq!(mount_ids(text), HashSet::from([22, 31]));
+    }
+
+    #[test]
+    fn mount_points_are_the_fifth_field_unescaped() {
+        let text = b"22 1 0:21 / / rw - tmpfs tmpfs rw\n\
+                     31 22 8:1 /ws /tmp/my\\040ws/.git ro - ext4 /dev/sda1 rw\n";
+        let points: Vec<Vec<u8>> = mount_points(text).collect();
+        assert_eq!(points, [b"/".to_vec(), b"/tmp/my ws/.git".to_vec()]);
+        assert!(is_strictly_below(b"/tmp/my ws/.git", b"/tmp/my ws"));
+        assert!(is_strictly_below(b"/tmp/a/b", b"/tmp/"));
+        assert!(!is_strictly_below(b"/tmp/my ws", b"/tmp/my ws"));
+        assert!(!is_strictly_below(b"/tmp/abc/x", b"/tmp/ab"));
+        assert_eq!(unescape(b"a\\134b\\9"), b"a\\b\\9");
     }
 
     #[test]

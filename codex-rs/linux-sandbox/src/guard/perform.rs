@@ -28,6 +28,7 @@ use nix::unistd::{UnlinkatFlags, chdir, fchdir, linkat, symlinkat, unlinkat};
 
 use super::git_dirs::{self, Holds};
 use super::judge::{Existing, Judge, NewEntry, Refusal, Unjudged};
+use super::mounts;
 use super::paths::unix_socket_path;
 use super::roots::Area;
 
@@ -293,16 +294,14 @@ pub fn rename(
 /// renames the directory in a project root.
 const MOVE_WALK_LIMIT: usize = 20_000;
 
-/// A directory of a project root that holds a protected entry or a git
-/// directory at any depth is not moved (`EBUSY`, as a directory holding a
+/// A directory holding a mount of the sandbox (a read-only bind, a mask)
+/// below it is not moved, in any root; nor is a directory of a project
+/// root that holds a protected entry or a git directory at any depth (`EBUSY`, as a directory holding a
 /// read-only mount would answer were it one): a `.git` file, a worktree or
 /// the user names that repository by its path, and the path freed could
 /// be filled with a planted one. One too big to look through gets
 /// `EXDEV`, so `mv` copies it and the guard judges each entry.
 fn refuse_moving_a_repository(judge: &Judge, entry: &NewEntry, path: &CStr) -> Option<Outcome> {
-    if judge.roots().area_of(&entry.dir_path) != Area::Project {
-        return None;
-    }
     let dir = open_at(
         Start::of(&entry.dir),
         entry.name.to_bytes(),
@@ -310,12 +309,24 @@ fn refuse_moving_a_repository(judge: &Judge, entry: &NewEntry, path: &CStr) -> O
         0,
     )
     .ok()?;
+    let refused = Some(Outcome::Refused(
+        path.to_bytes().to_vec(),
+        Refusal::HoldsProtected,
+    ));
+    // In any root, scratch space included: a read-only bind or a mask the
+    // sandbox made below it would move with it (a worktree's gitdir in
+    // /tmp, a masked dangling `.git` link's target).
+    match mounts::has_mount_below(&entry.path()) {
+        Ok(false) => {}
+        Ok(true) => return refused,
+        Err(err) => return Some(Outcome::Failed(err)),
+    }
+    if judge.roots().area_of(&entry.dir_path) != Area::Project {
+        return None;
+    }
     match git_dirs::holds_protected(dir.as_fd(), MOVE_WALK_LIMIT) {
         Ok(Holds::Nothing) => None,
-        Ok(Holds::Protected) => Some(Outcome::Refused(
-            path.to_bytes().to_vec(),
-            Refusal::HoldsProtected,
-        )),
+        Ok(Holds::Protected) => refused,
         Ok(Holds::TooMany) => Some(Outcome::Failed(Errno::EXDEV)),
         Err(err) => Some(Outcome::Failed(err)),
     }

@@ -15,6 +15,7 @@
 //!    of masks deferred to the end so carve-outs can create mount points in
 //!    them first.
 
+pub mod git_config;
 pub mod protected;
 pub mod real_path;
 
@@ -28,6 +29,7 @@ use codex_sandboxing::{Access, SandboxPolicy};
 use crate::fs_view::FsView;
 use crate::protocol::{GuardRoot, RootKind};
 use crate::scan::ScanReport;
+use codex_sandboxing::host_git::HostGitConfig;
 use protected::{nested_candidates, protected_candidates};
 use real_path::{RealKind, RealPath, real_path};
 
@@ -206,6 +208,9 @@ pub enum PlanError {
         /// The scan depth in force, in words.
         depth: String,
     },
+    /// A git configuration could not be read for what it names.
+    #[error("{0}; fix or remove it (what it names for code to run must be kept read-only)")]
+    GitConfig(#[from] git_config::GitConfigError),
     /// The working directory would not be visible in the sandbox.
     #[error(
         "the working directory {} is not readable under this profile; grant it read access or choose another directory with -C",
@@ -238,6 +243,7 @@ pub fn plan(
             policy.guard_protected_names,
             fs,
         )?;
+        protect_code_paths(&mut rules, &scan.protected, &policy.host_git, fs)?;
     }
     rules.sort_by(|a, b| {
         depth(&a.path)
@@ -518,7 +524,13 @@ fn protect(
     };
     for root in roots {
         for candidate in protected_candidates(fs, &root).map_err(inspect_error(&root))? {
-            protect_candidate(rules, candidate, false, guarded, fs)?;
+            protect_candidate(
+                rules,
+                candidate,
+                (RuleOrigin::Protected, false),
+                guarded,
+                fs,
+            )?;
         }
     }
     for found in found_by_scan {
@@ -528,19 +540,64 @@ fn protect(
             continue;
         }
         for candidate in nested_candidates(fs, found).map_err(inspect_error(found))? {
-            protect_candidate(rules, candidate, true, guarded, fs)?;
+            protect_candidate(rules, candidate, (RuleOrigin::Protected, true), guarded, fs)?;
         }
+    }
+    Ok(())
+}
+
+/// Caps at `read` what the git configuration of every repository the
+/// start knows names for code to run ([`git_config`]), and the host's own
+/// git configuration files, where they lie in a writable root: the
+/// repository of each writable root (at its top or above it, as git
+/// discovers one) and the nested ones the scan found.
+fn protect_code_paths(
+    rules: &mut Vec<PlannedRule>,
+    found_by_scan: &[PathBuf],
+    host_git: &HostGitConfig,
+    fs: &dyn FsView,
+) -> Result<(), PlanError> {
+    let writable: Vec<PathBuf> = rules
+        .iter()
+        .filter(|rule| rule.access == Access::Write && rule.kind == RealKind::Dir)
+        .map(|rule| rule.path.clone())
+        .collect();
+    let nested = found_by_scan
+        .iter()
+        .filter(|found| found.file_name().is_some_and(|name| name == ".git"))
+        .filter_map(|found| found.parent());
+    let mut repositories = Vec::new();
+    for start in writable.iter().map(PathBuf::as_path).chain(nested) {
+        let found = git_config::repository_of(fs, start).map_err(|source| PlanError::Inspect {
+            path: start.to_path_buf(),
+            source,
+        })?;
+        if let Some(repository) = found
+            && !repositories.contains(&repository)
+        {
+            repositories.push(repository);
+        }
+    }
+    let mut candidates = host_git.files.clone();
+    for repository in &repositories {
+        candidates.extend(git_config::code_paths(fs, repository, host_git)?);
+    }
+    candidates.sort();
+    candidates.dedup();
+    for candidate in candidates {
+        protect_candidate(rules, candidate, (RuleOrigin::GitCode, false), false, fs)?;
     }
     Ok(())
 }
 
 /// Caps `candidate` (and every write rule below it) at `read` if it is
 /// writable; a missing candidate is masked at its first missing component,
-/// unless the guard (`guarded`) refuses its creation.
+/// unless the guard (`guarded`) refuses its creation. The pair is the new
+/// rule's origin and whether the scan found it.
 fn protect_candidate(
     rules: &mut Vec<PlannedRule>,
     candidate: PathBuf,
-    from_scan: bool,
+    (origin, from_scan): (RuleOrigin, bool),
     guarded: bool,
     fs: &dyn FsView,
 ) -> Result<(), PlanError> {
@@ -587,7 +644,7 @@ fn protect_candidate(
             kind: real.kind.clone(),
             requested,
             access: Access::Read,
-            origin: RuleOrigin::Protected,
+            origin,
             capped_by: None,
             outcome,
             from_scan,

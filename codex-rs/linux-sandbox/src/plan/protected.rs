@@ -66,7 +66,7 @@ fn git_file_targets(fs: &dyn FsView, dot_git: &Path) -> io::Result<Vec<PathBuf>>
 }
 
 /// The target of a `.git` file (`gitdir: PATH`), if it is one.
-fn parse_gitdir(text: &str) -> Option<&str> {
+pub(super) fn parse_gitdir(text: &str) -> Option<&str> {
     let line = text.lines().next()?;
     let target = line.strip_prefix("gitdir:")?.trim();
     (!target.is_empty()).then_some(target)

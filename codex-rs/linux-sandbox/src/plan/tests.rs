@@ -934,3 +934,71 @@ fn an_empty_protected_directory_is_leased_without_the_guard_and_skippable_with_i
     }
     assert!(guarded.mount_points.is_empty());
 }
+
+/// What the workspace repository's config names for code to run is kept
+/// read-only where it lies in a writable root (existing: bound read-only;
+/// missing: masked at its first missing component), and so is what a
+/// nested repository's config names, and the host's own git configuration
+/// in a writable home; what lies outside every writable root gets no rule.
+#[test]
+fn what_git_configuration_names_for_code_to_run_is_read_only() {
+    let fs = FakeFs::new()
+        .file(
+            "/ws/.git/config",
+            "[core]\n\thooksPath = .husky\n\tfsmonitor = tools/monitor.sh\n\
+             [include]\n\tpath = ../shared.inc\n\tpath = /etc/outside.inc\n",
+        )
+        .dir("/ws/.husky")
+        .dir("/ws/tools")
+        .file("/ws/shared.inc", "")
+        .file("/ws/sub/.git/config", "[core]\n\thooksPath = ../hooks\n")
+        .file("/home/me/.gitconfig", "");
+    let mut policy = policy(
+        &[("/", Read), ("/ws", Write), ("/home/me", Write)],
+        "/ws",
+        NetworkMode::Restricted,
+    );
+    policy.host_git = HostGitConfig {
+        files: vec!["/home/me/.gitconfig".into(), "/etc/gitconfig".into()],
+        home: Some("/home/me".into()),
+    };
+    let scan = report(&[], &["/ws/sub/.git"]);
+    let plan = plan(&policy, &scan, ProcMode::Mount, &fs).unwrap();
+    for path in [
+        "/ws/.husky",
+        "/ws/tools/monitor.sh",
+        "/ws/shared.inc",
+        "/ws/hooks",
+        "/home/me/.gitconfig",
+    ] {
+        let planned = rule(&plan, path);
+        assert_eq!(planned.access, Read, "{path}");
+        assert_eq!(planned.origin, RuleOrigin::GitCode, "{path}");
+    }
+    assert!(plan.ops.contains(&RoBind("/ws/.husky".into())));
+    assert!(plan.ops.contains(&MaskDir("/ws/tools/monitor.sh".into())));
+    assert!(plan.ops.contains(&MaskDir("/ws/hooks".into())));
+    assert!(
+        plan.rules
+            .iter()
+            .all(|rule| rule.path != Path::new("/etc/outside.inc"))
+    );
+    assert!(
+        plan.rules
+            .iter()
+            .all(|rule| rule.path != Path::new("/etc/gitconfig"))
+    );
+}
+
+/// A configuration git itself would refuse fails the plan, naming it.
+#[test]
+fn an_unreadable_git_configuration_fails_the_plan() {
+    let fs = FakeFs::new().file("/ws/.git/config", "[core\n");
+    let policy = policy(
+        &[("/", Read), ("/ws", Write)],
+        "/ws",
+        NetworkMode::Restricted,
+    );
+    let err = plan(&policy, &ScanReport::empty(), ProcMode::Mount, &fs).unwrap_err();
+    assert!(err.to_string().contains("/ws/.git/config"), "{err}");
+}

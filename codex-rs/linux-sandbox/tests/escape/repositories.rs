@@ -288,6 +288,83 @@ pub(super) fn attacks() -> Vec<Attack> {
             control: true,
         },
         Attack {
+            name: "rewrite the hooks core.hooksPath names, make the fsmonitor it runs (class 10)",
+            setup: |w| {
+                let target = plain(w);
+                append_config(
+                    &target.ws,
+                    "[core]\n\thooksPath = .husky\n\tfsmonitor = tools/monitor.sh\n",
+                );
+                std::fs::create_dir(target.ws.join(".husky")).unwrap();
+                std::fs::write(target.ws.join(".husky/pre-commit"), "host\n").unwrap();
+                target
+            },
+            script: |_| {
+                "echo 'touch planted' >> .husky/pre-commit; echo x > .husky/post-checkout; \
+                 mkdir -p tools; echo 'touch planted' > tools/monitor.sh"
+                    .into()
+            },
+            escaped: |t| {
+                std::fs::read_to_string(t.ws.join(".husky/pre-commit")).unwrap() != "host\n"
+                    || exists(t.ws.join(".husky/post-checkout"))
+                    || exists(t.ws.join("tools/monitor.sh"))
+            },
+            control: true,
+        },
+        Attack {
+            name: "rewrite a file include.path pulls in, and what it includes (class 10)",
+            setup: |w| {
+                let target = plain(w);
+                append_config(&target.ws, "[include]\n\tpath = ../config/git.inc\n");
+                std::fs::create_dir(target.ws.join("config")).unwrap();
+                std::fs::write(
+                    target.ws.join("config/git.inc"),
+                    "[includeIf \"gitdir:/\"]\n\tpath = more.inc\n",
+                )
+                .unwrap();
+                target
+            },
+            script: |_| format!("{}; {}", plant("config/git.inc"), plant("config/more.inc")),
+            escaped: |t| {
+                planted(t.ws.join("config/git.inc")) || exists(t.ws.join("config/more.inc"))
+            },
+            control: true,
+        },
+        Attack {
+            name: "race a mode flip against a write into a separate gitdir",
+            setup: |w| with_separate_gitdir(w, "store/realgit"),
+            script: |t| race(t, "store/realgit", "write", "store/realgit/config"),
+            escaped: |t| planted(t.ws.join("store/realgit/config")),
+            control: true,
+        },
+        Attack {
+            name: "race a mode flip against completing a bare repository",
+            setup: |w| {
+                let target = plain(w);
+                let bare = target.ws.join("bare");
+                std::fs::create_dir_all(bare.join("objects")).unwrap();
+                std::fs::write(bare.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+                target
+            },
+            script: |t| race(t, "bare", "mkdir", "bare/refs"),
+            escaped: |t| is_repository(t.ws.join("bare")),
+            control: true,
+        },
+        Attack {
+            name: "write the hooks of a workspace that is a bare repository",
+            setup: |w| {
+                let target = plain(w);
+                for dir in ["objects", "refs", "hooks"] {
+                    std::fs::create_dir_all(target.ws.join(dir)).unwrap();
+                }
+                std::fs::write(target.ws.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+                target
+            },
+            script: |_| "echo 'touch planted' > hooks/pre-receive".into(),
+            escaped: |t| exists(t.ws.join("hooks/pre-receive")),
+            control: true,
+        },
+        Attack {
             name: "plant a bare repository under an ordinary name (class 11)",
             setup: plain,
             script: |_| {
@@ -311,6 +388,58 @@ pub(super) fn attacks() -> Vec<Attack> {
             control: true,
         },
     ]
+}
+
+/// A race: one thread flips the search permission of `dir` while the
+/// other tries, up to 2,000 times, `write` (a config into `path`) or
+/// `mkdir` (`path`); `dir` is searchable again at the end.
+const RACE: &str = r#"
+import os, sys, threading
+d, action, path = sys.argv[1], sys.argv[2], sys.argv[3]
+stop = False
+def flip():
+    while not stop:
+        try:
+            os.chmod(d, 0o600)
+            os.chmod(d, 0o700)
+        except OSError:
+            pass
+flipper = threading.Thread(target=flip)
+flipper.start()
+try:
+    for _ in range(2000):
+        try:
+            if action == "write":
+                fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o644)
+                os.write(fd, b"[core]\n\tfsmonitor = touch planted\n")
+                os.close(fd)
+            else:
+                os.mkdir(path)
+            break
+        except OSError:
+            pass
+finally:
+    stop = True
+    flipper.join()
+    os.chmod(d, 0o700)
+"#;
+
+/// Writes [`RACE`] outside the workspace; the command to run it.
+fn race(target: &Target, dir: &str, action: &str, path: &str) -> String {
+    let script = target.outside.join("race.py");
+    std::fs::write(&script, RACE).unwrap();
+    format!(
+        "/usr/bin/python3 {} {dir} {action} {path}",
+        script.display()
+    )
+}
+
+/// Appends `text` to the workspace repository's config.
+fn append_config(ws: &Path, text: &str) {
+    let config = ws.join(".git/config");
+    let mut current = std::fs::read_to_string(&config).unwrap_or_default();
+    current.push_str(text);
+    std::fs::write(config, current).unwrap();
 }
 
 fn set_mode(path: &Path, mode: u32) {
