@@ -25,7 +25,7 @@ fn doctor(cwd: &Path, path: &str, json: bool) -> Output {
     command.output().unwrap()
 }
 
-const CHECKS: [&str; 11] = [
+const CHECKS: [&str; 12] = [
     "config",
     "kernel",
     "wsl",
@@ -37,6 +37,7 @@ const CHECKS: [&str; 11] = [
     "user_namespaces",
     "proc_mount",
     "guard",
+    "bare_repositories",
 ];
 
 #[test]
@@ -242,4 +243,47 @@ fn the_namespace_probe_does_not_depend_on_path() {
         "{}",
         text(&without.stdout)
     );
+}
+
+/// The doctor asks host git for `safe.bareRepository` (through the global
+/// configuration of `HOME`): `explicit` passes, unset warns with the fix,
+/// neither stops the default profile.
+#[test]
+fn host_git_trusting_bare_repositories_is_reported_with_its_fix() {
+    if Command::new("git").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: no git on this host");
+        return;
+    }
+    for (setting, mark, fix) in [
+        (Some("explicit"), "✔ bare_repositories", false),
+        (None, "! bare_repositories", true),
+    ] {
+        let home = tempfile::tempdir().unwrap();
+        if let Some(value) = setting {
+            std::fs::write(
+                home.path().join(".gitconfig"),
+                format!("[safe]\n\tbareRepository = {value}\n"),
+            )
+            .unwrap();
+        }
+        let codex_home = tempfile::tempdir().unwrap();
+        let output = Command::new(codex())
+            .current_dir(home.path())
+            .env("CODEX_HOME", codex_home.path())
+            .env("HOME", home.path())
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("GIT_CONFIG_GLOBAL")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .args(["sandbox", "doctor"])
+            .output()
+            .unwrap();
+        let report = text(&output.stdout);
+        assert!(report.contains(mark), "{setting:?}: {report}");
+        assert_eq!(
+            report.contains("fix: git config --global safe.bareRepository explicit"),
+            fix,
+            "{report}"
+        );
+    }
 }

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use codex_sandboxing::cli::SandboxArgs;
 use codex_sandboxing::doctor::{
-    BundledObservation, BwrapObservation, DoctorReport, FailureText, GuardObservation,
-    HostObservations, diagnose, render_text,
+    BareRepositorySetting, BundledObservation, BwrapObservation, DoctorReport, FailureText,
+    GuardObservation, HostObservations, diagnose, render_text,
 };
 use codex_sandboxing::request::{Environment, build_policy};
 
@@ -93,6 +93,34 @@ pub fn observe_host() -> HostObservations {
                 .ok()
                 .and_then(|text| text.trim().parse().ok()),
         },
+        bare_repositories: bare_repository_setting(&path_var, &writable),
+    }
+}
+
+/// Host git's `safe.bareRepository` from its system and global
+/// configuration: `git config --get` run in `/`, where no repository's own
+/// configuration applies (git honours this key only in those anyway), by
+/// a `git` outside the writable roots. The doctor may run git; a sandbox
+/// start never does.
+fn bare_repository_setting(
+    path_var: &std::ffi::OsStr,
+    writable: &[PathBuf],
+) -> BareRepositorySetting {
+    let Some(git) = find_trusted_program("git", path_var, writable) else {
+        return BareRepositorySetting::NoGit;
+    };
+    let output = std::process::Command::new(git)
+        .args(["-C", "/", "config", "--get", "safe.bareRepository"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output();
+    match output {
+        Ok(output) if output.status.success() => BareRepositorySetting::Value(Some(
+            String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+        )),
+        // 1: the key is not set.
+        Ok(output) if output.status.code() == Some(1) => BareRepositorySetting::Value(None),
+        _ => BareRepositorySetting::NoGit,
     }
 }
 

@@ -138,6 +138,19 @@ pub struct HostObservations {
     pub config: Result<String, FailureText>,
     /// What the protected-name guard needs from the kernel.
     pub guard: GuardObservation,
+    /// Host git's `safe.bareRepository`.
+    pub bare_repositories: BareRepositorySetting,
+}
+
+/// Host git's `safe.bareRepository`, as `git config --get` reads it from
+/// the system and global configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum BareRepositorySetting {
+    /// No `git` to ask.
+    #[default]
+    NoGit,
+    /// Its value; `None` when unset (git then uses `all`).
+    Value(Option<String>),
 }
 
 /// What the protected-name guard (`features.guard_protected_names`) needs
@@ -166,6 +179,7 @@ pub fn diagnose(host: &HostObservations) -> DoctorReport {
     ];
     checks.extend(chosen_bwrap_checks(host));
     checks.push(guard_check(host));
+    checks.push(bare_repositories_check(host));
     let default_profile_can_run = checks.iter().all(|check| check.status != Status::Fail);
     DoctorReport {
         checks,
@@ -408,6 +422,43 @@ fn chosen_bwrap_checks(host: &HostObservations) -> Vec<Check> {
         ),
     };
     vec![namespaces, proc_mount]
+}
+
+/// Host git finds a repository by its signs alone, under any name, unless
+/// `safe.bareRepository` is `explicit`: then a bare repository is used only
+/// when named (`--git-dir`, `GIT_DIR`). The guard refuses completing one in
+/// a project root or at the top of a temporary root, but one made below that
+/// top, or by a sandbox without the guard, would run its config for any
+/// git run below it.
+fn bare_repositories_check(host: &HostObservations) -> Check {
+    const ID: &str = "bare_repositories";
+    match &host.bare_repositories {
+        BareRepositorySetting::NoGit => check(
+            ID,
+            Status::Info,
+            "no git on PATH: safe.bareRepository not checked",
+            None,
+        ),
+        BareRepositorySetting::Value(Some(value)) if value.eq_ignore_ascii_case("explicit") => {
+            check(
+                ID,
+                Status::Pass,
+                "host git uses a bare repository only when told to (safe.bareRepository=explicit)",
+                None,
+            )
+        }
+        BareRepositorySetting::Value(value) => check(
+            ID,
+            Status::Warn,
+            format!(
+                "host git uses any bare repository it finds above its directory \
+                 (safe.bareRepository={}): one a command makes in /tmp, or in a sandbox without \
+                 the guard, runs its config for any git run below it",
+                value.as_deref().unwrap_or("all, unset")
+            ),
+            Some("git config --global safe.bareRepository explicit".into()),
+        ),
+    }
 }
 
 /// The guard needs seccomp user notification with descriptor handover

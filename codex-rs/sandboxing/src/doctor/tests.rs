@@ -39,6 +39,7 @@ fn healthy() -> HostObservations {
             ),
             yama_ptrace_scope: Some(1),
         },
+        bare_repositories: BareRepositorySetting::Value(Some("explicit".into())),
     }
 }
 
@@ -286,4 +287,36 @@ fn the_guard_needs_user_notification_linux_5_9_and_a_yama_scope_below_2() {
         ..healthy()
     };
     assert_eq!(status_of(&diagnose(&no_yama), "guard"), Status::Pass);
+}
+
+/// `safe.bareRepository=explicit` passes; unset or `all` warns with the
+/// setting that fixes it, without stopping the default profile; no git is
+/// a fact.
+#[test]
+fn host_git_trusting_bare_repositories_is_a_warning() {
+    let with = |setting| HostObservations {
+        bare_repositories: setting,
+        ..healthy()
+    };
+    let explicit = diagnose(&with(BareRepositorySetting::Value(Some("Explicit".into()))));
+    assert_eq!(status_of(&explicit, "bare_repositories"), Status::Pass);
+    for setting in [
+        BareRepositorySetting::Value(None),
+        BareRepositorySetting::Value(Some("all".into())),
+    ] {
+        let report = diagnose(&with(setting));
+        assert_eq!(status_of(&report, "bare_repositories"), Status::Warn);
+        assert!(report.default_profile_can_run);
+        let check = report
+            .checks
+            .iter()
+            .find(|c| c.id == "bare_repositories")
+            .unwrap();
+        assert_eq!(
+            check.fix.as_deref(),
+            Some("git config --global safe.bareRepository explicit")
+        );
+    }
+    let none = diagnose(&with(BareRepositorySetting::NoGit));
+    assert_eq!(status_of(&none, "bare_repositories"), Status::Info);
 }
