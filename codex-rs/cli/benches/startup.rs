@@ -42,6 +42,12 @@
 //!   `/proc/self/fd/N`) and B' runs that same file directly. Measured only
 //!   when the binary has a bundled bwrap beside it (`just bench` uses
 //!   `target/dist`); otherwise the pair is skipped with a note.
+//! - **G** and **BG**: A and B with `-C` naming a repository laid out as a
+//!   husky project (`core.hooksPath = .husky`, a `core.fsmonitor` script,
+//!   an `include.path` chain of two files in the worktree), so `codex`
+//!   reads and parses its git configuration and binds what it names
+//!   read-only. (G - BG) - (A - B) is what reading git's configuration
+//!   costs `codex`; BG - B what its binds cost bwrap.
 //! - **C** plain `/bin/true`: the cost of spawning any process, for context.
 //!
 //! Reported: each codex variant over its raw bwrap (target <= 1.3).
@@ -124,7 +130,10 @@ mod linux {
             command
         };
 
-        let codex_run = |options: &[&'static str]| {
+        let repository = husky_repository()?;
+        let repository_path = repository.path().to_string_lossy().into_owned();
+        let in_repository: Vec<&str> = [WORKSPACE, &["-C", repository_path.as_str()]].concat();
+        let codex_run = |options: &[&str]| {
             let mut argv = vec![codex.to_string(), "sandbox".to_string()];
             argv.extend(options.iter().map(|option| option.to_string()));
             argv.extend(["--".to_string(), "/bin/true".to_string()]);
@@ -141,6 +150,8 @@ mod linux {
             Variant::new("BD bwrap (same mounts as D)", raw(&[])?),
             Variant::new("U  codex sandbox, no guard", codex_run(UNGUARDED)),
             Variant::new("BU bwrap (same mounts as U)", raw(UNGUARDED)?),
+            Variant::new("G  codex, in a husky repository", codex_run(&in_repository)),
+            Variant::new("BG bwrap (same mounts as G)", raw(&in_repository)?),
         ];
         let mut bundled_explain = base(codex);
         bundled_explain.env("PATH", NO_BWRAP_PATH);
@@ -190,9 +201,15 @@ mod linux {
                 .find(|variant| variant.label.split_whitespace().next() == Some(key))
                 .map(|variant| ms(variant.median()))
         };
-        // `main` always measures A, B, D, BD, U and BU, in that order, first.
-        let [a, b, d, bd, u, bu] = [0, 1, 2, 3, 4, 5].map(|index| ms(variants[index].median()));
-        for (pair, codex, bwrap) in [("A / B", a, b), ("D / BD", d, bd), ("U / BU", u, bu)] {
+        // `main` always measures A, B, D, BD, U, BU, G and BG, in that order, first.
+        let [a, b, d, bd, u, bu, g, bg] =
+            [0, 1, 2, 3, 4, 5, 6, 7].map(|index| ms(variants[index].median()));
+        for (pair, codex, bwrap) in [
+            ("A / B", a, b),
+            ("D / BD", d, bd),
+            ("U / BU", u, bu),
+            ("G / BG", g, bg),
+        ] {
             let ratio = codex / bwrap.max(f64::MIN_POSITIVE);
             println!(
                 "median({pair}) = {ratio:.3}   target <= {TARGET_RATIO}   {}   (codex adds {:.3} ms)",
@@ -203,6 +220,12 @@ mod linux {
         println!(
             "guard: A - U = {:.3} ms (inner stage exec, supervisor fork, second filter)",
             a - u
+        );
+        println!(
+            "git configuration: (G - BG) - (A - B) = {:.3} ms of codex's own (reading, parsing); \
+             BG - B = {:.3} ms of bwrap's (the read-only binds)",
+            (g - bg) - (a - b),
+            bg - b
         );
         if let (Some(a_bundled), Some(b_bundled)) = (median("A'"), median("B'")) {
             let ratio = a_bundled / b_bundled.max(f64::MIN_POSITIVE);
@@ -225,5 +248,44 @@ mod linux {
             "  (wait4 ru_maxrss of codex: the max over codex, the bwrap it reaps and the command, \
              floored by the spawner's RSS; B and C show those parts)"
         );
+    }
+
+    /// A repository laid out as a husky project: `.git` with its signs and
+    /// a config naming `.husky` as the hooks directory, a `core.fsmonitor`
+    /// script and an include whose file includes another, all in the
+    /// worktree, so a start has every kind of path to read and bind.
+    fn husky_repository() -> Result<tempfile::TempDir, String> {
+        let repository =
+            tempfile::tempdir().map_err(|err| format!("temporary repository: {err}"))?;
+        let root = repository.path();
+        let files: [(&str, &str); 7] = [
+            (".git/HEAD", "ref: refs/heads/main\n"),
+            (
+                ".git/config",
+                "[core]\n\trepositoryformatversion = 0\n\tbare = false\n\
+                 \thooksPath = .husky\n\tfsmonitor = tools/fsmonitor.sh\n\
+                 [include]\n\tpath = ../gitconfig.shared\n",
+            ),
+            (
+                "gitconfig.shared",
+                "[include]\n\tpath = tools/gitconfig.extra\n",
+            ),
+            ("tools/gitconfig.extra", "[user]\n\tname = bench\n"),
+            ("tools/fsmonitor.sh", "#!/bin/sh\n"),
+            (".husky/pre-commit", "#!/bin/sh\n"),
+            ("README", "bench\n"),
+        ];
+        for directory in [".git/objects", ".git/refs/heads"] {
+            std::fs::create_dir_all(root.join(directory))
+                .map_err(|err| format!("{directory}: {err}"))?;
+        }
+        for (path, text) in files {
+            let path = root.join(path);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|err| format!("{parent:?}: {err}"))?;
+            }
+            std::fs::write(&path, text).map_err(|err| format!("{path:?}: {err}"))?;
+        }
+        Ok(repository)
     }
 }

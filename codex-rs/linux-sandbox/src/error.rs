@@ -169,7 +169,9 @@ impl SandboxError {
             SandboxError::Plan(err) => match err {
                 PlanError::CwdHidden(_)
                 | PlanError::TooManyMounts { .. }
-                | PlanError::GitConfig(_) => exit_status::CONFIG,
+                | PlanError::GitConfig(_)
+                | PlanError::GitCodeThroughLink { .. }
+                | PlanError::GitCodeHardLinked(_) => exit_status::CONFIG,
                 PlanError::Inspect { .. } => exit_status::SETUP,
             },
             SandboxError::Landlock(err) => match err {

@@ -5,6 +5,7 @@
 //! [`FsView`] so that every planning rule is unit-tested against an in-memory
 //! tree, and the real [`HostFs`] is the only code that asks the kernel.
 
+use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -34,6 +35,10 @@ pub trait FsView {
     /// Whether `dir` is a directory with nothing in it. Anything that
     /// cannot be read counts as not empty.
     fn is_empty_dir(&self, dir: &Path) -> bool;
+    /// The names in the directory `dir`, in no particular order.
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<OsString>>;
+    /// How many names the object at `path` has (`st_nlink` of `lstat`).
+    fn link_count(&self, path: &Path) -> io::Result<u64>;
 }
 
 /// The real filesystem.
@@ -76,6 +81,17 @@ impl FsView for HostFs {
         std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none())
     }
 
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<OsString>> {
+        std::fs::read_dir(dir)?
+            .map(|entry| entry.map(|entry| entry.file_name()))
+            .collect()
+    }
+
+    fn link_count(&self, path: &Path) -> io::Result<u64> {
+        use std::os::unix::fs::MetadataExt;
+        Ok(std::fs::symlink_metadata(path)?.nlink())
+    }
+
     fn read_small_file(&self, path: &Path) -> io::Result<String> {
         use std::io::Read;
         const LIMIT: u64 = 64 * 1024;
@@ -103,6 +119,8 @@ pub(crate) mod fake {
         fold_case: bool,
         /// Directories this user can make nothing in.
         closed: Vec<PathBuf>,
+        /// Files with a second name somewhere.
+        hard_linked: Vec<PathBuf>,
     }
 
     impl FakeFs {
@@ -125,6 +143,12 @@ pub(crate) mod fake {
             self.entries
                 .insert(path.into(), (Entry::Symlink(target.into()), String::new()));
             self
+        }
+
+        /// A file that has another name too.
+        pub(crate) fn hard_linked_file(mut self, path: &str, text: &str) -> Self {
+            self.hard_linked.push(path.into());
+            self.file(path, text)
         }
 
         /// A directory this user can make nothing in.
@@ -182,6 +206,40 @@ pub(crate) mod fake {
                     .entries
                     .keys()
                     .any(|known| known.parent().is_some_and(|parent| self.same(parent, dir)))
+        }
+
+        fn list_dir(&self, dir: &Path) -> io::Result<Vec<OsString>> {
+            if self.entry(dir)? != Entry::Dir {
+                return Err(io::Error::from(io::ErrorKind::NotFound));
+            }
+            let mut names: Vec<OsString> = self
+                .entries
+                .keys()
+                .filter_map(|known| {
+                    let below = known.strip_prefix(dir).ok()?;
+                    below
+                        .components()
+                        .next()
+                        .map(|first| first.as_os_str().to_owned())
+                })
+                .collect();
+            names.sort();
+            names.dedup();
+            Ok(names)
+        }
+
+        fn link_count(&self, path: &Path) -> io::Result<u64> {
+            Ok(
+                if self
+                    .hard_linked
+                    .iter()
+                    .any(|linked| self.same(linked, path))
+                {
+                    2
+                } else {
+                    1
+                },
+            )
         }
 
         fn read_small_file(&self, path: &Path) -> io::Result<String> {

@@ -11,6 +11,7 @@
 //! by running `git` on the start-up path. A file that cannot be read or
 //! parsed fails the start: what it names could not be told.
 
+use std::collections::VecDeque;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -19,7 +20,7 @@ use codex_sandboxing::resolve::normalize;
 
 use super::protected::parse_gitdir;
 use super::real_path::{RealKind, real_path};
-use crate::fs_view::FsView;
+use crate::fs_view::{Entry, FsView};
 
 /// How deep includes are followed (git's own limit is 10).
 const MAX_INCLUDE_DEPTH: usize = 10;
@@ -72,63 +73,230 @@ pub fn repository_of(fs: &dyn FsView, root: &Path) -> io::Result<Option<Reposito
 }
 
 /// The paths the configuration of `repo`, with the host's own
-/// configuration `host`, names for code to run, and the included files
-/// themselves: absolute, normalised, not yet resolved through symlinks.
-/// Missing configuration files are skipped, as git skips them.
+/// configuration `host`, names for code to run, and every configuration
+/// file read or named: absolute, as git would open them (`..` is left for
+/// the resolution through symlinks to walk, as the kernel does), not yet
+/// resolved. Missing configuration files are skipped, as git skips them.
+///
+/// Where git's reading depends on something the start does not know (the
+/// condition of an `includeIf`, which worktree git runs in), every
+/// possibility counts: a relative hooks path or monitor is taken from the
+/// top of the worktree, from `core.worktree`, and from every linked
+/// worktree of the repository. Beyond the hooks directory itself, what
+/// git runs from it is named too: each of its entries (a symlinked hook's
+/// target, a hard-linked one for the planner to refuse), and for husky 9's
+/// generated `.husky/_` its parent, whose scripts those hooks run.
 pub fn code_paths(
     fs: &dyn FsView,
     repo: &Repository,
     host: &HostGitConfig,
 ) -> Result<Vec<PathBuf>, GitConfigError> {
     let common_dir = common_dir(fs, &repo.git_dir)?;
+    let linked = linked_worktrees(fs, &common_dir)?;
     let mut files: Vec<PathBuf> = host.files.clone();
     files.push(common_dir.join("config"));
     files.push(repo.git_dir.join("config.worktree"));
-    let mut found = Vec::new();
-    let mut pending: Vec<(PathBuf, usize)> = files.into_iter().map(|file| (file, 0)).collect();
-    let mut read = Vec::new();
-    while let Some((file, depth)) = pending.pop() {
-        if read.contains(&file) {
-            continue;
-        }
-        let Some(config) = parse(fs, &file)? else {
-            read.push(file);
-            continue;
-        };
-        let values = |key: &str| config.strings(key).unwrap_or_default();
-        for hooks in values("core.hooksPath") {
-            if let Some(path) = expand(&hooks.to_string(), &repo.worktree, host) {
-                found.push(path);
-            }
-        }
-        for monitor in values("core.fsmonitor") {
-            let monitor = monitor.to_string();
-            if !is_boolean(&monitor)
-                && let Some(path) = expand(&monitor, &repo.worktree, host)
+    files.extend(
+        linked
+            .iter()
+            .map(|worktree| worktree.admin_dir.join("config.worktree")),
+    );
+    let values = read_configs(fs, files, host)?;
+
+    let mut bases = vec![repo.worktree.clone()];
+    bases.extend(
+        values
+            .worktrees
+            .iter()
+            .filter_map(|value| expand(value, &repo.git_dir, host)),
+    );
+    bases.extend(linked.into_iter().map(|worktree| worktree.top));
+    let mut found = values.files;
+    for hooks in &values.hooks {
+        for base in &bases {
+            let Some(dir) = expand(hooks, base, host) else {
+                continue;
+            };
+            if dir.file_name().is_some_and(|name| name == "_")
+                && let Some(parent) = dir.parent()
             {
-                found.push(path);
+                found.push(parent.to_path_buf());
             }
+            found.extend(hook_entries(fs, &dir)?);
+            found.push(dir);
         }
-        let base = file.parent().unwrap_or(Path::new("/"));
-        let mut includes = values("include.path");
-        if let Some(sections) = config.sections_by_name("includeIf") {
-            for section in sections {
-                includes.extend(section.values("path"));
+    }
+    for monitor in &values.monitors {
+        // Git runs the value through the shell: its first word is the
+        // program, and any later word that names an existing file (a
+        // script given to an interpreter) is code too.
+        let words = shell_words::split(monitor).unwrap_or_else(|_| vec![monitor.clone()]);
+        for (index, word) in words.iter().enumerate() {
+            if index > 0 && word.starts_with('-') {
+                continue;
             }
-        }
-        for include in includes {
-            if let Some(path) = expand(&include.to_string(), base, host) {
-                found.push(path.clone());
-                if depth < MAX_INCLUDE_DEPTH {
-                    pending.push((path, depth + 1));
+            for base in &bases {
+                let Some(path) = expand(word, base, host) else {
+                    continue;
+                };
+                if index == 0 || exists(fs, &path)? {
+                    found.push(path);
                 }
             }
         }
-        read.push(file);
     }
     found.sort();
     found.dedup();
     Ok(found)
+}
+
+/// What the configuration files say that [`code_paths`] needs.
+#[derive(Default)]
+struct ConfigValues {
+    /// Every file read or named by an include, the first ones included.
+    files: Vec<PathBuf>,
+    /// `core.hooksPath` values, as written.
+    hooks: Vec<String>,
+    /// `core.fsmonitor` values that are not booleans.
+    monitors: Vec<String>,
+    /// `core.worktree` values.
+    worktrees: Vec<String>,
+}
+
+/// Reads `files` and what their includes name, breadth first, so that a
+/// file is read at the smallest include depth it is reached by (git stops
+/// at depth [`MAX_INCLUDE_DEPTH`]; a file first met deeper through a chain
+/// git may skip must not hide what it names when git includes it higher).
+fn read_configs(
+    fs: &dyn FsView,
+    files: Vec<PathBuf>,
+    host: &HostGitConfig,
+) -> Result<ConfigValues, GitConfigError> {
+    let mut values = ConfigValues::default();
+    let mut pending: VecDeque<(PathBuf, usize)> = files.into_iter().map(|file| (file, 0)).collect();
+    let mut read = Vec::new();
+    while let Some((file, depth)) = pending.pop_front() {
+        if read.contains(&file) {
+            continue;
+        }
+        read.push(file.clone());
+        values.files.push(file.clone());
+        let Some(config) = parse(fs, &file)? else {
+            continue;
+        };
+        let strings = |key: &str| -> Vec<String> {
+            config
+                .strings(key)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|value| value.to_string())
+                .collect()
+        };
+        values.hooks.extend(strings("core.hooksPath"));
+        values.monitors.extend(
+            strings("core.fsmonitor")
+                .into_iter()
+                .filter(|monitor| !is_boolean(monitor)),
+        );
+        values.worktrees.extend(strings("core.worktree"));
+        let mut includes = strings("include.path");
+        if let Some(sections) = config.sections_by_name("includeIf") {
+            for section in sections {
+                includes.extend(
+                    section
+                        .values("path")
+                        .into_iter()
+                        .map(|value| value.to_string()),
+                );
+            }
+        }
+        let base = file.parent().unwrap_or(Path::new("/"));
+        for include in includes {
+            if let Some(path) = expand(&include, base, host)
+                && depth < MAX_INCLUDE_DEPTH
+            {
+                pending.push_back((path, depth + 1));
+            }
+        }
+    }
+    Ok(values)
+}
+
+/// A linked worktree of a repository (`git worktree add`).
+struct LinkedWorktree {
+    /// Its administrative directory, `<common dir>/worktrees/<name>`.
+    admin_dir: PathBuf,
+    /// The top of its worktree.
+    top: PathBuf,
+}
+
+/// The linked worktrees `common_dir/worktrees` records: each
+/// administrative directory's `gitdir` file names the worktree's `.git`.
+fn linked_worktrees(
+    fs: &dyn FsView,
+    common_dir: &Path,
+) -> Result<Vec<LinkedWorktree>, GitConfigError> {
+    let admin = common_dir.join("worktrees");
+    let names = match fs.list_dir(&admin) {
+        Ok(names) => names,
+        Err(err) if is_absent(&err) => return Ok(Vec::new()),
+        Err(err) => return Err(error_at(&admin, err)),
+    };
+    let mut linked = Vec::new();
+    for name in names {
+        let admin_dir = admin.join(name);
+        let gitdir_file = admin_dir.join("gitdir");
+        let text = match fs.read_small_file(&gitdir_file) {
+            Ok(text) => text,
+            Err(err) if is_absent(&err) => continue,
+            Err(err) => return Err(error_at(&gitdir_file, err)),
+        };
+        let dot_git = admin_dir.join(text.lines().next().unwrap_or("").trim());
+        if let Some(top) = dot_git.parent() {
+            linked.push(LinkedWorktree {
+                top: normalize(top),
+                admin_dir,
+            });
+        }
+    }
+    Ok(linked)
+}
+
+/// The entries of the hooks directory `dir` that are not directories:
+/// git runs them, and one that is a symlink leads to code elsewhere.
+fn hook_entries(fs: &dyn FsView, dir: &Path) -> Result<Vec<PathBuf>, GitConfigError> {
+    let real = real_path(fs, dir).map_err(|err| error_at(dir, err))?;
+    if real.kind != RealKind::Dir {
+        return Ok(Vec::new());
+    }
+    let names = match fs.list_dir(&real.path) {
+        Ok(names) => names,
+        Err(err) if is_absent(&err) => return Ok(Vec::new()),
+        Err(err) => return Err(error_at(&real.path, err)),
+    };
+    let mut entries = Vec::new();
+    for name in names {
+        let entry = real.path.join(name);
+        match fs.entry(&entry).map_err(|err| error_at(&entry, err))? {
+            Entry::File | Entry::Symlink(_) => entries.push(entry),
+            Entry::Dir | Entry::Missing => {}
+        }
+    }
+    Ok(entries)
+}
+
+/// Whether something is at `path`, through symlinks.
+fn exists(fs: &dyn FsView, path: &Path) -> Result<bool, GitConfigError> {
+    let real = real_path(fs, path).map_err(|err| error_at(path, err))?;
+    Ok(!matches!(real.kind, RealKind::Missing { .. }))
+}
+
+/// The error for `path`.
+fn error_at(path: &Path, err: io::Error) -> GitConfigError {
+    GitConfigError {
+        path: path.to_path_buf(),
+        reason: err.to_string(),
+    }
 }
 
 /// The repository's common directory: what `commondir` names for a
@@ -158,7 +326,13 @@ fn parse(fs: &dyn FsView, file: &Path) -> Result<Option<gix_config::File>, GitCo
         path: file.to_path_buf(),
         reason,
     };
-    let text = match fs.read_small_file(file) {
+    // Resolved as the kernel opens it: `..` after a symlink is the
+    // parent of the link's target.
+    let real = real_path(fs, file).map_err(|err| error(err.to_string()))?;
+    if matches!(real.kind, RealKind::Missing { .. }) {
+        return Ok(None);
+    }
+    let text = match fs.read_small_file(&real.path) {
         Ok(text) => text,
         Err(err) if is_absent(&err) => return Ok(None),
         Err(err) => return Err(error(err.to_string())),
@@ -183,7 +357,9 @@ fn is_absent(err: &io::Error) -> bool {
     )
 }
 
-/// A path value as git reads it: `~/` from `$HOME`, relative to `base`.
+/// A path value as git reads it: `~/` from `$HOME`, relative to `base`,
+/// with `..` kept for the resolution to walk through the real directories
+/// (as the kernel does: `build/..` is the parent of what `build` links to).
 /// `None` for what names no path here (`~user/`, `%(prefix)/`, empty).
 fn expand(value: &str, base: &Path, host: &HostGitConfig) -> Option<PathBuf> {
     let value = value.trim();
@@ -197,7 +373,7 @@ fn expand(value: &str, base: &Path, host: &HostGitConfig) -> Option<PathBuf> {
     } else {
         base.join(value)
     };
-    Some(normalize(&path))
+    Some(path)
 }
 
 /// Whether a `core.fsmonitor` value is a boolean (the built-in daemon, or
@@ -252,11 +428,14 @@ mod tests {
         assert_eq!(
             paths(&fs),
             [
+                "/home/me/.gitconfig",
                 "/home/me/more.inc",
                 "/home/me/work.inc",
+                "/ws/.git/../shared.inc",
+                "/ws/.git/config",
+                "/ws/.git/config.worktree",
                 "/ws/.husky",
                 "/ws/hooks2",
-                "/ws/shared.inc",
                 "/ws/tools/monitor.sh"
             ]
         );
@@ -284,6 +463,8 @@ mod tests {
         assert_eq!(
             found,
             [
+                PathBuf::from("/repo/.git/config"),
+                PathBuf::from("/repo/.git/worktrees/wt/config.worktree"),
                 PathBuf::from("/wt/hooks-common"),
                 PathBuf::from("/wt/hooks-own")
             ]
@@ -291,9 +472,16 @@ mod tests {
     }
 
     #[test]
-    fn nothing_is_named_without_a_config_and_no_repository_is_none() {
+    fn without_a_config_only_the_files_git_would_read_are_named() {
         let fs = FakeFs::new().dir("/ws/.git");
-        assert!(paths(&fs).is_empty());
+        assert_eq!(
+            paths(&fs),
+            [
+                "/home/me/.gitconfig",
+                "/ws/.git/config",
+                "/ws/.git/config.worktree"
+            ]
+        );
         assert_eq!(repository_of(&fs, Path::new("/other")).unwrap(), None);
     }
 
@@ -302,7 +490,15 @@ mod tests {
         let fs = FakeFs::new()
             .file("/ws/.git/config", "[include]\n\tpath = a.inc\n")
             .file("/ws/.git/a.inc", "[include]\n\tpath = config\n");
-        assert_eq!(paths(&fs), ["/ws/.git/a.inc", "/ws/.git/config"]);
+        assert_eq!(
+            paths(&fs),
+            [
+                "/home/me/.gitconfig",
+                "/ws/.git/a.inc",
+                "/ws/.git/config",
+                "/ws/.git/config.worktree"
+            ]
+        );
     }
 
     #[test]
@@ -320,7 +516,104 @@ mod tests {
         assert_eq!(expand("~other/h", base, &host), None);
         assert_eq!(expand("%(prefix)/etc", base, &host), None);
         assert_eq!(expand("", base, &host), None);
-        assert_eq!(expand("a/../b", base, &host), Some("/ws/b".into()));
+        assert_eq!(expand("a/../b", base, &host), Some("/ws/a/../b".into()));
         assert!(is_boolean("TRUE") && is_boolean("0") && !is_boolean("./monitor"));
+    }
+
+    fn found(fs: &FakeFs) -> Vec<PathBuf> {
+        code_paths(fs, &repo(), &host()).unwrap()
+    }
+
+    /// husky 9 points git at the generated `.husky/_`, whose hooks run the
+    /// user's scripts in `.husky`: both are named, and so is every entry
+    /// of the hooks directory (a symlinked hook leads to its target).
+    #[test]
+    fn husky_9_names_its_parent_and_every_hook() {
+        let fs = FakeFs::new()
+            .file("/ws/.git/config", "[core]\n\thooksPath = .husky/_\n")
+            .file("/ws/.husky/_/h", "")
+            .symlink("/ws/.husky/_/pre-push", "../../scripts/push.sh")
+            .dir("/ws/.husky/_/sub");
+        let found = found(&fs);
+        for path in [
+            "/ws/.husky",
+            "/ws/.husky/_",
+            "/ws/.husky/_/h",
+            "/ws/.husky/_/pre-push",
+        ] {
+            assert!(found.contains(&PathBuf::from(path)), "{path}: {found:?}");
+        }
+        assert!(!found.contains(&PathBuf::from("/ws/.husky/_/sub")));
+    }
+
+    /// A file first met deep in a chain git may skip is still read for
+    /// what it names when a shallower include reaches it too.
+    #[test]
+    fn a_file_is_read_at_the_smallest_depth_it_is_included_at() {
+        let mut fs = FakeFs::new().file(
+            "/ws/.git/config",
+            "[includeIf \"onbranch:never\"]\n\tpath = c1.inc\n[include]\n\tpath = x.inc\n",
+        );
+        for link in 1..MAX_INCLUDE_DEPTH {
+            fs = fs.file(
+                &format!("/ws/.git/c{link}.inc"),
+                &format!("[include]\n\tpath = c{}.inc\n", link + 1),
+            );
+        }
+        let fs = fs
+            .file(
+                &format!("/ws/.git/c{MAX_INCLUDE_DEPTH}.inc"),
+                "[include]\n\tpath = x.inc\n",
+            )
+            .file("/ws/.git/x.inc", "[include]\n\tpath = y.inc\n")
+            .file("/ws/.git/y.inc", "[core]\n\thooksPath = hooks-y\n");
+        assert!(found(&fs).contains(&PathBuf::from("/ws/hooks-y")));
+    }
+
+    /// A relative hooks path and monitor are taken from every worktree git
+    /// may run them in: the top, `core.worktree`, each linked worktree
+    /// (whose own `config.worktree` is read too).
+    #[test]
+    fn relative_paths_are_taken_from_every_worktree() {
+        let fs = FakeFs::new()
+            .file(
+                "/ws/.git/config",
+                "[core]\n\thooksPath = .husky\n\tworktree = ../app\n",
+            )
+            .file(
+                "/ws/.git/worktrees/feat/gitdir",
+                "/ws/.worktrees/feat/.git\n",
+            )
+            .file(
+                "/ws/.git/worktrees/feat/config.worktree",
+                "[core]\n\tfsmonitor = mon.sh\n",
+            );
+        let found = found(&fs);
+        for path in [
+            "/ws/.husky",
+            "/ws/.git/../app/.husky",
+            "/ws/.worktrees/feat/.husky",
+            "/ws/.worktrees/feat/mon.sh",
+            "/ws/.git/worktrees/feat/config.worktree",
+        ] {
+            assert!(found.contains(&PathBuf::from(path)), "{path}: {found:?}");
+        }
+    }
+
+    /// A monitor is a shell command: its program, and each later word that
+    /// names an existing file (the script an interpreter runs), not options.
+    #[test]
+    fn a_monitor_with_arguments_names_its_scripts() {
+        let fs = FakeFs::new()
+            .file(
+                "/ws/.git/config",
+                "[core]\n\tfsmonitor = \"sh tools/monitor.sh --quiet missing.sh\"\n",
+            )
+            .file("/ws/tools/monitor.sh", "");
+        let found = found(&fs);
+        assert!(found.contains(&PathBuf::from("/ws/sh")), "{found:?}");
+        assert!(found.contains(&PathBuf::from("/ws/tools/monitor.sh")));
+        assert!(!found.contains(&PathBuf::from("/ws/--quiet")));
+        assert!(!found.contains(&PathBuf::from("/ws/missing.sh")));
     }
 }

@@ -211,6 +211,28 @@ pub enum PlanError {
     /// A git configuration could not be read for what it names.
     #[error("{0}; fix or remove it (what it names for code to run must be kept read-only)")]
     GitConfig(#[from] git_config::GitConfigError),
+    /// What git configuration names for code to run is reached through a
+    /// symlink the command could repoint.
+    #[error(
+        "{} (named by git configuration for code to run) is reached through the symlink {}, which lies in a writable root: \
+         the command could point it elsewhere, and no mount can keep a symlink. Replace the link by what it names, \
+         or keep it out of the writable roots",
+        code_path.display(),
+        link.display()
+    )]
+    GitCodeThroughLink {
+        /// The symlink in a writable root.
+        link: PathBuf,
+        /// The path git configuration names.
+        code_path: PathBuf,
+    },
+    /// A file git configuration names for code to run has a second name.
+    #[error(
+        "{} (named by git configuration for code to run) has another hard link: the command could rewrite it through \
+         that name whatever the sandbox mounts on this one. Replace it by a copy of its own (cp FILE FILE.new && mv FILE.new FILE)",
+        .0.display()
+    )]
+    GitCodeHardLinked(PathBuf),
     /// The working directory would not be visible in the sandbox.
     #[error(
         "the working directory {} is not readable under this profile; grant it read access or choose another directory with -C",
@@ -584,8 +606,42 @@ fn protect_code_paths(
     }
     candidates.sort();
     candidates.dedup();
+    // A profile that writes `/` keeps nothing of the host: refusing it for
+    // a hard link or a symlinked dotfile would protect nothing.
+    let refuse_unkeepable = access_at(rules, Path::new("/"), Access::None) != Access::Write;
+    // A file the command can write under another name cannot be kept
+    // read-only by any mount of this one.
+    let mut crossed = Vec::new();
+    for candidate in &candidates {
+        let real = inspect(fs, candidate)?;
+        if refuse_unkeepable
+            && real.kind == RealKind::File
+            && access_at(rules, &real.path, Access::None) == Access::Write
+            && fs
+                .link_count(&real.path)
+                .map_err(|source| PlanError::Inspect {
+                    path: real.path.clone(),
+                    source,
+                })?
+                > 1
+        {
+            return Err(PlanError::GitCodeHardLinked(real.path));
+        }
+        crossed.extend(
+            real.symlinks
+                .into_iter()
+                .map(|(link, _)| (link, candidate.clone())),
+        );
+    }
     for candidate in candidates {
         protect_candidate(rules, candidate, (RuleOrigin::GitCode, false), false, fs)?;
+    }
+    // Mounts follow symlinks: the target is kept, but a link the command
+    // can replace would lead git elsewhere next time.
+    for (link, code_path) in crossed {
+        if refuse_unkeepable && access_at(rules, &link, Access::None) == Access::Write {
+            return Err(PlanError::GitCodeThroughLink { link, code_path });
+        }
     }
     Ok(())
 }

@@ -1002,3 +1002,114 @@ fn an_unreadable_git_configuration_fails_the_plan() {
     let err = plan(&policy, &ScanReport::empty(), ProcMode::Mount, &fs).unwrap_err();
     assert!(err.to_string().contains("/ws/.git/config"), "{err}");
 }
+
+/// A symlink in a writable root on the way to what git runs (the hooks
+/// directory itself, a parent of it, `build/..`, an include, a dangling
+/// link) refuses the start, naming the link: a mount keeps the target, the
+/// command could repoint the link. A link in a read-only place (inside the
+/// kept hooks directory) only leads to its target, which is kept too.
+#[test]
+fn what_git_runs_through_a_writable_symlink_refuses_the_start() {
+    let policy = policy(
+        &[("/", Read), ("/ws", Write)],
+        "/ws",
+        NetworkMode::Restricted,
+    );
+    let refused = |fs: FakeFs, link: &str| {
+        let err = plan(&policy, &ScanReport::empty(), ProcMode::Mount, &fs).unwrap_err();
+        match &err {
+            PlanError::GitCodeThroughLink { link: found, .. } => {
+                assert_eq!(found, Path::new(link), "{err}")
+            }
+            other => panic!("{link}: {other}"),
+        }
+    };
+    let hooks = |value: &str| {
+        FakeFs::new().file(
+            "/ws/.git/config",
+            &format!("[core]\n\thooksPath = {value}\n"),
+        )
+    };
+    refused(
+        hooks(".husky")
+            .symlink("/ws/.husky", "tools/hooks")
+            .dir("/ws/tools/hooks"),
+        "/ws/.husky",
+    );
+    refused(
+        hooks(".husky")
+            .symlink("/ws/.husky", "/opt/hooks")
+            .dir("/opt/hooks"),
+        "/ws/.husky",
+    );
+    refused(
+        hooks("node_modules/.hooks").symlink("/ws/node_modules", "/ws/gone"),
+        "/ws/node_modules",
+    );
+    refused(
+        hooks("config/hooks")
+            .symlink("/ws/config", "real")
+            .dir("/ws/real/hooks"),
+        "/ws/config",
+    );
+    refused(
+        hooks("build/../hooks")
+            .symlink("/ws/build", "/tmp/x")
+            .dir("/tmp/x"),
+        "/ws/build",
+    );
+    refused(
+        FakeFs::new()
+            .file("/ws/.git/config", "[include]\n\tpath = ../shared.inc\n")
+            .symlink("/ws/shared.inc", "dotfiles/shared.inc")
+            .file("/ws/dotfiles/shared.inc", ""),
+        "/ws/shared.inc",
+    );
+
+    let fs = hooks(".husky")
+        .file("/ws/.husky/pre-commit", "")
+        .symlink("/ws/.husky/pre-push", "../scripts/push.sh")
+        .file("/ws/scripts/push.sh", "");
+    let kept = plan(&policy, &ScanReport::empty(), ProcMode::Mount, &fs).unwrap();
+    for path in ["/ws/.husky", "/ws/scripts/push.sh"] {
+        assert_eq!(rule(&kept, path).access, Read, "{path}");
+    }
+}
+
+/// A file git runs that has a second name in a writable root refuses the
+/// start; outside the writable roots, or under a profile that writes `/`,
+/// it does not.
+#[test]
+fn a_hard_linked_hook_refuses_the_start() {
+    let fs = FakeFs::new()
+        .file("/ws/.git/config", "[core]\n\thooksPath = .husky\n")
+        .hard_linked_file("/ws/.husky/pre-commit", "")
+        .file("/home/me/.gitconfig", "[core]\n\thooksPath = /opt/hooks\n")
+        .hard_linked_file("/opt/hooks/pre-commit", "");
+    let mut workspace = policy(
+        &[("/", Read), ("/ws", Write)],
+        "/ws",
+        NetworkMode::Restricted,
+    );
+    workspace.host_git = HostGitConfig {
+        files: vec!["/home/me/.gitconfig".into()],
+        home: Some("/home/me".into()),
+    };
+    let err = plan(&workspace, &ScanReport::empty(), ProcMode::Mount, &fs).unwrap_err();
+    assert!(
+        matches!(&err, PlanError::GitCodeHardLinked(path) if path == Path::new("/ws/.husky/pre-commit")),
+        "{err}"
+    );
+    let everything = policy(&[("/", Write)], "/ws", NetworkMode::Restricted);
+    plan(&everything, &ScanReport::empty(), ProcMode::Mount, &fs).unwrap();
+    let elsewhere = FakeFs::new()
+        .file("/ws/.git/config", "[core]\n\thooksPath = /opt/hooks\n")
+        .hard_linked_file("/opt/hooks/pre-commit", "");
+    plan(
+        &workspace,
+        &ScanReport::empty(),
+        ProcMode::Mount,
+        &elsewhere,
+    )
+    .unwrap();
+}

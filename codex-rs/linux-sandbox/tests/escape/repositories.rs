@@ -331,6 +331,121 @@ pub(super) fn attacks() -> Vec<Attack> {
             control: true,
         },
         Attack {
+            name: "write the user's hook husky 9's generated .husky/_ runs (class 10)",
+            setup: |w| {
+                let target = plain(w);
+                append_config(&target.ws, "[core]\n\thooksPath = .husky/_\n");
+                std::fs::create_dir_all(target.ws.join(".husky/_")).unwrap();
+                std::fs::write(target.ws.join(".husky/_/pre-commit"), "host\n").unwrap();
+                target
+            },
+            script: |_| "echo 'touch planted' > .husky/pre-commit".into(),
+            escaped: |t| exists(t.ws.join(".husky/pre-commit")),
+            control: true,
+        },
+        Attack {
+            name: "rewrite the script a symlinked hook leads to (class 10)",
+            setup: |w| {
+                let target = plain(w);
+                append_config(&target.ws, "[core]\n\thooksPath = .husky\n");
+                std::fs::create_dir_all(target.ws.join(".husky")).unwrap();
+                std::fs::create_dir_all(target.ws.join("scripts")).unwrap();
+                std::fs::write(target.ws.join("scripts/push.sh"), "host\n").unwrap();
+                std::os::unix::fs::symlink("../scripts/push.sh", target.ws.join(".husky/pre-push"))
+                    .unwrap();
+                target
+            },
+            script: |_| "echo 'touch planted' >> scripts/push.sh".into(),
+            escaped: |t| std::fs::read_to_string(t.ws.join("scripts/push.sh")).unwrap() != "host\n",
+            control: true,
+        },
+        Attack {
+            name: "replace a symlinked hooks directory by a directory of hooks (class 10)",
+            setup: |w| {
+                let target = plain(w);
+                append_config(&target.ws, "[core]\n\thooksPath = .husky\n");
+                std::fs::create_dir_all(target.ws.join("tools/hooks")).unwrap();
+                std::os::unix::fs::symlink("tools/hooks", target.ws.join(".husky")).unwrap();
+                target
+            },
+            script: |_| {
+                "rm .husky && mkdir .husky && echo 'touch planted' > .husky/pre-commit".into()
+            },
+            escaped: |t| {
+                exists(t.ws.join(".husky/pre-commit")) && !t.ws.join(".husky").is_symlink()
+            },
+            control: true,
+        },
+        Attack {
+            name: "rewrite a hook through another hard link to it (class 10)",
+            setup: |w| {
+                let target = plain(w);
+                append_config(&target.ws, "[core]\n\thooksPath = githooks\n");
+                std::fs::create_dir_all(target.ws.join("githooks")).unwrap();
+                std::fs::write(target.ws.join("githooks/pre-commit"), "host\n").unwrap();
+                std::fs::hard_link(
+                    target.ws.join("githooks/pre-commit"),
+                    target.ws.join("notes.txt"),
+                )
+                .unwrap();
+                target
+            },
+            script: |_| "echo 'touch planted' >> notes.txt".into(),
+            escaped: |t| {
+                std::fs::read_to_string(t.ws.join("githooks/pre-commit")).unwrap() != "host\n"
+            },
+            control: true,
+        },
+        Attack {
+            name: "make the hooks of core.worktree and of a linked worktree inside (class 10)",
+            setup: |w| {
+                let target = plain(w);
+                append_config(
+                    &target.ws,
+                    "[core]\n\thooksPath = .husky\n\tworktree = ../app\n",
+                );
+                let admin = target.ws.join(".git/worktrees/feat");
+                std::fs::create_dir_all(&admin).unwrap();
+                let feat = target.ws.join(".worktrees/feat");
+                std::fs::create_dir_all(&feat).unwrap();
+                std::fs::write(
+                    admin.join("gitdir"),
+                    format!("{}\n", feat.join(".git").display()),
+                )
+                .unwrap();
+                std::fs::write(admin.join("commondir"), "../..\n").unwrap();
+                std::fs::write(admin.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+                std::fs::write(feat.join(".git"), format!("gitdir: {}\n", admin.display()))
+                    .unwrap();
+                target
+            },
+            script: |_| {
+                "mkdir -p app/.husky .worktrees/feat/.husky; echo x > app/.husky/pre-commit; \
+                 echo x > .worktrees/feat/.husky/pre-commit"
+                    .into()
+            },
+            escaped: |t| {
+                exists(t.ws.join("app/.husky/pre-commit"))
+                    || exists(t.ws.join(".worktrees/feat/.husky/pre-commit"))
+            },
+            control: true,
+        },
+        Attack {
+            name: "rewrite the script a core.fsmonitor command hands to sh (class 10)",
+            setup: |w| {
+                let target = plain(w);
+                append_config(&target.ws, "[core]\n\tfsmonitor = sh tools/monitor.sh\n");
+                std::fs::create_dir_all(target.ws.join("tools")).unwrap();
+                std::fs::write(target.ws.join("tools/monitor.sh"), "host\n").unwrap();
+                target
+            },
+            script: |_| "echo 'touch planted' >> tools/monitor.sh".into(),
+            escaped: |t| {
+                std::fs::read_to_string(t.ws.join("tools/monitor.sh")).unwrap() != "host\n"
+            },
+            control: true,
+        },
+        Attack {
             name: "race a mode flip against a write into a separate gitdir",
             setup: |w| with_separate_gitdir(w, "store/realgit"),
             script: |t| race(t, "store/realgit", "write", "store/realgit/config"),
