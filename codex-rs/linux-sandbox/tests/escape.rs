@@ -670,3 +670,50 @@ fn a_codex_home_in_the_workspace_cannot_be_rewritten() {
         assert_eq!(changed, expect_changed, "options {options:?}");
     }
 }
+
+/// Run as root, the command cannot give a file of the host a capability:
+/// the namespace's root writes `security.capability` with the host's root
+/// as its owner, which the host would honour (a `cap_setuid` binary any
+/// local user runs); the sandbox drops `CAP_SETFCAP`. Only root can set
+/// the attribute unsandboxed, so this runs only as root.
+#[test]
+fn a_file_capability_set_as_root_does_not_reach_the_host() {
+    require_sandbox!();
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED: only root can set a file capability, sandboxed or not");
+        return;
+    }
+    // A version 2 `vfs_cap_data`: effective, permitted = cap_setuid (7).
+    let script = "cp /bin/true capped && /usr/bin/python3 -c \"import os, struct; \
+                  os.setxattr('capped', 'security.capability', \
+                  struct.pack('<5I', 0x02000001, 1 << 7, 0, 0, 0))\"";
+    let capped = |world: &World| {
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::ffi::CString::new(world.ws.join("capped").as_os_str().as_bytes()).unwrap();
+        let mut value = [0u8; 64];
+        // SAFETY: both names are NUL-terminated strings that outlive the
+        // call, and `value` is a writable buffer of the length given.
+        let size = unsafe {
+            libc::lgetxattr(
+                path.as_ptr(),
+                c"security.capability".as_ptr(),
+                value.as_mut_ptr().cast(),
+                value.len(),
+            )
+        };
+        size > 0
+    };
+    for (options, expect_capped) in [
+        (&["-P", ":workspace"][..], false),
+        (&["-P", ":danger-full-access"][..], true),
+    ] {
+        let world = World::new();
+        let output = world.sh(options, script);
+        assert_eq!(
+            capped(&world),
+            expect_capped,
+            "{options:?}: {}",
+            common::stderr(&output)
+        );
+    }
+}
