@@ -39,6 +39,8 @@ pub trait FsView {
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<OsString>>;
     /// How many names the object at `path` has (`st_nlink` of `lstat`).
     fn link_count(&self, path: &Path) -> io::Result<u64>;
+    /// The home directory of the user `name` (what `~name` means to git).
+    fn home_of(&self, name: &str) -> Option<PathBuf>;
 }
 
 /// The real filesystem.
@@ -92,6 +94,13 @@ impl FsView for HostFs {
         Ok(std::fs::symlink_metadata(path)?.nlink())
     }
 
+    fn home_of(&self, name: &str) -> Option<PathBuf> {
+        nix::unistd::User::from_name(name)
+            .ok()
+            .flatten()
+            .map(|user| user.dir)
+    }
+
     fn read_small_file(&self, path: &Path) -> io::Result<String> {
         use std::io::Read;
         const LIMIT: u64 = 64 * 1024;
@@ -121,6 +130,8 @@ pub(crate) mod fake {
         closed: Vec<PathBuf>,
         /// Files with a second name somewhere.
         hard_linked: Vec<PathBuf>,
+        /// Users' home directories.
+        homes: Vec<(String, PathBuf)>,
     }
 
     impl FakeFs {
@@ -142,6 +153,12 @@ pub(crate) mod fake {
         pub(crate) fn symlink(mut self, path: &str, target: &str) -> Self {
             self.entries
                 .insert(path.into(), (Entry::Symlink(target.into()), String::new()));
+            self
+        }
+
+        /// The user `name`, whose home is `home`.
+        pub(crate) fn user(mut self, name: &str, home: &str) -> Self {
+            self.homes.push((name.into(), home.into()));
             self
         }
 
@@ -240,6 +257,13 @@ pub(crate) mod fake {
                     1
                 },
             )
+        }
+
+        fn home_of(&self, name: &str) -> Option<PathBuf> {
+            self.homes
+                .iter()
+                .find(|(user, _)| user == name)
+                .map(|(_, home)| home.clone())
         }
 
         fn read_small_file(&self, path: &Path) -> io::Result<String> {

@@ -72,6 +72,56 @@ pub fn repository_of(fs: &dyn FsView, root: &Path) -> io::Result<Option<Reposito
     Ok(None)
 }
 
+/// The most submodule git directories [`submodules`] reads; a repository
+/// with more fails the start rather than leaving some unread.
+const MAX_SUBMODULES: usize = 512;
+
+/// The submodules of `repo` whose git directories it holds
+/// (`<common dir>/modules/<name>`, nested ones below theirs), each with
+/// its git directory as its worktree: where the submodule's worktree
+/// really is, its `core.worktree` says, which [`code_paths`] reads. A
+/// `git status` of the repository recurses into them, running their
+/// `core.fsmonitor`.
+pub fn submodules(fs: &dyn FsView, repo: &Repository) -> Result<Vec<Repository>, GitConfigError> {
+    let mut pending = vec![common_dir(fs, &repo.git_dir)?.join("modules")];
+    let mut found = Vec::new();
+    while let Some(dir) = pending.pop() {
+        let names = match fs.list_dir(&dir) {
+            Ok(names) => names,
+            Err(err) if is_absent(&err) => continue,
+            Err(err) => return Err(error_at(&dir, err)),
+        };
+        for name in names {
+            let path = dir.join(name);
+            if fs.entry(&path).map_err(|err| error_at(&path, err))? != Entry::Dir {
+                continue;
+            }
+            // A submodule's name may hold slashes: a directory without
+            // HEAD is a step of a name, one with HEAD a git directory.
+            if fs
+                .entry(&path.join("HEAD"))
+                .map_err(|err| error_at(&path, err))?
+                == Entry::Missing
+            {
+                pending.push(path);
+                continue;
+            }
+            if found.len() == MAX_SUBMODULES {
+                return Err(GitConfigError {
+                    path: dir,
+                    reason: format!("more than {MAX_SUBMODULES} submodules"),
+                });
+            }
+            pending.push(path.join("modules"));
+            found.push(Repository {
+                git_dir: path.clone(),
+                worktree: path,
+            });
+        }
+    }
+    Ok(found)
+}
+
 /// The paths the configuration of `repo`, with the host's own
 /// configuration `host`, names for code to run, and every configuration
 /// file read or named: absolute, as git would open them (`..` is left for
@@ -108,13 +158,13 @@ pub fn code_paths(
         values
             .worktrees
             .iter()
-            .filter_map(|value| expand(value, &repo.git_dir, host)),
+            .filter_map(|value| expand(fs, value, &repo.git_dir, host)),
     );
     bases.extend(linked.into_iter().map(|worktree| worktree.top));
     let mut found = values.files;
     for hooks in &values.hooks {
         for base in &bases {
-            let Some(dir) = expand(hooks, base, host) else {
+            let Some(dir) = expand(fs, hooks, base, host) else {
                 continue;
             };
             if dir.file_name().is_some_and(|name| name == "_")
@@ -127,19 +177,9 @@ pub fn code_paths(
         }
     }
     for monitor in &values.monitors {
-        // Git runs the value through the shell: its first word is the
-        // program, and any later word that names an existing file (a
-        // script given to an interpreter) is code too.
-        let words = shell_words::split(monitor).unwrap_or_else(|_| vec![monitor.clone()]);
-        for (index, word) in words.iter().enumerate() {
-            if index > 0 && word.starts_with('-') {
-                continue;
-            }
+        for word in monitor_words(monitor) {
             for base in &bases {
-                let Some(path) = expand(word, base, host) else {
-                    continue;
-                };
-                if index == 0 || exists(fs, &path)? {
+                if let Some(path) = expand(fs, &word, base, host) {
                     found.push(path);
                 }
             }
@@ -148,6 +188,31 @@ pub fn code_paths(
     found.sort();
     found.dedup();
     Ok(found)
+}
+
+/// The words of a `core.fsmonitor` command line that may name a file of
+/// code: git runs the value through the shell, so its program and any
+/// later word (a script handed to an interpreter, missing at start or
+/// not) count, and a quoted word holding a command line of its own
+/// (`bash -c 'tools/monitor.sh "$@"'`) is split once more. Options and
+/// words of shell syntax (`"$@"`, `;`) name no file.
+fn monitor_words(monitor: &str) -> Vec<String> {
+    let split = |text: &str| shell_words::split(text).unwrap_or_else(|_| vec![text.to_owned()]);
+    let mut words = Vec::new();
+    for word in split(monitor) {
+        if word.contains(char::is_whitespace) {
+            words.extend(split(&word));
+        } else {
+            words.push(word);
+        }
+    }
+    words.retain(|word| {
+        !word.starts_with('-')
+            && word
+                .chars()
+                .all(|c| c.is_alphanumeric() || "._/+-~@,:=".contains(c))
+    });
+    words
 }
 
 /// What the configuration files say that [`code_paths`] needs.
@@ -212,7 +277,7 @@ fn read_configs(
         }
         let base = file.parent().unwrap_or(Path::new("/"));
         for include in includes {
-            if let Some(path) = expand(&include, base, host)
+            if let Some(path) = expand(fs, &include, base, host)
                 && depth < MAX_INCLUDE_DEPTH
             {
                 pending.push_back((path, depth + 1));
@@ -285,12 +350,6 @@ fn hook_entries(fs: &dyn FsView, dir: &Path) -> Result<Vec<PathBuf>, GitConfigEr
     Ok(entries)
 }
 
-/// Whether something is at `path`, through symlinks.
-fn exists(fs: &dyn FsView, path: &Path) -> Result<bool, GitConfigError> {
-    let real = real_path(fs, path).map_err(|err| error_at(path, err))?;
-    Ok(!matches!(real.kind, RealKind::Missing { .. }))
-}
-
 /// The error for `path`.
 fn error_at(path: &Path, err: io::Error) -> GitConfigError {
     GitConfigError {
@@ -357,19 +416,24 @@ fn is_absent(err: &io::Error) -> bool {
     )
 }
 
-/// A path value as git reads it: `~/` from `$HOME`, relative to `base`,
-/// with `..` kept for the resolution to walk through the real directories
-/// (as the kernel does: `build/..` is the parent of what `build` links to).
-/// `None` for what names no path here (`~user/`, `%(prefix)/`, empty).
-fn expand(value: &str, base: &Path, host: &HostGitConfig) -> Option<PathBuf> {
+/// A path value as git reads it: `~` and `~/` from `$HOME`, `~user/` from
+/// that user's home, relative to `base`, with `..` kept for the resolution
+/// to walk through the real directories (as the kernel does: `build/..` is
+/// the parent of what `build` links to). `None` for what names no path
+/// here (`%(prefix)/`, empty, `~` of an unknown user or without `$HOME`).
+fn expand(fs: &dyn FsView, value: &str, base: &Path, host: &HostGitConfig) -> Option<PathBuf> {
     let value = value.trim();
     if value.is_empty() || value.starts_with("%(prefix)") {
         return None;
     }
-    let path = if let Some(rest) = value.strip_prefix("~/") {
-        host.home.as_ref()?.join(rest)
-    } else if value.starts_with('~') {
-        return None;
+    let path = if let Some(after_tilde) = value.strip_prefix('~') {
+        let (user, rest) = after_tilde.split_once('/').unwrap_or((after_tilde, ""));
+        let home = if user.is_empty() {
+            host.home.clone()?
+        } else {
+            fs.home_of(user)?
+        };
+        home.join(rest)
     } else {
         base.join(value)
     };
@@ -512,11 +576,20 @@ mod tests {
     fn values_that_name_no_path_here_are_skipped() {
         let base = Path::new("/ws");
         let host = host();
-        assert_eq!(expand("~/h", base, &host), Some("/home/me/h".into()));
-        assert_eq!(expand("~other/h", base, &host), None);
-        assert_eq!(expand("%(prefix)/etc", base, &host), None);
-        assert_eq!(expand("", base, &host), None);
-        assert_eq!(expand("a/../b", base, &host), Some("/ws/a/../b".into()));
+        let fs = FakeFs::new().user("alice", "/home/alice");
+        assert_eq!(expand(&fs, "~/h", base, &host), Some("/home/me/h".into()));
+        assert_eq!(expand(&fs, "~", base, &host), Some("/home/me".into()));
+        assert_eq!(
+            expand(&fs, "~alice/h", base, &host),
+            Some("/home/alice/h".into())
+        );
+        assert_eq!(expand(&fs, "~other/h", base, &host), None);
+        assert_eq!(expand(&fs, "%(prefix)/etc", base, &host), None);
+        assert_eq!(expand(&fs, "", base, &host), None);
+        assert_eq!(
+            expand(&fs, "a/../b", base, &host),
+            Some("/ws/a/../b".into())
+        );
         assert!(is_boolean("TRUE") && is_boolean("0") && !is_boolean("./monitor"));
     }
 
@@ -600,20 +673,64 @@ mod tests {
         }
     }
 
-    /// A monitor is a shell command: its program, and each later word that
-    /// names an existing file (the script an interpreter runs), not options.
+    /// A monitor is a shell command: its program and each later word that
+    /// may name a file (missing or not, inside a quoted command line too),
+    /// not options or shell syntax.
     #[test]
     fn a_monitor_with_arguments_names_its_scripts() {
-        let fs = FakeFs::new()
-            .file(
-                "/ws/.git/config",
-                "[core]\n\tfsmonitor = \"sh tools/monitor.sh --quiet missing.sh\"\n",
-            )
-            .file("/ws/tools/monitor.sh", "");
+        let fs = FakeFs::new().file(
+            "/ws/.git/config",
+            "[core]\n\tfsmonitor = \"sh tools/monitor.sh --quiet later.sh\"\n\
+             [core]\n\tfsmonitor = \"bash -c 'tools/quoted.sh \\\"$@\\\"' name\"\n",
+        );
         let found = found(&fs);
-        assert!(found.contains(&PathBuf::from("/ws/sh")), "{found:?}");
-        assert!(found.contains(&PathBuf::from("/ws/tools/monitor.sh")));
-        assert!(!found.contains(&PathBuf::from("/ws/--quiet")));
-        assert!(!found.contains(&PathBuf::from("/ws/missing.sh")));
+        for path in [
+            "/ws/sh",
+            "/ws/tools/monitor.sh",
+            "/ws/later.sh",
+            "/ws/tools/quoted.sh",
+        ] {
+            assert!(found.contains(&PathBuf::from(path)), "{path}: {found:?}");
+        }
+        assert!(
+            found
+                .iter()
+                .all(|path| !path.ends_with("--quiet") && !path.to_string_lossy().contains('$')),
+            "{found:?}"
+        );
+    }
+
+    /// Submodules kept in the repository's git directory are found, nested
+    /// ones too, and what their configuration names is taken from the
+    /// worktree their `core.worktree` names.
+    #[test]
+    fn submodules_are_read_from_their_own_worktree() {
+        let fs = FakeFs::new()
+            .file("/ws/.git/modules/lib/HEAD", "ref: refs/heads/main\n")
+            .file(
+                "/ws/.git/modules/lib/config",
+                "[core]\n\tworktree = ../../../lib\n\tfsmonitor = tools/mon.sh\n",
+            )
+            .file(
+                "/ws/.git/modules/lib/modules/a/b/HEAD",
+                "ref: refs/heads/main\n",
+            )
+            .dir("/ws/.git/modules/lib/objects");
+        let found = submodules(&fs, &repo()).unwrap();
+        let dirs: Vec<_> = found.iter().map(|repo| repo.git_dir.clone()).collect();
+        assert_eq!(
+            dirs,
+            [
+                PathBuf::from("/ws/.git/modules/lib"),
+                PathBuf::from("/ws/.git/modules/lib/modules/a/b")
+            ]
+        );
+        let paths = code_paths(&fs, &found[0], &host()).unwrap();
+        assert!(
+            paths.contains(&PathBuf::from(
+                "/ws/.git/modules/lib/../../../lib/tools/mon.sh"
+            )),
+            "{paths:?}"
+        );
     }
 }

@@ -572,7 +572,8 @@ fn protect(
 /// start knows names for code to run ([`git_config`]), and the host's own
 /// git configuration files, where they lie in a writable root: the
 /// repository of each writable root (at its top or above it, as git
-/// discovers one) and the nested ones the scan found.
+/// discovers one), the submodules it holds, and the nested ones the scan
+/// found.
 fn protect_code_paths(
     rules: &mut Vec<PlannedRule>,
     found_by_scan: &[PathBuf],
@@ -603,7 +604,12 @@ fn protect_code_paths(
     let mut candidates = host_git.files.clone();
     for repository in &repositories {
         candidates.extend(git_config::code_paths(fs, repository, host_git)?);
+        for submodule in git_config::submodules(fs, repository)? {
+            candidates.extend(git_config::code_paths(fs, &submodule, host_git)?);
+        }
     }
+    let pins = pinned_directories(rules, &candidates, fs)?;
+    candidates.extend(pins);
     candidates.sort();
     candidates.dedup();
     // A profile that writes `/` keeps nothing of the host: refusing it for
@@ -646,6 +652,49 @@ fn protect_code_paths(
     Ok(())
 }
 
+/// The directories a path git runs could be moved away from under it,
+/// which a read-only bind pins (a mount point cannot be renamed, and the
+/// guard refuses renaming what holds one): each named directory a `..`
+/// climbs out of (`build` in `build/../hooks`: replaced by a link, it
+/// would lead git elsewhere), and the existing parent of a missing path
+/// that this user cannot create in (no mask can be made there, but the
+/// command could rename the parent and make the path in a new one).
+/// Never a writable root itself, which is a mount of its own.
+fn pinned_directories(
+    rules: &[PlannedRule],
+    candidates: &[PathBuf],
+    fs: &dyn FsView,
+) -> Result<Vec<PathBuf>, PlanError> {
+    let is_root = |path: &Path| {
+        rules
+            .iter()
+            .any(|rule| rule.path == path && rule.access == Access::Write)
+    };
+    let mut pins = Vec::new();
+    for candidate in candidates {
+        let components: Vec<_> = candidate.components().collect();
+        for (index, pair) in components.windows(2).enumerate() {
+            if pair[1] == std::path::Component::ParentDir
+                && matches!(pair[0], std::path::Component::Normal(_))
+            {
+                let prefix: PathBuf = components[..=index].iter().collect();
+                if !is_root(&inspect(fs, &prefix)?.path) {
+                    pins.push(prefix);
+                }
+            }
+        }
+        if let RealKind::Missing { first_missing } = inspect(fs, candidate)?.kind
+            && let Some(parent) = first_missing.parent()
+            && access_at(rules, parent, Access::None) == Access::Write
+            && !fs.may_create_in(parent)
+            && !is_root(parent)
+        {
+            pins.push(parent.to_path_buf());
+        }
+    }
+    Ok(pins)
+}
+
 /// Caps `candidate` (and every write rule below it) at `read` if it is
 /// writable; a missing candidate is masked at its first missing component,
 /// unless the guard (`guarded`) refuses its creation. The pair is the new
@@ -678,10 +727,11 @@ fn protect_candidate(
         // Without the guard, an empty directory is masked and leased like a
         // missing one: it is often another sandbox's mount point, which
         // must not vanish under a bind of it.
+        // So is an empty directory git's configuration names, guard or
+        // not: the guard knows protected names, not these.
         RealKind::Dir
-            if !guarded
-                && *real.path == candidate
-                && is_protected_path(&candidate)
+            if ((!guarded && *real.path == candidate && is_protected_path(&candidate))
+                || origin == RuleOrigin::GitCode)
                 && fs.is_empty_dir(&real.path) =>
         {
             (real.path.clone(), Outcome::EmptyMasked)

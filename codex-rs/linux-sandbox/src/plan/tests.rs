@@ -948,9 +948,10 @@ fn what_git_configuration_names_for_code_to_run_is_read_only() {
             "[core]\n\thooksPath = .husky\n\tfsmonitor = tools/monitor.sh\n\
              [include]\n\tpath = ../shared.inc\n\tpath = /etc/outside.inc\n",
         )
-        .dir("/ws/.husky")
+        .file("/ws/.husky/pre-commit", "")
         .dir("/ws/tools")
-        .file("/ws/shared.inc", "")
+        .file("/ws/shared.inc", "[core]\n\thooksPath = /ws/empty-hooks\n")
+        .dir("/ws/empty-hooks")
         .file("/ws/sub/.git/config", "[core]\n\thooksPath = ../hooks\n")
         .file("/home/me/.gitconfig", "");
     let mut policy = policy(
@@ -976,6 +977,13 @@ fn what_git_configuration_names_for_code_to_run_is_read_only() {
         assert_eq!(planned.origin, RuleOrigin::GitCode, "{path}");
     }
     assert!(plan.ops.contains(&RoBind("/ws/.husky".into())));
+    // An empty one may be another sandbox's mount point: masked and
+    // leased, so that sandbox's end cannot remove it under this one.
+    assert_eq!(rule(&plan, "/ws/empty-hooks").outcome, Outcome::EmptyMasked);
+    assert!(
+        plan.mount_points
+            .contains(&PathBuf::from("/ws/empty-hooks"))
+    );
     assert!(plan.ops.contains(&MaskDir("/ws/tools/monitor.sh".into())));
     assert!(plan.ops.contains(&MaskDir("/ws/hooks".into())));
     assert!(
@@ -1112,4 +1120,32 @@ fn a_hard_linked_hook_refuses_the_start() {
         &elsewhere,
     )
     .unwrap();
+}
+
+/// What a `..` climbs out of, and the parent of a missing path this user
+/// cannot create in, are pinned read-only: replaced by a link or renamed,
+/// they would lead git elsewhere. A writable root itself is never pinned.
+#[test]
+fn what_a_path_git_runs_passes_through_is_pinned() {
+    let fs = FakeFs::new()
+        .file(
+            "/ws/.git/config",
+            "[core]\n\thooksPath = build/../hooks\n\tfsmonitor = vendor/hooks/monitor\n\
+             [include]\n\tpath = ../../ws/../ws/shared.inc\n",
+        )
+        .file("/ws/build/out", "")
+        .file("/ws/hooks/pre-commit", "")
+        .closed_dir("/ws/vendor")
+        .file("/ws/vendor/README", "");
+    let policy = policy(
+        &[("/", Read), ("/ws", Write)],
+        "/ws",
+        NetworkMode::Restricted,
+    );
+    let plan = plan(&policy, &ScanReport::empty(), ProcMode::Mount, &fs).unwrap();
+    for path in ["/ws/build", "/ws/hooks", "/ws/vendor"] {
+        assert_eq!(rule(&plan, path).access, Read, "{path}");
+        assert!(plan.ops.contains(&RoBind(path.into())), "{path}");
+    }
+    assert_eq!(rule(&plan, "/ws").access, Write);
 }

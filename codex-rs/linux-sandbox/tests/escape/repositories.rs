@@ -446,6 +446,82 @@ pub(super) fn attacks() -> Vec<Attack> {
             control: true,
         },
         Attack {
+            name: "replace the directory a hooks path climbs out of by a link (class 10)",
+            setup: |w| {
+                let target = plain(w);
+                append_config(&target.ws, "[core]\n\thooksPath = build/../hooks\n");
+                std::fs::create_dir_all(target.ws.join("build")).unwrap();
+                std::fs::create_dir_all(target.ws.join("hooks")).unwrap();
+                target
+            },
+            script: |_| {
+                "mv build build.old && mkdir -p x/y x/hooks && ln -s x/y build && \
+                 echo 'touch planted' > x/hooks/pre-commit"
+                    .into()
+            },
+            escaped: |t| t.ws.join("build").is_symlink(),
+            control: true,
+        },
+        Attack {
+            name: "make the scripts a core.fsmonitor command line names, missing at start (class 10)",
+            setup: |w| {
+                let target = plain(w);
+                append_config(
+                    &target.ws,
+                    "[core]\n\tfsmonitor = \"bash -c 'tools/quoted.sh \\\"$@\\\"' sh tools/later.sh\"\n",
+                );
+                target
+            },
+            script: |_| {
+                "mkdir -p tools && echo x > tools/quoted.sh; echo x > tools/later.sh".into()
+            },
+            escaped: |t| {
+                exists(t.ws.join("tools/quoted.sh")) || exists(t.ws.join("tools/later.sh"))
+            },
+            control: true,
+        },
+        Attack {
+            name: "rewrite an include named through ~user (class 10)",
+            setup: |w| {
+                let target = plain(w);
+                let user = nix::unistd::User::from_uid(nix::unistd::geteuid())
+                    .unwrap()
+                    .unwrap();
+                let up = "/..".repeat(user.dir.components().count().saturating_sub(1));
+                append_config(
+                    &target.ws,
+                    &format!(
+                        "[include]\n\tpath = ~{}{up}{}/shared.inc\n",
+                        user.name,
+                        target.ws.display()
+                    ),
+                );
+                std::fs::write(target.ws.join("shared.inc"), "host\n").unwrap();
+                target
+            },
+            script: |_| plant("shared.inc"),
+            escaped: |t| planted(t.ws.join("shared.inc")),
+            control: true,
+        },
+        Attack {
+            name: "make the core.fsmonitor of a submodule git status recurses into (class 10)",
+            setup: |w| {
+                let target = plain(w);
+                let module = target.ws.join(".git/modules/lib");
+                make_git_dir(&module);
+                std::fs::write(
+                    module.join("config"),
+                    "[core]\n\tworktree = ../../../lib\n\tfsmonitor = tools/monitor.sh\n",
+                )
+                .unwrap();
+                std::fs::create_dir_all(target.ws.join("lib")).unwrap();
+                target
+            },
+            script: |_| "mkdir -p lib/tools && echo x > lib/tools/monitor.sh".into(),
+            escaped: |t| exists(t.ws.join("lib/tools/monitor.sh")),
+            control: true,
+        },
+        Attack {
             name: "race a mode flip against a write into a separate gitdir",
             setup: |w| with_separate_gitdir(w, "store/realgit"),
             script: |t| race(t, "store/realgit", "write", "store/realgit/config"),
