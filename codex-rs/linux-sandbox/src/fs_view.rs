@@ -132,6 +132,9 @@ pub(crate) mod fake {
         hard_linked: Vec<PathBuf>,
         /// Users' home directories.
         homes: Vec<(String, PathBuf)>,
+        /// Directories this user may not search: what is below them
+        /// cannot be looked up.
+        unsearchable: Vec<PathBuf>,
     }
 
     impl FakeFs {
@@ -154,6 +157,12 @@ pub(crate) mod fake {
             self.entries
                 .insert(path.into(), (Entry::Symlink(target.into()), String::new()));
             self
+        }
+
+        /// A directory this user may not search (mode 000).
+        pub(crate) fn unsearchable_dir(mut self, path: &str) -> Self {
+            self.unsearchable.push(path.into());
+            self.dir(path)
         }
 
         /// The user `name`, whose home is `home`.
@@ -199,6 +208,13 @@ pub(crate) mod fake {
             if path == Path::new("/") {
                 return Ok(Entry::Dir);
             }
+            if path
+                .ancestors()
+                .skip(1)
+                .any(|ancestor| self.unsearchable.iter().any(|dir| self.same(dir, ancestor)))
+            {
+                return Err(io::Error::from(io::ErrorKind::PermissionDenied));
+            }
             if let Some((entry, _)) = self.key_of(path).and_then(|key| self.entries.get(key)) {
                 return Ok(entry.clone());
             }
@@ -218,7 +234,11 @@ pub(crate) mod fake {
         }
 
         fn is_empty_dir(&self, dir: &Path) -> bool {
-            self.entry(dir).is_ok_and(|entry| entry == Entry::Dir)
+            !self
+                .unsearchable
+                .iter()
+                .any(|closed| self.same(closed, dir))
+                && self.entry(dir).is_ok_and(|entry| entry == Entry::Dir)
                 && !self
                     .entries
                     .keys()

@@ -16,7 +16,9 @@
 //! made by this process, or marked so by another sandbox (mode [`MARK`],
 //! sticky and otherwise plain, which every filesystem keeps and nobody
 //! gives an `.agents` directory by hand). A directory someone else made,
-//! or that holds anything, is never removed.
+//! or that holds anything, is never removed. Any process that can read
+//! the directory can lock it too; one that keeps it locked delays a start
+//! by a bounded wait, never hangs it.
 //!
 //! Written by hand because it is a few system calls on paths the planner
 //! chose, and no crate does lease-counted mount points.
@@ -35,11 +37,21 @@ const MARK: u32 = 0o1755;
 /// under it by another sandbox finishing at the same moment.
 const ATTEMPTS: usize = 16;
 
+/// How long a lease waits for the exclusive lock of a sandbox that is
+/// removing the directory (held for a moment only), in steps of
+/// [`LOCK_STEP`]. Anything that holds it longer is not a sandbox ending
+/// (any process that can read the directory can lock it): the start then
+/// mounts on the directory without a lease rather than hang, and leaves
+/// it for a later run to remove.
+const LOCK_STEPS: usize = 200;
+const LOCK_STEP: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// A held lease on one mount point; [`release`] ends it.
 #[derive(Debug)]
 pub struct Lease {
     path: PathBuf,
-    lock: Flock<File>,
+    /// `None` when another process kept the directory locked.
+    lock: Option<Flock<File>>,
     made_here: bool,
 }
 
@@ -81,27 +93,36 @@ pub fn release_all(leases: Vec<Lease>) {
 /// Makes (or finds) the directory at `path` and holds a shared lock on it.
 fn lease(path: &Path) -> io::Result<Lease> {
     for _ in 0..ATTEMPTS {
-        let made_here = match std::fs::DirBuilder::new().mode(0o755).create(path) {
-            Ok(()) => true,
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => false,
-            Err(err) => return Err(err),
-        };
+        let made_here =
+            match with_owner_write(path, || std::fs::DirBuilder::new().mode(0o755).create(path)) {
+                Ok(()) => true,
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => false,
+                Err(err) => return Err(err),
+            };
         let dir = match open_dir(path) {
             Ok(dir) => dir,
             // Removed by a sandbox that just finished: make it again.
             Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
             Err(err) => return Err(err),
         };
-        let lock =
-            Flock::lock(dir, FlockArg::LockShared).map_err(|(_, errno)| io::Error::from(errno))?;
-        if !still_at(path, &lock)? {
+        let (lock, dir) = match lock_shared(dir)? {
+            Ok(lock) => {
+                let dir = lock.try_clone()?;
+                (Some(lock), dir)
+            }
+            Err(unlocked) => (None, unlocked),
+        };
+        if !still_at(path, &dir)? {
             continue;
         }
         if made_here {
             // So that whichever sandbox ends last, not only this one, knows
             // the directory is a mount point.
             use std::os::unix::fs::PermissionsExt;
-            lock.set_permissions(std::fs::Permissions::from_mode(MARK))?;
+            dir.set_permissions(std::fs::Permissions::from_mode(MARK))?;
+        }
+        if lock.is_none() {
+            tracing::debug!(path = %path.display(), "mount point kept locked by another process; not leased");
         }
         return Ok(Lease {
             path: path.to_path_buf(),
@@ -122,7 +143,7 @@ fn release(lease: Lease) {
         lock,
         made_here,
     } = lease;
-    let Ok(file) = lock.unlock() else {
+    let Some(Ok(file)) = lock.map(Flock::unlock) else {
         return;
     };
     let Ok(exclusive) = Flock::lock(file, FlockArg::LockExclusiveNonblock) else {
@@ -136,10 +157,57 @@ fn release(lease: Lease) {
     if ours
         && still_at(&path, &exclusive).unwrap_or(false)
         && is_empty(&path)
-        && let Err(err) = std::fs::remove_dir(&path)
+        && let Err(err) = with_owner_write(&path, || std::fs::remove_dir(&path))
     {
         tracing::debug!(path = %path.display(), %err, "mount point left in place");
     }
+}
+
+/// A shared lock on `dir`, waiting at most [`LOCK_STEPS`] steps for an
+/// exclusive one to go; `Err(dir)` when it did not.
+fn lock_shared(mut dir: File) -> io::Result<Result<Flock<File>, File>> {
+    for _ in 0..LOCK_STEPS {
+        match Flock::lock(dir, FlockArg::LockSharedNonblock) {
+            Ok(lock) => return Ok(Ok(lock)),
+            Err((back, nix::errno::Errno::EWOULDBLOCK)) => {
+                dir = back;
+                std::thread::sleep(LOCK_STEP);
+            }
+            Err((_, errno)) => return Err(io::Error::from(errno)),
+        }
+    }
+    Ok(Err(dir))
+}
+
+/// Runs `make_or_remove` on an entry of a directory this user owns but
+/// may not write (a command may `chmod 0555` a directory of its
+/// workspace): retried once with the owner's write and search bits added
+/// to the parent, whose mode is then put back. The planner counts owning
+/// a directory as being able to make a mount point in it; this keeps that
+/// true, and keeps a mount point from being left behind.
+fn with_owner_write(path: &Path, make_or_remove: impl Fn() -> io::Result<()>) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let first = make_or_remove();
+    let Err(err) = &first else {
+        return first;
+    };
+    let Some(parent) = path.parent() else {
+        return first;
+    };
+    if err.kind() != io::ErrorKind::PermissionDenied {
+        return first;
+    }
+    let Ok(meta) = std::fs::symlink_metadata(parent) else {
+        return first;
+    };
+    if !meta.is_dir() || meta.uid() != nix::unistd::geteuid().as_raw() {
+        return first;
+    }
+    let mode = meta.mode() & 0o7777;
+    std::fs::set_permissions(parent, std::fs::Permissions::from_mode(mode | 0o300))?;
+    let retried = make_or_remove();
+    std::fs::set_permissions(parent, std::fs::Permissions::from_mode(mode))?;
+    retried
 }
 
 fn open_dir(path: &Path) -> io::Result<File> {
@@ -210,5 +278,56 @@ mod tests {
         std::fs::write(dir.path().join("file"), "").unwrap();
         let err = lease_all(&[dir.path().join("file/sub")]).unwrap_err();
         assert!(err.to_string().contains("file/sub"), "{err}");
+    }
+
+    /// A mount point locked exclusively by something that is not a
+    /// sandbox ending is used without a lease after a bounded wait, not
+    /// waited on forever; left in place, a later run removes it.
+    #[test]
+    fn a_lock_held_by_another_process_does_not_hang_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let point = dir.path().join(".husky");
+        // A mount point an earlier sandbox made (marked), locked by
+        // someone else.
+        std::fs::DirBuilder::new()
+            .mode(MARK)
+            .create(&point)
+            .unwrap();
+        let holder = Flock::lock(open_dir(&point).unwrap(), FlockArg::LockExclusive).unwrap();
+        let started = std::time::Instant::now();
+        let unleased = lease(&point).unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert!(unleased.lock.is_none());
+        release(unleased);
+        assert!(point.is_dir(), "removed while another process held it");
+        drop(holder);
+        release(lease(&point).unwrap());
+        assert!(
+            !point.exists(),
+            "a later run must remove a marked mount point"
+        );
+    }
+
+    /// A parent this user owns but made read-only (`chmod 0555` by a
+    /// command) neither stops the mount point nor keeps it from going; its
+    /// mode is put back. (Root writes anywhere: nothing to show there.)
+    #[test]
+    fn a_read_only_parent_of_its_own_neither_stops_nor_keeps_a_mount_point() {
+        use std::os::unix::fs::PermissionsExt;
+        if nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let parent = dir.path().join("scripts");
+        std::fs::create_dir(&parent).unwrap();
+        std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let point = parent.join("hooks");
+        let held = lease(&point).unwrap();
+        assert!(point.is_dir());
+        release(held);
+        assert!(!point.exists(), "left behind");
+        let mode = std::fs::metadata(&parent).unwrap().mode() & 0o7777;
+        assert_eq!(mode, 0o555);
+        std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 }

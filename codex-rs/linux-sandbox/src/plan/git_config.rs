@@ -329,14 +329,22 @@ fn linked_worktrees(
 
 /// The entries of the hooks directory `dir` that are not directories:
 /// git runs them, and one that is a symlink leads to code elsewhere.
+/// One this user cannot read has none git could run as this user; the
+/// planner keeps the directory itself.
 fn hook_entries(fs: &dyn FsView, dir: &Path) -> Result<Vec<PathBuf>, GitConfigError> {
-    let real = real_path(fs, dir).map_err(|err| error_at(dir, err))?;
+    let real = match real_path(fs, dir) {
+        Ok(real) => real,
+        Err(err) if err.kind() == io::ErrorKind::PermissionDenied => return Ok(Vec::new()),
+        Err(err) => return Err(error_at(dir, err)),
+    };
     if real.kind != RealKind::Dir {
         return Ok(Vec::new());
     }
     let names = match fs.list_dir(&real.path) {
         Ok(names) => names,
-        Err(err) if is_absent(&err) => return Ok(Vec::new()),
+        Err(err) if is_absent(&err) || err.kind() == io::ErrorKind::PermissionDenied => {
+            return Ok(Vec::new());
+        }
         Err(err) => return Err(error_at(&real.path, err)),
     };
     let mut entries = Vec::new();
@@ -387,13 +395,21 @@ fn parse(fs: &dyn FsView, file: &Path) -> Result<Option<gix_config::File>, GitCo
     };
     // Resolved as the kernel opens it: `..` after a symlink is the
     // parent of the link's target.
-    let real = real_path(fs, file).map_err(|err| error(err.to_string()))?;
+    // One this user may not read, git run by this user cannot read
+    // either; the planner pins the way to it (see `protect_code_paths`).
+    let real = match real_path(fs, file) {
+        Ok(real) => real,
+        Err(err) if err.kind() == io::ErrorKind::PermissionDenied => return Ok(None),
+        Err(err) => return Err(error(err.to_string())),
+    };
     if matches!(real.kind, RealKind::Missing { .. }) {
         return Ok(None);
     }
     let text = match fs.read_small_file(&real.path) {
         Ok(text) => text,
-        Err(err) if is_absent(&err) => return Ok(None),
+        Err(err) if is_absent(&err) || err.kind() == io::ErrorKind::PermissionDenied => {
+            return Ok(None);
+        }
         Err(err) => return Err(error(err.to_string())),
     };
     if text.len() >= MAX_CONFIG_BYTES {

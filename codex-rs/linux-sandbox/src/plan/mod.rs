@@ -30,6 +30,7 @@ use crate::fs_view::FsView;
 use crate::protocol::{GuardRoot, RootKind};
 use crate::scan::ScanReport;
 use codex_sandboxing::host_git::HostGitConfig;
+use codex_sandboxing::resolve::normalize;
 use protected::{nested_candidates, protected_candidates};
 use real_path::{RealKind, RealPath, real_path};
 
@@ -265,7 +266,13 @@ pub fn plan(
             policy.guard_protected_names,
             fs,
         )?;
-        protect_code_paths(&mut rules, &scan.protected, &policy.host_git, fs)?;
+        protect_code_paths(
+            &mut rules,
+            &scan.protected,
+            &policy.host_git,
+            &guard_roots,
+            fs,
+        )?;
     }
     rules.sort_by(|a, b| {
         depth(&a.path)
@@ -578,6 +585,7 @@ fn protect_code_paths(
     rules: &mut Vec<PlannedRule>,
     found_by_scan: &[PathBuf],
     host_git: &HostGitConfig,
+    guard_roots: &[GuardRoot],
     fs: &dyn FsView,
 ) -> Result<(), PlanError> {
     let writable: Vec<PathBuf> = rules
@@ -610,16 +618,42 @@ fn protect_code_paths(
     }
     let pins = pinned_directories(rules, &candidates, fs)?;
     candidates.extend(pins);
-    candidates.sort();
-    candidates.dedup();
+    // Below the top of a temporary root is scratch that other users share
+    // (a linked worktree kept in /tmp): nothing there is kept, and nothing
+    // someone links there refuses a start.
+    // The deepest root holding a path decides: a workspace inside /tmp
+    // keeps its project rules.
+    let in_scratch = |path: &Path| {
+        guard_roots
+            .iter()
+            .filter(|root| path.starts_with(&root.path))
+            .max_by_key(|root| root.path.components().count())
+            .is_some_and(|root| {
+                root.kind == RootKind::Scratch
+                    && path
+                        .strip_prefix(&root.path)
+                        .is_ok_and(|below| below.components().count() >= 2)
+            })
+    };
+    let mut reachable = Vec::new();
+    for candidate in candidates {
+        if in_scratch(&normalize(&candidate)) {
+            continue;
+        }
+        let (path, real) = resolve_code_path(fs, candidate)?;
+        if !in_scratch(&real.path) {
+            reachable.push((path, real));
+        }
+    }
+    reachable.sort_by(|a, b| a.0.cmp(&b.0));
+    reachable.dedup_by(|a, b| a.0 == b.0);
     // A profile that writes `/` keeps nothing of the host: refusing it for
     // a hard link or a symlinked dotfile would protect nothing.
     let refuse_unkeepable = access_at(rules, Path::new("/"), Access::None) != Access::Write;
     // A file the command can write under another name cannot be kept
     // read-only by any mount of this one.
     let mut crossed = Vec::new();
-    for candidate in &candidates {
-        let real = inspect(fs, candidate)?;
+    for (candidate, real) in &reachable {
         if refuse_unkeepable
             && real.kind == RealKind::File
             && access_at(rules, &real.path, Access::None) == Access::Write
@@ -631,25 +665,64 @@ fn protect_code_paths(
                 })?
                 > 1
         {
-            return Err(PlanError::GitCodeHardLinked(real.path));
+            return Err(PlanError::GitCodeHardLinked(real.path.clone()));
         }
         crossed.extend(
             real.symlinks
-                .into_iter()
-                .map(|(link, _)| (link, candidate.clone())),
+                .iter()
+                .map(|(link, _)| (link.clone(), candidate.clone())),
         );
     }
-    for candidate in candidates {
+    for (candidate, _) in reachable {
         protect_candidate(rules, candidate, (RuleOrigin::GitCode, false), false, fs)?;
     }
     // Mounts follow symlinks: the target is kept, but a link the command
     // can replace would lead git elsewhere next time.
     for (link, code_path) in crossed {
-        if refuse_unkeepable && access_at(rules, &link, Access::None) == Access::Write {
+        if refuse_unkeepable
+            && !in_scratch(&link)
+            && access_at(rules, &link, Access::None) == Access::Write
+        {
             return Err(PlanError::GitCodeThroughLink { link, code_path });
         }
     }
     Ok(())
+}
+
+/// `path` resolved; when a directory on the way may not be searched by
+/// this user (a command of an earlier run may `chmod 000` one it owns),
+/// the deepest directory on the way that can be is kept in its place:
+/// git run by this user cannot reach past it either, and kept read-only,
+/// its mode cannot be changed back during the run.
+fn resolve_code_path(fs: &dyn FsView, path: PathBuf) -> Result<(PathBuf, RealPath), PlanError> {
+    if let Some(real) = inspect_searchable(fs, &path)? {
+        return Ok((path, real));
+    }
+    for ancestor in path.ancestors().skip(1) {
+        if let Some(real) = inspect_searchable(fs, ancestor)?
+            && real.kind == RealKind::Dir
+        {
+            return Ok((ancestor.to_path_buf(), real));
+        }
+    }
+    Err(PlanError::Inspect {
+        path,
+        source: io::Error::from(io::ErrorKind::PermissionDenied),
+    })
+}
+
+/// `path` resolved, or `None` when a directory on the way may not be
+/// searched by this user ([`resolve_code_path`] keeps that way instead).
+fn inspect_searchable(fs: &dyn FsView, path: &Path) -> Result<Option<RealPath>, PlanError> {
+    match inspect(fs, path) {
+        Ok(real) => Ok(Some(real)),
+        Err(PlanError::Inspect { source, .. })
+            if source.kind() == io::ErrorKind::PermissionDenied =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// The directories a path git runs could be moved away from under it,
@@ -678,12 +751,17 @@ fn pinned_directories(
                 && matches!(pair[0], std::path::Component::Normal(_))
             {
                 let prefix: PathBuf = components[..=index].iter().collect();
-                if !is_root(&inspect(fs, &prefix)?.path) {
+                if let Some(real) = inspect_searchable(fs, &prefix)?
+                    && !is_root(&real.path)
+                {
                     pins.push(prefix);
                 }
             }
         }
-        if let RealKind::Missing { first_missing } = inspect(fs, candidate)?.kind
+        if let Some(RealPath {
+            kind: RealKind::Missing { first_missing },
+            ..
+        }) = inspect_searchable(fs, candidate)?
             && let Some(parent) = first_missing.parent()
             && access_at(rules, parent, Access::None) == Access::Write
             && !fs.may_create_in(parent)

@@ -1149,3 +1149,62 @@ fn what_a_path_git_runs_passes_through_is_pinned() {
     }
     assert_eq!(rule(&plan, "/ws").access, Write);
 }
+
+/// A directory on the way to what git runs that this user may not search
+/// (an earlier command's `chmod 000`) does not fail the start: it is kept
+/// read-only in place of what lies below it, so its mode cannot be
+/// changed back during the run.
+#[test]
+fn an_unsearchable_directory_on_the_way_is_kept_in_place_of_what_it_hides() {
+    let fs = FakeFs::new()
+        .file(
+            "/ws/.git/config",
+            "[core]\n\tfsmonitor = tools/mon.sh\n[include]\n\tpath = ../tools/x.inc\n",
+        )
+        .unsearchable_dir("/ws/tools");
+    let policy = policy(
+        &[("/", Read), ("/ws", Write)],
+        "/ws",
+        NetworkMode::Restricted,
+    );
+    let plan = plan(&policy, &ScanReport::empty(), ProcMode::Mount, &fs).unwrap();
+    assert_eq!(rule(&plan, "/ws/tools").access, Read);
+    assert!(plan.ops.contains(&RoBind("/ws/tools".into())));
+}
+
+/// Below the top of a temporary root is scratch: a linked worktree kept
+/// there gets nothing, and a link another user puts on the way to it
+/// refuses no start.
+#[test]
+fn what_git_runs_below_the_top_of_a_temporary_root_is_scratch() {
+    let fs = FakeFs::new()
+        .file("/ws/.git/config", "[core]\n\thooksPath = .husky\n")
+        .file("/ws/.git/worktrees/gone/gitdir", "/tmp/gone/.git\n")
+        .symlink("/tmp/gone", "/elsewhere");
+    let mut outside_tmp = policy(
+        &[("/", Read), ("/ws", Write), ("/tmp", Write)],
+        "/ws",
+        NetworkMode::Restricted,
+    );
+    outside_tmp.scratch_roots = vec!["/tmp".into()];
+    let scratch = plan(&outside_tmp, &ScanReport::empty(), ProcMode::Mount, &fs).unwrap();
+    assert!(
+        scratch.rules.iter().all(|rule| !rule.path.starts_with("/tmp/gone")
+            && !rule.path.starts_with("/elsewhere")),
+        "{:?}",
+        scratch.rules
+    );
+
+    // A workspace inside /tmp keeps its project rules.
+    let fs = FakeFs::new()
+        .file("/tmp/w/ws/.git/config", "[core]\n\thooksPath = .husky\n")
+        .file("/tmp/w/ws/.husky/pre-commit", "");
+    let mut inside_tmp = policy(
+        &[("/", Read), ("/tmp/w/ws", Write), ("/tmp", Write)],
+        "/tmp/w/ws",
+        NetworkMode::Restricted,
+    );
+    inside_tmp.scratch_roots = vec!["/tmp".into()];
+    let project = plan(&inside_tmp, &ScanReport::empty(), ProcMode::Mount, &fs).unwrap();
+    assert_eq!(rule(&project, "/tmp/w/ws/.husky").access, Read);
+}

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Attack, Target, exists, plain};
 use crate::common::World;
+use crate::require_sandbox;
 
 /// What a planted config holds.
 const PLANTED: &str = "[core]\n\tfsmonitor = touch planted\n";
@@ -636,4 +637,50 @@ fn append_config(ws: &Path, text: &str) {
 fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// What one run does to the way to a path git runs cannot stop the next
+/// start: a directory on the way made unsearchable (`chmod 000`, which an
+/// unprivileged user cannot see past) is kept read-only in place of what
+/// it hides, and the parent of a missing hooks directory made read-only
+/// (`chmod 0555`) neither keeps the mount point on the host nor stops the
+/// next one from being made. Root searches and writes anywhere, so the
+/// mode changes matter to an unprivileged user only; the runs must work
+/// either way.
+#[test]
+fn a_mode_changed_on_the_way_to_what_git_runs_does_not_stop_the_next_start() {
+    require_sandbox!();
+    let world = World::new();
+    append_config(
+        &world.ws,
+        "[core]\n\tfsmonitor = tools/monitor.sh\n\thooksPath = scripts/hooks\n",
+    );
+    std::fs::create_dir_all(world.ws.join("tools")).unwrap();
+    std::fs::write(world.ws.join("tools/monitor.sh"), "host\n").unwrap();
+    std::fs::create_dir_all(world.ws.join("scripts")).unwrap();
+    let first = world.sh(
+        &["-P", ":workspace"],
+        "chmod 000 tools && chmod 0555 scripts",
+    );
+    assert!(first.status.success(), "{}", crate::common::stderr(&first));
+    assert!(
+        !exists(world.ws.join("scripts/hooks")),
+        "the mount point was left behind"
+    );
+    let second = world.sh(
+        &["-P", ":workspace"],
+        "chmod 755 tools; echo x > tools/monitor.sh; true",
+    );
+    assert!(
+        second.status.success(),
+        "{}",
+        crate::common::stderr(&second)
+    );
+    set_mode(&world.ws.join("tools"), 0o755);
+    set_mode(&world.ws.join("scripts"), 0o755);
+    assert_eq!(
+        std::fs::read_to_string(world.ws.join("tools/monitor.sh")).unwrap(),
+        "host\n"
+    );
+    assert!(!exists(world.ws.join("scripts/hooks")));
 }
