@@ -93,12 +93,17 @@ pub fn release_all(leases: Vec<Lease>) {
 /// Makes (or finds) the directory at `path` and holds a shared lock on it.
 fn lease(path: &Path) -> io::Result<Lease> {
     for _ in 0..ATTEMPTS {
-        let made_here =
-            match with_owner_write(path, || std::fs::DirBuilder::new().mode(0o755).create(path)) {
-                Ok(()) => true,
-                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => false,
-                Err(err) => return Err(err),
-            };
+        let made_here = match with_owner_write(path, |at| match at {
+            None => std::fs::DirBuilder::new().mode(0o755).create(path),
+            Some((dir, name)) => {
+                nix::sys::stat::mkdirat(dir, name, nix::sys::stat::Mode::from_bits_truncate(0o755))
+                    .map_err(io::Error::from)
+            }
+        }) {
+            Ok(()) => true,
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => false,
+            Err(err) => return Err(err),
+        };
         let dir = match open_dir(path) {
             Ok(dir) => dir,
             // Removed by a sandbox that just finished: make it again.
@@ -157,7 +162,13 @@ fn release(lease: Lease) {
     if ours
         && still_at(&path, &exclusive).unwrap_or(false)
         && is_empty(&path)
-        && let Err(err) = with_owner_write(&path, || std::fs::remove_dir(&path))
+        && let Err(err) = with_owner_write(&path, |at| match at {
+            None => std::fs::remove_dir(&path),
+            Some((dir, name)) => {
+                nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::RemoveDir)
+                    .map_err(io::Error::from)
+            }
+        })
     {
         tracing::debug!(path = %path.display(), %err, "mount point left in place");
     }
@@ -179,35 +190,78 @@ fn lock_shared(mut dir: File) -> io::Result<Result<Flock<File>, File>> {
     Ok(Err(dir))
 }
 
-/// Runs `make_or_remove` on an entry of a directory this user owns but
-/// may not write (a command may `chmod 0555` a directory of its
-/// workspace): retried once with the owner's write and search bits added
-/// to the parent, whose mode is then put back. The planner counts owning
-/// a directory as being able to make a mount point in it; this keeps that
-/// true, and keeps a mount point from being left behind.
-fn with_owner_write(path: &Path, make_or_remove: impl Fn() -> io::Result<()>) -> io::Result<()> {
+/// Runs `make_or_remove` (on the entry `path` names, or, given the parent
+/// directory and the entry's name, relative to that directory) for a
+/// directory this user owns but may not write (a command may `chmod 0555`
+/// a directory of its workspace): first by path, then once more with the
+/// owner's write and search bits added to the parent, whose mode is then
+/// put back. The planner counts owning a directory as being able to make
+/// a mount point in it; this keeps that true, and keeps a mount point from
+/// being left behind.
+///
+/// The parent is opened with no symlink anywhere on its path (`openat2`,
+/// `RESOLVE_NO_SYMLINKS`), and its mode is changed and the entry made or
+/// removed through that descriptor: a command swapping a directory on the
+/// way for a link cannot turn this into a mode change elsewhere. Without
+/// `openat2` (Linux before 5.6) the first error stands.
+fn with_owner_write(
+    path: &Path,
+    make_or_remove: impl Fn(Option<(&File, &std::ffi::OsStr)>) -> io::Result<()>,
+) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let first = make_or_remove();
+    let first = make_or_remove(None);
     let Err(err) = &first else {
         return first;
     };
-    let Some(parent) = path.parent() else {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
         return first;
     };
     if err.kind() != io::ErrorKind::PermissionDenied {
         return first;
     }
-    let Ok(meta) = std::fs::symlink_metadata(parent) else {
+    let Ok(dir) = open_without_symlinks(parent) else {
         return first;
     };
-    if !meta.is_dir() || meta.uid() != nix::unistd::geteuid().as_raw() {
+    let Ok(meta) = dir.metadata() else {
+        return first;
+    };
+    if meta.uid() != nix::unistd::geteuid().as_raw() {
         return first;
     }
     let mode = meta.mode() & 0o7777;
-    std::fs::set_permissions(parent, std::fs::Permissions::from_mode(mode | 0o300))?;
-    let retried = make_or_remove();
-    std::fs::set_permissions(parent, std::fs::Permissions::from_mode(mode))?;
+    dir.set_permissions(std::fs::Permissions::from_mode(mode | 0o300))?;
+    let retried = make_or_remove(Some((&dir, name)));
+    dir.set_permissions(std::fs::Permissions::from_mode(mode))?;
     retried
+}
+
+/// The directory at `path`, opened with no symlink followed anywhere on
+/// the way. Written by hand: `openat2` is in neither `nix` nor `std`.
+fn open_without_symlinks(path: &Path) -> io::Result<File> {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let name = std::ffi::CString::new(path.as_os_str().as_bytes())?;
+    // SAFETY: an all-zero `open_how` is valid (no flags, no mode).
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_DIRECTORY | libc::O_RDONLY | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_NO_SYMLINKS;
+    // SAFETY: `name` is NUL-terminated and `how` a live `open_how` whose
+    // size is passed; the result is a new descriptor or -1.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            libc::AT_FDCWD,
+            name.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let fd = i32::try_from(fd).map_err(io::Error::other)?;
+    // SAFETY: `fd` was just opened and is owned by nothing else.
+    Ok(unsafe { File::from_raw_fd(fd) })
 }
 
 fn open_dir(path: &Path) -> io::Result<File> {
