@@ -18,7 +18,8 @@
 //! gives an `.agents` directory by hand). A directory someone else made,
 //! or that holds anything, is never removed. Any process that can read
 //! the directory can lock it too; one that keeps it locked delays a start
-//! by a bounded wait, never hangs it.
+//! by a bounded wait, never hangs it, and the directory is then unmarked
+//! and left behind rather than removed while in use.
 //!
 //! Written by hand because it is a few system calls on paths the planner
 //! chose, and no crate does lease-counted mount points.
@@ -41,8 +42,9 @@ const ATTEMPTS: usize = 16;
 /// removing the directory (held for a moment only), in steps of
 /// [`LOCK_STEP`]. Anything that holds it longer is not a sandbox ending
 /// (any process that can read the directory can lock it): the start then
-/// mounts on the directory without a lease rather than hang, and leaves
-/// it for a later run to remove.
+/// mounts on the directory without a lease rather than hang, after
+/// unmarking it so that no run removes it under this one (it is left
+/// behind; removing a mount point in use would detach its mask).
 const LOCK_STEPS: usize = 200;
 const LOCK_STEP: std::time::Duration = std::time::Duration::from_millis(5);
 
@@ -120,14 +122,18 @@ fn lease(path: &Path) -> io::Result<Lease> {
         if !still_at(path, &dir)? {
             continue;
         }
-        if made_here {
+        use std::os::unix::fs::PermissionsExt;
+        if lock.is_none() {
+            // Used without a lease, the directory must never be removed
+            // while this sandbox runs: no later run could tell it from an
+            // abandoned mount point. Unmarked, no run removes it; it stays
+            // (only while something keeps it locked does this happen).
+            dir.set_permissions(std::fs::Permissions::from_mode(0o755))?;
+            tracing::debug!(path = %path.display(), "mount point kept locked by another process; unmarked, not leased");
+        } else if made_here {
             // So that whichever sandbox ends last, not only this one, knows
             // the directory is a mount point.
-            use std::os::unix::fs::PermissionsExt;
             dir.set_permissions(std::fs::Permissions::from_mode(MARK))?;
-        }
-        if lock.is_none() {
-            tracing::debug!(path = %path.display(), "mount point kept locked by another process; not leased");
         }
         return Ok(Lease {
             path: path.to_path_buf(),
@@ -336,7 +342,8 @@ mod tests {
 
     /// A mount point locked exclusively by something that is not a
     /// sandbox ending is used without a lease after a bounded wait, not
-    /// waited on forever; left in place, a later run removes it.
+    /// waited on forever, and unmarked: no later run's end may remove it
+    /// while this sandbox may still mount on it.
     #[test]
     fn a_lock_held_by_another_process_does_not_hang_the_start() {
         let dir = tempfile::tempdir().unwrap();
@@ -352,14 +359,11 @@ mod tests {
         let unleased = lease(&point).unwrap();
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
         assert!(unleased.lock.is_none());
-        release(unleased);
-        assert!(point.is_dir(), "removed while another process held it");
         drop(holder);
         release(lease(&point).unwrap());
-        assert!(
-            !point.exists(),
-            "a later run must remove a marked mount point"
-        );
+        assert!(point.is_dir(), "removed while a sandbox used it unleased");
+        release(unleased);
+        assert!(point.is_dir());
     }
 
     /// A parent this user owns but made read-only (`chmod 0555` by a
