@@ -354,3 +354,35 @@ fn a_git_directory_bound_in_a_temporary_root_keeps_its_path() {
         assert_eq!(planted, expect_planted, "{profile}: {shown}");
     }
 }
+
+/// What another user links below the top of a temporary root refuses no
+/// start: a linked worktree of the workspace's repository recorded in
+/// `$TMPDIR` and gone (the directory removed, the worktree not pruned),
+/// whose path someone made a symlink, is scratch, not a path of git's
+/// configuration the start must keep (it refused every start, 78).
+#[test]
+fn a_link_below_the_top_of_a_temporary_root_refuses_no_start() {
+    require_sandbox!();
+    let world = World::new();
+    let tmpdir = world.outside.join("tmpd");
+    std::fs::create_dir_all(&tmpdir).unwrap();
+    std::fs::write(
+        world.ws.join(".git/config"),
+        "[core]\n\thooksPath = .husky\n",
+    )
+    .unwrap();
+    let admin = world.ws.join(".git/worktrees/gone");
+    std::fs::create_dir_all(&admin).unwrap();
+    std::fs::write(
+        admin.join("gitdir"),
+        format!("{}\n", tmpdir.join("gone/.git").display()),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&world.outside, tmpdir.join("gone")).unwrap();
+    let output = world
+        .guarded(&["-P", ":workspace"], &["true"])
+        .env("TMPDIR", &tmpdir)
+        .output()
+        .unwrap();
+    assert_code(&output, 0);
+}

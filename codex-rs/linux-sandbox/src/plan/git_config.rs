@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use codex_sandboxing::host_git::HostGitConfig;
 use codex_sandboxing::resolve::normalize;
 
-use super::protected::parse_gitdir;
+use super::protected::{named_common_dir, parse_gitdir};
 use super::real_path::{RealKind, real_path};
 use crate::fs_view::{Entry, FsView};
 
@@ -122,11 +122,13 @@ pub fn submodules(fs: &dyn FsView, repo: &Repository) -> Result<Vec<Repository>,
     Ok(found)
 }
 
-/// The paths the configuration of `repo`, with the host's own
-/// configuration `host`, names for code to run, and every configuration
-/// file read or named: absolute, as git would open them (`..` is left for
-/// the resolution through symlinks to walk, as the kernel does), not yet
-/// resolved. Missing configuration files are skipped, as git skips them.
+/// The paths the configuration of the repositories `repos`, with the
+/// host's own configuration `host`, names for code to run, and every
+/// configuration file read or named: absolute, as git would open them
+/// (`..` is left for the resolution through symlinks to walk, as the
+/// kernel does), not yet resolved. Missing configuration files are
+/// skipped, as git skips them. The host's files, which apply to every
+/// repository alike, are read once.
 ///
 /// Where git's reading depends on something the start does not know (the
 /// condition of an `includeIf`, which worktree git runs in), every
@@ -138,20 +140,41 @@ pub fn submodules(fs: &dyn FsView, repo: &Repository) -> Result<Vec<Repository>,
 /// generated `.husky/_` its parent, whose scripts those hooks run.
 pub fn code_paths(
     fs: &dyn FsView,
+    repos: &[Repository],
+    host: &HostGitConfig,
+) -> Result<Vec<PathBuf>, GitConfigError> {
+    let host_values = read_configs(fs, host.files.clone(), host)?;
+    let mut found = host_values.files.clone();
+    for repo in repos {
+        found.extend(repository_code_paths(fs, repo, &host_values, host)?);
+    }
+    found.sort();
+    found.dedup();
+    Ok(found)
+}
+
+/// [`code_paths`] for one repository, with what the host's files say.
+fn repository_code_paths(
+    fs: &dyn FsView,
     repo: &Repository,
+    host_values: &ConfigValues,
     host: &HostGitConfig,
 ) -> Result<Vec<PathBuf>, GitConfigError> {
     let common_dir = common_dir(fs, &repo.git_dir)?;
     let linked = linked_worktrees(fs, &common_dir)?;
-    let mut files: Vec<PathBuf> = host.files.clone();
-    files.push(common_dir.join("config"));
-    files.push(repo.git_dir.join("config.worktree"));
+    let mut files = vec![
+        common_dir.join("config"),
+        repo.git_dir.join("config.worktree"),
+    ];
     files.extend(
         linked
             .iter()
             .map(|worktree| worktree.admin_dir.join("config.worktree")),
     );
-    let values = read_configs(fs, files, host)?;
+    let mut values = read_configs(fs, files, host)?;
+    values.hooks.extend_from_slice(&host_values.hooks);
+    values.monitors.extend_from_slice(&host_values.monitors);
+    values.worktrees.extend_from_slice(&host_values.worktrees);
 
     let mut bases = vec![repo.worktree.clone()];
     bases.extend(
@@ -185,8 +208,6 @@ pub fn code_paths(
             }
         }
     }
-    found.sort();
-    found.dedup();
     Ok(found)
 }
 
@@ -369,22 +390,9 @@ fn error_at(path: &Path, err: io::Error) -> GitConfigError {
 /// The repository's common directory: what `commondir` names for a
 /// worktree's git directory, else the git directory itself.
 fn common_dir(fs: &dyn FsView, git_dir: &Path) -> Result<PathBuf, GitConfigError> {
-    let file = git_dir.join("commondir");
-    match fs.read_small_file(&file) {
-        Ok(text) => {
-            let common = text.lines().next().unwrap_or("").trim();
-            Ok(if common.is_empty() {
-                git_dir.to_path_buf()
-            } else {
-                normalize(&git_dir.join(common))
-            })
-        }
-        Err(err) if is_absent(&err) => Ok(git_dir.to_path_buf()),
-        Err(err) => Err(GitConfigError {
-            path: file,
-            reason: err.to_string(),
-        }),
-    }
+    Ok(named_common_dir(fs, git_dir)
+        .map_err(|err| error_at(&git_dir.join("commondir"), err))?
+        .unwrap_or_else(|| git_dir.to_path_buf()))
 }
 
 /// The configuration in `file`, or `None` when there is none.
@@ -485,7 +493,7 @@ mod tests {
     }
 
     fn paths(fs: &FakeFs) -> Vec<String> {
-        code_paths(fs, &repo(), &host())
+        code_paths(fs, &[repo()], &host())
             .unwrap()
             .into_iter()
             .map(|path| path.display().to_string())
@@ -539,7 +547,7 @@ mod tests {
                 worktree: "/wt".into()
             }
         );
-        let found = code_paths(&fs, &repo, &HostGitConfig::default()).unwrap();
+        let found = code_paths(&fs, &[repo], &HostGitConfig::default()).unwrap();
         assert_eq!(
             found,
             [
@@ -584,7 +592,7 @@ mod tests {
     #[test]
     fn a_config_git_would_refuse_fails() {
         let fs = FakeFs::new().file("/ws/.git/config", "[core\nhooksPath = x\n");
-        let err = code_paths(&fs, &repo(), &host()).unwrap_err();
+        let err = code_paths(&fs, &[repo()], &host()).unwrap_err();
         assert_eq!(err.path, PathBuf::from("/ws/.git/config"));
     }
 
@@ -609,8 +617,15 @@ mod tests {
         assert!(is_boolean("TRUE") && is_boolean("0") && !is_boolean("./monitor"));
     }
 
+    /// Fails unless `found` holds every one of `paths`.
+    fn assert_names(found: &[PathBuf], paths: &[&str]) {
+        for path in paths {
+            assert!(found.contains(&PathBuf::from(path)), "{path}: {found:?}");
+        }
+    }
+
     fn found(fs: &FakeFs) -> Vec<PathBuf> {
-        code_paths(fs, &repo(), &host()).unwrap()
+        code_paths(fs, &[repo()], &host()).unwrap()
     }
 
     /// husky 9 points git at the generated `.husky/_`, whose hooks run the
@@ -624,14 +639,15 @@ mod tests {
             .symlink("/ws/.husky/_/pre-push", "../../scripts/push.sh")
             .dir("/ws/.husky/_/sub");
         let found = found(&fs);
-        for path in [
-            "/ws/.husky",
-            "/ws/.husky/_",
-            "/ws/.husky/_/h",
-            "/ws/.husky/_/pre-push",
-        ] {
-            assert!(found.contains(&PathBuf::from(path)), "{path}: {found:?}");
-        }
+        assert_names(
+            &found,
+            &[
+                "/ws/.husky",
+                "/ws/.husky/_",
+                "/ws/.husky/_/h",
+                "/ws/.husky/_/pre-push",
+            ],
+        );
         assert!(!found.contains(&PathBuf::from("/ws/.husky/_/sub")));
     }
 
@@ -678,15 +694,16 @@ mod tests {
                 "[core]\n\tfsmonitor = mon.sh\n",
             );
         let found = found(&fs);
-        for path in [
-            "/ws/.husky",
-            "/ws/.git/../app/.husky",
-            "/ws/.worktrees/feat/.husky",
-            "/ws/.worktrees/feat/mon.sh",
-            "/ws/.git/worktrees/feat/config.worktree",
-        ] {
-            assert!(found.contains(&PathBuf::from(path)), "{path}: {found:?}");
-        }
+        assert_names(
+            &found,
+            &[
+                "/ws/.husky",
+                "/ws/.git/../app/.husky",
+                "/ws/.worktrees/feat/.husky",
+                "/ws/.worktrees/feat/mon.sh",
+                "/ws/.git/worktrees/feat/config.worktree",
+            ],
+        );
     }
 
     /// A monitor is a shell command: its program and each later word that
@@ -700,14 +717,15 @@ mod tests {
              [core]\n\tfsmonitor = \"bash -c 'tools/quoted.sh \\\"$@\\\"' name\"\n",
         );
         let found = found(&fs);
-        for path in [
-            "/ws/sh",
-            "/ws/tools/monitor.sh",
-            "/ws/later.sh",
-            "/ws/tools/quoted.sh",
-        ] {
-            assert!(found.contains(&PathBuf::from(path)), "{path}: {found:?}");
-        }
+        assert_names(
+            &found,
+            &[
+                "/ws/sh",
+                "/ws/tools/monitor.sh",
+                "/ws/later.sh",
+                "/ws/tools/quoted.sh",
+            ],
+        );
         assert!(
             found
                 .iter()
@@ -741,7 +759,7 @@ mod tests {
                 PathBuf::from("/ws/.git/modules/lib/modules/a/b")
             ]
         );
-        let paths = code_paths(&fs, &found[0], &host()).unwrap();
+        let paths = code_paths(&fs, &found[..1], &host()).unwrap();
         assert!(
             paths.contains(&PathBuf::from(
                 "/ws/.git/modules/lib/../../../lib/tools/mon.sh"

@@ -542,11 +542,7 @@ fn protect(
     guarded: bool,
     fs: &dyn FsView,
 ) -> Result<(), PlanError> {
-    let roots: Vec<PathBuf> = rules
-        .iter()
-        .filter(|rule| rule.access == Access::Write && rule.kind == RealKind::Dir)
-        .map(|rule| rule.path.clone())
-        .collect();
+    let roots = writable_dirs(rules);
     let inspect_error = |path: &Path| {
         let path = path.to_path_buf();
         move |source| PlanError::Inspect { path, source }
@@ -575,12 +571,21 @@ fn protect(
     Ok(())
 }
 
+/// The directories the rules let the command write, the writable roots.
+fn writable_dirs(rules: &[PlannedRule]) -> Vec<PathBuf> {
+    rules
+        .iter()
+        .filter(|rule| rule.access == Access::Write && rule.kind == RealKind::Dir)
+        .map(|rule| rule.path.clone())
+        .collect()
+}
+
 /// Caps at `read` what the git configuration of every repository the
 /// start knows names for code to run ([`git_config`]), and the host's own
 /// git configuration files, where they lie in a writable root: the
 /// repository of each writable root (at its top or above it, as git
 /// discovers one), the submodules it holds, and the nested ones the scan
-/// found.
+/// found. Each path is resolved once.
 fn protect_code_paths(
     rules: &mut Vec<PlannedRule>,
     found_by_scan: &[PathBuf],
@@ -588,11 +593,7 @@ fn protect_code_paths(
     guard_roots: &[GuardRoot],
     fs: &dyn FsView,
 ) -> Result<(), PlanError> {
-    let writable: Vec<PathBuf> = rules
-        .iter()
-        .filter(|rule| rule.access == Access::Write && rule.kind == RealKind::Dir)
-        .map(|rule| rule.path.clone())
-        .collect();
+    let writable = writable_dirs(rules);
     let nested = found_by_scan
         .iter()
         .filter(|found| found.file_name().is_some_and(|name| name == ".git"))
@@ -606,23 +607,20 @@ fn protect_code_paths(
         if let Some(repository) = found
             && !repositories.contains(&repository)
         {
+            let submodules = git_config::submodules(fs, &repository)?;
             repositories.push(repository);
+            repositories.extend(submodules);
         }
     }
     let mut candidates = host_git.files.clone();
-    for repository in &repositories {
-        candidates.extend(git_config::code_paths(fs, repository, host_git)?);
-        for submodule in git_config::submodules(fs, repository)? {
-            candidates.extend(git_config::code_paths(fs, &submodule, host_git)?);
-        }
-    }
-    let pins = pinned_directories(rules, &candidates, fs)?;
-    candidates.extend(pins);
+    candidates.extend(git_config::code_paths(fs, &repositories, host_git)?);
+    candidates.sort();
+    candidates.dedup();
+
     // Below the top of a temporary root is scratch that other users share
     // (a linked worktree kept in /tmp): nothing there is kept, and nothing
-    // someone links there refuses a start.
-    // The deepest root holding a path decides: a workspace inside /tmp
-    // keeps its project rules.
+    // someone links there refuses a start. The deepest root holding a path
+    // decides: a workspace inside /tmp keeps its project rules.
     let in_scratch = |path: &Path| {
         guard_roots
             .iter()
@@ -641,12 +639,14 @@ fn protect_code_paths(
             continue;
         }
         let (path, real) = resolve_code_path(fs, candidate)?;
-        if !in_scratch(&real.path) {
-            reachable.push((path, real));
-        }
+        reachable.push((path, real));
     }
+    let pins = pinned_directories(rules, &reachable, fs)?;
+    reachable.extend(pins);
+    reachable.retain(|(_, real)| !in_scratch(&real.path));
     reachable.sort_by(|a, b| a.0.cmp(&b.0));
     reachable.dedup_by(|a, b| a.0 == b.0);
+
     // A profile that writes `/` keeps nothing of the host: refusing it for
     // a hard link or a symlinked dotfile would protect nothing.
     let refuse_unkeepable = access_at(rules, Path::new("/"), Access::None) != Access::Write;
@@ -673,8 +673,15 @@ fn protect_code_paths(
                 .map(|(link, _)| (link.clone(), candidate.clone())),
         );
     }
-    for (candidate, _) in reachable {
-        protect_candidate(rules, candidate, (RuleOrigin::GitCode, false), false, fs)?;
+    for (candidate, real) in reachable {
+        protect_resolved(
+            rules,
+            candidate,
+            real,
+            (RuleOrigin::GitCode, false),
+            false,
+            fs,
+        );
     }
     // Mounts follow symlinks: the target is kept, but a link the command
     // can replace would lead git elsewhere next time.
@@ -735,16 +742,16 @@ fn inspect_searchable(fs: &dyn FsView, path: &Path) -> Result<Option<RealPath>, 
 /// Never a writable root itself, which is a mount of its own.
 fn pinned_directories(
     rules: &[PlannedRule],
-    candidates: &[PathBuf],
+    resolved: &[(PathBuf, RealPath)],
     fs: &dyn FsView,
-) -> Result<Vec<PathBuf>, PlanError> {
+) -> Result<Vec<(PathBuf, RealPath)>, PlanError> {
     let is_root = |path: &Path| {
         rules
             .iter()
             .any(|rule| rule.path == path && rule.access == Access::Write)
     };
     let mut pins = Vec::new();
-    for candidate in candidates {
+    for (candidate, real) in resolved {
         let components: Vec<_> = candidate.components().collect();
         for (index, pair) in components.windows(2).enumerate() {
             if pair[1] == std::path::Component::ParentDir
@@ -754,20 +761,17 @@ fn pinned_directories(
                 if let Some(real) = inspect_searchable(fs, &prefix)?
                     && !is_root(&real.path)
                 {
-                    pins.push(prefix);
+                    pins.push((prefix, real));
                 }
             }
         }
-        if let Some(RealPath {
-            kind: RealKind::Missing { first_missing },
-            ..
-        }) = inspect_searchable(fs, candidate)?
+        if let RealKind::Missing { first_missing } = &real.kind
             && let Some(parent) = first_missing.parent()
             && access_at(rules, parent, Access::None) == Access::Write
             && !fs.may_create_in(parent)
             && !is_root(parent)
         {
-            pins.push(parent.to_path_buf());
+            pins.push((parent.to_path_buf(), inspect(fs, parent)?));
         }
     }
     Ok(pins)
@@ -780,13 +784,26 @@ fn pinned_directories(
 fn protect_candidate(
     rules: &mut Vec<PlannedRule>,
     candidate: PathBuf,
-    (origin, from_scan): (RuleOrigin, bool),
+    origin: (RuleOrigin, bool),
     guarded: bool,
     fs: &dyn FsView,
 ) -> Result<(), PlanError> {
     let real = inspect(fs, &candidate)?;
+    protect_resolved(rules, candidate, real, origin, guarded, fs);
+    Ok(())
+}
+
+/// [`protect_candidate`] for a candidate already resolved to `real`.
+fn protect_resolved(
+    rules: &mut Vec<PlannedRule>,
+    candidate: PathBuf,
+    real: RealPath,
+    (origin, from_scan): (RuleOrigin, bool),
+    guarded: bool,
+    fs: &dyn FsView,
+) {
     if access_at(rules, &real.path, Access::None) != Access::Write {
-        return Ok(());
+        return;
     }
     let requested = (real.path != candidate).then(|| candidate.clone());
     let (target, outcome) = match &real.kind {
@@ -834,7 +851,6 @@ fn protect_candidate(
             from_scan,
         });
     }
-    Ok(())
 }
 
 /// Refuses a plan whose scan-made mounts exceed [`MAX_SCAN_MOUNTS`].

@@ -53,16 +53,21 @@ fn git_file_targets(fs: &dyn FsView, dot_git: &Path) -> io::Result<Vec<PathBuf>>
     candidates.push(gitdir.clone());
     let real_gitdir = real_path(fs, &gitdir)?;
     if real_gitdir.kind == RealKind::Dir {
-        let commondir_file = real_path(fs, &real_gitdir.path.join("commondir"))?;
-        if commondir_file.kind == RealKind::File {
-            let text = fs.read_small_file(&commondir_file.path)?;
-            let common = text.lines().next().unwrap_or("").trim();
-            if !common.is_empty() {
-                candidates.push(normalize(&real_gitdir.path.join(common)));
-            }
-        }
+        candidates.extend(named_common_dir(fs, &real_gitdir.path)?);
     }
     Ok(candidates)
+}
+
+/// The common directory the `commondir` file of the git directory
+/// `git_dir` names (a linked worktree's has one), relative to `git_dir`.
+pub(super) fn named_common_dir(fs: &dyn FsView, git_dir: &Path) -> io::Result<Option<PathBuf>> {
+    let file = real_path(fs, &git_dir.join("commondir"))?;
+    if file.kind != RealKind::File {
+        return Ok(None);
+    }
+    let text = fs.read_small_file(&file.path)?;
+    let common = text.lines().next().unwrap_or("").trim();
+    Ok((!common.is_empty()).then(|| normalize(&git_dir.join(common))))
 }
 
 /// The target of a `.git` file (`gitdir: PATH`), if it is one.

@@ -291,14 +291,11 @@ pub(super) fn attacks() -> Vec<Attack> {
         Attack {
             name: "rewrite the hooks core.hooksPath names, make the fsmonitor it runs (class 10)",
             setup: |w| {
-                let target = plain(w);
-                append_config(
-                    &target.ws,
+                with_config(
+                    w,
                     "[core]\n\thooksPath = .husky\n\tfsmonitor = tools/monitor.sh\n",
-                );
-                std::fs::create_dir(target.ws.join(".husky")).unwrap();
-                std::fs::write(target.ws.join(".husky/pre-commit"), "host\n").unwrap();
-                target
+                    &[".husky/pre-commit"],
+                )
             },
             script: |_| {
                 "echo 'touch planted' >> .husky/pre-commit; echo x > .husky/post-checkout; \
@@ -306,7 +303,7 @@ pub(super) fn attacks() -> Vec<Attack> {
                     .into()
             },
             escaped: |t| {
-                std::fs::read_to_string(t.ws.join(".husky/pre-commit")).unwrap() != "host\n"
+                rewritten(t.ws.join(".husky/pre-commit"))
                     || exists(t.ws.join(".husky/post-checkout"))
                     || exists(t.ws.join("tools/monitor.sh"))
             },
@@ -334,11 +331,11 @@ pub(super) fn attacks() -> Vec<Attack> {
         Attack {
             name: "write the user's hook husky 9's generated .husky/_ runs (class 10)",
             setup: |w| {
-                let target = plain(w);
-                append_config(&target.ws, "[core]\n\thooksPath = .husky/_\n");
-                std::fs::create_dir_all(target.ws.join(".husky/_")).unwrap();
-                std::fs::write(target.ws.join(".husky/_/pre-commit"), "host\n").unwrap();
-                target
+                with_config(
+                    w,
+                    "[core]\n\thooksPath = .husky/_\n",
+                    &[".husky/_/pre-commit"],
+                )
             },
             script: |_| "echo 'touch planted' > .husky/pre-commit".into(),
             escaped: |t| exists(t.ws.join(".husky/pre-commit")),
@@ -347,25 +344,23 @@ pub(super) fn attacks() -> Vec<Attack> {
         Attack {
             name: "rewrite the script a symlinked hook leads to (class 10)",
             setup: |w| {
-                let target = plain(w);
-                append_config(&target.ws, "[core]\n\thooksPath = .husky\n");
-                std::fs::create_dir_all(target.ws.join(".husky")).unwrap();
-                std::fs::create_dir_all(target.ws.join("scripts")).unwrap();
-                std::fs::write(target.ws.join("scripts/push.sh"), "host\n").unwrap();
+                let target = with_config(
+                    w,
+                    "[core]\n\thooksPath = .husky\n",
+                    &[".husky/", "scripts/push.sh"],
+                );
                 std::os::unix::fs::symlink("../scripts/push.sh", target.ws.join(".husky/pre-push"))
                     .unwrap();
                 target
             },
             script: |_| "echo 'touch planted' >> scripts/push.sh".into(),
-            escaped: |t| std::fs::read_to_string(t.ws.join("scripts/push.sh")).unwrap() != "host\n",
+            escaped: |t| rewritten(t.ws.join("scripts/push.sh")),
             control: true,
         },
         Attack {
             name: "replace a symlinked hooks directory by a directory of hooks (class 10)",
             setup: |w| {
-                let target = plain(w);
-                append_config(&target.ws, "[core]\n\thooksPath = .husky\n");
-                std::fs::create_dir_all(target.ws.join("tools/hooks")).unwrap();
+                let target = with_config(w, "[core]\n\thooksPath = .husky\n", &["tools/hooks/"]);
                 std::os::unix::fs::symlink("tools/hooks", target.ws.join(".husky")).unwrap();
                 target
             },
@@ -380,10 +375,11 @@ pub(super) fn attacks() -> Vec<Attack> {
         Attack {
             name: "rewrite a hook through another hard link to it (class 10)",
             setup: |w| {
-                let target = plain(w);
-                append_config(&target.ws, "[core]\n\thooksPath = githooks\n");
-                std::fs::create_dir_all(target.ws.join("githooks")).unwrap();
-                std::fs::write(target.ws.join("githooks/pre-commit"), "host\n").unwrap();
+                let target = with_config(
+                    w,
+                    "[core]\n\thooksPath = githooks\n",
+                    &["githooks/pre-commit"],
+                );
                 std::fs::hard_link(
                     target.ws.join("githooks/pre-commit"),
                     target.ws.join("notes.txt"),
@@ -392,9 +388,7 @@ pub(super) fn attacks() -> Vec<Attack> {
                 target
             },
             script: |_| "echo 'touch planted' >> notes.txt".into(),
-            escaped: |t| {
-                std::fs::read_to_string(t.ws.join("githooks/pre-commit")).unwrap() != "host\n"
-            },
+            escaped: |t| rewritten(t.ws.join("githooks/pre-commit")),
             control: true,
         },
         Attack {
@@ -434,26 +428,24 @@ pub(super) fn attacks() -> Vec<Attack> {
         Attack {
             name: "rewrite the script a core.fsmonitor command hands to sh (class 10)",
             setup: |w| {
-                let target = plain(w);
-                append_config(&target.ws, "[core]\n\tfsmonitor = sh tools/monitor.sh\n");
-                std::fs::create_dir_all(target.ws.join("tools")).unwrap();
-                std::fs::write(target.ws.join("tools/monitor.sh"), "host\n").unwrap();
-                target
+                with_config(
+                    w,
+                    "[core]\n\tfsmonitor = sh tools/monitor.sh\n",
+                    &["tools/monitor.sh"],
+                )
             },
             script: |_| "echo 'touch planted' >> tools/monitor.sh".into(),
-            escaped: |t| {
-                std::fs::read_to_string(t.ws.join("tools/monitor.sh")).unwrap() != "host\n"
-            },
+            escaped: |t| rewritten(t.ws.join("tools/monitor.sh")),
             control: true,
         },
         Attack {
             name: "replace the directory a hooks path climbs out of by a link (class 10)",
             setup: |w| {
-                let target = plain(w);
-                append_config(&target.ws, "[core]\n\thooksPath = build/../hooks\n");
-                std::fs::create_dir_all(target.ws.join("build")).unwrap();
-                std::fs::create_dir_all(target.ws.join("hooks")).unwrap();
-                target
+                with_config(
+                    w,
+                    "[core]\n\thooksPath = build/../hooks\n",
+                    &["build/", "hooks/"],
+                )
             },
             script: |_| {
                 "mv build build.old && mkdir -p x/y x/hooks && ln -s x/y build && \
@@ -484,21 +476,16 @@ pub(super) fn attacks() -> Vec<Attack> {
         Attack {
             name: "rewrite an include named through ~user (class 10)",
             setup: |w| {
-                let target = plain(w);
                 let user = nix::unistd::User::from_uid(nix::unistd::geteuid())
                     .unwrap()
                     .unwrap();
                 let up = "/..".repeat(user.dir.components().count().saturating_sub(1));
-                append_config(
-                    &target.ws,
-                    &format!(
-                        "[include]\n\tpath = ~{}{up}{}/shared.inc\n",
-                        user.name,
-                        target.ws.display()
-                    ),
+                let config = format!(
+                    "[include]\n\tpath = ~{}{up}{}/shared.inc\n",
+                    user.name,
+                    w.ws.display()
                 );
-                std::fs::write(target.ws.join("shared.inc"), "host\n").unwrap();
-                target
+                with_config(w, &config, &["shared.inc"])
             },
             script: |_| plant("shared.inc"),
             escaped: |t| planted(t.ws.join("shared.inc")),
@@ -626,6 +613,29 @@ fn race(target: &Target, dir: &str, action: &str, path: &str) -> String {
     )
 }
 
+/// A workspace whose repository's config ends with `config`, holding
+/// `layout`: a path ending in `/` is a directory, any other a file reading
+/// "host".
+fn with_config(world: &World, config: &str, layout: &[&str]) -> Target {
+    let target = plain(world);
+    append_config(&target.ws, config);
+    for entry in layout {
+        let path = target.ws.join(entry);
+        if entry.ends_with('/') {
+            std::fs::create_dir_all(&path).unwrap();
+        } else {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, "host\n").unwrap();
+        }
+    }
+    target
+}
+
+/// Whether the file `path`, made reading "host", reads otherwise now.
+fn rewritten(path: PathBuf) -> bool {
+    std::fs::read_to_string(path).unwrap() != "host\n"
+}
+
 /// Appends `text` to the workspace repository's config.
 fn append_config(ws: &Path, text: &str) {
     let config = ws.join(".git/config");
@@ -651,13 +661,11 @@ fn set_mode(path: &Path, mode: u32) {
 fn a_mode_changed_on_the_way_to_what_git_runs_does_not_stop_the_next_start() {
     require_sandbox!();
     let world = World::new();
-    append_config(
-        &world.ws,
+    with_config(
+        &world,
         "[core]\n\tfsmonitor = tools/monitor.sh\n\thooksPath = scripts/hooks\n",
+        &["tools/monitor.sh", "scripts/"],
     );
-    std::fs::create_dir_all(world.ws.join("tools")).unwrap();
-    std::fs::write(world.ws.join("tools/monitor.sh"), "host\n").unwrap();
-    std::fs::create_dir_all(world.ws.join("scripts")).unwrap();
     let first = world.sh(
         &["-P", ":workspace"],
         "chmod 000 tools && chmod 0555 scripts",
@@ -678,9 +686,50 @@ fn a_mode_changed_on_the_way_to_what_git_runs_does_not_stop_the_next_start() {
     );
     set_mode(&world.ws.join("tools"), 0o755);
     set_mode(&world.ws.join("scripts"), 0o755);
-    assert_eq!(
-        std::fs::read_to_string(world.ws.join("tools/monitor.sh")).unwrap(),
-        "host\n"
-    );
+    assert!(!rewritten(world.ws.join("tools/monitor.sh")));
     assert!(!exists(world.ws.join("scripts/hooks")));
+}
+
+/// Two sandboxes in one workspace whose configuration names a missing
+/// hooks directory: the second starts on the first one's mount point (an
+/// empty directory on the host) and leases it too, so the first one's end
+/// cannot remove it under the second, whose mask would then be gone; the
+/// second cannot make the hooks, and the last end leaves nothing. The
+/// control makes them unsandboxed.
+#[test]
+fn a_hooks_directory_shared_by_two_sandboxes_stays_masked_until_both_end() {
+    require_sandbox!();
+    let plant = "sleep 3; mkdir -p .husky; echo x > .husky/pre-commit";
+    let world = World::new();
+    with_config(&world, "[core]\n\thooksPath = .husky\n", &[]);
+    let mut first = world
+        .command(&["-P", ":workspace"], &["sleep", "2"])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !world.ws.join(".husky").exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(
+        world.ws.join(".husky").is_dir(),
+        "the first sandbox made no mount point"
+    );
+    let second = world
+        .command(&["-P", ":workspace"], &["sh", "-c", plant])
+        .spawn()
+        .unwrap();
+    first.wait().unwrap();
+    second.wait_with_output().unwrap();
+    assert!(
+        !exists(world.ws.join(".husky/pre-commit")),
+        "the hook was made"
+    );
+    assert!(
+        !exists(world.ws.join(".husky")),
+        "the mount point was left behind"
+    );
+
+    let control = World::new();
+    control.sh(&["-P", ":danger-full-access"], plant);
+    assert!(exists(control.ws.join(".husky/pre-commit")));
 }
