@@ -171,6 +171,9 @@ pub enum Warning {
         /// The first proxy variable set, as `NAME=value`.
         variable: String,
     },
+    /// The network is enabled but the sandbox has no `/proc` to supervise
+    /// the command's calls through: the host's Unix sockets stay open.
+    HostUnixSocketsOpen,
 }
 
 impl Warning {
@@ -193,6 +196,7 @@ impl Warning {
             Warning::HostProxyNotUsed { variable } => {
                 format!("host-proxy-not-used\t{version}\t{variable}")
             }
+            Warning::HostUnixSocketsOpen => return None,
         })
     }
 }
@@ -221,6 +225,11 @@ impl fmt::Display for Warning {
                 "{} is set, but the built-in proxy connects directly, as Codex's does; if this \
                  machine reaches the internet only through that proxy, requests will fail (502)",
                 redact_credentials(variable)
+            ),
+            Warning::HostUnixSocketsOpen => f.write_str(
+                "the network is enabled and the sandbox has no /proc of its own, through which \
+                 host Unix sockets are closed: the command can reach every Unix socket of the \
+                 host (docker.sock, D-Bus, agents)",
             ),
         }
     }
@@ -339,6 +348,9 @@ fn decide_bwrap<'f>(
     };
     let mounts = plan(sandbox, &host.scan, proc, host.fs)?;
     tracing::debug!(?mounts, "mount plan");
+    if mounts.network == NetworkMode::Enabled && !mounts.close_unix_sockets {
+        warnings.push(Warning::HostUnixSocketsOpen);
+    }
     refuse_writable_self(&mounts, &host.current_exe)?;
     for rule in &mounts.rules {
         if rule.outcome == Outcome::MissingSkipped && rule.access == Access::Write {

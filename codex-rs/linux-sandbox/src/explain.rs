@@ -8,10 +8,10 @@
 use std::ffi::OsString;
 use std::fmt::Write;
 
-use codex_sandboxing::EffectivePolicy;
 use codex_sandboxing::protected::names_with_slashes;
 use codex_sandboxing::proxy::domains::DomainPattern;
 use codex_sandboxing::proxy::env::redact_credentials;
+use codex_sandboxing::{EffectivePolicy, NetworkMode};
 
 use crate::decide::{BwrapLaunch, Launch, LaunchPlan, StagePlan, Upstream};
 use crate::landlock::{LandlockError, LandlockGrants, LandlockKernel};
@@ -167,6 +167,11 @@ fn explain_sandboxed(policy: &EffectivePolicy, launch: &BwrapLaunch<'_>) -> Stri
         names_with_slashes(),
         describe_guard(plan)
     );
+    let _ = writeln!(
+        out,
+        "unix sockets of the host: {}",
+        describe_unix_sockets(plan)
+    );
     let mut argv = vec![program];
     argv.extend(
         placeholder_args(&launch.argv())
@@ -259,13 +264,13 @@ fn describe_stage(stage: &StagePlan) -> &'static str {
             "installed by bwrap (--seccomp) right before it execs the command"
         }
         StagePlan::Inner { argv0: true, .. } => {
-            "installed by the inner stage (the guard, network mode proxy or features.inner_stage): \
-             bwrap execs this binary, named codex-linux-sandbox, which sets no_new_privs and the \
+            "installed by the inner stage (the guard, an enabled or proxy-routed network, or \
+             features.inner_stage): bwrap execs this binary, named codex-linux-sandbox, which sets no_new_privs and the \
              filter, then execs the command"
         }
         StagePlan::Inner { argv0: false, .. } => {
-            "installed by the inner stage (the guard, network mode proxy or features.inner_stage): \
-             bwrap execs this binary, which sets no_new_privs and the filter, then execs the \
+            "installed by the inner stage (the guard, an enabled or proxy-routed network, or \
+             features.inner_stage): bwrap execs this binary, which sets no_new_privs and the filter, then execs the \
              command; this bwrap has no --argv0, so the stage is named by its path"
         }
     }
@@ -280,6 +285,22 @@ fn describe_guard(plan: &MountPlan) -> &'static str {
     } else {
         "off: only the mounts above protect them (--disable guard_protected_names, a profile \
          without protected paths, or one that writes nothing)"
+    }
+}
+
+/// Whether the host's Unix sockets are reachable, and what closes them.
+fn describe_unix_sockets(plan: &MountPlan) -> &'static str {
+    match plan.network {
+        NetworkMode::Restricted => "closed: the filter refuses connect and datagram sockets",
+        NetworkMode::Proxy => "closed: the filter refuses every Unix socket but socketpair",
+        NetworkMode::Enabled if plan.close_unix_sockets => {
+            "closed: the inner stage connects Unix sockets itself, only to socket files the \
+             sandbox bound; abstract names are refused, datagram sockets too"
+        }
+        NetworkMode::Enabled => {
+            "OPEN: the network is enabled and the sandbox has no /proc to supervise connects \
+             through"
+        }
     }
 }
 

@@ -189,11 +189,12 @@ fn observe_bwrap_host<'a>(
 /// Whether the bubblewrap pipeline runs this binary's inner stage for
 /// `sandbox`: for the guard, which supervises the command from there; in
 /// network mode proxy, whose listeners are opened inside the sandbox's
-/// network namespace; with `features.inner_stage`; and for a command
+/// network namespace; with the network enabled, where it closes the
+/// host's Unix sockets; with `features.inner_stage`; and for a command
 /// too long for bwrap's command line.
 pub fn runs_inner_stage(sandbox: &SandboxPolicy, command: &[OsString]) -> bool {
     sandbox.inner_stage
-        || sandbox.network == NetworkMode::Proxy
+        || sandbox.network != NetworkMode::Restricted
         || sandbox.guard_protected_names
         || command_through_fd(command)
 }

@@ -8,6 +8,7 @@
 //! ```text
 //! <helper> --codex-inner-stage --network MODE
 //!          [--guard-names [--project-root PATH | --scratch-root PATH]...]
+//!          [--close-unix-sockets]
 //!          --report-fd N [--helper-fd M]
 //!          [--proxy-fd P --proxy-listen ADDR [--proxy-listen ADDR]...]
 //!          [--command-fd C] -- [COMMAND...]
@@ -34,6 +35,10 @@ pub const INNER_STAGE_FLAG: &str = "--codex-inner-stage";
 
 /// The flag that asks for the protected-name guard.
 const GUARD_NAMES_FLAG: &str = "--guard-names";
+
+/// The flag that asks the stage to close the host's Unix sockets
+/// (`guard::sockets`), with or without the protected-name guard.
+const CLOSE_UNIX_SOCKETS_FLAG: &str = "--close-unix-sockets";
 
 /// The flag before a writable root the guard judges as a project root.
 const PROJECT_ROOT_FLAG: &str = "--project-root";
@@ -163,6 +168,9 @@ pub struct InnerStageRequest<'a> {
     /// The writable roots, when the command runs under the protected-name
     /// guard; `None` without the guard.
     pub guard: Option<&'a [GuardRoot]>,
+    /// Whether the host's Unix sockets are closed to the command (the
+    /// network is enabled and the stage supervises its calls).
+    pub close_unix_sockets: bool,
     /// Whether bwrap execs the stage through [`Descriptor::Helper`].
     pub through_helper_fd: bool,
     /// Where to listen for the proxy route, exactly in network mode proxy.
@@ -180,6 +188,9 @@ pub struct InnerStageArgs {
     /// The writable roots, when the command runs under the protected-name
     /// guard; `None` without the guard.
     pub guard: Option<Vec<GuardRoot>>,
+    /// Whether the host's Unix sockets are closed to the command (the
+    /// network is enabled and the stage supervises its calls).
+    pub close_unix_sockets: bool,
     /// Where to write why the stage failed (close-on-exec once the stage
     /// starts, so a started command never holds it).
     pub report_fd: RawFd,
@@ -265,6 +276,9 @@ pub fn inner_stage_args(request: &InnerStageRequest<'_>, command: &[OsString]) -
             args.push(root.path.as_path().into());
         }
     }
+    if request.close_unix_sockets {
+        args.push(CLOSE_UNIX_SOCKETS_FLAG.into());
+    }
     args.push("--report-fd".into());
     args.push(Arg::fd(Descriptor::Report));
     if request.through_helper_fd {
@@ -309,6 +323,10 @@ pub fn parse_inner_stage_args(args: &[OsString]) -> Result<InnerStageArgs, ArgsE
     } else {
         None
     };
+    let close_unix_sockets = next_is(&rest, CLOSE_UNIX_SOCKETS_FLAG);
+    if close_unix_sockets {
+        rest.next();
+    }
     let report_fd = fd_of(&mut rest, "--report-fd")?;
     let mut helper_fd = None;
     if next_is(&rest, "--helper-fd") {
@@ -352,6 +370,7 @@ pub fn parse_inner_stage_args(args: &[OsString]) -> Result<InnerStageArgs, ArgsE
     Ok(InnerStageArgs {
         network,
         guard,
+        close_unix_sockets,
         report_fd,
         helper_fd,
         proxy,
@@ -601,9 +620,11 @@ mod tests {
                 [(false, guards[0]), (true, guards[1]), (false, guards[2])]
             {
                 let command = os(&["sh", "-c", "echo hi", "--", "--helper-fd", "7"]);
+                let close_unix_sockets = network == NetworkMode::Enabled && through_helper_fd;
                 let request = InnerStageRequest {
                     network,
                     guard,
+                    close_unix_sockets,
                     through_helper_fd,
                     proxy_listen: (network == NetworkMode::Proxy).then_some(&specs[..]),
                     command_through_fd: false,
@@ -615,6 +636,7 @@ mod tests {
                     Ok(InnerStageArgs {
                         network,
                         guard: guard.map(<[GuardRoot]>::to_vec),
+                        close_unix_sockets,
                         report_fd: 5,
                         helper_fd: through_helper_fd.then_some(6),
                         proxy: request.proxy_listen.map(|_| ProxyStageArgs {
@@ -690,6 +712,7 @@ mod tests {
         let request = InnerStageRequest {
             network: NetworkMode::Restricted,
             guard: None,
+            close_unix_sockets: false,
             through_helper_fd: false,
             proxy_listen: None,
             command_through_fd: true,
@@ -726,6 +749,7 @@ mod tests {
         let request = InnerStageRequest {
             network: NetworkMode::Restricted,
             guard: Some(&roots),
+            close_unix_sockets: false,
             through_helper_fd: true,
             proxy_listen: None,
             command_through_fd: false,

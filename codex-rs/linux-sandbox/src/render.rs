@@ -113,7 +113,7 @@ pub fn bwrap_args(plan: &MountPlan, stage: &Stage<'_>, command: &[OsString]) -> 
                 args.push("--argv0".into());
                 args.push(HELPER_ARGV0.into());
             }
-            if plan.guard_protected_names {
+            if plan.guard_protected_names || plan.close_unix_sockets {
                 // The guard's supervisor reaps every orphan of the sandbox
                 // already: it can be the namespace's PID 1 itself, which
                 // spares bwrap its own init process (and the command cannot
@@ -133,6 +133,7 @@ pub fn bwrap_args(plan: &MountPlan, stage: &Stage<'_>, command: &[OsString]) -> 
                 guard: plan
                     .guard_protected_names
                     .then_some(plan.guard_roots.as_slice()),
+                close_unix_sockets: plan.close_unix_sockets,
                 through_helper_fd: *helper == HelperExec::Descriptor,
                 proxy_listen,
                 command_through_fd,
@@ -159,6 +160,7 @@ mod tests {
             chdir: PathBuf::from("/ws dir"),
             proc: ProcMode::Mount,
             guard_protected_names: false,
+            close_unix_sockets: false,
             guard_roots: Vec::new(),
             mount_points: Vec::new(),
         }

@@ -10,6 +10,12 @@
 //!   `sendmmsg`, `recvmmsg`, `getsockopt`, `setsockopt`, `getpeername`,
 //!   `getsockname`, `shutdown`.
 //!
+//! - enabled network: every `AF_UNIX` socket type but `SOCK_STREAM` and
+//!   `SOCK_SEQPACKET`, for `socket` and `socketpair` alike (a datagram
+//!   socket sends to any socket path or abstract name without `connect`,
+//!   and `connect` is where the guard closes host sockets, see
+//!   `guard::sockets`); every other family is the host network's.
+//!
 //! - proxy-routed network: `socket` for every family but `AF_INET` and
 //!   `AF_INET6` (the namespace's only interface is loopback, where the
 //!   proxy listeners are), so no `AF_UNIX` socket can reach a host socket
@@ -130,7 +136,11 @@ pub fn build_filter(network: NetworkMode) -> Result<BpfProgram, SeccompError> {
         rules.insert(syscall, deny);
     }
     match network {
-        NetworkMode::Enabled => {}
+        NetworkMode::Enabled => {
+            for syscall in [libc::SYS_socket, libc::SYS_socketpair] {
+                rules.insert(syscall, unix_datagrams()?);
+            }
+        }
         NetworkMode::Restricted => {
             for syscall in NETWORK_DENIED {
                 rules.insert(syscall, Vec::new());
@@ -184,12 +194,32 @@ pub fn build_filter(network: NetworkMode) -> Result<BpfProgram, SeccompError> {
 /// bit 3 set (8 to 15), bit 1 set (2, 3, 6, 7), or bits 0, 1 and 3 all
 /// clear (0, 4). 1 and 5 match none of them.
 fn unix_stream_only() -> Result<Vec<SeccompRule>, SeccompError> {
-    const DENIED_TYPES: [(u64, u64); 3] = [(0b1000, 0b1000), (0b0010, 0b0010), (0b1011, 0)];
     let mut deny = vec![rule(condition(0, SeccompCmpOp::Ne, libc::AF_UNIX as u64)?)?];
-    for (mask, value) in DENIED_TYPES {
+    for (mask, value) in NOT_STREAM_TYPES {
         deny.push(rule(condition(1, SeccompCmpOp::MaskedEq(mask), value)?)?);
     }
     Ok(deny)
+}
+
+/// Socket types (masked matches on the low four bits of `type`) other
+/// than stream (1) and seqpacket (5): bit 3 set (8 to 15), bit 1 set (2,
+/// 3, 6, 7), or bits 0, 1 and 3 all clear (0, 4).
+const NOT_STREAM_TYPES: [(u64, u64); 3] = [(0b1000, 0b1000), (0b0010, 0b0010), (0b1011, 0)];
+
+/// Rules that deny a `socket`/`socketpair` call for an `AF_UNIX` socket of
+/// any type but stream and seqpacket (each rule: the family, and one of
+/// [`NOT_STREAM_TYPES`]); other families are left alone.
+fn unix_datagrams() -> Result<Vec<SeccompRule>, SeccompError> {
+    NOT_STREAM_TYPES
+        .iter()
+        .map(|&(mask, value)| {
+            SeccompRule::new(vec![
+                condition(0, SeccompCmpOp::Eq, libc::AF_UNIX as u64)?,
+                condition(1, SeccompCmpOp::MaskedEq(mask), value)?,
+            ])
+            .map_err(|err| SeccompError(err.to_string()))
+        })
+        .collect()
 }
 
 /// Installs `filter` on this (single-threaded) process and execs

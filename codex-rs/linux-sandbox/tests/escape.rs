@@ -10,6 +10,8 @@
 mod common;
 #[path = "escape/repositories.rs"]
 mod repositories;
+#[path = "escape/unix_sockets.rs"]
+mod unix_sockets;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -39,6 +41,8 @@ struct Target {
     tcp: Option<std::net::TcpListener>,
     /// A host Unix socket listener, when the attack needs one.
     unix: Option<std::os::unix::net::UnixListener>,
+    /// A host Unix datagram socket, when the attack needs one.
+    datagram: Option<std::os::unix::net::UnixDatagram>,
 }
 
 impl Drop for Target {
@@ -57,6 +61,7 @@ fn plain(world: &World) -> Target {
         victim: None,
         tcp: None,
         unix: None,
+        datagram: None,
     }
 }
 
@@ -116,6 +121,10 @@ fn connected(target: &Target) -> bool {
             .unix
             .as_ref()
             .is_some_and(|listener| listener.accept().is_ok())
+        || target
+            .datagram
+            .as_ref()
+            .is_some_and(|socket| socket.recv(&mut [0; 16]).is_ok())
 }
 
 fn victim_pid(target: &Target) -> u32 {
@@ -520,12 +529,17 @@ fn no_attack_on_a_repository_gets_out_and_the_harness_sees_each_one_unsandboxed(
 /// Runs each attack in the sandbox and, where it has one, its unsandboxed
 /// control; prints the table and fails on an escape or an unseen control.
 fn run_attacks(attacks: Vec<Attack>) {
+    run_attacks_with(&[], attacks);
+}
+
+/// [`run_attacks`] with `options` for each sandboxed run.
+fn run_attacks_with(options: &[&str], attacks: Vec<Attack>) {
     let mut rows = Vec::new();
     let mut failures = Vec::new();
     for attack in attacks {
         let world = World::new();
         let target = (attack.setup)(&world);
-        let output = world.sh(&[], &(attack.script)(&target));
+        let output = world.sh(options, &(attack.script)(&target));
         let escaped = (attack.escaped)(&target);
         drop(target);
 

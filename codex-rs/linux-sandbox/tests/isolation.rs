@@ -113,7 +113,7 @@ fn compile_probe() -> Option<PathBuf> {
     });
     let binary = dir.join("probe");
     let output = Command::new("cc")
-        .args(["-O0", "-o"])
+        .args(["-O0", "-pthread", "-o"])
         .arg(&binary)
         .arg(&source)
         .stdin(Stdio::null())
@@ -293,12 +293,20 @@ fn restricted_network_cannot_reach(make_endpoint: impl FnOnce(&World) -> Endpoin
     );
     assert_eperm(&output, &what);
 
-    // Control: the identical attempt, network enabled, gets through.
-    let output = world.run(NETWORK_ENABLED, &argv);
+    // Control: the identical attempt gets through with the network
+    // enabled (an Internet socket) or unsandboxed (a Unix socket, which
+    // stays closed with the network enabled too).
+    let output = match endpoint.listener {
+        Listener::Tcp(_) | Listener::Udp(_) => world.run(NETWORK_ENABLED, &argv),
+        Listener::Stream(_) | Listener::Datagram(_) => {
+            let args: Vec<&str> = endpoint.probe_args.iter().map(String::as_str).collect();
+            unsandboxed(probe, &args)
+        }
+    };
     assert_code(&output, 0);
     assert!(
         endpoint.arrives_within(ARRIVAL_LIMIT),
-        "`{what}` with the network enabled never arrived: {}",
+        "`{what}` in the control never arrived: {}",
         stdout(&output)
     );
 }
@@ -342,8 +350,6 @@ fn restricted_network_blocks_unix_raw_datagrams_to_a_host_path() {
 #[test]
 fn restricted_network_blocks_a_host_abstract_unix_socket() {
     require_sandbox!();
-    // The control connects because an enabled network shares the host's
-    // network namespace, which is where abstract names live.
     restricted_network_cannot_reach(|_| Endpoint::abstract_stream());
 }
 
@@ -361,6 +367,161 @@ fn only_the_restricted_sandbox_has_its_own_network_namespace() {
     let output = world.run(NETWORK_ENABLED, &["readlink", "/proc/self/ns/net"]);
     assert_code(&output, 0);
     assert_eq!(stdout(&output).trim(), host);
+}
+
+// ---------------------------------------------------------------------------
+// 1b. Host Unix sockets with the network enabled: the host's network
+// namespace, where only the guard's supervisor keeps them closed.
+
+/// With the network enabled, the probe `args` fails with `errno`, and
+/// nothing reaches `endpoint`; unsandboxed, the same attempt arrives.
+fn enabled_network_cannot_reach(
+    world: &World,
+    probe: &Path,
+    endpoint: &Endpoint,
+    args: &[&str],
+    errno: &str,
+) {
+    let what = args.join(" ");
+    let output = sandboxed(world, NETWORK_ENABLED, probe, args);
+    assert!(
+        !endpoint.arrives_within(QUIET_PERIOD),
+        "`{what}` with the network enabled reached the host: {}",
+        stdout(&output)
+    );
+    assert_code(&output, 1);
+    assert!(
+        stdout(&output).contains(&format!(": {errno}")),
+        "`{what}`: expected {errno}, got: {}",
+        stdout(&output)
+    );
+    assert_code(&unsandboxed(probe, args), 0);
+    assert!(
+        endpoint.arrives_within(ARRIVAL_LIMIT),
+        "`{what}` unsandboxed never arrived"
+    );
+}
+
+#[test]
+fn enabled_network_keeps_a_host_unix_socket_closed_by_every_spelling() {
+    require_sandbox!();
+    let probe = require_probe!();
+    let world = World::new();
+    let endpoint = Endpoint::unix_stream(&world.outside);
+    let path = world.outside.join("stream.sock");
+    let path = path.to_str().unwrap();
+    let link = world.ws.join("link.sock");
+    std::os::unix::fs::symlink(path, &link).unwrap();
+    for args in [
+        ["unix", path],
+        ["unix-fd", path],
+        ["unix", link.to_str().unwrap()],
+    ] {
+        enabled_network_cannot_reach(&world, probe, &endpoint, &args, "EACCES");
+    }
+    // The refusal names the socket, once per run however often it is tried.
+    let output = world.sh(
+        NETWORK_ENABLED,
+        &format!("{0} unix {path}; {0} unix {path}", probe.display()),
+    );
+    let said = stderr(&output)
+        .matches(&format!("Unix socket {path} "))
+        .count();
+    assert_eq!(said, 1, "{}", stderr(&output));
+}
+
+#[test]
+fn enabled_network_keeps_host_abstract_names_and_datagram_sockets_closed() {
+    require_sandbox!();
+    let probe = require_probe!();
+    let world = World::new();
+    let endpoint = Endpoint::abstract_stream();
+    let args: Vec<&str> = endpoint.probe_args.iter().map(String::as_str).collect();
+    enabled_network_cannot_reach(&world, probe, &endpoint, &args, "EACCES");
+    for kind in ["unix-dgram", "unix-raw"] {
+        let endpoint = Endpoint::unix_datagram(&world.outside, kind);
+        let args: Vec<&str> = endpoint.probe_args.iter().map(String::as_str).collect();
+        enabled_network_cannot_reach(&world, probe, &endpoint, &args, "EPERM");
+        std::fs::remove_file(world.outside.join("datagram.sock")).unwrap();
+    }
+}
+
+#[test]
+fn enabled_network_refuses_binding_an_abstract_name_a_host_client_would_reach() {
+    require_sandbox!();
+    let probe = require_probe!();
+    let world = World::new();
+    let name = unique_name("bind");
+    let output = sandboxed(&world, NETWORK_ENABLED, probe, &["abstract-bind", &name]);
+    assert_code(&output, 1);
+    assert!(stdout(&output).contains(": EACCES"), "{}", stdout(&output));
+    assert!(
+        stderr(&output).contains(&format!("@{name}")),
+        "{}",
+        stderr(&output)
+    );
+    assert_code(&unsandboxed(probe, &["abstract-bind", &name]), 0);
+}
+
+#[test]
+fn an_address_rewritten_during_connect_never_reaches_a_host_socket() {
+    require_sandbox!();
+    let probe = require_probe!();
+    let world = World::new();
+    let endpoint = Endpoint::unix_stream(&world.outside);
+    let host = world.outside.join("stream.sock");
+    let own = world.ws.join("own.sock");
+    let args = ["unix-race", host.to_str().unwrap(), own.to_str().unwrap()];
+    let output = sandboxed(&world, NETWORK_ENABLED, probe, &args);
+    assert_code(&output, 0);
+    // Connects to its own socket went through: the race ran.
+    assert!(
+        !stdout(&output).contains("unix-race: ok 0"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(
+        !endpoint.arrives_within(QUIET_PERIOD),
+        "a rewritten address reached the host: {}",
+        stdout(&output)
+    );
+    std::fs::remove_file(&own).unwrap();
+    assert_code(&unsandboxed(probe, &args), 0);
+    assert!(
+        endpoint.arrives_within(ARRIVAL_LIMIT),
+        "unsandboxed, the race never reached the host socket"
+    );
+}
+
+#[test]
+fn sockets_the_command_makes_work_with_the_network_enabled() {
+    require_sandbox!();
+    let probe = require_probe!();
+    let world = World::new();
+    let own = world.ws.join("own.sock");
+    let output = sandboxed(
+        &world,
+        NETWORK_ENABLED,
+        probe,
+        &["unix-own", own.to_str().unwrap()],
+    );
+    assert_code(&output, 0);
+    // By a relative path too, and a socket pair.
+    let output = world.sh(
+        NETWORK_ENABLED,
+        &format!(
+            "cd sub 2>/dev/null || mkdir sub && cd sub && {} unix-own rel.sock && \
+             /usr/bin/python3 -c 'import socket; a, b = socket.socketpair(); a.send(b\"x\"); print(b.recv(1))'",
+            probe.display()
+        ),
+    );
+    assert_code(&output, 0);
+    assert!(
+        stdout(&output).contains("unix-own: ok"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(stdout(&output).contains("b'x'"), "{}", stdout(&output));
 }
 
 // ---------------------------------------------------------------------------

@@ -353,7 +353,7 @@ fn wsl1_is_refused_first() {
 #[test]
 fn without_the_inner_stage_bwrap_installs_the_filter() {
     let (fs, scan) = (tree(), ScanReport::empty());
-    let mut sandbox = workspace(NetworkMode::Enabled);
+    let mut sandbox = workspace(NetworkMode::Restricted);
     sandbox.guard_protected_names = false;
     let facts = facts(host(&fs, &scan));
     let plan = decide(&effective(sandbox), &facts, &command()).unwrap();
@@ -361,7 +361,54 @@ fn without_the_inner_stage_bwrap_installs_the_filter() {
     assert!(matches!(&launch.stage, StagePlan::Bwrap { filter } if !filter.is_empty()));
     let argv = shown_argv(&plan);
     assert!(argv.ends_with("--seccomp <seccomp-fd> -- true"), "{argv}");
-    assert!(!argv.contains("--unshare-net"), "{argv}");
+    assert!(argv.contains("--unshare-net"), "{argv}");
+}
+
+#[test]
+fn an_enabled_network_closes_host_unix_sockets_with_or_without_the_guard() {
+    let (fs, scan) = (tree(), ScanReport::empty());
+    for guard in [false, true] {
+        let mut sandbox = workspace(NetworkMode::Enabled);
+        sandbox.guard_protected_names = guard;
+        let facts = facts(host(&fs, &scan));
+        let plan = decide(&effective(sandbox), &facts, &command()).unwrap();
+        assert!(bwrap_launch(&plan).mounts.close_unix_sockets);
+        assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+        let argv = shown_argv(&plan);
+        assert!(!argv.contains("--unshare-net"), "{argv}");
+        assert!(argv.contains("--as-pid-1"), "{argv}");
+        assert!(argv.contains("--close-unix-sockets"), "{argv}");
+        assert_eq!(argv.contains("--guard-names"), guard, "{argv}");
+    }
+    // Only the enabled network needs it: elsewhere the filter or the
+    // network namespace already closes them.
+    for network in [NetworkMode::Restricted, NetworkMode::Proxy] {
+        let facts = facts(host(&fs, &scan));
+        let Ok(plan) = decide(&effective(workspace(network)), &facts, &command()) else {
+            continue;
+        };
+        assert!(!shown_argv(&plan).contains("--close-unix-sockets"));
+    }
+}
+
+#[test]
+fn without_proc_an_enabled_network_warns_that_host_unix_sockets_stay_open() {
+    let (fs, scan) = (tree(), ScanReport::empty());
+    let mut sandbox = workspace(NetworkMode::Enabled);
+    sandbox.guard_protected_names = false;
+    let facts = facts(BwrapFacts {
+        proc: ProcFacts::NotAsked,
+        ..host(&fs, &scan)
+    });
+    let plan = decide(&effective(sandbox), &facts, &command()).unwrap();
+    assert!(!bwrap_launch(&plan).mounts.close_unix_sockets);
+    assert!(
+        plan.warnings.contains(&Warning::HostUnixSocketsOpen),
+        "{:?}",
+        plan.warnings
+    );
+    assert_eq!(Warning::HostUnixSocketsOpen.notice_key(), None);
+    assert!(!shown_argv(&plan).contains("--close-unix-sockets"));
 }
 
 #[test]

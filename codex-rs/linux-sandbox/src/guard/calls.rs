@@ -110,6 +110,18 @@ pub enum GuardedCall {
         /// Its length.
         len: u32,
     },
+    /// `connect`, held only while the network is enabled (elsewhere the
+    /// sandbox's own filter or network namespace already keeps host sockets
+    /// out of reach): the supervisor connects the caller's socket itself,
+    /// to a Unix socket only where [`super::sockets`] allows it.
+    Connect {
+        /// The caller's socket.
+        socket: i32,
+        /// The address.
+        addr: UserPtr,
+        /// Its length.
+        len: u32,
+    },
     /// `mount` of a new filesystem (not a bind, move, remount or change of
     /// propagation) or `fsopen`: a filesystem instance made in a mount
     /// namespace of the command's own. An overlay whose upper layer is
@@ -171,9 +183,37 @@ pub const MOUNT_WITHOUT_NEW_FILESYSTEM: u64 = libc::MS_BIND
     | libc::MS_SLAVE
     | libc::MS_UNBINDABLE;
 
-/// The intercepted syscalls of this architecture.
-pub fn intercepted() -> Vec<(i64, Interception)> {
-    let mut calls = vec![
+/// Which calls the guard holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
+    /// The calls that create, move, remove or write entries (the
+    /// protected-name guard).
+    pub names: bool,
+    /// `connect` ([`GuardedCall::Connect`]: the host's Unix sockets are
+    /// closed).
+    pub connect: bool,
+}
+
+#[cfg(test)]
+impl Held {
+    /// Every call the guard can hold.
+    pub const ALL: Held = Held {
+        names: true,
+        connect: true,
+    };
+}
+
+/// The intercepted syscalls of this architecture, as `held` asks; `bind`
+/// always (a socket path is an entry, an abstract name the host's).
+pub fn intercepted(held: Held) -> Vec<(i64, Interception)> {
+    let mut calls = vec![(libc::SYS_bind, Interception::Always)];
+    if held.connect {
+        calls.push((libc::SYS_connect, Interception::Always));
+    }
+    if !held.names {
+        return calls;
+    }
+    calls.extend([
         (libc::SYS_openat, Interception::WritingOpen(2)),
         (libc::SYS_truncate, Interception::Always),
         (libc::SYS_unlinkat, Interception::Always),
@@ -189,8 +229,7 @@ pub fn intercepted() -> Vec<(i64, Interception)> {
             Interception::WithoutFlags(3, MOUNT_WITHOUT_NEW_FILESYSTEM),
         ),
         (libc::SYS_fsopen, Interception::Always),
-        (libc::SYS_bind, Interception::Always),
-    ];
+    ]);
     #[cfg(target_arch = "x86_64")]
     calls.extend([
         (libc::SYS_open, Interception::WritingOpen(1)),
@@ -298,6 +337,11 @@ pub fn decode(nr: i64, args: [u64; 6]) -> Option<GuardedCall> {
             addr: a1,
             len: uint(a2),
         }),
+        libc::SYS_connect => Some(GuardedCall::Connect {
+            socket: int(a0),
+            addr: a1,
+            len: uint(a2),
+        }),
         libc::SYS_mkdirat => Some(GuardedCall::Mkdir {
             dir: at(a0),
             path: a1,
@@ -352,11 +396,33 @@ mod tests {
 
     #[test]
     fn every_intercepted_syscall_decodes() {
-        for (nr, _) in intercepted() {
+        for (nr, _) in intercepted(Held::ALL) {
             assert!(decode(nr, [0; 6]).is_some(), "syscall {nr}");
         }
         assert_eq!(decode(libc::SYS_read, [0; 6]), None);
         assert_eq!(decode(libc::SYS_chmod, [0; 6]), None);
+    }
+
+    #[test]
+    fn each_kind_of_call_is_held_only_when_asked() {
+        let holds = |held, syscall| intercepted(held).iter().any(|(nr, _)| *nr == syscall);
+        for names in [false, true] {
+            for connect in [false, true] {
+                let held = Held { names, connect };
+                assert_eq!(holds(held, libc::SYS_connect), connect);
+                assert_eq!(holds(held, libc::SYS_mkdirat), names);
+                assert_eq!(holds(held, libc::SYS_openat), names);
+                assert!(holds(held, libc::SYS_bind));
+            }
+        }
+        assert_eq!(
+            decode(libc::SYS_connect, [3, 0x20, 110, 0, 0, 0]),
+            Some(GuardedCall::Connect {
+                socket: 3,
+                addr: 0x20,
+                len: 110
+            })
+        );
     }
 
     #[test]

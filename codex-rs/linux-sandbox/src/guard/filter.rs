@@ -16,16 +16,16 @@ use seccompiler::{
     SeccompRule, TargetArch,
 };
 
-use super::calls::{Interception, WRITING_OPEN_FLAGS, intercepted};
+use super::calls::{Held, Interception, WRITING_OPEN_FLAGS, intercepted};
 use crate::seccomp::SeccompError;
 
 /// `BPF_RET | BPF_K`: return the constant in `k`.
 const RET_K: u16 = 0x06;
 
-/// Builds the filter as a BPF program.
-pub fn build_guard_filter() -> Result<BpfProgram, SeccompError> {
+/// Builds the filter holding the calls `held` names, as a BPF program.
+pub fn build_guard_filter(held: Held) -> Result<BpfProgram, SeccompError> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-    for (nr, interception) in intercepted() {
+    for (nr, interception) in intercepted(held) {
         let syscall_rules = match interception {
             Interception::Always => Vec::new(),
             Interception::WritingOpen(arg) => WRITING_OPEN_FLAGS
@@ -120,7 +120,7 @@ mod tests {
 
     #[test]
     fn the_filter_notifies_and_allows_but_never_traps() {
-        let program = build_guard_filter().unwrap();
+        let program = build_guard_filter(Held::ALL).unwrap();
         let returns: Vec<u32> = program
             .iter()
             .filter(|insn| insn.code == RET_K)

@@ -67,6 +67,7 @@ mod open;
 mod paths;
 mod perform;
 mod roots;
+mod sockets;
 mod supervisor;
 mod target;
 
@@ -87,25 +88,34 @@ use crate::protocol::{GuardRoot, HELPER_ARGV0, StageReport, StageStep, exit_stat
 use crate::proxy::handoff::{channel, receive_listeners, send_listeners};
 use crate::seccomp::{build_filter, exec_command, install_filter};
 use anchors::Anchors;
+use calls::Held;
 use filter::{build_guard_filter, install_with_listener};
 use judge::Judge;
 use mounts::OwnMounts;
+use sockets::UnixSockets;
 use supervisor::{Supervisor, probe_fd_delivery};
 use target::View;
 
-/// Runs `command` under the guard, judging new entries by the writable
-/// `roots`: forks, becomes the supervisor of the
+/// Runs `command` under the guard: forks, becomes the supervisor of the
 /// child that execs the command, and exits with the command's status
-/// (128+N for signal N). `no_new_privs` must be set already. A failure
-/// before the command starts is written to `report` and ends the process
-/// with [`exit_status::SETUP`]; once it has started, `report` is closed.
+/// (128+N for signal N). With `roots`, new entries are judged by these
+/// writable roots (the protected-name guard); with `close_unix_sockets`,
+/// the host's Unix sockets are closed ([`sockets`]); either may come
+/// alone. `no_new_privs` must be set already. A failure before the
+/// command starts is written to `report` and ends the process with
+/// [`exit_status::SETUP`]; once it has started, `report` is closed.
 pub fn run_guarded(
     network: NetworkMode,
-    roots: Vec<GuardRoot>,
+    roots: Option<Vec<GuardRoot>>,
+    close_unix_sockets: bool,
     command: &[OsString],
     mut report: File,
 ) -> ! {
-    let prepared = match prepare(network) {
+    let held = Held {
+        names: roots.is_some(),
+        connect: close_unix_sockets,
+    };
+    let prepared = match prepare(network, held) {
         Ok(prepared) => prepared,
         Err(failure) => failure.write_and_exit(&mut report),
     };
@@ -124,7 +134,8 @@ pub fn run_guarded(
         }
     };
     drop(prepared.command_end);
-    match start_supervising(prepared.supervisor_end, roots) {
+    let sockets = UnixSockets::new(close_unix_sockets);
+    match start_supervising(prepared.supervisor_end, roots, sockets) {
         Ok(Some(supervisor)) => {
             drop(report);
             supervise(supervisor, pid)
@@ -154,10 +165,10 @@ struct Prepared {
 /// Everything that can fail before the fork: the base filter, installed
 /// here once for the supervisor and the command alike (each filter costs
 /// a compile in the kernel), the guard's filter, the channel, subreaping.
-fn prepare(network: NetworkMode) -> Result<Prepared, StageReport> {
+fn prepare(network: NetworkMode, held: Held) -> Result<Prepared, StageReport> {
     let base = build_filter(network)
         .map_err(|err| StageReport::new(StageStep::Seccomp, err.to_string()))?;
-    let guard_filter = build_guard_filter().map_err(|err| guard_failure(err.to_string()))?;
+    let guard_filter = build_guard_filter(held).map_err(|err| guard_failure(err.to_string()))?;
     install_filter(&base)?;
     let (supervisor_end, command_end) = channel()
         .map_err(|err| guard_failure(format!("cannot create the guard's channel: {err}")))?;
@@ -208,7 +219,8 @@ fn become_command(
 /// `Ok(None)` when the child stopped before handing the listener over.
 fn start_supervising(
     channel: OwnedFd,
-    roots: Vec<GuardRoot>,
+    roots: Option<Vec<GuardRoot>>,
+    sockets: UnixSockets,
 ) -> Result<Option<Supervisor>, StageReport> {
     let received = receive_listeners(channel.as_fd())
         .map_err(|err| guard_failure(format!("cannot receive the guard's listener: {err}")))?;
@@ -220,7 +232,8 @@ fn start_supervising(
         probe_fd_delivery(listener.as_raw_fd()).map_err(|err| guard_failure(err.to_string()))?;
     let view = View::own()
         .map_err(|err| guard_failure(format!("cannot read the sandbox's /proc: {err}")))?;
-    let judge = Anchors::open(roots)
+    let guards_names = roots.is_some();
+    let judge = Anchors::open(roots.unwrap_or_default())
         .map_err(guard_failure)
         .and_then(|anchors| {
             Judge::new(anchors, OwnMounts::default()).map_err(|err| {
@@ -244,6 +257,8 @@ fn start_supervising(
         delivery,
         view,
         judge,
+        guards_names,
+        sockets,
     }))
 }
 

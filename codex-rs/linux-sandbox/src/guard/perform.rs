@@ -31,6 +31,7 @@ use super::judge::{Existing, Judge, NewEntry, Refusal, Unjudged};
 use super::mounts;
 use super::paths::unix_socket_path;
 use super::roots::Area;
+use super::sockets::{PendingConnect, UnixSockets, UnixTarget, unix_target};
 
 /// Where a relative path starts: a directory descriptor, or `AT_FDCWD`
 /// for an absolute path (the supervisor shares the caller's root).
@@ -73,6 +74,9 @@ pub enum Outcome {
     /// An open of an existing FIFO, which blocks until the other end is
     /// opened: to be reopened with these flags away from the loop.
     FifoToReopen(OwnedFd, i32),
+    /// A `connect` to carry out for the caller, away from the loop when it
+    /// may wait.
+    Connect(PendingConnect),
     /// The call failed with this error, as it would have in the kernel.
     Failed(Errno),
     /// The call was refused; the path it named, as the command wrote it,
@@ -407,11 +411,21 @@ fn is_directory(dir: BorrowedFd<'_>, name: &CStr) -> bool {
 /// the directory it was judged in, where the supervisor stands for the
 /// call (its own working directory is `/` otherwise; only this thread
 /// uses it). A relative path starts at the caller's working directory
-/// `cwd`.
-pub fn bind(judge: &Judge, socket: &OwnedFd, addr: &[u8], cwd: Option<&OwnedFd>) -> Outcome {
+/// `cwd`. Without a `judge` (protected names are not guarded) the path
+/// is bound as given. The socket file made is recorded in `sockets`, for
+/// the command's own connects to it.
+pub fn bind(
+    judge: Option<&Judge>,
+    socket: &OwnedFd,
+    addr: &[u8],
+    cwd: Option<&OwnedFd>,
+    sockets: &UnixSockets,
+) -> Outcome {
     let mut bound_addr = addr.to_vec();
     let mut stand_in: Option<NewEntry> = None;
-    if let Some(path) = unix_socket_path(addr) {
+    if let Some(judge) = judge
+        && let Some(path) = unix_socket_path(addr)
+    {
         let Ok(path) = CString::new(path) else {
             return Outcome::Failed(Errno::EINVAL);
         };
@@ -439,6 +453,20 @@ pub fn bind(judge: &Judge, socket: &OwnedFd, addr: &[u8], cwd: Option<&OwnedFd>)
     // SAFETY: `bound_addr` holds `len` bytes of socket address for the call.
     let result =
         Errno::result(unsafe { libc::bind(socket.as_raw_fd(), bound_addr.as_ptr().cast(), len) });
+    // Still standing where the name was bound: the entry is this
+    // sandbox's socket file (nothing else creates entries meanwhile; this
+    // thread carries out every creation).
+    if result.is_ok()
+        && let Some(UnixTarget::Path(name)) = unix_target(&bound_addr)
+        && let Ok(name) = CString::new(name)
+        && let Ok(file) = fstatat(
+            Start::CWD.fd(),
+            name.as_c_str(),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+    {
+        sockets.record_bound((file.st_dev, file.st_ino));
+    }
     if dir.is_some() {
         // `/` always exists.
         let _ = chdir("/");

@@ -13,6 +13,9 @@ use super::judge::{Judge, Refusal};
 use super::open;
 use super::paths::{in_target_view, unix_socket_path};
 use super::perform::{self, Outcome, Start};
+use super::sockets::{
+    PendingConnect, UnixSockets, UnixTarget, abstract_spelling, socket_domain, unix_target,
+};
 use super::target::{Caller, CallerProc, View};
 use crate::fd::pidfd_open;
 use crate::protocol::HELPER_ARGV0;
@@ -20,6 +23,9 @@ use codex_sandboxing::protected::{names_in_words, names_with_slashes};
 
 /// The most FIFO opens waiting for their other end at once.
 const MAX_FIFO_WAITS: usize = 64;
+
+/// The most connects that may wait (a TCP handshake) carried out at once.
+const MAX_CONNECT_WAITS: usize = 256;
 
 /// How descriptors reach the caller: atomically with the answer
 /// (`SECCOMP_ADDFD_FLAG_SEND`, Linux 5.14), or added first and answered
@@ -76,6 +82,11 @@ pub struct Supervisor {
     pub view: View,
     /// The rules calls are judged by.
     pub judge: Judge,
+    /// Whether protected names are guarded (else only sockets are
+    /// supervised, and a bound path is not judged).
+    pub guards_names: bool,
+    /// Which Unix sockets the command may reach.
+    pub sockets: UnixSockets,
 }
 
 impl Supervisor {
@@ -127,7 +138,9 @@ impl Supervisor {
     /// Judges and carries out `call` for `caller`, against where the
     /// writable roots are now.
     fn carry_out(&self, id: u64, caller: Caller, call: Option<GuardedCall>) -> Outcome {
-        if let Err(err) = self.judge.refresh() {
+        if self.guards_names
+            && let Err(err) = self.judge.refresh()
+        {
             return Outcome::Failed(err);
         }
         match self.prepare(id, caller, call) {
@@ -147,6 +160,9 @@ impl Supervisor {
         };
         let entry = caller.open()?;
         let memory = entry.memory()?;
+        if let GuardedCall::Connect { socket, addr, len } = call {
+            return self.connect(id, caller, &entry, &memory, (socket, addr, len));
+        }
         if !entry.shares_view(self.view)? {
             return self.serve_other_view(id, caller, &entry, &memory, call);
         }
@@ -273,6 +289,13 @@ impl Supervisor {
                     return Err(Errno::EINVAL);
                 }
                 let addr = CallerProc::read_bytes(&memory, addr, len)?;
+                if self.sockets.closed
+                    && let Some(UnixTarget::Abstract(name)) = unix_target(&addr)
+                {
+                    self.sockets
+                        .report_abstract_bind(&abstract_spelling(name), caller.tid);
+                    return Err(Errno::EACCES);
+                }
                 let path = unix_socket_path(&addr);
                 let cwd = match path {
                     Some(path) if !path.starts_with(b"/") => Some(entry.start_dir(DirArg::Cwd)?),
@@ -285,13 +308,86 @@ impl Supervisor {
                 let socket = copy_descriptor(entry.tgid()?, socket)?;
                 self.check(id)?;
                 perform::with_umask(umask, || {
-                    perform::bind(&self.judge, &socket, &addr, cwd.as_ref())
+                    perform::bind(
+                        self.guards_names.then_some(&self.judge),
+                        &socket,
+                        &addr,
+                        cwd.as_ref(),
+                        &self.sockets,
+                    )
                 })
             }
             GuardedCall::Openat2 => Outcome::Failed(Errno::ENOSYS),
             GuardedCall::Mount => Outcome::Failed(Errno::EPERM),
+            GuardedCall::Connect { .. } => return Err(Errno::ENOSYS),
         };
         Ok(outcome)
+    }
+
+    /// `connect` of the caller's socket `fd` to the address at `addr`
+    /// (`len` bytes), as [`super::sockets`] describes: copied once,
+    /// carried out on a copy of the socket, to a Unix socket only when the
+    /// file the path leads to may be reached.
+    fn connect(
+        &self,
+        id: u64,
+        caller: Caller,
+        entry: &CallerProc,
+        memory: &std::fs::File,
+        (fd, addr, len): (i32, UserPtr, u32),
+    ) -> Result<Outcome, Errno> {
+        let len = usize::try_from(len).map_err(|_| Errno::EINVAL)?;
+        if len > SOCKADDR_STORAGE {
+            return Err(Errno::EINVAL);
+        }
+        let addr = CallerProc::read_bytes(memory, addr, len)?;
+        let socket = copy_descriptor(entry.tgid()?, fd)?;
+        let target = match unix_target(&addr) {
+            Some(target) if socket_domain(&socket)? == libc::AF_UNIX => target,
+            // Another family's socket reaches no Unix socket whatever the
+            // address says; a Unix socket given no Unix address is
+            // refused by the kernel.
+            _ => {
+                self.check(id)?;
+                return Ok(Outcome::Connect(PendingConnect::to_address(socket, addr)));
+            }
+        };
+        let path = match target {
+            UnixTarget::Unnamed => {
+                self.check(id)?;
+                return Ok(Outcome::Connect(PendingConnect::to_address(socket, addr)));
+            }
+            UnixTarget::Abstract(name) => {
+                self.sockets
+                    .report_connect(&abstract_spelling(name), caller.tid);
+                return Err(Errno::EACCES);
+            }
+            UnixTarget::Path(path) => path,
+        };
+        if !entry.shares_view(self.view)? {
+            report_nested(caller);
+            return Err(Errno::EPERM);
+        }
+        let spelled = target_view(&CString::new(path).map_err(|_| Errno::EINVAL)?, caller);
+        let start_dir = if spelled.to_bytes().starts_with(b"/") {
+            None
+        } else {
+            Some(entry.start_dir(DirArg::Cwd)?)
+        };
+        let from = start_dir.as_ref().map_or(Start::CWD, Start::of);
+        // Followed to the end, as connect follows it; O_PATH needs no
+        // permission on the file itself.
+        let file = perform::open_at(from, spelled.to_bytes(), libc::O_PATH, 0)?;
+        let stat = nix::sys::stat::fstat(&file)?;
+        if stat.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+            return Err(Errno::ECONNREFUSED);
+        }
+        if !self.sockets.may_connect((stat.st_dev, stat.st_ino)) {
+            self.sockets.report_connect(path, caller.tid);
+            return Err(Errno::EACCES);
+        }
+        self.check(id)?;
+        Ok(Outcome::Connect(PendingConnect::to_file(socket, file)))
     }
 
     /// A call made in a mount namespace or root of the caller's own (a
@@ -368,6 +464,39 @@ impl Supervisor {
             }
             Outcome::Opened(fd) => self.deliver(id, &fd, flags),
             Outcome::FifoToReopen(existing, flags) => self.reopen_fifo(id, existing, flags),
+            Outcome::Connect(pending) => self.connect_for(id, pending),
+        }
+    }
+
+    /// Carries out a connect and answers: at once for a socket that never
+    /// waits, else on a thread of its own (at most [`MAX_CONNECT_WAITS`]
+    /// at once; beyond that the connect fails with `EAGAIN`), so a slow
+    /// handshake never holds up other calls.
+    fn connect_for(&self, id: u64, pending: PendingConnect) {
+        static WAITING: AtomicUsize = AtomicUsize::new(0);
+        let responder = self.responder();
+        let answer = move |pending: &PendingConnect| match pending.connect() {
+            Ok(()) => responder.send(id, 0, 0),
+            Err(err) => responder.send(id, 0, err as i32),
+        };
+        if !pending.may_wait() {
+            answer(&pending);
+            return;
+        }
+        if WAITING.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECT_WAITS {
+            WAITING.fetch_sub(1, Ordering::SeqCst);
+            responder.send(id, 0, libc::EAGAIN);
+            return;
+        }
+        let started = std::thread::Builder::new()
+            .name("guard-connect".into())
+            .spawn(move || {
+                answer(&pending);
+                WAITING.fetch_sub(1, Ordering::SeqCst);
+            });
+        if started.is_err() {
+            WAITING.fetch_sub(1, Ordering::SeqCst);
+            responder.send(id, 0, libc::EAGAIN);
         }
     }
 
@@ -522,6 +651,7 @@ fn report_refusal(caller: Caller, call: Option<GuardedCall>, path: &[u8], refusa
         Some(GuardedCall::Link { .. }) => "link",
         Some(GuardedCall::Symlink { .. }) => "symlink",
         Some(GuardedCall::Bind { .. }) => "bind",
+        Some(GuardedCall::Connect { .. }) => "connect",
         Some(GuardedCall::Truncate { .. }) => "truncate",
         Some(GuardedCall::Unlink { .. }) => "unlink",
         _ => "open",

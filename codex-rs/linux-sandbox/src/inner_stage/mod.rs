@@ -17,9 +17,10 @@
 //! 4. installs the seccomp filter for the requested network mode;
 //! 5. execs the command.
 //!
-//! With the guard, steps 4 and 5 happen in a forked child, after it has
-//! installed the guard's filter and handed its listener to this process,
-//! which stays as the supervisor ([`crate::guard`]).
+//! With the guard, or when the host's Unix sockets are closed (the
+//! network is enabled), steps 4 and 5 happen in a forked child, after it
+//! has installed the guard's filter and handed its listener to this
+//! process, which stays as the supervisor ([`crate::guard`]).
 //!
 //! Any failure is written to the report descriptor as a
 //! [`StageReport`], which the outer stage reads after bwrap ends: a
@@ -80,8 +81,14 @@ fn run_inner_stage(args: &[OsString]) -> ! {
     if let Err(failure) = prepare(&spec) {
         failure.write_and_exit(&mut report);
     }
-    if let Some(roots) = spec.guard {
-        crate::guard::run_guarded(spec.network, roots, &command, report);
+    if spec.guard.is_some() || spec.close_unix_sockets {
+        crate::guard::run_guarded(
+            spec.network,
+            spec.guard,
+            spec.close_unix_sockets,
+            &command,
+            report,
+        );
     }
     let Err(failure) = exec_command(&spec, &command);
     failure.write_and_exit(&mut report)

@@ -166,6 +166,11 @@ pub struct MountPlan {
     /// paths: temporary roots (scratch below their top level) and project
     /// roots (protected at any depth).
     pub guard_roots: Vec<GuardRoot>,
+    /// Whether the inner stage closes the host's Unix sockets to the
+    /// command: the network is enabled (elsewhere the filter or the
+    /// network namespace does) and the sandbox has its own `/proc`, which
+    /// the stage's supervisor reads the command's calls through.
+    pub close_unix_sockets: bool,
     /// The directories masks need as mount points (missing ones, and empty
     /// protected ones without the guard), which the launch leases, makes if
     /// missing and removes again if it made them ([`crate::mount_points`]).
@@ -405,6 +410,7 @@ pub fn plan(
         proc,
         guard_protected_names: policy.guard_protected_names,
         guard_roots,
+        close_unix_sockets: policy.network == NetworkMode::Enabled && proc == ProcMode::Mount,
         mount_points: {
             mount_points.sort();
             mount_points.dedup();

@@ -199,12 +199,36 @@ fn restricted_network_allows_only_unix_stream_sockets() {
 
 #[test]
 #[cfg(target_arch = "x86_64")]
-fn enabled_network_leaves_sockets_alone() {
+fn enabled_network_allows_every_family_and_no_unix_datagram() {
     let program = filter(NetworkMode::Enabled);
-    assert_eq!(
-        syscall(&program, libc::SYS_socket, [AF_INET, STREAM, 0, 0, 0, 0]),
-        RET_ALLOW
-    );
+    for nr in [libc::SYS_socket, libc::SYS_socketpair] {
+        for family in [AF_INET, AF_INET6, AF_NETLINK] {
+            for socket_type in 0..16u64 {
+                assert_eq!(
+                    syscall(&program, nr, [family, socket_type, 0, 0, 0, 0]),
+                    RET_ALLOW,
+                    "family {family} type {socket_type}"
+                );
+            }
+        }
+        // Unix sockets: only stream and seqpacket, whatever the flags.
+        for socket_type in 0..16u64 {
+            let allowed = socket_type == STREAM || socket_type == libc::SOCK_SEQPACKET as u64;
+            let want = if allowed { RET_ALLOW } else { RET_EPERM };
+            for flags in [0, CLOEXEC, libc::SOCK_NONBLOCK as u64] {
+                assert_eq!(
+                    syscall(&program, nr, [AF_UNIX, socket_type | flags, 0, 0, 0, 0]),
+                    want,
+                    "AF_UNIX type {socket_type} flags {flags:#x}"
+                );
+            }
+        }
+        // High bits cannot hide AF_UNIX: the kernel reads an int.
+        assert_eq!(
+            syscall(&program, nr, [AF_UNIX | 1 << 32, DGRAM, 0, 0, 0, 0]),
+            RET_EPERM
+        );
+    }
     for nr in NETWORK_DENIED {
         assert_eq!(syscall(&program, nr, [3, 0, 0, 0, 0, 0]), RET_ALLOW, "{nr}");
     }

@@ -15,6 +15,15 @@
  *                             (the kernel turns AF_UNIX SOCK_RAW into
  *                             SOCK_DGRAM) with sendmsg
  *   probe abstract NAME       connect a Unix stream socket to "\0NAME"
+ *   probe unix-fd PATH        open PATH with O_PATH, connect a Unix stream
+ *                             socket to /proc/self/fd/N of it
+ *   probe unix-own PATH       bind a Unix stream socket at PATH, listen,
+ *                             connect a second one to PATH and accept it
+ *   probe abstract-bind NAME  bind a Unix stream socket to "\0NAME", listen
+ *   probe unix-race PATH OWN  connect 2000 times while a second thread
+ *                             flips the address between PATH and OWN (a
+ *                             socket this probe binds first); prints how
+ *                             many connects succeeded
  *
  * Prints one line, "<what>: ok ..." or "<what>: <step>: <ERRNO_NAME>", and
  * exits 0 when the call succeeded, 1 when it failed with an errno, 2 on a
@@ -24,6 +33,8 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -80,7 +91,8 @@ static int ok(const char *what, long value) {
 static int usage(void) {
     fprintf(stderr, "usage: probe io_uring|ptrace|vm_readv|x32|int80|"
                     "tcp PORT|udp PORT|unix PATH|unix-dgram PATH|unix-raw PATH|"
-                    "abstract NAME\n");
+                    "abstract NAME|unix-fd PATH|unix-own PATH|abstract-bind NAME|"
+                    "unix-race PATH OWN\n");
     return 2;
 }
 
@@ -242,6 +254,102 @@ static int probe_unix_datagram(const char *what, const char *path, int type) {
     return ok(what, (long)n);
 }
 
+static int probe_unix_fd(const char *path) {
+    int target = open(path, O_PATH);
+    if (target < 0) {
+        return failed("unix-fd", "open");
+    }
+    char link[64];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", target);
+    return probe_unix_stream("unix-fd", link, 0);
+}
+
+/* A listening Unix stream socket bound to `name`, or -1. */
+static int listen_at(const char *name, int abstract) {
+    struct sockaddr_un addr;
+    socklen_t len;
+    if (unix_addr_of(name, abstract, &addr, &len) < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, len) < 0 || listen(fd, 64) < 0) {
+        return -1;
+    }
+    return fd;
+}
+
+static int probe_unix_own(const char *path) {
+    int server = listen_at(path, 0);
+    if (server < 0) {
+        return failed("unix-own", "bind");
+    }
+    struct sockaddr_un addr;
+    socklen_t len;
+    unix_addr_of(path, 0, &addr, &len);
+    int client = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (client < 0 || connect(client, (struct sockaddr *)&addr, len) < 0) {
+        return failed("unix-own", "connect");
+    }
+    int accepted = accept(server, NULL, NULL);
+    if (accepted < 0) {
+        return failed("unix-own", "accept");
+    }
+    return ok("unix-own", 0);
+}
+
+static int probe_abstract_bind(const char *name) {
+    if (listen_at(name, 1) < 0) {
+        return failed("abstract-bind", "bind");
+    }
+    return ok("abstract-bind", 0);
+}
+
+/* The address the racing thread flips. */
+static struct sockaddr_un race_addr;
+static struct sockaddr_un race_targets[2];
+static volatile int race_done;
+
+static void *flip_address(void *unused) {
+    (void)unused;
+    for (unsigned i = 0; !race_done; i++) {
+        memcpy(&race_addr, &race_targets[i & 1], sizeof(race_addr));
+    }
+    return NULL;
+}
+
+static int probe_unix_race(const char *path, const char *own) {
+    socklen_t len;
+    if (unix_addr_of(path, 0, &race_targets[0], &len) < 0 ||
+        unix_addr_of(own, 0, &race_targets[1], &len) < 0) {
+        return usage();
+    }
+    if (listen_at(own, 0) < 0) {
+        return failed("unix-race", "bind");
+    }
+    memcpy(&race_addr, &race_targets[1], sizeof(race_addr));
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, flip_address, NULL) != 0) {
+        return failed("unix-race", "pthread_create");
+    }
+    long connected = 0;
+    for (int i = 0; i < 2000; i++) {
+        /* Non-blocking: once a backlog is full, connect fails (EAGAIN)
+         * instead of waiting for an accept that never comes. */
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        if (fd < 0) {
+            return failed("unix-race", "socket");
+        }
+        if (connect(fd, (struct sockaddr *)&race_addr, sizeof(race_addr)) == 0) {
+            connected++;
+        }
+        close(fd);
+    }
+    race_done = 1;
+    pthread_join(thread, NULL);
+    return ok("unix-race", connected);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     if (argc == 2) {
@@ -262,6 +370,11 @@ int main(int argc, char **argv) {
             return probe_unix_datagram("unix-dgram", arg, SOCK_DGRAM);
         if (strcmp(cmd, "unix-raw") == 0)
             return probe_unix_datagram("unix-raw", arg, SOCK_RAW);
+        if (strcmp(cmd, "unix-fd") == 0) return probe_unix_fd(arg);
+        if (strcmp(cmd, "unix-own") == 0) return probe_unix_own(arg);
+        if (strcmp(cmd, "abstract-bind") == 0) return probe_abstract_bind(arg);
+    } else if (argc == 4 && strcmp(argv[1], "unix-race") == 0) {
+        return probe_unix_race(argv[2], argv[3]);
     }
     return usage();
 }
