@@ -37,7 +37,7 @@ use crate::protocol::Arg;
 use crate::proxy::routes::{ListenRoute, ListenSpec, listen_routes};
 use crate::render::{HelperExec, Stage, bwrap_args};
 use crate::scan::ScanReport;
-use crate::seccomp::{build_filter, program_bytes};
+use crate::seccomp::{ListedSockets, build_filter, program_bytes};
 
 /// Everything one start does, decided before anything runs.
 #[derive(Debug)]
@@ -174,6 +174,14 @@ pub enum Warning {
     /// The network is enabled but the sandbox has no `/proc` to supervise
     /// the command's calls through: the host's Unix sockets stay open.
     HostUnixSocketsOpen,
+    /// Host Unix sockets are listed but the sandbox has no `/proc` to
+    /// supervise connects through: they stay closed.
+    ListedUnixSocketsClosed,
+    /// A listed host Unix socket gives the command the host.
+    PrivilegedUnixSocket {
+        /// Its path.
+        path: PathBuf,
+    },
 }
 
 impl Warning {
@@ -196,7 +204,9 @@ impl Warning {
             Warning::HostProxyNotUsed { variable } => {
                 format!("host-proxy-not-used\t{version}\t{variable}")
             }
-            Warning::HostUnixSocketsOpen => return None,
+            Warning::HostUnixSocketsOpen
+            | Warning::ListedUnixSocketsClosed
+            | Warning::PrivilegedUnixSocket { .. } => return None,
         })
     }
 }
@@ -230,6 +240,16 @@ impl fmt::Display for Warning {
                 "the network is enabled and the sandbox has no /proc of its own, through which \
                  host Unix sockets are closed: the command can reach every Unix socket of the \
                  host (docker.sock, D-Bus, agents)",
+            ),
+            Warning::ListedUnixSocketsClosed => f.write_str(
+                "the sandbox has no /proc of its own, through which connects to the Unix sockets \
+                 of network.unix_sockets are let through: they stay closed",
+            ),
+            Warning::PrivilegedUnixSocket { path } => write!(
+                f,
+                "network.unix_sockets allows {}, whose server runs as root or starts containers: \
+                 the command can take over the host through it",
+                path.display()
             ),
         }
     }
@@ -351,6 +371,14 @@ fn decide_bwrap<'f>(
     if mounts.network == NetworkMode::Enabled && !mounts.close_unix_sockets {
         warnings.push(Warning::HostUnixSocketsOpen);
     }
+    if !mounts.allowed_unix_sockets.is_empty() && !mounts.close_unix_sockets {
+        warnings.push(Warning::ListedUnixSocketsClosed);
+    }
+    warnings.extend(
+        host.privileged_unix_sockets
+            .iter()
+            .map(|path| Warning::PrivilegedUnixSocket { path: path.clone() }),
+    );
     refuse_writable_self(&mounts, &host.current_exe)?;
     for rule in &mounts.rules {
         if rule.outcome == Outcome::MissingSkipped && rule.access == Access::Write {
@@ -365,7 +393,7 @@ fn decide_bwrap<'f>(
         }
     } else {
         StagePlan::Bwrap {
-            filter: program_bytes(&build_filter(mounts.network)?),
+            filter: program_bytes(&build_filter(mounts.network, ListedSockets::None)?),
         }
     };
     let bwrap = host.bwrap.as_ref().ok();

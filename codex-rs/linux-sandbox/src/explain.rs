@@ -172,6 +172,18 @@ fn explain_sandboxed(policy: &EffectivePolicy, launch: &BwrapLaunch<'_>) -> Stri
         "unix sockets of the host: {}",
         describe_unix_sockets(plan)
     );
+    for socket in &plan.allowed_unix_sockets {
+        let _ = writeln!(
+            out,
+            "  allowed: {} (network.unix_sockets){}",
+            socket.display(),
+            if plan.close_unix_sockets {
+                ""
+            } else {
+                ", but unreachable: no /proc to let it through"
+            }
+        );
+    }
     let mut argv = vec![program];
     argv.extend(
         placeholder_args(&launch.argv())
@@ -291,11 +303,15 @@ fn describe_guard(plan: &MountPlan) -> &'static str {
 /// Whether the host's Unix sockets are reachable, and what closes them.
 fn describe_unix_sockets(plan: &MountPlan) -> &'static str {
     match plan.network {
+        NetworkMode::Restricted | NetworkMode::Proxy if plan.close_unix_sockets => {
+            "closed but for those listed: the inner stage connects Unix sockets itself, only to \
+             the listed ones"
+        }
         NetworkMode::Restricted => "closed: the filter refuses connect and datagram sockets",
         NetworkMode::Proxy => "closed: the filter refuses every Unix socket but socketpair",
         NetworkMode::Enabled if plan.close_unix_sockets => {
             "closed: the inner stage connects Unix sockets itself, only to socket files the \
-             sandbox bound; abstract names are refused, datagram sockets too"
+             sandbox bound and the listed ones; abstract names are refused, datagram sockets too"
         }
         NetworkMode::Enabled => {
             "OPEN: the network is enabled and the sandbox has no /proc to supervise connects \

@@ -78,6 +78,9 @@ pub struct BwrapFacts<'a> {
     pub current_exe: std::io::Result<PathBuf>,
     /// The port the built-in proxy answers on inside the sandbox.
     pub builtin_proxy_port: u16,
+    /// The listed host Unix sockets that give the command the host: a
+    /// container engine's, or one owned by root when this user is not.
+    pub privileged_unix_sockets: Vec<PathBuf>,
 }
 
 /// Whether the sandbox can mount its own `/proc`.
@@ -183,18 +186,42 @@ fn observe_bwrap_host<'a>(
         scan,
         current_exe,
         builtin_proxy_port: builtin_proxy_port(),
+        privileged_unix_sockets: sandbox
+            .unix_sockets
+            .iter()
+            .map(|socket| socket.path.clone())
+            .filter(|path| gives_the_host(path))
+            .collect(),
     })
+}
+
+/// Sockets of container engines, whose clients can start a privileged
+/// container: the host's root.
+const ENGINE_SOCKETS: [&str; 3] = ["docker.sock", "podman.sock", "containerd.sock"];
+
+/// Whether the socket at `path` gives whoever connects the host: a
+/// container engine's, or one whose file root owns while this user is not
+/// root (its server most likely runs as root).
+fn gives_the_host(path: &Path) -> bool {
+    let engine = path
+        .file_name()
+        .and_then(OsStr::to_str)
+        .is_some_and(|name| ENGINE_SOCKETS.contains(&name));
+    let root_owned =
+        std::fs::metadata(path).is_ok_and(|meta| std::os::unix::fs::MetadataExt::uid(&meta) == 0);
+    engine || (root_owned && !nix::unistd::geteuid().is_root())
 }
 
 /// Whether the bubblewrap pipeline runs this binary's inner stage for
 /// `sandbox`: for the guard, which supervises the command from there; in
 /// network mode proxy, whose listeners are opened inside the sandbox's
-/// network namespace; with the network enabled, where it closes the
-/// host's Unix sockets; with `features.inner_stage`; and for a command
+/// network namespace; with the network enabled, or host Unix sockets
+/// listed, where it supervises connects to them; with `features.inner_stage`; and for a command
 /// too long for bwrap's command line.
 pub fn runs_inner_stage(sandbox: &SandboxPolicy, command: &[OsString]) -> bool {
     sandbox.inner_stage
         || sandbox.network != NetworkMode::Restricted
+        || !sandbox.unix_sockets.is_empty()
         || sandbox.guard_protected_names
         || command_through_fd(command)
 }

@@ -8,7 +8,7 @@
 //! ```text
 //! <helper> --codex-inner-stage --network MODE
 //!          [--guard-names [--project-root PATH | --scratch-root PATH]...]
-//!          [--close-unix-sockets]
+//!          [--close-unix-sockets [--allow-unix-socket PATH]...]
 //!          --report-fd N [--helper-fd M]
 //!          [--proxy-fd P --proxy-listen ADDR [--proxy-listen ADDR]...]
 //!          [--command-fd C] -- [COMMAND...]
@@ -22,6 +22,7 @@
 use std::ffi::{OsStr, OsString};
 use std::os::fd::RawFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
 
 use codex_sandboxing::NetworkMode;
 pub use codex_sandboxing::exit_status;
@@ -39,6 +40,10 @@ const GUARD_NAMES_FLAG: &str = "--guard-names";
 /// The flag that asks the stage to close the host's Unix sockets
 /// (`guard::sockets`), with or without the protected-name guard.
 const CLOSE_UNIX_SOCKETS_FLAG: &str = "--close-unix-sockets";
+
+/// The flag before a host Unix socket the command may connect to (after
+/// [`CLOSE_UNIX_SOCKETS_FLAG`]).
+const ALLOW_UNIX_SOCKET_FLAG: &str = "--allow-unix-socket";
 
 /// The flag before a writable root the guard judges as a project root.
 const PROJECT_ROOT_FLAG: &str = "--project-root";
@@ -171,6 +176,9 @@ pub struct InnerStageRequest<'a> {
     /// Whether the host's Unix sockets are closed to the command (the
     /// network is enabled and the stage supervises its calls).
     pub close_unix_sockets: bool,
+    /// The host Unix sockets the command may connect to nonetheless
+    /// (only with `close_unix_sockets`).
+    pub allowed_unix_sockets: &'a [PathBuf],
     /// Whether bwrap execs the stage through [`Descriptor::Helper`].
     pub through_helper_fd: bool,
     /// Where to listen for the proxy route, exactly in network mode proxy.
@@ -191,6 +199,8 @@ pub struct InnerStageArgs {
     /// Whether the host's Unix sockets are closed to the command (the
     /// network is enabled and the stage supervises its calls).
     pub close_unix_sockets: bool,
+    /// The host Unix sockets the command may connect to nonetheless.
+    pub allowed_unix_sockets: Vec<PathBuf>,
     /// Where to write why the stage failed (close-on-exec once the stage
     /// starts, so a started command never holds it).
     pub report_fd: RawFd,
@@ -278,6 +288,10 @@ pub fn inner_stage_args(request: &InnerStageRequest<'_>, command: &[OsString]) -
     }
     if request.close_unix_sockets {
         args.push(CLOSE_UNIX_SOCKETS_FLAG.into());
+        for socket in request.allowed_unix_sockets {
+            args.push(ALLOW_UNIX_SOCKET_FLAG.into());
+            args.push(socket.as_path().into());
+        }
     }
     args.push("--report-fd".into());
     args.push(Arg::fd(Descriptor::Report));
@@ -324,8 +338,19 @@ pub fn parse_inner_stage_args(args: &[OsString]) -> Result<InnerStageArgs, ArgsE
         None
     };
     let close_unix_sockets = next_is(&rest, CLOSE_UNIX_SOCKETS_FLAG);
+    let mut allowed_unix_sockets = Vec::new();
     if close_unix_sockets {
         rest.next();
+        while next_is(&rest, ALLOW_UNIX_SOCKET_FLAG) {
+            let path = PathBuf::from(value_of(&mut rest, ALLOW_UNIX_SOCKET_FLAG)?);
+            if !path.is_absolute() {
+                return Err(ArgsError(format!(
+                    "{ALLOW_UNIX_SOCKET_FLAG} needs an absolute path, not {}",
+                    path.display()
+                )));
+            }
+            allowed_unix_sockets.push(path);
+        }
     }
     let report_fd = fd_of(&mut rest, "--report-fd")?;
     let mut helper_fd = None;
@@ -371,6 +396,7 @@ pub fn parse_inner_stage_args(args: &[OsString]) -> Result<InnerStageArgs, ArgsE
         network,
         guard,
         close_unix_sockets,
+        allowed_unix_sockets,
         report_fd,
         helper_fd,
         proxy,
@@ -621,10 +647,17 @@ mod tests {
             {
                 let command = os(&["sh", "-c", "echo hi", "--", "--helper-fd", "7"]);
                 let close_unix_sockets = network == NetworkMode::Enabled && through_helper_fd;
+                let sockets = [PathBuf::from("/run/agent.sock"), "/tmp/a b.sock".into()];
+                let allowed_unix_sockets = if close_unix_sockets {
+                    &sockets[..]
+                } else {
+                    &[]
+                };
                 let request = InnerStageRequest {
                     network,
                     guard,
                     close_unix_sockets,
+                    allowed_unix_sockets,
                     through_helper_fd,
                     proxy_listen: (network == NetworkMode::Proxy).then_some(&specs[..]),
                     command_through_fd: false,
@@ -637,6 +670,7 @@ mod tests {
                         network,
                         guard: guard.map(<[GuardRoot]>::to_vec),
                         close_unix_sockets,
+                        allowed_unix_sockets: allowed_unix_sockets.to_vec(),
                         report_fd: 5,
                         helper_fd: through_helper_fd.then_some(6),
                         proxy: request.proxy_listen.map(|_| ProxyStageArgs {
@@ -713,6 +747,7 @@ mod tests {
             network: NetworkMode::Restricted,
             guard: None,
             close_unix_sockets: false,
+            allowed_unix_sockets: &[],
             through_helper_fd: false,
             proxy_listen: None,
             command_through_fd: true,
@@ -728,6 +763,23 @@ mod tests {
         assert_eq!(decode_command(&encode_command(&command)), Ok(command));
         assert!(decode_command(b"").is_err());
         assert!(decode_command(b"no terminator").is_err());
+    }
+
+    #[test]
+    fn an_allowed_unix_socket_must_be_absolute() {
+        let args = os(&[
+            "--network",
+            "enabled",
+            "--close-unix-sockets",
+            "--allow-unix-socket",
+            "agent.sock",
+            "--report-fd",
+            "5",
+            "--",
+            "true",
+        ]);
+        let err = parse_inner_stage_args(&args).unwrap_err();
+        assert!(err.to_string().contains("absolute"), "{err}");
     }
 
     #[test]
@@ -750,6 +802,7 @@ mod tests {
             network: NetworkMode::Restricted,
             guard: Some(&roots),
             close_unix_sockets: false,
+            allowed_unix_sockets: &[],
             through_helper_fd: true,
             proxy_listen: None,
             command_through_fd: false,

@@ -134,6 +134,7 @@ pub fn bwrap_args(plan: &MountPlan, stage: &Stage<'_>, command: &[OsString]) -> 
                     .guard_protected_names
                     .then_some(plan.guard_roots.as_slice()),
                 close_unix_sockets: plan.close_unix_sockets,
+                allowed_unix_sockets: &plan.allowed_unix_sockets,
                 through_helper_fd: *helper == HelperExec::Descriptor,
                 proxy_listen,
                 command_through_fd,
@@ -161,6 +162,7 @@ mod tests {
             proc: ProcMode::Mount,
             guard_protected_names: false,
             close_unix_sockets: false,
+            allowed_unix_sockets: Vec::new(),
             guard_roots: Vec::new(),
             mount_points: Vec::new(),
         }

@@ -19,7 +19,12 @@
 //! - proxy-routed network: `socket` for every family but `AF_INET` and
 //!   `AF_INET6` (the namespace's only interface is loopback, where the
 //!   proxy listeners are), so no `AF_UNIX` socket can reach a host socket
-//!   path; `socketpair` only as an `AF_UNIX` stream or seqpacket pair,
+//!   path;
+//! - where the profile lists host Unix sockets ([`ListedSockets::Some`]),
+//!   a restricted network denies only `bind`, `listen`, `accept` and
+//!   `accept4` of the calls above, and a proxy-routed one allows `AF_UNIX`
+//!   stream and seqpacket sockets too: the guard's supervisor holds every
+//!   `connect` and lets only a listed socket through; `socketpair` only as an `AF_UNIX` stream or seqpacket pair,
 //!   whose two ends both belong to the command (Node's `child_process`,
 //!   and so npm's install scripts, needs it for every child's stdio).
 //!
@@ -102,6 +107,27 @@ const MODE_SETTING: &[(i64, u8)] = &[
 /// The mode bits no file the command makes or changes may carry.
 const PRIVILEGE_BITS: [u64; 2] = [libc::S_ISUID as u64, libc::S_ISGID as u64];
 
+/// Whether the profile lists host Unix sockets the command may connect to
+/// (`network.unix_sockets`), which the inner stage's supervisor then
+/// lets through one `connect` at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListedSockets {
+    /// None listed (or no supervisor to let them through).
+    None,
+    /// Some listed: a Unix stream socket may be made and connected in
+    /// every network mode (each `connect` held).
+    Some,
+}
+
+/// The server half of [`NETWORK_DENIED`]: what stays denied when the
+/// network is restricted but listed sockets may be connected to.
+const SERVER_CALLS: [i64; 4] = [
+    libc::SYS_bind,
+    libc::SYS_listen,
+    libc::SYS_accept,
+    libc::SYS_accept4,
+];
+
 /// Socket calls denied outright when the network is restricted.
 const NETWORK_DENIED: [i64; 13] = [
     libc::SYS_connect,
@@ -122,8 +148,14 @@ const NETWORK_DENIED: [i64; 13] = [
 /// The bit that marks an x32 syscall number on x86_64.
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
-/// Builds the filter for a network mode, as a BPF program.
-pub fn build_filter(network: NetworkMode) -> Result<BpfProgram, SeccompError> {
+/// Builds the filter for a network mode, as a BPF program. With
+/// [`ListedSockets::Some`], a restricted network allows the client calls
+/// of a Unix stream socket (whose only way out is a held `connect`) and a
+/// proxy-routed one allows Unix stream sockets.
+pub fn build_filter(
+    network: NetworkMode,
+    listed: ListedSockets,
+) -> Result<BpfProgram, SeccompError> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for syscall in ALWAYS_DENIED {
         rules.insert(syscall, Vec::new());
@@ -142,7 +174,11 @@ pub fn build_filter(network: NetworkMode) -> Result<BpfProgram, SeccompError> {
             }
         }
         NetworkMode::Restricted => {
-            for syscall in NETWORK_DENIED {
+            let denied: &[i64] = match listed {
+                ListedSockets::None => &NETWORK_DENIED,
+                ListedSockets::Some => &SERVER_CALLS,
+            };
+            for &syscall in denied {
                 rules.insert(syscall, Vec::new());
             }
             for syscall in [libc::SYS_socket, libc::SYS_socketpair] {
@@ -153,16 +189,18 @@ pub fn build_filter(network: NetworkMode) -> Result<BpfProgram, SeccompError> {
             // Internet sockets only: the namespace has nothing but
             // loopback, where the proxy listeners are. Both conditions
             // must hold for the rule to deny.
-            rules.insert(
-                libc::SYS_socket,
-                vec![
-                    SeccompRule::new(vec![
-                        condition(0, SeccompCmpOp::Ne, libc::AF_INET as u64)?,
-                        condition(0, SeccompCmpOp::Ne, libc::AF_INET6 as u64)?,
-                    ])
-                    .map_err(|err| SeccompError(err.to_string()))?,
-                ],
-            );
+            let mut not_internet = vec![
+                condition(0, SeccompCmpOp::Ne, libc::AF_INET as u64)?,
+                condition(0, SeccompCmpOp::Ne, libc::AF_INET6 as u64)?,
+            ];
+            let mut deny_socket = Vec::new();
+            if listed == ListedSockets::Some {
+                not_internet.push(condition(0, SeccompCmpOp::Ne, libc::AF_UNIX as u64)?);
+                deny_socket.extend(unix_datagrams()?);
+            }
+            deny_socket
+                .push(SeccompRule::new(not_internet).map_err(|err| SeccompError(err.to_string()))?);
+            rules.insert(libc::SYS_socket, deny_socket);
             rules.insert(libc::SYS_socketpair, unix_stream_only()?);
         }
     }

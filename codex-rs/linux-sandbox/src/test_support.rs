@@ -32,5 +32,6 @@ pub(crate) fn policy(rules: &[(&str, Access)], cwd: &str, network: NetworkMode) 
         cwd: cwd.into(),
         scratch_roots: Vec::new(),
         host_git: Default::default(),
+        unix_sockets: Vec::new(),
     }
 }

@@ -524,6 +524,183 @@ fn sockets_the_command_makes_work_with_the_network_enabled() {
     assert!(stdout(&output).contains("b'x'"), "{}", stdout(&output));
 }
 
+/// The test profile with `network` in its network table, the host socket
+/// `$CODEX_TEST_LISTED` listed there, and `rest` after it.
+fn listing_profile(network: &str, rest: &str) -> String {
+    format!(
+        "{}[permissions.test-workspace.network]\n{network}\nunix_sockets = {{ \"$CODEX_TEST_LISTED\" = \"allow\" }}\n{rest}",
+        common::TEST_PROFILE_CONFIG
+    )
+}
+
+#[test]
+fn a_listed_host_socket_is_reachable_in_every_network_mode_and_no_other() {
+    require_sandbox!();
+    let probe = require_probe!();
+    let world = World::new();
+    let listed = Endpoint::unix_stream(&world.outside);
+    let listed_path = world.outside.join("stream.sock");
+    let other_dir = world.outside.join("other");
+    std::fs::create_dir(&other_dir).unwrap();
+    let other = Endpoint::unix_stream(&other_dir);
+    let other_path = other_dir.join("stream.sock");
+    for (network, rest) in [
+        ("", ""),
+        ("enabled = true", ""),
+        ("enabled = true", "[features]\nnetwork_proxy = true\n"),
+    ] {
+        world.config(&listing_profile(network, rest));
+        let network = format!("{network} {rest}");
+        let run = |target: &Path| {
+            world
+                .command(
+                    &[],
+                    &[probe.as_os_str(), "unix".as_ref(), target.as_os_str()],
+                )
+                .env("CODEX_TEST_LISTED", &listed_path)
+                .output()
+                .unwrap()
+        };
+        let output = run(&listed_path);
+        assert_code(&output, 0);
+        assert!(
+            listed.arrives_within(ARRIVAL_LIMIT),
+            "[{network}] the listed socket was not reached: {}{}",
+            stdout(&output),
+            stderr(&output)
+        );
+        let output = run(&other_path);
+        assert_code(&output, 1);
+        assert!(
+            stdout(&output).contains(": EACCES"),
+            "[{network}] {}",
+            stdout(&output)
+        );
+        assert!(
+            !other.arrives_within(QUIET_PERIOD),
+            "[{network}] an unlisted host socket was reached"
+        );
+        assert!(
+            stderr(&output).contains("unix_sockets"),
+            "[{network}] the refusal names no key: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn ssh_add_reaches_a_listed_agent_and_no_other() {
+    require_sandbox!();
+    if Command::new("ssh-agent").arg("-h").output().is_err() {
+        eprintln!(
+            "SKIPPED ssh_add_reaches_a_listed_agent_and_no_other: no ssh-agent (openssh-client)"
+        );
+        return;
+    }
+    let world = World::new();
+    let socket = world.outside.join("agent.sock");
+    let mut agent = Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&socket)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !socket.exists() && started.elapsed() < ARRIVAL_LIMIT {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ssh_add = |listed: &str| {
+        world.config(&format!(
+            "{}[permissions.test-workspace.network]\nunix_sockets = {{ \"{listed}\" = \"allow\" }}\n",
+            common::TEST_PROFILE_CONFIG
+        ));
+        world
+            .command(&[], &["ssh-add", "-l"])
+            .env("SSH_AUTH_SOCK", &socket)
+            .output()
+            .unwrap()
+    };
+    // Listed through the shorthand: the agent answers (it holds no key).
+    let output = ssh_add(":ssh_agent");
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert_code(&output, 1);
+    assert!(
+        stdout(&output).contains("no identities"),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    let mut agent = Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(world.outside.join("agent2.sock"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    // Another socket listed: this agent stays out of reach.
+    world.config(&format!(
+        "{}[permissions.test-workspace.network]\nunix_sockets = {{ \"{}\" = \"allow\" }}\n",
+        common::TEST_PROFILE_CONFIG,
+        socket.display()
+    ));
+    let output = world
+        .command(&[], &["ssh-add", "-l"])
+        .env("SSH_AUTH_SOCK", world.outside.join("agent2.sock"))
+        .output()
+        .unwrap();
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert_code(&output, 2);
+    assert!(
+        stderr(&output).contains("refused to connect"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn listing_a_container_engine_socket_warns_that_it_gives_the_host() {
+    require_sandbox!();
+    let world = World::new();
+    let path = world.outside.join("docker.sock");
+    let _listener = UnixListener::bind(&path).unwrap();
+    world.config(&format!(
+        "{}[permissions.test-workspace.network]\nunix_sockets = {{ \"{}\" = \"allow\" }}\n",
+        common::TEST_PROFILE_CONFIG,
+        path.display()
+    ));
+    let output = world.run(&[], &["true"]);
+    assert_code(&output, 0);
+    let said = stderr(&output)
+        .matches(&format!("allows {}", path.display()))
+        .count();
+    assert_eq!(said, 1, "{}", stderr(&output));
+}
+
+#[test]
+fn a_unix_socket_key_of_no_known_form_is_refused_naming_it() {
+    require_sandbox!();
+    let world = World::new();
+    world.config(&format!(
+        "{}[permissions.test-workspace.network]\nunix_sockets = {{ \"agent.sock\" = \"allow\" }}\n",
+        common::TEST_PROFILE_CONFIG
+    ));
+    let marker = world.ws.join("ran");
+    let output = world.run(&[], &["touch", marker.to_str().unwrap()]);
+    assert_ne!(output.status.code(), Some(0));
+    assert!(
+        stderr(&output).contains("unix_sockets.\"agent.sock\""),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!marker.exists());
+}
+
 // ---------------------------------------------------------------------------
 // 2. System calls.
 

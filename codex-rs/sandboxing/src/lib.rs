@@ -27,6 +27,7 @@ pub mod request;
 pub mod resolve;
 pub mod sandbox_state;
 pub mod seatbelt;
+pub mod unix_sockets;
 
 pub use access::Access;
 pub use profile::{NetworkMode, Profile, select_profile};

@@ -10,6 +10,8 @@ use crate::proxy::domains::DomainPolicy;
 use inherit::MergedProfile;
 use network::ProxySettings;
 
+use crate::unix_sockets::UnixSocketEntry;
+
 pub mod built_in;
 pub mod filesystem;
 pub mod inherit;
@@ -192,6 +194,9 @@ pub struct SandboxProfile {
     /// The profile's own `domains`, `mode` and `allow_local_binding`,
     /// for the managed proxy to enforce if it runs.
     pub proxy_settings: ProxySettings,
+    /// The host Unix sockets the profile lets the command reach
+    /// (`network.unix_sockets`), as written.
+    pub unix_sockets: Vec<UnixSocketEntry>,
     /// Whether `.git`, `.codex` and `.agents` in writable roots are kept
     /// read-only. Off only for `:danger-full-access` run under the managed
     /// proxy, which restricts the network and nothing else.

@@ -14,6 +14,7 @@ use crate::host_git::HostGitConfig;
 use crate::profile::{NetworkMode, ProfileError, route_network, select_profile};
 use crate::resolve::{EffectivePolicy, ResolveContext, ResolveError, normalize, resolve};
 use crate::sandbox_state::{SandboxStateError, StateRequest, parse_state};
+use crate::unix_sockets::{UnixSocketKeyError, resolve_unix_sockets};
 
 /// The environment a policy depends on, read once by the caller.
 #[derive(Debug, Clone, Default)]
@@ -80,6 +81,9 @@ pub enum PolicyError {
     /// A rule could not be resolved.
     #[error(transparent)]
     Resolve(#[from] ResolveError),
+    /// A `network.unix_sockets` key that names no socket.
+    #[error(transparent)]
+    UnixSocket(#[from] UnixSocketKeyError),
     /// `--sandbox-state-json` that cannot be used.
     #[error(transparent)]
     SandboxState(#[from] SandboxStateError),
@@ -148,11 +152,19 @@ pub fn build_policy(args: &SandboxArgs, env: &Environment) -> Result<EffectivePo
         tmpdir: env.tmpdir.clone(),
     };
     let mut policy = resolve(&profile, &context)?;
+    let mut socket_warnings = Vec::new();
     if let Some(sandbox) = policy.sandbox.as_mut() {
         sandbox.host_git = HostGitConfig::from_environment(&env.vars, env.home.as_deref());
+        let entries = profile
+            .sandbox
+            .as_ref()
+            .map_or(&[][..], |profile| &profile.unix_sockets[..]);
+        (sandbox.unix_sockets, socket_warnings) =
+            resolve_unix_sockets(entries, &env.vars, env.home.as_deref())?;
     }
     policy.warnings = loaded.warnings;
     policy.warnings.extend(profile.warnings);
+    policy.warnings.extend(socket_warnings);
     if args.transparent_tcp {
         let proxied = policy.sandbox.as_ref().is_some_and(|sandbox| {
             sandbox.network == NetworkMode::Proxy && sandbox.domains.is_some()

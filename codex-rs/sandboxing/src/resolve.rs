@@ -14,6 +14,7 @@ use crate::glob::{anchored_pattern, split_literal_prefix};
 use crate::host_git::HostGitConfig;
 use crate::profile::{FsTarget, MINIMAL_PATHS, NetworkMode, Profile, RuleOrigin, WorkspaceRoot};
 use crate::proxy::domains::DomainPolicy;
+use crate::unix_sockets::AllowedUnixSocket;
 
 /// The facts of one invocation that rules refer to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +97,9 @@ pub struct SandboxPolicy {
     /// The host's own git configuration, read for what it names for code
     /// to run (kept read-only where it lies in a writable root).
     pub host_git: HostGitConfig,
+    /// The host Unix sockets the command may connect to (the profile's
+    /// `network.unix_sockets`, resolved by [`crate::unix_sockets`]).
+    pub unix_sockets: Vec<AllowedUnixSocket>,
 }
 
 /// What to run the command under.
@@ -222,6 +226,7 @@ pub fn resolve(
                 cwd: context.cwd.clone(),
                 scratch_roots,
                 host_git: HostGitConfig::default(),
+                unix_sockets: Vec::new(),
             })
         }
     };

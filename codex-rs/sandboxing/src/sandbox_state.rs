@@ -335,6 +335,7 @@ fn sandbox_of(
         },
         domains: None,
         proxy_settings: ProxySettings::default(),
+        unix_sockets: Vec::new(),
         protect_metadata: true,
         extra_workspace_roots: Vec::new(),
     }

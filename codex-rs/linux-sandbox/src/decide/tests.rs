@@ -37,6 +37,7 @@ fn host<'a>(fs: &'a FakeFs, scan: &'a ScanReport) -> BwrapFacts<'a> {
         scan: scan.clone(),
         current_exe: Ok(PathBuf::from("/opt/codex/codex")),
         builtin_proxy_port: 40000,
+        privileged_unix_sockets: Vec::new(),
     }
 }
 
@@ -389,6 +390,62 @@ fn an_enabled_network_closes_host_unix_sockets_with_or_without_the_guard() {
         };
         assert!(!shown_argv(&plan).contains("--close-unix-sockets"));
     }
+}
+
+#[test]
+fn listed_unix_sockets_are_let_through_by_the_supervisor_in_every_network_mode() {
+    let (fs, scan) = (tree(), ScanReport::empty());
+    let listed = codex_sandboxing::unix_sockets::AllowedUnixSocket {
+        path: "/run/user/1000/agent.sock".into(),
+        key: ":ssh_agent".into(),
+    };
+    for network in [NetworkMode::Restricted, NetworkMode::Enabled] {
+        let mut sandbox = workspace(network);
+        sandbox.guard_protected_names = false;
+        sandbox.unix_sockets = vec![listed.clone()];
+        let facts = facts(host(&fs, &scan));
+        let plan = decide(&effective(sandbox.clone()), &facts, &command()).unwrap();
+        let argv = shown_argv(&plan);
+        assert!(
+            argv.contains("--close-unix-sockets --allow-unix-socket /run/user/1000/agent.sock"),
+            "{argv}"
+        );
+        assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+
+        // Without /proc nothing lets them through: closed, and said.
+        let facts = facts_without_proc(&fs, &scan);
+        let plan = decide(&effective(sandbox), &facts, &command()).unwrap();
+        assert!(!shown_argv(&plan).contains("--allow-unix-socket"));
+        assert!(plan.warnings.contains(&Warning::ListedUnixSocketsClosed));
+    }
+}
+
+#[test]
+fn a_listed_socket_that_gives_the_host_is_warned_about_on_every_run() {
+    let (fs, scan) = (tree(), ScanReport::empty());
+    let facts = facts(BwrapFacts {
+        privileged_unix_sockets: vec!["/var/run/docker.sock".into()],
+        ..host(&fs, &scan)
+    });
+    let plan = decide(
+        &effective(workspace(NetworkMode::Restricted)),
+        &facts,
+        &command(),
+    )
+    .unwrap();
+    let warning = Warning::PrivilegedUnixSocket {
+        path: "/var/run/docker.sock".into(),
+    };
+    assert!(plan.warnings.contains(&warning), "{:?}", plan.warnings);
+    assert_eq!(warning.notice_key(), None);
+    assert!(warning.to_string().contains("/var/run/docker.sock"));
+}
+
+fn facts_without_proc<'a>(fs: &'a FakeFs, scan: &'a ScanReport) -> HostFacts<'a> {
+    facts(BwrapFacts {
+        proc: ProcFacts::NotAsked,
+        ..host(fs, scan)
+    })
 }
 
 #[test]

@@ -76,6 +76,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::PathBuf;
 
 use codex_sandboxing::NetworkMode;
 use nix::errno::Errno;
@@ -86,7 +87,7 @@ use nix::unistd::{ForkResult, Pid, fork};
 
 use crate::protocol::{GuardRoot, HELPER_ARGV0, StageReport, StageStep, exit_status};
 use crate::proxy::handoff::{channel, receive_listeners, send_listeners};
-use crate::seccomp::{build_filter, exec_command, install_filter};
+use crate::seccomp::{ListedSockets, build_filter, exec_command, install_filter};
 use anchors::Anchors;
 use calls::Held;
 use filter::{build_guard_filter, install_with_listener};
@@ -100,14 +101,15 @@ use target::View;
 /// child that execs the command, and exits with the command's status
 /// (128+N for signal N). With `roots`, new entries are judged by these
 /// writable roots (the protected-name guard); with `close_unix_sockets`,
-/// the host's Unix sockets are closed ([`sockets`]); either may come
-/// alone. `no_new_privs` must be set already. A failure before the
+/// the host's Unix sockets are closed ([`sockets`]) but for
+/// `allowed_unix_sockets`; either may come alone. `no_new_privs` must be set already. A failure before the
 /// command starts is written to `report` and ends the process with
 /// [`exit_status::SETUP`]; once it has started, `report` is closed.
 pub fn run_guarded(
     network: NetworkMode,
     roots: Option<Vec<GuardRoot>>,
     close_unix_sockets: bool,
+    allowed_unix_sockets: Vec<PathBuf>,
     command: &[OsString],
     mut report: File,
 ) -> ! {
@@ -115,7 +117,12 @@ pub fn run_guarded(
         names: roots.is_some(),
         connect: close_unix_sockets,
     };
-    let prepared = match prepare(network, held) {
+    let listed = if close_unix_sockets && !allowed_unix_sockets.is_empty() {
+        ListedSockets::Some
+    } else {
+        ListedSockets::None
+    };
+    let prepared = match prepare(network, held, listed) {
         Ok(prepared) => prepared,
         Err(failure) => failure.write_and_exit(&mut report),
     };
@@ -134,7 +141,7 @@ pub fn run_guarded(
         }
     };
     drop(prepared.command_end);
-    let sockets = UnixSockets::new(close_unix_sockets);
+    let sockets = UnixSockets::new(close_unix_sockets, network, allowed_unix_sockets);
     match start_supervising(prepared.supervisor_end, roots, sockets) {
         Ok(Some(supervisor)) => {
             drop(report);
@@ -165,8 +172,12 @@ struct Prepared {
 /// Everything that can fail before the fork: the base filter, installed
 /// here once for the supervisor and the command alike (each filter costs
 /// a compile in the kernel), the guard's filter, the channel, subreaping.
-fn prepare(network: NetworkMode, held: Held) -> Result<Prepared, StageReport> {
-    let base = build_filter(network)
+fn prepare(
+    network: NetworkMode,
+    held: Held,
+    listed: ListedSockets,
+) -> Result<Prepared, StageReport> {
+    let base = build_filter(network, listed)
         .map_err(|err| StageReport::new(StageStep::Seccomp, err.to_string()))?;
     let guard_filter = build_guard_filter(held).map_err(|err| guard_failure(err.to_string()))?;
     install_filter(&base)?;

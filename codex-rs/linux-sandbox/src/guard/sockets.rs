@@ -34,6 +34,9 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::os::fd::{AsRawFd, OwnedFd};
 
+use std::path::PathBuf;
+
+use codex_sandboxing::NetworkMode;
 use nix::errno::Errno;
 
 use crate::protocol::HELPER_ARGV0;
@@ -71,14 +74,22 @@ pub fn unix_target(addr: &[u8]) -> Option<UnixTarget<'_>> {
 /// The identity of a socket file: device and inode.
 pub type SocketFile = (u64, u64);
 
-/// The Unix sockets a sandbox with the network enabled may reach, and the
-/// refusals already reported. Used by the supervisor's serving thread only.
+/// The Unix sockets the command may reach, and the refusals already
+/// reported. Used by the supervisor's serving thread only.
 #[derive(Debug, Default)]
 pub struct UnixSockets {
-    /// Whether host sockets are closed (the network is enabled; elsewhere
-    /// the filter or the network namespace closes them, and nothing here
-    /// is consulted).
+    /// Whether `connect` is held and judged here (the network is enabled,
+    /// or the profile lists host sockets); otherwise the filter or the
+    /// network namespace decides, and nothing here is consulted.
     pub closed: bool,
+    /// Whether abstract names are the host's (the network is enabled: no
+    /// network namespace of the sandbox's own).
+    pub abstract_names_are_the_hosts: bool,
+    /// The listed host sockets (`network.unix_sockets`), with the socket
+    /// file each led to before the command started (`None` when none):
+    /// taken then, so a command that replaces a listed path by a link to
+    /// another socket (the path may lie in a writable root) gains nothing.
+    allowed: Vec<(PathBuf, Option<SocketFile>)>,
     /// Socket files the command bound in this sandbox.
     bound: RefCell<HashSet<SocketFile>>,
     /// Names whose refusal was already reported.
@@ -86,10 +97,24 @@ pub struct UnixSockets {
 }
 
 impl UnixSockets {
-    /// Rules for a sandbox whose network is enabled (`closed`) or not.
-    pub fn new(closed: bool) -> Self {
+    /// Rules for a sandbox in `network` mode whose connects are held
+    /// (`closed`), letting through the sockets `allowed` lead to now.
+    /// Must be made before the command starts.
+    pub fn new(closed: bool, network: NetworkMode, allowed: Vec<PathBuf>) -> Self {
+        let allowed = allowed
+            .into_iter()
+            .map(|path| {
+                let file = nix::sys::stat::stat(&path)
+                    .ok()
+                    .filter(|stat| stat.st_mode & libc::S_IFMT == libc::S_IFSOCK)
+                    .map(|stat| (stat.st_dev, stat.st_ino));
+                (path, file)
+            })
+            .collect();
         UnixSockets {
             closed,
+            abstract_names_are_the_hosts: network == NetworkMode::Enabled,
+            allowed,
             ..Self::default()
         }
     }
@@ -99,19 +124,35 @@ impl UnixSockets {
         self.bound.borrow_mut().insert(file);
     }
 
-    /// Whether the command may connect to the socket file `file`.
+    /// Whether the command may connect to the socket file `file`: one it
+    /// bound, or one a listed path led to at start.
     pub fn may_connect(&self, file: SocketFile) -> bool {
-        !self.closed || self.bound.borrow().contains(&file)
+        !self.closed
+            || self.bound.borrow().contains(&file)
+            || self.allowed.iter().any(|(_, listed)| *listed == Some(file))
     }
 
     /// Says on stderr, once per name, that a connect to the Unix socket
-    /// `name` (a path, or an abstract name spelled `@name`) was refused.
+    /// at the path `name` was refused, and how to allow it.
     pub fn report_connect(&self, name: &[u8], process: i32) {
         if self.first_report(name) {
             eprintln!(
-                "{HELPER_ARGV0}: refused to connect to the Unix socket {} (process {process}): \
-                 with the network enabled, only sockets the sandbox made itself are reachable; \
-                 host sockets (docker.sock, D-Bus, X11, agents) stay closed",
+                "{HELPER_ARGV0}: refused to connect to the Unix socket {name} (process {process}): \
+                 host sockets (docker.sock, D-Bus, X11, agents) stay closed; to allow this one, \
+                 add \"{name}\" = \"allow\" to the profile's [permissions.NAME.network.unix_sockets]",
+                name = String::from_utf8_lossy(name)
+            );
+        }
+    }
+
+    /// Says on stderr, once per name, that connecting to the host's
+    /// abstract name `name` (spelled `@name`) was refused.
+    pub fn report_abstract_connect(&self, name: &[u8], process: i32) {
+        if self.first_report(name) {
+            eprintln!(
+                "{HELPER_ARGV0}: refused to connect to the abstract Unix socket {} (process \
+                 {process}): with the network enabled, abstract names are the host's, and none \
+                 can be allowed; list a socket file in network.unix_sockets instead",
                 String::from_utf8_lossy(name)
             );
         }
@@ -249,14 +290,43 @@ mod tests {
     }
 
     #[test]
-    fn only_sockets_bound_here_are_reachable_when_closed() {
-        let sockets = UnixSockets::new(true);
+    fn only_sockets_bound_here_or_listed_are_reachable_when_closed() {
+        let sockets = UnixSockets::new(true, NetworkMode::Enabled, Vec::new());
+        assert!(sockets.abstract_names_are_the_hosts);
         assert!(!sockets.may_connect((1, 2)));
         sockets.record_bound((1, 2));
         assert!(sockets.may_connect((1, 2)));
         assert!(!sockets.may_connect((1, 3)));
         assert!(!sockets.may_connect((2, 2)));
-        assert!(UnixSockets::new(false).may_connect((9, 9)));
+        assert!(UnixSockets::new(false, NetworkMode::Enabled, Vec::new()).may_connect((9, 9)));
+
+        // A listed socket is the file its path led to when the rules were
+        // made: a later link at that path leads nowhere new.
+        let dir = tempfile::tempdir().unwrap();
+        let listed = dir.path().join("agent.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&listed).unwrap();
+        let other = dir.path().join("other.sock");
+        let _other = std::os::unix::net::UnixListener::bind(&other).unwrap();
+        let id = |path: &std::path::Path| {
+            let stat = nix::sys::stat::stat(path).unwrap();
+            (stat.st_dev, stat.st_ino)
+        };
+        let (listed_id, other_id) = (id(&listed), id(&other));
+        let missing = dir.path().join("missing.sock");
+        let sockets = UnixSockets::new(
+            true,
+            NetworkMode::Restricted,
+            vec![listed.clone(), missing.clone()],
+        );
+        assert!(!sockets.abstract_names_are_the_hosts);
+        assert!(sockets.may_connect(listed_id));
+        assert!(!sockets.may_connect(other_id));
+        std::fs::remove_file(&listed).unwrap();
+        std::os::unix::fs::symlink(&other, &listed).unwrap();
+        assert!(!sockets.may_connect(other_id));
+        // A listed path that is not a socket at start allows nothing.
+        std::fs::write(&missing, "").unwrap();
+        assert!(!sockets.may_connect(id(&missing)));
     }
 
     #[test]

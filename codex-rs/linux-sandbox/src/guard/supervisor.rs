@@ -289,7 +289,7 @@ impl Supervisor {
                     return Err(Errno::EINVAL);
                 }
                 let addr = CallerProc::read_bytes(&memory, addr, len)?;
-                if self.sockets.closed
+                if self.sockets.abstract_names_are_the_hosts
                     && let Some(UnixTarget::Abstract(name)) = unix_target(&addr)
                 {
                     self.sockets
@@ -357,9 +357,15 @@ impl Supervisor {
                 self.check(id)?;
                 return Ok(Outcome::Connect(PendingConnect::to_address(socket, addr)));
             }
+            // Inside a network namespace of the sandbox's own, every
+            // abstract name is the sandbox's.
+            UnixTarget::Abstract(_) if !self.sockets.abstract_names_are_the_hosts => {
+                self.check(id)?;
+                return Ok(Outcome::Connect(PendingConnect::to_address(socket, addr)));
+            }
             UnixTarget::Abstract(name) => {
                 self.sockets
-                    .report_connect(&abstract_spelling(name), caller.tid);
+                    .report_abstract_connect(&abstract_spelling(name), caller.tid);
                 return Err(Errno::EACCES);
             }
             UnixTarget::Path(path) => path,

@@ -41,7 +41,7 @@ use crate::protocol::{
     CommandSource, HELPER_ARGV0, INNER_STAGE_FLAG, InnerStageArgs, StageReport, StageStep,
     decode_command, exit_status, parse_inner_stage_args,
 };
-use crate::seccomp::{build_filter, exec_filtered};
+use crate::seccomp::{ListedSockets, build_filter, exec_filtered};
 
 /// Becomes the inner stage when the first argument is [`INNER_STAGE_FLAG`];
 /// returns otherwise. Both `codex` and `codex-linux-sandbox` call it before
@@ -86,6 +86,7 @@ fn run_inner_stage(args: &[OsString]) -> ! {
             spec.network,
             spec.guard,
             spec.close_unix_sockets,
+            spec.allowed_unix_sockets,
             &command,
             report,
         );
@@ -141,7 +142,7 @@ fn prepare(spec: &InnerStageArgs) -> Result<(), StageReport> {
 /// Steps 4 and 5 without the guard; returns only with the reason a step
 /// failed.
 fn exec_command(spec: &InnerStageArgs, command: &[OsString]) -> Result<Infallible, StageReport> {
-    let filter = build_filter(spec.network)
+    let filter = build_filter(spec.network, ListedSockets::None)
         .map_err(|err| StageReport::new(StageStep::Seccomp, err.to_string()))?;
     exec_filtered(&filter, command, None, None)
 }

@@ -24,7 +24,7 @@ use landlock::{
     RulesetCreatedAttr, path_beneath_rules,
 };
 
-use crate::seccomp::{build_filter, exec_filtered};
+use crate::seccomp::{ListedSockets, build_filter, exec_filtered};
 pub use grants::{LandlockGrants, landlock_grants};
 
 /// Why the legacy Landlock pipeline does not run the command.
@@ -159,7 +159,8 @@ pub fn exec_under_landlock(
     command: &[OsString],
     env: &CommandEnvironment,
 ) -> Result<Infallible, LandlockError> {
-    let filter = build_filter(network).map_err(|err| LandlockError::Restrict(err.to_string()))?;
+    let filter = build_filter(network, ListedSockets::None)
+        .map_err(|err| LandlockError::Restrict(err.to_string()))?;
     restrict_self(grants)?;
     exec_filtered(&filter, command, Some(cwd), Some(env))
         .map_err(|failure| LandlockError::Restrict(failure.message))

@@ -166,11 +166,14 @@ pub struct MountPlan {
     /// paths: temporary roots (scratch below their top level) and project
     /// roots (protected at any depth).
     pub guard_roots: Vec<GuardRoot>,
-    /// Whether the inner stage closes the host's Unix sockets to the
-    /// command: the network is enabled (elsewhere the filter or the
-    /// network namespace does) and the sandbox has its own `/proc`, which
-    /// the stage's supervisor reads the command's calls through.
+    /// Whether the inner stage's supervisor holds the command's socket
+    /// calls: the network is enabled (elsewhere the filter or the network
+    /// namespace closes host sockets) or the profile lists host sockets to
+    /// let through, and the sandbox has its own `/proc`, which the
+    /// supervisor reads the command's calls through.
     pub close_unix_sockets: bool,
+    /// The host Unix sockets the profile lists (`network.unix_sockets`).
+    pub allowed_unix_sockets: Vec<PathBuf>,
     /// The directories masks need as mount points (missing ones, and empty
     /// protected ones without the guard), which the launch leases, makes if
     /// missing and removes again if it made them ([`crate::mount_points`]).
@@ -410,7 +413,14 @@ pub fn plan(
         proc,
         guard_protected_names: policy.guard_protected_names,
         guard_roots,
-        close_unix_sockets: policy.network == NetworkMode::Enabled && proc == ProcMode::Mount,
+        close_unix_sockets: (policy.network == NetworkMode::Enabled
+            || !policy.unix_sockets.is_empty())
+            && proc == ProcMode::Mount,
+        allowed_unix_sockets: policy
+            .unix_sockets
+            .iter()
+            .map(|socket| socket.path.clone())
+            .collect(),
         mount_points: {
             mount_points.sort();
             mount_points.dedup();

@@ -53,7 +53,7 @@ fn syscall(program: &[sock_filter], nr: i64, args: [u64; 6]) -> u32 {
 }
 
 fn filter(network: NetworkMode) -> BpfProgram {
-    build_filter(network).unwrap()
+    build_filter(network, ListedSockets::None).unwrap()
 }
 
 const AF_UNIX: u64 = libc::AF_UNIX as u64;
@@ -333,4 +333,61 @@ fn program_bytes_are_eight_bytes_per_instruction_in_native_order() {
     assert_eq!(&bytes[0..2], &0x0006u16.to_ne_bytes());
     assert_eq!((bytes[2], bytes[3]), (1, 2));
     assert_eq!(&bytes[4..8], &0x7fff_0000u32.to_ne_bytes());
+}
+
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn listed_sockets_open_the_client_side_of_unix_streams_in_every_mode() {
+    let restricted = build_filter(NetworkMode::Restricted, ListedSockets::Some).unwrap();
+    for nr in [
+        libc::SYS_connect,
+        libc::SYS_sendto,
+        libc::SYS_getsockopt,
+        libc::SYS_getpeername,
+        libc::SYS_shutdown,
+    ] {
+        assert_eq!(
+            syscall(&restricted, nr, [3, 0, 0, 0, 0, 0]),
+            RET_ALLOW,
+            "{nr}"
+        );
+    }
+    for nr in SERVER_CALLS {
+        assert_eq!(
+            syscall(&restricted, nr, [3, 0, 0, 0, 0, 0]),
+            RET_EPERM,
+            "{nr}"
+        );
+    }
+    // Still only Unix stream and seqpacket sockets: nothing else to connect.
+    let socket = |program: &BpfProgram, family, socket_type| {
+        syscall(program, libc::SYS_socket, [family, socket_type, 0, 0, 0, 0])
+    };
+    assert_eq!(socket(&restricted, AF_UNIX, STREAM), RET_ALLOW);
+    assert_eq!(socket(&restricted, AF_UNIX, DGRAM), RET_EPERM);
+    assert_eq!(socket(&restricted, AF_INET, STREAM), RET_EPERM);
+
+    let proxy = build_filter(NetworkMode::Proxy, ListedSockets::Some).unwrap();
+    for (family, socket_type, want) in [
+        (AF_INET, STREAM, RET_ALLOW),
+        (AF_INET6, DGRAM, RET_ALLOW),
+        (AF_UNIX, STREAM, RET_ALLOW),
+        (AF_UNIX, STREAM | CLOEXEC, RET_ALLOW),
+        (AF_UNIX, libc::SOCK_SEQPACKET as u64, RET_ALLOW),
+        (AF_UNIX, DGRAM, RET_EPERM),
+        (AF_UNIX, libc::SOCK_RAW as u64, RET_EPERM),
+        (AF_NETLINK, DGRAM, RET_EPERM),
+        (0, STREAM, RET_EPERM),
+    ] {
+        assert_eq!(
+            socket(&proxy, family, socket_type),
+            want,
+            "family {family} type {socket_type}"
+        );
+    }
+    // Listing changes nothing where the network is enabled.
+    assert_eq!(
+        build_filter(NetworkMode::Enabled, ListedSockets::Some).unwrap(),
+        build_filter(NetworkMode::Enabled, ListedSockets::None).unwrap()
+    );
 }

@@ -107,6 +107,7 @@ pub fn apply_managed_proxy(
             network: NetworkMode::Proxy,
             domains: Some(rules),
             proxy_settings: ProxySettings::default(),
+            unix_sockets: Vec::new(),
             protect_metadata: false,
             extra_workspace_roots: Vec::new(),
         },

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
+use crate::config::DomainAccessToml;
 use crate::glob::is_glob;
+use crate::unix_sockets::UnixSocketEntry;
 
 use super::filesystem::{GLOB_SCAN_MAX_DEPTH_KEY, KeyedEntry, parse_entry, parse_scan_depth};
 use super::inherit::{KeyError, MergedProfile};
@@ -56,6 +58,19 @@ pub fn sandbox_profile(merged: &MergedProfile) -> Result<(SandboxProfile, Vec<St
         path.extend(key.iter().map(String::as_str));
         (merged.key_path(&path), message)
     })?;
+    let unix_sockets = toml
+        .network
+        .unix_sockets
+        .iter()
+        .flatten()
+        .map(|(key, access)| UnixSocketEntry {
+            key: key.clone(),
+            allow: *access == DomainAccessToml::Allow,
+            origin: merged
+                .origin_of(&["network", "unix_sockets", key.as_str()])
+                .to_string(),
+        })
+        .collect();
     let extra_workspace_roots = toml
         .workspace_roots
         .iter()
@@ -82,6 +97,7 @@ pub fn sandbox_profile(merged: &MergedProfile) -> Result<(SandboxProfile, Vec<St
             network,
             domains: None,
             proxy_settings,
+            unix_sockets,
             protect_metadata: true,
             extra_workspace_roots,
         },
