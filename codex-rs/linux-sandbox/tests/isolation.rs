@@ -494,6 +494,123 @@ fn an_address_rewritten_during_connect_never_reaches_a_host_socket() {
 }
 
 #[test]
+fn a_bind_raced_through_another_processs_descriptor_makes_no_host_socket_the_commands() {
+    require_sandbox!();
+    let probe = require_probe!();
+    let world = World::new();
+    let endpoint = Endpoint::unix_stream(&world.outside);
+    let host = world.outside.join("stream.sock");
+    let empty = world.ws.join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let args = [
+        "unix-bindrace",
+        host.to_str().unwrap(),
+        empty.to_str().unwrap(),
+    ];
+    // With and without the protected-name guard (the bind is then carried
+    // out as given, through whatever the flipping descriptor names).
+    for options in [
+        NETWORK_ENABLED.to_vec(),
+        [NETWORK_ENABLED, &["--disable", "guard_protected_names"]].concat(),
+    ] {
+        let output = sandboxed(&world, &options, probe, &args);
+        assert!(
+            !endpoint.arrives_within(QUIET_PERIOD),
+            "{options:?}: a raced bind reached the host socket: {}",
+            stdout(&output)
+        );
+        assert_code(&output, 1);
+    }
+    assert_code(&unsandboxed(probe, &args), 0);
+    assert!(
+        endpoint.arrives_within(ARRIVAL_LIMIT),
+        "unsandboxed, nothing arrived"
+    );
+}
+
+/// The sandboxed half of the inode-reuse attack: binds 300 sockets in the
+/// workspace, removes and closes them (freeing their inode numbers, which
+/// ext4 hands to the next files made), says so, then connects to the
+/// host socket `argv[1]` as soon as it appears.
+const INODE_REUSE: &str = "
+import os, socket, sys, time
+spray = 'spray'
+os.mkdir(spray)
+sockets = []
+for i in range(300):
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(f'{spray}/{i}')
+    sockets.append(s)
+for i in range(300):
+    os.unlink(f'{spray}/{i}')
+for s in sockets:
+    s.close()
+open('ready', 'w').close()
+deadline = time.time() + 10
+while not os.path.exists(sys.argv[1]) and time.time() < deadline:
+    time.sleep(0.01)
+c = socket.socket(socket.AF_UNIX)
+try:
+    c.connect(sys.argv[1])
+    print('connected')
+except OSError as err:
+    print('refused', err.errno)
+";
+
+#[test]
+fn a_host_socket_given_a_freed_inode_number_is_not_the_commands() {
+    require_sandbox!();
+    let world = World::new();
+    let host = world.outside.join("late.sock");
+    let ready = world.ws.join("ready");
+    let mut child = world
+        .command(
+            NETWORK_ENABLED,
+            &[
+                "/usr/bin/python3",
+                "-c",
+                INODE_REUSE,
+                host.to_str().unwrap(),
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !ready.exists() && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(ready.exists(), "the sandboxed spray never finished");
+    let listener = UnixListener::bind(&host).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        listener.accept().is_err(),
+        "the command reached a host socket made after its own were gone: {}",
+        stdout(&output)
+    );
+    assert!(
+        stdout(&output).contains(&format!("refused {}", libc::EACCES)),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn enabled_network_refuses_an_abstract_name_the_kernel_would_choose() {
+    require_sandbox!();
+    let probe = require_probe!();
+    let world = World::new();
+    let output = sandboxed(&world, NETWORK_ENABLED, probe, &["autobind"]);
+    assert_code(&output, 1);
+    assert!(stdout(&output).contains(": EACCES"), "{}", stdout(&output));
+    assert_code(&unsandboxed(probe, &["autobind"]), 0);
+    // In the restricted sandbox's own network namespace the name would be
+    // the sandbox's, but bind is denied there anyway.
+}
+
+#[test]
 fn sockets_the_command_makes_work_with_the_network_enabled() {
     require_sandbox!();
     let probe = require_probe!();

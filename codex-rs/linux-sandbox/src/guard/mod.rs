@@ -93,7 +93,7 @@ use calls::Held;
 use filter::{build_guard_filter, install_with_listener};
 use judge::Judge;
 use mounts::OwnMounts;
-use sockets::UnixSockets;
+use sockets::{SocketDiag, UnixSockets};
 use supervisor::{Supervisor, probe_fd_delivery};
 use target::View;
 
@@ -132,6 +132,7 @@ pub fn run_guarded(
         Ok(ForkResult::Parent { child }) => child,
         Ok(ForkResult::Child) => {
             drop(prepared.supervisor_end);
+            drop(prepared.socket_diag);
             let Err(failure) =
                 become_command(&prepared.guard_filter, prepared.command_end, command);
             failure.write_and_exit(&mut report)
@@ -141,7 +142,12 @@ pub fn run_guarded(
         }
     };
     drop(prepared.command_end);
-    let sockets = UnixSockets::new(close_unix_sockets, network, allowed_unix_sockets);
+    let sockets = UnixSockets::new(
+        close_unix_sockets,
+        network,
+        allowed_unix_sockets,
+        prepared.socket_diag,
+    );
     match start_supervising(prepared.supervisor_end, roots, sockets) {
         Ok(Some(supervisor)) => {
             drop(report);
@@ -167,6 +173,9 @@ struct Prepared {
     guard_filter: seccompiler::BpfProgram,
     supervisor_end: OwnedFd,
     command_end: OwnedFd,
+    /// The kernel to ask which file a socket is bound to, when connects
+    /// are held (opened before the filter, which may deny netlink).
+    socket_diag: Option<SocketDiag>,
 }
 
 /// Everything that can fail before the fork: the base filter, installed
@@ -180,6 +189,9 @@ fn prepare(
     let base = build_filter(network, listed)
         .map_err(|err| StageReport::new(StageStep::Seccomp, err.to_string()))?;
     let guard_filter = build_guard_filter(held).map_err(|err| guard_failure(err.to_string()))?;
+    // Without it no socket file counts as the command's own: its connects
+    // to them are refused, which fails closed.
+    let socket_diag = held.connect.then(|| SocketDiag::open().ok()).flatten();
     install_filter(&base)?;
     let (supervisor_end, command_end) = channel()
         .map_err(|err| guard_failure(format!("cannot create the guard's channel: {err}")))?;
@@ -189,6 +201,7 @@ fn prepare(
         guard_filter,
         supervisor_end,
         command_end,
+        socket_diag,
     })
 }
 

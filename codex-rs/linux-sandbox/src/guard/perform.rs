@@ -31,7 +31,7 @@ use super::judge::{Existing, Judge, NewEntry, Refusal, Unjudged};
 use super::mounts;
 use super::paths::unix_socket_path;
 use super::roots::Area;
-use super::sockets::{PendingConnect, UnixSockets, UnixTarget, unix_target};
+use super::sockets::{PendingConnect, UnixSockets};
 
 /// Where a relative path starts: a directory descriptor, or `AT_FDCWD`
 /// for an absolute path (the supervisor shares the caller's root).
@@ -453,19 +453,8 @@ pub fn bind(
     // SAFETY: `bound_addr` holds `len` bytes of socket address for the call.
     let result =
         Errno::result(unsafe { libc::bind(socket.as_raw_fd(), bound_addr.as_ptr().cast(), len) });
-    // Still standing where the name was bound: the entry is this
-    // sandbox's socket file (nothing else creates entries meanwhile; this
-    // thread carries out every creation).
-    if result.is_ok()
-        && let Some(UnixTarget::Path(name)) = unix_target(&bound_addr)
-        && let Ok(name) = CString::new(name)
-        && let Ok(file) = fstatat(
-            Start::CWD.fd(),
-            name.as_c_str(),
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-    {
-        sockets.record_bound((file.st_dev, file.st_ino));
+    if result.is_ok() {
+        sockets.record_bound(socket);
     }
     if dir.is_some() {
         // `/` always exists.

@@ -90,17 +90,25 @@ pub struct UnixSockets {
     /// taken then, so a command that replaces a listed path by a link to
     /// another socket (the path may lie in a writable root) gains nothing.
     allowed: Vec<(PathBuf, Option<SocketFile>)>,
-    /// Socket files the command bound in this sandbox.
-    bound: RefCell<HashSet<SocketFile>>,
+    /// The sockets the command bound to a file in this sandbox, as the
+    /// kernel recorded them ([`SocketDiag`]); `None` when the kernel
+    /// cannot be asked (then no socket file counts as the command's).
+    own: Option<OwnSockets>,
     /// Names whose refusal was already reported.
     reported: RefCell<HashSet<Vec<u8>>>,
 }
 
 impl UnixSockets {
     /// Rules for a sandbox in `network` mode whose connects are held
-    /// (`closed`), letting through the sockets `allowed` lead to now.
-    /// Must be made before the command starts.
-    pub fn new(closed: bool, network: NetworkMode, allowed: Vec<PathBuf>) -> Self {
+    /// (`closed`), letting through the sockets `allowed` lead to now and
+    /// the command's own, told apart through `diag`. Must be made before
+    /// the command starts.
+    pub fn new(
+        closed: bool,
+        network: NetworkMode,
+        allowed: Vec<PathBuf>,
+        diag: Option<SocketDiag>,
+    ) -> Self {
         let allowed = allowed
             .into_iter()
             .map(|path| {
@@ -115,21 +123,58 @@ impl UnixSockets {
             closed,
             abstract_names_are_the_hosts: network == NetworkMode::Enabled,
             allowed,
-            ..Self::default()
+            own: diag.map(|diag| OwnSockets {
+                diag,
+                bound: RefCell::default(),
+            }),
+            reported: RefCell::default(),
         }
     }
 
-    /// Remembers a socket file the command bound here.
-    pub fn record_bound(&self, file: SocketFile) {
-        self.bound.borrow_mut().insert(file);
+    /// Remembers that the command bound `socket` (a copy of its
+    /// descriptor) with success: the file the kernel bound it to, if any,
+    /// is the command's while that socket lives.
+    pub fn record_bound(&self, socket: &OwnedFd) {
+        let Some(own) = &self.own else {
+            return;
+        };
+        let Ok(stat) = nix::sys::stat::fstat(socket) else {
+            return;
+        };
+        if let Ok(Some(file)) = own.diag.bound_file(stat.st_ino) {
+            let mut bound = own.bound.borrow_mut();
+            bound.retain(|(_, known)| *known != file);
+            bound.push((stat.st_ino, file));
+        }
     }
 
-    /// Whether the command may connect to the socket file `file`: one it
-    /// bound, or one a listed path led to at start.
+    /// Whether the command may connect to the socket file `file`: one a
+    /// listed path led to at start, or one a socket the command bound is
+    /// still bound to (asked of the kernel now, so a file whose inode
+    /// number was freed and given to a host socket is not taken for the
+    /// command's).
     pub fn may_connect(&self, file: SocketFile) -> bool {
-        !self.closed
-            || self.bound.borrow().contains(&file)
-            || self.allowed.iter().any(|(_, listed)| *listed == Some(file))
+        if !self.closed || self.allowed.iter().any(|(_, listed)| *listed == Some(file)) {
+            return true;
+        }
+        let Some(own) = &self.own else {
+            return false;
+        };
+        let wanted = DiagFile::of(file);
+        let socket = own
+            .bound
+            .borrow()
+            .iter()
+            .find(|(_, known)| *known == wanted)
+            .map(|(socket, _)| *socket);
+        let Some(socket) = socket else {
+            return false;
+        };
+        let still_bound = own.diag.bound_file(socket) == Ok(Some(wanted));
+        if !still_bound {
+            own.bound.borrow_mut().retain(|(known, _)| *known != socket);
+        }
+        still_bound
     }
 
     /// Says on stderr, once per name, that a connect to the Unix socket
@@ -174,6 +219,155 @@ impl UnixSockets {
     /// Whether `name` has not been reported yet (it is from now on).
     fn first_report(&self, name: &[u8]) -> bool {
         self.reported.borrow_mut().insert(name.to_vec())
+    }
+}
+
+/// The command's own bound sockets: (socket inode, the file it is bound
+/// to), and the kernel to ask whether that still holds.
+#[derive(Debug)]
+struct OwnSockets {
+    diag: SocketDiag,
+    bound: RefCell<Vec<(u64, DiagFile)>>,
+}
+
+/// A socket file as `sock_diag` names it: the device in the kernel's own
+/// encoding (major << 20 | minor) and the inode's low 32 bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiagFile {
+    dev: u32,
+    ino: u32,
+}
+
+impl DiagFile {
+    /// `file` (as `stat` gives it) in `sock_diag`'s terms.
+    fn of((dev, ino): SocketFile) -> Self {
+        let (major, minor) = (libc::major(dev), libc::minor(dev));
+        DiagFile {
+            dev: (major << 20) | (minor & 0xf_ffff),
+            // The kernel reports 32 bits of the inode number.
+            #[allow(clippy::cast_possible_truncation)]
+            ino: ino as u32,
+        }
+    }
+}
+
+/// The kernel's record of which file a Unix socket is bound to, asked
+/// through `NETLINK_SOCK_DIAG` (`UDIAG_SHOW_VFS`): the one answer no
+/// process can race, since the kernel keeps it from the bind on, and the
+/// file stays pinned while the socket lives. Written by hand: one fixed
+/// request and one attribute of the reply, which the netlink crates would
+/// bring in four dependencies to build.
+#[derive(Debug)]
+pub struct SocketDiag(OwnedFd);
+
+/// `SOCK_DIAG_BY_FAMILY`.
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+/// `UDIAG_SHOW_VFS`.
+const UDIAG_SHOW_VFS: u32 = 0x2;
+/// `UNIX_DIAG_VFS`, the attribute holding `struct unix_diag_vfs`.
+const UNIX_DIAG_VFS: u16 = 1;
+/// `sizeof(struct nlmsghdr)`.
+const NLMSG_HEADER: usize = 16;
+/// `sizeof(struct unix_diag_msg)`.
+const UNIX_DIAG_MSG: usize = 16;
+
+impl SocketDiag {
+    /// Opens the netlink socket (before the sandbox's filter, which may
+    /// deny netlink sockets, is installed).
+    pub fn open() -> Result<Self, Errno> {
+        // SAFETY: socket(2) with constant arguments.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+                libc::NETLINK_SOCK_DIAG,
+            )
+        };
+        let fd = Errno::result(fd)?;
+        // SAFETY: the kernel just returned this new descriptor.
+        Ok(SocketDiag(unsafe {
+            std::os::fd::FromRawFd::from_raw_fd(fd)
+        }))
+    }
+
+    /// The file the Unix socket with inode `socket` is bound to: `None`
+    /// for one bound to no file (unbound, abstract); `ENOENT` when no such
+    /// socket lives in this network namespace.
+    pub fn bound_file(&self, socket: u64) -> Result<Option<DiagFile>, Errno> {
+        let socket = u32::try_from(socket).map_err(|_| Errno::ENOENT)?;
+        let mut request = Vec::with_capacity(NLMSG_HEADER + 24);
+        request.extend_from_slice(&40u32.to_ne_bytes());
+        request.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+        request.extend_from_slice(&(libc::NLM_F_REQUEST as u16).to_ne_bytes());
+        request.extend_from_slice(&[0; 8]); // sequence, port
+        request.push(libc::AF_UNIX as u8);
+        request.extend_from_slice(&[0; 3]); // protocol, padding
+        request.extend_from_slice(&u32::MAX.to_ne_bytes()); // every state
+        request.extend_from_slice(&socket.to_ne_bytes());
+        request.extend_from_slice(&UDIAG_SHOW_VFS.to_ne_bytes());
+        request.extend_from_slice(&[0xff; 8]); // no cookie to check
+        // SAFETY: send(2) of `request`, which lives across the call.
+        let sent = unsafe {
+            libc::send(
+                self.0.as_raw_fd(),
+                request.as_ptr().cast(),
+                request.len(),
+                0,
+            )
+        };
+        Errno::result(sent)?;
+        let mut reply = [0u8; 1024];
+        // SAFETY: recv(2) into `reply`, at most its length.
+        let len = unsafe {
+            libc::recv(
+                self.0.as_raw_fd(),
+                reply.as_mut_ptr().cast(),
+                reply.len(),
+                0,
+            )
+        };
+        let len = usize::try_from(Errno::result(len)?).map_err(|_| Errno::EIO)?;
+        parse_diag_reply(&reply[..len])
+    }
+}
+
+/// The file a `sock_diag` reply names (see [`SocketDiag::bound_file`]).
+fn parse_diag_reply(reply: &[u8]) -> Result<Option<DiagFile>, Errno> {
+    let u16_at = |at: usize| {
+        reply
+            .get(at..at + 2)
+            .map(|b| u16::from_ne_bytes([b[0], b[1]]))
+    };
+    let u32_at = |at: usize| {
+        reply
+            .get(at..at + 4)
+            .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let message_len = u32_at(0).ok_or(Errno::EIO)? as usize;
+    let message = reply.get(..message_len).ok_or(Errno::EIO)?;
+    match u16_at(4).ok_or(Errno::EIO)? {
+        kind if kind == libc::NLMSG_ERROR as u16 => {
+            let code = u32_at(NLMSG_HEADER).ok_or(Errno::EIO)? as i32;
+            Err(Errno::from_raw(-code))
+        }
+        SOCK_DIAG_BY_FAMILY => {
+            let mut at = NLMSG_HEADER + UNIX_DIAG_MSG;
+            while at + 4 <= message.len() {
+                let attr_len = u16_at(at).ok_or(Errno::EIO)? as usize;
+                if attr_len < 4 {
+                    return Err(Errno::EIO);
+                }
+                if u16_at(at + 2) == Some(UNIX_DIAG_VFS) {
+                    return Ok(Some(DiagFile {
+                        ino: u32_at(at + 4).ok_or(Errno::EIO)?,
+                        dev: u32_at(at + 8).ok_or(Errno::EIO)?,
+                    }));
+                }
+                at += attr_len.next_multiple_of(4);
+            }
+            Ok(None)
+        }
+        _ => Err(Errno::EIO),
     }
 }
 
@@ -238,13 +432,6 @@ impl PendingConnect {
         }
     }
 
-    /// Whether the connect may wait (a socket without `O_NONBLOCK`: a TCP
-    /// handshake, a full Unix backlog), so it must not run on the loop.
-    pub fn may_wait(&self) -> bool {
-        nix::fcntl::fcntl(&self.socket, nix::fcntl::FcntlArg::F_GETFL)
-            .is_ok_and(|flags| flags & libc::O_NONBLOCK == 0)
-    }
-
     /// Carries the connect out; the caller's socket is the same open
     /// socket, so it is the one connected.
     pub fn connect(&self) -> Result<(), Errno> {
@@ -289,34 +476,58 @@ mod tests {
         assert_eq!(unix_target(&[1]), None);
     }
 
-    #[test]
-    fn only_sockets_bound_here_or_listed_are_reachable_when_closed() {
-        let sockets = UnixSockets::new(true, NetworkMode::Enabled, Vec::new());
-        assert!(sockets.abstract_names_are_the_hosts);
-        assert!(!sockets.may_connect((1, 2)));
-        sockets.record_bound((1, 2));
-        assert!(sockets.may_connect((1, 2)));
-        assert!(!sockets.may_connect((1, 3)));
-        assert!(!sockets.may_connect((2, 2)));
-        assert!(UnixSockets::new(false, NetworkMode::Enabled, Vec::new()).may_connect((9, 9)));
+    fn id(path: &std::path::Path) -> SocketFile {
+        let stat = nix::sys::stat::stat(path).unwrap();
+        (stat.st_dev, stat.st_ino)
+    }
 
-        // A listed socket is the file its path led to when the rules were
-        // made: a later link at that path leads nowhere new.
+    #[test]
+    fn a_socket_file_is_the_commands_only_while_its_socket_is_bound_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let sockets = UnixSockets::new(
+            true,
+            NetworkMode::Enabled,
+            Vec::new(),
+            Some(SocketDiag::open().unwrap()),
+        );
+        assert!(sockets.abstract_names_are_the_hosts);
+        let own = dir.path().join("own.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&own).unwrap();
+        let other = dir.path().join("other.sock");
+        let _other = std::os::unix::net::UnixListener::bind(&other).unwrap();
+        assert!(!sockets.may_connect(id(&own)));
+        sockets.record_bound(&OwnedFd::from(listener.try_clone().unwrap()));
+        assert!(sockets.may_connect(id(&own)));
+        assert!(!sockets.may_connect(id(&other)));
+        // Its socket gone, the file (whose inode number the filesystem may
+        // give to the next file made, a host socket perhaps) is no one's.
+        let own_id = id(&own);
+        drop(listener);
+        assert!(!sockets.may_connect(own_id));
+        // Without the kernel to ask, no file counts as the command's.
+        let blind = UnixSockets::new(true, NetworkMode::Enabled, Vec::new(), None);
+        let listener = std::os::unix::net::UnixListener::bind(dir.path().join("b.sock")).unwrap();
+        blind.record_bound(&OwnedFd::from(listener.try_clone().unwrap()));
+        assert!(!blind.may_connect(id(&dir.path().join("b.sock"))));
+        assert!(
+            UnixSockets::new(false, NetworkMode::Enabled, Vec::new(), None).may_connect((9, 9))
+        );
+    }
+
+    #[test]
+    fn a_listed_socket_is_the_file_its_path_led_to_at_start() {
         let dir = tempfile::tempdir().unwrap();
         let listed = dir.path().join("agent.sock");
         let _listener = std::os::unix::net::UnixListener::bind(&listed).unwrap();
         let other = dir.path().join("other.sock");
         let _other = std::os::unix::net::UnixListener::bind(&other).unwrap();
-        let id = |path: &std::path::Path| {
-            let stat = nix::sys::stat::stat(path).unwrap();
-            (stat.st_dev, stat.st_ino)
-        };
         let (listed_id, other_id) = (id(&listed), id(&other));
         let missing = dir.path().join("missing.sock");
         let sockets = UnixSockets::new(
             true,
             NetworkMode::Restricted,
             vec![listed.clone(), missing.clone()],
+            None,
         );
         assert!(!sockets.abstract_names_are_the_hosts);
         assert!(sockets.may_connect(listed_id));
@@ -327,6 +538,50 @@ mod tests {
         // A listed path that is not a socket at start allows nothing.
         std::fs::write(&missing, "").unwrap();
         assert!(!sockets.may_connect(id(&missing)));
+    }
+
+    #[test]
+    fn diag_replies_are_read_as_the_kernel_writes_them() {
+        let header = |len: u32, kind: u16| {
+            let mut bytes = len.to_ne_bytes().to_vec();
+            bytes.extend_from_slice(&kind.to_ne_bytes());
+            bytes.extend_from_slice(&[0; 10]);
+            bytes
+        };
+        let mut error = header(36, libc::NLMSG_ERROR as u16);
+        error.extend_from_slice(&(-libc::ENOENT).to_ne_bytes());
+        error.extend_from_slice(&[0; 16]);
+        assert_eq!(parse_diag_reply(&error), Err(Errno::ENOENT));
+        // An attribute of another kind (UNIX_DIAG_NAME, 5 bytes, padded),
+        // then UNIX_DIAG_VFS.
+        let mut with_name = header(52, SOCK_DIAG_BY_FAMILY);
+        with_name.extend_from_slice(&[0; UNIX_DIAG_MSG]);
+        with_name.extend_from_slice(&5u16.to_ne_bytes());
+        with_name.extend_from_slice(&0u16.to_ne_bytes());
+        with_name.extend_from_slice(&[b'a', 0, 0, 0]);
+        with_name.extend_from_slice(&12u16.to_ne_bytes());
+        with_name.extend_from_slice(&UNIX_DIAG_VFS.to_ne_bytes());
+        with_name.extend_from_slice(&77u32.to_ne_bytes());
+        with_name.extend_from_slice(&(8u32 << 20 | 3).to_ne_bytes());
+        assert_eq!(
+            parse_diag_reply(&with_name),
+            Ok(Some(DiagFile {
+                ino: 77,
+                dev: 8 << 20 | 3
+            }))
+        );
+        assert_eq!(
+            DiagFile::of((libc::makedev(8, 3), 77)),
+            DiagFile {
+                ino: 77,
+                dev: 8 << 20 | 3
+            }
+        );
+        // No file: unbound, or abstract.
+        let mut bare = header(32, SOCK_DIAG_BY_FAMILY);
+        bare.extend_from_slice(&[0; UNIX_DIAG_MSG]);
+        assert_eq!(parse_diag_reply(&bare), Ok(None));
+        assert_eq!(parse_diag_reply(&[1, 2]), Err(Errno::EIO));
     }
 
     #[test]
@@ -348,6 +603,5 @@ mod tests {
             unix_target(&pending.addr),
             Some(UnixTarget::Path(format!("/proc/self/fd/{fd}").as_bytes()))
         );
-        assert!(pending.may_wait());
     }
 }

@@ -17,7 +17,6 @@ use super::sockets::{
     PendingConnect, UnixSockets, UnixTarget, abstract_spelling, socket_domain, unix_target,
 };
 use super::target::{Caller, CallerProc, View};
-use crate::fd::pidfd_open;
 use crate::protocol::HELPER_ARGV0;
 use codex_sandboxing::protected::{names_in_words, names_with_slashes};
 
@@ -289,12 +288,22 @@ impl Supervisor {
                     return Err(Errno::EINVAL);
                 }
                 let addr = CallerProc::read_bytes(&memory, addr, len)?;
-                if self.sockets.abstract_names_are_the_hosts
-                    && let Some(UnixTarget::Abstract(name)) = unix_target(&addr)
-                {
-                    self.sockets
-                        .report_abstract_bind(&abstract_spelling(name), caller.tid);
-                    return Err(Errno::EACCES);
+                // An address of the family alone asks the kernel to choose
+                // an abstract name: the host's too.
+                if self.sockets.abstract_names_are_the_hosts {
+                    match unix_target(&addr) {
+                        Some(UnixTarget::Abstract(name)) => {
+                            self.sockets
+                                .report_abstract_bind(&abstract_spelling(name), caller.tid);
+                            return Err(Errno::EACCES);
+                        }
+                        Some(UnixTarget::Unnamed) => {
+                            self.sockets
+                                .report_abstract_bind(b"(chosen by the kernel)", caller.tid);
+                            return Err(Errno::EACCES);
+                        }
+                        _ => {}
+                    }
                 }
                 let path = unix_socket_path(&addr);
                 let cwd = match path {
@@ -305,7 +314,7 @@ impl Supervisor {
                     Some(_) => entry.umask()?,
                     None => 0,
                 };
-                let socket = copy_descriptor(entry.tgid()?, socket)?;
+                let socket = entry.descriptor(socket)?;
                 self.check(id)?;
                 perform::with_umask(umask, || {
                     perform::bind(
@@ -341,7 +350,7 @@ impl Supervisor {
             return Err(Errno::EINVAL);
         }
         let addr = CallerProc::read_bytes(memory, addr, len)?;
-        let socket = copy_descriptor(entry.tgid()?, fd)?;
+        let socket = entry.descriptor(fd)?;
         let target = match unix_target(&addr) {
             Some(target) if socket_domain(&socket)? == libc::AF_UNIX => target,
             // Another family's socket reaches no Unix socket whatever the
@@ -474,10 +483,11 @@ impl Supervisor {
         }
     }
 
-    /// Carries out a connect and answers: at once for a socket that never
-    /// waits, else on a thread of its own (at most [`MAX_CONNECT_WAITS`]
-    /// at once; beyond that the connect fails with `EAGAIN`), so a slow
-    /// handshake never holds up other calls.
+    /// Carries out a connect and answers, on a thread of its own (at most
+    /// [`MAX_CONNECT_WAITS`] at once; beyond that the connect fails with
+    /// `EAGAIN`), so a slow handshake or a full backlog never holds up
+    /// other calls. Always: whether the socket would wait is the command's
+    /// to change (`O_NONBLOCK`) between a check and the call.
     fn connect_for(&self, id: u64, pending: PendingConnect) {
         static WAITING: AtomicUsize = AtomicUsize::new(0);
         let responder = self.responder();
@@ -485,10 +495,6 @@ impl Supervisor {
             Ok(()) => responder.send(id, 0, 0),
             Err(err) => responder.send(id, 0, err as i32),
         };
-        if !pending.may_wait() {
-            answer(&pending);
-            return;
-        }
         if WAITING.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECT_WAITS {
             WAITING.fetch_sub(1, Ordering::SeqCst);
             responder.send(id, 0, libc::EAGAIN);
@@ -623,22 +629,6 @@ struct Located {
 
 /// `sizeof(struct sockaddr_storage)`: the longest address `bind` takes.
 const SOCKADDR_STORAGE: usize = 128;
-
-/// A copy of descriptor `fd` of process `tgid` (`pidfd_getfd`): the same
-/// open socket, to bind on the caller's behalf.
-fn copy_descriptor(tgid: i32, fd: i32) -> Result<OwnedFd, Errno> {
-    use std::os::fd::FromRawFd;
-    let pidfd =
-        pidfd_open(tgid).map_err(|err| err.raw_os_error().map_or(Errno::ESRCH, Errno::from_raw))?;
-    // SAFETY: pidfd_getfd takes a pidfd, a descriptor number and flags.
-    let copy = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
-    let copy = i32::try_from(copy).map_err(|_| Errno::EBADF)?;
-    if copy < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: pidfd_getfd just installed this descriptor in this process.
-    Ok(unsafe { OwnedFd::from_raw_fd(copy) })
-}
 
 /// A path of the caller's spelled for the supervisor.
 fn target_view(path: &CStr, caller: Caller) -> CString {

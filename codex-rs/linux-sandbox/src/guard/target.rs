@@ -10,10 +10,14 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{FileExt, MetadataExt};
 
 use nix::errno::Errno;
+use nix::fcntl::AtFlags;
+use nix::sys::stat::{fstat, fstatat};
+
+use crate::fd::pidfd_open;
 
 use super::calls::{DirArg, UserPtr};
 use super::perform::{Start, open_at};
@@ -125,6 +129,34 @@ impl CallerProc {
             DirArg::Fd(fd) if fd < 0 => Err(Errno::EBADF),
             DirArg::Fd(fd) => self.open(&format!("fd/{fd}"), libc::O_PATH),
         }
+    }
+
+    /// A copy of the caller's descriptor `fd` (`pidfd_getfd` on its
+    /// process): the same open file, to act on in the caller's stead.
+    /// Checked to be what the calling thread's own table holds at that
+    /// number: a thread with a table of its own (`unshare(CLONE_FILES)`)
+    /// may hold another file there than its process (`EBADF` then, as
+    /// when the number changes meanwhile).
+    pub fn descriptor(&self, fd: i32) -> Result<OwnedFd, Errno> {
+        if fd < 0 {
+            return Err(Errno::EBADF);
+        }
+        let pidfd = pidfd_open(self.tgid()?)
+            .map_err(|err| err.raw_os_error().map_or(Errno::ESRCH, Errno::from_raw))?;
+        // SAFETY: pidfd_getfd takes a pidfd, a descriptor number and flags.
+        let copy = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
+        let copy = i32::try_from(copy).map_err(|_| Errno::EBADF)?;
+        if copy < 0 {
+            return Err(Errno::last());
+        }
+        // SAFETY: pidfd_getfd just installed this descriptor in this process.
+        let copy = unsafe { OwnedFd::from_raw_fd(copy) };
+        let held = fstatat(&self.dir, format!("fd/{fd}").as_str(), AtFlags::empty())?;
+        let copied = fstat(&copy)?;
+        if (held.st_dev, held.st_ino) != (copied.st_dev, copied.st_ino) {
+            return Err(Errno::EBADF);
+        }
+        Ok(copy)
     }
 
     /// The caller's umask, from its status file.

@@ -20,6 +20,14 @@
  *   probe unix-own PATH       bind a Unix stream socket at PATH, listen,
  *                             connect a second one to PATH and accept it
  *   probe abstract-bind NAME  bind a Unix stream socket to "\0NAME", listen
+ *   probe autobind            bind a Unix stream socket to an address of the
+ *                             family alone (the kernel picks an abstract name)
+ *   probe unix-bindrace PATH DIR
+ *                             bind DIR/<name of PATH> through /proc/C/fd/100
+ *                             while a child C flips its descriptor 100
+ *                             between DIR and PATH's directory, then try to
+ *                             connect to PATH; 3000 rounds, stops at the
+ *                             first connect that succeeds
  *   probe unix-race PATH OWN  connect 2000 times while a second thread
  *                             flips the address between PATH and OWN (a
  *                             socket this probe binds first); prints how
@@ -34,7 +42,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -92,7 +103,7 @@ static int usage(void) {
     fprintf(stderr, "usage: probe io_uring|ptrace|vm_readv|x32|int80|"
                     "tcp PORT|udp PORT|unix PATH|unix-dgram PATH|unix-raw PATH|"
                     "abstract NAME|unix-fd PATH|unix-own PATH|abstract-bind NAME|"
-                    "unix-race PATH OWN\n");
+                    "unix-race PATH OWN|autobind|unix-bindrace PATH DIR\n");
     return 2;
 }
 
@@ -305,6 +316,75 @@ static int probe_abstract_bind(const char *name) {
     return ok("abstract-bind", 0);
 }
 
+static int probe_autobind(void) {
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(sa_family_t)) < 0) {
+        return failed("autobind", "bind");
+    }
+    return ok("autobind", 0);
+}
+
+/* Whether a stream socket connects to `path`. */
+static int connects_to(const char *path) {
+    struct sockaddr_un addr;
+    socklen_t len;
+    if (unix_addr_of(path, 0, &addr, &len) < 0) {
+        return 0;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    int connected = fd >= 0 && connect(fd, (struct sockaddr *)&addr, len) == 0;
+    int err = errno;
+    close(fd);
+    errno = err;
+    return connected;
+}
+
+static int probe_unix_bindrace(const char *path, const char *dir) {
+    char copy[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    if (strlen(path) >= sizeof(copy)) {
+        return usage();
+    }
+    strcpy(copy, path);
+    char *name = basename(copy);
+    char other[sizeof(copy)];
+    strcpy(other, path);
+    char *host_dir = dirname(other);
+    int empty = open(dir, O_PATH | O_DIRECTORY);
+    int host = open(host_dir, O_PATH | O_DIRECTORY);
+    if (empty < 0 || host < 0) {
+        return failed("unix-bindrace", "open");
+    }
+    pid_t flipper = fork();
+    if (flipper == 0) {
+        for (;;) {
+            dup2(empty, 100);
+            dup2(host, 100);
+        }
+    }
+    char through[sizeof(copy)];
+    char bound[512];
+    snprintf(through, sizeof(through), "/proc/%d/fd/100/%s", (int)flipper, name);
+    snprintf(bound, sizeof(bound), "%s/%s", dir, name);
+    for (int round = 1; round <= 3000; round++) {
+        struct sockaddr_un addr;
+        socklen_t len;
+        unix_addr_of(through, 0, &addr, &len);
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (bind(fd, (struct sockaddr *)&addr, len) == 0) {
+            if (connects_to(path)) {
+                kill(flipper, SIGKILL);
+                return ok("unix-bindrace", round);
+            }
+            unlink(bound);
+        }
+        close(fd);
+    }
+    kill(flipper, SIGKILL);
+    connects_to(path);
+    return failed("unix-bindrace", "connect");
+}
+
 /* The address the racing thread flips. */
 static struct sockaddr_un race_addr;
 static struct sockaddr_un race_targets[2];
@@ -359,6 +439,7 @@ int main(int argc, char **argv) {
         if (strcmp(cmd, "vm_readv") == 0) return probe_vm_readv();
         if (strcmp(cmd, "x32") == 0) return probe_x32();
         if (strcmp(cmd, "int80") == 0) return probe_int80();
+        if (strcmp(cmd, "autobind") == 0) return probe_autobind();
     } else if (argc == 3) {
         const char *cmd = argv[1];
         const char *arg = argv[2];
@@ -375,6 +456,8 @@ int main(int argc, char **argv) {
         if (strcmp(cmd, "abstract-bind") == 0) return probe_abstract_bind(arg);
     } else if (argc == 4 && strcmp(argv[1], "unix-race") == 0) {
         return probe_unix_race(argv[2], argv[3]);
+    } else if (argc == 4 && strcmp(argv[1], "unix-bindrace") == 0) {
+        return probe_unix_bindrace(argv[2], argv[3]);
     }
     return usage();
 }
