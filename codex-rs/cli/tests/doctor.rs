@@ -25,7 +25,7 @@ fn doctor(cwd: &Path, path: &str, json: bool) -> Output {
     command.output().unwrap()
 }
 
-const CHECKS: [&str; 12] = [
+const CHECKS: [&str; 13] = [
     "config",
     "kernel",
     "wsl",
@@ -38,6 +38,7 @@ const CHECKS: [&str; 12] = [
     "proc_mount",
     "guard",
     "bare_repositories",
+    "unix_sockets",
 ];
 
 #[test]
@@ -286,4 +287,32 @@ fn host_git_trusting_bare_repositories_is_reported_with_its_fix() {
             "{report}"
         );
     }
+}
+
+#[test]
+fn the_host_unix_sockets_a_default_profile_allows_are_listed() {
+    let cwd = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let agent = home.path().join("agent.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&agent).unwrap();
+    std::fs::write(
+        home.path().join("config.toml"),
+        "default_permissions = \"p\"\n[permissions.p.filesystem]\n\":root\" = \"read\"\n\
+         [permissions.p.network]\nunix_sockets = { \":ssh_agent\" = \"allow\" }\n",
+    )
+    .unwrap();
+    let output = Command::new(codex())
+        .current_dir(cwd.path())
+        .env("CODEX_HOME", home.path())
+        .env("SSH_AUTH_SOCK", &agent)
+        .args(["sandbox", "doctor"])
+        .output()
+        .unwrap();
+    let report = text(&output.stdout);
+    let line = report
+        .lines()
+        .find(|line| line.contains("unix_sockets: "))
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(line.contains(&agent.display().to_string()), "{line}");
+    assert!(line.contains("lets the command reach these"), "{line}");
 }

@@ -2,18 +2,19 @@
 //! real bwrap probes) that `codex_sandboxing::doctor` judges, and prints
 //! the report.
 
-use std::path::PathBuf;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
 
 use codex_sandboxing::cli::SandboxArgs;
 use codex_sandboxing::doctor::{
     BareRepositorySetting, BundledObservation, BwrapObservation, DoctorReport, FailureText,
-    GuardObservation, HostObservations, diagnose, render_text,
+    GuardObservation, HostObservations, UnixSocketObservation, diagnose, render_text,
 };
 use codex_sandboxing::request::{Environment, build_policy};
 
 use crate::bundled::{BundledBwrap, BundledError, COMPILED_IN_DIGEST};
 use crate::decide::proxy_plan;
-use crate::host_facts::{real_writable_roots, text_variables};
+use crate::host_facts::{gives_the_host, real_writable_roots, text_variables};
 use crate::launcher::{Bwrap, bundled_path_of_current_exe};
 use crate::locate::find_trusted_program;
 use crate::probe::{
@@ -55,7 +56,12 @@ pub fn exit_status(report: &DoctorReport) -> i32 {
 pub fn observe_host() -> HostObservations {
     let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
     let path_var = std::env::var_os("PATH").unwrap_or_default();
-    let (config, writable, guard_enabled) = default_policy();
+    let DefaultPolicy {
+        config,
+        writable,
+        guard_enabled,
+        unix_sockets,
+    } = default_policy();
     let system_bwrap = find_trusted_program("bwrap", &path_var, &writable)
         .map(|path| observe_bwrap(&Bwrap::System(path)));
     let bundled_path = bundled_path_of_current_exe();
@@ -94,7 +100,78 @@ pub fn observe_host() -> HostObservations {
                 .and_then(|text| text.trim().parse().ok()),
         },
         bare_repositories: bare_repository_setting(&path_var, &writable),
+        unix_sockets: UnixSocketObservation {
+            privileged: unix_sockets
+                .iter()
+                .filter(|path| gives_the_host(path))
+                .cloned()
+                .collect(),
+            allowed: unix_sockets,
+            present: well_known_sockets()
+                .into_iter()
+                .filter(|path| is_socket(path))
+                .collect(),
+        },
     }
+}
+
+/// Where the host's well-known Unix sockets live: container engines, the
+/// system and session buses, the displays, systemd's managers, the SSH
+/// and GPG agents.
+fn well_known_sockets() -> Vec<PathBuf> {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .map(PathBuf::from)
+            .filter(|path| path.is_absolute())
+    };
+    let mut paths: Vec<PathBuf> = [
+        "/var/run/docker.sock",
+        "/run/docker.sock",
+        "/run/podman/podman.sock",
+        "/run/containerd/containerd.sock",
+        "/run/dbus/system_bus_socket",
+        "/run/systemd/private",
+        "/tmp/.X11-unix/X0",
+        "/tmp/.X11-unix/X1",
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .collect();
+    if let Some(runtime) = var("XDG_RUNTIME_DIR") {
+        for name in [
+            "bus",
+            "podman/podman.sock",
+            "docker.sock",
+            "wayland-0",
+            "systemd/private",
+            "gnupg/S.gpg-agent",
+            "pipewire-0",
+            "pulse/native",
+        ] {
+            paths.push(runtime.join(name));
+        }
+    }
+    paths.extend(var("SSH_AUTH_SOCK"));
+    paths.extend(var("HOME").map(|home| home.join(".gnupg/S.gpg-agent")));
+    paths
+}
+
+/// Whether `path` leads to a socket.
+fn is_socket(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|meta| meta.file_type().is_socket())
+}
+
+/// What the doctor reads of the default profile.
+struct DefaultPolicy {
+    /// Its name, or why the configuration does not load.
+    config: Result<String, FailureText>,
+    /// The real paths of its writable roots (where a planted bwrap is
+    /// ignored).
+    writable: Vec<PathBuf>,
+    /// Whether it runs the protected-name guard.
+    guard_enabled: bool,
+    /// The host Unix sockets it lists.
+    unix_sockets: Vec<PathBuf>,
 }
 
 /// Host git's `safe.bareRepository` from its system and global
@@ -124,10 +201,8 @@ fn bare_repository_setting(
     }
 }
 
-/// The default profile for the current directory and configuration, the
-/// real paths of its writable roots (where a planted bwrap is ignored), and
-/// whether it runs the protected-name guard.
-fn default_policy() -> (Result<String, FailureText>, Vec<PathBuf>, bool) {
+/// The default profile for the current directory and configuration.
+fn default_policy() -> DefaultPolicy {
     let policy = Environment::from_process()
         .map_err(|err| FailureText(format!("cannot read the current directory: {err}")))
         .and_then(|env| {
@@ -149,13 +224,28 @@ fn default_policy() -> (Result<String, FailureText>, Vec<PathBuf>, bool) {
                     proxy_plan(sandbox, &text_variables(), 0)
                 })
                 .map_err(|err| FailureText(err.to_string()));
-            let guard = policy
-                .sandbox
-                .as_ref()
-                .is_some_and(|sandbox| sandbox.guard_protected_names);
-            (route.map(|_| policy.profile.to_string()), writable, guard)
+            let sandbox = policy.sandbox.as_ref();
+            DefaultPolicy {
+                config: route.map(|_| policy.profile.to_string()),
+                writable,
+                guard_enabled: sandbox.is_some_and(|sandbox| sandbox.guard_protected_names),
+                unix_sockets: sandbox
+                    .map(|sandbox| {
+                        sandbox
+                            .unix_sockets
+                            .iter()
+                            .map(|socket| socket.path.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }
         }
-        Err(err) => (Err(err), Vec::new(), false),
+        Err(err) => DefaultPolicy {
+            config: Err(err),
+            writable: Vec::new(),
+            guard_enabled: false,
+            unix_sockets: Vec::new(),
+        },
     }
 }
 

@@ -202,7 +202,7 @@ const ENGINE_SOCKETS: [&str; 3] = ["docker.sock", "podman.sock", "containerd.soc
 /// Whether the socket at `path` gives whoever connects the host: a
 /// container engine's, or one whose file root owns while this user is not
 /// root (its server most likely runs as root).
-fn gives_the_host(path: &Path) -> bool {
+pub fn gives_the_host(path: &Path) -> bool {
     let engine = path
         .file_name()
         .and_then(OsStr::to_str)

@@ -563,7 +563,7 @@ fn a_host_socket_given_a_freed_inode_number_is_not_the_commands() {
     let world = World::new();
     let host = world.outside.join("late.sock");
     let ready = world.ws.join("ready");
-    let mut child = world
+    let child = world
         .command(
             NETWORK_ENABLED,
             &[

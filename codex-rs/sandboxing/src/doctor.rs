@@ -140,6 +140,22 @@ pub struct HostObservations {
     pub guard: GuardObservation,
     /// Host git's `safe.bareRepository`.
     pub bare_repositories: BareRepositorySetting,
+    /// The host's Unix sockets, as the default profile sees them.
+    pub unix_sockets: UnixSocketObservation,
+}
+
+/// The host Unix sockets the default profile allows, and the well-known
+/// ones present here.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UnixSocketObservation {
+    /// What the default profile lists (`network.unix_sockets`).
+    pub allowed: Vec<PathBuf>,
+    /// Of those, the ones that give the command the host (a container
+    /// engine's, or root's when this user is not root).
+    pub privileged: Vec<PathBuf>,
+    /// Well-known host sockets present here (a container engine's, D-Bus,
+    /// the display, systemd, the SSH and GPG agents).
+    pub present: Vec<PathBuf>,
 }
 
 /// Host git's `safe.bareRepository`, as `git config --get` reads it from
@@ -180,6 +196,7 @@ pub fn diagnose(host: &HostObservations) -> DoctorReport {
     checks.extend(chosen_bwrap_checks(host));
     checks.push(guard_check(host));
     checks.push(bare_repositories_check(host));
+    checks.push(unix_sockets_check(&host.unix_sockets));
     let default_profile_can_run = checks.iter().all(|check| check.status != Status::Fail);
     DoctorReport {
         checks,
@@ -430,6 +447,51 @@ fn chosen_bwrap_checks(host: &HostObservations) -> Vec<Check> {
 /// a project root or at the top of a temporary root, but one made below that
 /// top, or by a sandbox without the guard, would run its config for any
 /// git run below it.
+fn unix_sockets_check(sockets: &UnixSocketObservation) -> Check {
+    const ID: &str = "unix_sockets";
+    let list = |paths: &[PathBuf]| {
+        paths
+            .iter()
+            .map(|path| path.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let closed: Vec<PathBuf> = sockets
+        .present
+        .iter()
+        .filter(|path| !sockets.allowed.contains(path))
+        .cloned()
+        .collect();
+    let allowed = if sockets.allowed.is_empty() {
+        "the default profile lets the command reach no host Unix socket".to_string()
+    } else {
+        format!(
+            "the default profile lets the command reach these host Unix sockets \
+             (network.unix_sockets): {}",
+            list(&sockets.allowed)
+        )
+    };
+    let closed = if closed.is_empty() {
+        String::new()
+    } else {
+        format!("; present here and closed to it: {}", list(&closed))
+    };
+    if sockets.privileged.is_empty() {
+        check(ID, Status::Info, format!("{allowed}{closed}"), None)
+    } else {
+        check(
+            ID,
+            Status::Warn,
+            format!(
+                "{allowed}{closed}; through {} the command can take over the host (a container \
+                 engine's, or root's)",
+                list(&sockets.privileged)
+            ),
+            Some("remove it from network.unix_sockets unless the command must drive it".into()),
+        )
+    }
+}
+
 fn bare_repositories_check(host: &HostObservations) -> Check {
     const ID: &str = "bare_repositories";
     match &host.bare_repositories {

@@ -40,6 +40,7 @@ fn healthy() -> HostObservations {
             yama_ptrace_scope: Some(1),
         },
         bare_repositories: BareRepositorySetting::Value(Some("explicit".into())),
+        unix_sockets: UnixSocketObservation::default(),
     }
 }
 
@@ -319,4 +320,56 @@ fn host_git_trusting_bare_repositories_is_a_warning() {
     }
     let none = diagnose(&with(BareRepositorySetting::NoGit));
     assert_eq!(status_of(&none, "bare_repositories"), Status::Info);
+}
+
+#[test]
+fn host_unix_sockets_are_listed_as_allowed_or_closed() {
+    let summary = |sockets: UnixSocketObservation| {
+        let report = diagnose(&HostObservations {
+            unix_sockets: sockets,
+            ..healthy()
+        });
+        let check = report
+            .checks
+            .iter()
+            .find(|check| check.id == "unix_sockets")
+            .unwrap()
+            .clone();
+        (check.status, check.summary, report.default_profile_can_run)
+    };
+    let (status, text, runs) = summary(UnixSocketObservation::default());
+    assert_eq!(status, Status::Info);
+    assert!(text.contains("no host Unix socket"), "{text}");
+    assert!(runs);
+    let (status, text, _) = summary(UnixSocketObservation {
+        allowed: vec!["/run/user/1000/ssh-agent".into()],
+        privileged: Vec::new(),
+        present: vec![
+            "/var/run/docker.sock".into(),
+            "/run/user/1000/ssh-agent".into(),
+        ],
+    });
+    assert_eq!(status, Status::Info);
+    assert!(
+        text.contains(
+            "reach these host Unix sockets (network.unix_sockets): /run/user/1000/ssh-agent"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("closed to it: /var/run/docker.sock"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("closed to it: /var/run/docker.sock, /run"),
+        "{text}"
+    );
+    let (status, text, runs) = summary(UnixSocketObservation {
+        allowed: vec!["/var/run/docker.sock".into()],
+        privileged: vec!["/var/run/docker.sock".into()],
+        present: vec!["/var/run/docker.sock".into()],
+    });
+    assert_eq!(status, Status::Warn);
+    assert!(text.contains("take over the host"), "{text}");
+    assert!(runs, "a warning does not stop the default profile");
 }
