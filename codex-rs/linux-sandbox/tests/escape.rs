@@ -529,15 +529,19 @@ fn no_attack_on_a_repository_gets_out_and_the_harness_sees_each_one_unsandboxed(
 /// Runs each attack in the sandbox and, where it has one, its unsandboxed
 /// control; prints the table and fails on an escape or an unseen control.
 fn run_attacks(attacks: Vec<Attack>) {
-    run_attacks_with(&[], attacks);
+    run_attacks_with(None, &[], attacks);
 }
 
-/// [`run_attacks`] with `options` for each sandboxed run.
-fn run_attacks_with(options: &[&str], attacks: Vec<Attack>) {
+/// [`run_attacks`] with `config` as each sandboxed world's `config.toml`
+/// (the test profile's when `None`) and `options` for each sandboxed run.
+fn run_attacks_with(config: Option<&str>, options: &[&str], attacks: Vec<Attack>) {
     let mut rows = Vec::new();
     let mut failures = Vec::new();
     for attack in attacks {
         let world = World::new();
+        if let Some(config) = config {
+            world.config(config);
+        }
         let target = (attack.setup)(&world);
         let output = world.sh(options, &(attack.script)(&target));
         let escaped = (attack.escaped)(&target);

@@ -9,7 +9,7 @@ use std::os::unix::net::{SocketAddr, UnixDatagram, UnixListener};
 use std::path::Path;
 
 use super::{Attack, Target, connected, plain, run_attacks_with};
-use crate::common::{NETWORK_ENABLED, World};
+use crate::common::{NETWORK_ENABLED, TEST_PROFILE_CONFIG, World};
 use crate::require_sandbox;
 
 /// A host listener at `dir/host.sock`.
@@ -148,11 +148,40 @@ fn attacks() -> Vec<Attack> {
 #[test]
 fn no_host_unix_socket_is_reachable_with_the_network_enabled() {
     require_sandbox!();
-    run_attacks_with(NETWORK_ENABLED, attacks());
+    run_attacks_with(None, NETWORK_ENABLED, attacks());
 }
 
 #[test]
 fn no_host_unix_socket_is_reachable_with_the_network_restricted() {
     require_sandbox!();
-    run_attacks_with(&[], attacks());
+    run_attacks_with(None, &[], attacks());
+}
+
+#[test]
+fn no_host_unix_socket_is_reachable_with_the_network_proxy_routed() {
+    require_sandbox!();
+    let config = format!(
+        "{TEST_PROFILE_CONFIG}[permissions.test-workspace.network]\nenabled = true\n\
+         [features]\nnetwork_proxy = true\n"
+    );
+    run_attacks_with(Some(&config), &[], attacks());
+}
+
+/// With a socket listed, every other stays closed, in every mode (the
+/// filter is relaxed for Unix stream sockets then, and the supervisor
+/// alone decides).
+#[test]
+fn no_unlisted_host_unix_socket_is_reachable_when_another_is_listed() {
+    require_sandbox!();
+    for network in [
+        "",
+        "enabled = true\n",
+        "enabled = true\n[features]\nnetwork_proxy = true\n",
+    ] {
+        let config = format!(
+            "{TEST_PROFILE_CONFIG}[permissions.test-workspace.network]\n\
+             unix_sockets = {{ \"/nonexistent/listed.sock\" = \"allow\" }}\n{network}"
+        );
+        run_attacks_with(Some(&config), &[], attacks());
+    }
 }
