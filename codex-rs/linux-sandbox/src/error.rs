@@ -171,6 +171,7 @@ impl SandboxError {
                 | PlanError::TooManyMounts { .. }
                 | PlanError::GitConfig(_)
                 | PlanError::GitCodeThroughLink { .. }
+                | PlanError::ListedSocketInWritableRoot { .. }
                 | PlanError::GitCodeHardLinked(_) => exit_status::CONFIG,
                 PlanError::Inspect { .. } => exit_status::SETUP,
             },

@@ -611,6 +611,120 @@ fn enabled_network_refuses_an_abstract_name_the_kernel_would_choose() {
 }
 
 #[test]
+fn a_socket_given_a_kernel_chosen_abstract_name_cannot_serve_the_host() {
+    require_sandbox!();
+    let probe = require_probe!();
+    let world = World::new();
+    let output = sandboxed(
+        &world,
+        NETWORK_ENABLED,
+        probe,
+        &[
+            "passcred-listen",
+            world.ws.join("idle.sock").to_str().unwrap(),
+        ],
+    );
+    assert_code(&output, 1);
+    assert!(
+        stdout(&output).contains("listen: EACCES"),
+        "{}",
+        stdout(&output)
+    );
+    let path = world.outside.join("idle.sock");
+    assert_code(
+        &unsandboxed(probe, &["passcred-listen", path.to_str().unwrap()]),
+        0,
+    );
+}
+
+#[test]
+fn a_listed_socket_the_command_could_replace_is_refused_before_anything_runs() {
+    require_sandbox!();
+    let world = World::new();
+    let in_workspace = world.ws.join("agent.sock");
+    let _listener = UnixListener::bind(&in_workspace).unwrap();
+    let link = world.outside.join("agent-link.sock");
+    std::os::unix::fs::symlink(&in_workspace, &link).unwrap();
+    let marker = world.ws.join("ran");
+    for listed in [&in_workspace, &link] {
+        world.config(&format!(
+            "{}[permissions.test-workspace.network]\nunix_sockets = {{ \"{}\" = \"allow\" }}\n",
+            common::TEST_PROFILE_CONFIG,
+            listed.display()
+        ));
+        let output = world.run(&[], &["touch", marker.to_str().unwrap()]);
+        assert_code(&output, 78);
+        assert!(
+            stderr(&output).contains(&format!("writable root {}", world.ws.display())),
+            "{}",
+            stderr(&output)
+        );
+        assert!(!marker.exists());
+    }
+}
+
+/// Waits (up to 20 s) for `path` to exist, then connects to `argv[1]`.
+const CONNECT_WHEN_TOLD: &str = "
+import os, socket, sys, time
+deadline = time.time() + 20
+while not os.path.exists('go') and time.time() < deadline:
+    time.sleep(0.01)
+c = socket.socket(socket.AF_UNIX)
+try:
+    c.connect(sys.argv[1])
+    print('connected')
+except OSError as err:
+    print('refused', err.errno)
+";
+
+#[test]
+fn a_listed_socket_removed_during_the_run_lends_its_inode_number_to_no_other() {
+    require_sandbox!();
+    let world = World::new();
+    let listed = world.outside.join("agent.sock");
+    let listener = UnixListener::bind(&listed).unwrap();
+    world.config(&format!(
+        "{}[permissions.test-workspace.network]\nunix_sockets = {{ \"{}\" = \"allow\" }}\n",
+        common::TEST_PROFILE_CONFIG,
+        listed.display()
+    ));
+    let newcomer = world.outside.join("service.sock");
+    let child = world
+        .command(
+            &[],
+            &[
+                "/usr/bin/python3",
+                "-c",
+                CONNECT_WHEN_TOLD,
+                newcomer.to_str().unwrap(),
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    // The listed server goes away; the next file made nearby (on ext4)
+    // would get its inode number, were the sandbox not holding it.
+    drop(listener);
+    std::fs::remove_file(&listed).unwrap();
+    let service = UnixListener::bind(&newcomer).unwrap();
+    service.set_nonblocking(true).unwrap();
+    std::fs::write(world.ws.join("go"), "").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        service.accept().is_err(),
+        "the command reached an unlisted socket: {}",
+        stdout(&output)
+    );
+    assert!(
+        stdout(&output).contains(&format!("refused {}", libc::EACCES)),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
 fn sockets_the_command_makes_work_with_the_network_enabled() {
     require_sandbox!();
     let probe = require_probe!();

@@ -122,6 +122,15 @@ pub enum GuardedCall {
         /// Its length.
         len: u32,
     },
+    /// `listen`, held with `connect`: a socket the kernel gave an abstract
+    /// name of its choosing (`SO_PASSCRED` names one on `connect`) must
+    /// not serve the host's clients.
+    Listen {
+        /// The caller's socket.
+        socket: i32,
+        /// The backlog asked for.
+        backlog: i32,
+    },
     /// `mount` of a new filesystem (not a bind, move, remount or change of
     /// propagation) or `fsopen`: a filesystem instance made in a mount
     /// namespace of the command's own. An overlay whose upper layer is
@@ -209,6 +218,7 @@ pub fn intercepted(held: Held) -> Vec<(i64, Interception)> {
     let mut calls = vec![(libc::SYS_bind, Interception::Always)];
     if held.connect {
         calls.push((libc::SYS_connect, Interception::Always));
+        calls.push((libc::SYS_listen, Interception::Always));
     }
     if !held.names {
         return calls;
@@ -342,6 +352,10 @@ pub fn decode(nr: i64, args: [u64; 6]) -> Option<GuardedCall> {
             addr: a1,
             len: uint(a2),
         }),
+        libc::SYS_listen => Some(GuardedCall::Listen {
+            socket: int(a0),
+            backlog: int(a1),
+        }),
         libc::SYS_mkdirat => Some(GuardedCall::Mkdir {
             dir: at(a0),
             path: a1,
@@ -410,6 +424,7 @@ mod tests {
             for connect in [false, true] {
                 let held = Held { names, connect };
                 assert_eq!(holds(held, libc::SYS_connect), connect);
+                assert_eq!(holds(held, libc::SYS_listen), connect);
                 assert_eq!(holds(held, libc::SYS_mkdirat), names);
                 assert_eq!(holds(held, libc::SYS_openat), names);
                 assert!(holds(held, libc::SYS_bind));

@@ -86,10 +86,10 @@ pub struct UnixSockets {
     /// network namespace of the sandbox's own).
     pub abstract_names_are_the_hosts: bool,
     /// The listed host sockets (`network.unix_sockets`), with the socket
-    /// file each led to before the command started (`None` when none):
-    /// taken then, so a command that replaces a listed path by a link to
-    /// another socket (the path may lie in a writable root) gains nothing.
-    allowed: Vec<(PathBuf, Option<SocketFile>)>,
+    /// file each led to before the command started (`None` when none),
+    /// held open (`O_PATH`) so its inode number cannot be given to another
+    /// file while the sandbox runs, should the listed server remove it.
+    allowed: Vec<(PathBuf, Option<(SocketFile, OwnedFd)>)>,
     /// The sockets the command bound to a file in this sandbox, as the
     /// kernel recorded them ([`SocketDiag`]); `None` when the kernel
     /// cannot be asked (then no socket file counts as the command's).
@@ -112,11 +112,18 @@ impl UnixSockets {
         let allowed = allowed
             .into_iter()
             .map(|path| {
-                let file = nix::sys::stat::stat(&path)
-                    .ok()
-                    .filter(|stat| stat.st_mode & libc::S_IFMT == libc::S_IFSOCK)
-                    .map(|stat| (stat.st_dev, stat.st_ino));
-                (path, file)
+                let pinned = nix::fcntl::open(
+                    &path,
+                    nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .ok()
+                .and_then(|fd| {
+                    let stat = nix::sys::stat::fstat(&fd).ok()?;
+                    (stat.st_mode & libc::S_IFMT == libc::S_IFSOCK)
+                        .then_some(((stat.st_dev, stat.st_ino), fd))
+                });
+                (path, pinned)
             })
             .collect();
         UnixSockets {
@@ -154,7 +161,10 @@ impl UnixSockets {
     /// number was freed and given to a host socket is not taken for the
     /// command's).
     pub fn may_connect(&self, file: SocketFile) -> bool {
-        if !self.closed || self.allowed.iter().any(|(_, listed)| *listed == Some(file)) {
+        let listed = |(_, pinned): &(PathBuf, Option<(SocketFile, OwnedFd)>)| {
+            pinned.as_ref().is_some_and(|(known, _)| *known == file)
+        };
+        if !self.closed || self.allowed.iter().any(listed) {
             return true;
         }
         let Some(own) = &self.own else {
@@ -376,6 +386,26 @@ pub fn abstract_spelling(name: &[u8]) -> Vec<u8> {
     let mut spelled = b"@".to_vec();
     spelled.extend(name.iter().map(|&b| if b == 0 { b'@' } else { b }));
     spelled
+}
+
+/// The address `socket` is bound to (`getsockname`), as raw bytes.
+pub fn bound_address(socket: &OwnedFd) -> Option<Vec<u8>> {
+    // SAFETY: a zeroed sockaddr_storage is a valid buffer for any family.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_storage>()).ok()?;
+    // SAFETY: getsockname writes at most `len` bytes into `storage`.
+    let result =
+        unsafe { libc::getsockname(socket.as_raw_fd(), (&raw mut storage).cast(), &raw mut len) };
+    if result < 0 {
+        return None;
+    }
+    let len = usize::try_from(len)
+        .ok()?
+        .min(std::mem::size_of::<libc::sockaddr_storage>());
+    // SAFETY: the kernel filled `len` bytes of `storage`, which outlives
+    // the slice copied out of it here.
+    let bytes = unsafe { std::slice::from_raw_parts((&raw const storage).cast::<u8>(), len) };
+    Some(bytes.to_vec())
 }
 
 /// The address family of the socket `fd` (`SO_DOMAIN`).

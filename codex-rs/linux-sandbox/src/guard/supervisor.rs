@@ -14,7 +14,8 @@ use super::open;
 use super::paths::{in_target_view, unix_socket_path};
 use super::perform::{self, Outcome, Start};
 use super::sockets::{
-    PendingConnect, UnixSockets, UnixTarget, abstract_spelling, socket_domain, unix_target,
+    PendingConnect, UnixSockets, UnixTarget, abstract_spelling, bound_address, socket_domain,
+    unix_target,
 };
 use super::target::{Caller, CallerProc, View};
 use crate::protocol::HELPER_ARGV0;
@@ -161,6 +162,21 @@ impl Supervisor {
         let memory = entry.memory()?;
         if let GuardedCall::Connect { socket, addr, len } = call {
             return self.connect(id, caller, &entry, &memory, (socket, addr, len));
+        }
+        if let GuardedCall::Listen { socket, backlog } = call {
+            let socket = entry.descriptor(socket)?;
+            if self.sockets.abstract_names_are_the_hosts
+                && let Some(UnixTarget::Abstract(name)) =
+                    bound_address(&socket).as_deref().and_then(unix_target)
+            {
+                self.sockets
+                    .report_abstract_bind(&abstract_spelling(name), caller.tid);
+                return Err(Errno::EACCES);
+            }
+            self.check(id)?;
+            // SAFETY: listen(2) on a descriptor this process owns.
+            let result = unsafe { libc::listen(socket.as_raw_fd(), backlog) };
+            return Ok(Errno::result(result).map(|_| 0).into());
         }
         if !entry.shares_view(self.view)? {
             return self.serve_other_view(id, caller, &entry, &memory, call);
@@ -328,7 +344,9 @@ impl Supervisor {
             }
             GuardedCall::Openat2 => Outcome::Failed(Errno::ENOSYS),
             GuardedCall::Mount => Outcome::Failed(Errno::EPERM),
-            GuardedCall::Connect { .. } => return Err(Errno::ENOSYS),
+            GuardedCall::Connect { .. } | GuardedCall::Listen { .. } => {
+                return Err(Errno::ENOSYS);
+            }
         };
         Ok(outcome)
     }
@@ -648,6 +666,7 @@ fn report_refusal(caller: Caller, call: Option<GuardedCall>, path: &[u8], refusa
         Some(GuardedCall::Symlink { .. }) => "symlink",
         Some(GuardedCall::Bind { .. }) => "bind",
         Some(GuardedCall::Connect { .. }) => "connect",
+        Some(GuardedCall::Listen { .. }) => "listen",
         Some(GuardedCall::Truncate { .. }) => "truncate",
         Some(GuardedCall::Unlink { .. }) => "unlink",
         _ => "open",

@@ -235,6 +235,27 @@ pub enum PlanError {
         /// The path git configuration names.
         code_path: PathBuf,
     },
+    /// A listed host Unix socket lies in a writable root, or is reached
+    /// through one.
+    #[error(
+        "network.unix_sockets allows {} ({key}), reached through {}, which lies in the writable root {}: \
+         a command could put another socket (or a link to one) at that path for the next command to \
+         reach. Keep the socket out of the writable roots (ssh-agent -a ~/.ssh/agent.sock, or systemd's \
+         $XDG_RUNTIME_DIR/ssh-agent.socket), or the writable root out of the profile",
+        socket.display(),
+        through.display(),
+        root.display()
+    )]
+    ListedSocketInWritableRoot {
+        /// The listed path.
+        socket: PathBuf,
+        /// The key that listed it.
+        key: String,
+        /// Where on its way it meets the writable root.
+        through: PathBuf,
+        /// The writable root.
+        root: PathBuf,
+    },
     /// A file git configuration names for code to run has a second name.
     #[error(
         "{} (named by git configuration for code to run) has another hard link: the command could rewrite it through \
@@ -263,6 +284,7 @@ pub fn plan(
     let mut rules = resolve_rules(policy, fs, &mut links)?;
     let guard_roots = guard_roots(policy, fs)?;
     let glob_masks = add_glob_matches(&mut rules, policy, scan, fs)?;
+    refuse_listed_sockets_in_writable_roots(policy, &rules, fs)?;
     let cwd = inspect(fs, &policy.cwd)?;
     links.extend(cwd.symlinks.iter().cloned());
     links.sort();
@@ -434,6 +456,43 @@ fn inspect(fs: &dyn FsView, path: &Path) -> Result<RealPath, PlanError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// Refuses a listed host Unix socket (`network.unix_sockets`) that lies in
+/// a writable root, or whose path crosses a symlink there: what the
+/// sandbox lets through is the socket the path leads to when a command
+/// starts, so a command that could change what the path leads to would
+/// choose the socket the next one reaches (another agent of the user, a
+/// terminal multiplexer, a container engine). Checked on the path as
+/// written, on every symlink crossed and on where it ends.
+fn refuse_listed_sockets_in_writable_roots(
+    policy: &SandboxPolicy,
+    rules: &[PlannedRule],
+    fs: &dyn FsView,
+) -> Result<(), PlanError> {
+    // A profile that writes `/` leaves nothing of the host to keep.
+    let writable: Vec<PathBuf> = writable_dirs(rules)
+        .into_iter()
+        .filter(|root| root != Path::new("/"))
+        .collect();
+    let root_of = |path: &Path| writable.iter().find(|root| path.starts_with(root)).cloned();
+    for socket in &policy.unix_sockets {
+        let real = inspect(fs, &socket.path)?;
+        let on_the_way = std::iter::once(socket.path.clone())
+            .chain(real.symlinks.iter().map(|(link, _)| link.clone()))
+            .chain(std::iter::once(real.path.clone()));
+        for through in on_the_way {
+            if let Some(root) = root_of(&through) {
+                return Err(PlanError::ListedSocketInWritableRoot {
+                    socket: socket.path.clone(),
+                    key: socket.key.clone(),
+                    through,
+                    root,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Policy rules in real-path space; two rules landing on one real path

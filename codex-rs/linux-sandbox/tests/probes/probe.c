@@ -22,6 +22,11 @@
  *   probe abstract-bind NAME  bind a Unix stream socket to "\0NAME", listen
  *   probe autobind            bind a Unix stream socket to an address of the
  *                             family alone (the kernel picks an abstract name)
+ *   probe passcred-listen PATH
+ *                             bind a socket file at PATH (not listening),
+ *                             connect an SO_PASSCRED socket to it (which
+ *                             gives that socket a kernel-chosen abstract
+ *                             name), then listen on it
  *   probe unix-bindrace PATH DIR
  *                             bind DIR/<name of PATH> through /proc/C/fd/100
  *                             while a child C flips its descriptor 100
@@ -103,7 +108,7 @@ static int usage(void) {
     fprintf(stderr, "usage: probe io_uring|ptrace|vm_readv|x32|int80|"
                     "tcp PORT|udp PORT|unix PATH|unix-dgram PATH|unix-raw PATH|"
                     "abstract NAME|unix-fd PATH|unix-own PATH|abstract-bind NAME|"
-                    "unix-race PATH OWN|autobind|unix-bindrace PATH DIR\n");
+                    "unix-race PATH OWN|autobind|unix-bindrace PATH DIR|passcred-listen PATH\n");
     return 2;
 }
 
@@ -325,6 +330,28 @@ static int probe_autobind(void) {
     return ok("autobind", 0);
 }
 
+static int probe_passcred_listen(const char *path) {
+    struct sockaddr_un addr;
+    socklen_t len;
+    if (unix_addr_of(path, 0, &addr, &len) < 0) {
+        return usage();
+    }
+    int idle = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (idle < 0 || bind(idle, (struct sockaddr *)&addr, len) < 0) {
+        return failed("passcred-listen", "bind");
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    int on = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0) {
+        return failed("passcred-listen", "setsockopt");
+    }
+    connect(fd, (struct sockaddr *)&addr, len); /* refused: nothing listens */
+    if (listen(fd, 4) < 0) {
+        return failed("passcred-listen", "listen");
+    }
+    return ok("passcred-listen", 0);
+}
+
 /* Whether a stream socket connects to `path`. */
 static int connects_to(const char *path) {
     struct sockaddr_un addr;
@@ -454,6 +481,7 @@ int main(int argc, char **argv) {
         if (strcmp(cmd, "unix-fd") == 0) return probe_unix_fd(arg);
         if (strcmp(cmd, "unix-own") == 0) return probe_unix_own(arg);
         if (strcmp(cmd, "abstract-bind") == 0) return probe_abstract_bind(arg);
+        if (strcmp(cmd, "passcred-listen") == 0) return probe_passcred_listen(arg);
     } else if (argc == 4 && strcmp(argv[1], "unix-race") == 0) {
         return probe_unix_race(argv[2], argv[3]);
     } else if (argc == 4 && strcmp(argv[1], "unix-bindrace") == 0) {
