@@ -585,15 +585,21 @@ fn a_host_socket_given_a_freed_inode_number_is_not_the_commands() {
     let listener = UnixListener::bind(&host).unwrap();
     listener.set_nonblocking(true).unwrap();
     let output = child.wait_with_output().unwrap();
+    assert_refused_and_unreached(&listener, &output);
+}
+
+/// The command's connect to `listener` was refused (`EACCES`, as its
+/// script prints) and nothing reached it.
+fn assert_refused_and_unreached(listener: &UnixListener, output: &Output) {
     assert!(
         listener.accept().is_err(),
-        "the command reached a host socket made after its own were gone: {}",
-        stdout(&output)
+        "the command reached a host socket: {}",
+        stdout(output)
     );
     assert!(
-        stdout(&output).contains(&format!("refused {}", libc::EACCES)),
+        stdout(output).contains(&format!("refused {}", libc::EACCES)),
         "{}",
-        stdout(&output)
+        stdout(output)
     );
 }
 
@@ -647,11 +653,7 @@ fn a_listed_socket_the_command_could_replace_is_refused_before_anything_runs() {
     std::os::unix::fs::symlink(&in_workspace, &link).unwrap();
     let marker = world.ws.join("ran");
     for listed in [&in_workspace, &link] {
-        world.config(&format!(
-            "{}[permissions.test-workspace.network]\nunix_sockets = {{ \"{}\" = \"allow\" }}\n",
-            common::TEST_PROFILE_CONFIG,
-            listed.display()
-        ));
+        list_socket(&world, listed.display());
         let output = world.run(&[], &["touch", marker.to_str().unwrap()]);
         assert_code(&output, 78);
         assert!(
@@ -683,11 +685,7 @@ fn a_listed_socket_removed_during_the_run_lends_its_inode_number_to_no_other() {
     let world = World::new();
     let listed = world.outside.join("agent.sock");
     let listener = UnixListener::bind(&listed).unwrap();
-    world.config(&format!(
-        "{}[permissions.test-workspace.network]\nunix_sockets = {{ \"{}\" = \"allow\" }}\n",
-        common::TEST_PROFILE_CONFIG,
-        listed.display()
-    ));
+    list_socket(&world, listed.display());
     let newcomer = world.outside.join("service.sock");
     let child = world
         .command(
@@ -712,16 +710,7 @@ fn a_listed_socket_removed_during_the_run_lends_its_inode_number_to_no_other() {
     service.set_nonblocking(true).unwrap();
     std::fs::write(world.ws.join("go"), "").unwrap();
     let output = child.wait_with_output().unwrap();
-    assert!(
-        service.accept().is_err(),
-        "the command reached an unlisted socket: {}",
-        stdout(&output)
-    );
-    assert!(
-        stdout(&output).contains(&format!("refused {}", libc::EACCES)),
-        "{}",
-        stdout(&output)
-    );
+    assert_refused_and_unreached(&service, &output);
 }
 
 #[test]
@@ -753,6 +742,15 @@ fn sockets_the_command_makes_work_with_the_network_enabled() {
         stdout(&output)
     );
     assert!(stdout(&output).contains("b'x'"), "{}", stdout(&output));
+}
+
+/// Gives `world` the test profile with the host socket `key` listed
+/// (`network.unix_sockets`) and the network restricted.
+fn list_socket(world: &World, key: impl std::fmt::Display) {
+    world.config(&format!(
+        "{}[permissions.test-workspace.network]\nunix_sockets = {{ \"{key}\" = \"allow\" }}\n",
+        common::TEST_PROFILE_CONFIG
+    ));
 }
 
 /// The test profile with `network` in its network table, the host socket
@@ -843,10 +841,7 @@ fn ssh_add_reaches_a_listed_agent_and_no_other() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let ssh_add = |listed: &str| {
-        world.config(&format!(
-            "{}[permissions.test-workspace.network]\nunix_sockets = {{ \"{listed}\" = \"allow\" }}\n",
-            common::TEST_PROFILE_CONFIG
-        ));
+        list_socket(&world, listed);
         world
             .command(&[], &["ssh-add", "-l"])
             .env("SSH_AUTH_SOCK", &socket)
@@ -874,11 +869,7 @@ fn ssh_add_reaches_a_listed_agent_and_no_other() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     // Another socket listed: this agent stays out of reach.
-    world.config(&format!(
-        "{}[permissions.test-workspace.network]\nunix_sockets = {{ \"{}\" = \"allow\" }}\n",
-        common::TEST_PROFILE_CONFIG,
-        socket.display()
-    ));
+    list_socket(&world, socket.display());
     let output = world
         .command(&[], &["ssh-add", "-l"])
         .env("SSH_AUTH_SOCK", world.outside.join("agent2.sock"))
@@ -900,11 +891,7 @@ fn listing_a_container_engine_socket_warns_that_it_gives_the_host() {
     let world = World::new();
     let path = world.outside.join("docker.sock");
     let _listener = UnixListener::bind(&path).unwrap();
-    world.config(&format!(
-        "{}[permissions.test-workspace.network]\nunix_sockets = {{ \"{}\" = \"allow\" }}\n",
-        common::TEST_PROFILE_CONFIG,
-        path.display()
-    ));
+    list_socket(&world, path.display());
     let output = world.run(&[], &["true"]);
     assert_code(&output, 0);
     let said = stderr(&output)
@@ -917,10 +904,7 @@ fn listing_a_container_engine_socket_warns_that_it_gives_the_host() {
 fn a_unix_socket_key_of_no_known_form_is_refused_naming_it() {
     require_sandbox!();
     let world = World::new();
-    world.config(&format!(
-        "{}[permissions.test-workspace.network]\nunix_sockets = {{ \"agent.sock\" = \"allow\" }}\n",
-        common::TEST_PROFILE_CONFIG
-    ));
+    list_socket(&world, "agent.sock");
     let marker = world.ws.join("ran");
     let output = world.run(&[], &["touch", marker.to_str().unwrap()]);
     assert_ne!(output.status.code(), Some(0));
