@@ -528,26 +528,14 @@ fn a_bind_raced_through_another_processs_descriptor_makes_no_host_socket_the_com
     );
 }
 
-/// The sandboxed half of the inode-reuse attack: binds 300 sockets in the
-/// workspace, removes and closes them (freeing their inode numbers, which
-/// ext4 hands to the next files made), says so, then connects to the
-/// host socket `argv[1]` as soon as it appears.
-const INODE_REUSE: &str = "
-import os, socket, sys, time
-spray = 'spray'
-os.mkdir(spray)
-sockets = []
-for i in range(300):
-    s = socket.socket(socket.AF_UNIX)
-    s.bind(f'{spray}/{i}')
-    sockets.append(s)
-for i in range(300):
-    os.unlink(f'{spray}/{i}')
-for s in sockets:
-    s.close()
-open('ready', 'w').close()
-deadline = time.time() + 10
-while not os.path.exists(sys.argv[1]) and time.time() < deadline:
+/// After the statements `prelude`, waits (up to 20 s) for the file
+/// `argv[2]`, then connects to the Unix socket `argv[1]` and prints
+/// `connected` or `refused ERRNO`.
+fn wait_then_connect(prelude: &str) -> String {
+    format!(
+        "import os, socket, sys, time\n{prelude}
+deadline = time.time() + 20
+while not os.path.exists(sys.argv[2]) and time.time() < deadline:
     time.sleep(0.01)
 c = socket.socket(socket.AF_UNIX)
 try:
@@ -555,6 +543,52 @@ try:
     print('connected')
 except OSError as err:
     print('refused', err.errno)
+"
+    )
+}
+
+/// Runs [`wait_then_connect`]`(prelude)` in `world`'s sandbox with
+/// `options`, connecting to `target` once `signal` exists.
+fn spawn_waiting_connect(
+    world: &World,
+    options: &[&str],
+    prelude: &str,
+    target: &Path,
+    signal: &Path,
+) -> Child {
+    let script = wait_then_connect(prelude);
+    world
+        .command(
+            options,
+            &[
+                Path::new("/usr/bin/python3").as_os_str(),
+                "-c".as_ref(),
+                script.as_ref(),
+                target.as_os_str(),
+                signal.as_os_str(),
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The sandboxed half of the inode-reuse attack: binds 300 sockets in the
+/// workspace, removes and closes them (freeing their inode numbers, which
+/// ext4 hands to the next files made), and says so.
+const INODE_SPRAY: &str = "
+os.mkdir('spray')
+sockets = []
+for i in range(300):
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(f'spray/{i}')
+    sockets.append(s)
+for i in range(300):
+    os.unlink(f'spray/{i}')
+for s in sockets:
+    s.close()
+open('ready', 'w').close()
 ";
 
 #[test]
@@ -563,20 +597,7 @@ fn a_host_socket_given_a_freed_inode_number_is_not_the_commands() {
     let world = World::new();
     let host = world.outside.join("late.sock");
     let ready = world.ws.join("ready");
-    let child = world
-        .command(
-            NETWORK_ENABLED,
-            &[
-                "/usr/bin/python3",
-                "-c",
-                INODE_REUSE,
-                host.to_str().unwrap(),
-            ],
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_waiting_connect(&world, NETWORK_ENABLED, INODE_SPRAY, &host, &host);
     let started = Instant::now();
     while !ready.exists() && started.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(10));
@@ -665,20 +686,6 @@ fn a_listed_socket_the_command_could_replace_is_refused_before_anything_runs() {
     }
 }
 
-/// Waits (up to 20 s) for `path` to exist, then connects to `argv[1]`.
-const CONNECT_WHEN_TOLD: &str = "
-import os, socket, sys, time
-deadline = time.time() + 20
-while not os.path.exists('go') and time.time() < deadline:
-    time.sleep(0.01)
-c = socket.socket(socket.AF_UNIX)
-try:
-    c.connect(sys.argv[1])
-    print('connected')
-except OSError as err:
-    print('refused', err.errno)
-";
-
 #[test]
 fn a_listed_socket_removed_during_the_run_lends_its_inode_number_to_no_other() {
     require_sandbox!();
@@ -687,20 +694,8 @@ fn a_listed_socket_removed_during_the_run_lends_its_inode_number_to_no_other() {
     let listener = UnixListener::bind(&listed).unwrap();
     list_socket(&world, listed.display());
     let newcomer = world.outside.join("service.sock");
-    let child = world
-        .command(
-            &[],
-            &[
-                "/usr/bin/python3",
-                "-c",
-                CONNECT_WHEN_TOLD,
-                newcomer.to_str().unwrap(),
-            ],
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let go = world.ws.join("go");
+    let child = spawn_waiting_connect(&world, &[], "", &newcomer, &go);
     std::thread::sleep(Duration::from_millis(500));
     // The listed server goes away; the next file made nearby (on ext4)
     // would get its inode number, were the sandbox not holding it.
@@ -708,9 +703,40 @@ fn a_listed_socket_removed_during_the_run_lends_its_inode_number_to_no_other() {
     std::fs::remove_file(&listed).unwrap();
     let service = UnixListener::bind(&newcomer).unwrap();
     service.set_nonblocking(true).unwrap();
-    std::fs::write(world.ws.join("go"), "").unwrap();
+    std::fs::write(&go, "").unwrap();
     let output = child.wait_with_output().unwrap();
     assert_refused_and_unreached(&service, &output);
+}
+
+#[test]
+fn a_thread_with_a_descriptor_table_of_its_own_never_gets_another_socket_connected() {
+    require_sandbox!();
+    let probe = require_probe!();
+    let world = World::new();
+    let path = world.ws.join("own.sock");
+    let output = sandboxed(
+        &world,
+        NETWORK_ENABLED,
+        probe,
+        &["unix-own-table", path.to_str().unwrap()],
+    );
+    // The supervisor copies descriptors from the process's table; the
+    // thread's differs, so its connect fails rather than connecting the
+    // process's socket of the same number.
+    assert_code(&output, 0);
+    assert!(
+        stdout(&output).contains("thread EBADF, process socket untouched"),
+        "{}",
+        stdout(&output)
+    );
+    let path = world.outside.join("own.sock");
+    let output = unsandboxed(probe, &["unix-own-table", path.to_str().unwrap()]);
+    assert_code(&output, 0);
+    assert!(
+        stdout(&output).contains("thread connected, process socket untouched"),
+        "{}",
+        stdout(&output)
+    );
 }
 
 #[test]

@@ -84,19 +84,6 @@ pub fn in_target_view(path: &[u8], tid: i32) -> Cow<'_, [u8]> {
     Cow::Owned(rewritten)
 }
 
-/// The path an `AF_UNIX` socket address binds to, if it has one (not an
-/// abstract address, whose first byte is NUL, nor an unnamed one); other
-/// families have none.
-pub fn unix_socket_path(addr: &[u8]) -> Option<&[u8]> {
-    let family = u16::from_ne_bytes([*addr.first()?, *addr.get(1)?]);
-    if i32::from(family) != libc::AF_UNIX {
-        return None;
-    }
-    let path = &addr[2..];
-    let end = path.iter().position(|&b| b == 0).unwrap_or(path.len());
-    (end > 0).then(|| &path[..end])
-}
-
 /// What follows the first `count` components of an absolute path, from
 /// the slash after them on (empty when nothing follows).
 fn after_components(path: &[u8], count: usize) -> &[u8] {
@@ -177,30 +164,6 @@ mod tests {
         assert_eq!(view("/dev/stdout"), "/proc/42/fd/1");
         assert_eq!(view("/dev/stderr"), "/proc/42/fd/2");
         assert_eq!(view("/dev/stdin"), "/proc/42/fd/0");
-    }
-
-    fn unix_address(path: &[u8]) -> Vec<u8> {
-        let mut addr = (libc::AF_UNIX as u16).to_ne_bytes().to_vec();
-        addr.extend_from_slice(path);
-        addr
-    }
-
-    #[test]
-    fn only_pathname_unix_addresses_name_an_entry() {
-        assert_eq!(
-            unix_socket_path(&unix_address(b"sub/.git\0")),
-            Some(&b"sub/.git"[..])
-        );
-        assert_eq!(
-            unix_socket_path(&unix_address(b"/run/x.sock")),
-            Some(&b"/run/x.sock"[..])
-        );
-        assert_eq!(unix_socket_path(&unix_address(b"\0abstract")), None);
-        assert_eq!(unix_socket_path(&unix_address(b"")), None);
-        let mut inet = (libc::AF_INET as u16).to_ne_bytes().to_vec();
-        inet.extend_from_slice(b".git");
-        assert_eq!(unix_socket_path(&inet), None);
-        assert_eq!(unix_socket_path(&[1]), None);
     }
 
     #[test]

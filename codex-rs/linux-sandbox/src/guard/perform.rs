@@ -29,9 +29,8 @@ use nix::unistd::{UnlinkatFlags, chdir, fchdir, linkat, symlinkat, unlinkat};
 use super::git_dirs::{self, Holds};
 use super::judge::{Existing, Judge, NewEntry, Refusal, Unjudged};
 use super::mounts;
-use super::paths::unix_socket_path;
 use super::roots::Area;
-use super::sockets::{PendingConnect, UnixSockets};
+use super::sockets::{PendingConnect, UnixSockets, UnixTarget, unix_target};
 
 /// Where a relative path starts: a directory descriptor, or `AT_FDCWD`
 /// for an absolute path (the supervisor shares the caller's root).
@@ -424,7 +423,7 @@ pub fn bind(
     let mut bound_addr = addr.to_vec();
     let mut stand_in: Option<NewEntry> = None;
     if let Some(judge) = judge
-        && let Some(path) = unix_socket_path(addr)
+        && let Some(path) = unix_target(addr).and_then(UnixTarget::path)
     {
         let Ok(path) = CString::new(path) else {
             return Outcome::Failed(Errno::EINVAL);

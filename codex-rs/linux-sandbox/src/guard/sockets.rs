@@ -53,6 +53,16 @@ pub enum UnixTarget<'a> {
     Unnamed,
 }
 
+impl<'a> UnixTarget<'a> {
+    /// The socket file's path, for an address that names one.
+    pub fn path(self) -> Option<&'a [u8]> {
+        match self {
+            UnixTarget::Path(path) => Some(path),
+            UnixTarget::Abstract(_) | UnixTarget::Unnamed => None,
+        }
+    }
+}
+
 /// What `addr` names when its family is `AF_UNIX`; `None` for any other
 /// family (the kernel refuses that on a Unix socket).
 pub fn unix_target(addr: &[u8]) -> Option<UnixTarget<'_>> {
@@ -500,6 +510,14 @@ mod tests {
             Some(UnixTarget::Abstract(b"/tmp/.X11-unix/X0\0x"))
         );
         assert_eq!(unix_target(&address(b"")), Some(UnixTarget::Unnamed));
+        assert_eq!(
+            unix_target(&address(b"sub/.git\0")).and_then(UnixTarget::path),
+            Some(&b"sub/.git"[..])
+        );
+        assert_eq!(
+            unix_target(&address(b"\0abstract")).and_then(UnixTarget::path),
+            None
+        );
         let mut inet = (libc::AF_INET as u16).to_ne_bytes().to_vec();
         inet.extend_from_slice(&[0; 14]);
         assert_eq!(unix_target(&inet), None);

@@ -11,7 +11,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use super::calls::{DirArg, GuardedCall, UserPtr, decode};
 use super::judge::{Judge, Refusal};
 use super::open;
-use super::paths::{in_target_view, unix_socket_path};
+use super::paths::in_target_view;
 use super::perform::{self, Outcome, Start};
 use super::sockets::{
     PendingConnect, UnixSockets, UnixTarget, abstract_spelling, bound_address, socket_domain,
@@ -164,19 +164,7 @@ impl Supervisor {
             return self.connect(id, caller, &entry, &memory, (socket, addr, len));
         }
         if let GuardedCall::Listen { socket, backlog } = call {
-            let socket = entry.descriptor(socket)?;
-            if self.sockets.abstract_names_are_the_hosts
-                && let Some(UnixTarget::Abstract(name)) =
-                    bound_address(&socket).as_deref().and_then(unix_target)
-            {
-                self.sockets
-                    .report_abstract_bind(&abstract_spelling(name), caller.tid);
-                return Err(Errno::EACCES);
-            }
-            self.check(id)?;
-            // SAFETY: listen(2) on a descriptor this process owns.
-            let result = unsafe { libc::listen(socket.as_raw_fd(), backlog) };
-            return Ok(Errno::result(result).map(|_| 0).into());
+            return self.listen(id, caller, &entry, socket, backlog);
         }
         if !entry.shares_view(self.view)? {
             return self.serve_other_view(id, caller, &entry, &memory, call);
@@ -321,7 +309,7 @@ impl Supervisor {
                         _ => {}
                     }
                 }
-                let path = unix_socket_path(&addr);
+                let path = unix_target(&addr).and_then(UnixTarget::path);
                 let cwd = match path {
                     Some(path) if !path.starts_with(b"/") => Some(entry.start_dir(DirArg::Cwd)?),
                     _ => None,
@@ -349,6 +337,32 @@ impl Supervisor {
             }
         };
         Ok(outcome)
+    }
+
+    /// `listen` on the caller's socket `fd`, refused on one whose name is
+    /// abstract while abstract names are the host's (the kernel names one
+    /// on `connect` for a socket with `SO_PASSCRED`).
+    fn listen(
+        &self,
+        id: u64,
+        caller: Caller,
+        entry: &CallerProc,
+        fd: i32,
+        backlog: i32,
+    ) -> Result<Outcome, Errno> {
+        let socket = entry.descriptor(fd)?;
+        if self.sockets.abstract_names_are_the_hosts
+            && let Some(UnixTarget::Abstract(name)) =
+                bound_address(&socket).as_deref().and_then(unix_target)
+        {
+            self.sockets
+                .report_abstract_bind(&abstract_spelling(name), caller.tid);
+            return Err(Errno::EACCES);
+        }
+        self.check(id)?;
+        // SAFETY: listen(2) on a descriptor this process owns.
+        let result = unsafe { libc::listen(socket.as_raw_fd(), backlog) };
+        Ok(Errno::result(result).map(|_| 0).into())
     }
 
     /// `connect` of the caller's socket `fd` to the address at `addr`

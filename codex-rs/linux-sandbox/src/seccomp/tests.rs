@@ -136,24 +136,31 @@ fn set_id_bits_are_denied_in_every_mode_setting_call() {
     }
 }
 
+/// Asserts that `nr` (`socket` or `socketpair`) makes an `AF_UNIX` socket
+/// of every value of the four type bits, whatever the flags, only as a
+/// stream or seqpacket socket (`SOCK_RAW`, 3, matters: the kernel turns it
+/// into a datagram socket).
+#[cfg(target_arch = "x86_64")]
+fn assert_unix_streams_only(program: &BpfProgram, nr: i64) {
+    for socket_type in 0..16u64 {
+        let allowed = socket_type == STREAM || socket_type == libc::SOCK_SEQPACKET as u64;
+        let want = if allowed { RET_ALLOW } else { RET_EPERM };
+        for flags in [0, CLOEXEC, libc::SOCK_NONBLOCK as u64] {
+            assert_eq!(
+                syscall(program, nr, [AF_UNIX, socket_type | flags, 0, 0, 0, 0]),
+                want,
+                "AF_UNIX type {socket_type} flags {flags:#x}"
+            );
+        }
+    }
+}
+
 #[test]
 #[cfg(target_arch = "x86_64")]
 fn restricted_network_allows_only_unix_stream_sockets() {
     let program = filter(NetworkMode::Restricted);
     for nr in [libc::SYS_socket, libc::SYS_socketpair] {
-        // Every value of the four type bits: only stream and seqpacket pass.
-        // SOCK_RAW (3) matters: the kernel turns it into a datagram socket.
-        for socket_type in 0..16u64 {
-            let allowed = socket_type == STREAM || socket_type == libc::SOCK_SEQPACKET as u64;
-            let want = if allowed { RET_ALLOW } else { RET_EPERM };
-            for flags in [0, CLOEXEC, libc::SOCK_NONBLOCK as u64] {
-                assert_eq!(
-                    syscall(&program, nr, [AF_UNIX, socket_type | flags, 0, 0, 0, 0]),
-                    want,
-                    "AF_UNIX type {socket_type} flags {flags:#x}"
-                );
-            }
-        }
+        assert_unix_streams_only(&program, nr);
         assert_eq!(
             syscall(&program, nr, [AF_UNIX, STREAM, 0, 0, 0, 0]),
             RET_ALLOW
@@ -211,18 +218,7 @@ fn enabled_network_allows_every_family_and_no_unix_datagram() {
                 );
             }
         }
-        // Unix sockets: only stream and seqpacket, whatever the flags.
-        for socket_type in 0..16u64 {
-            let allowed = socket_type == STREAM || socket_type == libc::SOCK_SEQPACKET as u64;
-            let want = if allowed { RET_ALLOW } else { RET_EPERM };
-            for flags in [0, CLOEXEC, libc::SOCK_NONBLOCK as u64] {
-                assert_eq!(
-                    syscall(&program, nr, [AF_UNIX, socket_type | flags, 0, 0, 0, 0]),
-                    want,
-                    "AF_UNIX type {socket_type} flags {flags:#x}"
-                );
-            }
-        }
+        assert_unix_streams_only(&program, nr);
         // High bits cannot hide AF_UNIX: the kernel reads an int.
         assert_eq!(
             syscall(&program, nr, [AF_UNIX | 1 << 32, DGRAM, 0, 0, 0, 0]),

@@ -27,6 +27,13 @@
  *                             connect an SO_PASSCRED socket to it (which
  *                             gives that socket a kernel-chosen abstract
  *                             name), then listen on it
+ *   probe unix-own-table PATH
+ *                             listen at PATH; a thread that unshared its
+ *                             descriptor table (CLONE_FILES) puts a second
+ *                             socket at the number of the process's first
+ *                             and connects it to PATH; prints whether the
+ *                             thread's connect succeeded and whether the
+ *                             process's socket got connected instead
  *   probe unix-bindrace PATH DIR
  *                             bind DIR/<name of PATH> through /proc/C/fd/100
  *                             while a child C flips its descriptor 100
@@ -50,6 +57,7 @@
 #include <libgen.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <netinet/in.h>
 #include <stddef.h>
@@ -108,7 +116,7 @@ static int usage(void) {
     fprintf(stderr, "usage: probe io_uring|ptrace|vm_readv|x32|int80|"
                     "tcp PORT|udp PORT|unix PATH|unix-dgram PATH|unix-raw PATH|"
                     "abstract NAME|unix-fd PATH|unix-own PATH|abstract-bind NAME|"
-                    "unix-race PATH OWN|autobind|unix-bindrace PATH DIR|passcred-listen PATH\n");
+                    "unix-race PATH OWN|autobind|unix-bindrace PATH DIR|passcred-listen PATH|unix-own-table PATH\n");
     return 2;
 }
 
@@ -352,6 +360,54 @@ static int probe_passcred_listen(const char *path) {
     return ok("passcred-listen", 0);
 }
 
+/* What the thread of probe_unix_own_table does and finds. */
+struct own_table {
+    const char *path;
+    int number;
+    int result;
+    int err;
+};
+
+static void *connect_in_own_table(void *arg) {
+    struct own_table *job = arg;
+    struct sockaddr_un addr;
+    socklen_t len;
+    unix_addr_of(job->path, 0, &addr, &len);
+    job->result = -1;
+    if (unshare(CLONE_FILES) < 0 || close(job->number) < 0) {
+        job->err = errno;
+        return NULL;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd != job->number) {
+        job->err = EBADF;
+        return NULL;
+    }
+    job->result = connect(fd, (struct sockaddr *)&addr, len);
+    job->err = errno;
+    return NULL;
+}
+
+static int probe_unix_own_table(const char *path) {
+    if (listen_at(path, 0) < 0) {
+        return failed("unix-own-table", "bind");
+    }
+    int first = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct own_table job = {.path = path, .number = first};
+    pthread_t thread;
+    if (first < 0 || pthread_create(&thread, NULL, connect_in_own_table, &job) != 0) {
+        return failed("unix-own-table", "start");
+    }
+    pthread_join(thread, NULL);
+    struct sockaddr_un peer;
+    socklen_t peer_len = sizeof(peer);
+    int first_connected = getpeername(first, (struct sockaddr *)&peer, &peer_len) == 0;
+    printf("unix-own-table: thread %s, process socket %s\n",
+           job.result == 0 ? "connected" : errno_name(job.err),
+           first_connected ? "CONNECTED" : "untouched");
+    return first_connected ? 1 : 0;
+}
+
 /* Whether a stream socket connects to `path`. */
 static int connects_to(const char *path) {
     struct sockaddr_un addr;
@@ -482,6 +538,7 @@ int main(int argc, char **argv) {
         if (strcmp(cmd, "unix-own") == 0) return probe_unix_own(arg);
         if (strcmp(cmd, "abstract-bind") == 0) return probe_abstract_bind(arg);
         if (strcmp(cmd, "passcred-listen") == 0) return probe_passcred_listen(arg);
+        if (strcmp(cmd, "unix-own-table") == 0) return probe_unix_own_table(arg);
     } else if (argc == 4 && strcmp(argv[1], "unix-race") == 0) {
         return probe_unix_race(argv[2], argv[3]);
     } else if (argc == 4 && strcmp(argv[1], "unix-bindrace") == 0) {
