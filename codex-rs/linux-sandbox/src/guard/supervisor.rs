@@ -292,24 +292,21 @@ impl Supervisor {
                     return Err(Errno::EINVAL);
                 }
                 let addr = CallerProc::read_bytes(&memory, addr, len)?;
+                let target = unix_target(&addr);
                 // An address of the family alone asks the kernel to choose
                 // an abstract name: the host's too.
-                if self.sockets.abstract_names_are_the_hosts {
-                    match unix_target(&addr) {
-                        Some(UnixTarget::Abstract(name)) => {
-                            self.sockets
-                                .report_abstract_bind(&abstract_spelling(name), caller.tid);
-                            return Err(Errno::EACCES);
-                        }
-                        Some(UnixTarget::Unnamed) => {
-                            self.sockets
-                                .report_abstract_bind(b"(chosen by the kernel)", caller.tid);
-                            return Err(Errno::EACCES);
-                        }
-                        _ => {}
-                    }
+                let abstract_name = match target {
+                    Some(UnixTarget::Abstract(name)) => Some(abstract_spelling(name)),
+                    Some(UnixTarget::Unnamed) => Some(b"(chosen by the kernel)".to_vec()),
+                    _ => None,
+                };
+                if let Some(name) = abstract_name
+                    && self.sockets.abstract_names_are_the_hosts
+                {
+                    self.sockets.report_abstract_bind(&name, caller.tid);
+                    return Err(Errno::EACCES);
                 }
-                let path = unix_target(&addr).and_then(UnixTarget::path);
+                let path = target.and_then(UnixTarget::path);
                 let cwd = match path {
                     Some(path) if !path.starts_with(b"/") => Some(entry.start_dir(DirArg::Cwd)?),
                     _ => None,
@@ -383,33 +380,25 @@ impl Supervisor {
         }
         let addr = CallerProc::read_bytes(memory, addr, len)?;
         let socket = entry.descriptor(fd)?;
-        let target = match unix_target(&addr) {
-            Some(target) if socket_domain(&socket)? == libc::AF_UNIX => target,
-            // Another family's socket reaches no Unix socket whatever the
-            // address says; a Unix socket given no Unix address is
-            // refused by the kernel.
-            _ => {
-                self.check(id)?;
-                return Ok(Outcome::Connect(PendingConnect::to_address(socket, addr)));
-            }
-        };
-        let path = match target {
-            UnixTarget::Unnamed => {
-                self.check(id)?;
-                return Ok(Outcome::Connect(PendingConnect::to_address(socket, addr)));
-            }
-            // Inside a network namespace of the sandbox's own, every
-            // abstract name is the sandbox's.
-            UnixTarget::Abstract(_) if !self.sockets.abstract_names_are_the_hosts => {
-                self.check(id)?;
-                return Ok(Outcome::Connect(PendingConnect::to_address(socket, addr)));
-            }
-            UnixTarget::Abstract(name) => {
+        let is_unix = || socket_domain(&socket) == Ok(libc::AF_UNIX);
+        let path = match unix_target(&addr) {
+            Some(UnixTarget::Path(path)) if is_unix() => path,
+            Some(UnixTarget::Abstract(name))
+                if self.sockets.abstract_names_are_the_hosts && is_unix() =>
+            {
                 self.sockets
                     .report_abstract_connect(&abstract_spelling(name), caller.tid);
                 return Err(Errno::EACCES);
             }
-            UnixTarget::Path(path) => path,
+            // Connected as asked: another family's socket reaches no Unix
+            // socket whatever the address says; the kernel refuses a Unix
+            // socket given another family's address or no name; inside a
+            // network namespace of the sandbox's own every abstract name
+            // is the sandbox's.
+            _ => {
+                self.check(id)?;
+                return Ok(Outcome::Connect(PendingConnect::to_address(socket, addr)));
+            }
         };
         if !entry.shares_view(self.view)? {
             report_nested(caller);
