@@ -505,59 +505,44 @@ impl Supervisor {
     }
 
     /// Carries out a connect and answers, on a thread of its own (at most
-    /// [`MAX_CONNECT_WAITS`] at once; beyond that the connect fails with
-    /// `EAGAIN`), so a slow handshake or a full backlog never holds up
-    /// other calls. Always: whether the socket would wait is the command's
-    /// to change (`O_NONBLOCK`) between a check and the call.
+    /// [`MAX_CONNECT_WAITS`] at once), so a slow handshake or a full
+    /// backlog never holds up other calls. Always: whether the socket
+    /// would wait is the command's to change (`O_NONBLOCK`) between a
+    /// check and the call.
     fn connect_for(&self, id: u64, pending: PendingConnect) {
         static WAITING: AtomicUsize = AtomicUsize::new(0);
         let responder = self.responder();
-        let answer = move |pending: &PendingConnect| match pending.connect() {
-            Ok(()) => responder.send(id, 0, 0),
-            Err(err) => responder.send(id, 0, err as i32),
-        };
-        if WAITING.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECT_WAITS {
-            WAITING.fetch_sub(1, Ordering::SeqCst);
-            responder.send(id, 0, libc::EAGAIN);
-            return;
-        }
-        let started = std::thread::Builder::new()
-            .name("guard-connect".into())
-            .spawn(move || {
-                answer(&pending);
-                WAITING.fetch_sub(1, Ordering::SeqCst);
-            });
-        if started.is_err() {
-            WAITING.fetch_sub(1, Ordering::SeqCst);
-            responder.send(id, 0, libc::EAGAIN);
-        }
+        answer_on_a_thread(
+            &WAITING,
+            MAX_CONNECT_WAITS,
+            "guard-connect",
+            responder,
+            id,
+            move || match pending.connect() {
+                Ok(()) => responder.send(id, 0, 0),
+                Err(err) => responder.send(id, 0, err as i32),
+            },
+        );
     }
 
     /// Opens an existing FIFO for the caller on a thread of its own:
     /// opening one waits for its other end, which another held call may be
     /// about to open, so never in the loop. At most [`MAX_FIFO_WAITS`]
-    /// wait at once; beyond that the open fails with `EAGAIN`.
+    /// wait at once.
     fn reopen_fifo(&self, id: u64, existing: OwnedFd, flags: i32) {
         static WAITING: AtomicUsize = AtomicUsize::new(0);
         let responder = self.responder();
-        if WAITING.fetch_add(1, Ordering::SeqCst) >= MAX_FIFO_WAITS {
-            WAITING.fetch_sub(1, Ordering::SeqCst);
-            responder.send(id, 0, libc::EAGAIN);
-            return;
-        }
-        let opened = std::thread::Builder::new()
-            .name("guard-fifo".into())
-            .spawn(move || {
-                match open::reopen(&existing, flags) {
-                    Ok(fd) => responder.deliver(id, &fd, flags),
-                    Err(err) => responder.send(id, 0, err as i32),
-                }
-                WAITING.fetch_sub(1, Ordering::SeqCst);
-            });
-        if opened.is_err() {
-            WAITING.fetch_sub(1, Ordering::SeqCst);
-            responder.send(id, 0, libc::EAGAIN);
-        }
+        answer_on_a_thread(
+            &WAITING,
+            MAX_FIFO_WAITS,
+            "guard-fifo",
+            responder,
+            id,
+            move || match open::reopen(&existing, flags) {
+                Ok(fd) => responder.deliver(id, &fd, flags),
+                Err(err) => responder.send(id, 0, err as i32),
+            },
+        );
     }
 
     fn send(&self, id: u64, value: i64, error: i32) {
@@ -576,7 +561,35 @@ impl Supervisor {
     }
 }
 
-/// Answers held calls; copied into the threads that open FIFOs. The
+/// Runs `answer` (which answers the held call `id`) on a thread named
+/// `name`, counted in `waiting`: with `max` already waiting, or no thread
+/// to be had, the call fails with `EAGAIN` instead.
+fn answer_on_a_thread(
+    waiting: &'static AtomicUsize,
+    max: usize,
+    name: &str,
+    responder: Responder,
+    id: u64,
+    answer: impl FnOnce() + Send + 'static,
+) {
+    if waiting.fetch_add(1, Ordering::SeqCst) >= max {
+        waiting.fetch_sub(1, Ordering::SeqCst);
+        responder.send(id, 0, libc::EAGAIN);
+        return;
+    }
+    let started = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            answer();
+            waiting.fetch_sub(1, Ordering::SeqCst);
+        });
+    if started.is_err() {
+        waiting.fetch_sub(1, Ordering::SeqCst);
+        responder.send(id, 0, libc::EAGAIN);
+    }
+}
+
+/// Answers held calls; copied into the threads that open FIFOs and connect. The
 /// listener outlives them: the supervisor never closes it.
 #[derive(Debug, Clone, Copy)]
 struct Responder {
