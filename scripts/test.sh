@@ -17,7 +17,10 @@
 # protected-name guard), and once more without the guard, where bwrap
 # installs the seccomp filter itself (CODEX_TEST_NO_GUARD=1), with the
 # bundled bwrap first on PATH, so both pipelines and both bwrap versions
-# (the system's and ours) see every test.
+# (the system's and ours) see every test. A third run passes --no-proc
+# (CODEX_TEST_NO_PROC=1): the sandbox without a /proc of its own, as in a
+# container that masks parts of /proc, where the guard's supervisor reads
+# the command's calls through the outer stage's /proc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +30,8 @@ cargo nextest run --workspace --no-fail-fast
 echo "test: the sandbox suites again, unguarded pipeline (bwrap --seccomp), bundled bwrap"
 PATH="$PWD/target/dist/codex-resources:$PATH" CODEX_TEST_NO_GUARD=1 \
   cargo nextest run -p codex-linux-sandbox --no-fail-fast
+echo "test: the sandbox suites again without a /proc of the sandbox's own (--no-proc, as in a container that masks /proc)"
+CODEX_TEST_NO_PROC=1 cargo nextest run -p codex-linux-sandbox --no-fail-fast
 
 if [ "$(id -u)" -ne 0 ]; then
   exit 0
@@ -70,3 +75,5 @@ echo "test: running the suite again as unprivileged user '$user'"
 as_user "PATH=/usr/local/bin:/usr/bin:/bin" ""
 echo "test: the sandbox suites again as '$user', unguarded pipeline (bwrap --seccomp), bundled bwrap"
 as_user "PATH=$work/dist/codex-resources:/usr/local/bin:/usr/bin:/bin CODEX_TEST_NO_GUARD=1" "-E 'package(codex-linux-sandbox)'"
+echo "test: the sandbox suites again as '$user', without a /proc of the sandbox's own (--no-proc)"
+as_user "PATH=/usr/local/bin:/usr/bin:/bin CODEX_TEST_NO_PROC=1" "-E 'package(codex-linux-sandbox)'"

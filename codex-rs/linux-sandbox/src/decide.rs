@@ -171,12 +171,6 @@ pub enum Warning {
         /// The first proxy variable set, as `NAME=value`.
         variable: String,
     },
-    /// The network is enabled but the sandbox has no `/proc` to supervise
-    /// the command's calls through: the host's Unix sockets stay open.
-    HostUnixSocketsOpen,
-    /// Host Unix sockets are listed but the sandbox has no `/proc` to
-    /// supervise connects through: they stay closed.
-    ListedUnixSocketsClosed,
     /// A listed host Unix socket gives the command the host.
     PrivilegedUnixSocket {
         /// Its path.
@@ -204,9 +198,7 @@ impl Warning {
             Warning::HostProxyNotUsed { variable } => {
                 format!("host-proxy-not-used\t{version}\t{variable}")
             }
-            Warning::HostUnixSocketsOpen
-            | Warning::ListedUnixSocketsClosed
-            | Warning::PrivilegedUnixSocket { .. } => return None,
+            Warning::PrivilegedUnixSocket { .. } => return None,
         })
     }
 }
@@ -216,7 +208,8 @@ impl fmt::Display for Warning {
         match self {
             Warning::NoProc => f.write_str(
                 "this host does not allow mounting a fresh /proc in the sandbox (usual inside \
-                 containers); running without /proc. Pass --no-proc to skip this check.",
+                 containers); the sandbox runs without /proc, and the guard reads the command's \
+                 calls through this process's /proc. Pass --no-proc to skip this check.",
             ),
             Warning::BundledBwrap { path, install_hint } => write!(
                 f,
@@ -235,15 +228,6 @@ impl fmt::Display for Warning {
                 "{} is set, but the built-in proxy connects directly, as Codex's does; if this \
                  machine reaches the internet only through that proxy, requests will fail (502)",
                 redact_credentials(variable)
-            ),
-            Warning::HostUnixSocketsOpen => f.write_str(
-                "the network is enabled and the sandbox has no /proc of its own, through which \
-                 host Unix sockets are closed: the command can reach every Unix socket of the \
-                 host (docker.sock, D-Bus, agents)",
-            ),
-            Warning::ListedUnixSocketsClosed => f.write_str(
-                "the sandbox has no /proc of its own, through which connects to the Unix sockets \
-                 of network.unix_sockets are let through: they stay closed",
             ),
             Warning::PrivilegedUnixSocket { path } => write!(
                 f,
@@ -368,12 +352,6 @@ fn decide_bwrap<'f>(
     };
     let mounts = plan(sandbox, &host.scan, proc, host.fs)?;
     tracing::debug!(?mounts, "mount plan");
-    if mounts.network == NetworkMode::Enabled && !mounts.close_unix_sockets {
-        warnings.push(Warning::HostUnixSocketsOpen);
-    }
-    if !mounts.allowed_unix_sockets.is_empty() && !mounts.close_unix_sockets {
-        warnings.push(Warning::ListedUnixSocketsClosed);
-    }
     warnings.extend(
         host.privileged_unix_sockets
             .iter()
@@ -516,15 +494,11 @@ fn refuse_writable_self(
 
 /// How bwrap is to find this binary for the inner stage under `mounts`:
 /// through a descriptor where the sandbox has its own `/proc`, else by its
-/// real path, which the mounts must then leave visible. The guard needs
-/// the sandbox's `/proc` and is refused without it.
+/// real path, which the mounts must then leave visible.
 fn inner_stage_helper(
     mounts: &MountPlan,
     current_exe: &std::io::Result<PathBuf>,
 ) -> Result<HelperExec, SandboxError> {
-    if mounts.guard_protected_names && mounts.proc == ProcMode::Skip {
-        return Err(SandboxError::GuardNeedsProc);
-    }
     if mounts.proc == ProcMode::Mount {
         return Ok(HelperExec::Descriptor);
     }

@@ -5,7 +5,6 @@
 use std::io;
 use std::path::PathBuf;
 
-use codex_sandboxing::protected::names_in_words;
 use codex_sandboxing::proxy::ProxyEnvError;
 use codex_sandboxing::request::PolicyError;
 
@@ -46,15 +45,6 @@ pub enum SandboxError {
     /// Network mode proxy without a usable proxy variable.
     #[error(transparent)]
     ProxyRoute(#[from] ProxyEnvError),
-    /// The guard needs the sandbox's own `/proc`, which this run has not.
-    #[error(
-        "the guard against new {} (features.guard_protected_names) reads \
-         the command's calls through the sandbox's own /proc, which is not mounted here; \
-         run where bwrap may mount /proc, or pass --disable guard_protected_names to go \
-         without the guard (mounts still protect the ones that exist)",
-        names_in_words()
-    )]
-    GuardNeedsProc,
     /// Without `/proc` the inner stage is run by path, which the profile
     /// hides.
     #[error(
@@ -163,7 +153,6 @@ impl SandboxError {
         match self {
             SandboxError::Policy(_)
             | SandboxError::ProxyRoute(_)
-            | SandboxError::GuardNeedsProc
             | SandboxError::HelperHidden { .. }
             | SandboxError::SelfWritable { .. } => exit_status::CONFIG,
             SandboxError::Plan(err) => match err {

@@ -200,6 +200,12 @@ fn spawn_and_wait(
             if *command_fd {
                 passed.add(Descriptor::Command, command_descriptor(&launch.command)?)?;
             }
+            if launch.mounts.supervises_through_outer_procfs() {
+                let procfs = File::open("/proc").map_err(|err| {
+                    io::Error::new(err.kind(), format!("cannot open /proc: {err}"))
+                })?;
+                passed.add(Descriptor::Procfs, procfs.into())?;
+            }
         }
     }
     let mut bridge = None;

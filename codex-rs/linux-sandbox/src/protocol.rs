@@ -9,13 +9,15 @@
 //! <helper> --codex-inner-stage --network MODE
 //!          [--guard-names [--project-root PATH | --scratch-root PATH]...]
 //!          [--close-unix-sockets [--allow-unix-socket PATH]...]
-//!          --report-fd N [--helper-fd M]
+//!          --report-fd N [--helper-fd M] [--procfs-fd F]
 //!          [--proxy-fd P --proxy-listen ADDR [--proxy-listen ADDR]...]
 //!          [--command-fd C] -- [COMMAND...]
 //! ```
 //!
 //! The order is fixed and every field but `--helper-fd` is required; the
-//! proxy fields come exactly when the network mode is `proxy`. The only
+//! proxy fields come exactly when the network mode is `proxy`;
+//! `--procfs-fd` only with the guard or closed sockets, whose supervisor
+//! reads it. The only
 //! writer is [`inner_stage_args`], so anything else is refused rather than
 //! guessed at.
 
@@ -94,6 +96,9 @@ pub enum Descriptor {
     /// The command, NUL-separated, when it is too long for bwrap's
     /// argument count.
     Command,
+    /// The outer stage's `/proc`, for the supervisor of a sandbox that has
+    /// none of its own.
+    Procfs,
 }
 
 impl Descriptor {
@@ -106,6 +111,7 @@ impl Descriptor {
             Descriptor::Helper => "<helper-fd>",
             Descriptor::Proxy => "<proxy-fd>",
             Descriptor::Command => "<command-fd>",
+            Descriptor::Procfs => "<procfs-fd>",
         }
     }
 }
@@ -181,6 +187,8 @@ pub struct InnerStageRequest<'a> {
     pub allowed_unix_sockets: &'a [PathBuf],
     /// Whether bwrap execs the stage through [`Descriptor::Helper`].
     pub through_helper_fd: bool,
+    /// Whether the supervisor reads procfs through [`Descriptor::Procfs`].
+    pub procfs_fd: bool,
     /// Where to listen for the proxy route, exactly in network mode proxy.
     pub proxy_listen: Option<&'a [ListenSpec]>,
     /// Whether the command comes through [`Descriptor::Command`] rather
@@ -207,6 +215,9 @@ pub struct InnerStageArgs {
     /// The descriptor bwrap exec'd the stage through, if any; closed at
     /// once so the command never holds it.
     pub helper_fd: Option<RawFd>,
+    /// The outer stage's `/proc`, for the supervisor to read instead of
+    /// the sandbox's, which is not mounted; close-on-exec, like the report.
+    pub procfs_fd: Option<RawFd>,
     /// The proxy routes, exactly when `network` is proxy.
     pub proxy: Option<ProxyStageArgs>,
     /// Where the command is.
@@ -299,6 +310,10 @@ pub fn inner_stage_args(request: &InnerStageRequest<'_>, command: &[OsString]) -
         args.push("--helper-fd".into());
         args.push(Arg::fd(Descriptor::Helper));
     }
+    if request.procfs_fd {
+        args.push("--procfs-fd".into());
+        args.push(Arg::fd(Descriptor::Procfs));
+    }
     if let Some(listen) = request.proxy_listen {
         args.push("--proxy-fd".into());
         args.push(Arg::fd(Descriptor::Proxy));
@@ -361,12 +376,28 @@ pub fn parse_inner_stage_args(args: &[OsString]) -> Result<InnerStageArgs, ArgsE
         }
         helper_fd = Some(fd);
     }
-    let proxy = parse_proxy_fields(&mut rest, network, &[Some(report_fd), helper_fd])?;
+    let mut procfs_fd = None;
+    if next_is(&rest, "--procfs-fd") {
+        let fd = fd_of(&mut rest, "--procfs-fd")?;
+        if guard.is_none() && !close_unix_sockets {
+            return Err(ArgsError(
+                "--procfs-fd needs --guard-names or --close-unix-sockets".into(),
+            ));
+        }
+        if [Some(report_fd), helper_fd].contains(&Some(fd)) {
+            return Err(ArgsError(
+                "--procfs-fd must differ from the other descriptors".into(),
+            ));
+        }
+        procfs_fd = Some(fd);
+    }
+    let proxy = parse_proxy_fields(&mut rest, network, &[Some(report_fd), helper_fd, procfs_fd])?;
     let command_fd = if next_is(&rest, "--command-fd") {
         let fd = fd_of(&mut rest, "--command-fd")?;
         let taken = [
             Some(report_fd),
             helper_fd,
+            procfs_fd,
             proxy.as_ref().map(|proxy| proxy.channel_fd),
         ];
         if taken.contains(&Some(fd)) {
@@ -399,6 +430,7 @@ pub fn parse_inner_stage_args(args: &[OsString]) -> Result<InnerStageArgs, ArgsE
         allowed_unix_sockets,
         report_fd,
         helper_fd,
+        procfs_fd,
         proxy,
         command,
     })
@@ -628,6 +660,7 @@ mod tests {
             Descriptor::Helper => "6",
             Descriptor::Proxy => "9",
             Descriptor::Command => "8",
+            Descriptor::Procfs => "7",
         }
         .to_owned()
     }
@@ -659,6 +692,7 @@ mod tests {
                     close_unix_sockets,
                     allowed_unix_sockets,
                     through_helper_fd,
+                    procfs_fd: guard.is_some() && !through_helper_fd,
                     proxy_listen: (network == NetworkMode::Proxy).then_some(&specs[..]),
                     command_through_fd: false,
                 };
@@ -673,6 +707,7 @@ mod tests {
                         allowed_unix_sockets: allowed_unix_sockets.to_vec(),
                         report_fd: 5,
                         helper_fd: through_helper_fd.then_some(6),
+                        procfs_fd: (guard.is_some() && !through_helper_fd).then_some(7),
                         proxy: request.proxy_listen.map(|_| ProxyStageArgs {
                             channel_fd: 9,
                             listen: specs.clone(),
@@ -749,6 +784,7 @@ mod tests {
             close_unix_sockets: false,
             allowed_unix_sockets: &[],
             through_helper_fd: false,
+            procfs_fd: false,
             proxy_listen: None,
             command_through_fd: true,
         };
@@ -804,6 +840,7 @@ mod tests {
             close_unix_sockets: false,
             allowed_unix_sockets: &[],
             through_helper_fd: true,
+            procfs_fd: false,
             proxy_listen: None,
             command_through_fd: false,
         };
@@ -835,7 +872,7 @@ mod tests {
 
     #[test]
     fn anything_but_the_rendered_form_is_refused() {
-        let cases: [(&[&str], &str); 13] = [
+        let cases: [(&[&str], &str); 15] = [
             (&[], "expected --network"),
             (
                 &[
@@ -920,6 +957,33 @@ mod tests {
             (
                 &["--network", "restricted", "--report-fd", "5", "--helper-fd"],
                 "expected --helper-fd",
+            ),
+            (
+                &[
+                    "--network",
+                    "restricted",
+                    "--report-fd",
+                    "5",
+                    "--procfs-fd",
+                    "7",
+                    "--",
+                    "true",
+                ],
+                "--procfs-fd needs --guard-names or --close-unix-sockets",
+            ),
+            (
+                &[
+                    "--network",
+                    "restricted",
+                    "--guard-names",
+                    "--report-fd",
+                    "5",
+                    "--procfs-fd",
+                    "5",
+                    "--",
+                    "true",
+                ],
+                "must differ",
             ),
         ];
         for (args, needle) in cases {

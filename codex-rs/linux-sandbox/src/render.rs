@@ -136,6 +136,7 @@ pub fn bwrap_args(plan: &MountPlan, stage: &Stage<'_>, command: &[OsString]) -> 
                 close_unix_sockets: plan.close_unix_sockets,
                 allowed_unix_sockets: &plan.allowed_unix_sockets,
                 through_helper_fd: *helper == HelperExec::Descriptor,
+                procfs_fd: plan.supervises_through_outer_procfs(),
                 proxy_listen,
                 command_through_fd,
             };
@@ -178,6 +179,7 @@ mod tests {
                 Descriptor::Helper => "6",
                 Descriptor::Proxy => "7",
                 Descriptor::Command => "8",
+                Descriptor::Procfs => "9",
             }
             .to_owned()
         };

@@ -277,6 +277,7 @@ fn a_bwrap_that_fails_during_setup_gets_the_setup_status() {
 #[test]
 fn a_host_that_refuses_proc_gets_one_warning_and_one_retry_without_it() {
     require_sandbox!();
+    require_own_proc!("it tests the retry after a refused /proc, which --no-proc never asks for");
     let world = World::new();
     let fake = world.outside.join("fakebin");
     std::fs::create_dir(&fake).unwrap();
@@ -294,25 +295,9 @@ fn a_host_that_refuses_proc_gets_one_warning_and_one_retry_without_it() {
     let runs = world.ws.join("runs");
     let path = format!("{}:/usr/bin:/bin", fake.display());
     let script = ["sh", "-c", "echo run >> runs; ls -A /proc | wc -l"];
-    // The guard needs /proc: refused, before the command ran, with the
-    // reason last (after bwrap's own message).
-    let guarded = world
-        .guarded(&[], &script)
-        .env("PATH", &path)
-        .output()
-        .unwrap();
-    assert_code(&guarded, 78);
-    let reason = stderr(&guarded);
-    let last = reason.lines().last().unwrap_or_default();
-    assert!(
-        last.contains("guard_protected_names") && last.contains("/proc"),
-        "{reason}"
-    );
-    assert!(!reason.contains("running without /proc"), "{reason}");
-    assert!(read(&runs).is_none(), "the command ran");
     let output = world
         .command(&["--disable", "guard_protected_names"], &script)
-        .env("PATH", path)
+        .env("PATH", &path)
         .output()
         .unwrap();
     assert_code(&output, 0);
@@ -332,39 +317,67 @@ fn a_host_that_refuses_proc_gets_one_warning_and_one_retry_without_it() {
         "{}",
         stderr(&output)
     );
+    // The guard runs too, its supervisor reading the outer stage's /proc;
+    // the notice was said once for this host already.
+    let guarded = world
+        .guarded(&[], &script)
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert_code(&guarded, 0);
+    assert_eq!(read(&runs).as_deref(), Some("run\nrun\n"));
+    assert_eq!(stdout(&guarded).trim(), "0");
+    assert!(
+        !stderr(&guarded).contains("fresh /proc"),
+        "{}",
+        stderr(&guarded)
+    );
 }
 
 #[test]
 fn no_proc_skips_proc_without_a_warning() {
     require_sandbox!();
     let world = World::new();
-    let output = world.sh(NO_PROC_UNGUARDED, "ls -A /proc | wc -l");
-    assert_code(&output, 0);
-    assert_eq!(stdout(&output).trim(), "0");
-    assert!(!stderr(&output).contains("warning"), "{}", stderr(&output));
+    for options in [
+        &["--no-proc"][..],
+        &["--no-proc", "--disable", "guard_protected_names"],
+    ] {
+        let output = world
+            .guarded(options, &["sh", "-c", "ls -A /proc | wc -l"])
+            .output()
+            .unwrap();
+        assert_code(&output, 0);
+        assert_eq!(stdout(&output).trim(), "0", "{options:?}");
+        assert!(!stderr(&output).contains("/proc"), "{}", stderr(&output));
+    }
 }
 
-/// `--no-proc` without the protected-name guard, which needs `/proc`.
-const NO_PROC_UNGUARDED: &[&str] = &["--no-proc", "--disable", "guard_protected_names"];
-
+/// Without a `/proc` of the sandbox's own (a container that masks its
+/// `/proc`), the guard reads the command's calls through the outer
+/// stage's, which the command never sees: a new protected name is still
+/// refused at any depth, an existing one stays read-only, and the rest of
+/// the workspace is writable.
 #[test]
-fn the_guard_refuses_to_run_without_proc() {
+fn the_guard_runs_without_proc() {
+    require_sandbox!();
     let world = World::new();
-    let (script, mark) = marker_script(&world);
+    let config = world.ws.join(".git/config");
+    let before = read(&config);
+    let script = "echo x > written; mkdir -p a/b/.git; echo hooked >> .git/config; \
+                  python3 -c 'import os, threading; t = threading.Thread(target=os.mkdir, args=(\"a/.codex\",)); t.start(); t.join()'; \
+                  ls -A /proc | wc -l";
     let output = world
-        .guarded(&["--no-proc"], &["sh", "-c", &script])
+        .guarded(&["--no-proc"], &["sh", "-c", script])
         .output()
         .unwrap();
-    assert_refused(
-        &output,
-        &mark,
-        78,
-        &[
-            "guard_protected_names",
-            "/proc",
-            "--disable guard_protected_names",
-        ],
-    );
+    assert_eq!(read(&world.ws.join("written")).as_deref(), Some("x\n"));
+    assert!(world.ws.join("a/b").is_dir(), "{}", stderr(&output));
+    assert!(!world.ws.join("a/b/.git").exists(), "{}", stderr(&output));
+    assert!(!world.ws.join("a/.codex").exists(), "{}", stderr(&output));
+    assert_eq!(read(&config), before);
+    let refusals = stderr(&output).matches("refused to create").count();
+    assert_eq!(refusals, 2, "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), "0", "the command sees no procfs");
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Output;
 
-use common::{World, assert_code, read, stderr, stdout};
+use common::{World, assert_code, no_proc_pass, read, stderr, stdout};
 
 /// The guard turned off, for the controls.
 const UNGUARDED: &[&str] = &["--disable", "guard_protected_names"];
@@ -43,6 +43,9 @@ struct Attack {
     python: bool,
     /// The entry, relative to the workspace, that must not appear.
     planted: &'static str,
+    /// Whether the path goes through the sandbox's `/proc`, which the
+    /// no-proc pass does not mount: there even the control plants nothing.
+    through_proc: bool,
 }
 
 /// Prepared in the workspace before each attack: a subdirectory, a file
@@ -55,90 +58,105 @@ const ATTACKS: &[Attack] = &[
         script: "mkdir -p sub/.git/hooks",
         python: false,
         planted: "sub/.git",
+        through_proc: false,
     },
     Attack {
         name: "mkdir with a trailing slash",
         script: "mkdir sub/.codex/",
         python: false,
         planted: "sub/.codex",
+        through_proc: false,
     },
     Attack {
         name: "another case (.GIT)",
         script: "mkdir sub/.GIT",
         python: false,
         planted: "sub/.GIT",
+        through_proc: false,
     },
     Attack {
         name: "a trailing dot (vfat drops it)",
         script: "mkdir sub/.git.",
         python: false,
         planted: "sub/.git.",
+        through_proc: false,
     },
     Attack {
         name: "a long s (case folding: s)",
         script: "mkdir sub/.agent\u{17f}",
         python: false,
         planted: "sub/.agent\u{17f}",
+        through_proc: false,
     },
     Attack {
         name: "mv file sub/.git",
         script: "mv file sub/.git",
         python: false,
         planted: "sub/.git",
+        through_proc: false,
     },
     Attack {
         name: "mv dir sub/.agents",
         script: "mv moved sub/.agents",
         python: false,
         planted: "sub/.agents",
+        through_proc: false,
     },
     Attack {
         name: "hard link",
         script: "ln file sub/.git",
         python: false,
         planted: "sub/.git",
+        through_proc: false,
     },
     Attack {
         name: "symbolic link",
         script: "ln -s /tmp sub/.git",
         python: false,
         planted: "sub/.git",
+        through_proc: false,
     },
     Attack {
         name: "mkfifo (mknod)",
         script: "mkfifo sub/.git",
         python: false,
         planted: "sub/.git",
+        through_proc: false,
     },
     Attack {
         name: "redirect into a new file",
         script: "echo 'gitdir: /tmp/evil' > sub/.git",
         python: false,
         planted: "sub/.git",
+        through_proc: false,
     },
     Attack {
         name: "relative to a changed directory",
         script: "cd sub && echo x > .codex",
         python: false,
         planted: "sub/.codex",
+        through_proc: false,
     },
     Attack {
         name: "through a dangling symbolic link",
         script: "ln -s sub/.git dangling && echo 'gitdir: /tmp/evil' > dangling",
         python: false,
         planted: "sub/.git",
+        through_proc: false,
     },
     Attack {
         name: "through /dev/fd",
         script: "exec 3<sub && mkdir /dev/fd/3/.git",
         python: false,
         planted: "sub/.git",
+        through_proc: true,
     },
     Attack {
         name: "mkdirat relative to a descriptor",
         script: "import os; os.mkdir('.agents', dir_fd=os.open('sub', os.O_RDONLY))",
         python: true,
         planted: "sub/.agents",
+        through_proc: false,
     },
     Attack {
         name: "O_TMPFILE then linkat(AT_EMPTY_PATH)",
@@ -150,6 +168,7 @@ const ATTACKS: &[Attack] = &[
                  \x20   raise OSError(ctypes.get_errno(), 'linkat')",
         python: true,
         planted: "sub/.git",
+        through_proc: false,
     },
     Attack {
         name: "renameat2 RENAME_NOREPLACE",
@@ -159,6 +178,7 @@ const ATTACKS: &[Attack] = &[
                  \x20   raise OSError(ctypes.get_errno(), 'renameat2')",
         python: true,
         planted: "sub/.codex",
+        through_proc: false,
     },
 ];
 
@@ -209,6 +229,15 @@ fn no_new_protected_entry_can_be_planted() {
         let planted = world.ws.join(attack.planted);
         clean(&world);
         let control = run_attack(&world, attack, UNGUARDED);
+        if attack.through_proc && no_proc_pass() {
+            let output = run_attack(&world, attack, &[]);
+            assert!(!exists(&planted), "{:?}: {}", attack.name, stderr(&output));
+            table.push(format!(
+                "{:<36} no /proc in this pass: planted neither with nor without the guard",
+                attack.name
+            ));
+            continue;
+        }
         assert!(
             exists(&planted),
             "control for {:?}: without the guard the attack must plant {} (stderr: {})",
@@ -493,6 +522,7 @@ print("own comm", attempt("/proc/self/comm", os.O_WRONLY | os.O_CREAT))
 #[test]
 fn held_opens_never_reach_another_processs_proc_entry() {
     require_sandbox!();
+    require_own_proc!();
     let world = World::new();
     let output = guarded_python(&world, &[], PROC_OPENS);
     let out = stdout(&output);

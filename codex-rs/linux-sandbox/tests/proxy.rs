@@ -166,6 +166,7 @@ print(\"pair\", b.recv(1).decode())
 #[test]
 fn the_command_gets_the_proxy_in_every_form_and_no_bridge_descriptor() {
     require_sandbox!();
+    require_own_proc!();
     let world = World::new();
     let proxy = TestProxy::start();
     let url = proxy.url();
@@ -418,6 +419,7 @@ fn a_dead_proxy_fails_connections_and_nothing_goes_direct() {
 #[test]
 fn proxy_credentials_stay_out_of_bwraps_command_line() {
     require_sandbox!();
+    require_own_proc!();
     let world = World::new();
     let proxy = TestProxy::start();
     let url = format!("http://user:s3cret@{}", proxy.addr);

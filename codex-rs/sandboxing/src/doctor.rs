@@ -434,8 +434,11 @@ fn chosen_bwrap_checks(host: &HostObservations) -> Vec<Check> {
         (Ok(()), Err(message)) => check(
             "proc_mount",
             Status::Warn,
-            format!("a fresh /proc cannot be mounted ({message}); the sandbox runs without /proc"),
-            Some("usual in containers that mask parts of /proc; pass --no-proc to skip the attempt, or start the container with `--security-opt systempaths=unconfined`".into()),
+            format!(
+                "a fresh /proc cannot be mounted ({message}); the command sees an empty /proc \
+                 (the guard reads its calls through codex's own), and tools that need /proc fail"
+            ),
+            Some("usual in containers that mask parts of /proc: start the container with `--security-opt systempaths=unconfined` for a fresh /proc, or pass --no-proc to skip the attempt".into()),
         ),
     };
     vec![namespaces, proc_mount]
@@ -524,8 +527,8 @@ fn bare_repositories_check(host: &HostObservations) -> Check {
 }
 
 /// The guard needs seccomp user notification with descriptor handover
-/// (Linux 5.9), the sandbox's own `/proc` (the `proc_mount` check), and a
-/// Yama policy that lets a process read the memory of its descendants.
+/// (Linux 5.9) and a Yama policy that lets a process read the memory of
+/// its descendants.
 fn guard_check(host: &HostObservations) -> Check {
     let guard = &host.guard;
     if !guard.enabled {

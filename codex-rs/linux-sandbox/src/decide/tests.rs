@@ -120,29 +120,46 @@ fn the_guard_runs_in_the_inner_stage_through_the_running_image() {
 }
 
 #[test]
-fn the_guard_without_proc_is_refused_whatever_the_reason() {
+fn without_proc_the_guard_reads_the_outer_stages_procfs_whatever_the_reason() {
     let (fs, scan) = (tree(), ScanReport::empty());
-    for proc in [
-        ProcFacts::NotAsked,
-        ProcFacts::ExpectedToFail,
-        ProcFacts::RefusedAtLaunch,
+    for (proc, warned) in [
+        (ProcFacts::NotAsked, false),
+        (ProcFacts::ExpectedToFail, true),
+        (ProcFacts::RefusedAtLaunch, true),
     ] {
         let facts = facts(BwrapFacts {
             proc,
             ..host(&fs, &scan)
         });
-        let err = decide(
+        let plan = decide(
             &effective(workspace(NetworkMode::Restricted)),
             &facts,
             &command(),
         )
-        .unwrap_err();
+        .unwrap();
+        assert_eq!(plan.warnings == [Warning::NoProc], warned, "{proc:?}");
+        let launch = bwrap_launch(&plan);
+        assert_eq!(launch.mounts.proc, ProcMode::Skip);
+        assert!(launch.mounts.supervises_through_outer_procfs());
+        let argv = shown_argv(&plan);
         assert!(
-            matches!(err, SandboxError::GuardNeedsProc),
-            "{proc:?}: {err}"
+            argv.contains(
+                "-- /opt/codex/codex --codex-inner-stage --network restricted --guard-names"
+            ),
+            "{argv}"
         );
-        assert_eq!(err.exit_code(), 78);
+        assert!(argv.contains("--procfs-fd <procfs-fd>"), "{argv}");
+        assert!(!argv.contains("--proc /proc"), "{argv}");
     }
+    // With its own /proc, the supervisor reads that one.
+    let facts = facts(host(&fs, &scan));
+    let plan = decide(
+        &effective(workspace(NetworkMode::Restricted)),
+        &facts,
+        &command(),
+    )
+    .unwrap();
+    assert!(!shown_argv(&plan).contains("--procfs-fd"));
 }
 
 #[test]
@@ -412,11 +429,19 @@ fn listed_unix_sockets_are_let_through_by_the_supervisor_in_every_network_mode()
         );
         assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
 
-        // Without /proc nothing lets them through: closed, and said.
+        // Without /proc the supervisor lets them through all the same,
+        // reading the outer stage's procfs.
         let facts = facts_without_proc(&fs, &scan);
         let plan = decide(&effective(sandbox), &facts, &command()).unwrap();
-        assert!(!shown_argv(&plan).contains("--allow-unix-socket"));
-        assert!(plan.warnings.contains(&Warning::ListedUnixSocketsClosed));
+        let argv = shown_argv(&plan);
+        assert!(
+            argv.contains(
+                "--close-unix-sockets --allow-unix-socket /run/user/1000/agent.sock \
+                 --report-fd <report-fd> --procfs-fd <procfs-fd>"
+            ),
+            "{argv}"
+        );
+        assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
     }
 }
 
@@ -449,7 +474,7 @@ fn facts_without_proc<'a>(fs: &'a FakeFs, scan: &'a ScanReport) -> HostFacts<'a>
 }
 
 #[test]
-fn without_proc_an_enabled_network_warns_that_host_unix_sockets_stay_open() {
+fn without_proc_an_enabled_network_still_closes_host_unix_sockets() {
     let (fs, scan) = (tree(), ScanReport::empty());
     let mut sandbox = workspace(NetworkMode::Enabled);
     sandbox.guard_protected_names = false;
@@ -458,14 +483,13 @@ fn without_proc_an_enabled_network_warns_that_host_unix_sockets_stay_open() {
         ..host(&fs, &scan)
     });
     let plan = decide(&effective(sandbox), &facts, &command()).unwrap();
-    assert!(!bwrap_launch(&plan).mounts.close_unix_sockets);
+    assert!(bwrap_launch(&plan).mounts.close_unix_sockets);
+    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+    let argv = shown_argv(&plan);
     assert!(
-        plan.warnings.contains(&Warning::HostUnixSocketsOpen),
-        "{:?}",
-        plan.warnings
+        argv.contains("--close-unix-sockets --report-fd <report-fd> --procfs-fd <procfs-fd>"),
+        "{argv}"
     );
-    assert_eq!(Warning::HostUnixSocketsOpen.notice_key(), None);
-    assert!(!shown_argv(&plan).contains("--close-unix-sockets"));
 }
 
 #[test]

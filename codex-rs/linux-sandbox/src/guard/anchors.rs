@@ -22,6 +22,7 @@ use nix::errno::Errno;
 use super::git_dirs::{DirId, id_of};
 use super::mounts::mount_id;
 use super::perform::{Start, open_at};
+use super::procfs::procfs;
 use super::roots::Roots;
 use crate::protocol::{GuardRoot, RootKind};
 
@@ -82,7 +83,8 @@ impl Anchors {
     pub fn current(&self) -> Result<Roots, Errno> {
         let mut roots = Vec::with_capacity(self.roots.len());
         for anchor in &self.roots {
-            let path = std::fs::read_link(format!("/proc/self/fd/{}", anchor.dir.as_raw_fd()))
+            let path = procfs()
+                .path_of_fd(anchor.dir.as_raw_fd())
                 .map_err(|err| err.raw_os_error().map_or(Errno::EIO, Errno::from_raw))?;
             roots.push(GuardRoot {
                 path,

@@ -37,6 +37,7 @@ use super::git_dirs;
 use super::mounts::{OwnMounts, Placement};
 use super::paths::{SplitPath, split_path};
 use super::perform::{Outcome, Start, open_at};
+use super::procfs::procfs;
 use super::roots::{Area, Roots};
 use codex_sandboxing::protected::is_protected_name;
 
@@ -305,7 +306,8 @@ impl Judge {
         if placement == Placement::Foreign {
             return Err(Unjudged::Foreign);
         }
-        let path = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        let path = procfs()
+            .path_of_fd(fd.as_raw_fd())
             .map(|path| path.as_os_str().as_bytes().to_vec())
             .map_err(|err| {
                 Unjudged::Failed(err.raw_os_error().map_or(Errno::EIO, Errno::from_raw))

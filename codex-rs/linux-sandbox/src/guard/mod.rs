@@ -16,7 +16,8 @@
 //! which could create entries with no call to hold, is refused)
 //! and passes the filter's notification descriptor to the parent. The
 //! parent, the supervisor, receives each held call (`supervisor`),
-//! copies its path strings out of the caller's memory (`target`),
+//! copies its path strings out of the caller's memory (`target`, through
+//! procfs: `procfs`),
 //! refuses any call whose new entry has a protected name where the
 //! directory it goes in is not scratch space below the top of a temporary
 //! root (`roots`; `EPERM`, and a line on stderr), and carries out the
@@ -54,8 +55,10 @@
 //!   the supervisor's own `mem` above all, gets `EACCES`.
 //! - Each held call costs a round trip to the supervisor; `just
 //!   bench-build` measures a build under it.
-//! - It needs `/proc` in the sandbox and Linux 5.9 (`SECCOMP_ADDFD`); the
-//!   outer stage refuses to start without `/proc`.
+//! - It needs Linux 5.9 (`SECCOMP_ADDFD`). Without the sandbox's own
+//!   `/proc` it reads the command's calls through the outer stage's
+//!   ([`procfs`]); a thread in a PID namespace of its own is then not
+//!   found, and its calls fail.
 
 mod anchors;
 mod calls;
@@ -66,6 +69,7 @@ mod mounts;
 mod open;
 mod paths;
 mod perform;
+mod procfs;
 mod roots;
 mod sockets;
 mod supervisor;
@@ -102,17 +106,26 @@ use target::View;
 /// (128+N for signal N). With `roots`, new entries are judged by these
 /// writable roots (the protected-name guard); with `close_unix_sockets`,
 /// the host's Unix sockets are closed ([`sockets`]) but for
-/// `allowed_unix_sockets`; either may come alone. `no_new_privs` must be set already. A failure before the
-/// command starts is written to `report` and ends the process with
-/// [`exit_status::SETUP`]; once it has started, `report` is closed.
+/// `allowed_unix_sockets`; either may come alone. With `procfs`, the outer
+/// stage's `/proc`, the supervisor reads the command's calls through it
+/// (the sandbox has none of its own; [`procfs`]). `no_new_privs` must be
+/// set already. A failure before the command starts is written to
+/// `report` and ends the process with [`exit_status::SETUP`]; once it has
+/// started, `report` is closed.
 pub fn run_guarded(
     network: NetworkMode,
     roots: Option<Vec<GuardRoot>>,
     close_unix_sockets: bool,
     allowed_unix_sockets: Vec<PathBuf>,
+    procfs: Option<OwnedFd>,
     command: &[OsString],
     mut report: File,
 ) -> ! {
+    if let Some(procfs) = procfs
+        && let Err(err) = procfs::use_ancestor_procfs(procfs)
+    {
+        guard_failure(err).write_and_exit(&mut report);
+    }
     let held = Held {
         names: roots.is_some(),
         connect: close_unix_sockets,
@@ -255,7 +268,7 @@ fn start_supervising(
     let delivery =
         probe_fd_delivery(listener.as_raw_fd()).map_err(|err| guard_failure(err.to_string()))?;
     let view = View::own()
-        .map_err(|err| guard_failure(format!("cannot read the sandbox's /proc: {err}")))?;
+        .map_err(|err| guard_failure(format!("cannot read the supervisor's procfs: {err}")))?;
     let guards_names = roots.is_some();
     let judge = Anchors::open(roots.unwrap_or_default())
         .map_err(guard_failure)

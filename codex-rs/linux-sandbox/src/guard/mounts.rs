@@ -27,6 +27,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use nix::errno::Errno;
 use nix::sys::stat::fstat;
 
+use super::procfs::procfs;
+
 /// The mounts of the supervisor's namespace, by id, read on first use.
 #[derive(Debug, Default)]
 pub struct OwnMounts {
@@ -87,7 +89,8 @@ impl OwnMounts {
 /// Read anew each time: where mounts are changes with every rename of a
 /// directory above them.
 pub fn has_mount_below(dir: &[u8]) -> Result<bool, Errno> {
-    let text = std::fs::read("/proc/self/mountinfo")
+    let text = procfs()
+        .read("self/mountinfo")
         .map_err(|err| err.raw_os_error().map_or(Errno::EIO, Errno::from_raw))?;
     Ok(mount_points(&text).any(|point| is_strictly_below(&point, dir)))
 }
@@ -167,8 +170,8 @@ fn is_nameless(fd: BorrowedFd<'_>) -> Result<bool, Errno> {
 
 /// The ids in `/proc/self/mountinfo`: the first field of each line.
 fn read_mount_ids() -> std::io::Result<HashSet<u64>> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo")?;
-    Ok(mount_ids(&text))
+    let text = procfs().read("self/mountinfo")?;
+    Ok(mount_ids(&String::from_utf8_lossy(&text)))
 }
 
 fn mount_ids(mountinfo: &str) -> HashSet<u64> {

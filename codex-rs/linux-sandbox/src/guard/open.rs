@@ -28,6 +28,7 @@ use nix::unistd::ftruncate;
 use super::judge::{Existing, Judge, open_parent};
 use super::paths::{in_target_view, split_path};
 use super::perform::{Outcome, Start, file_type, is_procfs, open_at, read_link, with_umask};
+use super::procfs::procfs;
 
 /// The most symbolic links one lookup follows, as in the kernel.
 const MAX_LINKS: u32 = 40;
@@ -192,7 +193,7 @@ fn open_in_proc(
 /// Whether the procfs directory `dir` is the caller's `/proc/TID` or
 /// `/proc/TID/fd`, by the path the kernel gives for it.
 fn is_callers_proc_entry(dir: &OwnedFd, tid: i32) -> bool {
-    let Ok(path) = std::fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd())) else {
+    let Ok(path) = procfs().path_of_fd(dir.as_raw_fd()) else {
         return false;
     };
     let entry = format!("/proc/{tid}");
@@ -203,12 +204,9 @@ fn is_callers_proc_entry(dir: &OwnedFd, tid: i32) -> bool {
 /// found for it, with the caller's flags (less those only creation uses):
 /// the same inode, looked up by no name.
 pub fn reopen(existing: &OwnedFd, flags: i32) -> Result<OwnedFd, Errno> {
-    let magic = format!("/proc/self/fd/{}", existing.as_raw_fd());
-    open_at(
-        Start::CWD,
-        magic.as_bytes(),
+    procfs().open(
+        &format!("self/fd/{}", existing.as_raw_fd()),
         flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW),
-        0,
     )
 }
 

@@ -39,6 +39,7 @@ use std::path::PathBuf;
 use codex_sandboxing::NetworkMode;
 use nix::errno::Errno;
 
+use super::procfs::procfs;
 use crate::protocol::HELPER_ARGV0;
 
 /// What an `AF_UNIX` socket address names, as the kernel reads it.
@@ -441,10 +442,18 @@ pub fn socket_domain(fd: &OwnedFd) -> Result<i32, Errno> {
 #[derive(Debug)]
 pub struct PendingConnect {
     socket: OwnedFd,
-    addr: Vec<u8>,
-    /// The socket file connected to through `/proc/self/fd/N`, held open
-    /// until the call is made.
-    _target: Option<OwnedFd>,
+    to: ConnectTo,
+}
+
+/// Where a [`PendingConnect`] goes.
+#[derive(Debug)]
+enum ConnectTo {
+    /// The address exactly as the caller wrote it (copied once).
+    Address(Vec<u8>),
+    /// The socket file held open here (`O_PATH`), by this process's
+    /// `self/fd/N` link to it in procfs, so the file connected to is the
+    /// one that was checked.
+    File(OwnedFd),
 }
 
 impl PendingConnect {
@@ -452,36 +461,45 @@ impl PendingConnect {
     pub fn to_address(socket: OwnedFd, addr: Vec<u8>) -> Self {
         PendingConnect {
             socket,
-            addr,
-            _target: None,
+            to: ConnectTo::Address(addr),
         }
     }
 
     /// A connect to the socket file `target` (an `O_PATH` descriptor of
-    /// it), through this process's `/proc/self/fd/N` link to it, so the
-    /// file connected to is the one that was checked.
+    /// it).
     pub fn to_file(socket: OwnedFd, target: OwnedFd) -> Self {
-        let family = u16::try_from(libc::AF_UNIX).unwrap_or_default();
-        let mut addr = family.to_ne_bytes().to_vec();
-        addr.extend_from_slice(format!("/proc/self/fd/{}", target.as_raw_fd()).as_bytes());
-        addr.push(0);
         PendingConnect {
             socket,
-            addr,
-            _target: Some(target),
+            to: ConnectTo::File(target),
         }
     }
 
     /// Carries the connect out; the caller's socket is the same open
-    /// socket, so it is the one connected.
+    /// socket, so it is the one connected. Call it on a thread of its own:
+    /// reaching a socket file by its descriptor may change this thread's
+    /// working directory ([`super::procfs::Procfs::fd_address_path`]).
     pub fn connect(&self) -> Result<(), Errno> {
-        let len = libc::socklen_t::try_from(self.addr.len()).map_err(|_| Errno::EINVAL)?;
+        let addr = self.address()?;
+        let len = libc::socklen_t::try_from(addr.len()).map_err(|_| Errno::EINVAL)?;
         // Raw: the address is the caller's bytes, of any family, which nix
         // would have to parse into one of its types first.
         // SAFETY: `addr` holds `len` bytes of socket address for the call.
-        let result =
-            unsafe { libc::connect(self.socket.as_raw_fd(), self.addr.as_ptr().cast(), len) };
+        let result = unsafe { libc::connect(self.socket.as_raw_fd(), addr.as_ptr().cast(), len) };
         Errno::result(result).map(drop)
+    }
+
+    /// The address connected to, for the calling thread.
+    fn address(&self) -> Result<Vec<u8>, Errno> {
+        Ok(match &self.to {
+            ConnectTo::Address(addr) => addr.clone(),
+            ConnectTo::File(target) => {
+                let family = u16::try_from(libc::AF_UNIX).unwrap_or_default();
+                let mut addr = family.to_ne_bytes().to_vec();
+                addr.extend_from_slice(procfs().fd_address_path(target.as_raw_fd())?.as_bytes());
+                addr.push(0);
+                addr
+            }
+        })
     }
 }
 
@@ -648,7 +666,7 @@ mod tests {
         let fd = target.as_raw_fd();
         let pending = PendingConnect::to_file(socket.into(), target.into());
         assert_eq!(
-            unix_target(&pending.addr),
+            unix_target(&pending.address().unwrap()),
             Some(UnixTarget::Path(format!("/proc/self/fd/{fd}").as_bytes()))
         );
     }

@@ -1,5 +1,5 @@
 //! What the supervisor learns about the thread whose call it holds, all
-//! through that thread's entry in the sandbox's `/proc`: the strings its
+//! through that thread's entry in procfs ([`super::procfs`]): the strings its
 //! pointers name, the directories its relative paths start from, its
 //! umask, and whether it still sees the filesystem as the supervisor does.
 //!
@@ -11,7 +11,7 @@ use std::ffi::CString;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::FileExt;
 
 use nix::errno::Errno;
 use nix::fcntl::AtFlags;
@@ -21,13 +21,10 @@ use crate::fd::pidfd_open;
 
 use super::calls::{DirArg, UserPtr};
 use super::perform::{Start, open_at};
+use super::procfs::{namespace_ids, procfs, read_status};
 
 /// The longest path the kernel accepts, its terminating NUL included.
 const PATH_MAX: usize = libc::PATH_MAX as usize;
-
-/// Room for a thread's whole `/proc/TID/status` (about 1.5 KiB); the
-/// `Umask:` line is near its top.
-const STATUS_BUFFER: usize = 8192;
 
 /// Reads of the caller's memory never cross a page boundary: a read that
 /// runs onto an unmapped page fails as a whole.
@@ -54,11 +51,12 @@ impl View {
     }
 
     fn of(process: &str) -> io::Result<View> {
-        let namespace = std::fs::metadata(format!("/proc/{process}/ns/mnt"))?;
-        let root = std::fs::metadata(format!("/proc/{process}/root"))?;
+        let entry = CallerProc {
+            dir: procfs().open(process, libc::O_PATH | libc::O_DIRECTORY)?,
+        };
         Ok(View {
-            mount_namespace: (namespace.dev(), namespace.ino()),
-            root: (root.dev(), root.ino()),
+            mount_namespace: entry.identity("ns/mnt")?,
+            root: entry.identity("root")?,
         })
     }
 }
@@ -68,12 +66,7 @@ impl Caller {
     /// one call.
     pub fn open(self) -> Result<CallerProc, Errno> {
         Ok(CallerProc {
-            dir: open_at(
-                Start::CWD,
-                format!("/proc/{}", self.tid).as_bytes(),
-                libc::O_PATH | libc::O_DIRECTORY,
-                0,
-            )?,
+            dir: procfs().thread_entry(self.tid)?,
         })
     }
 }
@@ -165,18 +158,21 @@ impl CallerProc {
         libc::mode_t::from_str_radix(&value, 8).map_err(|_| Errno::EIO)
     }
 
-    /// The caller's process (thread group) id, from its status file.
+    /// The caller's process (thread group) id in the sandbox's PID
+    /// namespace (the last of its status file's `NStgid:` line, whatever
+    /// namespace the procfs read belongs to).
     pub fn tgid(&self) -> Result<i32, Errno> {
-        self.status_field("Tgid:")?.parse().map_err(|_| Errno::EIO)
+        let status = read_status(&self.dir).map_err(errno)?;
+        namespace_ids(&status, "NStgid:")
+            .last()
+            .copied()
+            .ok_or(Errno::EIO)
     }
 
-    /// The value of a line of the status file (read in one call: the
-    /// kernel generates the whole text on each read).
+    /// The value of a line of the status file.
     fn status_field(&self, field: &str) -> Result<String, Errno> {
-        let file = File::from(self.open("status", libc::O_RDONLY)?);
-        let mut buffer = [0u8; STATUS_BUFFER];
-        let len = file.read_at(&mut buffer, 0).map_err(errno)?;
-        String::from_utf8_lossy(&buffer[..len])
+        read_status(&self.dir)
+            .map_err(errno)?
             .lines()
             .find_map(|line| line.strip_prefix(field))
             .map(|value| value.trim().to_owned())

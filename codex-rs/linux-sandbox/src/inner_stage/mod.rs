@@ -34,7 +34,7 @@ mod listeners;
 use std::convert::Infallible;
 use std::ffi::OsString;
 use std::fs::File;
-use std::os::fd::{AsFd, FromRawFd, RawFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
 
 use crate::fd::{is_open, set_close_on_exec};
 use crate::protocol::{
@@ -82,11 +82,16 @@ fn run_inner_stage(args: &[OsString]) -> ! {
         failure.write_and_exit(&mut report);
     }
     if spec.guard.is_some() || spec.close_unix_sockets {
+        let procfs = match spec.procfs_fd.map(take_procfs_fd).transpose() {
+            Ok(procfs) => procfs,
+            Err(failure) => failure.write_and_exit(&mut report),
+        };
         crate::guard::run_guarded(
             spec.network,
             spec.guard,
             spec.close_unix_sockets,
             spec.allowed_unix_sockets,
+            procfs,
             &command,
             report,
         );
@@ -145,6 +150,24 @@ fn exec_command(spec: &InnerStageArgs, command: &[OsString]) -> Result<Infallibl
     let filter = build_filter(spec.network, ListedSockets::None)
         .map_err(|err| StageReport::new(StageStep::Seccomp, err.to_string()))?;
     exec_filtered(&filter, command, None, None)
+}
+
+/// Takes ownership of the outer stage's `/proc` after checking that it is
+/// open, and marks it close-on-exec so the command never inherits it.
+fn take_procfs_fd(fd: RawFd) -> Result<OwnedFd, StageReport> {
+    let failed = |message: String| StageReport::new(StageStep::Guard, message);
+    if !is_open(fd) {
+        return Err(failed(format!("procfs descriptor {fd} is not open")));
+    }
+    // SAFETY: `fd` is open (checked above) and, by the stage's protocol,
+    // handed to this process alone to own.
+    let procfs = unsafe { OwnedFd::from_raw_fd(fd) };
+    set_close_on_exec(procfs.as_fd(), true).map_err(|err| {
+        failed(format!(
+            "cannot mark procfs descriptor {fd} close-on-exec: {err}"
+        ))
+    })?;
+    Ok(procfs)
 }
 
 /// Takes ownership of the report descriptor after checking that it is

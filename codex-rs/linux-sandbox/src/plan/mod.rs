@@ -169,8 +169,7 @@ pub struct MountPlan {
     /// Whether the inner stage's supervisor holds the command's socket
     /// calls: the network is enabled (elsewhere the filter or the network
     /// namespace closes host sockets) or the profile lists host sockets to
-    /// let through, and the sandbox has its own `/proc`, which the
-    /// supervisor reads the command's calls through.
+    /// let through.
     pub close_unix_sockets: bool,
     /// The host Unix sockets the profile lists (`network.unix_sockets`).
     pub allowed_unix_sockets: Vec<PathBuf>,
@@ -189,6 +188,14 @@ impl MountPlan {
             .iter()
             .filter(|rule| path.starts_with(&rule.path))
             .max_by_key(|rule| depth(&rule.path))
+    }
+
+    /// Whether the inner stage's supervisor reads the command's calls
+    /// through the outer stage's `/proc` (passed as a descriptor), the
+    /// sandbox having none of its own: it supervises (the guard, or closed
+    /// sockets) without `/proc` mounted.
+    pub fn supervises_through_outer_procfs(&self) -> bool {
+        self.proc == ProcMode::Skip && (self.guard_protected_names || self.close_unix_sockets)
     }
 }
 
@@ -435,9 +442,8 @@ pub fn plan(
         proc,
         guard_protected_names: policy.guard_protected_names,
         guard_roots,
-        close_unix_sockets: (policy.network == NetworkMode::Enabled
-            || !policy.unix_sockets.is_empty())
-            && proc == ProcMode::Mount,
+        close_unix_sockets: policy.network == NetworkMode::Enabled
+            || !policy.unix_sockets.is_empty(),
         allowed_unix_sockets: policy
             .unix_sockets
             .iter()

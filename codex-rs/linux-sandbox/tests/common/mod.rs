@@ -26,6 +26,15 @@ pub fn unguarded_pass() -> bool {
     std::env::var_os("CODEX_TEST_NO_GUARD").is_some_and(|v| v == "1")
 }
 
+/// Whether this run tests the sandbox without a `/proc` of its own, as in
+/// a container that forbids a fresh one (Podman's default): with
+/// `CODEX_TEST_NO_PROC=1` every [`World`] command gets `--no-proc`, and the
+/// guard's supervisor reads the command's calls through the outer stage's
+/// `/proc` (`scripts/test.sh` runs the guard's suites that way too).
+pub fn no_proc_pass() -> bool {
+    std::env::var_os("CODEX_TEST_NO_PROC").is_some_and(|v| v == "1")
+}
+
 /// Whether a real bwrap sandbox can run here; prints why not, so a skipped
 /// test never passes silently. With `CODEX_REQUIRE_SANDBOX=1` (set by CI,
 /// where a sandbox must work) a missing sandbox fails the test instead.
@@ -72,6 +81,22 @@ fn probe_sandbox(test: &str) -> bool {
 macro_rules! require_sandbox {
     () => {
         if !$crate::common::sandbox_available(module_path!()) {
+            return;
+        }
+    };
+}
+
+/// Skips the calling test in the [no-proc pass](no_proc_pass), printing
+/// why it needs the sandbox's own `/proc` (by default: it reads it from
+/// inside).
+#[macro_export]
+macro_rules! require_own_proc {
+    () => {
+        $crate::require_own_proc!("it reads the sandbox's own /proc from inside")
+    };
+    ($why:expr) => {
+        if $crate::common::no_proc_pass() {
+            eprintln!("SKIPPED {} in the no-proc pass: {}", module_path!(), $why);
             return;
         }
     };
@@ -168,6 +193,9 @@ impl World {
             .env("XDG_CACHE_HOME", self.root.path().join("cache"))
             .arg("-C")
             .arg(cwd);
+        if no_proc_pass() && !options.contains(&"--no-proc") {
+            cmd.arg("--no-proc");
+        }
         cmd.args(options)
             .arg("--")
             .args(command)
