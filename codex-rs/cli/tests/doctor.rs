@@ -25,7 +25,7 @@ fn doctor(cwd: &Path, path: &str, json: bool) -> Output {
     command.output().unwrap()
 }
 
-const CHECKS: [&str; 13] = [
+const CHECKS: [&str; 14] = [
     "config",
     "kernel",
     "wsl",
@@ -39,6 +39,7 @@ const CHECKS: [&str; 13] = [
     "guard",
     "bare_repositories",
     "unix_sockets",
+    "default_start",
 ];
 
 #[test]
@@ -56,7 +57,10 @@ fn on_this_host_every_check_prints_one_line_and_the_verdict_matches_the_status()
             .count();
         assert_eq!(lines, 1, "{id}: {report}");
     }
-    let can_run = report.ends_with("the default profile can run here\n");
+    let can_run = report
+        .lines()
+        .last()
+        .is_some_and(|line| line.starts_with("the default profile can run here"));
     assert_eq!(
         output.status.code(),
         Some(if can_run { 0 } else { 1 }),
@@ -140,10 +144,25 @@ fn a_bwrap_that_cannot_create_namespaces_fails_with_a_fix_and_exit_1() {
         .nth(1)
         .unwrap();
     assert!(fix.starts_with("    fix: "), "{report}");
+    // The verdict is the real start's, whose refusal names the same cause.
     assert!(
-        report.ends_with("the default profile cannot run here: 1 check failed\n"),
+        report.contains(
+            "✘ default_start: `codex sandbox -- true` failed: exit 71: sandbox setup failed: "
+        ),
         "{report}"
     );
+    assert!(
+        report.ends_with("the default profile cannot run here: 2 checks failed\n"),
+        "{report}"
+    );
+    let run = Command::new(codex())
+        .current_dir(&cwd)
+        .env("CODEX_HOME", home.path())
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .args(["sandbox", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(71));
 }
 
 #[test]

@@ -332,6 +332,13 @@ fn decide_bwrap<'f>(
     env: &CommandEnvironment,
 ) -> Result<LaunchPlan<'f>, SandboxError> {
     refuse_wsl1(host.wsl)?;
+    if let (Some(diagnosis), Ok(bwrap)) = (&host.user_namespace_refused, &host.bwrap) {
+        return Err(SandboxError::Namespaces {
+            bwrap: bwrap.display_path().to_path_buf(),
+            cause: diagnosis.cause.clone(),
+            fix: diagnosis.fix.clone(),
+        });
+    }
     let proxy = proxy_plan(sandbox, &facts.variables, host.builtin_proxy_port)?;
     let mut warnings = Vec::new();
     if let Some(ProxyPlan {

@@ -3,6 +3,7 @@
 //! the report.
 
 use std::os::unix::fs::FileTypeExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 use codex_sandboxing::cli::SandboxArgs;
@@ -19,7 +20,7 @@ use crate::launcher::{Bwrap, bundled_path_of_current_exe};
 use crate::locate::find_trusted_program;
 use crate::probe::{
     ProbeFailure, bwrap_version, landlock_abi, namespace_facts, probe_namespaces, probe_proc_mount,
-    supports_argv0,
+    supports_argv0, true_program,
 };
 
 /// Exit status when the default profile cannot run here.
@@ -112,7 +113,41 @@ pub fn observe_host() -> HostObservations {
                 .filter(|path| is_socket(path))
                 .collect(),
         },
+        default_start: start_default_profile(),
     }
+}
+
+/// Starts `codex sandbox -- true` for real, from this executable with this
+/// process's environment and directory, exactly as a user's run: the
+/// doctor's verdict is what that run does. `Err` holds its status and the
+/// last line it printed (the refusal, which names the blocker).
+fn start_default_profile() -> Result<(), FailureText> {
+    let exe = std::env::current_exe()
+        .map_err(|err| FailureText(format!("cannot find this executable: {err}")))?;
+    let output = std::process::Command::new(exe)
+        // Not codex-linux-sandbox, whatever the file is called.
+        .arg0("codex")
+        .args(["sandbox", "--", true_program()])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|err| FailureText(format!("cannot start it: {err}")))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last = stderr
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("no message");
+    let status = output.status.code().map_or_else(
+        || "killed by a signal".to_owned(),
+        |code| format!("exit {code}"),
+    );
+    Err(FailureText(format!(
+        "{status}: {}",
+        last.trim().trim_start_matches("codex sandbox: ")
+    )))
 }
 
 /// Where the host's well-known Unix sockets live: container engines, the

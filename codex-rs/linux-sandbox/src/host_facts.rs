@@ -7,12 +7,14 @@
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use codex_sandboxing::cli::SandboxArgs;
 use codex_sandboxing::host::{
     Wsl, bubblewrap_install_hint, detect_wsl, proc_mount_expected_to_work,
 };
+use codex_sandboxing::namespaces::{NamespaceDiagnosis, diagnose_namespace_failure};
 use codex_sandboxing::{Access, EffectivePolicy, NetworkMode, SandboxPolicy};
 
 use crate::bundled::COMPILED_IN_DIGEST;
@@ -22,7 +24,7 @@ use crate::landlock::{LandlockError, LandlockKernel, check_kernel};
 use crate::launcher::{Bwrap, LauncherError, bundled_path_of_current_exe, choose_bwrap};
 use crate::locate::{CommandError, find_command};
 use crate::plan::real_path::{RealKind, real_path};
-use crate::probe::supports_argv0;
+use crate::probe::{may_create_user_namespace, namespace_facts, supports_argv0};
 use crate::protocol::COMMAND_ARGS_ON_BWRAPS_LINE;
 use crate::scan::{ScanReport, ScanRequest, scan};
 
@@ -81,6 +83,10 @@ pub struct BwrapFacts<'a> {
     /// The listed host Unix sockets that give the command the host: a
     /// container engine's, or one owned by root when this user is not.
     pub privileged_unix_sockets: Vec<PathBuf>,
+    /// Why this process may not create a user namespace, and the fix;
+    /// asked only in a container whose `/proc` is masked (where it is often
+    /// so), and never of a setuid bwrap.
+    pub user_namespace_refused: Option<Box<NamespaceDiagnosis>>,
 }
 
 /// Whether the sandbox can mount its own `/proc`.
@@ -176,6 +182,14 @@ fn observe_bwrap_host<'a>(
         _ => bubblewrap_install_hint(&read_or_empty("/etc/os-release")),
     };
     let current_exe = std::env::current_exe().and_then(std::fs::canonicalize);
+    let user_namespace_refused = match &bwrap {
+        Ok(bwrap) if proc == ProcFacts::ExpectedToFail && !is_setuid(bwrap.display_path()) => {
+            may_create_user_namespace()
+                .err()
+                .map(|message| Box::new(diagnose_namespace_failure(&message, &namespace_facts())))
+        }
+        _ => None,
+    };
     Ok(BwrapFacts {
         fs,
         wsl,
@@ -192,7 +206,13 @@ fn observe_bwrap_host<'a>(
             .map(|socket| socket.path.clone())
             .filter(|path| gives_the_host(path))
             .collect(),
+        user_namespace_refused,
     })
+}
+
+/// Whether the file at `path` is set-user-ID.
+fn is_setuid(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|meta| meta.permissions().mode() & libc::S_ISUID != 0)
 }
 
 /// Sockets of container engines, whose clients can start a privileged

@@ -35,11 +35,43 @@ pub fn probe_namespaces(bwrap: &Bwrap) -> Result<(), ProbeFailure> {
 
 /// `true` by its full path where the usual places have it, so a probe does
 /// not depend on `PATH` (which may hold nothing at all); by name elsewhere.
-fn true_program() -> &'static str {
+pub fn true_program() -> &'static str {
     ["/usr/bin/true", "/bin/true"]
         .into_iter()
         .find(|path| Path::new(path).is_file())
         .unwrap_or("true")
+}
+
+/// Whether this process may create a user namespace, asked of the kernel
+/// in a short-lived child (`unshare(CLONE_NEWUSER)`): the reason when not.
+/// Far cheaper than a bwrap run (a fork), so a start in a container can ask
+/// it before launching, and refuse with the real blocker first; a setuid
+/// bwrap needs no such permission, so its caller must not ask then.
+pub fn may_create_user_namespace() -> Result<(), String> {
+    // SAFETY: the child calls only unshare and _exit, both async-signal-safe.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Child) => {
+            let code = match nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER) {
+                Ok(()) => 0,
+                Err(errno) => errno as i32,
+            };
+            // SAFETY: _exit ends the child without running this process's
+            // exit handlers.
+            unsafe { libc::_exit(code) }
+        }
+        Ok(nix::unistd::ForkResult::Parent { child }) => {
+            match nix::sys::wait::waitpid(child, None) {
+                Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(()),
+                Ok(nix::sys::wait::WaitStatus::Exited(_, errno)) => Err(format!(
+                    "creating a user namespace: {}",
+                    nix::errno::Errno::from_raw(errno).desc()
+                )),
+                // Unknown: let bwrap answer for itself.
+                _ => Ok(()),
+            }
+        }
+        Err(_) => Ok(()),
+    }
 }
 
 /// Runs a bwrap that also mounts a fresh `/proc` in a new pid namespace.

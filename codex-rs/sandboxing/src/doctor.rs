@@ -44,7 +44,8 @@ pub struct Check {
 pub struct DoctorReport {
     /// The checks, in display order.
     pub checks: Vec<Check>,
-    /// True when no check failed: `codex sandbox -- CMD` works here.
+    /// True when a real start of the default profile worked here:
+    /// `codex sandbox -- CMD` runs.
     pub default_profile_can_run: bool,
 }
 
@@ -142,6 +143,10 @@ pub struct HostObservations {
     pub bare_repositories: BareRepositorySetting,
     /// The host's Unix sockets, as the default profile sees them.
     pub unix_sockets: UnixSocketObservation,
+    /// A real start of the default profile (`codex sandbox -- true`), as a
+    /// user's run makes it: `Err` holds how it ended and its last message.
+    /// The verdict is this start's, so the report never contradicts a run.
+    pub default_start: Result<(), FailureText>,
 }
 
 /// The host Unix sockets the default profile allows, and the well-known
@@ -197,7 +202,8 @@ pub fn diagnose(host: &HostObservations) -> DoctorReport {
     checks.push(guard_check(host));
     checks.push(bare_repositories_check(host));
     checks.push(unix_sockets_check(&host.unix_sockets));
-    let default_profile_can_run = checks.iter().all(|check| check.status != Status::Fail);
+    checks.push(default_start_check(host));
+    let default_profile_can_run = host.default_start.is_ok();
     DoctorReport {
         checks,
         default_profile_can_run,
@@ -526,6 +532,24 @@ fn bare_repositories_check(host: &HostObservations) -> Check {
     }
 }
 
+/// The real start of the default profile, whose outcome is the verdict.
+fn default_start_check(host: &HostObservations) -> Check {
+    match &host.default_start {
+        Ok(()) => check(
+            "default_start",
+            Status::Pass,
+            "`codex sandbox -- true` ran in the default profile",
+            None,
+        ),
+        Err(failure) => check(
+            "default_start",
+            Status::Fail,
+            format!("`codex sandbox -- true` failed: {failure}"),
+            Some("the run's message above names the blocker and its fix; the checks above show the host's settings".into()),
+        ),
+    }
+}
+
 /// The guard needs seccomp user notification with descriptor handover
 /// (Linux 5.9) and a Yama policy that lets a process read the memory of
 /// its descendants.
@@ -613,14 +637,20 @@ pub fn render_text(report: &DoctorReport) -> String {
         .iter()
         .filter(|c| c.status == Status::Fail)
         .count();
-    if report.default_profile_can_run {
-        let _ = writeln!(out, "the default profile can run here");
-    } else {
+    let plural = if failures == 1 { "" } else { "s" };
+    if !report.default_profile_can_run {
         let _ = writeln!(
             out,
-            "the default profile cannot run here: {failures} check{} failed",
-            if failures == 1 { "" } else { "s" }
+            "the default profile cannot run here: {failures} check{plural} failed"
         );
+    } else if failures > 0 {
+        let _ = writeln!(
+            out,
+            "the default profile can run here; {failures} check{plural} failed, which other profiles \
+             or features may need"
+        );
+    } else {
+        let _ = writeln!(out, "the default profile can run here");
     }
     out
 }

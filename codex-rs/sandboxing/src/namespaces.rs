@@ -108,11 +108,15 @@ impl Container {
     fn fix(self) -> &'static str {
         match self {
             Container::Docker => {
-                "start the container with `--security-opt seccomp=unconfined --security-opt apparmor=unconfined` \
-                 (Docker's default seccomp profile and AppArmor policy forbid the namespaces bwrap needs)"
+                "start the container with `--security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+                 --security-opt systempaths=unconfined` (Docker's default seccomp profile and AppArmor policy forbid \
+                 the namespaces bwrap needs, and its masked /proc paths a /proc of the sandbox's own), or run with \
+                 `--enable use_legacy_landlock` (Landlock alone, no namespaces: profiles it can express)"
             }
             Container::Podman => {
-                "start the container with `--security-opt seccomp=unconfined --security-opt label=disable`"
+                "start the container with `--security-opt seccomp=unconfined --security-opt label=disable \
+                 --security-opt systempaths=unconfined`, or run with `--enable use_legacy_landlock` (Landlock \
+                 alone, no namespaces: profiles it can express)"
             }
             Container::Kubernetes => {
                 "give the pod `securityContext: { seccompProfile: { type: Unconfined }, appArmorProfile: { type: Unconfined } }` \

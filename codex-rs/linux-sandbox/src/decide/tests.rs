@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use codex_sandboxing::namespaces::Container;
 use codex_sandboxing::proxy::domains::DomainPolicy;
 use codex_sandboxing::{Access, EffectivePolicy, NetworkMode, SandboxPolicy};
 
@@ -38,6 +39,7 @@ fn host<'a>(fs: &'a FakeFs, scan: &'a ScanReport) -> BwrapFacts<'a> {
         current_exe: Ok(PathBuf::from("/opt/codex/codex")),
         builtin_proxy_port: 40000,
         privileged_unix_sockets: Vec::new(),
+        user_namespace_refused: None,
     }
 }
 
@@ -490,6 +492,40 @@ fn without_proc_an_enabled_network_still_closes_host_unix_sockets() {
         argv.contains("--close-unix-sockets --report-fd <report-fd> --procfs-fd <procfs-fd>"),
         "{argv}"
     );
+}
+
+#[test]
+fn a_container_that_refuses_user_namespaces_is_named_before_bwrap_runs() {
+    let (fs, scan) = (tree(), ScanReport::empty());
+    let namespace_facts = NamespaceFacts {
+        container: Some(Container::Docker),
+        ..NamespaceFacts::default()
+    };
+    let facts = facts(BwrapFacts {
+        proc: ProcFacts::ExpectedToFail,
+        user_namespace_refused: Some(Box::new(diagnose_namespace_failure(
+            "creating a user namespace: Operation not permitted",
+            &namespace_facts,
+        ))),
+        ..host(&fs, &scan)
+    });
+    let err = decide(
+        &effective(workspace(NetworkMode::Restricted)),
+        &facts,
+        &command(),
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, SandboxError::Namespaces { .. }), "{text}");
+    assert_eq!(err.exit_code(), 71);
+    for needle in [
+        "/usr/bin/bwrap cannot create the sandbox's namespaces",
+        "this is a Docker container",
+        "seccomp=unconfined",
+        "use_legacy_landlock",
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
 }
 
 #[test]

@@ -103,6 +103,17 @@ impl Procfs {
         }
     }
 
+    /// Where the supervisor's own PID namespace comes in the `NSpid:` and
+    /// `NStgid:` lines read here (outermost first): the number of a thread
+    /// as notifications give it, whatever namespace below the thread itself
+    /// is in.
+    pub fn own_level(&self) -> usize {
+        match self {
+            Procfs::Own => 0,
+            Procfs::Ancestor(ancestor) => ancestor.depth - 1,
+        }
+    }
+
     /// The entry of the thread `tid` (an id of the supervisor's PID
     /// namespace, as notifications give it), opened `O_PATH`.
     pub fn thread_entry(&self, tid: i32) -> Result<OwnedFd, Errno> {

@@ -158,13 +158,16 @@ impl CallerProc {
         libc::mode_t::from_str_radix(&value, 8).map_err(|_| Errno::EIO)
     }
 
-    /// The caller's process (thread group) id in the sandbox's PID
-    /// namespace (the last of its status file's `NStgid:` line, whatever
-    /// namespace the procfs read belongs to).
+    /// The caller's process (thread group) id in the supervisor's PID
+    /// namespace (its number at [`Procfs::own_level`] of the status file's
+    /// `NStgid:` line: the procfs read may be an ancestor namespace's, and
+    /// the caller may be in a namespace of its own below).
+    ///
+    /// [`Procfs::own_level`]: super::procfs::Procfs::own_level
     pub fn tgid(&self) -> Result<i32, Errno> {
         let status = read_status(&self.dir).map_err(errno)?;
         namespace_ids(&status, "NStgid:")
-            .last()
+            .get(procfs().own_level())
             .copied()
             .ok_or(Errno::EIO)
     }

@@ -41,7 +41,13 @@ fn healthy() -> HostObservations {
         },
         bare_repositories: BareRepositorySetting::Value(Some("explicit".into())),
         unix_sockets: UnixSocketObservation::default(),
+        default_start: Ok(()),
     }
+}
+
+/// How the real start of a host that cannot run ends.
+fn failed_start() -> Result<(), FailureText> {
+    Err("exit 71: sandbox setup failed".into())
 }
 
 fn status_of(report: &DoctorReport, id: &str) -> Status {
@@ -94,14 +100,16 @@ fn a_healthy_host_passes_and_can_run() {
 fn wsl1_fails_with_the_conversion_command() {
     let host = HostObservations {
         proc_version: WSL1.into(),
+        default_start: failed_start(),
         ..healthy()
     };
     let report = diagnose(&host);
     assert!(!report.default_profile_can_run);
     assert_eq!(status_of(&report, "wsl"), Status::Fail);
+    assert_eq!(status_of(&report, "default_start"), Status::Fail);
     assert!(fix_of(&report, "wsl").contains("wsl --set-version"));
     assert!(
-        render_text(&report).ends_with("the default profile cannot run here: 1 check failed\n")
+        render_text(&report).ends_with("the default profile cannot run here: 2 checks failed\n")
     );
 }
 
@@ -131,6 +139,7 @@ fn no_system_bwrap_warns_and_the_bundled_one_carries_the_run() {
 fn no_bwrap_at_all_fails_with_the_install_command() {
     let host = HostObservations {
         system_bwrap: None,
+        default_start: failed_start(),
         ..healthy()
     };
     let report = diagnose(&host);
@@ -158,6 +167,7 @@ fn a_refused_bundled_bwrap_only_fails_when_it_is_needed() {
     let alone = HostObservations {
         system_bwrap: None,
         bundled_bwrap: refused,
+        default_start: failed_start(),
         ..healthy()
     };
     let report = diagnose(&alone);
@@ -169,6 +179,7 @@ fn a_refused_bundled_bwrap_only_fails_when_it_is_needed() {
 #[test]
 fn ubuntu_apparmor_restriction_fails_user_namespaces_with_its_fix() {
     let mut host = healthy();
+    host.default_start = failed_start();
     host.namespaces.apparmor_restrict_unprivileged_userns = Some(true);
     host.system_bwrap = Some(BwrapObservation {
         namespaces: Err("bwrap: setting up uid map: Permission denied".into()),
@@ -212,15 +223,59 @@ fn config_errors_old_kernels_and_missing_seccomp_fail() {
         config: Err("unknown profile `nope`".into()),
         kernel_release: "3.2.0-4-amd64".into(),
         proc_self_status: "Name:\tcodex\n".into(),
+        default_start: failed_start(),
         ..healthy()
     };
     let report = diagnose(&host);
     assert!(!report.default_profile_can_run);
     // The guard needs Linux 5.9 as well.
-    for id in ["config", "kernel", "seccomp", "guard"] {
+    for id in ["config", "kernel", "seccomp", "guard", "default_start"] {
         assert_eq!(status_of(&report, id), Status::Fail, "{id}");
     }
-    assert!(render_text(&report).ends_with("cannot run here: 4 checks failed\n"));
+    assert!(render_text(&report).ends_with("cannot run here: 5 checks failed\n"));
+}
+
+#[test]
+fn the_verdict_is_the_real_starts_whatever_the_checks_say() {
+    // A failed check that the default profile does not need (the guard, for
+    // a profile without it) leaves a working start: it can run, and says
+    // which checks failed.
+    let host = HostObservations {
+        guard: GuardObservation {
+            yama_ptrace_scope: Some(3),
+            ..healthy().guard
+        },
+        ..healthy()
+    };
+    let report = diagnose(&host);
+    assert_eq!(status_of(&report, "guard"), Status::Fail);
+    assert!(report.default_profile_can_run);
+    assert!(
+        render_text(&report).ends_with(
+            "the default profile can run here; 1 check failed, which other profiles or features may need\n"
+        ),
+        "{}",
+        render_text(&report)
+    );
+    // A failed start cannot run, even where every other check passed, and
+    // shows the run's own message.
+    let host = HostObservations {
+        default_start: Err("exit 71: sandbox setup failed: bwrap exited with status 1".into()),
+        ..healthy()
+    };
+    let report = diagnose(&host);
+    assert!(!report.default_profile_can_run);
+    let text = render_text(&report);
+    assert!(
+        text.contains(
+            "✘ default_start: `codex sandbox -- true` failed: exit 71: sandbox setup failed"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("cannot run here: 1 check failed\n"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -264,7 +319,6 @@ fn the_guard_needs_user_notification_linux_5_9_and_a_yama_scope_below_2() {
     for host in failing {
         let report = diagnose(&host);
         assert_eq!(status_of(&report, "guard"), Status::Fail, "{host:?}");
-        assert!(!report.default_profile_can_run);
         assert!(fix_of(&report, "guard").contains("--disable guard_protected_names"));
     }
     // Without the guard none of that matters.

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Starts or stops the Docker engine the container tests use, on a machine
+# without a service manager (CI): `start` runs containerd and dockerd in the
+# background (state under target/containers/engines, logs there too) and
+# waits until `docker info` answers; `stop` ends them by the PIDs recorded
+# at start. Podman needs no daemon. Needs root and Debian's docker.io.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+state="$PWD/target/containers/engines"
+mkdir -p "$state"
+
+start() {
+  if docker info >/dev/null 2>&1; then
+    echo "container-engines: docker already answers"
+    return
+  fi
+  if ! pgrep -x containerd >/dev/null; then
+    containerd > "$state/containerd.log" 2>&1 &
+    echo $! > "$state/containerd.pid"
+  fi
+  for _ in $(seq 1 100); do
+    [ -S /run/containerd/containerd.sock ] && break
+    sleep 0.1
+  done
+  # No bridge, no iptables: the tests run with --network none.
+  dockerd --containerd=/run/containerd/containerd.sock --bridge=none \
+    --iptables=false --ip-masq=false > "$state/dockerd.log" 2>&1 &
+  echo $! > "$state/dockerd.pid"
+  for _ in $(seq 1 300); do
+    if docker info >/dev/null 2>&1; then
+      echo "container-engines: docker is up"
+      return
+    fi
+    sleep 0.1
+  done
+  echo "container-engines: dockerd did not come up; its log:" >&2
+  tail -n 20 "$state/dockerd.log" >&2
+  exit 1
+}
+
+stop() {
+  for daemon in dockerd containerd; do
+    if [ -s "$state/$daemon.pid" ]; then
+      kill "$(cat "$state/$daemon.pid")" 2>/dev/null || true
+      rm -f "$state/$daemon.pid"
+    fi
+  done
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  *)
+    echo "usage: $0 start|stop" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Builds the root filesystem the container tests run in, offline from any
+# image registry: `debootstrap` of Debian 12 (minbase, with bubblewrap, git
+# and python3) from the Debian mirror this machine's apt already uses, with
+# a uid-1000 user `dev`. Writes target/containers/debian12.tar, and does
+# nothing when that file exists (delete it to rebuild). Needs root and the
+# `debootstrap` package.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=target/containers/debian12.tar
+if [ -s "$out" ]; then
+  echo "container-image: $out exists"
+  exit 0
+fi
+
+# The mirror of this machine's apt sources: the first URI of a .sources
+# file that is not the security archive, else of sources.list.
+mirror="$(grep -h '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null \
+  | awk '{ print $2 }' | grep -v -- '-security' | head -n1 || true)"
+if [ -z "$mirror" ] && [ -r /etc/apt/sources.list ]; then
+  mirror="$(awk '$1 == "deb" && $3 !~ /security/ { print $2; exit }' /etc/apt/sources.list)"
+fi
+if [ -z "$mirror" ]; then
+  echo "container-image: no Debian mirror found in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list" >&2
+  exit 1
+fi
+
+mkdir -p target/containers
+root="$(mktemp -d target/containers/rootfs.XXXXXX)"
+trap 'rm -rf "$root"' EXIT
+echo "container-image: debootstrap bookworm from $mirror (a few minutes)"
+debootstrap --variant=minbase --include=bubblewrap,git,python3,ca-certificates \
+  bookworm "$root" "$mirror" > target/containers/debootstrap.log 2>&1 || {
+  tail -n 20 target/containers/debootstrap.log >&2
+  exit 1
+}
+chroot "$root" useradd -m -u 1000 -s /bin/bash dev
+# What the tests mount: the binaries under test, and the directories they
+# check from outside.
+mkdir -p "$root/opt/codex" "$root/test"
+tar -C "$root" -cf "$out.partial" .
+mv "$out.partial" "$out"
+echo "container-image: wrote $out ($(du -h "$out" | cut -f1))"
