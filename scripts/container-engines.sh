@@ -1,16 +1,36 @@
 #!/usr/bin/env bash
 # Starts or stops the Docker engine the container tests use, on a machine
 # without a service manager (CI): `start` runs containerd and dockerd in the
-# background (state under target/containers/engines, logs there too) and
-# waits until `docker info` answers; `stop` ends them by the PIDs recorded
-# at start. Podman needs no daemon. Needs root and Debian's docker.io.
+# background (state under target/containers/engines, logs there too), waits
+# until `docker info` answers, and imports the test image
+# (scripts/container-image.sh) into Docker and Podman where it is missing;
+# `stop` ends the daemons by the PIDs recorded at start. Podman needs no
+# daemon. Needs root, Debian's docker.io and podman.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 state="$PWD/target/containers/engines"
 mkdir -p "$state"
 
+image=codex-test-debian12
+image_tar=target/containers/debian12.tar
+
+import_image() {
+  if ! docker image inspect "$image" >/dev/null 2>&1; then
+    docker import "$image_tar" "$image" >/dev/null
+  fi
+  if ! podman image exists "$image"; then
+    podman import "$image_tar" "$image" >/dev/null
+  fi
+  echo "container-engines: $image is in docker and podman"
+}
+
 start() {
+  start_docker
+  import_image
+}
+
+start_docker() {
   if docker info >/dev/null 2>&1; then
     echo "container-engines: docker already answers"
     return

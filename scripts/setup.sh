@@ -13,10 +13,11 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-echo "setup: installing apt packages (bubblewrap, ripgrep for the scan bench's baseline, git, a C compiler for test probes and the bundled bwrap, curl and xz for its sources, shellcheck for the workflow lint, ssh-agent for the listed-socket test)"
+echo "setup: installing apt packages (bubblewrap, ripgrep for the scan bench's baseline, git, a C compiler for test probes and the bundled bwrap, curl and xz for its sources, shellcheck for the workflow lint, ssh-agent for the listed-socket test, Docker, Podman and debootstrap for the container tests)"
 $sudo apt-get update -qq
 $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  bubblewrap ripgrep git gcc libc6-dev ca-certificates python3 curl xz-utils shellcheck openssh-client >/dev/null
+  bubblewrap ripgrep git gcc libc6-dev ca-certificates python3 curl xz-utils shellcheck openssh-client \
+  docker.io podman debootstrap uidmap slirp4netns fuse-overlayfs iptables >/dev/null
 
 if ! command -v just >/dev/null 2>&1; then
   echo "setup: installing just (PyPI package rust-just)"

@@ -12,6 +12,11 @@
 # bundled bwrap and that bwrap's digest compiled in) and the packaged
 # tarball (target/release-local), so both are built first.
 #
+# As root, the container tests also run: the release build in real Docker
+# and Podman containers (scripts/container-image.sh makes the image offline,
+# scripts/container-engines.sh starts the daemons); the unprivileged pass
+# says it skips them.
+#
 # Each user runs the sandbox's effect suites (codex-linux-sandbox) twice:
 # once as everything else (the default pipeline: the inner stage with the
 # protected-name guard), and once more without the guard, where bwrap
@@ -26,6 +31,15 @@ cd "$(dirname "$0")/.."
 
 scripts/vendor-bwrap.sh
 scripts/release-local.sh
+# The container tests (codex-rs/cli/tests/containers.rs) need root: the
+# image, made once and kept under target/containers, and the runtimes,
+# started here and stopped on exit.
+if [ "$(id -u)" -eq 0 ]; then
+  scripts/container-image.sh
+  trap 'scripts/container-engines.sh stop' EXIT
+  scripts/container-engines.sh start
+  export CODEX_CONTAINER_TESTS=1
+fi
 cargo nextest run --workspace --no-fail-fast
 echo "test: the sandbox suites again, unguarded pipeline (bwrap --seccomp), bundled bwrap"
 PATH="$PWD/target/dist/codex-resources:$PATH" CODEX_TEST_NO_GUARD=1 \
@@ -47,7 +61,7 @@ user_home="$(getent passwd "$user" | cut -d: -f6)"
 # Not in /tmp: codex refuses to run from inside a writable root, and the
 # suites make /tmp writable.
 work="$(mktemp -d /var/tmp/codex-user-tests.XXXXXX)"
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work"; scripts/container-engines.sh stop' EXIT
 mkdir "$work/src"
 cargo nextest archive --workspace --archive-file "$work/tests.tar.zst"
 tar --exclude=./target --exclude=./.git -cf - . | tar -xf - -C "$work/src"

@@ -120,13 +120,18 @@ pub fn observe_host() -> HostObservations {
 /// Starts `codex sandbox -- true` for real, from this executable with this
 /// process's environment and directory, exactly as a user's run: the
 /// doctor's verdict is what that run does. `Err` holds its status and the
-/// last line it printed (the refusal, which names the blocker).
+/// last line it printed (the refusal, which names the blocker). Its cache
+/// directory is a temporary one, so the notices a first run says once per
+/// host are still said to the user's first real run.
 fn start_default_profile() -> Result<(), FailureText> {
     let exe = std::env::current_exe()
         .map_err(|err| FailureText(format!("cannot find this executable: {err}")))?;
+    let cache = tempfile::tempdir()
+        .map_err(|err| FailureText(format!("cannot make a cache directory: {err}")))?;
     let output = std::process::Command::new(exe)
         // Not codex-linux-sandbox, whatever the file is called.
         .arg0("codex")
+        .env("XDG_CACHE_HOME", cache.path())
         .args(["sandbox", "--", true_program()])
         .stdin(std::process::Stdio::null())
         .output()

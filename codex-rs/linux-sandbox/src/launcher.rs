@@ -19,19 +19,52 @@ pub enum Bwrap {
     Bundled(BundledBwrap),
 }
 
+/// Clears the ambient capabilities of the process about to exec bwrap, so
+/// that bwrap (and so the command) starts with none: a user other than
+/// root that was given some (Podman's `--cap-add` for a non-root user sets
+/// them) would pass them on, which bwrap refuses ("Unexpected capabilities
+/// but not setuid") and the sandbox never wants. Root's capabilities are
+/// bwrap's to drop; kernels before 4.3 have no ambient set (`EINVAL`).
+fn drop_ambient_capabilities() -> std::io::Result<()> {
+    if nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    // SAFETY: PR_CAP_AMBIENT_CLEAR_ALL takes no pointers.
+    let result = unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
+    };
+    let err = std::io::Error::last_os_error();
+    if result < 0 && err.raw_os_error() != Some(libc::EINVAL) {
+        return Err(err);
+    }
+    Ok(())
+}
+
 impl Bwrap {
     /// A command that execs this bwrap (the bundled one through its open
     /// descriptor, with `bwrap` as its `argv[0]` so its messages read the
-    /// same as the system one's).
+    /// same as the system one's), without ambient capabilities.
     pub fn command(&self) -> Command {
-        match self {
+        let mut command = match self {
             Bwrap::System(path) => Command::new(path),
             Bwrap::Bundled(bundled) => {
                 let mut command = Command::new(bundled.exec_path());
                 command.arg0("bwrap");
                 command
             }
+        };
+        // SAFETY: the hook only makes a prctl call, which is
+        // async-signal-safe, between fork and exec.
+        unsafe {
+            command.pre_exec(drop_ambient_capabilities);
         }
+        command
     }
 
     /// The path to show in messages and `--explain`.
