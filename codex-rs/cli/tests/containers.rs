@@ -7,7 +7,9 @@
 //! lands, one outside is refused, a nested repository's `.git/config` is
 //! unchanged, no new `p/.git/config` appears, a TCP listener in the
 //! container (outside the sandbox) sees no connection but the unsandboxed
-//! control's, and `doctor`'s verdict matches the run.
+//! control's, and `doctor`'s verdict matches the run. Where OpenAI Codex
+//! 0.171 is installed (`scripts/setup.sh` puts it in `target/tools`), it
+//! runs the same write in the same container: wherever it runs, ours must.
 //!
 //! They need root, the runtimes and the image: `scripts/test.sh` prepares
 //! them (`scripts/container-image.sh`, `scripts/container-engines.sh`) and
@@ -52,7 +54,14 @@ impl Runtime {
     /// `RUNTIME run` with what every test container gets: no network, the
     /// user, the release layout read-only at /opt/codex, the test directory
     /// at /test.
-    fn run(self, uid: u32, flags: &[&str], dist: &Path, test_dir: &Path) -> Command {
+    fn run(
+        self,
+        uid: u32,
+        flags: &[&str],
+        dist: &Path,
+        reference: Option<&Path>,
+        test_dir: &Path,
+    ) -> Command {
         let mut command = match self {
             Runtime::Docker => Command::new("docker"),
             Runtime::Podman => {
@@ -77,6 +86,11 @@ impl Runtime {
                 "--ulimit",
                 "nproc=4096:4096",
             ]);
+        }
+        if let Some(reference) = reference {
+            command
+                .arg("-v")
+                .arg(format!("{}:/opt/reference/codex:ro", reference.display()));
         }
         command
             .args(flags)
@@ -109,6 +123,11 @@ echo $? > $out/doctor.status
   ls -A /proc | wc -l > proc-entries
 ' > $out/run.stdout 2> $out/run.stderr
 echo $? > $out/run.status
+if [ -x /opt/reference/codex ]; then
+  /opt/reference/codex sandbox -P :workspace -C /test/ws-reference -- sh -c 'echo inside > inside.txt' \
+    > $out/reference.stdout 2> $out/reference.stderr
+  echo $? > $out/reference.status
+fi
 kill $listener
 "#;
 
@@ -143,6 +162,32 @@ fn dist_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/dist"))
 }
 
+/// OpenAI Codex 0.171 as the npm package installs it (`CODEX_REFERENCE_CODEX`
+/// names another binary); required in CI (`CODEX_REQUIRE_SANDBOX=1`).
+fn reference_codex(test: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("CODEX_REFERENCE_CODEX").map_or_else(
+        || {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(
+                "../../target/tools/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex",
+            )
+        },
+        PathBuf::from,
+    );
+    if path.is_file() {
+        return Some(path);
+    }
+    assert!(
+        !common::required(),
+        "{test}: OpenAI Codex is not installed at {}; scripts/setup.sh installs it",
+        path.display()
+    );
+    eprintln!(
+        "{test}: OpenAI Codex is not installed at {}: not compared",
+        path.display()
+    );
+    None
+}
+
 /// Whether this run tests containers; says so when it does not.
 fn containers_asked(test: &str) -> bool {
     if std::env::var_os("CODEX_CONTAINER_TESTS").is_some_and(|v| v == "1") {
@@ -168,7 +213,7 @@ fn test_dir() -> tempfile::TempDir {
     std::fs::write(root.join("check.sh"), CHECK_SCRIPT).unwrap();
     std::fs::write(root.join("listener.py"), LISTENER.replace("PORT", &port)).unwrap();
     std::fs::write(root.join("connect.py"), CONNECT.replace("PORT", &port)).unwrap();
-    for sub in ["ws", "out"] {
+    for sub in ["ws", "ws-reference", "out"] {
         std::fs::create_dir(root.join(sub)).unwrap();
     }
     let git = Command::new("git")
@@ -209,11 +254,15 @@ fn check_mode(test: &str, runtime: Runtime, flags: &[&str], expect: Expect) {
         "{test}: no release layout at {}; run `just release`",
         dist.display()
     );
+    let reference = reference_codex(test);
     for uid in [0, 1000] {
         let dir = test_dir();
         let root = dir.path();
         let config_before = read(&root.join("ws/sub/.git/config"));
-        let container = runtime.run(uid, flags, &dist, root).output().unwrap();
+        let container = runtime
+            .run(uid, flags, &dist, reference.as_deref(), root)
+            .output()
+            .unwrap();
         let what = format!("{runtime:?} {flags:?} uid {uid}");
         let out = root.join("out");
         let ws = root.join("ws");
@@ -249,6 +298,20 @@ fn check_mode(test: &str, runtime: Runtime, flags: &[&str], expect: Expect) {
         );
         let run_status = read(&out.join("run.status")).trim().to_owned();
         let doctor_status = read(&out.join("doctor.status")).trim().to_owned();
+        if reference.is_some() {
+            let codex_status = read(&out.join("reference.status")).trim().to_owned();
+            let codex_ran =
+                codex_status == "0" && read(&root.join("ws-reference/inside.txt")) == "inside\n";
+            eprintln!(
+                "{what}: OpenAI Codex 0.171 {}, ours {run_status}",
+                if codex_ran { "runs" } else { "refuses" }
+            );
+            assert!(
+                !codex_ran || run_status == "0",
+                "Codex runs here, so must we: {report}\nCodex: {}",
+                read(&out.join("reference.stderr"))
+            );
+        }
         match expect {
             Expect::FreshProc | Expect::NoProc => {
                 assert_eq!(run_status, "0", "{report}");
