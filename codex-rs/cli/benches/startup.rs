@@ -48,6 +48,12 @@
 //!   reads and parses its git configuration and binds what it names
 //!   read-only. (G - BG) - (A - B) is what reading git's configuration
 //!   costs `codex`; BG - B what its binds cost bwrap.
+//! - **N** and **BN**: A and B with `--no-proc`, as in a container that masks
+//!   parts of its `/proc`: no `/proc` mount, and the guard's supervisor
+//!   reads the command's calls through the outer stage's `/proc`.
+//! - **L** `codex sandbox --enable use_legacy_landlock -- /bin/true`: the
+//!   default profile under the legacy Landlock pipeline (no bwrap), against
+//!   C.
 //! - **C** plain `/bin/true`: the cost of spawning any process, for context.
 //!
 //! Reported: each codex variant over its raw bwrap (target <= 1.3).
@@ -112,6 +118,12 @@ mod linux {
     /// The options of U: A without the guard.
     const UNGUARDED: &[&str] = &["-P", ":workspace", "--disable", "guard_protected_names"];
 
+    /// `:workspace` without a `/proc` of the sandbox's own.
+    const NO_PROC: &[&str] = &["-P", ":workspace", "--no-proc"];
+
+    /// The default profile under the legacy Landlock pipeline.
+    const LEGACY: &[&str] = &["--enable", "use_legacy_landlock"];
+
     pub fn main() -> Result<(), String> {
         let iterations = count_from_env("CODEX_BENCH_ITERATIONS", DEFAULT_ITERATIONS)?;
         let codex_path = std::env::var("CODEX_BENCH_BIN")
@@ -152,6 +164,9 @@ mod linux {
             Variant::new("BU bwrap (same mounts as U)", raw(UNGUARDED)?),
             Variant::new("G  codex, in a husky repository", codex_run(&in_repository)),
             Variant::new("BG bwrap (same mounts as G)", raw(&in_repository)?),
+            Variant::new("N  codex sandbox, --no-proc", codex_run(NO_PROC)),
+            Variant::new("BN bwrap (same mounts as N)", raw(NO_PROC)?),
+            Variant::new("L  codex, legacy Landlock", codex_run(LEGACY)),
         ];
         let mut bundled_explain = base(codex);
         bundled_explain.env("PATH", NO_BWRAP_PATH);
@@ -221,6 +236,24 @@ mod linux {
             "guard: A - U = {:.3} ms (inner stage exec, supervisor fork, second filter)",
             a - u
         );
+        if let (Some(n), Some(bn)) = (median("N"), median("BN")) {
+            let ratio = n / bn.max(f64::MIN_POSITIVE);
+            println!(
+                "median(N / BN) = {ratio:.3}   target <= {TARGET_RATIO}   {}   (codex adds {:.3} ms; \
+                 N - A = {:.3} ms: the outer /proc handed to the supervisor, no /proc mount)",
+                verdict(ratio <= TARGET_RATIO),
+                n - bn,
+                n - a
+            );
+        }
+        if let (Some(l), Some(c)) = (median("L"), median("C")) {
+            println!(
+                "legacy Landlock: L - C = {:.3} ms over spawning /bin/true (no bwrap: codex \
+                 restricts itself and execs the command); D - L = {:.3} ms",
+                l - c,
+                d - l
+            );
+        }
         println!(
             "git configuration: (G - BG) - (A - B) = {:.3} ms of codex's own (reading, parsing); \
              BG - B = {:.3} ms of bwrap's (the read-only binds)",
