@@ -352,33 +352,24 @@ fn check_mode(test: &str, runtime: Runtime, flags: &[&str], expect: Expect) {
     }
 }
 
-/// Docker's nearest to `--privileged` on a machine whose capability
-/// bounding set lacks `CAP_SYS_RESOURCE` (which `--privileged` needs).
-const DOCKER_PRIVILEGED: &[&str] = &[
-    "--cap-add",
-    "ALL",
-    "--cap-drop",
-    "SYS_RESOURCE",
-    "--security-opt",
-    "seccomp=unconfined",
-    "--security-opt",
-    "apparmor=unconfined",
-    "--security-opt",
-    "systempaths=unconfined",
-];
-
-const PODMAN_PRIVILEGED: &[&str] = &[
-    "--cap-add",
-    "ALL",
-    "--cap-drop",
-    "SYS_RESOURCE",
-    "--security-opt",
-    "seccomp=unconfined",
-    "--security-opt",
-    "label=disable",
-    "--security-opt",
-    "systempaths=unconfined",
-];
+/// The nearest to `--privileged` on a machine whose capability bounding
+/// set lacks `CAP_SYS_RESOURCE` (which `--privileged` needs): every other
+/// capability, no seccomp filter, no masked paths, and `security_module`
+/// (Docker's AppArmor, Podman's SELinux labels) off.
+fn privileged(security_module: &'static str) -> [&'static str; 10] {
+    [
+        "--cap-add",
+        "ALL",
+        "--cap-drop",
+        "SYS_RESOURCE",
+        "--security-opt",
+        "seccomp=unconfined",
+        "--security-opt",
+        security_module,
+        "--security-opt",
+        "systempaths=unconfined",
+    ]
+}
 
 #[test]
 fn docker_default_refuses_naming_the_container_and_its_fix() {
@@ -415,7 +406,7 @@ fn docker_privileged_runs_with_a_fresh_proc() {
     check_mode(
         "docker_privileged",
         Runtime::Docker,
-        DOCKER_PRIVILEGED,
+        &privileged("apparmor=unconfined"),
         Expect::FreshProc,
     );
 }
@@ -450,7 +441,7 @@ fn podman_privileged_runs_with_a_fresh_proc() {
     check_mode(
         "podman_privileged",
         Runtime::Podman,
-        PODMAN_PRIVILEGED,
+        &privileged("label=disable"),
         Expect::FreshProc,
     );
 }

@@ -14,7 +14,7 @@ use codex_sandboxing::cli::SandboxArgs;
 use codex_sandboxing::host::{
     Wsl, bubblewrap_install_hint, detect_wsl, proc_mount_expected_to_work,
 };
-use codex_sandboxing::namespaces::{NamespaceDiagnosis, diagnose_namespace_failure};
+use codex_sandboxing::namespaces::{NamespaceDiagnosis, diagnose_namespace_refusal};
 use codex_sandboxing::{Access, EffectivePolicy, NetworkMode, SandboxPolicy};
 
 use crate::bundled::COMPILED_IN_DIGEST;
@@ -184,9 +184,13 @@ fn observe_bwrap_host<'a>(
     let current_exe = std::env::current_exe().and_then(std::fs::canonicalize);
     let user_namespace_refused = match &bwrap {
         Ok(bwrap) if proc == ProcFacts::ExpectedToFail && !is_setuid(bwrap.display_path()) => {
-            may_create_user_namespace()
-                .err()
-                .map(|message| Box::new(diagnose_namespace_failure(&message, &namespace_facts())))
+            may_create_user_namespace().err().map(|message| {
+                Box::new(diagnose_namespace_refusal(
+                    "the kernel",
+                    &message,
+                    &namespace_facts(),
+                ))
+            })
         }
         _ => None,
     };

@@ -143,7 +143,17 @@ pub fn diagnose_namespace_failure(
     bwrap_stderr: &str,
     facts: &NamespaceFacts,
 ) -> NamespaceDiagnosis {
-    let message = bwrap_stderr.trim();
+    diagnose_namespace_refusal("bwrap", bwrap_stderr, facts)
+}
+
+/// Reads the message of a failed attempt to create namespaces, which
+/// `speaker` (bwrap, or the kernel when codex tried itself) gave.
+pub fn diagnose_namespace_refusal(
+    speaker: &str,
+    message: &str,
+    facts: &NamespaceFacts,
+) -> NamespaceDiagnosis {
+    let message = message.trim();
     let lower = message.to_ascii_lowercase();
     let apparmor = facts.apparmor_restrict_unprivileged_userns == Some(true);
     let apparmor_fix = "allow user namespaces for bwrap with an AppArmor profile: write \
@@ -215,7 +225,11 @@ pub fn diagnose_namespace_failure(
         cause: if message.is_empty() {
             diagnosis.cause
         } else {
-            format!("{} (bwrap said: {})", diagnosis.cause, first_line(message))
+            format!(
+                "{} ({speaker} said: {})",
+                diagnosis.cause,
+                first_line(message)
+            )
         },
         fix: diagnosis.fix,
     }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use codex_sandboxing::namespaces::Container;
+use codex_sandboxing::namespaces::{Container, diagnose_namespace_refusal};
 use codex_sandboxing::proxy::domains::DomainPolicy;
 use codex_sandboxing::{Access, EffectivePolicy, NetworkMode, SandboxPolicy};
 
@@ -503,7 +503,8 @@ fn a_container_that_refuses_user_namespaces_is_named_before_bwrap_runs() {
     };
     let facts = facts(BwrapFacts {
         proc: ProcFacts::ExpectedToFail,
-        user_namespace_refused: Some(Box::new(diagnose_namespace_failure(
+        user_namespace_refused: Some(Box::new(diagnose_namespace_refusal(
+            "the kernel",
             "creating a user namespace: Operation not permitted",
             &namespace_facts,
         ))),
@@ -520,7 +521,7 @@ fn a_container_that_refuses_user_namespaces_is_named_before_bwrap_runs() {
     assert_eq!(err.exit_code(), 71);
     for needle in [
         "/usr/bin/bwrap cannot create the sandbox's namespaces",
-        "this is a Docker container",
+        "this is a Docker container (the kernel said: creating a user namespace: Operation not permitted)",
         "seccomp=unconfined",
         "use_legacy_landlock",
     ] {
