@@ -335,3 +335,108 @@ fn the_host_unix_sockets_a_default_profile_allows_are_listed() {
     assert!(line.contains(&agent.display().to_string()), "{line}");
     assert!(line.contains("lets the command reach these"), "{line}");
 }
+
+/// Docker's default seccomp profile, as far as the sandbox cares, without
+/// Docker: `unshare` and `clone` with `CLONE_NEWUSER` get `EPERM`, `clone3`
+/// gets `ENOSYS` (so glibc falls back to `clone`). Two filters, since each
+/// has one action for what it matches.
+fn no_user_namespaces() -> Vec<seccompiler::BpfProgram> {
+    use seccompiler::{
+        SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+        SeccompRule, TargetArch,
+    };
+    let arch = TargetArch::try_from(std::env::consts::ARCH).unwrap();
+    let new_user = || {
+        SeccompRule::new(vec![
+            SeccompCondition::new(
+                0,
+                SeccompCmpArgLen::Qword,
+                SeccompCmpOp::MaskedEq(libc::CLONE_NEWUSER as u64),
+                libc::CLONE_NEWUSER as u64,
+            )
+            .unwrap(),
+        ])
+        .unwrap()
+    };
+    let namespaces = SeccompFilter::new(
+        [
+            (libc::SYS_unshare, vec![new_user()]),
+            (libc::SYS_clone, vec![new_user()]),
+        ]
+        .into(),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        arch,
+    )
+    .unwrap();
+    let clone3 = SeccompFilter::new(
+        [(libc::SYS_clone3, vec![])].into(),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        arch,
+    )
+    .unwrap();
+    vec![namespaces.try_into().unwrap(), clone3.try_into().unwrap()]
+}
+
+/// `codex` with `args` under [`no_user_namespaces`], in `cwd` with an empty
+/// `CODEX_HOME`.
+fn without_user_namespaces(cwd: &Path, home: &Path, args: &[&str]) -> Output {
+    use std::os::unix::process::CommandExt;
+    let filters = no_user_namespaces();
+    let mut command = Command::new(codex());
+    command
+        .current_dir(cwd)
+        .env("CODEX_HOME", home)
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .args(args);
+    // SAFETY: between fork and exec the hook only makes system calls
+    // (prctl, seccomp) on filters compiled before the fork.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            for filter in &filters {
+                seccompiler::apply_filter(filter).map_err(std::io::Error::other)?;
+            }
+            Ok(())
+        });
+    }
+    command.output().unwrap()
+}
+
+/// The fast check beside the real containers (tests/containers.rs): where
+/// a seccomp filter forbids user namespaces, as Docker's default does, the
+/// run is refused (71) with the blocker and the fix, doctor says it cannot
+/// run with the same message, and the legacy pipeline still runs the
+/// default profile.
+#[test]
+fn without_user_namespaces_the_run_and_doctor_agree_and_legacy_runs() {
+    let cwd = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let run = without_user_namespaces(cwd.path(), home.path(), &["sandbox", "--", "true"]);
+    let message = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(71), "{message}");
+    let last = message.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("cannot create the sandbox's namespaces"),
+        "{message}"
+    );
+    let doctor = without_user_namespaces(cwd.path(), home.path(), &["sandbox", "doctor"]);
+    let report = text(&doctor.stdout);
+    assert_eq!(doctor.status.code(), Some(1), "{report}");
+    let reason = last.trim_start_matches("codex sandbox: ");
+    assert!(
+        report.contains(&format!(
+            "✘ default_start: `codex sandbox -- true` failed: exit 71: {reason}"
+        )),
+        "{report}\nrun: {message}"
+    );
+    let legacy = without_user_namespaces(
+        cwd.path(),
+        home.path(),
+        &["sandbox", "--enable", "use_legacy_landlock", "--", "true"],
+    );
+    assert_eq!(legacy.status.code(), Some(0), "{}", text(&legacy.stderr));
+}
