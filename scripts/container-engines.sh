@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts or stops the Docker engine the container tests use, on a machine
 # without a service manager (CI): `start` runs containerd and dockerd in the
-# background (state under target/containers/engines, logs there too), waits
+# background (their logs and PIDs under target/containers/engines), waits
 # until `docker info` answers, and imports the test image
 # (scripts/container-image.sh) into Docker and Podman where it is missing;
 # `stop` ends the daemons by the PIDs recorded at start. Podman needs no
@@ -43,6 +43,11 @@ start_docker() {
     [ -S /run/containerd/containerd.sock ] && break
     sleep 0.1
   done
+  if [ ! -S /run/containerd/containerd.sock ]; then
+    echo "container-engines: containerd did not come up; its log:" >&2
+    tail -n 20 "$state/containerd.log" >&2
+    exit 1
+  fi
   # No bridge, no iptables: the tests run with --network none.
   dockerd --containerd=/run/containerd/containerd.sock --bridge=none \
     --iptables=false --ip-masq=false > "$state/dockerd.log" 2>&1 &
@@ -62,7 +67,11 @@ start_docker() {
 stop() {
   for daemon in dockerd containerd; do
     if [ -s "$state/$daemon.pid" ]; then
-      kill "$(cat "$state/$daemon.pid")" 2>/dev/null || true
+      pid="$(cat "$state/$daemon.pid")"
+      # Only the daemon started here, not whatever has its PID since.
+      if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$daemon" ]; then
+        kill "$pid" 2>/dev/null || true
+      fi
       rm -f "$state/$daemon.pid"
     fi
   done

@@ -19,7 +19,10 @@ fi
 mirror="$(grep -h '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null \
   | awk '{ print $2 }' | grep -v -- '-security' | head -n1 || true)"
 if [ -z "$mirror" ] && [ -r /etc/apt/sources.list ]; then
-  mirror="$(awk '$1 == "deb" && $3 !~ /security/ { print $2; exit }' /etc/apt/sources.list)"
+  # The first http(s) address of a `deb` line (after any [options]) that
+  # is not the security archive.
+  mirror="$(grep -E '^deb[[:space:]]' /etc/apt/sources.list | grep -v -- '-security' \
+    | grep -oE 'https?://[^[:space:]]+' | head -n1 || true)"
 fi
 if [ -z "$mirror" ]; then
   echo "container-image: no Debian mirror found in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list" >&2
@@ -28,7 +31,7 @@ fi
 
 mkdir -p target/containers
 root="$(mktemp -d target/containers/rootfs.XXXXXX)"
-trap 'rm -rf "$root"' EXIT
+trap 'rm -rf --one-file-system "$root"' EXIT
 echo "container-image: debootstrap bookworm from $mirror (a few minutes)"
 debootstrap --variant=minbase --include=bubblewrap,git,python3,ca-certificates \
   bookworm "$root" "$mirror" > target/containers/debootstrap.log 2>&1 || {

@@ -410,7 +410,10 @@ fn without_user_namespaces(cwd: &Path, home: &Path, args: &[&str]) -> Output {
 /// a seccomp filter forbids user namespaces, as Docker's default does, the
 /// run is refused (71) with the blocker and the fix, doctor says it cannot
 /// run with the same message, and the legacy pipeline still runs the
-/// default profile.
+/// default profile. This host's `/proc` is not masked, so the plain run
+/// finds out through bwrap's failure; with `--no-proc` (as where `/proc`
+/// is masked) codex asks the kernel itself before bwrap runs, and its line
+/// is the only one.
 #[test]
 fn without_user_namespaces_the_run_and_doctor_agree_and_legacy_runs() {
     let cwd = tempfile::tempdir().unwrap();
@@ -432,6 +435,18 @@ fn without_user_namespaces_the_run_and_doctor_agree_and_legacy_runs() {
             "✘ default_start: `codex sandbox -- true` failed: exit 71: {reason}"
         )),
         "{report}\nrun: {message}"
+    );
+    let early = without_user_namespaces(
+        cwd.path(),
+        home.path(),
+        &["sandbox", "--no-proc", "--", "true"],
+    );
+    let message = text(&early.stderr);
+    assert_eq!(early.status.code(), Some(71), "{message}");
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(
+        message.contains("(the kernel said: creating a user namespace: Operation not permitted)"),
+        "{message}"
     );
     let legacy = without_user_namespaces(
         cwd.path(),

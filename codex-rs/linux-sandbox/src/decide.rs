@@ -208,8 +208,7 @@ impl fmt::Display for Warning {
         match self {
             Warning::NoProc => f.write_str(
                 "this host does not allow mounting a fresh /proc in the sandbox (usual inside \
-                 containers); the sandbox runs without /proc, and the guard reads the command's \
-                 calls through this process's /proc. Pass --no-proc to skip this check.",
+                 containers); the command sees an empty /proc. Pass --no-proc to skip this check.",
             ),
             Warning::BundledBwrap { path, install_hint } => write!(
                 f,

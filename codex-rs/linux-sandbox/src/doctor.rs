@@ -117,6 +117,9 @@ pub fn observe_host() -> HostObservations {
     }
 }
 
+/// How long the doctor's real start may take.
+const START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Starts `codex sandbox -- true` for real, from this executable with this
 /// process's environment and directory, exactly as a user's run: the
 /// doctor's verdict is what that run does. `Err` holds its status and the
@@ -128,14 +131,32 @@ fn start_default_profile() -> Result<(), FailureText> {
         .map_err(|err| FailureText(format!("cannot find this executable: {err}")))?;
     let cache = tempfile::tempdir()
         .map_err(|err| FailureText(format!("cannot make a cache directory: {err}")))?;
-    let output = std::process::Command::new(exe)
+    let mut child = std::process::Command::new(exe)
         // Not codex-linux-sandbox, whatever the file is called.
         .arg0("codex")
         .env("XDG_CACHE_HOME", cache.path())
         .args(["sandbox", "--", true_program()])
         .stdin(std::process::Stdio::null())
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .map_err(|err| FailureText(format!("cannot start it: {err}")))?;
+    // A start takes milliseconds; one that hangs must not hang the doctor.
+    let deadline = std::time::Instant::now() + START_TIMEOUT;
+    while child.try_wait().ok().flatten().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(FailureText(format!(
+                "it did not end within {} s",
+                START_TIMEOUT.as_secs()
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|err| FailureText(format!("cannot wait for it: {err}")))?;
     if output.status.success() {
         return Ok(());
     }

@@ -85,7 +85,8 @@ pub struct BwrapFacts<'a> {
     pub privileged_unix_sockets: Vec<PathBuf>,
     /// Why this process may not create a user namespace, and the fix;
     /// asked only in a container whose `/proc` is masked (where it is often
-    /// so), and never of a setuid bwrap.
+    /// so) or with `--no-proc` (which such containers want), and never of
+    /// a setuid bwrap.
     pub user_namespace_refused: Option<Box<NamespaceDiagnosis>>,
 }
 
@@ -183,7 +184,10 @@ fn observe_bwrap_host<'a>(
     };
     let current_exe = std::env::current_exe().and_then(std::fs::canonicalize);
     let user_namespace_refused = match &bwrap {
-        Ok(bwrap) if proc == ProcFacts::ExpectedToFail && !is_setuid(bwrap.display_path()) => {
+        Ok(bwrap)
+            if matches!(proc, ProcFacts::ExpectedToFail | ProcFacts::NotAsked)
+                && !is_setuid(bwrap.display_path()) =>
+        {
             may_create_user_namespace().err().map(|message| {
                 Box::new(diagnose_namespace_refusal(
                     "the kernel",

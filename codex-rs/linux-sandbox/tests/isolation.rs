@@ -1229,6 +1229,51 @@ fn host_processes_cannot_be_signalled_or_inspected() {
 // ---------------------------------------------------------------------------
 // Inherited descriptors.
 
+/// The descriptors the command holds, found with `fstat` (no `/proc`
+/// needed): only its standard streams, in every pipeline, also the one
+/// whose supervisor holds the outer stage's `/proc` (`--no-proc`) and the
+/// one that supervises sockets (network enabled), though this test process
+/// passes descriptors of its own to `codex`. The control shows that the
+/// probe sees a descriptor the shell opened.
+#[test]
+fn the_command_holds_only_its_standard_streams_with_or_without_proc() {
+    require_sandbox!();
+    let world = World::new();
+    let probe = "import os\n\
+                 open_fds = []\n\
+                 for fd in range(1024):\n\
+                 \x20   try:\n\
+                 \x20       os.fstat(fd)\n\
+                 \x20       open_fds.append(fd)\n\
+                 \x20   except OSError:\n\
+                 \x20       pass\n\
+                 print(open_fds)";
+    let network_no_proc = [NETWORK_ENABLED, &["--no-proc"]].concat();
+    let modes: [&[&str]; 4] = [&[], &["--no-proc"], NETWORK_ENABLED, &network_no_proc];
+    for options in modes {
+        let output = world.run(options, &["python3", "-c", probe]);
+        assert_code(&output, 0);
+        assert_eq!(
+            stdout(&output),
+            "[0, 1, 2]\n",
+            "{options:?}: {}",
+            stderr(&output)
+        );
+    }
+    let control = Command::new("sh")
+        .args(["-c", "exec 5</dev/null; exec python3 -c \"$0\"", probe])
+        .output()
+        .unwrap();
+    // Whatever else this test process passes on (a jobserver's pipes),
+    // the probe sees the descriptor the shell opened.
+    assert!(
+        stdout(&control).starts_with("[0, 1, 2, 5"),
+        "{}{}",
+        stdout(&control),
+        stderr(&control)
+    );
+}
+
 /// A directory descriptor inherited by `codex` would let the command
 /// `openat` outside every mount; none may cross into the sandbox. The
 /// control runs the same listing with the same inheritance, unsandboxed.

@@ -545,7 +545,7 @@ fn default_start_check(host: &HostObservations) -> Check {
             "default_start",
             Status::Fail,
             format!("`codex sandbox -- true` failed: {failure}"),
-            Some("the run's message above names the blocker and its fix; the checks above show the host's settings".into()),
+            Some("the run's message on this line names the blocker and its fix; the checks above show the host's settings".into()),
         ),
     }
 }

@@ -24,8 +24,10 @@
 //! Why not a pidfd, whose `fdinfo` gives a thread's number in the PID
 //! namespace of the procfs it is read through: `pidfd_open` of a thread
 //! that does not lead its process needs `PIDFD_THREAD` (Linux 6.9), and
-//! Debian 12's kernel is 6.1. A walk of the sandbox's entries, run only
-//! for a thread not seen before, works on every kernel the guard runs on.
+//! Debian 12's kernel is 6.1. A walk of procfs (every process it shows:
+//! a container's few, or the whole host's with `--no-proc` outside one),
+//! run only for a thread not seen before, works on every kernel the guard
+//! runs on.
 //! Measured on a memory filesystem (release build, 20,000 `O_CREAT` opens
 //! from one process): 230–270 µs per held call either way, within the
 //! noise of the round trip itself; a storm of 200 processes of 8 threads

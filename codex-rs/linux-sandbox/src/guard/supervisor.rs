@@ -158,7 +158,15 @@ impl Supervisor {
         let Some(call) = call else {
             return Err(Errno::ENOSYS);
         };
-        let entry = caller.open()?;
+        let entry = match caller.open() {
+            // Not found in the outer stage's procfs though still waiting:
+            // a thread in a PID namespace of its own ([`super::procfs`]).
+            Err(Errno::ESRCH) if self.id_valid(id) => {
+                report_unseen(caller);
+                return Err(Errno::EPERM);
+            }
+            entry => entry?,
+        };
         let memory = entry.memory()?;
         if let GuardedCall::Connect { socket, addr, len } = call {
             return self.connect(id, caller, &entry, &memory, (socket, addr, len));
@@ -735,6 +743,15 @@ fn report_mount(caller: Caller) {
          --disable guard_protected_names allows it",
         caller.tid,
         names_with_slashes()
+    );
+}
+
+fn report_unseen(caller: Caller) {
+    eprintln!(
+        "{HELPER_ARGV0}: refused a held call of thread {} made in a PID namespace of its own, which a \
+         sandbox without its own /proc cannot follow; run where bwrap may mount /proc (a container \
+         with --security-opt systempaths=unconfined), or --disable guard_protected_names",
+        caller.tid,
     );
 }
 
