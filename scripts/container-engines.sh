@@ -13,16 +13,24 @@ state="$PWD/target/containers/engines"
 mkdir -p "$state"
 
 image=codex-test-debian12
-image_tar=target/containers/debian12.tar
 
+# Imports the newest image tarball under $image into both runtimes, unless
+# that very tarball (its name, labelled on the image) is there already.
 import_image() {
-  if ! docker image inspect "$image" >/dev/null 2>&1; then
-    docker import "$image_tar" "$image" >/dev/null
+  local tar source
+  tar="$(find target/containers -maxdepth 1 -name 'debian12*.tar' | head -n1)"
+  if [ -z "$tar" ]; then
+    echo "container-engines: no image tarball; run scripts/container-image.sh" >&2
+    exit 1
   fi
-  if ! podman image exists "$image"; then
-    podman import "$image_tar" "$image" >/dev/null
+  source="$(basename "$tar")"
+  if [ "$(docker image inspect -f '{{ index .Config.Labels "codex.source" }}' "$image" 2>/dev/null)" != "$source" ]; then
+    docker import --change "LABEL codex.source=$source" "$tar" "$image" >/dev/null
   fi
-  echo "container-engines: $image is in docker and podman"
+  if [ "$(podman image inspect -f '{{ index .Labels "codex.source" }}' "$image" 2>/dev/null)" != "$source" ]; then
+    podman import --change "LABEL codex.source=$source" "$tar" "$image" >/dev/null
+  fi
+  echo "container-engines: $image ($source) is in docker and podman"
 }
 
 start() {

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Builds the root filesystem the container tests run in, offline from any
-# image registry: `debootstrap` of Debian 12 (minbase, with bubblewrap, git
-# and python3) from the Debian mirror this machine's apt already uses, with
-# a uid-1000 user `dev`. Writes target/containers/debian12.tar, and does
-# nothing when that file exists (delete it to rebuild). Needs root and the
-# `debootstrap` package.
+# image registry: `debootstrap` of Debian 12 (minbase, with bubblewrap, git,
+# python3, curl and a C compiler: what the sandbox's test suites run) from the Debian
+# mirror this machine's apt already uses, with a uid-1000 user `dev`.
+# Writes target/containers/debian12-PACKAGES.tar, named by its package list
+# so a new list makes a new image, and does nothing when it exists. Needs
+# root and the `debootstrap` package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-out=target/containers/debian12.tar
+packages=bubblewrap,git,python3,ca-certificates,curl,gcc,libc6-dev
+out="target/containers/debian12-$(echo "$packages" | sha256sum | cut -c1-12).tar"
 if [ -s "$out" ]; then
   echo "container-image: $out exists"
   exit 0
@@ -33,7 +35,7 @@ mkdir -p target/containers
 root="$(mktemp -d target/containers/rootfs.XXXXXX)"
 trap 'rm -rf --one-file-system "$root"' EXIT
 echo "container-image: debootstrap bookworm from $mirror (a few minutes)"
-debootstrap --variant=minbase --include=bubblewrap,git,python3,ca-certificates \
+debootstrap --variant=minbase --include="$packages" \
   bookworm "$root" "$mirror" > target/containers/debootstrap.log 2>&1 || {
   tail -n 20 target/containers/debootstrap.log >&2
   exit 1
@@ -44,4 +46,6 @@ chroot "$root" useradd -m -u 1000 -s /bin/bash dev
 mkdir -p "$root/opt/codex" "$root/test"
 tar -C "$root" -cf "$out.partial" .
 mv "$out.partial" "$out"
+# Older images go: the engines import the newest.
+find target/containers -maxdepth 1 -name 'debian12*.tar' ! -path "$out" -delete
 echo "container-image: wrote $out ($(du -h "$out" | cut -f1))"

@@ -15,7 +15,8 @@
 # As root, the container tests also run: the release build in real Docker
 # and Podman containers (scripts/container-image.sh makes the image offline,
 # scripts/container-engines.sh starts the daemons); the unprivileged pass
-# says it skips them.
+# says it skips them. Last, the sandbox suites run inside Podman's default
+# container as uid 1000.
 #
 # Each user runs the sandbox's effect suites (codex-linux-sandbox) three times:
 # once as everything else (the default pipeline: the inner stage with the
@@ -97,3 +98,19 @@ echo "test: the sandbox suites again as '$user', unguarded pipeline (bwrap --sec
 as_user "PATH=$work/dist/codex-resources:/usr/local/bin:/usr/bin:/bin CODEX_TEST_NO_GUARD=1" "-E 'package(codex-linux-sandbox)'"
 echo "test: the sandbox suites again as '$user', without a /proc of the sandbox's own (--no-proc)"
 as_user "PATH=/usr/local/bin:/usr/bin:/bin CODEX_TEST_NO_PROC=1" "-E 'package(codex-linux-sandbox)'"
+
+# The sandbox suites once more inside Podman's default container, as uid
+# 1000: a masked /proc (the supervisor reads codex's), the container's
+# seccomp profile and mounts, with every test run from the same archive.
+if [ "${CODEX_CONTAINER_TESTS:-}" = 1 ]; then
+  echo "test: the sandbox suites inside Podman's default container, as uid 1000"
+  mkdir "$work/extracted-container" && chown 1000:1000 "$work/extracted-container"
+  podman --cgroup-manager=cgroupfs --events-backend=file --runtime runc run --rm --network none \
+    --ulimit nofile=20000:20000 --ulimit nproc=4096:4096 --user 1000 \
+    -v "$(command -v cargo-nextest)":/usr/local/bin/cargo-nextest:ro -v "$work":/ct \
+    -e CODEX_TEST_NO_PROC=1 -e CODEX_REQUIRE_SANDBOX="${CODEX_REQUIRE_SANDBOX:-}" -e HOME=/home/dev \
+    -e CODEX_TEST_PROBES_DIR=/ct/src/codex-rs/linux-sandbox/tests/probes \
+    -w /ct/src codex-test-debian12 \
+    cargo-nextest nextest run --archive-file /ct/tests.tar.zst --workspace-remap /ct/src \
+    --extract-to /ct/extracted-container --extract-overwrite --no-fail-fast -E 'package(codex-linux-sandbox)'
+fi

@@ -355,19 +355,27 @@ mod tests {
 
     #[test]
     fn never_the_supervisors_own_proc_entries_nor_anothers_memory() {
-        // This test process stands for the supervisor, host init for the
-        // caller, and the parent that started the test for another one.
+        // This test process stands for the supervisor, a child of its for
+        // the caller, and the parent that started the test for another one
+        // (PID 1 in a container, where this runs too).
         let supervisor = i32::try_from(std::process::id()).unwrap();
         let other = nix::unistd::getppid().as_raw();
-        let caller = (1, 1);
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = i32::try_from(child.id()).unwrap();
+        let caller = (pid, pid);
         let entry = |pid: i32, name: &str| format!("/proc/{pid}/{name}").into_bytes();
         assert!(!may_write_proc_entry(&entry(supervisor, "mem"), caller));
         assert!(!may_write_proc_entry(&entry(supervisor, "comm"), caller));
-        assert!(may_write_proc_entry(&entry(1, "mem"), caller));
+        assert!(may_write_proc_entry(&entry(pid, "mem"), caller));
         assert!(!may_write_proc_entry(&entry(other, "mem"), caller));
         assert!(may_write_proc_entry(&entry(other, "comm"), caller));
         assert!(may_write_proc_entry(b"/proc/sys/kernel/hostname", caller));
         assert_eq!(proc_pid(b"/proc/42/task/43/comm"), Some(42));
         assert_eq!(proc_pid(b"/proc/sys/x"), None);
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 }
