@@ -29,6 +29,20 @@ impl DirArg {
 /// A pointer into the calling process's memory.
 pub type UserPtr = u64;
 
+/// The file a mode change is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModeTarget {
+    /// A path (a last symbolic link followed, as `chmod` does).
+    Path {
+        /// Where a relative `path` starts.
+        dir: DirArg,
+        /// The path.
+        path: UserPtr,
+    },
+    /// One of the caller's descriptors (`fchmod`).
+    Fd(i32),
+}
+
 /// One intercepted call, with the arguments the supervisor needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GuardedCall {
@@ -147,6 +161,18 @@ pub enum GuardedCall {
         /// `AT_REMOVEDIR` for a directory.
         flags: i32,
     },
+    /// `chmod`, `fchmodat` or `fchmod`: a mode change, which can make a
+    /// disabled hook of a repository executable.
+    Chmod {
+        /// The file whose mode changes.
+        target: ModeTarget,
+        /// The new mode.
+        mode: u32,
+    },
+    /// `fchmodat2` (Linux 6.6), whose flags are not carried out: answered
+    /// with `ENOSYS`, the kernel's answer before 6.6, on which glibc falls
+    /// back to `fchmodat`.
+    Fchmodat2,
     /// `truncate` of a path.
     Truncate {
         /// The file (relative to the working directory).
@@ -234,6 +260,9 @@ pub fn intercepted(held: Held) -> Vec<(i64, Interception)> {
         (libc::SYS_linkat, Interception::Always),
         (libc::SYS_renameat, Interception::Always),
         (libc::SYS_renameat2, Interception::Always),
+        (libc::SYS_fchmod, Interception::Always),
+        (libc::SYS_fchmodat, Interception::Always),
+        (SYS_FCHMODAT2, Interception::Always),
         (
             libc::SYS_mount,
             Interception::WithoutFlags(3, MOUNT_WITHOUT_NEW_FILESYSTEM),
@@ -251,9 +280,13 @@ pub fn intercepted(held: Held) -> Vec<(i64, Interception)> {
         (libc::SYS_rename, Interception::Always),
         (libc::SYS_unlink, Interception::Always),
         (libc::SYS_rmdir, Interception::Always),
+        (libc::SYS_chmod, Interception::Always),
     ]);
     calls
 }
+
+/// `fchmodat2`'s number, the same on every architecture (Linux 6.6).
+const SYS_FCHMODAT2: i64 = 452;
 
 /// Decodes a notification's syscall; `None` for a syscall the filter does
 /// not send (which the supervisor refuses).
@@ -321,6 +354,10 @@ pub fn decode(nr: i64, args: [u64; 6]) -> Option<GuardedCall> {
                 path: a0,
                 flags: libc::AT_REMOVEDIR,
             }),
+            libc::SYS_chmod => Some(GuardedCall::Chmod {
+                target: ModeTarget::Path { dir: cwd, path: a0 },
+                mode: uint(a1),
+            }),
             _ => None,
         };
         if legacy.is_some() {
@@ -335,6 +372,19 @@ pub fn decode(nr: i64, args: [u64; 6]) -> Option<GuardedCall> {
             mode: uint(a3),
         }),
         libc::SYS_openat2 => Some(GuardedCall::Openat2),
+        libc::SYS_fchmod => Some(GuardedCall::Chmod {
+            target: ModeTarget::Fd(int(a0)),
+            mode: uint(a1),
+        }),
+        // The kernel's fchmodat has no flags: it always follows.
+        libc::SYS_fchmodat => Some(GuardedCall::Chmod {
+            target: ModeTarget::Path {
+                dir: at(a0),
+                path: a1,
+            },
+            mode: uint(a2),
+        }),
+        SYS_FCHMODAT2 => Some(GuardedCall::Fchmodat2),
         // The kernel reads the length as a signed 64-bit off_t.
         #[allow(clippy::cast_possible_wrap)]
         libc::SYS_truncate => Some(GuardedCall::Truncate {
@@ -414,7 +464,7 @@ mod tests {
             assert!(decode(nr, [0; 6]).is_some(), "syscall {nr}");
         }
         assert_eq!(decode(libc::SYS_read, [0; 6]), None);
-        assert_eq!(decode(libc::SYS_chmod, [0; 6]), None);
+        assert_eq!(decode(libc::SYS_chown, [0; 6]), None);
     }
 
     #[test]

@@ -9,11 +9,13 @@
 //! # How
 //!
 //! The inner stage forks. The child, which becomes the command, installs
-//! a second seccomp filter (`filter`) that holds every path-creating
-//! call (`mkdir*`, `mknod*`, `symlink*`, `link*`, `rename*`, `creat`,
-//! `open`/`openat` with `O_CREAT` (ordinary opens never leave the kernel),
-//! and `bind`, whose Unix socket paths are entries too; a new filesystem,
-//! which could create entries with no call to hold, is refused)
+//! a second seccomp filter (`filter`) that holds every call that creates,
+//! writes, moves, removes or changes the mode of an entry (`mkdir*`,
+//! `mknod*`, `symlink*`, `link*`, `rename*`, `unlink*`, `rmdir`,
+//! `truncate`, `creat`, `open`/`openat` for writing (reading opens never
+//! leave the kernel), `chmod`, `fchmod*`, and `bind`, whose Unix socket
+//! paths are entries too; a new filesystem, which could create entries
+//! with no call to hold, is refused)
 //! and passes the filter's notification descriptor to the parent. The
 //! parent, the supervisor, receives each held call (`supervisor`),
 //! copies its path strings out of the caller's memory (`target`, through

@@ -316,6 +316,23 @@ pub fn truncate(judge: &Judge, start: Start, path: &CStr, length: i64) -> Outcom
     result.map_or_else(Outcome::Failed, |()| Outcome::Done(0))
 }
 
+/// `chmod` of the existing file `existing` (`O_PATH`, a last link
+/// followed), unless it lies inside a protected entry: a mode change can
+/// make a disabled hook of a repository executable. `path` is what the
+/// command named it by.
+pub fn chmod(judge: &Judge, existing: &OwnedFd, mode: u32, path: &[u8]) -> Outcome {
+    let existing_path = match judge.path_of(existing) {
+        Ok(existing_path) => existing_path,
+        Err(unjudged) => return unjudged.outcome(path),
+    };
+    if let Err(refusal) = judge.judge_existing(Existing::Open(existing.as_fd()), &existing_path) {
+        return Outcome::Refused(path.to_vec(), refusal);
+    }
+    procfs()
+        .chmod_fd(existing.as_raw_fd(), mode)
+        .map_or_else(Outcome::Failed, |()| Outcome::Done(0))
+}
+
 /// Whether the supervisor may open the procfs entry at `path` for writing
 /// on behalf of the thread `tid` of process `tgid`. It opens with its own
 /// identity, which is the command's but an ancestor of every process of

@@ -135,6 +135,22 @@ impl Procfs {
         }
     }
 
+    /// `chmod` of the file this process holds open as `fd` (`O_PATH` will
+    /// do), through its `self/fd/N` link: that very file, by no name the
+    /// command could change.
+    pub fn chmod_fd(&self, fd: impl AsRawFd, mode: u32) -> Result<(), Errno> {
+        let link = format!("self/fd/{}", fd.as_raw_fd());
+        let (dir, path) = match self {
+            Procfs::Own => (libc::AT_FDCWD, format!("/proc/{link}")),
+            Procfs::Ancestor(ancestor) => (ancestor.dir.as_raw_fd(), link),
+        };
+        let path = CString::new(path).map_err(|_| Errno::EINVAL)?;
+        // SAFETY: fchmodat reads the NUL-terminated path, which lives across
+        // the call; `dir` is AT_FDCWD or a descriptor this process holds.
+        let result = unsafe { libc::fchmodat(dir, path.as_ptr(), mode & 0o7777, 0) };
+        Errno::result(result).map(drop)
+    }
+
     /// The address path through which the calling thread reaches this
     /// process's descriptor `fd` by name, for a `connect` to the very
     /// socket file it holds: `/proc/self/fd/N`, or, with an ancestor's

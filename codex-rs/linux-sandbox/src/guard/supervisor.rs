@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
-use super::calls::{DirArg, GuardedCall, UserPtr, decode};
+use super::calls::{DirArg, GuardedCall, ModeTarget, UserPtr, decode};
 use super::judge::{Judge, Refusal};
 use super::open;
 use super::paths::in_target_view;
@@ -114,7 +114,9 @@ impl Supervisor {
         };
         let call = decode(i64::from(notification.data.nr), notification.data.args);
         let (outcome, flags) = match call {
-            Some(GuardedCall::Openat2) => (Outcome::Failed(Errno::ENOSYS), 0),
+            Some(GuardedCall::Openat2 | GuardedCall::Fchmodat2) => {
+                (Outcome::Failed(Errno::ENOSYS), 0)
+            }
             Some(GuardedCall::Mount) => {
                 report_mount(caller);
                 (Outcome::Failed(Errno::EPERM), 0)
@@ -242,6 +244,22 @@ impl Supervisor {
                 self.check(id)?;
                 open::truncate(&self.judge, at.from, &at.path, length)
             }
+            GuardedCall::Chmod { target, mode } => {
+                let (existing, named) = match target {
+                    ModeTarget::Path { dir, path } => {
+                        let at = locate(dir, path)?;
+                        let existing =
+                            perform::open_at(at.from, at.path.to_bytes(), libc::O_PATH, 0)?;
+                        (existing, at.path.to_bytes().to_vec())
+                    }
+                    ModeTarget::Fd(fd) => (
+                        entry.start_dir(DirArg::Fd(fd))?,
+                        format!("descriptor {fd}").into_bytes(),
+                    ),
+                };
+                self.check(id)?;
+                open::chmod(&self.judge, &existing, mode, &named)
+            }
             GuardedCall::Mkdir { dir, path, mode } => {
                 let at = locate(dir, path)?;
                 let umask = entry.umask()?;
@@ -335,7 +353,7 @@ impl Supervisor {
                     )
                 })
             }
-            GuardedCall::Openat2 => Outcome::Failed(Errno::ENOSYS),
+            GuardedCall::Openat2 | GuardedCall::Fchmodat2 => Outcome::Failed(Errno::ENOSYS),
             GuardedCall::Mount => Outcome::Failed(Errno::EPERM),
             GuardedCall::Connect { .. } | GuardedCall::Listen { .. } => {
                 return Err(Errno::ENOSYS);
@@ -692,6 +710,7 @@ fn report_refusal(caller: Caller, call: Option<GuardedCall>, path: &[u8], refusa
         Some(GuardedCall::Connect { .. }) => "connect",
         Some(GuardedCall::Listen { .. }) => "listen",
         Some(GuardedCall::Truncate { .. }) => "truncate",
+        Some(GuardedCall::Chmod { .. }) => "chmod",
         Some(GuardedCall::Unlink { .. }) => "unlink",
         _ => "open",
     };

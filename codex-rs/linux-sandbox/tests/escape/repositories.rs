@@ -4,6 +4,7 @@
 //! protected-name guard (without it the start-up scan protects only what
 //! it finds, 8 levels deep).
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::{Attack, Target, exists, plain};
@@ -155,6 +156,35 @@ pub(super) fn attacks() -> Vec<Attack> {
             escaped: |t| {
                 let git = t.ws.join(DEEP).join(".git");
                 planted(git.join("config")) || exists(git.join("hooks/pre-commit"))
+            },
+            control: true,
+        },
+        Attack {
+            name: "make a disabled hook of a nested repository executable (chmod, fchmod)",
+            setup: |w| {
+                let target = plain(w);
+                let hooks = target.ws.join("sub/.git/hooks");
+                make_git_dir(&target.ws.join("sub/.git"));
+                for hook in ["pre-commit", "post-checkout"] {
+                    std::fs::write(hooks.join(hook), "#!/bin/sh\ntouch planted\n").unwrap();
+                    std::fs::set_permissions(
+                        hooks.join(hook),
+                        std::fs::Permissions::from_mode(0o644),
+                    )
+                    .unwrap();
+                }
+                target
+            },
+            script: |_| {
+                "chmod +x sub/.git/hooks/pre-commit; /usr/bin/python3 -c \"import os; \
+                 os.fchmod(os.open('sub/.git/hooks/post-checkout', os.O_RDONLY), 0o755)\""
+                    .into()
+            },
+            escaped: |t| {
+                ["pre-commit", "post-checkout"].iter().any(|hook| {
+                    std::fs::metadata(t.ws.join("sub/.git/hooks").join(hook))
+                        .is_ok_and(|meta| meta.permissions().mode() & 0o111 != 0)
+                })
             },
             control: true,
         },
@@ -571,7 +601,8 @@ pub(super) fn attacks() -> Vec<Attack> {
 
 /// A race: one thread flips the search permission of `dir` while the
 /// other tries, up to 2,000 times, `write` (a config into `path`) or
-/// `mkdir` (`path`); `dir` is searchable again at the end.
+/// `mkdir` (`path`); `dir` is searchable again at the end, and a last try
+/// follows if every raced one failed.
 const RACE: &str = r#"
 import os, sys, threading
 d, action, path = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -583,24 +614,33 @@ def flip():
             os.chmod(d, 0o700)
         except OSError:
             pass
+def attempt():
+    try:
+        if action == "write":
+            fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o644)
+            os.write(fd, b"[core]\n\tfsmonitor = touch planted\n")
+            os.close(fd)
+        else:
+            os.mkdir(path)
+        return True
+    except OSError:
+        return False
 flipper = threading.Thread(target=flip)
 flipper.start()
+done = False
 try:
     for _ in range(2000):
-        try:
-            if action == "write":
-                fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o644)
-                os.write(fd, b"[core]\n\tfsmonitor = touch planted\n")
-                os.close(fd)
-            else:
-                os.mkdir(path)
+        if attempt():
+            done = True
             break
-        except OSError:
-            pass
 finally:
     stop = True
     flipper.join()
     os.chmod(d, 0o700)
+# Once more with the mode still: the control must see the effect however
+# the race went (a loaded machine can lose every round).
+if not done:
+    attempt()
 "#;
 
 /// Writes [`RACE`] outside the workspace; the command to run it.
