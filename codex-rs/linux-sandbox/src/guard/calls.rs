@@ -29,6 +29,21 @@ impl DirArg {
 /// A pointer into the calling process's memory.
 pub type UserPtr = u64;
 
+/// The file an extended attribute is set on or removed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XattrTarget {
+    /// A path, relative to the working directory; a last symbolic link
+    /// followed unless `follow` is false (`lsetxattr`).
+    Path {
+        /// The path.
+        path: UserPtr,
+        /// Whether a last symbolic link is followed.
+        follow: bool,
+    },
+    /// One of the caller's descriptors (`fsetxattr`).
+    Fd(i32),
+}
+
 /// The file a mode change is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModeTarget {
@@ -169,6 +184,31 @@ pub enum GuardedCall {
         /// The new mode.
         mode: u32,
     },
+    /// `setxattr`, `lsetxattr` or `fsetxattr`: an extended attribute, a
+    /// POSIX ACL among them, which sets the mode too.
+    SetXattr {
+        /// The file.
+        target: XattrTarget,
+        /// The attribute's name (NUL-terminated).
+        name: UserPtr,
+        /// Its value.
+        value: UserPtr,
+        /// The value's length.
+        size: u64,
+        /// `XATTR_CREATE`, `XATTR_REPLACE`.
+        flags: i32,
+    },
+    /// `removexattr`, `lremovexattr` or `fremovexattr`.
+    RemoveXattr {
+        /// The file.
+        target: XattrTarget,
+        /// The attribute's name (NUL-terminated).
+        name: UserPtr,
+    },
+    /// `setxattrat` or `removexattrat` (Linux 6.13), whose arguments sit in
+    /// a structure: answered with `ENOSYS`, the kernel's answer before, on
+    /// which callers use the calls above.
+    XattrAt,
     /// `fchmodat2` (Linux 6.6), whose flags are not carried out: answered
     /// with `ENOSYS`, the kernel's answer before 6.6, on which glibc falls
     /// back to `fchmodat`.
@@ -263,6 +303,14 @@ pub fn intercepted(held: Held) -> Vec<(i64, Interception)> {
         (libc::SYS_fchmod, Interception::Always),
         (libc::SYS_fchmodat, Interception::Always),
         (SYS_FCHMODAT2, Interception::Always),
+        (libc::SYS_setxattr, Interception::Always),
+        (libc::SYS_lsetxattr, Interception::Always),
+        (libc::SYS_fsetxattr, Interception::Always),
+        (libc::SYS_removexattr, Interception::Always),
+        (libc::SYS_lremovexattr, Interception::Always),
+        (libc::SYS_fremovexattr, Interception::Always),
+        (SYS_SETXATTRAT, Interception::Always),
+        (SYS_REMOVEXATTRAT, Interception::Always),
         (
             libc::SYS_mount,
             Interception::WithoutFlags(3, MOUNT_WITHOUT_NEW_FILESYSTEM),
@@ -287,6 +335,11 @@ pub fn intercepted(held: Held) -> Vec<(i64, Interception)> {
 
 /// `fchmodat2`'s number, the same on every architecture (Linux 6.6).
 const SYS_FCHMODAT2: i64 = 452;
+
+/// `setxattrat`'s and `removexattrat`'s numbers, the same on every
+/// architecture (Linux 6.13).
+const SYS_SETXATTRAT: i64 = 463;
+const SYS_REMOVEXATTRAT: i64 = 466;
 
 /// Decodes a notification's syscall; `None` for a syscall the filter does
 /// not send (which the supervisor refuses).
@@ -385,6 +438,35 @@ pub fn decode(nr: i64, args: [u64; 6]) -> Option<GuardedCall> {
             mode: uint(a2),
         }),
         SYS_FCHMODAT2 => Some(GuardedCall::Fchmodat2),
+        libc::SYS_setxattr | libc::SYS_lsetxattr => Some(GuardedCall::SetXattr {
+            target: XattrTarget::Path {
+                path: a0,
+                follow: nr == libc::SYS_setxattr,
+            },
+            name: a1,
+            value: a2,
+            size: a3,
+            flags: int(a4),
+        }),
+        libc::SYS_fsetxattr => Some(GuardedCall::SetXattr {
+            target: XattrTarget::Fd(int(a0)),
+            name: a1,
+            value: a2,
+            size: a3,
+            flags: int(a4),
+        }),
+        libc::SYS_removexattr | libc::SYS_lremovexattr => Some(GuardedCall::RemoveXattr {
+            target: XattrTarget::Path {
+                path: a0,
+                follow: nr == libc::SYS_removexattr,
+            },
+            name: a1,
+        }),
+        libc::SYS_fremovexattr => Some(GuardedCall::RemoveXattr {
+            target: XattrTarget::Fd(int(a0)),
+            name: a1,
+        }),
+        SYS_SETXATTRAT | SYS_REMOVEXATTRAT => Some(GuardedCall::XattrAt),
         // The kernel reads the length as a signed 64-bit off_t.
         #[allow(clippy::cast_possible_wrap)]
         libc::SYS_truncate => Some(GuardedCall::Truncate {

@@ -13,7 +13,8 @@
 //! writes, moves, removes or changes the mode of an entry (`mkdir*`,
 //! `mknod*`, `symlink*`, `link*`, `rename*`, `unlink*`, `rmdir`,
 //! `truncate`, `creat`, `open`/`openat` for writing (reading opens never
-//! leave the kernel), `chmod`, `fchmod*`, and `bind`, whose Unix socket
+//! leave the kernel), `chmod`, `fchmod*`, `*setxattr`, `*removexattr`,
+//! and `bind`, whose Unix socket
 //! paths are entries too; a new filesystem, which could create entries
 //! with no call to hold, is refused)
 //! and passes the filter's notification descriptor to the parent. The

@@ -333,6 +333,46 @@ pub fn chmod(judge: &Judge, existing: &OwnedFd, mode: u32, path: &[u8]) -> Outco
         .map_or_else(Outcome::Failed, |()| Outcome::Done(0))
 }
 
+/// An extended attribute set on (with `value` and `flags`) or, without a
+/// value, removed from the existing file `existing` (`O_PATH`), unless it
+/// lies inside a protected entry: a POSIX ACL (`system.posix_acl_access`)
+/// sets the mode too. `path` is what the command named it by.
+pub fn change_xattr(
+    judge: &Judge,
+    existing: &OwnedFd,
+    name: &CStr,
+    value: Option<(&[u8], i32)>,
+    path: &[u8],
+) -> Outcome {
+    let existing_path = match judge.path_of(existing) {
+        Ok(existing_path) => existing_path,
+        Err(unjudged) => return unjudged.outcome(path),
+    };
+    if let Err(refusal) = judge.judge_existing(Existing::Open(existing.as_fd()), &existing_path) {
+        return Outcome::Refused(path.to_vec(), refusal);
+    }
+    let result = procfs().with_fd_path(existing, |file| {
+        // SAFETY: the calls read the NUL-terminated path and name and
+        // `value`'s bytes, all of which live across the call.
+        let result = unsafe {
+            match value {
+                Some((value, flags)) => libc::setxattr(
+                    file.as_ptr(),
+                    name.as_ptr(),
+                    value.as_ptr().cast(),
+                    value.len(),
+                    flags,
+                ),
+                None => libc::removexattr(file.as_ptr(), name.as_ptr()),
+            }
+        };
+        Errno::result(result).map(drop)
+    });
+    result
+        .and_then(|called| called)
+        .map_or_else(Outcome::Failed, |()| Outcome::Done(0))
+}
+
 /// Whether the supervisor may open the procfs entry at `path` for writing
 /// on behalf of the thread `tid` of process `tgid`. It opens with its own
 /// identity, which is the command's but an ancestor of every process of

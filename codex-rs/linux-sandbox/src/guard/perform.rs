@@ -29,6 +29,7 @@ use nix::unistd::{UnlinkatFlags, chdir, fchdir, linkat, symlinkat, unlinkat};
 use super::git_dirs::{self, Holds};
 use super::judge::{Existing, Judge, NewEntry, Refusal, Unjudged};
 use super::mounts;
+use super::procfs::procfs;
 use super::roots::Area;
 use super::sockets::{PendingConnect, UnixSockets, UnixTarget, unix_target};
 
@@ -157,35 +158,66 @@ pub fn link(
     new: &CStr,
     flags: i32,
 ) -> Outcome {
-    if let Err(outcome) = judge_link_source(judge, old_start, old, flags) {
-        return outcome;
-    }
-    let at_flags = AtFlags::from_bits_retain(flags);
-    match judge.new_entry(new_start, new) {
-        Err(outcome) => outcome,
-        Ok(None) => done(linkat(old_start.fd(), old, new_start.fd(), new, at_flags)),
-        Ok(Some(entry)) => done(linkat(
+    let source = match judge_link_source(judge, old_start, old, flags) {
+        Ok(source) => source,
+        Err(outcome) => return outcome,
+    };
+    let (new_dir, new_name) = match judge.new_entry(new_start, new) {
+        Err(outcome) => return outcome,
+        Ok(None) => (new_start.fd(), new.to_owned()),
+        Ok(Some(entry)) => {
+            let name = entry.name.clone();
+            return link_judged(&source, old_start, old, flags, entry.dir.as_fd(), &name);
+        }
+    };
+    link_judged(&source, old_start, old, flags, new_dir, &new_name)
+}
+
+/// Makes the link from what was judged: the source's own descriptor,
+/// through this process's `self/fd/N` link to it, never the caller's path
+/// again (another process could change what that path leads to in
+/// between, through `/proc/PID/cwd` or `/proc/PID/fd`); or, for
+/// `AT_EMPTY_PATH`, the judged start directory itself.
+fn link_judged(
+    source: &Option<OwnedFd>,
+    old_start: Start,
+    old: &CStr,
+    flags: i32,
+    new_dir: BorrowedFd<'_>,
+    new: &CStr,
+) -> Outcome {
+    match source {
+        Some(source) => done(procfs().link_fd(source, new_dir, new)),
+        None => done(linkat(
             old_start.fd(),
             old,
-            &entry.dir,
-            entry.name.as_c_str(),
-            at_flags,
+            new_dir,
+            new,
+            AtFlags::from_bits_retain(flags),
         )),
     }
 }
 
-/// Refuses a link whose source lies inside a protected entry.
-fn judge_link_source(judge: &Judge, start: Start, old: &CStr, flags: i32) -> Result<(), Outcome> {
+/// Refuses a link whose source lies inside a protected entry; else the
+/// source, open `O_PATH` (`None` for `AT_EMPTY_PATH`: the start directory
+/// itself, judged here).
+fn judge_link_source(
+    judge: &Judge,
+    start: Start,
+    old: &CStr,
+    flags: i32,
+) -> Result<Option<OwnedFd>, Outcome> {
     let unjudged = |unjudged: Unjudged| unjudged.outcome(old.to_bytes());
     let refused = |refusal| Outcome::Refused(old.to_bytes().to_vec(), refusal);
     if old.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
         if start.0 == libc::AT_FDCWD {
             // The supervisor's working directory, `/`: the kernel answers.
-            return Ok(());
+            return Ok(None);
         }
         let source_path = judge.path_of(start.fd()).map_err(unjudged)?;
         return judge
             .judge_existing(Existing::Open(start.fd()), &source_path)
+            .map(|()| None)
             .map_err(refused);
     }
     let follow = if flags & libc::AT_SYMLINK_FOLLOW != 0 {
@@ -199,6 +231,7 @@ fn judge_link_source(judge: &Judge, start: Start, old: &CStr, flags: i32) -> Res
     let source_path = judge.path_of(&source).map_err(unjudged)?;
     judge
         .judge_existing(Existing::Open(source.as_fd()), &source_path)
+        .map(|()| Some(source))
         .map_err(refused)
 }
 

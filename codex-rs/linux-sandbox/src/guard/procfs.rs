@@ -151,6 +151,64 @@ impl Procfs {
         Errno::result(result).map(drop)
     }
 
+    /// Runs `call` with a path that leads to the file this process holds
+    /// open as `fd`, its `self/fd/N` link, for the calls that take only a
+    /// path (`setxattr`): `/proc/self/fd/N`, or, with an ancestor's procfs
+    /// that no path leads to, `self/fd/N` from this process's working
+    /// directory made procfs for the call (and `/` again after, as the
+    /// supervisor's `bind` does; only the serving thread resolves relative
+    /// paths from it).
+    pub fn with_fd_path<T>(
+        &self,
+        fd: &OwnedFd,
+        call: impl FnOnce(&std::ffi::CStr) -> T,
+    ) -> Result<T, Errno> {
+        let link = format!("self/fd/{}", fd.as_raw_fd());
+        match self {
+            Procfs::Own => {
+                let path = CString::new(format!("/proc/{link}")).map_err(|_| Errno::EINVAL)?;
+                Ok(call(&path))
+            }
+            Procfs::Ancestor(ancestor) => {
+                let path = CString::new(link).map_err(|_| Errno::EINVAL)?;
+                nix::unistd::fchdir(&ancestor.dir)?;
+                let result = call(&path);
+                nix::unistd::chdir("/")?;
+                Ok(result)
+            }
+        }
+    }
+
+    /// A hard link named `name` in `dir` to the file this process holds
+    /// open as `fd` (`O_PATH` will do; a symbolic link itself, when that is
+    /// what it holds), through its `self/fd/N` link: that very file.
+    pub fn link_fd(
+        &self,
+        fd: &OwnedFd,
+        dir: std::os::fd::BorrowedFd<'_>,
+        name: &std::ffi::CStr,
+    ) -> Result<(), Errno> {
+        let link = format!("self/fd/{}", fd.as_raw_fd());
+        let (from, path) = match self {
+            Procfs::Own => (libc::AT_FDCWD, format!("/proc/{link}")),
+            Procfs::Ancestor(ancestor) => (ancestor.dir.as_raw_fd(), link),
+        };
+        let path = CString::new(path).map_err(|_| Errno::EINVAL)?;
+        // SAFETY: linkat reads the two NUL-terminated paths, which live
+        // across the call; `from` is AT_FDCWD or a descriptor this process
+        // holds, as is `dir`.
+        let result = unsafe {
+            libc::linkat(
+                from,
+                path.as_ptr(),
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        };
+        Errno::result(result).map(drop)
+    }
+
     /// The address path through which the calling thread reaches this
     /// process's descriptor `fd` by name, for a `connect` to the very
     /// socket file it holds: `/proc/self/fd/N`, or, with an ancestor's

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
-use super::calls::{DirArg, GuardedCall, ModeTarget, UserPtr, decode};
+use super::calls::{DirArg, GuardedCall, ModeTarget, UserPtr, XattrTarget, decode};
 use super::judge::{Judge, Refusal};
 use super::open;
 use super::paths::in_target_view;
@@ -20,6 +20,9 @@ use super::sockets::{
 use super::target::{Caller, CallerProc, View};
 use crate::protocol::HELPER_ARGV0;
 use codex_sandboxing::protected::{names_in_words, names_with_slashes};
+
+/// The longest extended attribute value the kernel takes.
+const XATTR_SIZE_MAX: usize = 65536;
 
 /// The most FIFO opens waiting for their other end at once.
 const MAX_FIFO_WAITS: usize = 64;
@@ -114,7 +117,7 @@ impl Supervisor {
         };
         let call = decode(i64::from(notification.data.nr), notification.data.args);
         let (outcome, flags) = match call {
-            Some(GuardedCall::Openat2 | GuardedCall::Fchmodat2) => {
+            Some(GuardedCall::Openat2 | GuardedCall::Fchmodat2 | GuardedCall::XattrAt) => {
                 (Outcome::Failed(Errno::ENOSYS), 0)
             }
             Some(GuardedCall::Mount) => {
@@ -260,6 +263,57 @@ impl Supervisor {
                 self.check(id)?;
                 open::chmod(&self.judge, &existing, mode, &named)
             }
+            GuardedCall::SetXattr {
+                target,
+                name,
+                value,
+                size,
+                flags,
+            } => {
+                let name = CallerProc::read_path(&memory, name)?;
+                let size = usize::try_from(size)
+                    .ok()
+                    .filter(|&size| size <= XATTR_SIZE_MAX)
+                    .ok_or(Errno::E2BIG)?;
+                let value = if size == 0 {
+                    Vec::new()
+                } else {
+                    CallerProc::read_bytes(&memory, value, size)?
+                };
+                let (existing, named) = match target {
+                    XattrTarget::Path { path, follow } => {
+                        let at = locate(DirArg::Cwd, path)?;
+                        (
+                            xattr_file(at.from, &at.path, follow)?,
+                            at.path.to_bytes().to_vec(),
+                        )
+                    }
+                    XattrTarget::Fd(fd) => (
+                        entry.start_dir(DirArg::Fd(fd))?,
+                        format!("descriptor {fd}").into_bytes(),
+                    ),
+                };
+                self.check(id)?;
+                open::change_xattr(&self.judge, &existing, &name, Some((&value, flags)), &named)
+            }
+            GuardedCall::RemoveXattr { target, name } => {
+                let name = CallerProc::read_path(&memory, name)?;
+                let (existing, named) = match target {
+                    XattrTarget::Path { path, follow } => {
+                        let at = locate(DirArg::Cwd, path)?;
+                        (
+                            xattr_file(at.from, &at.path, follow)?,
+                            at.path.to_bytes().to_vec(),
+                        )
+                    }
+                    XattrTarget::Fd(fd) => (
+                        entry.start_dir(DirArg::Fd(fd))?,
+                        format!("descriptor {fd}").into_bytes(),
+                    ),
+                };
+                self.check(id)?;
+                open::change_xattr(&self.judge, &existing, &name, None, &named)
+            }
             GuardedCall::Mkdir { dir, path, mode } => {
                 let at = locate(dir, path)?;
                 let umask = entry.umask()?;
@@ -353,7 +407,9 @@ impl Supervisor {
                     )
                 })
             }
-            GuardedCall::Openat2 | GuardedCall::Fchmodat2 => Outcome::Failed(Errno::ENOSYS),
+            GuardedCall::Openat2 | GuardedCall::Fchmodat2 | GuardedCall::XattrAt => {
+                Outcome::Failed(Errno::ENOSYS)
+            }
             GuardedCall::Mount => Outcome::Failed(Errno::EPERM),
             GuardedCall::Connect { .. } | GuardedCall::Listen { .. } => {
                 return Err(Errno::ENOSYS);
@@ -691,6 +747,20 @@ struct Located {
 const SOCKADDR_STORAGE: usize = 128;
 
 /// A path of the caller's spelled for the supervisor.
+/// The file an extended attribute call names by `path` from `from`, open
+/// `O_PATH`. Without following (`lsetxattr`), a symbolic link itself gets
+/// `EPERM`: the command may set no attribute on one (user attributes are
+/// refused on links, the others need capabilities it does not have), and
+/// a link has no `self/fd/N` path that leads to it rather than through it.
+fn xattr_file(from: Start, path: &CStr, follow: bool) -> Result<OwnedFd, Errno> {
+    let flags = libc::O_PATH | if follow { 0 } else { libc::O_NOFOLLOW };
+    let file = perform::open_at(from, path.to_bytes(), flags, 0)?;
+    if !follow && perform::file_type(&file)? == libc::S_IFLNK {
+        return Err(Errno::EPERM);
+    }
+    Ok(file)
+}
+
 fn target_view(path: &CStr, caller: Caller) -> CString {
     match in_target_view(path.to_bytes(), caller.tid) {
         std::borrow::Cow::Borrowed(_) => path.to_owned(),
@@ -711,6 +781,7 @@ fn report_refusal(caller: Caller, call: Option<GuardedCall>, path: &[u8], refusa
         Some(GuardedCall::Listen { .. }) => "listen",
         Some(GuardedCall::Truncate { .. }) => "truncate",
         Some(GuardedCall::Chmod { .. }) => "chmod",
+        Some(GuardedCall::SetXattr { .. } | GuardedCall::RemoveXattr { .. }) => "xattr",
         Some(GuardedCall::Unlink { .. }) => "unlink",
         _ => "open",
     };

@@ -63,6 +63,56 @@ fn with_empty_git(world: &World) -> Target {
     target
 }
 
+/// A workspace holding a nested repository `sub` with two disabled hooks
+/// (scripts of mode 644, which git skips): `pre-commit` and
+/// `post-checkout`.
+fn with_disabled_hooks(world: &World) -> Target {
+    let target = plain(world);
+    let hooks = target.ws.join("sub/.git/hooks");
+    make_git_dir(&target.ws.join("sub/.git"));
+    for hook in ["pre-commit", "post-checkout"] {
+        std::fs::write(hooks.join(hook), "#!/bin/sh\ntouch planted\n").unwrap();
+        std::fs::set_permissions(hooks.join(hook), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    target
+}
+
+/// Whether a hook of [`with_disabled_hooks`] is executable now.
+fn any_hook_executable(target: &Target) -> bool {
+    ["pre-commit", "post-checkout"].iter().any(|hook| {
+        std::fs::metadata(target.ws.join("sub/.git/hooks").join(hook))
+            .is_ok_and(|meta| meta.permissions().mode() & 0o111 != 0)
+    })
+}
+
+/// A child moves its working directory back and forth between `decoy` and
+/// the nested repository's hooks while this process hard-links
+/// `/proc/CHILD/cwd/pre-commit`: a guard that judges one file and links
+/// what the path leads to a moment later links the hook, whose copy would
+/// then be writable under another name.
+const LINK_RACE: &str = r#"
+import os, signal
+decoy = os.path.abspath("decoy")
+hooks = os.path.abspath("sub/.git/hooks")
+child = os.fork()
+if child == 0:
+    while True:
+        os.chdir(decoy)
+        os.chdir(hooks)
+try:
+    for _ in range(3000):
+        try:
+            os.link(f"/proc/{child}/cwd/pre-commit", "h", follow_symlinks=True)
+        except OSError:
+            continue
+        if os.stat("h").st_ino == os.stat(os.path.join(hooks, "pre-commit")).st_ino:
+            break
+        os.unlink("h")
+finally:
+    os.kill(child, signal.SIGKILL)
+    os.waitpid(child, 0)
+"#;
+
 /// Ten levels down: deeper than any start-up scan looks.
 const DEEP: &str = "a/b/c/d/e/f/g/h/i/j";
 
@@ -161,30 +211,46 @@ pub(super) fn attacks() -> Vec<Attack> {
         },
         Attack {
             name: "make a disabled hook of a nested repository executable (chmod, fchmod)",
-            setup: |w| {
-                let target = plain(w);
-                let hooks = target.ws.join("sub/.git/hooks");
-                make_git_dir(&target.ws.join("sub/.git"));
-                for hook in ["pre-commit", "post-checkout"] {
-                    std::fs::write(hooks.join(hook), "#!/bin/sh\ntouch planted\n").unwrap();
-                    std::fs::set_permissions(
-                        hooks.join(hook),
-                        std::fs::Permissions::from_mode(0o644),
-                    )
-                    .unwrap();
-                }
-                target
-            },
+            setup: with_disabled_hooks,
             script: |_| {
                 "chmod +x sub/.git/hooks/pre-commit; /usr/bin/python3 -c \"import os; \
                  os.fchmod(os.open('sub/.git/hooks/post-checkout', os.O_RDONLY), 0o755)\""
                     .into()
             },
+            escaped: any_hook_executable,
+            control: true,
+        },
+        Attack {
+            name: "make a disabled hook executable through a POSIX ACL (setxattr, fsetxattr)",
+            setup: with_disabled_hooks,
+            script: |_| {
+                "/usr/bin/python3 -c \"import os, struct; \
+                 acl = struct.pack('<I', 2) + b''.join(struct.pack('<HHI', tag, 7, 0xffffffff) \
+                 for tag in (1, 4, 0x20)); \
+                 os.setxattr('sub/.git/hooks/pre-commit', 'system.posix_acl_access', acl); \
+                 os.setxattr(os.open('sub/.git/hooks/post-checkout', os.O_RDONLY), \
+                 'system.posix_acl_access', acl)\""
+                    .into()
+            },
+            escaped: any_hook_executable,
+            control: true,
+        },
+        Attack {
+            name: "link a hook out of a nested repository through a path another process swaps",
+            setup: |w| {
+                let target = with_disabled_hooks(w);
+                std::fs::create_dir(target.ws.join("decoy")).unwrap();
+                std::fs::write(target.ws.join("decoy/pre-commit"), "decoy\n").unwrap();
+                target
+            },
+            script: |t| {
+                let script = t.outside.join("link-race.py");
+                std::fs::write(&script, LINK_RACE).unwrap();
+                format!("/usr/bin/python3 {}", script.display())
+            },
             escaped: |t| {
-                ["pre-commit", "post-checkout"].iter().any(|hook| {
-                    std::fs::metadata(t.ws.join("sub/.git/hooks").join(hook))
-                        .is_ok_and(|meta| meta.permissions().mode() & 0o111 != 0)
-                })
+                std::fs::metadata(t.ws.join("sub/.git/hooks/pre-commit"))
+                    .is_ok_and(|meta| std::os::unix::fs::MetadataExt::nlink(&meta) > 1)
             },
             control: true,
         },
