@@ -198,6 +198,21 @@ impl Supervisor {
                 _start_dir: start_dir,
             })
         };
+        // The file an extended attribute call names, open `O_PATH`, and how
+        // the command named it.
+        let xattr_target = |target: XattrTarget| -> Result<(OwnedFd, Vec<u8>), Errno> {
+            match target {
+                XattrTarget::Path { path, follow } => {
+                    let at = locate(DirArg::Cwd, path)?;
+                    let file = xattr_file(at.from, &at.path, follow)?;
+                    Ok((file, at.path.to_bytes().to_vec()))
+                }
+                XattrTarget::Fd(fd) => Ok((
+                    entry.start_dir(DirArg::Fd(fd))?,
+                    format!("descriptor {fd}").into_bytes(),
+                )),
+            }
+        };
         // Everything a call needs is gathered before `self.check(id)`: the
         // caller must still be the thread that made it, or it all belongs
         // to another process that reused its id.
@@ -280,37 +295,13 @@ impl Supervisor {
                 } else {
                     CallerProc::read_bytes(&memory, value, size)?
                 };
-                let (existing, named) = match target {
-                    XattrTarget::Path { path, follow } => {
-                        let at = locate(DirArg::Cwd, path)?;
-                        (
-                            xattr_file(at.from, &at.path, follow)?,
-                            at.path.to_bytes().to_vec(),
-                        )
-                    }
-                    XattrTarget::Fd(fd) => (
-                        entry.start_dir(DirArg::Fd(fd))?,
-                        format!("descriptor {fd}").into_bytes(),
-                    ),
-                };
+                let (existing, named) = xattr_target(target)?;
                 self.check(id)?;
                 open::change_xattr(&self.judge, &existing, &name, Some((&value, flags)), &named)
             }
             GuardedCall::RemoveXattr { target, name } => {
                 let name = CallerProc::read_path(&memory, name)?;
-                let (existing, named) = match target {
-                    XattrTarget::Path { path, follow } => {
-                        let at = locate(DirArg::Cwd, path)?;
-                        (
-                            xattr_file(at.from, &at.path, follow)?,
-                            at.path.to_bytes().to_vec(),
-                        )
-                    }
-                    XattrTarget::Fd(fd) => (
-                        entry.start_dir(DirArg::Fd(fd))?,
-                        format!("descriptor {fd}").into_bytes(),
-                    ),
-                };
+                let (existing, named) = xattr_target(target)?;
                 self.check(id)?;
                 open::change_xattr(&self.judge, &existing, &name, None, &named)
             }
