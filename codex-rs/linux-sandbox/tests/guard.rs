@@ -692,3 +692,27 @@ fn mkdir_of_an_existing_protected_directory_says_it_exists() {
     );
     assert!(!world.ws.join(".codex").exists());
 }
+
+/// Without a `/proc` of the sandbox's own the supervisor cannot find a
+/// thread that lives in a PID namespace of its own: its calls are refused,
+/// with a line naming why, and nothing is created. With the sandbox's own
+/// `/proc` (the control) the same call is carried out.
+#[test]
+fn without_proc_a_nested_pid_namespace_creates_nothing() {
+    require_sandbox!();
+    let world = World::new();
+    let nested = ["unshare", "-U", "-p", "-f", "sh", "-c", "mkdir made"];
+    let output = world.guarded(&["--no-proc"], &nested).output().unwrap();
+    assert!(!world.ws.join("made").exists(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("made in a PID namespace of its own"),
+        "{}",
+        stderr(&output)
+    );
+    if no_proc_pass() {
+        return;
+    }
+    let control = world.guarded(&[], &nested).output().unwrap();
+    assert_code(&control, 0);
+    assert!(world.ws.join("made").is_dir(), "{}", stderr(&control));
+}

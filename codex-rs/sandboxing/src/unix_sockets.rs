@@ -204,30 +204,20 @@ mod tests {
             ("XDG_RUNTIME_DIR", "/run/user/1000"),
             ("DOCKER", "/var/run"),
         ];
-        assert_eq!(
-            paths(&[entry("/run/a.sock", true)], &env),
-            [PathBuf::from("/run/a.sock")]
-        );
-        assert_eq!(
-            paths(&[entry("~/.ssh/agent.sock", true)], &env),
-            [PathBuf::from("/home/me/.ssh/agent.sock")]
-        );
-        assert_eq!(
-            paths(&[entry("$SSH_AUTH_SOCK", true)], &env),
-            [PathBuf::from("/tmp/ssh-x/agent.1")]
-        );
-        assert_eq!(
-            paths(&[entry("${DOCKER}/docker.sock", true)], &env),
-            [PathBuf::from("/var/run/docker.sock")]
-        );
-        assert_eq!(
-            paths(&[entry("$DOCKER/./x/../docker.sock", true)], &env),
-            [PathBuf::from("/var/run/docker.sock")]
-        );
-        assert_eq!(
-            paths(&[entry(":ssh_agent", true)], &env),
-            [PathBuf::from("/tmp/ssh-x/agent.1")]
-        );
+        for (key, path) in [
+            ("/run/a.sock", "/run/a.sock"),
+            ("~/.ssh/agent.sock", "/home/me/.ssh/agent.sock"),
+            ("$SSH_AUTH_SOCK", "/tmp/ssh-x/agent.1"),
+            ("${DOCKER}/docker.sock", "/var/run/docker.sock"),
+            ("$DOCKER/./x/../docker.sock", "/var/run/docker.sock"),
+            (":ssh_agent", "/tmp/ssh-x/agent.1"),
+        ] {
+            assert_eq!(
+                paths(&[entry(key, true)], &env),
+                [PathBuf::from(path)],
+                "{key}"
+            );
+        }
         assert_eq!(
             paths(&[entry(":gpg_agent", true)], &env),
             [

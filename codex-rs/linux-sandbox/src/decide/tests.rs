@@ -91,16 +91,21 @@ fn shown_argv(plan: &LaunchPlan<'_>) -> String {
         .join(" ")
 }
 
+/// The decision for the built-in-like workspace profile, network
+/// restricted, on `facts`.
+fn decide_workspace<'f>(facts: &'f HostFacts<'_>) -> Result<LaunchPlan<'f>, SandboxError> {
+    decide(
+        &effective(workspace(NetworkMode::Restricted)),
+        facts,
+        &command(),
+    )
+}
+
 #[test]
 fn the_guard_runs_in_the_inner_stage_through_the_running_image() {
     let (fs, scan) = (tree(), ScanReport::empty());
     let facts = facts(host(&fs, &scan));
-    let plan = decide(
-        &effective(workspace(NetworkMode::Restricted)),
-        &facts,
-        &command(),
-    )
-    .unwrap();
+    let plan = decide_workspace(&facts).unwrap();
     assert!(
         plan.blocked.is_none() && plan.warnings.is_empty(),
         "{plan:?}"
@@ -133,12 +138,7 @@ fn without_proc_the_guard_reads_the_outer_stages_procfs_whatever_the_reason() {
             proc,
             ..host(&fs, &scan)
         });
-        let plan = decide(
-            &effective(workspace(NetworkMode::Restricted)),
-            &facts,
-            &command(),
-        )
-        .unwrap();
+        let plan = decide_workspace(&facts).unwrap();
         assert_eq!(plan.warnings == [Warning::NoProc], warned, "{proc:?}");
         let launch = bwrap_launch(&plan);
         assert_eq!(launch.mounts.proc, ProcMode::Skip);
@@ -155,12 +155,7 @@ fn without_proc_the_guard_reads_the_outer_stages_procfs_whatever_the_reason() {
     }
     // With its own /proc, the supervisor reads that one.
     let facts = facts(host(&fs, &scan));
-    let plan = decide(
-        &effective(workspace(NetworkMode::Restricted)),
-        &facts,
-        &command(),
-    )
-    .unwrap();
+    let plan = decide_workspace(&facts).unwrap();
     assert!(!shown_argv(&plan).contains("--procfs-fd"));
 }
 
@@ -276,12 +271,7 @@ fn an_old_bwrap_runs_the_stage_unnamed_with_a_warning() {
         argv0: false,
         ..host(&fs, &scan)
     });
-    let plan = decide(
-        &effective(workspace(NetworkMode::Restricted)),
-        &facts,
-        &command(),
-    )
-    .unwrap();
+    let plan = decide_workspace(&facts).unwrap();
     assert_eq!(
         plan.warnings,
         [Warning::NoArgv0 {
@@ -340,12 +330,7 @@ fn a_missing_command_blocks_the_run_but_not_the_explanation() {
     let (fs, scan) = (tree(), ScanReport::empty());
     let mut facts = facts(host(&fs, &scan));
     facts.command = Err(CommandError::NotFound("nope".into()));
-    let plan = decide(
-        &effective(workspace(NetworkMode::Restricted)),
-        &facts,
-        &command(),
-    )
-    .unwrap();
+    let plan = decide_workspace(&facts).unwrap();
     assert_eq!(
         plan.blocked.as_ref().map(SandboxError::exit_code),
         Some(127)
@@ -360,12 +345,7 @@ fn wsl1_is_refused_first() {
         proc: ProcFacts::ExpectedToFail,
         ..host(&fs, &scan)
     });
-    let err = decide(
-        &effective(workspace(NetworkMode::Restricted)),
-        &facts,
-        &command(),
-    )
-    .unwrap_err();
+    let err = decide_workspace(&facts).unwrap_err();
     assert!(matches!(err, SandboxError::Wsl1), "{err}");
     assert_eq!(err.exit_code(), 69);
 }
@@ -454,12 +434,7 @@ fn a_listed_socket_that_gives_the_host_is_warned_about_on_every_run() {
         privileged_unix_sockets: vec!["/var/run/docker.sock".into()],
         ..host(&fs, &scan)
     });
-    let plan = decide(
-        &effective(workspace(NetworkMode::Restricted)),
-        &facts,
-        &command(),
-    )
-    .unwrap();
+    let plan = decide_workspace(&facts).unwrap();
     let warning = Warning::PrivilegedUnixSocket {
         path: "/var/run/docker.sock".into(),
     };
@@ -510,12 +485,7 @@ fn a_container_that_refuses_user_namespaces_is_named_before_bwrap_runs() {
         ))),
         ..host(&fs, &scan)
     });
-    let err = decide(
-        &effective(workspace(NetworkMode::Restricted)),
-        &facts,
-        &command(),
-    )
-    .unwrap_err();
+    let err = decide_workspace(&facts).unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, SandboxError::Namespaces { .. }), "{text}");
     assert_eq!(err.exit_code(), 71);

@@ -37,7 +37,8 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
@@ -82,14 +83,24 @@ pub enum Procfs {
 }
 
 impl Procfs {
-    /// Opens `rest` (`self/fd/3`, `self/mountinfo`) below procfs.
+    /// Where `rest` (`self/fd/3`, `self/mountinfo`) below procfs is, for an
+    /// `*at` call: `/proc/REST`, or `REST` from the ancestor's procfs held
+    /// open. Every read of procfs goes through here.
+    fn at(&self, rest: &str) -> Result<(RawFd, CString), Errno> {
+        let (dir, path) = match self {
+            Procfs::Own => (libc::AT_FDCWD, format!("/proc/{rest}")),
+            Procfs::Ancestor(ancestor) => (ancestor.dir.as_raw_fd(), rest.to_owned()),
+        };
+        Ok((dir, CString::new(path).map_err(|_| Errno::EINVAL)?))
+    }
+
+    /// Opens `rest` below procfs.
     pub fn open(&self, rest: &str, flags: i32) -> Result<OwnedFd, Errno> {
-        match self {
-            Procfs::Own => open_at(Start::CWD, format!("/proc/{rest}").as_bytes(), flags, 0),
-            Procfs::Ancestor(ancestor) => {
-                open_at(Start::of(&ancestor.dir), rest.as_bytes(), flags, 0)
-            }
-        }
+        let (dir, path) = self.at(rest)?;
+        // SAFETY: `dir` is AT_FDCWD or the procfs this process holds open
+        // for as long as it lives.
+        let dir = unsafe { std::os::fd::BorrowedFd::borrow_raw(dir) };
+        open_at(Start::of_borrowed(dir), path.to_bytes(), flags, 0)
     }
 
     /// The whole of the file `rest` below procfs.
@@ -100,14 +111,16 @@ impl Procfs {
 
     /// The path the kernel gives for this process's descriptor `fd`.
     pub fn path_of_fd(&self, fd: impl AsRawFd) -> io::Result<PathBuf> {
-        let link = format!("self/fd/{}", fd.as_raw_fd());
-        match self {
-            Procfs::Own => std::fs::read_link(format!("/proc/{link}")),
-            Procfs::Ancestor(ancestor) => {
-                let link = CString::new(link).map_err(io::Error::other)?;
-                Ok(nix::fcntl::readlinkat(&ancestor.dir, link.as_c_str())?.into())
-            }
-        }
+        let (dir, path) = self.at(&fd_link(fd.as_raw_fd()))?;
+        let mut buffer = vec![0u8; libc::PATH_MAX as usize + 1];
+        // SAFETY: readlinkat writes at most `buffer.len()` bytes into it and
+        // reads the NUL-terminated path; `dir` is AT_FDCWD or held open.
+        let len = unsafe {
+            libc::readlinkat(dir, path.as_ptr(), buffer.as_mut_ptr().cast(), buffer.len())
+        };
+        let len = usize::try_from(len).map_err(|_| io::Error::last_os_error())?;
+        buffer.truncate(len);
+        Ok(PathBuf::from(std::ffi::OsString::from_vec(buffer)))
     }
 
     /// Where the supervisor's own PID namespace comes in the `NSpid:` and
@@ -125,12 +138,7 @@ impl Procfs {
     /// namespace, as notifications give it), opened `O_PATH`.
     pub fn thread_entry(&self, tid: i32) -> Result<OwnedFd, Errno> {
         match self {
-            Procfs::Own => open_at(
-                Start::CWD,
-                format!("/proc/{tid}").as_bytes(),
-                libc::O_PATH | libc::O_DIRECTORY,
-                0,
-            ),
+            Procfs::Own => self.open(&tid.to_string(), libc::O_PATH | libc::O_DIRECTORY),
             Procfs::Ancestor(ancestor) => ancestor.thread_entry(tid),
         }
     }
@@ -139,44 +147,11 @@ impl Procfs {
     /// do), through its `self/fd/N` link: that very file, by no name the
     /// command could change.
     pub fn chmod_fd(&self, fd: impl AsRawFd, mode: u32) -> Result<(), Errno> {
-        let link = format!("self/fd/{}", fd.as_raw_fd());
-        let (dir, path) = match self {
-            Procfs::Own => (libc::AT_FDCWD, format!("/proc/{link}")),
-            Procfs::Ancestor(ancestor) => (ancestor.dir.as_raw_fd(), link),
-        };
-        let path = CString::new(path).map_err(|_| Errno::EINVAL)?;
+        let (dir, path) = self.at(&fd_link(fd.as_raw_fd()))?;
         // SAFETY: fchmodat reads the NUL-terminated path, which lives across
         // the call; `dir` is AT_FDCWD or a descriptor this process holds.
         let result = unsafe { libc::fchmodat(dir, path.as_ptr(), mode & 0o7777, 0) };
         Errno::result(result).map(drop)
-    }
-
-    /// Runs `call` with a path that leads to the file this process holds
-    /// open as `fd`, its `self/fd/N` link, for the calls that take only a
-    /// path (`setxattr`): `/proc/self/fd/N`, or, with an ancestor's procfs
-    /// that no path leads to, `self/fd/N` from this process's working
-    /// directory made procfs for the call (and `/` again after, as the
-    /// supervisor's `bind` does; only the serving thread resolves relative
-    /// paths from it).
-    pub fn with_fd_path<T>(
-        &self,
-        fd: &OwnedFd,
-        call: impl FnOnce(&std::ffi::CStr) -> T,
-    ) -> Result<T, Errno> {
-        let link = format!("self/fd/{}", fd.as_raw_fd());
-        match self {
-            Procfs::Own => {
-                let path = CString::new(format!("/proc/{link}")).map_err(|_| Errno::EINVAL)?;
-                Ok(call(&path))
-            }
-            Procfs::Ancestor(ancestor) => {
-                let path = CString::new(link).map_err(|_| Errno::EINVAL)?;
-                nix::unistd::fchdir(&ancestor.dir)?;
-                let result = call(&path);
-                nix::unistd::chdir("/")?;
-                Ok(result)
-            }
-        }
     }
 
     /// A hard link named `name` in `dir` to the file this process holds
@@ -188,12 +163,7 @@ impl Procfs {
         dir: std::os::fd::BorrowedFd<'_>,
         name: &std::ffi::CStr,
     ) -> Result<(), Errno> {
-        let link = format!("self/fd/{}", fd.as_raw_fd());
-        let (from, path) = match self {
-            Procfs::Own => (libc::AT_FDCWD, format!("/proc/{link}")),
-            Procfs::Ancestor(ancestor) => (ancestor.dir.as_raw_fd(), link),
-        };
-        let path = CString::new(path).map_err(|_| Errno::EINVAL)?;
+        let (from, path) = self.at(&fd_link(fd.as_raw_fd()))?;
         // SAFETY: linkat reads the two NUL-terminated paths, which live
         // across the call; `from` is AT_FDCWD or a descriptor this process
         // holds, as is `dir`.
@@ -209,23 +179,45 @@ impl Procfs {
         Errno::result(result).map(drop)
     }
 
+    /// Runs `call` with a path that leads to the file this process holds
+    /// open as `fd`, for the calls that take only a path (`setxattr`): the
+    /// path of [`Procfs::at`], from this process's working directory made
+    /// the ancestor's procfs for the call (and `/` again after, as the
+    /// supervisor's `bind` does; only the serving thread resolves relative
+    /// paths from it).
+    pub fn with_fd_path<T>(
+        &self,
+        fd: &OwnedFd,
+        call: impl FnOnce(&std::ffi::CStr) -> T,
+    ) -> Result<T, Errno> {
+        let (_, path) = self.at(&fd_link(fd.as_raw_fd()))?;
+        let Procfs::Ancestor(ancestor) = self else {
+            return Ok(call(&path));
+        };
+        nix::unistd::fchdir(&ancestor.dir)?;
+        let result = call(&path);
+        nix::unistd::chdir("/")?;
+        Ok(result)
+    }
+
     /// The address path through which the calling thread reaches this
     /// process's descriptor `fd` by name, for a `connect` to the very
-    /// socket file it holds: `/proc/self/fd/N`, or, with an ancestor's
-    /// procfs that no path leads to, `self/fd/N` from a working directory
-    /// made procfs for this thread alone. Call it only on a thread of its
-    /// own that resolves no other relative path.
-    pub fn fd_address_path(&self, fd: impl AsRawFd) -> Result<String, Errno> {
-        let link = format!("self/fd/{}", fd.as_raw_fd());
-        match self {
-            Procfs::Own => Ok(format!("/proc/{link}")),
-            Procfs::Ancestor(ancestor) => {
-                nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS)?;
-                nix::unistd::fchdir(&ancestor.dir)?;
-                Ok(link)
-            }
+    /// socket file it holds: the path of [`Procfs::at`], from a working
+    /// directory made the ancestor's procfs for this thread alone. Call it
+    /// only on a thread of its own that resolves no other relative path.
+    pub fn fd_address_path(&self, fd: impl AsRawFd) -> Result<CString, Errno> {
+        let (_, path) = self.at(&fd_link(fd.as_raw_fd()))?;
+        if let Procfs::Ancestor(ancestor) = self {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS)?;
+            nix::unistd::fchdir(&ancestor.dir)?;
         }
+        Ok(path)
     }
+}
+
+/// The `self/fd/N` link of this process's descriptor `fd`.
+fn fd_link(fd: RawFd) -> String {
+    format!("self/fd/{fd}")
 }
 
 /// A procfs of an ancestor PID namespace, and the threads of the sandbox

@@ -495,8 +495,11 @@ impl PendingConnect {
             ConnectTo::File(target) => {
                 let family = u16::try_from(libc::AF_UNIX).unwrap_or_default();
                 let mut addr = family.to_ne_bytes().to_vec();
-                addr.extend_from_slice(procfs().fd_address_path(target.as_raw_fd())?.as_bytes());
-                addr.push(0);
+                addr.extend_from_slice(
+                    procfs()
+                        .fd_address_path(target.as_raw_fd())?
+                        .as_bytes_with_nul(),
+                );
                 addr
             }
         })
