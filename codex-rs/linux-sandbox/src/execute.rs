@@ -226,7 +226,7 @@ fn spawn_and_wait(
     // agent that is PID 1 of its container never reaps it).
     nix::sys::prctl::set_child_subreaper(true).map_err(io::Error::from)?;
     let mut child = bwrap
-        .command()
+        .command()?
         .args(args)
         // bwrap passes its environment on to the command: exactly the
         // policy's, plus the proxy route's variables.

@@ -96,6 +96,7 @@ pub fn probe_proc_mount(bwrap: &Bwrap) -> Result<(), ProbeFailure> {
 pub fn bwrap_version(bwrap: &Bwrap) -> Option<String> {
     let output = bwrap
         .command()
+        .ok()?
         .arg("--version")
         .stdin(Stdio::null())
         .stderr(Stdio::null())
@@ -138,14 +139,15 @@ pub fn supports_argv0(bwrap: &Bwrap) -> bool {
 
 /// Runs the `--argv0` question.
 fn ask_argv0(bwrap: &Bwrap) -> bool {
-    bwrap
-        .command()
-        .args(["--argv0", "codex-probe", "--version"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
+    bwrap.command().is_ok_and(|mut command| {
+        command
+            .args(["--argv0", "codex-probe", "--version"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    })
 }
 
 /// The sysctls and container markers that decide whether user namespaces
@@ -170,11 +172,14 @@ pub fn namespace_facts() -> NamespaceFacts {
 fn run_probe(bwrap: &Bwrap, args: &[&str]) -> Result<(), ProbeFailure> {
     let output = bwrap
         .command()
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
+        .and_then(|mut command| {
+            command
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .output()
+        })
         .map_err(|err| ProbeFailure(format!("cannot run bwrap: {err}")))?;
     if output.status.success() {
         Ok(())
