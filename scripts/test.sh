@@ -26,7 +26,10 @@
 # (the system's and ours) see every test. A third run passes --no-proc
 # (CODEX_TEST_NO_PROC=1): the sandbox without a /proc of its own, as in a
 # container that masks parts of /proc, where the guard's supervisor reads
-# the command's calls through the outer stage's /proc.
+# the command's calls through the outer stage's /proc. A fourth runs the
+# guard's and the escape suites, and the legacy pipeline's own, under the
+# legacy Landlock pipeline (CODEX_TEST_LEGACY=1), as in Docker's default
+# container: no namespace, no mount, codex itself supervising the command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,6 +56,9 @@ PATH="$PWD/target/dist/codex-resources:$PATH" CODEX_TEST_NO_GUARD=1 \
   cargo nextest run -p codex-linux-sandbox --no-fail-fast
 echo "test: the sandbox suites again without a /proc of the sandbox's own (--no-proc, as in a container that masks /proc)"
 CODEX_TEST_NO_PROC=1 cargo nextest run -p codex-linux-sandbox --no-fail-fast
+legacy_suites="-E 'package(codex-linux-sandbox) & (binary(guard) | binary(escape) | binary(landlock))'"
+echo "test: the guard's, the escape and the legacy suites under the legacy Landlock pipeline"
+eval CODEX_TEST_LEGACY=1 cargo nextest run --no-fail-fast "$legacy_suites"
 
 if [ "$(id -u)" -ne 0 ]; then
   exit 0
@@ -98,6 +104,8 @@ echo "test: the sandbox suites again as '$user', unguarded pipeline (bwrap --sec
 as_user "PATH=$work/dist/codex-resources:/usr/local/bin:/usr/bin:/bin CODEX_TEST_NO_GUARD=1" "-E 'package(codex-linux-sandbox)'"
 echo "test: the sandbox suites again as '$user', without a /proc of the sandbox's own (--no-proc)"
 as_user "PATH=/usr/local/bin:/usr/bin:/bin CODEX_TEST_NO_PROC=1" "-E 'package(codex-linux-sandbox)'"
+echo "test: the guard's, the escape and the legacy suites again as '$user', under the legacy Landlock pipeline"
+as_user "PATH=/usr/local/bin:/usr/bin:/bin CODEX_TEST_LEGACY=1" "$legacy_suites"
 
 # The sandbox suites once more inside Podman's default container, as uid
 # 1000: a masked /proc (the supervisor reads codex's), the container's

@@ -299,12 +299,23 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
+            // Without the guard nothing keeps the workspace's protected
+            // names read-only.
             name: "a Landlock policy it cannot express",
             needs: Needs::Nothing,
             run: |s| {
-                s.command(&codex(), SYSTEM_PATH, &["--enable", "use_legacy_landlock"])
-                    .output()
-                    .unwrap()
+                s.command(
+                    &codex(),
+                    SYSTEM_PATH,
+                    &[
+                        "--enable",
+                        "use_legacy_landlock",
+                        "--disable",
+                        "guard_protected_names",
+                    ],
+                )
+                .output()
+                .unwrap()
             },
             status: 78,
             says: &["use_legacy_landlock cannot enforce", "bubblewrap pipeline"],

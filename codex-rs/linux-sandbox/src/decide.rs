@@ -29,9 +29,11 @@ use crate::host_facts::{
     BackendFacts, BwrapFacts, HostFacts, LandlockFacts, ProcFacts, command_through_fd,
     runs_inner_stage,
 };
-use crate::landlock::{LandlockError, LandlockGrants, LandlockKernel, landlock_grants};
+use crate::landlock::{
+    LandlockError, LandlockGrants, LandlockKernel, LegacyGuard, landlock_grants,
+};
 use crate::launcher::{Bwrap, LauncherError};
-use crate::plan::{MountPlan, Outcome, ProcMode, plan};
+use crate::plan::{MountPlan, Outcome, ProcMode, kept_by_the_guard, plan};
 use crate::probe::ProbeFailure;
 use crate::protocol::Arg;
 use crate::proxy::routes::{ListenRoute, ListenSpec, listen_routes};
@@ -85,6 +87,8 @@ pub struct LandlockLaunch<'f> {
     pub command: Vec<OsString>,
     /// Its environment.
     pub env: CommandEnvironment,
+    /// What `codex`, supervising the command, keeps besides Landlock.
+    pub guard: LegacyGuard,
 }
 
 /// A start under bwrap.
@@ -302,6 +306,17 @@ fn decide_landlock<'f>(
 ) -> Result<LaunchPlan<'f>, SandboxError> {
     refuse_wsl1(landlock.wsl)?;
     let grants = landlock_grants(sandbox, landlock.fs)?;
+    let (roots, kept) = kept_by_the_guard(sandbox, landlock.fs)?;
+    let guard = LegacyGuard {
+        roots,
+        kept,
+        close_unix_sockets: sandbox.network == NetworkMode::Enabled,
+        allowed_unix_sockets: sandbox
+            .unix_sockets
+            .iter()
+            .map(|socket| socket.path.clone())
+            .collect(),
+    };
     let blocked = match &landlock.kernel {
         Err(LandlockError::Kernel(reason)) => Some(SandboxError::Landlock(LandlockError::Kernel(
             reason.clone(),
@@ -317,6 +332,7 @@ fn decide_landlock<'f>(
             cwd: sandbox.cwd.clone(),
             command: command.to_vec(),
             env: env.clone(),
+            guard,
         }),
         warnings: Vec::new(),
         blocked,

@@ -31,7 +31,7 @@ use crate::decide::{
 };
 use crate::error::SandboxError;
 use crate::fd::{close_inherited_on_exec, set_close_on_exec};
-use crate::landlock::exec_under_landlock;
+use crate::landlock::{LandlockRun, run_guarded_under_landlock};
 use crate::launcher::Bwrap;
 use crate::mount_points;
 use crate::parent::wait_tied_to_parent;
@@ -62,14 +62,14 @@ pub fn execute(plan: LaunchPlan<'_>, program: &str) -> Result<Launched, SandboxE
         Launch::Direct { command, env, cwd } => Err(exec_direct(&command, &env, &cwd)),
         Launch::Landlock(launch) => {
             close_inherited_on_exec().map_err(SandboxError::InheritedDescriptors)?;
-            tracing::debug!(kernel = ?launch.kernel, grants = ?launch.grants, "legacy Landlock pipeline");
-            let Err(err) = exec_under_landlock(
-                &launch.grants,
-                launch.network,
-                &launch.cwd,
-                &launch.command,
-                &launch.env,
-            );
+            tracing::debug!(kernel = ?launch.kernel, grants = ?launch.grants, guard = ?launch.guard, "legacy Landlock pipeline");
+            let run = LandlockRun {
+                network: launch.network,
+                cwd: &launch.cwd,
+                command: &launch.command,
+                env: &launch.env,
+            };
+            let Err(err) = run_guarded_under_landlock(&launch.grants, run, launch.guard, program);
             Err(err.into())
         }
         Launch::Bwrap(launch) => {

@@ -13,8 +13,8 @@ use codex_sandboxing::proxy::domains::DomainPattern;
 use codex_sandboxing::proxy::env::redact_credentials;
 use codex_sandboxing::{EffectivePolicy, NetworkMode};
 
-use crate::decide::{BwrapLaunch, Launch, LaunchPlan, StagePlan, Upstream};
-use crate::landlock::{LandlockError, LandlockGrants, LandlockKernel};
+use crate::decide::{BwrapLaunch, LandlockLaunch, Launch, LaunchPlan, StagePlan, Upstream};
+use crate::landlock::LandlockKernel;
 use crate::plan::real_path::RealKind;
 use crate::plan::{MountPlan, Outcome, ProcMode};
 use crate::protocol::{RootKind, placeholder_args};
@@ -24,7 +24,7 @@ use crate::scan::ScanReport;
 pub fn explain(policy: &EffectivePolicy, plan: &LaunchPlan<'_>) -> String {
     let mut out = match &plan.launch {
         Launch::Direct { command, .. } => explain_unsandboxed(policy, command),
-        Launch::Landlock(launch) => explain_landlock(policy, &launch.grants, launch.kernel),
+        Launch::Landlock(launch) => explain_landlock(policy, launch),
         Launch::Bwrap(launch) => explain_sandboxed(policy, launch),
     };
     if let Some(blocked) = &plan.blocked {
@@ -200,16 +200,25 @@ fn explain_sandboxed(policy: &EffectivePolicy, launch: &BwrapLaunch<'_>) -> Stri
 
 /// The explanation of a run under the legacy Landlock pipeline: the
 /// rules, what the ruleset grants, and what the kernel offers.
-fn explain_landlock(
-    policy: &EffectivePolicy,
-    grants: &LandlockGrants,
-    kernel: &Result<LandlockKernel, LandlockError>,
-) -> String {
+fn explain_landlock(policy: &EffectivePolicy, launch: &LandlockLaunch<'_>) -> String {
+    let LandlockLaunch {
+        grants,
+        kernel,
+        guard,
+        ..
+    } = launch;
     let mut out = profile_line(policy);
     let _ = writeln!(
         out,
         "pipeline: legacy Landlock (features.use_legacy_landlock): this process restricts itself, \
-         sets no_new_privs and the seccomp filter, then execs the command; no namespaces"
+         drops every capability, sets no_new_privs and the seccomp filter, then supervises the \
+         command (the guard: protected names, owner, mode and times changes{}); no namespaces, \
+         no mounts",
+        if guard.close_unix_sockets {
+            ", host Unix sockets"
+        } else {
+            ""
+        }
     );
     if let Some(sandbox) = &policy.sandbox {
         let _ = writeln!(out, "network: {}", sandbox.network.as_str());
@@ -233,11 +242,21 @@ fn explain_landlock(
             let _ = writeln!(out, "  {}", path.display());
         }
     }
+    let _ = writeln!(
+        out,
+        "kept read-only by the guard inside the writable roots:"
+    );
+    for path in &guard.kept {
+        let _ = writeln!(out, "  {}", path.display());
+    }
     match kernel {
-        Ok(LandlockKernel { abi, notes }) => {
+        Ok(LandlockKernel { abi, notes, open }) => {
             let _ = writeln!(out, "kernel: Landlock ABI {abi}");
             for note in notes {
                 let _ = writeln!(out, "  not enforced, without weakening the policy: {note}");
+            }
+            for note in open {
+                let _ = writeln!(out, "  not confined by this kernel: {note}");
             }
         }
         Err(_) => {

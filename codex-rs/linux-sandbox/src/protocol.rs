@@ -612,6 +612,35 @@ impl StageReport {
     }
 }
 
+/// Where a stage says why it stopped before the command started.
+#[derive(Debug)]
+pub enum FailureReport {
+    /// The report descriptor the outer stage reads after bwrap ends (the
+    /// bubblewrap pipeline's inner stage).
+    Pipe(std::fs::File),
+    /// This process's stderr, one line as `codex` prints its errors (the
+    /// legacy pipeline, where `codex` itself supervises): `program` starts
+    /// it.
+    Stderr {
+        /// `codex sandbox`, `codex-linux-sandbox`.
+        program: String,
+    },
+}
+
+impl FailureReport {
+    /// Says why `failure` stopped the stage and ends it with
+    /// [`exit_status::SETUP`]: the command never started.
+    pub fn fail(&mut self, failure: StageReport) -> ! {
+        match self {
+            FailureReport::Pipe(file) => failure.write_and_exit(file),
+            FailureReport::Stderr { program } => {
+                eprintln!("{program}: sandbox setup failed: {}", failure.message);
+                std::process::exit(exit_status::SETUP)
+            }
+        }
+    }
+}
+
 /// The shell's convention for how a process ended: its exit code, or
 /// 128+N when signal N killed it.
 pub fn exit_code_of(status: std::process::ExitStatus) -> i32 {

@@ -561,6 +561,17 @@ fn run_attacks_with(config: Option<&str>, options: &[&str], attacks: Vec<Attack>
     let mut rows = Vec::new();
     let mut failures = Vec::new();
     for attack in attacks {
+        if let Some(why) = legacy_gap(attack.name) {
+            eprintln!(
+                "SKIPPED {:?} in the legacy pass: {why} (the README says so)",
+                attack.name
+            );
+            rows.push(format!(
+                "| {} | legacy pipeline: {why} | n/a |",
+                attack.name
+            ));
+            continue;
+        }
         let world = World::new();
         if let Some(config) = config {
             world.config(config);
@@ -607,6 +618,16 @@ fn run_attacks_with(config: Option<&str>, options: &[&str], attacks: Vec<Attack>
         println!("{row}");
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Why an attack is out of the legacy pipeline's reach, in the legacy pass
+/// (`CODEX_TEST_LEGACY=1`): with no PID namespace, this user's other
+/// processes are visible, and Landlock (as of Linux 6.18) refuses a
+/// sandboxed process only what attaching to another one needs, not reading
+/// its `/proc` entries.
+fn legacy_gap(attack: &str) -> Option<&'static str> {
+    (common::legacy_pass() && attack == "read a host process's environment")
+        .then_some("no PID namespace: this user's other processes' /proc entries stay readable")
 }
 
 /// Opens a pseudo-terminal: (master, slave).

@@ -142,42 +142,115 @@ fn the_command_has_no_new_privs_and_a_filter() {
 
 #[test]
 fn policies_landlock_cannot_enforce_exactly_are_refused_and_nothing_runs() {
-    let cases: [(&str, &str, &str); 6] = [
+    const UNGUARDED: &[&str] = &["--disable", "guard_protected_names"];
+    let cases: [(&str, &str, &[&str], &str); 6] = [
+        // Without the guard nothing keeps the protected names of a
+        // writable directory, nor a read-only directory inside one.
         (
             "",
             common::TEST_PROFILE,
+            UNGUARDED,
             "read-only .git, .codex, .agents and .aws inside the writable",
         ),
-        // Every world's CODEX_HOME lies in /tmp, which :workspace writes.
-        ("", ":workspace", "configuration directory, kept read-only"),
+        (
+            "[permissions.p.filesystem]\n\":root\" = \"write\"\n\"/usr\" = \"read\"\n",
+            "p",
+            UNGUARDED,
+            "the read-only /usr",
+        ),
         (
             "[permissions.p.filesystem]\n\":root\" = \"read\"\n\"/usr\" = \"none\"\n",
             "p",
+            &[],
             "`none` on /usr",
         ),
         (
             "[permissions.p.filesystem]\n\":root\" = \"read\"\n\"/home/**/*.env\" = \"none\"\n",
             "p",
+            &[],
             "deny-read glob",
         ),
         (
             "[permissions.p.filesystem]\n\":root\" = \"read\"\n[permissions.p.network]\nenabled = true\nenvironment_proxy = true\n",
             "p",
+            &[],
             "network mode proxy",
         ),
         (
-            "[permissions.p.filesystem]\n\":root\" = \"write\"\n\"/usr\" = \"read\"\n",
+            "[permissions.p.filesystem]\n\":root\" = \"read\"\n\"/home/**/*.env\" = \"none\"\n",
             "p",
-            "the read-only /usr",
+            UNGUARDED,
+            "deny-read glob",
         ),
     ];
-    for (config, profile, needle) in cases {
+    for (config, profile, options, needle) in cases {
         let world = World::new();
         if !config.is_empty() {
             world.config(config);
         }
         let (script, mark) = marker_script(&world);
-        let output = world.run(&with_landlock(&["-P", profile]), &["sh", "-c", &script]);
+        let options = [options, &["-P", profile]].concat();
+        let output = world.run(&with_landlock(&options), &["sh", "-c", &script]);
         assert_refused(&output, &mark, 78, &[needle, "bubblewrap pipeline"]);
     }
+}
+
+/// What Docker's default container allows (no namespace, no mount) is
+/// enough for a writable workspace: Landlock grants the workspace, and
+/// `codex`, supervising the command, keeps what mounts keep elsewhere.
+/// Each effect is checked from here, on the host.
+#[test]
+fn a_writable_workspace_keeps_its_protected_names_without_a_mount() {
+    require_landlock!();
+    let world = World::new();
+    let nested = world.ws.join("sub/.git");
+    std::fs::create_dir_all(nested.join("hooks")).unwrap();
+    std::fs::write(nested.join("config"), "[core]\n").unwrap();
+    std::fs::create_dir(world.ws.join("vendor")).unwrap();
+    std::fs::write(world.outside.join("mode"), "").unwrap();
+    world.config(&format!(
+        "{}\"{}\" = \"read\"\n",
+        common::TEST_PROFILE_CONFIG,
+        world.ws.join("vendor").display()
+    ));
+    let script = format!(
+        "echo inside > made; \
+         echo x > {outside}/new || echo outside-refused; \
+         echo x >> sub/.git/config || echo config-refused; \
+         echo '#!/bin/sh' > sub/.git/hooks/pre-commit || echo hook-refused; \
+         mkdir -p p/.git || echo plant-refused; \
+         echo x > vendor/x || echo vendor-refused; \
+         chmod 777 {outside}/mode || echo chmod-refused; \
+         echo x >> {codex_home}/config.toml || echo config-home-refused; \
+         cat /proc/$PPID/comm",
+        outside = world.outside.display(),
+        codex_home = world.codex_home.display(),
+    );
+    let output = world.sh(LANDLOCK, &script);
+    assert_code(&output, 0);
+    assert_eq!(
+        stdout(&output),
+        "outside-refused\nconfig-refused\nhook-refused\nplant-refused\nvendor-refused\n\
+         chmod-refused\nconfig-home-refused\ncodex-linux-san\n",
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(read(&world.ws.join("made")).as_deref(), Some("inside\n"));
+    assert!(read(&world.outside.join("new")).is_none());
+    assert_eq!(read(&nested.join("config")).as_deref(), Some("[core]\n"));
+    assert!(!nested.join("hooks/pre-commit").exists());
+    assert!(!world.ws.join("p/.git").exists());
+    assert!(!world.ws.join("vendor/x").exists());
+    let mode = std::fs::metadata(world.outside.join("mode"))
+        .unwrap()
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o644
+    );
+    assert!(
+        stderr(&output).contains("refused to create .git"),
+        "{}",
+        stderr(&output)
+    );
 }

@@ -2,6 +2,8 @@
 //! write entries), decoded from the raw numbers and arguments of a seccomp
 //! notification. Pure.
 
+use nix::errno::Errno;
+
 /// A directory argument: where a relative path starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DirArg {
@@ -56,6 +58,84 @@ pub enum ModeTarget {
     },
     /// One of the caller's descriptors (`fchmod`).
     Fd(i32),
+}
+
+/// The file an owner or times change is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileTarget {
+    /// A path from `dir`.
+    Path {
+        /// Where a relative `path` starts.
+        dir: DirArg,
+        /// The path.
+        path: UserPtr,
+        /// Whether a last symbolic link is followed (not with `lchown`,
+        /// `AT_SYMLINK_NOFOLLOW`).
+        follow: bool,
+        /// Whether an empty path names `dir` itself (`AT_EMPTY_PATH`).
+        empty_path: bool,
+    },
+    /// One of the caller's descriptors (`fchown`, `futimens`).
+    Fd(i32),
+}
+
+/// The times a times change sets, as the caller's memory holds them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewTimes {
+    /// Both now (a null pointer).
+    Now,
+    /// Two `struct timespec` (`utimensat`).
+    Timespecs(UserPtr),
+    /// Two `struct timeval` (`utimes`, `futimesat`).
+    Timevals(UserPtr),
+    /// A `struct utimbuf` (`utime`): two `time_t`.
+    Utimbuf(UserPtr),
+}
+
+impl NewTimes {
+    /// Where the caller's times are and how many bytes they take; `None`
+    /// for now.
+    pub fn location(self) -> Option<(UserPtr, usize)> {
+        match self {
+            NewTimes::Now => None,
+            NewTimes::Timespecs(ptr) | NewTimes::Timevals(ptr) => Some((ptr, 32)),
+            NewTimes::Utimbuf(ptr) => Some((ptr, 16)),
+        }
+    }
+
+    /// The access and modification times `bytes` (read from
+    /// [`NewTimes::location`]) hold, as `utimensat` takes them: `EINVAL`
+    /// for microseconds out of range, as the kernel answers.
+    pub fn decode(self, bytes: &[u8]) -> Result<Option<[libc::timespec; 2]>, Errno> {
+        let word = |index: usize| -> Result<i64, Errno> {
+            bytes
+                .get(index * 8..index * 8 + 8)
+                .and_then(|word| word.try_into().ok())
+                .map(i64::from_ne_bytes)
+                .ok_or(Errno::EFAULT)
+        };
+        let spec = |sec: i64, nsec: i64| libc::timespec {
+            tv_sec: sec,
+            tv_nsec: nsec,
+        };
+        Ok(Some(match self {
+            NewTimes::Now => return Ok(None),
+            NewTimes::Timespecs(_) => [spec(word(0)?, word(1)?), spec(word(2)?, word(3)?)],
+            NewTimes::Timevals(_) => {
+                let micros = |usec: i64| {
+                    (0..1_000_000)
+                        .contains(&usec)
+                        .then_some(usec * 1000)
+                        .ok_or(Errno::EINVAL)
+                };
+                [
+                    spec(word(0)?, micros(word(1)?)?),
+                    spec(word(2)?, micros(word(3)?)?),
+                ]
+            }
+            NewTimes::Utimbuf(_) => [spec(word(0)?, 0), spec(word(1)?, 0)],
+        }))
+    }
 }
 
 /// One intercepted call, with the arguments the supervisor needs.
@@ -209,6 +289,24 @@ pub enum GuardedCall {
     /// a structure: answered with `ENOSYS`, the kernel's answer before, on
     /// which callers use the calls above.
     XattrAt,
+    /// `chown`, `lchown`, `fchown` or `fchownat` (held where no read-only
+    /// mount answers them: the legacy pipeline).
+    Chown {
+        /// The file whose owner changes.
+        target: FileTarget,
+        /// The new owner (`u32::MAX`: unchanged).
+        uid: u32,
+        /// The new group (`u32::MAX`: unchanged).
+        gid: u32,
+    },
+    /// `utimensat`, `utimes`, `futimesat` or `utime` (held as
+    /// [`GuardedCall::Chown`] is).
+    Utimes {
+        /// The file whose times change.
+        target: FileTarget,
+        /// The times.
+        times: NewTimes,
+    },
     /// `fchmodat2` (Linux 6.6), whose flags are not carried out: answered
     /// with `ENOSYS`, the kernel's answer before 6.6, on which glibc falls
     /// back to `fchmodat`.
@@ -267,6 +365,9 @@ pub struct Held {
     /// `connect` ([`GuardedCall::Connect`]: the host's Unix sockets are
     /// closed).
     pub connect: bool,
+    /// Owner and times changes ([`GuardedCall::Chown`],
+    /// [`GuardedCall::Utimes`]), where no read-only mount refuses them.
+    pub metadata: bool,
 }
 
 #[cfg(test)]
@@ -275,6 +376,7 @@ impl Held {
     pub const ALL: Held = Held {
         names: true,
         connect: true,
+        metadata: true,
     };
 }
 
@@ -285,6 +387,21 @@ pub fn intercepted(held: Held) -> Vec<(i64, Interception)> {
     if held.connect {
         calls.push((libc::SYS_connect, Interception::Always));
         calls.push((libc::SYS_listen, Interception::Always));
+    }
+    if held.metadata {
+        calls.extend([
+            (libc::SYS_fchown, Interception::Always),
+            (libc::SYS_fchownat, Interception::Always),
+            (libc::SYS_utimensat, Interception::Always),
+            (libc::SYS_futimesat, Interception::Always),
+        ]);
+        #[cfg(target_arch = "x86_64")]
+        calls.extend([
+            (libc::SYS_chown, Interception::Always),
+            (libc::SYS_lchown, Interception::Always),
+            (libc::SYS_utimes, Interception::Always),
+            (libc::SYS_utime, Interception::Always),
+        ]);
     }
     if !held.names {
         return calls;
@@ -340,6 +457,22 @@ const SYS_FCHMODAT2: i64 = 452;
 /// architecture (Linux 6.13).
 const SYS_SETXATTRAT: i64 = 463;
 const SYS_REMOVEXATTRAT: i64 = 466;
+
+/// A path target from `dir`, with the `AT_SYMLINK_NOFOLLOW` and
+/// `AT_EMPTY_PATH` of `flags`.
+fn path_target(dir: DirArg, path: UserPtr, flags: i32) -> FileTarget {
+    FileTarget::Path {
+        dir,
+        path,
+        follow: flags & libc::AT_SYMLINK_NOFOLLOW == 0,
+        empty_path: flags & libc::AT_EMPTY_PATH != 0,
+    }
+}
+
+/// The times at `ptr`, in the layout `layout` says; now for a null one.
+fn times_at(ptr: UserPtr, layout: fn(UserPtr) -> NewTimes) -> NewTimes {
+    if ptr == 0 { NewTimes::Now } else { layout(ptr) }
+}
 
 /// Decodes a notification's syscall; `None` for a syscall the filter does
 /// not send (which the supervisor refuses).
@@ -411,6 +544,24 @@ pub fn decode(nr: i64, args: [u64; 6]) -> Option<GuardedCall> {
                 target: ModeTarget::Path { dir: cwd, path: a0 },
                 mode: uint(a1),
             }),
+            libc::SYS_chown | libc::SYS_lchown => Some(GuardedCall::Chown {
+                target: FileTarget::Path {
+                    dir: cwd,
+                    path: a0,
+                    follow: nr == libc::SYS_chown,
+                    empty_path: false,
+                },
+                uid: uint(a1),
+                gid: uint(a2),
+            }),
+            libc::SYS_utimes => Some(GuardedCall::Utimes {
+                target: path_target(cwd, a0, 0),
+                times: times_at(a1, NewTimes::Timevals),
+            }),
+            libc::SYS_utime => Some(GuardedCall::Utimes {
+                target: path_target(cwd, a0, 0),
+                times: times_at(a1, NewTimes::Utimbuf),
+            }),
             _ => None,
         };
         if legacy.is_some() {
@@ -438,6 +589,29 @@ pub fn decode(nr: i64, args: [u64; 6]) -> Option<GuardedCall> {
             mode: uint(a2),
         }),
         SYS_FCHMODAT2 => Some(GuardedCall::Fchmodat2),
+        libc::SYS_fchown => Some(GuardedCall::Chown {
+            target: FileTarget::Fd(int(a0)),
+            uid: uint(a1),
+            gid: uint(a2),
+        }),
+        libc::SYS_fchownat => Some(GuardedCall::Chown {
+            target: path_target(at(a0), a1, int(a4)),
+            uid: uint(a2),
+            gid: uint(a3),
+        }),
+        // A null path names the descriptor itself (`futimens`).
+        libc::SYS_utimensat => Some(GuardedCall::Utimes {
+            target: if a1 == 0 {
+                FileTarget::Fd(int(a0))
+            } else {
+                path_target(at(a0), a1, int(a3))
+            },
+            times: times_at(a2, NewTimes::Timespecs),
+        }),
+        libc::SYS_futimesat => Some(GuardedCall::Utimes {
+            target: path_target(at(a0), a1, 0),
+            times: times_at(a2, NewTimes::Timevals),
+        }),
         libc::SYS_setxattr | libc::SYS_lsetxattr => Some(GuardedCall::SetXattr {
             target: XattrTarget::Path {
                 path: a0,
@@ -546,7 +720,7 @@ mod tests {
             assert!(decode(nr, [0; 6]).is_some(), "syscall {nr}");
         }
         assert_eq!(decode(libc::SYS_read, [0; 6]), None);
-        assert_eq!(decode(libc::SYS_chown, [0; 6]), None);
+        assert_eq!(decode(libc::SYS_getpid, [0; 6]), None);
     }
 
     #[test]
@@ -554,12 +728,20 @@ mod tests {
         let holds = |held, syscall| intercepted(held).iter().any(|(nr, _)| *nr == syscall);
         for names in [false, true] {
             for connect in [false, true] {
-                let held = Held { names, connect };
-                assert_eq!(holds(held, libc::SYS_connect), connect);
-                assert_eq!(holds(held, libc::SYS_listen), connect);
-                assert_eq!(holds(held, libc::SYS_mkdirat), names);
-                assert_eq!(holds(held, libc::SYS_openat), names);
-                assert!(holds(held, libc::SYS_bind));
+                for metadata in [false, true] {
+                    let held = Held {
+                        names,
+                        connect,
+                        metadata,
+                    };
+                    assert_eq!(holds(held, libc::SYS_connect), connect);
+                    assert_eq!(holds(held, libc::SYS_listen), connect);
+                    assert_eq!(holds(held, libc::SYS_mkdirat), names);
+                    assert_eq!(holds(held, libc::SYS_openat), names);
+                    assert_eq!(holds(held, libc::SYS_fchownat), metadata);
+                    assert_eq!(holds(held, libc::SYS_utimensat), metadata);
+                    assert!(holds(held, libc::SYS_bind));
+                }
             }
         }
         assert_eq!(
@@ -570,6 +752,109 @@ mod tests {
                 len: 110
             })
         );
+    }
+
+    #[test]
+    fn owner_and_times_changes_name_their_file_and_how_it_is_followed() {
+        let nofollow = libc::AT_SYMLINK_NOFOLLOW as u64;
+        let empty = libc::AT_EMPTY_PATH as u64;
+        assert_eq!(
+            decode(libc::SYS_fchownat, [3, 0x10, 1000, 100, nofollow, 0]),
+            Some(GuardedCall::Chown {
+                target: FileTarget::Path {
+                    dir: DirArg::Fd(3),
+                    path: 0x10,
+                    follow: false,
+                    empty_path: false
+                },
+                uid: 1000,
+                gid: 100
+            })
+        );
+        assert_eq!(
+            decode(libc::SYS_fchown, [4, u64::from(u32::MAX), 7, 0, 0, 0]),
+            Some(GuardedCall::Chown {
+                target: FileTarget::Fd(4),
+                uid: u32::MAX,
+                gid: 7
+            })
+        );
+        // futimens: a null path names the descriptor.
+        assert_eq!(
+            decode(libc::SYS_utimensat, [5, 0, 0x30, 0, 0, 0]),
+            Some(GuardedCall::Utimes {
+                target: FileTarget::Fd(5),
+                times: NewTimes::Timespecs(0x30)
+            })
+        );
+        assert_eq!(
+            decode(libc::SYS_utimensat, [CWD, 0x10, 0, empty, 0, 0]),
+            Some(GuardedCall::Utimes {
+                target: FileTarget::Path {
+                    dir: DirArg::Cwd,
+                    path: 0x10,
+                    follow: true,
+                    empty_path: true
+                },
+                times: NewTimes::Now
+            })
+        );
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(
+            decode(libc::SYS_lchown, [0x10, 1, 2, 0, 0, 0]),
+            Some(GuardedCall::Chown {
+                target: FileTarget::Path {
+                    dir: DirArg::Cwd,
+                    path: 0x10,
+                    follow: false,
+                    empty_path: false
+                },
+                uid: 1,
+                gid: 2
+            })
+        );
+    }
+
+    #[test]
+    fn times_are_read_in_the_callers_layout() {
+        let words = |values: &[i64]| -> Vec<u8> {
+            values
+                .iter()
+                .flat_map(|value| value.to_ne_bytes())
+                .collect()
+        };
+        let pair = |times: Option<[libc::timespec; 2]>| {
+            times.map(|[a, m]| ((a.tv_sec, a.tv_nsec), (m.tv_sec, m.tv_nsec)))
+        };
+        assert_eq!(NewTimes::Now.decode(&[]), Ok(None));
+        assert_eq!(NewTimes::Now.location(), None);
+        assert_eq!(
+            pair(
+                NewTimes::Timespecs(8)
+                    .decode(&words(&[1, 2, 3, 4]))
+                    .unwrap()
+            ),
+            Some(((1, 2), (3, 4)))
+        );
+        assert_eq!(NewTimes::Timevals(8).location(), Some((8, 32)));
+        assert_eq!(
+            pair(
+                NewTimes::Timevals(8)
+                    .decode(&words(&[1, 2, 3, 999_999]))
+                    .unwrap()
+            ),
+            Some(((1, 2000), (3, 999_999_000)))
+        );
+        assert_eq!(
+            NewTimes::Timevals(8).decode(&words(&[1, 1_000_000, 3, 4])),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(NewTimes::Utimbuf(8).location(), Some((8, 16)));
+        assert_eq!(
+            pair(NewTimes::Utimbuf(8).decode(&words(&[5, 6])).unwrap()),
+            Some(((5, 0), (6, 0)))
+        );
+        assert_eq!(NewTimes::Timespecs(8).decode(&[0; 8]), Err(Errno::EFAULT));
     }
 
     #[test]

@@ -66,6 +66,14 @@ pub enum Refusal {
     /// It would complete a git directory under another name in a project
     /// root (`EPERM`, as for a new protected name).
     NewRepository,
+    /// It would change the owner, mode, times or extended attributes of a
+    /// file the command may not write, where no read-only mount answers
+    /// that (the legacy pipeline): `EROFS`, what such a mount answers.
+    ReadOnly,
+    /// It would set a file capability or another `security.` or `trusted.`
+    /// attribute where no user namespace confines it (the legacy
+    /// pipeline), so that the host would honour it (`EPERM`).
+    HostPrivilege,
 }
 
 impl Refusal {
@@ -79,6 +87,8 @@ impl Refusal {
             Refusal::Unsure => Errno::EAGAIN,
             Refusal::HoldsProtected => Errno::EBUSY,
             Refusal::NewRepository => Errno::EPERM,
+            Refusal::ReadOnly => Errno::EROFS,
+            Refusal::HostPrivilege => Errno::EPERM,
         }
     }
 }
@@ -217,7 +227,9 @@ impl Judge {
         {
             return Err(Refusal::NewName);
         }
-        if roots.is_inside_protected(dir_path) {
+        // The entry's own path, not only its directory's: a kept path that
+        // does not exist yet is not made either.
+        if roots.is_inside_protected(&join(dir_path, trim_slash(name))) {
             return Err(Refusal::Inside);
         }
         Ok(())
@@ -241,6 +253,17 @@ impl Judge {
             Ok(true) => Err(Refusal::Inside),
             Err(_) => Err(Refusal::Unsure),
         }
+    }
+
+    /// Whether the owner, mode, times or extended attributes of the
+    /// existing file `existing`, at the real path `path`, may change: as
+    /// for any change of it ([`Judge::judge_existing`]), and only where
+    /// the command may write ([`Roots::may_change_metadata`]).
+    pub fn judge_metadata(&self, existing: Existing<'_>, path: &[u8]) -> Result<(), Refusal> {
+        if !self.roots().may_change_metadata(path) {
+            return Err(Refusal::ReadOnly);
+        }
+        self.judge_existing(existing, path)
     }
 
     /// Whether `existing`, or a directory above it below its project root,

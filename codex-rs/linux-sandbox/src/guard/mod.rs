@@ -83,19 +83,23 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use codex_sandboxing::NetworkMode;
+use codex_sandboxing::environment::CommandEnvironment;
 use nix::errno::Errno;
 use nix::sys::prctl;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 
-use crate::protocol::{GuardRoot, HELPER_ARGV0, StageReport, StageStep, exit_status};
+use crate::protocol::{
+    FailureReport, GuardRoot, HELPER_ARGV0, StageReport, StageStep, exit_status,
+};
 use crate::proxy::handoff::{channel, receive_listeners, send_listeners};
 use crate::seccomp::{ListedSockets, build_filter, exec_command, install_filter};
 use anchors::Anchors;
+pub use anchors::RootLayout;
 use calls::Held;
 use filter::{build_guard_filter, install_with_listener};
 use judge::Judge;
@@ -104,34 +108,62 @@ use sockets::{SocketDiag, UnixSockets};
 use supervisor::{Supervisor, probe_fd_delivery};
 use target::View;
 
-/// Runs `command` under the guard: forks, becomes the supervisor of the
-/// child that execs the command, and exits with the command's status
-/// (128+N for signal N). With `roots`, new entries are judged by these
+/// What one guarded run supervises.
+#[derive(Debug)]
+pub struct GuardedRun<'a> {
+    /// The network mode the base filter is built for.
+    pub network: NetworkMode,
+    /// The protected-name guard's writable roots and how they lie; `None`
+    /// when it is off.
+    pub roots: Option<(Vec<GuardRoot>, RootLayout)>,
+    /// Whether the host's Unix sockets are closed ([`sockets`]).
+    pub close_unix_sockets: bool,
+    /// The host sockets left open when they are.
+    pub allowed_unix_sockets: Vec<PathBuf>,
+    /// The outer stage's `/proc`, when the sandbox has none of its own
+    /// ([`procfs`]).
+    pub procfs: Option<OwnedFd>,
+    /// The command and its arguments.
+    pub command: &'a [OsString],
+    /// Set when no bwrap stands around the guard (the legacy pipeline):
+    /// where the command runs and its whole environment, which bwrap sets
+    /// otherwise. The command then also starts a session of its own (no
+    /// `TIOCSTI` into the caller's terminal, as bwrap's `--new-session`)
+    /// and is killed if the supervisor dies (as bwrap's PID 1 ends the
+    /// sandbox).
+    pub without_bwrap: Option<(&'a Path, &'a CommandEnvironment)>,
+}
+
+/// Runs `run.command` under the guard: forks, becomes the supervisor of
+/// the child that execs the command, and exits with the command's status
+/// (128+N for signal N). With `run.roots`, new entries are judged by these
 /// writable roots (the protected-name guard); with `close_unix_sockets`,
 /// the host's Unix sockets are closed ([`sockets`]) but for
 /// `allowed_unix_sockets`; either may come alone. With `procfs`, the outer
 /// stage's `/proc`, the supervisor reads the command's calls through it
 /// (the sandbox has none of its own; [`procfs`]). `no_new_privs` must be
-/// set already. A failure before the command starts is written to
-/// `report` and ends the process with [`exit_status::SETUP`]; once it has
-/// started, `report` is closed.
-pub fn run_guarded(
-    network: NetworkMode,
-    roots: Option<Vec<GuardRoot>>,
-    close_unix_sockets: bool,
-    allowed_unix_sockets: Vec<PathBuf>,
-    procfs: Option<OwnedFd>,
-    command: &[OsString],
-    mut report: File,
-) -> ! {
+/// set already. A failure before the command starts goes to `report` and
+/// ends the process with [`exit_status::SETUP`]; once it has started,
+/// `report` is closed.
+pub fn run_guarded(run: GuardedRun<'_>, mut report: FailureReport) -> ! {
+    let GuardedRun {
+        network,
+        roots,
+        close_unix_sockets,
+        allowed_unix_sockets,
+        procfs,
+        command,
+        without_bwrap,
+    } = run;
     if let Some(procfs) = procfs
         && let Err(err) = procfs::use_ancestor_procfs(procfs)
     {
-        guard_failure(err).write_and_exit(&mut report);
+        report.fail(guard_failure(err));
     }
     let held = Held {
         names: roots.is_some(),
         connect: close_unix_sockets,
+        metadata: matches!(roots, Some((_, RootLayout::InPlace { .. }))),
     };
     let listed = if close_unix_sockets && !allowed_unix_sockets.is_empty() {
         ListedSockets::Some
@@ -140,7 +172,7 @@ pub fn run_guarded(
     };
     let prepared = match prepare(network, held, listed) {
         Ok(prepared) => prepared,
-        Err(failure) => failure.write_and_exit(&mut report),
+        Err(failure) => report.fail(failure),
     };
     // SAFETY: this process is single-threaded (the inner stage starts no
     // thread before this point), so the child may run any code.
@@ -149,13 +181,15 @@ pub fn run_guarded(
         Ok(ForkResult::Child) => {
             drop(prepared.supervisor_end);
             drop(prepared.socket_diag);
-            let Err(failure) =
-                become_command(&prepared.guard_filter, prepared.command_end, command);
-            failure.write_and_exit(&mut report)
+            let Err(failure) = become_command(
+                &prepared.guard_filter,
+                prepared.command_end,
+                command,
+                without_bwrap,
+            );
+            report.fail(failure)
         }
-        Err(err) => {
-            guard_failure(format!("cannot fork the command: {err}")).write_and_exit(&mut report)
-        }
+        Err(err) => report.fail(guard_failure(format!("cannot fork the command: {err}"))),
     };
     drop(prepared.command_end);
     let sockets = UnixSockets::new(
@@ -174,7 +208,7 @@ pub fn run_guarded(
         Ok(None) => std::process::exit(wait_for(pid)),
         Err(failure) => {
             let _ = kill(pid, Signal::SIGKILL);
-            failure.write_and_exit(&mut report)
+            report.fail(failure)
         }
     }
 }
@@ -229,7 +263,11 @@ fn become_command(
     guard_filter: &seccompiler::BpfProgram,
     channel: OwnedFd,
     command: &[OsString],
+    without_bwrap: Option<(&Path, &CommandEnvironment)>,
 ) -> Result<Infallible, StageReport> {
+    if without_bwrap.is_some() {
+        leave_the_callers_session()?;
+    }
     let listener = install_with_listener(guard_filter).map_err(|err| {
         guard_failure(format!("cannot install the guard's seccomp filter (seccomp user notification, Linux 5.0): {err}"))
     })?;
@@ -251,7 +289,26 @@ fn become_command(
         ));
     }
     drop(channel);
-    exec_command(command, None, None)
+    let (cwd, env) = without_bwrap.unzip();
+    exec_command(command, cwd, env)
+}
+
+/// What bwrap does for its command, done here where no bwrap runs: a
+/// session of its own, and death with the supervisor (its parent), which
+/// it cannot outlive unsupervised.
+fn leave_the_callers_session() -> Result<(), StageReport> {
+    let failed = |what: &str, err: Errno| guard_failure(format!("cannot {what}: {err}"));
+    let supervisor = nix::unistd::getppid();
+    prctl::set_pdeathsig(Signal::SIGKILL)
+        .map_err(|err| failed("tie the command to its supervisor", err))?;
+    // The supervisor may have died before the tie was made.
+    if nix::unistd::getppid() != supervisor {
+        return Err(guard_failure(
+            "the guard's supervisor ended before the command started".into(),
+        ));
+    }
+    nix::unistd::setsid().map_err(|err| failed("start a session of its own", err))?;
+    Ok(())
 }
 
 /// The parent, before the command starts: takes the listener, checks what
@@ -259,7 +316,7 @@ fn become_command(
 /// `Ok(None)` when the child stopped before handing the listener over.
 fn start_supervising(
     channel: OwnedFd,
-    roots: Option<Vec<GuardRoot>>,
+    roots: Option<(Vec<GuardRoot>, RootLayout)>,
     sockets: UnixSockets,
 ) -> Result<Option<Supervisor>, StageReport> {
     let received = receive_listeners(channel.as_fd())
@@ -273,7 +330,8 @@ fn start_supervising(
     let view = View::own()
         .map_err(|err| guard_failure(format!("cannot read the supervisor's procfs: {err}")))?;
     let guards_names = roots.is_some();
-    let judge = Anchors::open(roots.unwrap_or_default())
+    let (roots, layout) = roots.unwrap_or((Vec::new(), RootLayout::Mounted));
+    let judge = Anchors::open(roots, layout)
         .map_err(guard_failure)
         .and_then(|anchors| {
             Judge::new(anchors, OwnMounts::default()).map_err(|err| {

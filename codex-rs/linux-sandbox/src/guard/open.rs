@@ -25,7 +25,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use nix::errno::Errno;
 use nix::unistd::ftruncate;
 
-use super::judge::{Existing, Judge, open_parent};
+use super::judge::{Existing, Judge, Refusal, open_parent};
 use super::paths::{in_target_view, split_path};
 use super::perform::{Outcome, Start, file_type, is_procfs, open_at, read_link, with_umask};
 use super::procfs::procfs;
@@ -321,12 +321,8 @@ pub fn truncate(judge: &Judge, start: Start, path: &CStr, length: i64) -> Outcom
 /// make a disabled hook of a repository executable. `path` is what the
 /// command named it by.
 pub fn chmod(judge: &Judge, existing: &OwnedFd, mode: u32, path: &[u8]) -> Outcome {
-    let existing_path = match judge.path_of(existing) {
-        Ok(existing_path) => existing_path,
-        Err(unjudged) => return unjudged.outcome(path),
-    };
-    if let Err(refusal) = judge.judge_existing(Existing::Open(existing.as_fd()), &existing_path) {
-        return Outcome::Refused(path.to_vec(), refusal);
+    if let Some(refused) = judge_metadata(judge, existing, path) {
+        return refused;
     }
     procfs()
         .chmod_fd(existing.as_raw_fd(), mode)
@@ -344,12 +340,11 @@ pub fn change_xattr(
     value: Option<(&[u8], i32)>,
     path: &[u8],
 ) -> Outcome {
-    let existing_path = match judge.path_of(existing) {
-        Ok(existing_path) => existing_path,
-        Err(unjudged) => return unjudged.outcome(path),
-    };
-    if let Err(refusal) = judge.judge_existing(Existing::Open(existing.as_fd()), &existing_path) {
-        return Outcome::Refused(path.to_vec(), refusal);
+    if let Some(refused) = judge_metadata(judge, existing, path) {
+        return refused;
+    }
+    if judge.roots().in_place() && is_host_privilege(name.to_bytes()) {
+        return Outcome::Refused(path.to_vec(), Refusal::HostPrivilege);
     }
     let result = procfs().with_fd_path(existing, |file| {
         // SAFETY: the calls read the NUL-terminated path and name and
@@ -371,6 +366,76 @@ pub fn change_xattr(
     result
         .and_then(|called| called)
         .map_or_else(Outcome::Failed, |()| Outcome::Done(0))
+}
+
+/// Whether the attribute `name` grants privilege the host honours: a file
+/// capability (`security.capability`), a security label, a `trusted.`
+/// attribute. Set by root outside a user namespace, they apply on the host.
+fn is_host_privilege(name: &[u8]) -> bool {
+    name.starts_with(b"security.") || name.starts_with(b"trusted.")
+}
+
+/// The owner, mode, times or attributes of the existing file `existing`
+/// (`O_PATH`) may change ([`Judge::judge_metadata`]), or the outcome that
+/// ends the call; `path` is what the command named it by.
+fn judge_metadata(judge: &Judge, existing: &OwnedFd, path: &[u8]) -> Option<Outcome> {
+    let existing_path = match judge.path_of(existing) {
+        Ok(existing_path) => existing_path,
+        Err(unjudged) => return Some(unjudged.outcome(path)),
+    };
+    judge
+        .judge_metadata(Existing::Open(existing.as_fd()), &existing_path)
+        .err()
+        .map(|refusal| Outcome::Refused(path.to_vec(), refusal))
+}
+
+/// `chown` of the existing file `existing` (`O_PATH`; the link itself when
+/// it was opened without following one), as [`chmod`] judges it: ownership
+/// changes need no protected name, but where no mount answers them (the
+/// legacy pipeline) only what the command may write changes owner.
+pub fn chown(judge: &Judge, existing: &OwnedFd, owner: (u32, u32), path: &[u8]) -> Outcome {
+    if let Some(refused) = judge_metadata(judge, existing, path) {
+        return refused;
+    }
+    nix::unistd::fchownat(
+        existing,
+        c"",
+        Some(owner.0)
+            .filter(|&uid| uid != u32::MAX)
+            .map(nix::unistd::Uid::from_raw),
+        Some(owner.1)
+            .filter(|&gid| gid != u32::MAX)
+            .map(nix::unistd::Gid::from_raw),
+        nix::fcntl::AtFlags::AT_EMPTY_PATH,
+    )
+    .map_or_else(Outcome::Failed, |()| Outcome::Done(0))
+}
+
+/// `utimensat` of the existing file `existing` (`O_PATH`), with `times`
+/// (access, modification; `None` for now), as [`chown`] judges it.
+pub fn set_times(
+    judge: &Judge,
+    existing: &OwnedFd,
+    times: Option<[libc::timespec; 2]>,
+    path: &[u8],
+) -> Outcome {
+    if let Some(refused) = judge_metadata(judge, existing, path) {
+        return refused;
+    }
+    let times_ptr = times
+        .as_ref()
+        .map_or(std::ptr::null(), |times| times.as_ptr());
+    // SAFETY: the empty path is NUL-terminated, `times` (when given) holds
+    // two timespecs, and both live across the call.
+    let result = unsafe {
+        libc::utimensat(
+            existing.as_raw_fd(),
+            c"".as_ptr(),
+            times_ptr,
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    Errno::result(result).map_or_else(Outcome::Failed, |_| Outcome::Done(0))
 }
 
 /// Whether the supervisor may open the procfs entry at `path` for writing

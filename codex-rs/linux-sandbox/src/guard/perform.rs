@@ -331,7 +331,7 @@ pub fn rename(
 const MOVE_WALK_LIMIT: usize = 20_000;
 
 /// A directory holding a mount of the sandbox (a read-only bind, a mask)
-/// below it is not moved, in any root; nor is a directory of a project
+/// or a kept path below it is not moved, in any root; nor is a directory of a project
 /// root that holds a protected entry or a git directory at any depth (`EBUSY`, as a directory holding a
 /// read-only mount would answer were it one): a `.git` file, a worktree or
 /// the user names that repository by its path, and the path freed could
@@ -352,6 +352,9 @@ fn refuse_moving_a_repository(judge: &Judge, entry: &NewEntry, path: &CStr) -> O
     // In any root, scratch space included: a read-only bind or a mask the
     // sandbox made below it would move with it (a worktree's gitdir in
     // /tmp, a masked dangling `.git` link's target).
+    if judge.roots().keeps_below(&entry.path()) {
+        return refused;
+    }
     match mounts::has_mount_below(&entry.path()) {
         Ok(false) => {}
         Ok(true) => return refused,

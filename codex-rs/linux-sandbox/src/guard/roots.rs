@@ -6,6 +6,7 @@
 //! `git init` and `cargo new` work. Pure: paths in, verdicts out.
 
 use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 
 use crate::protocol::{GuardRoot, RootKind};
 
@@ -31,16 +32,67 @@ impl Area {
     }
 }
 
-/// The writable roots of one sandbox, deepest first where nested.
+/// The writable roots of one sandbox, deepest first where nested, and
+/// the paths inside them kept read-only without a mount.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Roots {
     roots: Vec<GuardRoot>,
+    kept: Vec<PathBuf>,
+    writable: Option<Vec<PathBuf>>,
 }
 
 impl Roots {
     /// The roots the outer stage planned.
     pub fn new(roots: Vec<GuardRoot>) -> Self {
-        Roots { roots }
+        Roots {
+            roots,
+            kept: Vec::new(),
+            writable: None,
+        }
+    }
+
+    /// These roots, where only what lies within `writable` (real paths of
+    /// directories and files) may have its owner, mode, times or extended
+    /// attributes changed: Landlock, which keeps the rest of the legacy
+    /// pipeline's tree read-only, has no right for those changes, and no
+    /// read-only mount answers them there.
+    pub fn changing_metadata_only_in(mut self, writable: Vec<PathBuf>) -> Self {
+        self.writable = Some(writable);
+        self
+    }
+
+    /// Whether the owner, mode, times or extended attributes of the file
+    /// at `path` may change: anywhere where mounts answer that (the
+    /// bubblewrap pipeline), else within the writable paths.
+    pub fn may_change_metadata(&self, path: &[u8]) -> bool {
+        self.writable.as_ref().is_none_or(|writable| {
+            writable
+                .iter()
+                .any(|dir| is_within(path, dir.as_os_str().as_bytes()))
+        })
+    }
+
+    /// Whether the guard stands where no mount does (the legacy pipeline).
+    pub fn in_place(&self) -> bool {
+        self.writable.is_some()
+    }
+
+    /// These roots, with `kept` (real paths inside them) read-only as a
+    /// protected entry is: where no mount can keep them so (the legacy
+    /// pipeline), nothing in them is written, created, removed, moved or
+    /// linked elsewhere, and no directory above one moves.
+    pub fn keeping(mut self, kept: Vec<PathBuf>) -> Self {
+        self.kept = kept;
+        self
+    }
+
+    /// Whether a kept path lies strictly below the directory at `dir`:
+    /// moving `dir` would carry it away and free its path.
+    pub fn keeps_below(&self, dir: &[u8]) -> bool {
+        self.kept.iter().any(|kept| {
+            let kept = kept.as_os_str().as_bytes();
+            is_within(kept, dir) && !is_same(kept, dir)
+        })
     }
 
     /// The area of the directory whose absolute path (as the kernel names
@@ -64,9 +116,19 @@ impl Roots {
     /// open descriptor of it) lies in a project root with a protected name
     /// among its components below that root, itself included: inside an
     /// existing `.git`, `.codex`, `.agents` or `.aws` at any depth, or that
-    /// entry itself; or in a temporary root, in one at its top level.
-    /// Nothing in it may be written, created, moved or linked. Paths that are not absolute (`pipe:[N]`) are never inside.
+    /// entry itself; or in a temporary root, in one at its top level; or
+    /// is a kept path or lies inside one ([`Roots::keeping`]). Nothing in
+    /// it may be written, created, moved or linked. Paths that are not
+    /// absolute (`pipe:[N]`) are never inside.
     pub fn is_inside_protected(&self, path: &[u8]) -> bool {
+        if path.starts_with(b"/")
+            && self
+                .kept
+                .iter()
+                .any(|kept| is_within(path, kept.as_os_str().as_bytes()))
+        {
+            return true;
+        }
         let Some(root) = self.deepest_root(path) else {
             return false;
         };

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
-use super::calls::{DirArg, GuardedCall, ModeTarget, UserPtr, XattrTarget, decode};
+use super::calls::{DirArg, FileTarget, GuardedCall, ModeTarget, UserPtr, XattrTarget, decode};
 use super::judge::{Judge, Refusal};
 use super::open;
 use super::paths::in_target_view;
@@ -213,6 +213,34 @@ impl Supervisor {
                 )),
             }
         };
+        // The file an owner or times change names, open `O_PATH` (the
+        // link itself when not following one), and how the command named
+        // it.
+        let file_target = |target: FileTarget| -> Result<(OwnedFd, Vec<u8>), Errno> {
+            match target {
+                FileTarget::Path {
+                    dir,
+                    path,
+                    follow,
+                    empty_path,
+                } => {
+                    let at = locate(dir, path)?;
+                    if at.path.is_empty() {
+                        if !empty_path {
+                            return Err(Errno::ENOENT);
+                        }
+                        return Ok((entry.start_dir(dir)?, b"its directory".to_vec()));
+                    }
+                    let flags = libc::O_PATH | if follow { 0 } else { libc::O_NOFOLLOW };
+                    let file = perform::open_at(at.from, at.path.to_bytes(), flags, 0)?;
+                    Ok((file, at.path.to_bytes().to_vec()))
+                }
+                FileTarget::Fd(fd) => Ok((
+                    entry.start_dir(DirArg::Fd(fd))?,
+                    format!("descriptor {fd}").into_bytes(),
+                )),
+            }
+        };
         // Everything a call needs is gathered before `self.check(id)`: the
         // caller must still be the thread that made it, or it all belongs
         // to another process that reused its id.
@@ -277,6 +305,21 @@ impl Supervisor {
                 };
                 self.check(id)?;
                 open::chmod(&self.judge, &existing, mode, &named)
+            }
+            GuardedCall::Chown { target, uid, gid } => {
+                let (existing, named) = file_target(target)?;
+                self.check(id)?;
+                open::chown(&self.judge, &existing, (uid, gid), &named)
+            }
+            GuardedCall::Utimes { target, times } => {
+                let bytes = match times.location() {
+                    Some((ptr, len)) => CallerProc::read_bytes(&memory, ptr, len)?,
+                    None => Vec::new(),
+                };
+                let times = times.decode(&bytes)?;
+                let (existing, named) = file_target(target)?;
+                self.check(id)?;
+                open::set_times(&self.judge, &existing, times, &named)
             }
             GuardedCall::SetXattr {
                 target,
@@ -772,6 +815,8 @@ fn report_refusal(caller: Caller, call: Option<GuardedCall>, path: &[u8], refusa
         Some(GuardedCall::Listen { .. }) => "listen",
         Some(GuardedCall::Truncate { .. }) => "truncate",
         Some(GuardedCall::Chmod { .. }) => "chmod",
+        Some(GuardedCall::Chown { .. }) => "chown",
+        Some(GuardedCall::Utimes { .. }) => "utimes",
         Some(GuardedCall::SetXattr { .. } | GuardedCall::RemoveXattr { .. }) => "xattr",
         Some(GuardedCall::Unlink { .. }) => "unlink",
         _ => "open",
@@ -808,6 +853,13 @@ fn report_refusal(caller: Caller, call: Option<GuardedCall>, path: &[u8], refusa
             "{HELPER_ARGV0}: refused to create {path} ({call} by process {process}): it would \
              make its directory a git repository (HEAD beside objects and refs, or commondir), \
              which host git would trust under any name; make repositories in a temporary root"
+        ),
+        // What a read-only mount answers in the bubblewrap pipeline, and
+        // Landlock's refusals, are silent: so is this.
+        Refusal::ReadOnly => {}
+        Refusal::HostPrivilege => eprintln!(
+            "{HELPER_ARGV0}: refused to set a security attribute on {path} ({call} by process \
+             {process}): without a user namespace the host would honour it (a file capability)"
         ),
         Refusal::Foreign => eprintln!(
             "{HELPER_ARGV0}: refused to change {path} ({call} by process {process}): it lies on a \

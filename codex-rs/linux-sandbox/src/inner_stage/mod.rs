@@ -37,9 +37,10 @@ use std::fs::File;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
 
 use crate::fd::{is_open, set_close_on_exec};
+use crate::guard::{GuardedRun, RootLayout};
 use crate::protocol::{
-    CommandSource, HELPER_ARGV0, INNER_STAGE_FLAG, InnerStageArgs, StageReport, StageStep,
-    decode_command, exit_status, parse_inner_stage_args,
+    CommandSource, FailureReport, HELPER_ARGV0, INNER_STAGE_FLAG, InnerStageArgs, StageReport,
+    StageStep, decode_command, exit_status, parse_inner_stage_args,
 };
 use crate::seccomp::{ListedSockets, build_filter, exec_filtered};
 
@@ -87,13 +88,16 @@ fn run_inner_stage(args: &[OsString]) -> ! {
             Err(failure) => failure.write_and_exit(&mut report),
         };
         crate::guard::run_guarded(
-            spec.network,
-            spec.guard,
-            spec.close_unix_sockets,
-            spec.allowed_unix_sockets,
-            procfs,
-            &command,
-            report,
+            GuardedRun {
+                network: spec.network,
+                roots: spec.guard.map(|roots| (roots, RootLayout::Mounted)),
+                close_unix_sockets: spec.close_unix_sockets,
+                allowed_unix_sockets: spec.allowed_unix_sockets,
+                procfs,
+                command: &command,
+                without_bwrap: None,
+            },
+            FailureReport::Pipe(report),
         );
     }
     let Err(failure) = exec_command(&spec, &command);

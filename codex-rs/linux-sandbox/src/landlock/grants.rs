@@ -13,6 +13,13 @@
 //! - the read-only `.git`, `.codex` and `.agents` of a writable directory
 //!   (carve-outs too, and Landlock cannot stop a name being created);
 //! - network mode proxy (it needs a network namespace).
+//!
+//! With the protected-name guard on (`features.guard_protected_names`,
+//! the default), the two kinds of carve-out are the guard's to keep
+//! ([`crate::plan::kept_by_the_guard`]): Landlock grants the whole
+//! writable directory, and the guard refuses every change inside what
+//! it keeps. `none` and deny-read globs stay refused: the guard holds
+//! writes, never reads.
 
 use std::path::{Path, PathBuf};
 
@@ -68,6 +75,7 @@ pub fn landlock_grants(
                     rule.origin
                 ));
             }
+            Access::Read if policy.guard_protected_names => {}
             Access::Read => {
                 if let Some(outer) = policy.rules.iter().find(|other| {
                     other.access == Access::Write && rule.path.starts_with(&other.path)
@@ -93,7 +101,11 @@ pub fn landlock_grants(
         if matches!(real.kind, RealKind::Missing { .. }) {
             continue;
         }
-        if rule.access == Access::Write && real.kind == RealKind::Dir && policy.protect_metadata {
+        if rule.access == Access::Write
+            && real.kind == RealKind::Dir
+            && policy.protect_metadata
+            && !policy.guard_protected_names
+        {
             return refuse(format!(
                 "read-only {} inside the writable {} ({})",
                 names_in_words(),
@@ -120,8 +132,11 @@ mod tests {
     use super::*;
     use crate::fs_view::fake::FakeFs;
 
+    /// A policy without the guard: what Landlock alone must express.
     fn policy(rules: &[(&str, Access)], network: NetworkMode) -> SandboxPolicy {
-        crate::test_support::policy(rules, "/ws", network)
+        let mut policy = crate::test_support::policy(rules, "/ws", network);
+        policy.guard_protected_names = false;
+        policy
     }
 
     fn fs() -> FakeFs {
@@ -198,6 +213,42 @@ mod tests {
                 .to_string();
             assert!(err.contains(needle), "{err}");
             assert!(err.contains("bubblewrap pipeline"), "{err}");
+        }
+    }
+
+    /// The guard keeps the carve-outs: Landlock grants the whole
+    /// directory; `none`, deny globs and the proxy stay refused.
+    #[test]
+    fn with_the_guard_carve_outs_are_the_guards_and_the_rest_still_refused() {
+        let guarded = |rules: &[(&str, Access)], network| {
+            let mut policy = policy(rules, network);
+            policy.guard_protected_names = true;
+            landlock_grants(&policy, &fs())
+        };
+        let grants = guarded(
+            &[
+                ("/", Access::Read),
+                ("/ws", Access::Write),
+                ("/ws/sub", Access::Read),
+            ],
+            NetworkMode::Restricted,
+        )
+        .unwrap();
+        assert_eq!(grants.write[0], PathBuf::from("/ws"));
+        for (rules, network, needle) in [
+            (
+                &[("/", Access::Read), ("/usr", Access::None)][..],
+                NetworkMode::Restricted,
+                "`none` on /usr",
+            ),
+            (
+                &[("/", Access::Read)][..],
+                NetworkMode::Proxy,
+                "network mode proxy",
+            ),
+        ] {
+            let err = guarded(rules, network).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err}");
         }
     }
 

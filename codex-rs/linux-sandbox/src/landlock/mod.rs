@@ -11,20 +11,23 @@
 //! and [`check_kernel`] names what is missing. It never runs a weaker
 //! sandbox than asked for.
 
+mod capabilities;
 pub mod grants;
 
 use codex_sandboxing::environment::CommandEnvironment;
 use std::convert::Infallible;
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use codex_sandboxing::NetworkMode;
 use landlock::{
     ABI, Access, AccessFs, BitFlags, CompatLevel, Compatible, Ruleset, RulesetAttr, RulesetCreated,
-    RulesetCreatedAttr, path_beneath_rules,
+    RulesetCreatedAttr, Scope, path_beneath_rules,
 };
 
-use crate::seccomp::{ListedSockets, build_filter, exec_filtered};
+use crate::guard::{GuardedRun, RootLayout, run_guarded};
+use crate::protocol::{FailureReport, GuardRoot};
+
 pub use grants::{LandlockGrants, landlock_grants};
 
 /// Why the legacy Landlock pipeline does not run the command.
@@ -60,6 +63,8 @@ pub struct LandlockKernel {
     pub abi: u32,
     /// Rights it lacks that do not weaken the policy, and why.
     pub notes: Vec<String>,
+    /// What it leaves open that a newer one confines, and what that means.
+    pub open: Vec<String>,
 }
 
 /// The newest ABI whose filesystem rights this pipeline asks for. Later
@@ -93,14 +98,30 @@ fn required_rights() -> BitFlags<AccessFs> {
 
 /// The ruleset this pipeline asks the kernel for: the landlock crate
 /// refuses it (`CompatLevel::HardRequirement`) on a kernel that cannot
-/// enforce a required right, and drops an optional one it lacks.
+/// enforce a required right, and drops an optional one it lacks. With no
+/// PID or network namespace, the command shares the host's processes and
+/// abstract Unix sockets: Landlock ABI 6 scopes both to the sandbox (no
+/// signal to a process outside it, no connection to an abstract socket
+/// made outside it), asked for best effort, and said when missing
+/// ([`SCOPES_NOTE`]).
 fn ruleset() -> Result<RulesetCreated, landlock::RulesetError> {
     Ruleset::default()
         .set_compatibility(CompatLevel::HardRequirement)
         .handle_access(required_rights())?
         .set_compatibility(CompatLevel::BestEffort)
         .handle_access(optional_rights())?
+        .scope(Scope::Signal | Scope::AbstractUnixSocket)?
         .create()
+}
+
+/// What a kernel before Landlock ABI 6 leaves open.
+const SCOPES_NOTE: &str = "signals and abstract Unix sockets (ABI 6): without them the command      can signal this user's other processes and connect to abstract sockets made outside it";
+
+/// The rights a write grant gives: every right but making device nodes,
+/// which a mount of the bubblewrap pipeline refuses too (`nodev`), and
+/// which root could otherwise use to reach a disk outside the roots.
+fn write_rights() -> BitFlags<AccessFs> {
+    AccessFs::from_all(ASKED_ABI) & !(AccessFs::MakeChar | AccessFs::MakeBlock)
 }
 
 /// What a kernel at `abi` lacks: the optional rights (notes, which do not
@@ -133,6 +154,11 @@ pub fn check_kernel() -> Result<LandlockKernel, LandlockError> {
         (Ok(_), Ok(abi)) => Ok(LandlockKernel {
             abi,
             notes: missing_at(abi).0.into_iter().map(str::to_owned).collect(),
+            open: if abi < 6 {
+                vec![SCOPES_NOTE.to_owned()]
+            } else {
+                Vec::new()
+            },
         }),
         (_, Err(reason)) => Err(LandlockError::Kernel(reason.to_string())),
         (Err(err), Ok(abi)) => {
@@ -149,21 +175,75 @@ pub fn check_kernel() -> Result<LandlockKernel, LandlockError> {
     }
 }
 
-/// Restricts this process to `grants`, installs the seccomp filter for
-/// `network` and execs `command` in `cwd`. Returns only with the
-/// reason it could not; the command has not run then.
-pub fn exec_under_landlock(
+/// What the guard keeps in a legacy start, where Landlock alone would
+/// leave it open: no protected name made or changed in the writable roots
+/// (with the paths inside them it alone keeps read-only,
+/// [`crate::plan::kept_by_the_guard`]), no owner, mode, times or extended
+/// attribute changed outside what the command may write (Landlock has no
+/// right for those), and, with the host's network, no host Unix socket
+/// but the listed ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegacyGuard {
+    /// The writable roots.
+    pub roots: Vec<GuardRoot>,
+    /// The real paths kept read-only inside them.
+    pub kept: Vec<PathBuf>,
+    /// Whether the host's Unix sockets are closed (the network is the
+    /// host's; elsewhere the seccomp filter refuses `connect`).
+    pub close_unix_sockets: bool,
+    /// The host sockets the profile lists, left open then.
+    pub allowed_unix_sockets: Vec<PathBuf>,
+}
+
+/// Restricts this process to `grants`, then supervises the command under
+/// the guard ([`crate::guard::run_guarded`]): the supervisor is this
+/// process, inside the same Landlock domain as the command, so nothing it
+/// carries out for the command can write where the command could not. It
+/// never returns: it exits with the command's status, or with a one-line
+/// reason on stderr (prefixed by `program`) and
+/// [`crate::protocol::exit_status::SETUP`] before the command started.
+/// This process must be single-threaded (the guard forks).
+pub fn run_guarded_under_landlock(
     grants: &LandlockGrants,
-    network: NetworkMode,
-    cwd: &Path,
-    command: &[OsString],
-    env: &CommandEnvironment,
+    launch: LandlockRun<'_>,
+    guard: LegacyGuard,
+    program: &str,
 ) -> Result<Infallible, LandlockError> {
-    let filter = build_filter(network, ListedSockets::None)
-        .map_err(|err| LandlockError::Restrict(err.to_string()))?;
     restrict_self(grants)?;
-    exec_filtered(&filter, command, Some(cwd), Some(env))
-        .map_err(|failure| LandlockError::Restrict(failure.message))
+    capabilities::drop_all().map_err(LandlockError::Restrict)?;
+    run_guarded(
+        GuardedRun {
+            network: launch.network,
+            roots: Some((
+                guard.roots,
+                RootLayout::InPlace {
+                    kept: guard.kept,
+                    writable: grants.write.clone(),
+                },
+            )),
+            close_unix_sockets: guard.close_unix_sockets,
+            allowed_unix_sockets: guard.allowed_unix_sockets,
+            procfs: None,
+            command: launch.command,
+            without_bwrap: Some((launch.cwd, launch.env)),
+        },
+        FailureReport::Stderr {
+            program: program.to_owned(),
+        },
+    )
+}
+
+/// The command a legacy start runs, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct LandlockRun<'a> {
+    /// The seccomp filter's network mode.
+    pub network: NetworkMode,
+    /// Where the command runs.
+    pub cwd: &'a Path,
+    /// The command and its arguments.
+    pub command: &'a [OsString],
+    /// Its whole environment.
+    pub env: &'a CommandEnvironment,
 }
 
 /// Applies `grants` to this process (and sets `no_new_privs`) with the
@@ -172,7 +252,7 @@ fn restrict_self(grants: &LandlockGrants) -> Result<(), LandlockError> {
     let landlock_error =
         |err: landlock::RulesetError| LandlockError::Restrict(format!("Landlock: {err}"));
     let read: BitFlags<AccessFs> = AccessFs::from_read(ASKED_ABI);
-    let all: BitFlags<AccessFs> = AccessFs::from_all(ASKED_ABI);
+    let all = write_rights();
     let status = ruleset()
         .map_err(landlock_error)?
         .add_rules(path_beneath_rules(

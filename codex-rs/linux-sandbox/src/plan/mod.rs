@@ -537,6 +537,41 @@ fn resolve_rules(
     Ok(rules)
 }
 
+/// What the guard alone keeps where no mount can (the legacy pipeline):
+/// the writable roots it judges by, and the real paths inside them that
+/// the bubblewrap pipeline's mounts would keep read-only. Those are the
+/// policy's `read` rules inside `write` ones (the configuration
+/// directories among them), the protected entries at the top of each
+/// root with the git directory a `.git` file there names, and what git's
+/// configuration names for code to run (a `core.hooksPath`, an
+/// `include.path` file). Protected names deeper in a root need no entry:
+/// the guard judges every path by its components. No scan is read: the
+/// paths a scan adds are all such names. A host Unix socket the policy
+/// lists inside a writable root is refused, as for the mount plan.
+pub fn kept_by_the_guard(
+    policy: &SandboxPolicy,
+    fs: &dyn FsView,
+) -> Result<(Vec<GuardRoot>, Vec<PathBuf>), PlanError> {
+    let mut rules = resolve_rules(policy, fs, &mut Vec::new())?;
+    let roots = guard_roots(policy, fs)?;
+    refuse_listed_sockets_in_writable_roots(policy, &rules, fs)?;
+    if policy.protect_metadata {
+        protect(&mut rules, &[], true, fs)?;
+        protect_code_paths(&mut rules, &[], &policy.host_git, &roots, fs)?;
+    }
+    let mut kept: Vec<PathBuf> = rules
+        .into_iter()
+        .filter(|rule| {
+            rule.access != Access::Write
+                && roots.iter().any(|root| rule.path.starts_with(&root.path))
+        })
+        .map(|rule| rule.path)
+        .collect();
+    kept.sort();
+    kept.dedup();
+    Ok((roots, kept))
+}
+
 /// The policy's writable directories at their real paths, each a project
 /// or a temporary root; a real path reached both ways is a project root.
 fn guard_roots(policy: &SandboxPolicy, fs: &dyn FsView) -> Result<Vec<GuardRoot>, PlanError> {

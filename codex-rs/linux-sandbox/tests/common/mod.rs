@@ -35,6 +35,18 @@ pub fn no_proc_pass() -> bool {
     std::env::var_os("CODEX_TEST_NO_PROC").is_some_and(|v| v == "1")
 }
 
+/// Whether this run tests the legacy Landlock pipeline, as in Docker's
+/// default container: with `CODEX_TEST_LEGACY=1` every [`World`] command
+/// gets `--enable use_legacy_landlock`, and the guard's supervisor is
+/// `codex` itself, in the command's Landlock domain, with no mount and no
+/// namespace (`scripts/test.sh` runs the guard's suites that way too).
+/// A command that disables the guard (a test's control) still runs under
+/// bwrap, since the legacy pipeline refuses a writable workspace without
+/// the guard.
+pub fn legacy_pass() -> bool {
+    std::env::var_os("CODEX_TEST_LEGACY").is_some_and(|v| v == "1")
+}
+
 /// Whether a real bwrap sandbox can run here; prints why not, so a skipped
 /// test never passes silently. With `CODEX_REQUIRE_SANDBOX=1` (set by CI,
 /// where a sandbox must work) a missing sandbox fails the test instead.
@@ -195,6 +207,14 @@ impl World {
             .arg(cwd);
         if no_proc_pass() && !options.contains(&"--no-proc") {
             cmd.arg("--no-proc");
+        }
+        // A run without the guard is a control (what gets through without
+        // it), which the legacy pipeline refuses: it runs under bwrap.
+        let unguarded = options
+            .windows(2)
+            .any(|pair| pair == ["--disable", "guard_protected_names"]);
+        if legacy_pass() && !unguarded {
+            cmd.args(["--enable", "use_legacy_landlock"]);
         }
         cmd.args(options)
             .arg("--")

@@ -812,14 +812,18 @@ fn a_hooks_directory_shared_by_two_sandboxes_stays_masked_until_both_end() {
         .command(&["-P", ":workspace"], &["sleep", "2"])
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !world.ws.join(".husky").exists() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(10));
+    // The legacy pipeline makes no mount point: its guard refuses the
+    // missing kept path itself.
+    if !crate::common::legacy_pass() {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !world.ws.join(".husky").exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(
+            world.ws.join(".husky").is_dir(),
+            "the first sandbox made no mount point"
+        );
     }
-    assert!(
-        world.ws.join(".husky").is_dir(),
-        "the first sandbox made no mount point"
-    );
     let second = world
         .command(&["-P", ":workspace"], &["sh", "-c", plant])
         .spawn()
