@@ -10,6 +10,9 @@
 //! control's, and `doctor`'s verdict matches the run. Where OpenAI Codex
 //! 0.171 is installed (`scripts/setup.sh` puts it in `target/tools`), it
 //! runs the same write in the same container: wherever it runs, ours must.
+//! In every mode, Docker's default too, the legacy pipeline
+//! (`--enable use_legacy_landlock`) runs the same attempt with a writable
+//! workspace, checked the same way.
 //!
 //! They need root, the runtimes and the image: `scripts/test.sh` prepares
 //! them (`scripts/container-image.sh`, `scripts/container-engines.sh`) and
@@ -123,6 +126,15 @@ echo $? > $out/doctor.status
   ls -A /proc | wc -l > proc-entries
 ' > $out/run.stdout 2> $out/run.stderr
 echo $? > $out/run.status
+/opt/codex/codex sandbox --enable use_legacy_landlock -P :workspace -C /test/ws-legacy -- sh -c '
+  echo inside > inside.txt
+  echo outside > /test/out/legacy-outside.txt
+  echo hooked >> sub/.git/config
+  mkdir -p p/.git && echo x > p/.git/config
+  python3 /test/connect.py
+  cat /proc/$PPID/comm
+' > $out/legacy.stdout 2> $out/legacy.stderr
+echo $? > $out/legacy.status
 if [ -x /opt/reference/codex ]; then
   /opt/reference/codex sandbox -P :workspace -C /test/ws-reference -- sh -c 'echo inside > inside.txt' \
     > $out/reference.stdout 2> $out/reference.stderr
@@ -213,15 +225,17 @@ fn test_dir() -> tempfile::TempDir {
     std::fs::write(root.join("check.sh"), CHECK_SCRIPT).unwrap();
     std::fs::write(root.join("listener.py"), LISTENER.replace("PORT", &port)).unwrap();
     std::fs::write(root.join("connect.py"), CONNECT.replace("PORT", &port)).unwrap();
-    for sub in ["ws", "ws-reference", "out"] {
+    for sub in ["ws", "ws-legacy", "ws-reference", "out"] {
         std::fs::create_dir(root.join(sub)).unwrap();
     }
-    let git = Command::new("git")
-        .args(["init", "-q"])
-        .arg(root.join("ws/sub"))
-        .status()
-        .unwrap();
-    assert!(git.success());
+    for ws in ["ws", "ws-legacy"] {
+        let git = Command::new("git")
+            .args(["init", "-q"])
+            .arg(root.join(ws).join("sub"))
+            .status()
+            .unwrap();
+        assert!(git.success());
+    }
     open_up(root);
     dir
 }
@@ -296,6 +310,7 @@ fn check_mode(test: &str, runtime: Runtime, flags: &[&str], expect: Expect) {
             "x\n",
             "only the control connected: {report}"
         );
+        check_legacy(&what, root);
         let run_status = read(&out.join("run.status")).trim().to_owned();
         let doctor_status = read(&out.join("doctor.status")).trim().to_owned();
         if reference.is_some() {
@@ -350,6 +365,38 @@ fn check_mode(test: &str, runtime: Runtime, flags: &[&str], expect: Expect) {
             }
         }
     }
+}
+
+/// The legacy pipeline (`--enable use_legacy_landlock`) runs `:workspace`
+/// in every mode, Docker's default included, where nothing else gives a
+/// writable workspace: Landlock and seccomp user notification need no
+/// namespace. Its effects, checked from outside: the write inside lands,
+/// the one outside does not, the nested repository is unchanged, no
+/// `p/.git` is made, the listener sees no connection of its, and the
+/// command's parent is codex, its supervisor.
+fn check_legacy(what: &str, root: &Path) {
+    let out = root.join("out");
+    let ws = root.join("ws-legacy");
+    let report = format!(
+        "{what}, legacy pipeline: status {} stdout:\n{}\nstderr:\n{}",
+        read(&out.join("legacy.status")).trim(),
+        read(&out.join("legacy.stdout")),
+        read(&out.join("legacy.stderr"))
+    );
+    assert_eq!(read(&out.join("legacy.status")).trim(), "0", "{report}");
+    assert_eq!(read(&ws.join("inside.txt")), "inside\n", "{report}");
+    assert!(!out.join("legacy-outside.txt").exists(), "{report}");
+    assert!(
+        !read(&ws.join("sub/.git/config")).contains("hooked"),
+        "{report}"
+    );
+    assert!(!ws.join("p/.git").exists(), "{report}");
+    let stdout = read(&out.join("legacy.stdout"));
+    assert!(stdout.starts_with("not connected"), "{report}");
+    assert!(
+        stdout.ends_with("codex\n"),
+        "the supervisor is codex: {report}"
+    );
 }
 
 /// The nearest to `--privileged` on a machine whose capability bounding
