@@ -49,11 +49,12 @@ release:
 release-local:
     scripts/release-local.sh
 
-# Time start-up (system and bundled bwrap), the start-up scan and the proxy route, against baselines in the same run.
+# Time start-up (system and bundled bwrap), the start-up scan, the proxy route and file-heavy commands (both pipelines), against baselines in the same run.
 bench: release
     CODEX_BENCH_BIN="$PWD/target/dist/codex" cargo bench -p codex-cli --bench startup
     CODEX_BENCH_BIN="$PWD/target/dist/codex" cargo bench -p codex-cli --bench scan
     CODEX_BENCH_BIN="$PWD/target/dist/codex" cargo bench -p codex-cli --bench proxy
+    CODEX_BENCH_BIN="$PWD/target/dist/codex" cargo bench -p codex-cli --bench files
 
 # What the protected-name guard costs a build: `cargo build` of this project
 # unsandboxed, sandboxed without and with the guard (minutes per round).
