@@ -604,8 +604,14 @@ fn guard_check(host: &HostObservations) -> Check {
             Status::Pass,
             format!(
                 "seccomp user notification available; Yama ptrace_scope {} (the supervisor is an \
-                 ancestor of every sandboxed process)",
-                show(scope)
+                 ancestor of every sandboxed process); {}",
+                show(scope),
+                if kernel_version(&host.kernel_release).is_some_and(|version| version >= (6, 6)) {
+                    "held calls are handed over on the caller's CPU (Linux 6.6)"
+                } else {
+                    "held calls wait for the supervisor's CPU to wake (Linux 6.6 hands them over \
+                     on the caller's, faster)"
+                }
             ),
             None,
         ),

@@ -327,6 +327,8 @@ fn start_supervising(
     let listener = listener.1;
     let delivery =
         probe_fd_delivery(listener.as_raw_fd()).map_err(|err| guard_failure(err.to_string()))?;
+    let synchronous = wake_on_the_callers_cpu(&listener);
+    tracing::debug!(synchronous, "guard hand-over");
     let view = View::own()
         .map_err(|err| guard_failure(format!("cannot read the supervisor's procfs: {err}")))?;
     let guards_names = roots.is_some();
@@ -358,6 +360,28 @@ fn start_supervising(
         guards_names,
         sockets,
     }))
+}
+
+/// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`, not in the `libc` crate.
+const SYNC_WAKE_UP: u64 = 1;
+
+/// Asks the kernel to hand each held call over synchronously (Linux 6.6):
+/// the supervisor is woken on the CPU of the thread that made the call,
+/// which waits anyway, and that thread on the supervisor's once answered,
+/// so no hand-over waits for another CPU to wake. Measured on a 2-core VM
+/// (`just bench`'s files bench): 2,000 held creations took 703 ms without
+/// it, 565 ms with it. Whether the kernel took it; an older one refuses
+/// the request, and the guard works as before, only slower.
+fn wake_on_the_callers_cpu(listener: &OwnedFd) -> bool {
+    // SAFETY: SET_FLAGS takes the flags by value.
+    let result = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+            SYNC_WAKE_UP,
+        )
+    };
+    result == 0
 }
 
 /// Points the supervisor's stdin and stdout at `/dev/null`: it reads

@@ -291,6 +291,29 @@ fn facts_that_do_not_decide_are_information() {
     assert_eq!(status_of(&report, "seccomp"), Status::Pass);
 }
 
+/// Which hand-over held calls get is said, by the kernel's version.
+#[test]
+fn the_guard_says_whether_held_calls_are_handed_over_on_the_callers_cpu() {
+    let summary = |release: &str| {
+        let host = HostObservations {
+            kernel_release: release.into(),
+            ..healthy()
+        };
+        let report = diagnose(&host);
+        assert_eq!(status_of(&report, "guard"), Status::Pass, "{release}");
+        report
+            .checks
+            .iter()
+            .find(|check| check.id == "guard")
+            .map(|check| check.summary.clone())
+            .unwrap()
+    };
+    assert!(summary("6.6.0").contains("handed over on the caller's CPU"));
+    assert!(summary("6.18.44-fc").contains("handed over on the caller's CPU"));
+    assert!(summary("6.5.13").contains("wait for the supervisor's CPU to wake"));
+    assert!(summary("5.10.0-28-amd64").contains("wait for the supervisor's CPU to wake"));
+}
+
 #[test]
 fn the_guard_needs_user_notification_linux_5_9_and_a_yama_scope_below_2() {
     let report = diagnose(&healthy());
