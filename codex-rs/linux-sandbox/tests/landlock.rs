@@ -226,7 +226,11 @@ fn a_writable_workspace_keeps_its_protected_names_without_a_mount() {
         outside = world.outside.display(),
         codex_home = world.codex_home.display(),
     );
-    let output = world.sh(LANDLOCK, &script);
+    // With the guard in every pass: the legacy pipeline needs it here.
+    let output = world
+        .guarded(LANDLOCK, &["sh", "-c", &script])
+        .output()
+        .unwrap();
     assert_code(&output, 0);
     assert_eq!(
         stdout(&output),

@@ -63,9 +63,10 @@ pub fn in_git_dir(
         }
     }
     let mut current: Option<OwnedFd> = None;
+    // Each level's identity is read once, as the level above's parent.
+    let mut id = id_of(dir)?;
     for _ in 0..MAX_LEVELS {
         let here = current.as_ref().map_or(dir, |fd| fd.as_fd());
-        let id = id_of(here)?;
         // The root itself counts: a workspace that is a bare repository
         // keeps its hooks and config.
         if is_git_dir(here)? {
@@ -80,9 +81,11 @@ pub fn in_git_dir(
             libc::O_PATH | libc::O_DIRECTORY,
             0,
         )?;
-        if id_of(parent.as_fd())? == id {
+        let parent_id = id_of(parent.as_fd())?;
+        if parent_id == id {
             return Ok(false);
         }
+        id = parent_id;
         current = Some(parent);
     }
     Err(Errno::ELOOP)

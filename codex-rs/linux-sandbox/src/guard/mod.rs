@@ -106,7 +106,7 @@ use judge::Judge;
 use mounts::OwnMounts;
 use sockets::{SocketDiag, UnixSockets};
 use supervisor::{Supervisor, probe_fd_delivery};
-use target::View;
+use target::{CallerEntries, View};
 
 /// What one guarded run supervises.
 #[derive(Debug)]
@@ -359,6 +359,7 @@ fn start_supervising(
         judge,
         guards_names,
         sockets,
+        entries: CallerEntries::default(),
     }))
 }
 

@@ -33,12 +33,23 @@ use super::procfs::procfs;
 /// The most symbolic links one lookup follows, as in the kernel.
 const MAX_LINKS: u32 = 40;
 
+/// The thread a call is carried out for.
+#[derive(Clone, Copy)]
+pub struct OnBehalfOf<'a> {
+    /// Its thread id.
+    pub tid: i32,
+    /// Its process's id, asked only where a procfs entry is at stake: it
+    /// costs a read of the thread's status file (checked, as every answer
+    /// about the caller, to still be the caller's).
+    pub tgid: &'a dyn Fn() -> Result<i32, Errno>,
+}
+
 /// How many times a creation that lost a race to another creator of the
 /// same name is retried before giving up with `EAGAIN`.
 const MAX_CREATE_RACES: u32 = 8;
 
-/// An open with `O_CREAT`, as the kernel would carry it out for the
-/// thread `tid` of process `tgid` (`caller`), never creating a protected name nor opening anything
+/// An open with `O_CREAT`, as the kernel would carry it out for
+/// `caller`, never creating a protected name nor opening anything
 /// inside a protected entry ([`judge_new`]). `umask` is the caller's,
 /// applied only when something is created.
 pub fn open_creating(
@@ -47,10 +58,10 @@ pub fn open_creating(
     path: &CStr,
     flags: i32,
     mode: u32,
-    caller: (i32, i32),
+    caller: OnBehalfOf<'_>,
     umask: impl Fn() -> Result<libc::mode_t, Errno>,
 ) -> Outcome {
-    let (tid, _) = caller;
+    let tid = caller.tid;
     if flags & libc::O_DIRECTORY != 0 {
         return Outcome::Failed(Errno::EINVAL);
     }
@@ -170,10 +181,10 @@ fn open_in_proc(
     dir: &OwnedFd,
     name: &[u8],
     flags: i32,
-    caller: (i32, i32),
+    caller: OnBehalfOf<'_>,
     path: &[u8],
 ) -> Outcome {
-    if !is_callers_proc_entry(dir, caller.0) {
+    if !is_callers_proc_entry(dir, caller.tid) {
         return Outcome::Failed(Errno::EACCES);
     }
     let existing = match open_at(Start::of(dir), name, libc::O_PATH, 0) {
@@ -211,14 +222,14 @@ pub fn reopen(existing: &OwnedFd, flags: i32) -> Result<OwnedFd, Errno> {
 }
 
 /// An open for writing without `O_CREAT` of an existing entry, refused
-/// inside a protected entry, as the kernel would carry it out for the
-/// thread `tid` of process `tgid`.
+/// inside a protected entry, as the kernel would carry it out for
+/// `caller`.
 pub fn open_writing(
     judge: &Judge,
     start: Start,
     path: &CStr,
     flags: i32,
-    caller: (i32, i32),
+    caller: OnBehalfOf<'_>,
 ) -> Outcome {
     let lookup = libc::O_PATH | (flags & (libc::O_NOFOLLOW | libc::O_DIRECTORY));
     let existing = match open_at(start, path.to_bytes(), lookup, 0) {
@@ -244,15 +255,21 @@ fn write_existing(
     judge: &Judge,
     existing: OwnedFd,
     flags: i32,
-    caller: (i32, i32),
+    caller: OnBehalfOf<'_>,
     path: &[u8],
 ) -> Outcome {
     let existing_path = match judge.path_of(&existing) {
         Ok(existing_path) => existing_path,
         Err(unjudged) => return unjudged.outcome(path),
     };
-    if is_procfs(&existing) && !may_write_proc_entry(&existing_path, caller) {
-        return Outcome::Failed(Errno::EACCES);
+    if is_procfs(&existing) {
+        let tgid = match (caller.tgid)() {
+            Ok(tgid) => tgid,
+            Err(err) => return Outcome::Failed(err),
+        };
+        if !may_write_proc_entry(&existing_path, (caller.tid, tgid)) {
+            return Outcome::Failed(Errno::EACCES);
+        }
     }
     if let Err(refusal) = judge.judge_existing(Existing::Open(existing.as_fd()), &existing_path) {
         return Outcome::Refused(path.to_vec(), refusal);

@@ -10,14 +10,14 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::calls::{DirArg, FileTarget, GuardedCall, ModeTarget, UserPtr, XattrTarget, decode};
 use super::judge::{Judge, Refusal};
-use super::open;
+use super::open::{self, OnBehalfOf};
 use super::paths::in_target_view;
 use super::perform::{self, Outcome, Start};
 use super::sockets::{
     PendingConnect, UnixSockets, UnixTarget, abstract_spelling, bound_address, socket_domain,
     unix_target,
 };
-use super::target::{Caller, CallerProc, View};
+use super::target::{Caller, CallerEntries, CallerProc, View};
 use crate::protocol::HELPER_ARGV0;
 use codex_sandboxing::protected::{names_in_words, names_with_slashes};
 
@@ -90,6 +90,8 @@ pub struct Supervisor {
     pub guards_names: bool,
     /// Which Unix sockets the command may reach.
     pub sockets: UnixSockets,
+    /// The callers' procfs entries, kept open between their calls.
+    pub entries: CallerEntries,
 }
 
 impl Supervisor {
@@ -163,16 +165,15 @@ impl Supervisor {
         let Some(call) = call else {
             return Err(Errno::ENOSYS);
         };
-        let entry = match caller.open() {
+        let (entry, memory) = match self.entries.memory_of(caller) {
             // Not found in the outer stage's procfs though still waiting:
             // a thread in a PID namespace of its own ([`super::procfs`]).
             Err(Errno::ESRCH) if self.id_valid(id) => {
                 report_unseen(caller);
                 return Err(Errno::EPERM);
             }
-            entry => entry?,
+            found => found?,
         };
-        let memory = entry.memory()?;
         if let GuardedCall::Connect { socket, addr, len } = call {
             return self.connect(id, caller, &entry, &memory, (socket, addr, len));
         }
@@ -260,24 +261,31 @@ impl Supervisor {
                     self.check(id)?;
                     Ok(umask)
                 };
-                if flags & libc::O_CREAT != 0 {
+                // So is the process id, only where a procfs entry is at
+                // stake.
+                let tgid = || {
                     let tgid = entry.tgid()?;
                     self.check(id)?;
+                    Ok(tgid)
+                };
+                let on_behalf_of = OnBehalfOf {
+                    tid: caller.tid,
+                    tgid: &tgid,
+                };
+                if flags & libc::O_CREAT != 0 {
                     open::open_creating(
                         &self.judge,
                         at.from,
                         &at.path,
                         flags,
                         mode,
-                        (caller.tid, tgid),
+                        on_behalf_of,
                         umask,
                     )
                 } else if flags & libc::O_TMPFILE == libc::O_TMPFILE {
                     open::open_tmpfile(&self.judge, at.from, &at.path, flags, mode, umask)
                 } else {
-                    let tgid = entry.tgid()?;
-                    self.check(id)?;
-                    open::open_writing(&self.judge, at.from, &at.path, flags, (caller.tid, tgid))
+                    open::open_writing(&self.judge, at.from, &at.path, flags, on_behalf_of)
                 }
             }
             GuardedCall::Unlink { dir, path, flags } => {
@@ -569,7 +577,10 @@ impl Supervisor {
                     Start::CWD,
                     &path,
                     flags,
-                    (caller.tid, tgid),
+                    OnBehalfOf {
+                        tid: caller.tid,
+                        tgid: &|| Ok(tgid),
+                    },
                 ));
             }
         }

@@ -7,11 +7,14 @@
 //! id was reused meanwhile; the supervisor checks that the notification is
 //! still pending after asking (`SECCOMP_IOCTL_NOTIF_ID_VALID`).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 
 use nix::errno::Errno;
 use nix::fcntl::AtFlags;
@@ -52,7 +55,7 @@ impl View {
 
     fn of(process: &str) -> io::Result<View> {
         let entry = CallerProc {
-            dir: procfs().open(process, libc::O_PATH | libc::O_DIRECTORY)?,
+            dir: Arc::new(procfs().open(process, libc::O_PATH | libc::O_DIRECTORY)?),
         };
         Ok(View {
             mount_namespace: entry.identity("ns/mnt")?,
@@ -66,15 +69,51 @@ impl Caller {
     /// one call.
     pub fn open(self) -> Result<CallerProc, Errno> {
         Ok(CallerProc {
-            dir: procfs().thread_entry(self.tid)?,
+            dir: Arc::new(procfs().thread_entry(self.tid)?),
         })
     }
 }
 
 /// A caller's `/proc/TID` directory.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct CallerProc {
-    dir: OwnedFd,
+    dir: Arc<OwnedFd>,
+}
+
+/// The most callers' entries kept open at once; past it all are dropped.
+const KEPT_ENTRIES: usize = 1024;
+
+/// The callers' `/proc/TID` directories, kept open between their calls:
+/// opening one is a procfs lookup, on every held call otherwise. The
+/// entry of a thread that ended fails every lookup in it, whatever thread
+/// has its number now, so an entry is used only through a lookup that
+/// succeeds ([`CallerEntries::memory_of`]), and is opened afresh otherwise.
+#[derive(Debug, Default)]
+pub struct CallerEntries {
+    kept: RefCell<HashMap<i32, CallerProc>>,
+}
+
+impl CallerEntries {
+    /// The caller's entry and its memory, from the kept entry when that
+    /// still names a live thread, else opened afresh (and kept). The
+    /// error of opening it afresh is returned as is.
+    pub fn memory_of(&self, caller: Caller) -> Result<(CallerProc, File), Errno> {
+        let kept = self.kept.borrow().get(&caller.tid).cloned();
+        if let Some(entry) = kept {
+            if let Ok(memory) = entry.memory() {
+                return Ok((entry, memory));
+            }
+            self.kept.borrow_mut().remove(&caller.tid);
+        }
+        let entry = caller.open()?;
+        let memory = entry.memory()?;
+        let mut kept = self.kept.borrow_mut();
+        if kept.len() >= KEPT_ENTRIES {
+            kept.clear();
+        }
+        kept.insert(caller.tid, entry.clone());
+        Ok((entry, memory))
+    }
 }
 
 impl CallerProc {
