@@ -503,8 +503,11 @@ fn a_nested_mount_namespace_cannot_create_files() {
     clean(&world);
     let output = guarded_sh(&world, &[], script);
     assert!(!exists(&world.ws.join("nested")));
+    // The legacy pipeline stops it sooner: Landlock refuses the nested
+    // namespace's uid_map (no /proc writes) or its mounts, as root or not.
     assert!(
-        stderr(&output).contains("mount namespace or root of its own"),
+        stderr(&output).contains("mount namespace or root of its own")
+            || (legacy_pass() && !stdout(&output).contains("created")),
         "{}",
         stderr(&output)
     );
@@ -576,8 +579,11 @@ fn an_overlay_mounted_in_a_nested_namespace_cannot_copy_up_a_protected_name() {
     clean(&world);
     let output = guarded_sh(&world, &[], &script);
     assert!(!exists(&planted), "copy-up planted u/.git under the guard");
+    // In the legacy pipeline Landlock refuses the nested namespace's
+    // uid_map or the mount before the guard sees it.
     assert!(
-        stderr(&output).contains("refused a filesystem mount"),
+        stderr(&output).contains("refused a filesystem mount")
+            || (legacy_pass() && !stdout(&output).contains("copied")),
         "{}",
         stderr(&output)
     );
