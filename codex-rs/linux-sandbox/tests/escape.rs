@@ -779,3 +779,70 @@ fn a_file_capability_set_as_root_does_not_reach_the_host() {
         );
     }
 }
+
+/// A device node keeps its mode and times: the sandbox's `/dev/null` is
+/// the host's own node, bound in (the host's itself in the legacy
+/// pipeline), so root's `chmod 600 /dev/null` inside would break it for
+/// every user outside. Checked on a node of the same device made in the
+/// workspace (the host's real one is not risked), and a temporary root
+/// (`$TMPDIR`) keeps its mode: without its sticky bit every user could
+/// remove every other's files. The controls, unsandboxed, change both.
+#[test]
+fn device_nodes_and_temporary_roots_keep_their_modes() {
+    require_sandbox!();
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED: only root can make a device node and own the node it changes");
+        return;
+    }
+    let mode_of = |path: &Path| std::fs::metadata(path).unwrap().mode() & 0o7777;
+    let make = |world: &World| {
+        let node = world.ws.join("null");
+        let made = std::process::Command::new("mknod")
+            .arg(&node)
+            .args(["c", "1", "3"])
+            .status()
+            .unwrap();
+        assert!(made.success());
+        std::fs::set_permissions(&node, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let tmpdir = world.outside.join("tmpdir");
+        std::fs::create_dir(&tmpdir).unwrap();
+        std::fs::set_permissions(&tmpdir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        (node, tmpdir)
+    };
+    let script = |node: &Path, tmpdir: &Path| {
+        format!(
+            "chmod 600 {}; chmod 777 {}; true",
+            node.display(),
+            tmpdir.display()
+        )
+    };
+    let world = World::new();
+    let (node, tmpdir) = make(&world);
+    // `:workspace`: `$TMPDIR` is a temporary root, writable. The guard
+    // keeps both in every pass (without it, nothing does: see
+    // docs/security-model.md).
+    let output = world
+        .guarded(
+            &["-P", ":workspace"],
+            &["sh", "-c", &script(&node, &tmpdir)],
+        )
+        .env("TMPDIR", &tmpdir)
+        .output()
+        .unwrap();
+    assert_eq!(mode_of(&node), 0o666, "{}", common::stderr(&output));
+    assert_eq!(mode_of(&tmpdir), 0o1777, "{}", common::stderr(&output));
+    let control = World::new();
+    let (node, tmpdir) = make(&control);
+    control.sh(&["-P", ":danger-full-access"], &script(&node, &tmpdir));
+    assert_eq!(
+        mode_of(&node),
+        0o600,
+        "control: the node's mode must change"
+    );
+    assert_eq!(
+        mode_of(&tmpdir),
+        0o777,
+        "control: the directory's mode must change"
+    );
+}

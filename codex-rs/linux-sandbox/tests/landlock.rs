@@ -258,3 +258,90 @@ fn a_writable_workspace_keeps_its_protected_names_without_a_mount() {
         stderr(&output)
     );
 }
+
+/// Sets (or, with no flag, reads) a file's inode flags through `chattr`'s
+/// ioctl, on a read-only descriptor; prints the flags or the errno.
+const INODE_FLAGS: &str = r#"
+import fcntl, os, struct, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+try:
+    flags = struct.unpack("l", fcntl.ioctl(fd, 0x80086601, struct.pack("l", 0)))[0]
+    if len(sys.argv) > 2:
+        fcntl.ioctl(fd, 0x40086602, struct.pack("l", flags | int(sys.argv[2], 0)))
+        flags = struct.unpack("l", fcntl.ioctl(fd, 0x80086601, struct.pack("l", 0)))[0]
+    print(flags)
+except OSError as err:
+    print("errno", err.errno)
+"#;
+
+/// What the kernel changes with no call the guard would hold by path: a
+/// core dump written into the crashing process's directory, and inode
+/// flags set by `ioctl` on a read-only descriptor. Neither reaches a
+/// protected entry here; each control, unsandboxed, shows the harness
+/// sees it (a host whose core pattern is a pipe, or a filesystem without
+/// inode flags, says it skips that part).
+#[test]
+fn dumps_and_inode_flags_never_change_a_protected_entry() {
+    require_landlock!();
+    let world = World::new();
+    let crash = "ulimit -c unlimited 2>/dev/null; cd .git && sh -c 'kill -SEGV $$'";
+    let control = World::new();
+    let _ = std::process::Command::new("sh")
+        .args(["-c", crash])
+        .current_dir(&control.ws)
+        .output()
+        .unwrap();
+    if control.ws.join(".git/core").exists() {
+        let output = world
+            .guarded(LANDLOCK, &["sh", "-c", crash])
+            .output()
+            .unwrap();
+        assert!(
+            !world.ws.join(".git/core").exists(),
+            "a core dump landed in .git: {}",
+            stderr(&output)
+        );
+    } else {
+        eprintln!("SKIPPED the core dump part: no core file unsandboxed here (core_pattern)");
+    }
+    let flags_script = world.outside.join("flags.py");
+    std::fs::write(&flags_script, INODE_FLAGS).unwrap();
+    let config = world.ws.join(".git/config");
+    let flags_of = |path: &std::path::Path, set: Option<&str>| {
+        let mut command = std::process::Command::new("/usr/bin/python3");
+        command.arg(&flags_script).arg(path).args(set);
+        stdout(&command.output().unwrap()).trim().to_owned()
+    };
+    let before = flags_of(&config, None);
+    let probe = control.ws.join("probe");
+    std::fs::write(&probe, "").unwrap();
+    let probe_before = flags_of(&probe, None);
+    // 0x40: FS_NODUMP_FL, which the file's owner may set.
+    if !probe_before.starts_with("errno") && flags_of(&probe, Some("0x40")) != probe_before {
+        let output = world
+            .guarded(
+                LANDLOCK,
+                &[
+                    "/usr/bin/python3".as_ref(),
+                    flags_script.as_os_str(),
+                    config.as_os_str(),
+                    "0x40".as_ref(),
+                ],
+            )
+            .output()
+            .unwrap();
+        assert_eq!(
+            stdout(&output).trim(),
+            format!("errno {}", libc::EPERM),
+            "{}",
+            stderr(&output)
+        );
+        assert_eq!(
+            flags_of(&config, None),
+            before,
+            "inode flags of .git/config changed"
+        );
+    } else {
+        eprintln!("SKIPPED the inode flags part: this filesystem has none to set");
+    }
+}

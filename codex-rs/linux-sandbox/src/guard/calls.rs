@@ -307,6 +307,11 @@ pub enum GuardedCall {
         /// The times.
         times: NewTimes,
     },
+    /// `ioctl` setting inode flags or attributes (`chattr`'s
+    /// `FS_IOC_SETFLAGS`, `FS_IOC_FSSETXATTR`): held where no read-only
+    /// mount refuses them (the legacy pipeline; Landlock's ioctl right
+    /// covers devices only), and refused (`EPERM`).
+    InodeFlags,
     /// `fchmodat2` (Linux 6.6), whose flags are not carried out: answered
     /// with `ENOSYS`, the kernel's answer before 6.6, on which glibc falls
     /// back to `fchmodat`.
@@ -333,9 +338,15 @@ pub enum Interception {
     /// Opens whose flags argument, at this index, has any of
     /// [`WRITING_OPEN_FLAGS`] set.
     WritingOpen(u8),
+    /// Calls whose argument at this index (low 32 bits) is one of these.
+    OneOf(u8, &'static [u64]),
     /// Calls whose argument at this index has none of these bits set.
     WithoutFlags(u8, u64),
 }
+
+/// The `ioctl` requests that set inode flags or attributes: `FS_IOC_SETFLAGS`,
+/// its 32-bit spelling, and `FS_IOC_FSSETXATTR`.
+pub const INODE_FLAG_REQUESTS: [u64; 3] = [0x4008_6602, 0x4004_6602, 0x401c_5820];
 
 /// Open flags that may create or change an entry, each tested alone (the
 /// two write modes are bits of the access mode).
@@ -390,6 +401,10 @@ pub fn intercepted(held: Held) -> Vec<(i64, Interception)> {
     }
     if held.metadata {
         calls.extend([
+            (
+                libc::SYS_ioctl,
+                Interception::OneOf(1, &INODE_FLAG_REQUESTS),
+            ),
             (libc::SYS_fchown, Interception::Always),
             (libc::SYS_fchownat, Interception::Always),
             (libc::SYS_utimensat, Interception::Always),
@@ -589,6 +604,7 @@ pub fn decode(nr: i64, args: [u64; 6]) -> Option<GuardedCall> {
             mode: uint(a2),
         }),
         SYS_FCHMODAT2 => Some(GuardedCall::Fchmodat2),
+        libc::SYS_ioctl => Some(GuardedCall::InodeFlags),
         libc::SYS_fchown => Some(GuardedCall::Chown {
             target: FileTarget::Fd(int(a0)),
             uid: uint(a1),
@@ -740,6 +756,7 @@ mod tests {
                     assert_eq!(holds(held, libc::SYS_openat), names);
                     assert_eq!(holds(held, libc::SYS_fchownat), metadata);
                     assert_eq!(holds(held, libc::SYS_utimensat), metadata);
+                    assert_eq!(holds(held, libc::SYS_ioctl), metadata);
                     assert!(holds(held, libc::SYS_bind));
                 }
             }

@@ -32,6 +32,10 @@ pub fn build_guard_filter(held: Held) -> Result<BpfProgram, SeccompError> {
                 .iter()
                 .map(|&flag| masked_rule(arg, flag, flag))
                 .collect::<Result<_, _>>()?,
+            Interception::OneOf(arg, values) => values
+                .iter()
+                .map(|&value| masked_rule(arg, 0xffff_ffff, value))
+                .collect::<Result<_, _>>()?,
             Interception::WithoutFlags(arg, mask) => vec![masked_rule(arg, mask, 0)?],
         };
         rules.insert(nr, syscall_rules);

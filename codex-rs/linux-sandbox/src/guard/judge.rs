@@ -257,12 +257,17 @@ impl Judge {
 
     /// Whether the owner, mode, times or extended attributes of the
     /// existing file `existing`, at the real path `path`, may change: as
-    /// for any change of it ([`Judge::judge_existing`]), and only where
-    /// the command may write ([`Roots::may_change_metadata`]).
+    /// for any change of it ([`Judge::judge_existing`]), only where the
+    /// command may write ([`Roots::may_change_metadata`]), and never on a
+    /// temporary root itself.
     pub fn judge_metadata(&self, existing: Existing<'_>, path: &[u8]) -> Result<(), Refusal> {
-        if !self.roots().may_change_metadata(path) {
+        let roots = self.roots();
+        // A temporary root itself keeps its mode and owner: `/tmp` without
+        // its sticky bit lets every user remove every other's files.
+        if !roots.may_change_metadata(path) || roots.area_of(path) == Area::ScratchTop {
             return Err(Refusal::ReadOnly);
         }
+        drop(roots);
         self.judge_existing(existing, path)
     }
 

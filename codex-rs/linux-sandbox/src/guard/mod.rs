@@ -242,6 +242,7 @@ fn prepare(
     // Without it no socket file counts as the command's own: its connects
     // to them are refused, which fails closed.
     let socket_diag = held.connect.then(|| SocketDiag::open().ok()).flatten();
+    forbid_core_dumps()?;
     install_filter(&base)?;
     let (supervisor_end, command_end) = channel()
         .map_err(|err| guard_failure(format!("cannot create the guard's channel: {err}")))?;
@@ -253,6 +254,18 @@ fn prepare(
         command_end,
         socket_diag,
     })
+}
+
+/// Sets the core dump size to nothing, hard limit included, for the
+/// supervisor and everything the command starts: the kernel writes a dump
+/// into the crashing process's working directory with no call the guard
+/// could hold, so a command crashing on purpose inside `.git` (where the
+/// legacy pipeline has no read-only mount) or a git directory under
+/// another name would write there. Without `CAP_SYS_RESOURCE` (dropped)
+/// nothing below raises it again.
+fn forbid_core_dumps() -> Result<(), StageReport> {
+    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0)
+        .map_err(|err| guard_failure(format!("cannot forbid core dumps: {err}")))
 }
 
 /// The child, under the base filter already: installs the guard's

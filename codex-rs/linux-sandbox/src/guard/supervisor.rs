@@ -122,6 +122,7 @@ impl Supervisor {
             Some(GuardedCall::Openat2 | GuardedCall::Fchmodat2 | GuardedCall::XattrAt) => {
                 (Outcome::Failed(Errno::ENOSYS), 0)
             }
+            Some(GuardedCall::InodeFlags) => (Outcome::Failed(Errno::EPERM), 0),
             Some(GuardedCall::Mount) => {
                 report_mount(caller);
                 (Outcome::Failed(Errno::EPERM), 0)
@@ -452,7 +453,7 @@ impl Supervisor {
             GuardedCall::Openat2 | GuardedCall::Fchmodat2 | GuardedCall::XattrAt => {
                 Outcome::Failed(Errno::ENOSYS)
             }
-            GuardedCall::Mount => Outcome::Failed(Errno::EPERM),
+            GuardedCall::Mount | GuardedCall::InodeFlags => Outcome::Failed(Errno::EPERM),
             GuardedCall::Connect { .. } | GuardedCall::Listen { .. } => {
                 return Err(Errno::ENOSYS);
             }

@@ -218,7 +218,17 @@ pub fn run_guarded_under_landlock(
                 guard.roots,
                 RootLayout::InPlace {
                     kept: guard.kept,
-                    writable: grants.write.clone(),
+                    // Written to, never changed: `/dev/null` is the host's.
+                    writable: grants
+                        .write
+                        .iter()
+                        .filter(|path| {
+                            !grants::ALWAYS_WRITABLE
+                                .iter()
+                                .any(|always| path.as_path() == Path::new(always))
+                        })
+                        .cloned()
+                        .collect(),
                 },
             )),
             close_unix_sockets: guard.close_unix_sockets,
