@@ -266,6 +266,43 @@ mod tests {
         }
     }
 
+    /// Kept paths are protected entries of their own, and a directory
+    /// above one does not move; metadata changes only within the writable
+    /// paths, where they are given (the legacy pipeline), anywhere else
+    /// mounts answer.
+    #[test]
+    fn kept_paths_and_metadata_where_no_mount_answers() {
+        let mounted = roots(&[("/ws", RootKind::Project)]);
+        assert!(mounted.may_change_metadata(b"/etc/passwd"));
+        assert!(!mounted.in_place());
+        let in_place = roots(&[("/ws", RootKind::Project)])
+            .keeping(vec!["/ws/vendor".into(), "/ws/.husky".into()])
+            .changing_metadata_only_in(vec!["/ws".into(), "/home/me/.history".into()]);
+        assert!(in_place.in_place());
+        for (path, inside) in [
+            ("/ws/vendor", true),
+            ("/ws/vendor/lib/x.rs", true),
+            ("/ws/.husky/pre-commit", true),
+            ("/ws/vendored", false),
+            ("/ws/src/main.rs", false),
+            ("pipe:[3]", false),
+        ] {
+            assert_eq!(
+                in_place.is_inside_protected(path.as_bytes()),
+                inside,
+                "{path}"
+            );
+        }
+        assert!(in_place.keeps_below(b"/ws"));
+        assert!(!in_place.keeps_below(b"/ws/vendor"));
+        assert!(!in_place.keeps_below(b"/ws/src"));
+        assert!(in_place.may_change_metadata(b"/ws/src/main.rs"));
+        assert!(in_place.may_change_metadata(b"/home/me/.history"));
+        assert!(!in_place.may_change_metadata(b"/home/me/.bashrc"));
+        assert!(!in_place.may_change_metadata(b"/etc/passwd"));
+        assert!(!in_place.may_change_metadata(b"/wsx"));
+    }
+
     /// `$TMPDIR` inside the workspace is the workspace's: a repository
     /// made there would lie in the project.
     #[test]

@@ -1208,3 +1208,48 @@ fn what_git_runs_below_the_top_of_a_temporary_root_is_scratch() {
     let project = plan(&inside_tmp, &ScanReport::empty(), ProcMode::Mount, &fs).unwrap();
     assert_eq!(rule(&project, "/tmp/w/ws/.husky").access, Read);
 }
+
+/// Without mounts (the legacy pipeline) the guard keeps what the mount
+/// plan would keep read-only inside the writable roots, and only that: a
+/// `read` rule inside a `write` one, the top-level protected entries (a
+/// missing one included), what git's configuration names for code; not
+/// what lies outside every root, nor deeper protected names (judged by
+/// name).
+#[test]
+fn the_guard_keeps_what_mounts_would_keep_inside_the_roots() {
+    let fs = FakeFs::new()
+        .file("/ws/.git/HEAD", "ref: refs/heads/main")
+        .file("/ws/.git/config", "[core]\n\thooksPath = .husky\n")
+        .dir("/ws/vendor")
+        .dir("/ws/sub/.git")
+        .dir("/etc")
+        .dir("/tmp");
+    let policy = policy(
+        &[
+            ("/", Read),
+            ("/ws", Write),
+            ("/ws/vendor", Read),
+            ("/tmp", Write),
+            ("/etc", Read),
+        ],
+        "/ws",
+        NetworkMode::Restricted,
+    );
+    let (roots, kept) = kept_by_the_guard(&policy, &fs).unwrap();
+    assert_eq!(
+        roots
+            .iter()
+            .map(|root| root.path.as_path())
+            .collect::<Vec<_>>(),
+        [Path::new("/tmp"), Path::new("/ws")]
+    );
+    for inside in ["/ws/vendor", "/ws/.git", "/ws/.codex", "/ws/.husky"] {
+        assert!(kept.contains(&PathBuf::from(inside)), "{inside}: {kept:?}");
+    }
+    for outside in ["/", "/etc", "/ws", "/tmp", "/ws/sub/.git"] {
+        assert!(
+            !kept.contains(&PathBuf::from(outside)),
+            "{outside}: {kept:?}"
+        );
+    }
+}
