@@ -20,6 +20,10 @@
 //!   directories (made once, outside the workspace).
 //! - **create+rename**: one Python process creating 20,000 files and
 //!   renaming each.
+//! - **git clone**: a local `git clone --no-hardlinks` of a repository of
+//!   those 20,000 files (made once, outside the workspace) into a fresh
+//!   directory of `$TMPDIR`, a temporary root (scratch space, where a new
+//!   repository is allowed).
 //!
 //! Each workload runs as:
 //!
@@ -33,7 +37,8 @@
 //! writeback does not hide the guard, and on the disk (`/var/tmp`). The
 //! report gives G / U (what the guard adds), L / N, and what one created
 //! entry costs under the guard. Rounds default to 3
-//! (`CODEX_BENCH_FILES_ROUNDS`).
+//! (`CODEX_BENCH_FILES_ROUNDS`). `cargo build`, the fourth workload of
+//! this kind, takes minutes per round: `just bench-build`.
 
 #[cfg(target_os = "linux")]
 mod support;
@@ -88,6 +93,7 @@ mod linux {
         let source = tempfile::tempdir_in("/var/tmp")
             .map_err(|err| format!("a directory for the archive: {err}"))?;
         let archive = make_archive(source.path())?;
+        let repository = make_repository(source.path())?;
         let memory = MemoryFs::new()?;
         for (where_, dir) in [
             ("on a memory filesystem", memory.path()),
@@ -96,6 +102,12 @@ mod linux {
             let workspace = tempfile::tempdir_in(dir)
                 .map_err(|err| format!("a workspace in {}: {err}", dir.display()))?;
             let ws = workspace.path();
+            let tmpdir = tempfile::tempdir_in(dir)
+                .map_err(|err| format!("a $TMPDIR in {}: {err}", dir.display()))?;
+            let clone = format!(
+                "exec git clone -q --no-hardlinks {} \"$(mktemp -d)/clone\"",
+                repository.display()
+            );
             let tar = format!(
                 "d=$(mktemp -d -p .) && exec tar -xf {} -C \"$d\"",
                 archive.display()
@@ -110,9 +122,18 @@ mod linux {
                     format!("create and rename {FILES} files"),
                     vec!["/usr/bin/python3".to_owned(), "-c".to_owned(), create],
                 ),
+                (
+                    format!("git clone of {FILES} files into $TMPDIR"),
+                    vec!["sh".to_owned(), "-c".to_owned(), clone],
+                ),
             ] {
                 let mut variants = variants(&codex_path, &argv);
-                measure(ws, codex_home.path(), &mut variants, rounds)?;
+                measure(
+                    &[ws, tmpdir.path()],
+                    codex_home.path(),
+                    &mut variants,
+                    rounds,
+                )?;
                 report(&format!("{title}, {where_}"), &variants);
             }
         }
@@ -142,19 +163,21 @@ mod linux {
         ]
     }
 
-    /// Runs every variant once per round in `ws`, emptying `ws` after each
-    /// run, untimed.
+    /// Runs every variant once per round in the workspace `dirs[0]`, with
+    /// `$TMPDIR` `dirs[1]`, emptying both after each run, untimed.
     fn measure(
-        ws: &Path,
+        dirs: &[&Path; 2],
         codex_home: &Path,
         variants: &mut [Variant],
         rounds: usize,
     ) -> Result<(), String> {
+        let [ws, tmpdir] = *dirs;
         let base = |program: &str| {
             let mut command = Command::new(program);
             command
                 .current_dir(ws)
                 .env("CODEX_HOME", codex_home)
+                .env("TMPDIR", tmpdir)
                 .env_remove("RUST_LOG");
             command
         };
@@ -168,6 +191,7 @@ mod linux {
                 let sample = run_once(&base, &variants[index])?;
                 variants[index].times.push(sample.wall);
                 empty(ws)?;
+                empty(tmpdir)?;
             }
         }
         Ok(())
@@ -207,6 +231,31 @@ mod linux {
             return Err("cannot make the archive".into());
         }
         Ok(archive)
+    }
+
+    /// A repository of the archive's tree, committed, made in `dir`.
+    fn make_repository(dir: &Path) -> Result<PathBuf, String> {
+        let tree = dir.join("tree");
+        let git = |args: &[&str]| {
+            Command::new("git")
+                .arg("-C")
+                .arg(&tree)
+                .args(["-c", "user.name=bench", "-c", "user.email=bench@localhost"])
+                .args(args)
+                .status()
+                .map_err(|err| format!("git: {err}"))
+                .and_then(|status| {
+                    if status.success() {
+                        Ok(())
+                    } else {
+                        Err(format!("git {args:?} failed: {status}"))
+                    }
+                })
+        };
+        git(&["init", "-q"])?;
+        git(&["add", "."])?;
+        git(&["commit", "-q", "-m", "tree"])?;
+        Ok(tree)
     }
 
     /// A memory filesystem for the workspace: a `tmpfs` mounted for the

@@ -102,7 +102,14 @@ pub fn open_creating(
         if split.name == b"." || split.name == b".." || split.trailing_slash {
             return Outcome::Failed(Errno::EISDIR);
         }
-        match open_at(dir_start, split.name, libc::O_PATH | libc::O_NOFOLLOW, 0) {
+        // With `O_EXCL` whatever is there ends the call with `EEXIST`, so
+        // the creation itself asks (`tar` and temporary files open so).
+        let looked_up = if flags & libc::O_EXCL != 0 {
+            Err(Errno::ENOENT)
+        } else {
+            open_at(dir_start, split.name, libc::O_PATH | libc::O_NOFOLLOW, 0)
+        };
+        match looked_up {
             Ok(existing) => {
                 let kind = match file_type(&existing) {
                     Ok(kind) => kind,
