@@ -1,9 +1,11 @@
 //! The legacy Landlock pipeline (`features.use_legacy_landlock`), for
 //! hosts where bwrap cannot run: no namespaces, no mounts. This process
 //! restricts itself with a Landlock ruleset built from the policy
-//! ([`grants`]), sets `no_new_privs`, installs the same seccomp filter as
-//! the bwrap pipeline and execs the command in place, so the command's
-//! exit status is `codex`'s.
+//! ([`grants`]), drops every capability ([`capabilities`]), sets
+//! `no_new_privs`, installs the same seccomp filter as the bwrap pipeline
+//! and supervises the command under the guard ([`LegacyGuard`]), which
+//! keeps what mounts keep in the other pipeline; it exits with the
+//! command's status.
 //!
 //! It refuses every policy it cannot enforce exactly ([`grants`] says
 //! which), and every kernel whose Landlock lacks a right the policy needs:
