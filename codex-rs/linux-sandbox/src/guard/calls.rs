@@ -31,36 +31,7 @@ impl DirArg {
 /// A pointer into the calling process's memory.
 pub type UserPtr = u64;
 
-/// The file an extended attribute is set on or removed from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum XattrTarget {
-    /// A path, relative to the working directory; a last symbolic link
-    /// followed unless `follow` is false (`lsetxattr`).
-    Path {
-        /// The path.
-        path: UserPtr,
-        /// Whether a last symbolic link is followed.
-        follow: bool,
-    },
-    /// One of the caller's descriptors (`fsetxattr`).
-    Fd(i32),
-}
-
-/// The file a mode change is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModeTarget {
-    /// A path (a last symbolic link followed, as `chmod` does).
-    Path {
-        /// Where a relative `path` starts.
-        dir: DirArg,
-        /// The path.
-        path: UserPtr,
-    },
-    /// One of the caller's descriptors (`fchmod`).
-    Fd(i32),
-}
-
-/// The file an owner or times change is for.
+/// The file a mode, owner, times or extended attribute change is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileTarget {
     /// A path from `dir`.
@@ -70,12 +41,13 @@ pub enum FileTarget {
         /// The path.
         path: UserPtr,
         /// Whether a last symbolic link is followed (not with `lchown`,
-        /// `AT_SYMLINK_NOFOLLOW`).
+        /// `lsetxattr`, `AT_SYMLINK_NOFOLLOW`).
         follow: bool,
         /// Whether an empty path names `dir` itself (`AT_EMPTY_PATH`).
         empty_path: bool,
     },
-    /// One of the caller's descriptors (`fchown`, `futimens`).
+    /// One of the caller's descriptors (`fchmod`, `fchown`, `futimens`,
+    /// `fsetxattr`).
     Fd(i32),
 }
 
@@ -260,7 +232,7 @@ pub enum GuardedCall {
     /// disabled hook of a repository executable.
     Chmod {
         /// The file whose mode changes.
-        target: ModeTarget,
+        target: FileTarget,
         /// The new mode.
         mode: u32,
     },
@@ -268,7 +240,7 @@ pub enum GuardedCall {
     /// POSIX ACL among them, which sets the mode too.
     SetXattr {
         /// The file.
-        target: XattrTarget,
+        target: FileTarget,
         /// The attribute's name (NUL-terminated).
         name: UserPtr,
         /// Its value.
@@ -281,7 +253,7 @@ pub enum GuardedCall {
     /// `removexattr`, `lremovexattr` or `fremovexattr`.
     RemoveXattr {
         /// The file.
-        target: XattrTarget,
+        target: FileTarget,
         /// The attribute's name (NUL-terminated).
         name: UserPtr,
     },
@@ -556,7 +528,7 @@ pub fn decode(nr: i64, args: [u64; 6]) -> Option<GuardedCall> {
                 flags: libc::AT_REMOVEDIR,
             }),
             libc::SYS_chmod => Some(GuardedCall::Chmod {
-                target: ModeTarget::Path { dir: cwd, path: a0 },
+                target: path_target(cwd, a0, 0),
                 mode: uint(a1),
             }),
             libc::SYS_chown | libc::SYS_lchown => Some(GuardedCall::Chown {
@@ -592,15 +564,12 @@ pub fn decode(nr: i64, args: [u64; 6]) -> Option<GuardedCall> {
         }),
         libc::SYS_openat2 => Some(GuardedCall::Openat2),
         libc::SYS_fchmod => Some(GuardedCall::Chmod {
-            target: ModeTarget::Fd(int(a0)),
+            target: FileTarget::Fd(int(a0)),
             mode: uint(a1),
         }),
         // The kernel's fchmodat has no flags: it always follows.
         libc::SYS_fchmodat => Some(GuardedCall::Chmod {
-            target: ModeTarget::Path {
-                dir: at(a0),
-                path: a1,
-            },
+            target: path_target(at(a0), a1, 0),
             mode: uint(a2),
         }),
         SYS_FCHMODAT2 => Some(GuardedCall::Fchmodat2),
@@ -629,31 +598,41 @@ pub fn decode(nr: i64, args: [u64; 6]) -> Option<GuardedCall> {
             times: times_at(a2, NewTimes::Timevals),
         }),
         libc::SYS_setxattr | libc::SYS_lsetxattr => Some(GuardedCall::SetXattr {
-            target: XattrTarget::Path {
-                path: a0,
-                follow: nr == libc::SYS_setxattr,
-            },
+            target: path_target(
+                DirArg::Cwd,
+                a0,
+                if nr == libc::SYS_setxattr {
+                    0
+                } else {
+                    libc::AT_SYMLINK_NOFOLLOW
+                },
+            ),
             name: a1,
             value: a2,
             size: a3,
             flags: int(a4),
         }),
         libc::SYS_fsetxattr => Some(GuardedCall::SetXattr {
-            target: XattrTarget::Fd(int(a0)),
+            target: FileTarget::Fd(int(a0)),
             name: a1,
             value: a2,
             size: a3,
             flags: int(a4),
         }),
         libc::SYS_removexattr | libc::SYS_lremovexattr => Some(GuardedCall::RemoveXattr {
-            target: XattrTarget::Path {
-                path: a0,
-                follow: nr == libc::SYS_removexattr,
-            },
+            target: path_target(
+                DirArg::Cwd,
+                a0,
+                if nr == libc::SYS_removexattr {
+                    0
+                } else {
+                    libc::AT_SYMLINK_NOFOLLOW
+                },
+            ),
             name: a1,
         }),
         libc::SYS_fremovexattr => Some(GuardedCall::RemoveXattr {
-            target: XattrTarget::Fd(int(a0)),
+            target: FileTarget::Fd(int(a0)),
             name: a1,
         }),
         SYS_SETXATTRAT | SYS_REMOVEXATTRAT => Some(GuardedCall::XattrAt),

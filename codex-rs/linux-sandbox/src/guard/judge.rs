@@ -258,9 +258,21 @@ impl Judge {
     /// Whether the owner, mode, times or extended attributes of the
     /// existing file `existing`, at the real path `path`, may change: as
     /// for any change of it ([`Judge::judge_existing`]), only where the
-    /// command may write ([`Roots::may_change_metadata`]), and never on a
-    /// temporary root itself.
+    /// command may write ([`Roots::may_change_metadata`]), never on a
+    /// temporary root itself, and never on a device node: the sandbox's
+    /// `/dev/null` and its siblings are the host's own nodes, bound in (in
+    /// the legacy pipeline simply the host's), so root's `chmod 600
+    /// /dev/null` would break it for every user.
     pub fn judge_metadata(&self, existing: Existing<'_>, path: &[u8]) -> Result<(), Refusal> {
+        if let Existing::Open(fd) = existing {
+            let kind = nix::sys::stat::fstat(fd)
+                .map_err(|_| Refusal::Unsure)?
+                .st_mode
+                & libc::S_IFMT;
+            if kind == libc::S_IFCHR || kind == libc::S_IFBLK {
+                return Err(Refusal::ReadOnly);
+            }
+        }
         let roots = self.roots();
         // A temporary root itself keeps its mode and owner: `/tmp` without
         // its sticky bit lets every user remove every other's files.

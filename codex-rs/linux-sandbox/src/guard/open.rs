@@ -401,18 +401,8 @@ fn is_host_privilege(name: &[u8]) -> bool {
 
 /// The owner, mode, times or attributes of the existing file `existing`
 /// (`O_PATH`) may change ([`Judge::judge_metadata`]), or the outcome that
-/// ends the call; `path` is what the command named it by. A device node
-/// never changes: the sandbox's `/dev/null` and its siblings are the
-/// host's own nodes, bound in (and in the legacy pipeline simply the
-/// host's), so root's `chmod 600 /dev/null` would break it for every user.
+/// ends the call; `path` is what the command named it by.
 fn judge_metadata(judge: &Judge, existing: &OwnedFd, path: &[u8]) -> Option<Outcome> {
-    match file_type(existing) {
-        Ok(libc::S_IFCHR | libc::S_IFBLK) => {
-            return Some(Outcome::Refused(path.to_vec(), Refusal::ReadOnly));
-        }
-        Ok(_) => {}
-        Err(err) => return Some(Outcome::Failed(err)),
-    }
     let existing_path = match judge.path_of(existing) {
         Ok(existing_path) => existing_path,
         Err(unjudged) => return Some(unjudged.outcome(path)),

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
-use super::calls::{DirArg, FileTarget, GuardedCall, ModeTarget, UserPtr, XattrTarget, decode};
+use super::calls::{DirArg, FileTarget, GuardedCall, UserPtr, decode};
 use super::judge::{Judge, Refusal};
 use super::open::{self, OnBehalfOf};
 use super::paths::in_target_view;
@@ -200,24 +200,9 @@ impl Supervisor {
                 _start_dir: start_dir,
             })
         };
-        // The file an extended attribute call names, open `O_PATH`, and how
-        // the command named it.
-        let xattr_target = |target: XattrTarget| -> Result<(OwnedFd, Vec<u8>), Errno> {
-            match target {
-                XattrTarget::Path { path, follow } => {
-                    let at = locate(DirArg::Cwd, path)?;
-                    let file = xattr_file(at.from, &at.path, follow)?;
-                    Ok((file, at.path.to_bytes().to_vec()))
-                }
-                XattrTarget::Fd(fd) => Ok((
-                    entry.start_dir(DirArg::Fd(fd))?,
-                    format!("descriptor {fd}").into_bytes(),
-                )),
-            }
-        };
-        // The file an owner or times change names, open `O_PATH` (the
-        // link itself when not following one), and how the command named
-        // it.
+        // The file a mode, owner, times or attribute change names, open
+        // `O_PATH` (the link itself when not following one), and how the
+        // command named it.
         let file_target = |target: FileTarget| -> Result<(OwnedFd, Vec<u8>), Errno> {
             match target {
                 FileTarget::Path {
@@ -242,6 +227,17 @@ impl Supervisor {
                     format!("descriptor {fd}").into_bytes(),
                 )),
             }
+        };
+        // An extended attribute's file: a symbolic link itself takes none
+        // (`EPERM`: user attributes are refused on links, the others need
+        // capabilities the command lacks; and no `self/fd/N` path leads to
+        // a link rather than through it).
+        let xattr_target = |target: FileTarget| -> Result<(OwnedFd, Vec<u8>), Errno> {
+            let (file, named) = file_target(target)?;
+            if perform::file_type(&file)? == libc::S_IFLNK {
+                return Err(Errno::EPERM);
+            }
+            Ok((file, named))
         };
         // Everything a call needs is gathered before `self.check(id)`: the
         // caller must still be the thread that made it, or it all belongs
@@ -300,18 +296,7 @@ impl Supervisor {
                 open::truncate(&self.judge, at.from, &at.path, length)
             }
             GuardedCall::Chmod { target, mode } => {
-                let (existing, named) = match target {
-                    ModeTarget::Path { dir, path } => {
-                        let at = locate(dir, path)?;
-                        let existing =
-                            perform::open_at(at.from, at.path.to_bytes(), libc::O_PATH, 0)?;
-                        (existing, at.path.to_bytes().to_vec())
-                    }
-                    ModeTarget::Fd(fd) => (
-                        entry.start_dir(DirArg::Fd(fd))?,
-                        format!("descriptor {fd}").into_bytes(),
-                    ),
-                };
+                let (existing, named) = file_target(target)?;
                 self.check(id)?;
                 open::chmod(&self.judge, &existing, mode, &named)
             }
@@ -793,20 +778,6 @@ struct Located {
 const SOCKADDR_STORAGE: usize = 128;
 
 /// A path of the caller's spelled for the supervisor.
-/// The file an extended attribute call names by `path` from `from`, open
-/// `O_PATH`. Without following (`lsetxattr`), a symbolic link itself gets
-/// `EPERM`: the command may set no attribute on one (user attributes are
-/// refused on links, the others need capabilities it does not have), and
-/// a link has no `self/fd/N` path that leads to it rather than through it.
-fn xattr_file(from: Start, path: &CStr, follow: bool) -> Result<OwnedFd, Errno> {
-    let flags = libc::O_PATH | if follow { 0 } else { libc::O_NOFOLLOW };
-    let file = perform::open_at(from, path.to_bytes(), flags, 0)?;
-    if !follow && perform::file_type(&file)? == libc::S_IFLNK {
-        return Err(Errno::EPERM);
-    }
-    Ok(file)
-}
-
 fn target_view(path: &CStr, caller: Caller) -> CString {
     match in_target_view(path.to_bytes(), caller.tid) {
         std::borrow::Cow::Borrowed(_) => path.to_owned(),
