@@ -454,6 +454,61 @@ fn ordinary_creation_works_as_without_the_guard() {
     assert_eq!(mode & 0o777, 0o750, "the command's umask applies");
 }
 
+/// Umask changes between creations: in the creating thread, in another
+/// thread of its process, in a parent after a fork. The supervisor keeps a
+/// thread's umask between its calls, so each change must reach it.
+const UMASK_CHANGES: &str = r#"
+import os, threading
+def make(name):
+    os.close(os.open(name, os.O_CREAT | os.O_WRONLY, 0o666))
+os.umask(0o022); make("a")
+os.umask(0o077); make("b")
+t = threading.Thread(target=lambda: os.umask(0o027)); t.start(); t.join()
+make("c")
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.read(r, 1); make("d"); os.mkdir("d-dir"); os._exit(0)
+os.umask(0o002); os.write(w, b"x"); os.waitpid(pid, 0)
+make("e")
+os.umask(0o022); os.umask(0o007); make("f")
+"#;
+
+#[test]
+fn every_umask_change_applies_to_the_next_creation() {
+    require_sandbox!();
+    let world = World::new();
+    let expected = [
+        ("a", 0o644),
+        ("b", 0o600),
+        ("c", 0o640),
+        ("d", 0o640),
+        ("d-dir", 0o750),
+        ("e", 0o664),
+        ("f", 0o660),
+    ];
+    let modes = |world: &World| -> Vec<(&'static str, u32)> {
+        expected
+            .iter()
+            .map(|(name, _)| {
+                let mode = std::fs::metadata(world.ws.join(name))
+                    .unwrap_or_else(|err| panic!("{name}: {err}"))
+                    .permissions()
+                    .mode();
+                (*name, mode & 0o777)
+            })
+            .collect()
+    };
+    // Control: the same modes without the guard, the kernel's own.
+    let control = guarded_python(&world, UNGUARDED, UMASK_CHANGES);
+    assert_code(&control, 0);
+    assert_eq!(modes(&world), expected, "control");
+    clean(&world);
+    let output = guarded_python(&world, &[], UMASK_CHANGES);
+    assert_code(&output, 0);
+    assert_eq!(modes(&world), expected, "{}", stderr(&output));
+}
+
 /// `openat2` carries its flags out of the filter's reach: `ENOSYS`, to
 /// which its callers fall back to `openat`.
 const OPENAT2: &str = r#"

@@ -257,10 +257,6 @@ pub enum GuardedCall {
         /// The attribute's name (NUL-terminated).
         name: UserPtr,
     },
-    /// `setxattrat` or `removexattrat` (Linux 6.13), whose arguments sit in
-    /// a structure: answered with `ENOSYS`, the kernel's answer before, on
-    /// which callers use the calls above.
-    XattrAt,
     /// `chown`, `lchown`, `fchown` or `fchownat` (held where no read-only
     /// mount answers them: the legacy pipeline).
     Chown {
@@ -284,10 +280,6 @@ pub enum GuardedCall {
     /// mount refuses them (the legacy pipeline; Landlock's ioctl right
     /// covers devices only), and refused (`EPERM`).
     InodeFlags,
-    /// `fchmodat2` (Linux 6.6), whose flags are not carried out: answered
-    /// with `ENOSYS`, the kernel's answer before 6.6, on which glibc falls
-    /// back to `fchmodat`.
-    Fchmodat2,
     /// `truncate` of a path.
     Truncate {
         /// The file (relative to the working directory).
@@ -295,10 +287,16 @@ pub enum GuardedCall {
         /// The new length.
         length: i64,
     },
-    /// `openat2`, whose flags sit in a structure the filter cannot read;
-    /// answered with `ENOSYS`, the kernel's answer before Linux 5.6, which
-    /// every caller of it must already handle by falling back to `openat`.
-    Openat2,
+    /// `umask`: the caller's umask, which the supervisor applies to what it
+    /// creates and keeps between calls, changes. Only noted, then carried
+    /// out by the kernel as made (it names no path).
+    Umask,
+    /// A call that may leave the caller resolving paths elsewhere than the
+    /// supervisor (`unshare`, `setns`, `chroot`, `pivot_root`, `clone` with
+    /// `CLONE_NEWNS`), or sharing its umask with another process (`clone`
+    /// with `CLONE_FS` but not `CLONE_THREAD`). Only noted, then carried
+    /// out by the kernel as made: none creates an entry.
+    ViewChange,
 }
 
 /// Which syscalls the filter sends to the supervisor, and on which
@@ -314,7 +312,27 @@ pub enum Interception {
     OneOf(u8, &'static [u64]),
     /// Calls whose argument at this index has none of these bits set.
     WithoutFlags(u8, u64),
+    /// Calls whose argument at this index, masked by one of these masks,
+    /// equals the value paired with it.
+    AnyMasked(u8, &'static [(u64, u64)]),
+    /// Every call, answered `ENOSYS` by a filter of its own without
+    /// reaching the supervisor: calls whose arguments sit in a structure
+    /// the filter cannot read, which every caller must already handle by
+    /// falling back to an older call, as on the kernels before them
+    /// (`openat2` to `openat`, `fchmodat2` to `fchmodat`, `setxattrat` to
+    /// `setxattr`, `clone3` to `clone`).
+    Unsupported,
 }
+
+/// `clone` flags the guard notes ([`GuardedCall::ViewChange`]): a mount
+/// namespace of its own, or a umask shared with another process.
+pub const CLONE_NOTED: [(u64, u64); 2] = [
+    (libc::CLONE_NEWNS as u64, libc::CLONE_NEWNS as u64),
+    (
+        (libc::CLONE_FS | libc::CLONE_THREAD) as u64,
+        libc::CLONE_FS as u64,
+    ),
+];
 
 /// The `ioctl` requests that set inode flags or attributes: `FS_IOC_SETFLAGS`,
 /// its 32-bit spelling, and `FS_IOC_FSSETXATTR`.
@@ -366,7 +384,16 @@ impl Held {
 /// The intercepted syscalls of this architecture, as `held` asks; `bind`
 /// always (a socket path is an entry, an abstract name the host's).
 pub fn intercepted(held: Held) -> Vec<(i64, Interception)> {
-    let mut calls = vec![(libc::SYS_bind, Interception::Always)];
+    let mut calls = vec![
+        (libc::SYS_bind, Interception::Always),
+        (libc::SYS_umask, Interception::Always),
+        (libc::SYS_unshare, Interception::Always),
+        (libc::SYS_setns, Interception::Always),
+        (libc::SYS_chroot, Interception::Always),
+        (libc::SYS_pivot_root, Interception::Always),
+        (libc::SYS_clone, Interception::AnyMasked(0, &CLONE_NOTED)),
+        (libc::SYS_clone3, Interception::Unsupported),
+    ];
     if held.connect {
         calls.push((libc::SYS_connect, Interception::Always));
         calls.push((libc::SYS_listen, Interception::Always));
@@ -397,7 +424,7 @@ pub fn intercepted(held: Held) -> Vec<(i64, Interception)> {
         (libc::SYS_openat, Interception::WritingOpen(2)),
         (libc::SYS_truncate, Interception::Always),
         (libc::SYS_unlinkat, Interception::Always),
-        (libc::SYS_openat2, Interception::Always),
+        (libc::SYS_openat2, Interception::Unsupported),
         (libc::SYS_mkdirat, Interception::Always),
         (libc::SYS_mknodat, Interception::Always),
         (libc::SYS_symlinkat, Interception::Always),
@@ -406,15 +433,15 @@ pub fn intercepted(held: Held) -> Vec<(i64, Interception)> {
         (libc::SYS_renameat2, Interception::Always),
         (libc::SYS_fchmod, Interception::Always),
         (libc::SYS_fchmodat, Interception::Always),
-        (SYS_FCHMODAT2, Interception::Always),
+        (SYS_FCHMODAT2, Interception::Unsupported),
         (libc::SYS_setxattr, Interception::Always),
         (libc::SYS_lsetxattr, Interception::Always),
         (libc::SYS_fsetxattr, Interception::Always),
         (libc::SYS_removexattr, Interception::Always),
         (libc::SYS_lremovexattr, Interception::Always),
         (libc::SYS_fremovexattr, Interception::Always),
-        (SYS_SETXATTRAT, Interception::Always),
-        (SYS_REMOVEXATTRAT, Interception::Always),
+        (SYS_SETXATTRAT, Interception::Unsupported),
+        (SYS_REMOVEXATTRAT, Interception::Unsupported),
         (
             libc::SYS_mount,
             Interception::WithoutFlags(3, MOUNT_WITHOUT_NEW_FILESYSTEM),
@@ -562,7 +589,6 @@ pub fn decode(nr: i64, args: [u64; 6]) -> Option<GuardedCall> {
             flags: int(a2),
             mode: uint(a3),
         }),
-        libc::SYS_openat2 => Some(GuardedCall::Openat2),
         libc::SYS_fchmod => Some(GuardedCall::Chmod {
             target: FileTarget::Fd(int(a0)),
             mode: uint(a1),
@@ -572,7 +598,6 @@ pub fn decode(nr: i64, args: [u64; 6]) -> Option<GuardedCall> {
             target: path_target(at(a0), a1, 0),
             mode: uint(a2),
         }),
-        SYS_FCHMODAT2 => Some(GuardedCall::Fchmodat2),
         libc::SYS_ioctl => Some(GuardedCall::InodeFlags),
         libc::SYS_fchown => Some(GuardedCall::Chown {
             target: FileTarget::Fd(int(a0)),
@@ -635,7 +660,12 @@ pub fn decode(nr: i64, args: [u64; 6]) -> Option<GuardedCall> {
             target: FileTarget::Fd(int(a0)),
             name: a1,
         }),
-        SYS_SETXATTRAT | SYS_REMOVEXATTRAT => Some(GuardedCall::XattrAt),
+        libc::SYS_umask => Some(GuardedCall::Umask),
+        libc::SYS_unshare
+        | libc::SYS_setns
+        | libc::SYS_chroot
+        | libc::SYS_pivot_root
+        | libc::SYS_clone => Some(GuardedCall::ViewChange),
         // The kernel reads the length as a signed 64-bit off_t.
         #[allow(clippy::cast_possible_wrap)]
         libc::SYS_truncate => Some(GuardedCall::Truncate {
@@ -711,8 +741,12 @@ mod tests {
 
     #[test]
     fn every_intercepted_syscall_decodes() {
-        for (nr, _) in intercepted(Held::ALL) {
-            assert!(decode(nr, [0; 6]).is_some(), "syscall {nr}");
+        for (nr, interception) in intercepted(Held::ALL) {
+            if interception == Interception::Unsupported {
+                assert_eq!(decode(nr, [0; 6]), None, "syscall {nr}");
+            } else {
+                assert!(decode(nr, [0; 6]).is_some(), "syscall {nr}");
+            }
         }
         assert_eq!(decode(libc::SYS_read, [0; 6]), None);
         assert_eq!(decode(libc::SYS_getpid, [0; 6]), None);

@@ -1,7 +1,9 @@
-//! The guard's seccomp filter: syscalls that create, move or write
+//! The guard's seccomp filters: syscalls that create, move or write
 //! entries go to the supervisor (`SECCOMP_RET_USER_NOTIF`), everything
-//! else is allowed (reading opens never leave the kernel).
-//! Installed in addition to the sandbox's own filter, whose denials win.
+//! else is allowed (reading opens never leave the kernel); a second
+//! filter answers `ENOSYS` itself to the calls the guard cannot read
+//! ([`Interception::Unsupported`]). Both are installed in addition to the
+//! sandbox's own filter, whose denials win.
 //!
 //! seccompiler compiles the rules but has no user-notification action, so
 //! the filter is compiled with `Trap` as its match action, an action the
@@ -22,12 +24,48 @@ use crate::seccomp::SeccompError;
 /// `BPF_RET | BPF_K`: return the constant in `k`.
 const RET_K: u16 = 0x06;
 
-/// Builds the filter holding the calls `held` names, as a BPF program.
-pub fn build_guard_filter(held: Held) -> Result<BpfProgram, SeccompError> {
+/// The guard's two filters, as BPF programs.
+#[derive(Debug)]
+pub struct GuardFilters {
+    /// Holds the calls the supervisor answers.
+    pub notifying: BpfProgram,
+    /// Answers `ENOSYS` to the calls it cannot read.
+    pub unsupported: BpfProgram,
+}
+
+/// Builds the filters for the calls `held` names.
+pub fn build_guard_filters(held: Held) -> Result<GuardFilters, SeccompError> {
+    let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(SeccompError::from_display)?;
+    let (unsupported, notified): (Vec<_>, Vec<_>) = intercepted(held)
+        .into_iter()
+        .partition(|(_, interception)| *interception == Interception::Unsupported);
+    let unsupported = SeccompFilter::new(
+        unsupported
+            .into_iter()
+            .map(|(nr, _)| (nr, Vec::new()))
+            .collect(),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        arch,
+    )
+    .map_err(SeccompError::from_display)?
+    .try_into()
+    .map_err(|err: seccompiler::BackendError| SeccompError::from_display(err))?;
+    Ok(GuardFilters {
+        notifying: build_notifying(notified, arch)?,
+        unsupported,
+    })
+}
+
+/// The filter sending `calls` to the supervisor.
+fn build_notifying(
+    calls: Vec<(i64, Interception)>,
+    arch: TargetArch,
+) -> Result<BpfProgram, SeccompError> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-    for (nr, interception) in intercepted(held) {
+    for (nr, interception) in calls {
         let syscall_rules = match interception {
-            Interception::Always => Vec::new(),
+            Interception::Always | Interception::Unsupported => Vec::new(),
             Interception::WritingOpen(arg) => WRITING_OPEN_FLAGS
                 .iter()
                 .map(|&flag| masked_rule(arg, flag, flag))
@@ -37,10 +75,13 @@ pub fn build_guard_filter(held: Held) -> Result<BpfProgram, SeccompError> {
                 .map(|&value| masked_rule(arg, 0xffff_ffff, value))
                 .collect::<Result<_, _>>()?,
             Interception::WithoutFlags(arg, mask) => vec![masked_rule(arg, mask, 0)?],
+            Interception::AnyMasked(arg, pairs) => pairs
+                .iter()
+                .map(|&(mask, value)| masked_rule(arg, mask, value))
+                .collect::<Result<_, _>>()?,
         };
         rules.insert(nr, syscall_rules);
     }
-    let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(SeccompError::from_display)?;
     let filter = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Trap, arch)
         .map_err(SeccompError::from_display)?;
     let mut program: BpfProgram = filter
@@ -124,7 +165,7 @@ mod tests {
 
     #[test]
     fn the_filter_notifies_and_allows_but_never_traps() {
-        let program = build_guard_filter(Held::ALL).unwrap();
+        let program = build_guard_filters(Held::ALL).unwrap().notifying;
         let returns: Vec<u32> = program
             .iter()
             .filter(|insn| insn.code == RET_K)
@@ -144,5 +185,34 @@ mod tests {
                 "unexpected action {action:#x}"
             );
         }
+    }
+
+    #[test]
+    fn calls_the_guard_cannot_read_are_answered_enosys_by_their_own_filter() {
+        let filters = build_guard_filters(Held::ALL).unwrap();
+        let returns = |program: &BpfProgram| -> Vec<u32> {
+            program
+                .iter()
+                .filter(|insn| insn.code == RET_K)
+                .map(|insn| insn.k)
+                .collect()
+        };
+        let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+        assert!(returns(&filters.unsupported).contains(&enosys));
+        assert!(!returns(&filters.unsupported).contains(&libc::SECCOMP_RET_USER_NOTIF));
+        assert!(!returns(&filters.notifying).contains(&enosys));
+        // The syscall numbers each program compares against.
+        let compared = |program: &BpfProgram| -> Vec<u32> {
+            program
+                .iter()
+                .filter(|insn| insn.code == 0x15)
+                .map(|insn| insn.k)
+                .collect()
+        };
+        let clone3 = u32::try_from(libc::SYS_clone3).unwrap();
+        let openat2 = u32::try_from(libc::SYS_openat2).unwrap();
+        assert!(compared(&filters.unsupported).contains(&clone3));
+        assert!(compared(&filters.unsupported).contains(&openat2));
+        assert!(!compared(&filters.notifying).contains(&clone3));
     }
 }

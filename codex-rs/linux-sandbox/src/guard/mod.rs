@@ -45,8 +45,15 @@
 //!
 //! # Limits
 //!
-//! - `openat2` gets `ENOSYS` (its flags are out of the filter's reach);
-//!   its callers fall back to `openat`, as on kernels before 5.6.
+//! - `openat2`, `fchmodat2`, `setxattrat`, `removexattrat` and `clone3`
+//!   get `ENOSYS` from a filter of their own (their arguments are out of
+//!   the filter's reach); their callers fall back to `openat`, `fchmodat`,
+//!   `setxattr` and `clone`, as on the kernels before them.
+//! - `umask`, `unshare`, `setns`, `chroot`, `pivot_root` and a `clone`
+//!   with `CLONE_NEWNS` (or `CLONE_FS` without `CLONE_THREAD`) are held
+//!   only to be noted, then let through as made: until one is seen, the
+//!   supervisor keeps a thread's umask and its view of the filesystem
+//!   between its calls instead of asking procfs on each ([`target`]).
 //! - A command in a mount namespace or root of its own (a nested sandbox)
 //!   cannot create anything: its paths mean something else to the
 //!   supervisor, so its calls are refused.
@@ -101,7 +108,7 @@ use crate::seccomp::{ListedSockets, build_filter, exec_command, install_filter};
 use anchors::Anchors;
 pub use anchors::RootLayout;
 use calls::Held;
-use filter::{build_guard_filter, install_with_listener};
+use filter::{GuardFilters, build_guard_filters, install_with_listener};
 use judge::Judge;
 use mounts::OwnMounts;
 use sockets::{SocketDiag, UnixSockets};
@@ -182,7 +189,7 @@ pub fn run_guarded(run: GuardedRun<'_>, mut report: FailureReport) -> ! {
             drop(prepared.supervisor_end);
             drop(prepared.socket_diag);
             let Err(failure) = become_command(
-                &prepared.guard_filter,
+                &prepared.guard_filters,
                 prepared.command_end,
                 command,
                 without_bwrap,
@@ -219,8 +226,8 @@ fn guard_failure(message: String) -> StageReport {
 }
 
 struct Prepared {
-    /// The guard's filter, compiled before the fork.
-    guard_filter: seccompiler::BpfProgram,
+    /// The guard's filters, compiled before the fork.
+    guard_filters: GuardFilters,
     supervisor_end: OwnedFd,
     command_end: OwnedFd,
     /// The kernel to ask which file a socket is bound to, when connects
@@ -238,7 +245,7 @@ fn prepare(
 ) -> Result<Prepared, StageReport> {
     let base = build_filter(network, listed)
         .map_err(|err| StageReport::new(StageStep::Seccomp, err.to_string()))?;
-    let guard_filter = build_guard_filter(held).map_err(|err| guard_failure(err.to_string()))?;
+    let guard_filters = build_guard_filters(held).map_err(|err| guard_failure(err.to_string()))?;
     // Without it no socket file counts as the command's own: its connects
     // to them are refused, which fails closed.
     let socket_diag = held.connect.then(|| SocketDiag::open().ok()).flatten();
@@ -249,7 +256,7 @@ fn prepare(
     prctl::set_child_subreaper(true)
         .map_err(|err| guard_failure(format!("cannot become a subreaper: {err}")))?;
     Ok(Prepared {
-        guard_filter,
+        guard_filters,
         supervisor_end,
         command_end,
         socket_diag,
@@ -269,11 +276,11 @@ fn forbid_core_dumps() -> Result<(), StageReport> {
 }
 
 /// The child, under the base filter already: installs the guard's
-/// filter, hands its listener to the supervisor and waits until the
+/// filters, hands the listener to the supervisor and waits until the
 /// supervisor holds it, then execs the command. Returns only with the
 /// reason a step failed.
 fn become_command(
-    guard_filter: &seccompiler::BpfProgram,
+    guard_filters: &GuardFilters,
     channel: OwnedFd,
     command: &[OsString],
     without_bwrap: Option<(&Path, &CommandEnvironment)>,
@@ -281,7 +288,12 @@ fn become_command(
     if without_bwrap.is_some() {
         leave_the_callers_session()?;
     }
-    let listener = install_with_listener(guard_filter).map_err(|err| {
+    seccompiler::apply_filter(&guard_filters.unsupported).map_err(|err| {
+        guard_failure(format!(
+            "cannot install the guard's seccomp filter for unsupported calls: {err}"
+        ))
+    })?;
+    let listener = install_with_listener(&guard_filters.notifying).map_err(|err| {
         guard_failure(format!("cannot install the guard's seccomp filter (seccomp user notification, Linux 5.0): {err}"))
     })?;
     send_listeners(channel.as_fd(), &[(0, listener.as_fd())]).map_err(|err| {

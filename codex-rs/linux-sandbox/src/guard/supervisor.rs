@@ -118,9 +118,17 @@ impl Supervisor {
             tid: i32::try_from(notification.pid).unwrap_or(0),
         };
         let call = decode(i64::from(notification.data.nr), notification.data.args);
+        self.entries.notes.call_from(caller.tid);
         let (outcome, flags) = match call {
-            Some(GuardedCall::Openat2 | GuardedCall::Fchmodat2 | GuardedCall::XattrAt) => {
-                (Outcome::Failed(Errno::ENOSYS), 0)
+            Some(GuardedCall::ViewChange) => {
+                self.entries.notes.view_change();
+                self.responder().continue_call(id);
+                return true;
+            }
+            Some(GuardedCall::Umask) => {
+                self.note_umask_change(caller);
+                self.responder().continue_call(id);
+                return true;
             }
             Some(GuardedCall::InodeFlags) => (Outcome::Failed(Errno::EPERM), 0),
             Some(GuardedCall::Mount) => {
@@ -141,6 +149,20 @@ impl Supervisor {
         let ready = poll(&mut listener, PollTimeout::ZERO).is_ok_and(|ready| ready > 0);
         let events = listener[0].revents().unwrap_or(PollFlags::empty());
         ready && events.contains(PollFlags::POLLHUP) && !events.contains(PollFlags::POLLIN)
+    }
+
+    /// Notes that `caller`'s process changes its umask, which is then read
+    /// afresh for each of its calls; where its process cannot be told, no
+    /// umask is kept at all.
+    fn note_umask_change(&self, caller: Caller) {
+        match self
+            .entries
+            .memory_of(caller)
+            .and_then(|(entry, _)| entry.tgid())
+        {
+            Ok(tgid) => self.entries.notes.umask_change(caller.tid, tgid),
+            Err(_) => self.entries.notes.view_change(),
+        }
     }
 
     /// Judges and carries out `call` for `caller`, against where the
@@ -435,11 +457,11 @@ impl Supervisor {
                     )
                 })
             }
-            GuardedCall::Openat2 | GuardedCall::Fchmodat2 | GuardedCall::XattrAt => {
-                Outcome::Failed(Errno::ENOSYS)
-            }
             GuardedCall::Mount | GuardedCall::InodeFlags => Outcome::Failed(Errno::EPERM),
-            GuardedCall::Connect { .. } | GuardedCall::Listen { .. } => {
+            GuardedCall::Connect { .. }
+            | GuardedCall::Listen { .. }
+            | GuardedCall::Umask
+            | GuardedCall::ViewChange => {
                 return Err(Errno::ENOSYS);
             }
         };
@@ -719,6 +741,28 @@ impl Responder {
             val: value,
             error: -error,
             flags: 0,
+        };
+        // SAFETY: SEND reads the struct, which lives across the call.
+        unsafe {
+            libc::ioctl(
+                self.listener,
+                libc::SECCOMP_IOCTL_NOTIF_SEND,
+                &raw const response,
+            )
+        };
+    }
+
+    /// Lets the kernel carry out `id` as the caller made it. Only for calls
+    /// the guard notes but never judges, which name no path it checks
+    /// ([`GuardedCall::Umask`], [`GuardedCall::ViewChange`]): a path the
+    /// caller could rewrite before the kernel reads it again is never let
+    /// through so.
+    fn continue_call(self, id: u64) {
+        let response = libc::seccomp_notif_resp {
+            id,
+            val: 0,
+            error: 0,
+            flags: libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
         };
         // SAFETY: SEND reads the struct, which lives across the call.
         unsafe {
