@@ -54,6 +54,7 @@ bench: release
     CODEX_BENCH_BIN="$PWD/target/dist/codex" cargo bench -p codex-cli --bench startup
     CODEX_BENCH_BIN="$PWD/target/dist/codex" cargo bench -p codex-cli --bench scan
     CODEX_BENCH_BIN="$PWD/target/dist/codex" cargo bench -p codex-cli --bench proxy
+    CODEX_BENCH_BIN="$PWD/target/dist/codex" cargo bench -p codex-cli --bench held_call
     CODEX_BENCH_BIN="$PWD/target/dist/codex" cargo bench -p codex-cli --bench files
 
 # What the protected-name guard costs a build: `cargo build` of this project
