@@ -21,6 +21,7 @@ use std::ffi::OsString;
 use std::io::ErrorKind;
 use std::net::{TcpListener, UdpSocket};
 use std::os::linux::net::SocketAddrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram, UnixListener};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -977,6 +978,42 @@ fn denied_in_the_sandbox_allowed_outside(call: &str) {
 fn io_uring_setup_is_denied() {
     require_sandbox!();
     denied_in_the_sandbox_allowed_outside("io_uring");
+}
+
+/// A thread with a umask of its own (`clone` without `CLONE_FS`) that
+/// execs takes over its process's id: what it creates next gets its own
+/// umask (077), not the one the process's first thread had (022), which
+/// the guard's supervisor keeps between calls.
+#[test]
+fn an_exec_from_a_thread_with_its_own_umask_creates_with_that_umask() {
+    require_sandbox!();
+    let probe = require_probe!();
+    let world = World::new();
+    let expected = [
+        ("after-exec", 0o600),
+        ("after-exec-dir", 0o700),
+        ("leader", 0o644),
+        ("thread", 0o600),
+    ];
+    for options in [&["--disable", "guard_protected_names"][..], &[]] {
+        let dir = world.ws.join("made");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let output = sandboxed(
+            &world,
+            options,
+            probe,
+            &["umask-exec-thread", dir.to_str().unwrap()],
+        );
+        assert_code(&output, 0);
+        for (name, mode) in expected {
+            let made = std::fs::metadata(dir.join(name))
+                .unwrap_or_else(|err| panic!("{name} ({options:?}): {err}"))
+                .permissions()
+                .mode();
+            assert_eq!(made & 0o777, mode, "{name} with {options:?}");
+        }
+    }
 }
 
 #[test]

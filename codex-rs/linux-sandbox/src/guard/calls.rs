@@ -293,9 +293,10 @@ pub enum GuardedCall {
     Umask,
     /// A call that may leave the caller resolving paths elsewhere than the
     /// supervisor (`unshare`, `setns`, `chroot`, `pivot_root`, `clone` with
-    /// `CLONE_NEWNS`), or sharing its umask with another process (`clone`
-    /// with `CLONE_FS` but not `CLONE_THREAD`). Only noted, then carried
-    /// out by the kernel as made: none creates an entry.
+    /// `CLONE_NEWNS`), or sharing its umask with another process, or
+    /// keeping one of its own in its process (`clone` with one of
+    /// `CLONE_FS` and `CLONE_THREAD` but not the other). Only noted, then
+    /// carried out by the kernel as made: none creates an entry.
     ViewChange,
 }
 
@@ -325,12 +326,21 @@ pub enum Interception {
 }
 
 /// `clone` flags the guard notes ([`GuardedCall::ViewChange`]): a mount
-/// namespace of its own, or a umask shared with another process.
-pub const CLONE_NOTED: [(u64, u64); 2] = [
+/// namespace of its own, a umask shared with another process (`CLONE_FS`
+/// without `CLONE_THREAD`), or a thread with a umask of its own
+/// (`CLONE_THREAD` without `CLONE_FS`, whose exec would then hand the
+/// process's id, and what the supervisor keeps for it, to another umask).
+/// Until one is seen, a process's threads share one umask and no other
+/// process shares it.
+pub const CLONE_NOTED: [(u64, u64); 3] = [
     (libc::CLONE_NEWNS as u64, libc::CLONE_NEWNS as u64),
     (
         (libc::CLONE_FS | libc::CLONE_THREAD) as u64,
         libc::CLONE_FS as u64,
+    ),
+    (
+        (libc::CLONE_FS | libc::CLONE_THREAD) as u64,
+        libc::CLONE_THREAD as u64,
     ),
 ];
 

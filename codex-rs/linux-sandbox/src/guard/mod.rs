@@ -50,7 +50,8 @@
 //!   the filter's reach); their callers fall back to `openat`, `fchmodat`,
 //!   `setxattr` and `clone`, as on the kernels before them.
 //! - `umask`, `unshare`, `setns`, `chroot`, `pivot_root` and a `clone`
-//!   with `CLONE_NEWNS` (or `CLONE_FS` without `CLONE_THREAD`) are held
+//!   with `CLONE_NEWNS` (or one of `CLONE_FS` and `CLONE_THREAD` without
+//!   the other) are held
 //!   only to be noted, then let through as made: until one is seen, the
 //!   supervisor keeps a thread's umask and its view of the filesystem
 //!   between its calls instead of asking procfs on each ([`target`]).

@@ -113,8 +113,8 @@ struct UmaskNotes {
     in_flight: HashMap<i32, i32>,
 }
 
-/// The most processes noted as changing their umask; past it no umask is
-/// kept at all.
+/// The most processes noted as changing their umask, and threads whose
+/// change may still be in flight; past either no umask is kept at all.
 const NOTED_UMASK_CHANGES: usize = 4096;
 
 impl Notes {
@@ -126,7 +126,9 @@ impl Notes {
     /// Notes a `umask` call of the thread `tid` of the process `tgid`.
     pub fn umask_change(&self, tid: i32, tgid: i32) {
         let mut umask = self.umask_notes();
-        if umask.generations.len() >= NOTED_UMASK_CHANGES {
+        if umask.generations.len() >= NOTED_UMASK_CHANGES
+            || umask.in_flight.len() >= NOTED_UMASK_CHANGES
+        {
             self.view_change();
             return;
         }
@@ -316,7 +318,9 @@ impl CallerProc {
     /// `NStgid:` line: the procfs read may be an ancestor namespace's, and
     /// the caller may be in a namespace of its own below). A live thread's
     /// never changes (a thread that execs takes its process's id, and its
-    /// own entry ends), so it is read once per entry.
+    /// own entry ends; the entry kept for that id then stands for it, with
+    /// the umask its threads share unless a `clone` was noted), so it is
+    /// read once per entry.
     ///
     /// [`Procfs::own_level`]: super::procfs::Procfs::own_level
     pub fn tgid(&self) -> Result<i32, Errno> {

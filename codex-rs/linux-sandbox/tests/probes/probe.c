@@ -45,6 +45,15 @@
  *                             socket this probe binds first); prints how
  *                             many connects succeeded
  *
+ *   probe umask-exec-thread DIR
+ *                             start a thread without CLONE_FS (a umask of its
+ *                             own), set its umask to 077 and create
+ *                             DIR/thread; create DIR/leader in the main
+ *                             thread (umask 022); then exec this probe from
+ *                             the thread, which takes over the process's id,
+ *                             and create DIR/after-exec and the directory
+ *                             DIR/after-exec-dir (0666 and 0777 asked)
+ *
  * Prints one line, "<what>: ok ..." or "<what>: <step>: <ERRNO_NAME>", and
  * exits 0 when the call succeeded, 1 when it failed with an errno, 2 on a
  * usage error. A process killed by seccomp prints nothing and dies of
@@ -64,6 +73,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -513,6 +523,56 @@ static int probe_unix_race(const char *path, const char *own) {
     return ok("unix-race", connected);
 }
 
+static const char *umask_self;
+static const char *umask_dir;
+static volatile int umask_stage;
+
+static void umask_create(const char *name) {
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", umask_dir, name);
+    int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+    if (fd >= 0) close(fd);
+}
+
+static int umask_thread(void *unused) {
+    (void)unused;
+    syscall(SYS_umask, 077);
+    umask_create("thread");
+    umask_stage = 1;
+    while (umask_stage != 2) {
+    }
+    char *const args[] = {(char *)umask_self, "umask-after-exec", (char *)umask_dir, NULL};
+    execv(umask_self, args);
+    _exit(3);
+}
+
+static int probe_umask_exec_thread(const char *self, const char *dir) {
+    umask_self = self;
+    umask_dir = dir;
+    umask(022);
+    size_t size = 1 << 20;
+    char *stack = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return failed("umask-exec-thread", "mmap");
+    int flags = CLONE_VM | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM | CLONE_FILES;
+    if (clone(umask_thread, stack + size, flags, NULL) < 0)
+        return failed("umask-exec-thread", "clone");
+    while (umask_stage != 1) {
+    }
+    umask_create("leader");
+    umask_stage = 2;
+    for (;;) pause();
+}
+
+static int probe_umask_after_exec(const char *dir) {
+    umask_dir = dir;
+    umask_create("after-exec");
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/after-exec-dir", dir);
+    if (mkdir(path, 0777) != 0) return failed("umask-after-exec", "mkdir");
+    return ok("umask-exec-thread", 0);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     if (argc == 2) {
@@ -539,6 +599,9 @@ int main(int argc, char **argv) {
         if (strcmp(cmd, "abstract-bind") == 0) return probe_abstract_bind(arg);
         if (strcmp(cmd, "passcred-listen") == 0) return probe_passcred_listen(arg);
         if (strcmp(cmd, "unix-own-table") == 0) return probe_unix_own_table(arg);
+        if (strcmp(cmd, "umask-exec-thread") == 0)
+            return probe_umask_exec_thread(argv[0], arg);
+        if (strcmp(cmd, "umask-after-exec") == 0) return probe_umask_after_exec(arg);
     } else if (argc == 4 && strcmp(argv[1], "unix-race") == 0) {
         return probe_unix_race(argv[2], argv[3]);
     } else if (argc == 4 && strcmp(argv[1], "unix-bindrace") == 0) {
