@@ -341,46 +341,40 @@ mod linux {
                 continue;
             }
             match answer {
-                Answer::Continue => {
-                    let response = libc::seccomp_notif_resp {
-                        id: held.id,
-                        val: 0,
-                        error: 0,
-                        flags: libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
-                    };
-                    // SAFETY: SEND reads the struct, which lives across the call.
-                    unsafe {
-                        libc::ioctl(
-                            listener.as_raw_fd(),
-                            libc::SECCOMP_IOCTL_NOTIF_SEND,
-                            &raw const response,
-                        )
-                    };
-                }
+                Answer::Continue => answer_with(
+                    listener,
+                    held.id,
+                    0,
+                    libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
+                ),
                 Answer::HandOver => hand_over(listener, &held),
             }
         }
     }
 
+    /// Answers the held call `id` with `-error` (or 0), or lets it through
+    /// with `SECCOMP_USER_NOTIF_FLAG_CONTINUE` in `flags`.
+    fn answer_with(listener: &OwnedFd, id: u64, error: i32, flags: u32) {
+        let response = libc::seccomp_notif_resp {
+            id,
+            val: 0,
+            error: -error,
+            flags,
+        };
+        // SAFETY: SEND reads the struct, which lives across the call.
+        unsafe {
+            libc::ioctl(
+                listener.as_raw_fd(),
+                libc::SECCOMP_IOCTL_NOTIF_SEND,
+                &raw const response,
+            )
+        };
+    }
+
     /// Reads the held open's path from the caller's memory, creates the
     /// file and hands the descriptor over (or the error back).
     fn hand_over(listener: &OwnedFd, held: &libc::seccomp_notif) {
-        let fail = |error: i32| {
-            let response = libc::seccomp_notif_resp {
-                id: held.id,
-                val: 0,
-                error: -error,
-                flags: 0,
-            };
-            // SAFETY: SEND reads the struct, which lives across the call.
-            unsafe {
-                libc::ioctl(
-                    listener.as_raw_fd(),
-                    libc::SECCOMP_IOCTL_NOTIF_SEND,
-                    &raw const response,
-                )
-            };
-        };
+        let fail = |error: i32| answer_with(listener, held.id, error, 0);
         let mut path = vec![0u8; 512];
         let read = File::open(format!("/proc/{}/mem", held.pid))
             .and_then(|memory| memory.read_at(&mut path, held.data.args[1]));

@@ -736,20 +736,7 @@ impl Responder {
     /// Answers `id` with a return value, or with `-error` when non-zero.
     /// A failed answer means the caller is gone: nothing to do.
     fn send(self, id: u64, value: i64, error: i32) {
-        let response = libc::seccomp_notif_resp {
-            id,
-            val: value,
-            error: -error,
-            flags: 0,
-        };
-        // SAFETY: SEND reads the struct, which lives across the call.
-        unsafe {
-            libc::ioctl(
-                self.listener,
-                libc::SECCOMP_IOCTL_NOTIF_SEND,
-                &raw const response,
-            )
-        };
+        self.respond(id, value, error, 0);
     }
 
     /// Lets the kernel carry out `id` as the caller made it. Only for calls
@@ -758,11 +745,17 @@ impl Responder {
     /// caller could rewrite before the kernel reads it again is never let
     /// through so.
     fn continue_call(self, id: u64) {
+        self.respond(id, 0, 0, libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32);
+    }
+
+    /// Sends the answer to `id`. A failed answer means the caller is gone:
+    /// nothing to do.
+    fn respond(self, id: u64, value: i64, error: i32, flags: u32) {
         let response = libc::seccomp_notif_resp {
             id,
-            val: 0,
-            error: 0,
-            flags: libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
+            val: value,
+            error: -error,
+            flags,
         };
         // SAFETY: SEND reads the struct, which lives across the call.
         unsafe {
