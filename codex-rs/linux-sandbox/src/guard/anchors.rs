@@ -139,6 +139,12 @@ impl Anchors {
             .collect()
     }
 
+    /// The identity of the root at `index`, in the order they were opened
+    /// (that of [`Anchors::current`]).
+    pub fn id_at(&self, index: usize) -> Option<DirId> {
+        self.roots.get(index).map(|anchor| anchor.id)
+    }
+
     /// The position of the root whose own mount is `mount`, if any.
     pub fn root_on(&self, mount: u64) -> Option<usize> {
         self.roots

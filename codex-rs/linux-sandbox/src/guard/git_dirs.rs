@@ -34,14 +34,36 @@ pub fn id_of(fd: BorrowedFd<'_>) -> Result<DirId, Errno> {
     Ok((stat.st_dev, stat.st_ino))
 }
 
+/// Where the guard's paths put a directory: `depth` levels below the
+/// project root whose identity is `root`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Below {
+    /// How many `..` steps lead from the directory to the root.
+    pub depth: usize,
+    /// The root's identity.
+    pub root: DirId,
+}
+
+/// The deepest [`Below::depth`] asked through `..` steps: past it (a path
+/// of `../` steps would near `PATH_MAX`) the walk opens each level.
+const MAX_STEPPED_DEPTH: usize = 1000;
+
 /// Whether `dir` (an open directory), a directory above it up to and
 /// including the first of `roots` the walk reaches, or `dir/name` when `name` is
 /// given and is a directory, is a git directory. A walk that reaches `/`
 /// without meeting a root looked at every directory above `dir`.
+///
+/// With `below`, where the paths the guard read put `dir`, each level is
+/// first asked through `..` steps from `dir` (`../../HEAD`), with no
+/// descriptor opened per level, and the last step is then checked to be
+/// that root; if it is not (a directory moved meanwhile), the walk is made
+/// again, one open level at a time. Either way every question is asked of
+/// the directories as they are at that moment.
 pub fn in_git_dir(
     dir: BorrowedFd<'_>,
     name: Option<&CStr>,
     roots: &[DirId],
+    below: Option<Below>,
 ) -> Result<bool, Errno> {
     if let Some(name) = name {
         let entry = match open_at(
@@ -61,6 +83,11 @@ pub fn in_git_dir(
         {
             return Ok(true);
         }
+    }
+    if let Some(below) = below.filter(|below| below.depth <= MAX_STEPPED_DEPTH)
+        && let Some(found) = stepped_walk(dir, below)?
+    {
+        return Ok(found);
     }
     let mut current: Option<OwnedFd> = None;
     // Each level's identity is read once, as the level above's parent.
@@ -89,6 +116,38 @@ pub fn in_git_dir(
         current = Some(parent);
     }
     Err(Errno::ELOOP)
+}
+
+/// The walk of [`in_git_dir`] through `..` steps from `dir` up to
+/// `below.root`, `below.depth` levels up, which is checked first: `None`
+/// when that step is not the root (nothing above the root is asked).
+fn stepped_walk(dir: BorrowedFd<'_>, below: Below) -> Result<Option<bool>, Errno> {
+    let up = |levels: usize, then: &[u8]| -> Result<std::ffi::CString, Errno> {
+        let mut path = b"../".repeat(levels);
+        path.extend_from_slice(then);
+        if path.is_empty() {
+            path.push(b'.');
+        }
+        std::ffi::CString::new(path).map_err(|_| Errno::EINVAL)
+    };
+    let top = fstatat(dir, up(below.depth, b"")?.as_c_str(), AtFlags::empty())?;
+    if (top.st_dev, top.st_ino) != below.root {
+        return Ok(None);
+    }
+    for level in 0..=below.depth {
+        if has_entry(dir, &up(level, b"HEAD")?)? {
+            let ancestor = open_at(
+                Start::of_borrowed(dir),
+                up(level, b"")?.as_bytes(),
+                libc::O_PATH | libc::O_DIRECTORY,
+                0,
+            )?;
+            if is_git_dir(ancestor.as_fd())? {
+                return Ok(Some(true));
+            }
+        }
+    }
+    Ok(Some(false))
 }
 
 /// The directory the open non-directory `file` is in, found by the path
@@ -286,17 +345,74 @@ mod tests {
         std::fs::create_dir_all(ws.join("src")).unwrap();
         let roots = [id_of(open_dir(&ws).as_fd()).unwrap()];
         let deep = open_dir(&git.join("deep/er"));
-        assert!(in_git_dir(deep.as_fd(), None, &roots).unwrap());
+        assert!(in_git_dir(deep.as_fd(), None, &roots, None).unwrap());
         let store = open_dir(&ws.join("store"));
-        assert!(!in_git_dir(store.as_fd(), None, &roots).unwrap());
-        assert!(in_git_dir(store.as_fd(), Some(c"realgit"), &roots).unwrap());
+        assert!(!in_git_dir(store.as_fd(), None, &roots, None).unwrap());
+        assert!(in_git_dir(store.as_fd(), Some(c"realgit"), &roots, None).unwrap());
         let src = open_dir(&ws.join("src"));
-        assert!(!in_git_dir(src.as_fd(), None, &roots).unwrap());
+        assert!(!in_git_dir(src.as_fd(), None, &roots, None).unwrap());
         // The root itself counts: a workspace that is a bare repository.
         std::fs::write(ws.join("HEAD"), "").unwrap();
         std::fs::create_dir_all(ws.join("objects")).unwrap();
         std::fs::create_dir_all(ws.join("refs")).unwrap();
-        assert!(in_git_dir(src.as_fd(), None, &roots).unwrap());
+        assert!(in_git_dir(src.as_fd(), None, &roots, None).unwrap());
+    }
+
+    /// The walk through `..` steps answers as the walk one open level at a
+    /// time does, from every depth; a depth or root the paths got wrong
+    /// (a directory moved meanwhile) falls back to that walk.
+    #[test]
+    fn the_stepped_walk_answers_as_the_open_walk_and_falls_back_when_wrong() {
+        let base = tempfile::tempdir().unwrap();
+        let ws = base.path().join("ws");
+        let git = ws.join("store/realgit");
+        for dir in ["objects", "refs/heads", "deep/er"] {
+            std::fs::create_dir_all(git.join(dir)).unwrap();
+        }
+        std::fs::write(git.join("HEAD"), "").unwrap();
+        std::fs::create_dir_all(ws.join("src/a/b")).unwrap();
+        // A HEAD alone is no git directory: the walk goes on past it.
+        std::fs::write(ws.join("src/a/HEAD"), "").unwrap();
+        let root = id_of(open_dir(&ws).as_fd()).unwrap();
+        let roots = [root];
+        let other = id_of(open_dir(base.path()).as_fd()).unwrap();
+        for (dir, depth, expected) in [
+            ("store/realgit/deep/er", 4, true),
+            ("store/realgit", 2, true),
+            ("store", 1, false),
+            ("src/a/b", 3, false),
+            ("", 0, false),
+        ] {
+            let fd = open_dir(&ws.join(dir));
+            let right = Below { depth, root };
+            assert_eq!(
+                in_git_dir(fd.as_fd(), None, &roots, Some(right)),
+                Ok(expected),
+                "{dir}"
+            );
+            assert_eq!(stepped_walk(fd.as_fd(), right), Ok(Some(expected)), "{dir}");
+            for wrong in [
+                Below {
+                    depth: depth + 1,
+                    root,
+                },
+                Below { depth, root: other },
+            ] {
+                assert_eq!(stepped_walk(fd.as_fd(), wrong), Ok(None), "{dir} {wrong:?}");
+                assert_eq!(
+                    in_git_dir(fd.as_fd(), None, &roots, Some(wrong)),
+                    Ok(expected),
+                    "{dir} {wrong:?}"
+                );
+            }
+        }
+        // The root itself counts, by either walk.
+        std::fs::write(ws.join("HEAD"), "").unwrap();
+        std::fs::create_dir_all(ws.join("objects")).unwrap();
+        std::fs::create_dir_all(ws.join("refs")).unwrap();
+        let src = open_dir(&ws.join("src/a/b"));
+        let right = Below { depth: 3, root };
+        assert_eq!(in_git_dir(src.as_fd(), None, &roots, Some(right)), Ok(true));
     }
 
     /// A sign that cannot be looked up (the directory's search permission
@@ -318,7 +434,7 @@ mod tests {
         };
         set(0o600);
         let asked = completes_git_dir(dir.as_fd(), b"HEAD");
-        let walked = in_git_dir(dir.as_fd(), None, &[]);
+        let walked = in_git_dir(dir.as_fd(), None, &[], None);
         set(0o700);
         assert_eq!(asked, Err(Errno::EACCES));
         assert_eq!(walked, Err(Errno::EACCES));

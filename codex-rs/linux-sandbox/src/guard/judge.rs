@@ -291,21 +291,33 @@ impl Judge {
             Existing::Entry(entry) => {
                 let name =
                     CString::new(trim_slash(entry.name.to_bytes())).map_err(|_| Errno::EINVAL)?;
-                git_dirs::in_git_dir(entry.dir.as_fd(), Some(&name), &roots)
+                let below = self.below(parent_path(path));
+                git_dirs::in_git_dir(entry.dir.as_fd(), Some(&name), &roots, below)
             }
             Existing::Open(fd) => {
                 let stat = nix::sys::stat::fstat(fd)?;
                 if stat.st_mode & libc::S_IFMT == libc::S_IFDIR {
-                    git_dirs::in_git_dir(fd, None, &roots)
+                    git_dirs::in_git_dir(fd, None, &roots, self.below(path))
                 } else if stat.st_nlink == 0 {
                     // Unlinked: in no directory any more.
                     Ok(false)
                 } else {
                     let dir = git_dirs::parent_of_file(fd, path)?;
-                    git_dirs::in_git_dir(dir.as_fd(), None, &roots)
+                    let below = self.below(parent_path(path));
+                    git_dirs::in_git_dir(dir.as_fd(), None, &roots, below)
                 }
             }
         }
+    }
+
+    /// Where the current roots put the directory `dir_path`: how far below
+    /// which project root.
+    fn below(&self, dir_path: &[u8]) -> Option<git_dirs::Below> {
+        let (index, depth) = self.roots().below_project(dir_path)?;
+        Some(git_dirs::Below {
+            depth,
+            root: self.anchors.id_at(index)?,
+        })
     }
 
     /// Locates the entry `path` names without judging it. `Ok(None)` as in
@@ -393,6 +405,15 @@ fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
     path
 }
 
+/// The path of the directory `path` is in (`/` for a top-level entry).
+fn parent_path(path: &[u8]) -> &[u8] {
+    let path = trim_slash(path);
+    match path.iter().rposition(|&byte| byte == b'/') {
+        Some(cut) if cut > 0 => &path[..cut],
+        _ => b"/",
+    }
+}
+
 fn trim_slash(name: &[u8]) -> &[u8] {
     name.strip_suffix(b"/").unwrap_or(name)
 }
@@ -419,6 +440,14 @@ mod tests {
             ])),
             mounts: OwnMounts::default(),
         }
+    }
+
+    #[test]
+    fn the_parent_path_of_an_entry() {
+        assert_eq!(parent_path(b"/ws/a/b"), b"/ws/a");
+        assert_eq!(parent_path(b"/ws/a/"), b"/ws");
+        assert_eq!(parent_path(b"/ws"), b"/");
+        assert_eq!(parent_path(b"/"), b"/");
     }
 
     #[test]

@@ -159,6 +159,24 @@ impl Roots {
 
     /// The position (in the order they were given) of the deepest root that is
     /// `path` or lies above it.
+    /// The innermost project root that `dir` (a real path) is or lies
+    /// below, by its position among the roots, and how many components
+    /// below it `dir` lies.
+    pub fn below_project(&self, dir: &[u8]) -> Option<(usize, usize)> {
+        let (index, root) = self
+            .roots
+            .iter()
+            .enumerate()
+            .filter(|(_, root)| root.kind == RootKind::Project && is_within(dir, root_bytes(root)))
+            .max_by_key(|(_, root)| trim_slashes(root_bytes(root)).len())?;
+        let rest = &trim_slashes(dir)[trim_slashes(root_bytes(root)).len()..];
+        let depth = rest
+            .split(|&byte| byte == b'/')
+            .filter(|part| !part.is_empty())
+            .count();
+        Some((index, depth))
+    }
+
     pub fn deepest_index(&self, path: &[u8]) -> Option<usize> {
         if !path.starts_with(b"/") {
             return None;
@@ -233,6 +251,30 @@ mod tests {
                 })
                 .collect(),
         )
+    }
+
+    #[test]
+    fn a_directory_lies_so_many_levels_below_its_innermost_project_root() {
+        let roots = Roots::new(vec![
+            GuardRoot {
+                path: "/tmp".into(),
+                kind: RootKind::Scratch,
+            },
+            GuardRoot {
+                path: "/ws".into(),
+                kind: RootKind::Project,
+            },
+            GuardRoot {
+                path: "/ws/inner/".into(),
+                kind: RootKind::Project,
+            },
+        ]);
+        assert_eq!(roots.below_project(b"/ws"), Some((1, 0)));
+        assert_eq!(roots.below_project(b"/ws/a/b"), Some((1, 2)));
+        assert_eq!(roots.below_project(b"/ws/inner"), Some((2, 0)));
+        assert_eq!(roots.below_project(b"/ws/inner/x//y/"), Some((2, 2)));
+        assert_eq!(roots.below_project(b"/wsx/a"), None);
+        assert_eq!(roots.below_project(b"/tmp/a"), None);
     }
 
     #[test]
