@@ -48,24 +48,10 @@ pub struct Below {
 /// of `../` steps would near `PATH_MAX`) the walk opens each level.
 const MAX_STEPPED_DEPTH: usize = 1000;
 
-/// Whether `dir` (an open directory), a directory above it up to and
-/// including the first of `roots` the walk reaches, or `dir/name` when `name` is
-/// given and is a directory, is a git directory. A walk that reaches `/`
-/// without meeting a root looked at every directory above `dir`.
-///
-/// With `below`, where the paths the guard read put `dir`, each level is
-/// first asked through `..` steps from `dir` (`../../HEAD`), with no
-/// descriptor opened per level, and the last step is then checked to be
-/// that root; if it is not (a directory moved meanwhile), the walk is made
-/// again, one open level at a time. Either way every question is asked of
-/// the directories as they are at that moment.
-pub fn in_git_dir(
-    dir: BorrowedFd<'_>,
-    name: Option<&CStr>,
-    roots: &[DirId],
-    below: Option<Below>,
-) -> Result<bool, Errno> {
-    if let Some(name) = name {
+/// Whether `dir/name` is a directory and a git directory (not one of
+/// `roots`, where the walk up asks).
+pub fn entry_is_git_dir(dir: BorrowedFd<'_>, name: &CStr, roots: &[DirId]) -> Result<bool, Errno> {
+    {
         let entry = match open_at(
             Start::of_borrowed(dir),
             name.to_bytes(),
@@ -77,13 +63,25 @@ pub fn in_git_dir(
             Err(Errno::ENOTDIR | Errno::ENOENT | Errno::ELOOP) => None,
             Err(err) => return Err(err),
         };
-        if let Some(entry) = entry
-            && !roots.contains(&id_of(entry.as_fd())?)
-            && is_git_dir(entry.as_fd())?
-        {
-            return Ok(true);
-        }
+        Ok(match entry {
+            Some(entry) => !roots.contains(&id_of(entry.as_fd())?) && is_git_dir(entry.as_fd())?,
+            None => false,
+        })
     }
+}
+
+/// Whether `dir` (an open directory) or a directory above it, up to and
+/// including the first of `roots` the walk reaches, is a git directory. A
+/// walk that reaches `/` without meeting a root looked at every directory
+/// above `dir`.
+///
+/// With `below`, where the paths the guard read put `dir`, each level is
+/// first asked through `..` steps from `dir` (`../../HEAD`), with no
+/// descriptor opened per level, once the step as many levels up is
+/// checked to be that root; if it is not (a directory moved meanwhile),
+/// the walk is made one open level at a time. Either way every question is
+/// asked of the directories as they are at that moment.
+pub fn walk_up(dir: BorrowedFd<'_>, roots: &[DirId], below: Option<Below>) -> Result<bool, Errno> {
     if let Some(below) = below.filter(|below| below.depth <= MAX_STEPPED_DEPTH)
         && let Some(found) = stepped_walk(dir, below)?
     {
@@ -118,7 +116,7 @@ pub fn in_git_dir(
     Err(Errno::ELOOP)
 }
 
-/// The walk of [`in_git_dir`] through `..` steps from `dir` up to
+/// The walk of [`walk_up`] through `..` steps from `dir` up to
 /// `below.root`, `below.depth` levels up, which is checked first: `None`
 /// when that step is not the root (nothing above the root is asked).
 fn stepped_walk(dir: BorrowedFd<'_>, below: Below) -> Result<Option<bool>, Errno> {
@@ -325,6 +323,22 @@ fn is_git_dir(dir: BorrowedFd<'_>) -> Result<bool, Errno> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether `dir`, a directory above it up to a root, or `dir/name`, is
+    /// a git directory: what the judge asks of an existing entry.
+    fn in_git_dir(
+        dir: BorrowedFd<'_>,
+        name: Option<&CStr>,
+        roots: &[DirId],
+        below: Option<Below>,
+    ) -> Result<bool, Errno> {
+        if let Some(name) = name
+            && entry_is_git_dir(dir, name, roots)?
+        {
+            return Ok(true);
+        }
+        walk_up(dir, roots, below)
+    }
 
     fn open_dir(path: &std::path::Path) -> OwnedFd {
         OwnedFd::from(std::fs::File::open(path).unwrap())

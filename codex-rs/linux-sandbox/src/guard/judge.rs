@@ -154,6 +154,12 @@ pub struct Judge {
     anchors: Anchors,
     roots: RefCell<Roots>,
     mounts: OwnMounts,
+    /// The walks up for git directories made for the call being judged,
+    /// by the directory they started at and its path (one directory may be
+    /// reached through two mounts): a rename whose two names share a
+    /// directory asks once. Forgotten at each [`Judge::refresh`], so no
+    /// answer outlives its call.
+    walks: RefCell<Vec<(WalkStart, bool)>>,
 }
 
 impl Judge {
@@ -165,12 +171,14 @@ impl Judge {
             anchors,
             roots,
             mounts,
+            walks: RefCell::default(),
         })
     }
 
     /// Reads where the roots are now: done before each held call, whose
     /// paths are all judged against that reading.
     pub fn refresh(&self) -> Result<(), Errno> {
+        self.walks.borrow_mut().clear();
         *self.roots.borrow_mut() = self.anchors.current()?;
         Ok(())
     }
@@ -284,30 +292,60 @@ impl Judge {
     }
 
     /// Whether `existing`, or a directory above it below its project root,
-    /// is a git directory ([`git_dirs::in_git_dir`]).
+    /// is a git directory ([`git_dirs::entry_is_git_dir`],
+    /// [`git_dirs::walk_up`]).
     fn in_git_dir(&self, existing: Existing<'_>, path: &[u8]) -> Result<bool, Errno> {
         let roots = self.anchors.project_ids();
         match existing {
             Existing::Entry(entry) => {
                 let name =
                     CString::new(trim_slash(entry.name.to_bytes())).map_err(|_| Errno::EINVAL)?;
-                let below = self.below(parent_path(path));
-                git_dirs::in_git_dir(entry.dir.as_fd(), Some(&name), &roots, below)
+                Ok(
+                    git_dirs::entry_is_git_dir(entry.dir.as_fd(), &name, &roots)?
+                        || self.walk_up(entry.dir.as_fd(), None, parent_path(path), &roots)?,
+                )
             }
             Existing::Open(fd) => {
                 let stat = nix::sys::stat::fstat(fd)?;
                 if stat.st_mode & libc::S_IFMT == libc::S_IFDIR {
-                    git_dirs::in_git_dir(fd, None, &roots, self.below(path))
+                    self.walk_up(fd, Some(&stat), path, &roots)
                 } else if stat.st_nlink == 0 {
                     // Unlinked: in no directory any more.
                     Ok(false)
                 } else {
                     let dir = git_dirs::parent_of_file(fd, path)?;
-                    let below = self.below(parent_path(path));
-                    git_dirs::in_git_dir(dir.as_fd(), None, &roots, below)
+                    self.walk_up(dir.as_fd(), None, parent_path(path), &roots)
                 }
             }
         }
+    }
+
+    /// [`git_dirs::walk_up`] from the directory `dir` (whose status is
+    /// `stat` when already read), at the real path `dir_path`, made once per
+    /// call for each directory.
+    fn walk_up(
+        &self,
+        dir: BorrowedFd<'_>,
+        stat: Option<&libc::stat>,
+        dir_path: &[u8],
+        roots: &[git_dirs::DirId],
+    ) -> Result<bool, Errno> {
+        let id = match stat {
+            Some(stat) => (stat.st_dev, stat.st_ino),
+            None => git_dirs::id_of(dir)?,
+        };
+        let key = (id, dir_path.to_vec());
+        if let Some(&(_, found)) = self
+            .walks
+            .borrow()
+            .iter()
+            .find(|(walked, _)| *walked == key)
+        {
+            return Ok(found);
+        }
+        let found = git_dirs::walk_up(dir, roots, self.below(dir_path))?;
+        self.walks.borrow_mut().push((key, found));
+        Ok(found)
     }
 
     /// Where the current roots put the directory `dir_path`: how far below
@@ -405,6 +443,10 @@ fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
     path
 }
 
+/// Where a walk up for git directories starts: a directory's identity and
+/// its real path.
+type WalkStart = (git_dirs::DirId, Vec<u8>);
+
 /// The path of the directory `path` is in (`/` for a top-level entry).
 fn parent_path(path: &[u8]) -> &[u8] {
     let path = trim_slash(path);
@@ -438,8 +480,36 @@ mod tests {
                     kind: RootKind::Project,
                 },
             ])),
+            walks: RefCell::default(),
             mounts: OwnMounts::default(),
         }
+    }
+
+    #[test]
+    fn a_walk_up_is_made_once_per_call_and_anew_for_the_next() {
+        let judge = judge();
+        let base = tempfile::tempdir().unwrap();
+        let dir = OwnedFd::from(std::fs::File::open(base.path()).unwrap());
+        let path = base.path().as_os_str().as_bytes();
+        assert_eq!(
+            judge.in_git_dir(Existing::Open(dir.as_fd()), path),
+            Ok(false)
+        );
+        // It becomes a git directory during the call: the call's answer
+        // stands, as if asked a moment before.
+        std::fs::write(base.path().join("HEAD"), "").unwrap();
+        std::fs::create_dir(base.path().join("objects")).unwrap();
+        std::fs::create_dir(base.path().join("refs")).unwrap();
+        assert_eq!(
+            judge.in_git_dir(Existing::Open(dir.as_fd()), path),
+            Ok(false)
+        );
+        // The next call asks again.
+        judge.refresh().unwrap();
+        assert_eq!(
+            judge.in_git_dir(Existing::Open(dir.as_fd()), path),
+            Ok(true)
+        );
     }
 
     #[test]

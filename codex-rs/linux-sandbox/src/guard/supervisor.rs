@@ -1,8 +1,10 @@
 //! The supervisor's loop: receive a held call, judge and carry it out
 //! ([`super::perform`]), answer, and end with the command.
 
+use std::cell::RefCell;
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nix::errno::Errno;
@@ -207,15 +209,21 @@ impl Supervisor {
             return self.serve_other_view(id, caller, &entry, &memory, call);
         }
         // A path argument, copied and spelled for the supervisor, with the
-        // directory a relative one starts from held open.
+        // directory a relative one starts from held open: opened once per
+        // call for the two names of a rename or link that share it.
+        let opened: RefCell<Option<(DirArg, Rc<OwnedFd>)>> = RefCell::default();
         let locate = |dir: DirArg, ptr: UserPtr| -> Result<Located, Errno> {
             let path = target_view(&CallerProc::read_path(&memory, ptr)?, caller);
             let start_dir = if path.to_bytes().starts_with(b"/") {
                 None
+            } else if let Some((_, fd)) = opened.borrow().as_ref().filter(|(arg, _)| *arg == dir) {
+                Some(Rc::clone(fd))
             } else {
-                Some(entry.start_dir(dir)?)
+                let fd = Rc::new(entry.start_dir(dir)?);
+                *opened.borrow_mut() = Some((dir, Rc::clone(&fd)));
+                Some(fd)
             };
-            let from = start_dir.as_ref().map_or(Start::CWD, Start::of);
+            let from = start_dir.as_deref().map_or(Start::CWD, Start::of);
             Ok(Located {
                 path,
                 from,
@@ -808,7 +816,7 @@ struct Located {
     /// Where it starts: `start_dir`, or `AT_FDCWD` for an absolute path.
     from: Start,
     /// Held open while `from` names it.
-    _start_dir: Option<OwnedFd>,
+    _start_dir: Option<Rc<OwnedFd>>,
 }
 
 /// `sizeof(struct sockaddr_storage)`: the longest address `bind` takes.
