@@ -11,9 +11,11 @@
 //! read otherwise, for as long as the guard's own filter shows they cannot
 //! have changed ([`Notes`]): whether it sees the filesystem as the
 //! supervisor does (no call that could change that has been made by any
-//! thread), and its umask (no `umask` call in its process, and no process
-//! sharing or unsharing one). Both calls are held, so the note is taken
-//! before the kernel carries the change out.
+//! thread), and its umask (no `umask` call in its process since it was
+//! read, and no thread keeping a umask apart from its process's nor a
+//! process sharing one with another). The calls that could change either
+//! are held, so the note is taken before the kernel carries the change
+//! out.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
