@@ -316,8 +316,8 @@ pub enum Interception {
     /// Calls whose argument at this index, masked by one of these masks,
     /// equals the value paired with it.
     AnyMasked(u8, &'static [(u64, u64)]),
-    /// Every call, answered `ENOSYS` by a filter of its own without
-    /// reaching the supervisor: calls whose arguments sit in a structure
+    /// Every call, answered `ENOSYS` by the filter itself without reaching
+    /// the supervisor: calls whose arguments sit in a structure
     /// the filter cannot read, which every caller must already handle by
     /// falling back to an older call, as on the kernels before them
     /// (`openat2` to `openat`, `fchmodat2` to `fchmodat`, `setxattrat` to

@@ -1,8 +1,8 @@
 //! The guard's seccomp filters: syscalls that create, move or write
 //! entries go to the supervisor (`SECCOMP_RET_USER_NOTIF`), everything
-//! else is allowed (reading opens never leave the kernel); a second
-//! filter answers `ENOSYS` itself to the calls the guard cannot read
-//! ([`Interception::Unsupported`]). Both are installed in addition to the
+//! else is allowed (reading opens never leave the kernel); the filter
+//! answers `ENOSYS` itself to the calls the guard cannot read
+//! ([`Interception::Unsupported`]). It is installed in addition to the
 //! sandbox's own filter, whose denials win.
 //!
 //! seccompiler compiles the rules but has no user-notification action, so
@@ -24,22 +24,23 @@ use crate::seccomp::SeccompError;
 /// `BPF_RET | BPF_K`: return the constant in `k`.
 const RET_K: u16 = 0x06;
 
-/// The guard's two filters, as BPF programs.
-#[derive(Debug)]
-pub struct GuardFilters {
-    /// Holds the calls the supervisor answers.
-    pub notifying: BpfProgram,
-    /// Answers `ENOSYS` to the calls it cannot read.
-    pub unsupported: BpfProgram,
-}
+/// `BPF_JMP | BPF_JA`: jump forward by `k` instructions.
+const JA: u16 = 0x05;
 
-/// Builds the filters for the calls `held` names.
-pub fn build_guard_filters(held: Held) -> Result<GuardFilters, SeccompError> {
+/// Builds the filter for the calls `held` names, as one BPF program: the
+/// calls the guard cannot read answered `ENOSYS`, then the others held.
+///
+/// seccompiler gives each filter one action for a match, and the guard
+/// needs two; rather than install two filters (each an attach and a
+/// compile in the kernel, at every start), the `ENOSYS` program comes
+/// first and each of its `ret ALLOW` becomes a jump to the start of the
+/// holding program. Both begin with their own architecture check.
+pub fn build_guard_filter(held: Held) -> Result<BpfProgram, SeccompError> {
     let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(SeccompError::from_display)?;
     let (unsupported, notified): (Vec<_>, Vec<_>) = intercepted(held)
         .into_iter()
         .partition(|(_, interception)| *interception == Interception::Unsupported);
-    let unsupported = SeccompFilter::new(
+    let mut program: BpfProgram = SeccompFilter::new(
         unsupported
             .into_iter()
             .map(|(nr, _)| (nr, Vec::new()))
@@ -51,10 +52,16 @@ pub fn build_guard_filters(held: Held) -> Result<GuardFilters, SeccompError> {
     .map_err(SeccompError::from_display)?
     .try_into()
     .map_err(|err: seccompiler::BackendError| SeccompError::from_display(err))?;
-    Ok(GuardFilters {
-        notifying: build_notifying(notified, arch)?,
-        unsupported,
-    })
+    let len = program.len();
+    for (index, instruction) in program.iter_mut().enumerate() {
+        if instruction.code == RET_K && instruction.k == libc::SECCOMP_RET_ALLOW {
+            instruction.code = JA;
+            instruction.k = u32::try_from(len - index - 1)
+                .map_err(|_| SeccompError::from_display("the guard's filter is too long"))?;
+        }
+    }
+    program.extend(build_notifying(notified, arch)?);
+    Ok(program)
 }
 
 /// The filter sending `calls` to the supervisor.
@@ -164,55 +171,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_filter_notifies_and_allows_but_never_traps() {
-        let program = build_guard_filters(Held::ALL).unwrap().notifying;
+    fn the_filter_notifies_answers_enosys_and_allows_but_never_traps() {
+        let program = build_guard_filter(Held::ALL).unwrap();
         let returns: Vec<u32> = program
             .iter()
             .filter(|insn| insn.code == RET_K)
             .map(|insn| insn.k)
             .collect();
-        assert!(returns.contains(&libc::SECCOMP_RET_USER_NOTIF));
-        assert!(returns.contains(&libc::SECCOMP_RET_ALLOW));
-        assert!(!returns.contains(&libc::SECCOMP_RET_TRAP));
+        let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+        for action in [
+            libc::SECCOMP_RET_USER_NOTIF,
+            libc::SECCOMP_RET_ALLOW,
+            enosys,
+        ] {
+            assert!(returns.contains(&action), "no return of {action:#x}");
+        }
         for action in returns {
             assert!(
                 [
                     libc::SECCOMP_RET_USER_NOTIF,
                     libc::SECCOMP_RET_ALLOW,
-                    libc::SECCOMP_RET_KILL_PROCESS
+                    libc::SECCOMP_RET_KILL_PROCESS,
+                    enosys,
                 ]
                 .contains(&action),
                 "unexpected action {action:#x}"
             );
         }
-    }
-
-    #[test]
-    fn calls_the_guard_cannot_read_are_answered_enosys_by_their_own_filter() {
-        let filters = build_guard_filters(Held::ALL).unwrap();
-        let returns = |program: &BpfProgram| -> Vec<u32> {
-            program
-                .iter()
-                .filter(|insn| insn.code == RET_K)
-                .map(|insn| insn.k)
-                .collect()
-        };
-        let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
-        assert!(returns(&filters.unsupported).contains(&enosys));
-        assert!(!returns(&filters.unsupported).contains(&libc::SECCOMP_RET_USER_NOTIF));
-        assert!(!returns(&filters.notifying).contains(&enosys));
-        // The syscall numbers each program compares against.
-        let compared = |program: &BpfProgram| -> Vec<u32> {
-            program
-                .iter()
-                .filter(|insn| insn.code == 0x15)
-                .map(|insn| insn.k)
-                .collect()
-        };
-        let clone3 = u32::try_from(libc::SYS_clone3).unwrap();
-        let openat2 = u32::try_from(libc::SYS_openat2).unwrap();
-        assert!(compared(&filters.unsupported).contains(&clone3));
-        assert!(compared(&filters.unsupported).contains(&openat2));
-        assert!(!compared(&filters.notifying).contains(&clone3));
+        // Every jump stays inside the program, forwards.
+        for (index, insn) in program.iter().enumerate() {
+            if insn.code == JA {
+                assert!(index + 1 + (insn.k as usize) < program.len());
+            }
+        }
+        let compared: Vec<u32> = program
+            .iter()
+            .filter(|insn| insn.code == 0x15)
+            .map(|insn| insn.k)
+            .collect();
+        assert!(compared.contains(&u32::try_from(libc::SYS_clone3).unwrap()));
+        assert!(compared.contains(&u32::try_from(libc::SYS_openat2).unwrap()));
     }
 }

@@ -46,8 +46,8 @@
 //! # Limits
 //!
 //! - `openat2`, `fchmodat2`, `setxattrat`, `removexattrat` and `clone3`
-//!   get `ENOSYS` from a filter of their own (their arguments are out of
-//!   the filter's reach); their callers fall back to `openat`, `fchmodat`,
+//!   get `ENOSYS` from the filter itself (their arguments are out of its
+//!   reach); their callers fall back to `openat`, `fchmodat`,
 //!   `setxattr` and `clone`, as on the kernels before them.
 //! - `umask`, `unshare`, `setns`, `chroot`, `pivot_root` and a `clone`
 //!   with `CLONE_NEWNS` (or one of `CLONE_FS` and `CLONE_THREAD` without
@@ -109,7 +109,7 @@ use crate::seccomp::{ListedSockets, build_filter, exec_command, install_filter};
 use anchors::Anchors;
 pub use anchors::RootLayout;
 use calls::Held;
-use filter::{GuardFilters, build_guard_filters, install_with_listener};
+use filter::{build_guard_filter, install_with_listener};
 use judge::Judge;
 use mounts::OwnMounts;
 use sockets::{SocketDiag, UnixSockets};
@@ -190,7 +190,7 @@ pub fn run_guarded(run: GuardedRun<'_>, mut report: FailureReport) -> ! {
             drop(prepared.supervisor_end);
             drop(prepared.socket_diag);
             let Err(failure) = become_command(
-                &prepared.guard_filters,
+                &prepared.guard_filter,
                 prepared.command_end,
                 command,
                 without_bwrap,
@@ -227,8 +227,8 @@ fn guard_failure(message: String) -> StageReport {
 }
 
 struct Prepared {
-    /// The guard's filters, compiled before the fork.
-    guard_filters: GuardFilters,
+    /// The guard's filter, compiled before the fork.
+    guard_filter: seccompiler::BpfProgram,
     supervisor_end: OwnedFd,
     command_end: OwnedFd,
     /// The kernel to ask which file a socket is bound to, when connects
@@ -246,7 +246,7 @@ fn prepare(
 ) -> Result<Prepared, StageReport> {
     let base = build_filter(network, listed)
         .map_err(|err| StageReport::new(StageStep::Seccomp, err.to_string()))?;
-    let guard_filters = build_guard_filters(held).map_err(|err| guard_failure(err.to_string()))?;
+    let guard_filter = build_guard_filter(held).map_err(|err| guard_failure(err.to_string()))?;
     // Without it no socket file counts as the command's own: its connects
     // to them are refused, which fails closed.
     let socket_diag = held.connect.then(|| SocketDiag::open().ok()).flatten();
@@ -257,7 +257,7 @@ fn prepare(
     prctl::set_child_subreaper(true)
         .map_err(|err| guard_failure(format!("cannot become a subreaper: {err}")))?;
     Ok(Prepared {
-        guard_filters,
+        guard_filter,
         supervisor_end,
         command_end,
         socket_diag,
@@ -277,11 +277,11 @@ fn forbid_core_dumps() -> Result<(), StageReport> {
 }
 
 /// The child, under the base filter already: installs the guard's
-/// filters, hands the listener to the supervisor and waits until the
+/// filter, hands its listener to the supervisor and waits until the
 /// supervisor holds it, then execs the command. Returns only with the
 /// reason a step failed.
 fn become_command(
-    guard_filters: &GuardFilters,
+    guard_filter: &seccompiler::BpfProgram,
     channel: OwnedFd,
     command: &[OsString],
     without_bwrap: Option<(&Path, &CommandEnvironment)>,
@@ -289,12 +289,7 @@ fn become_command(
     if without_bwrap.is_some() {
         leave_the_callers_session()?;
     }
-    seccompiler::apply_filter(&guard_filters.unsupported).map_err(|err| {
-        guard_failure(format!(
-            "cannot install the guard's seccomp filter for unsupported calls: {err}"
-        ))
-    })?;
-    let listener = install_with_listener(&guard_filters.notifying).map_err(|err| {
+    let listener = install_with_listener(guard_filter).map_err(|err| {
         guard_failure(format!("cannot install the guard's seccomp filter (seccomp user notification, Linux 5.0): {err}"))
     })?;
     send_listeners(channel.as_fd(), &[(0, listener.as_fd())]).map_err(|err| {
