@@ -1,4 +1,4 @@
-//! The guard's seccomp filters: syscalls that create, move or write
+//! The guard's seccomp filter: syscalls that create, move or write
 //! entries go to the supervisor (`SECCOMP_RET_USER_NOTIF`), everything
 //! else is allowed (reading opens never leave the kernel); the filter
 //! answers `ENOSYS` itself to the calls the guard cannot read
