@@ -33,7 +33,7 @@
 //! - **L** `codex sandbox --enable use_legacy_landlock -P :workspace`.
 //!
 //! Both run with the workspace on a memory filesystem (a `tmpfs` the bench
-//! mounts when it runs as root, else `/dev/shm`), where the disk's
+//! mounts when it runs as root, else on the disk too: `support::MemoryFs`), where the disk's
 //! writeback does not hide the guard, and on the disk (`/var/tmp`). The
 //! report gives G / U (what the guard adds), L / N, and what one created
 //! entry costs under the guard. Rounds default to 3
@@ -61,7 +61,7 @@ mod linux {
     use std::path::{Path, PathBuf};
     use std::process::Command;
 
-    use crate::support::{Variant, count_from_env, ms, run_once};
+    use crate::support::{MemoryFs, Variant, count_from_env, ms, run_once};
 
     /// Files in the archive, and the directories they are spread over.
     const FILES: usize = 20_000;
@@ -94,10 +94,10 @@ mod linux {
             .map_err(|err| format!("a directory for the archive: {err}"))?;
         let archive = make_archive(source.path())?;
         let repository = make_repository(source.path())?;
-        let memory = MemoryFs::new()?;
+        let memory = MemoryFs::new("2g")?;
         for (where_, dir) in [
-            ("on a memory filesystem", memory.path()),
-            ("on the disk (/var/tmp)", Path::new("/var/tmp")),
+            (format!("on {}", memory.kind()), memory.path()),
+            ("on the disk (/var/tmp)".to_string(), Path::new("/var/tmp")),
         ] {
             let workspace = tempfile::tempdir_in(dir)
                 .map_err(|err| format!("a workspace in {}: {err}", dir.display()))?;
@@ -256,44 +256,6 @@ mod linux {
         git(&["add", "."])?;
         git(&["commit", "-q", "-m", "tree"])?;
         Ok(tree)
-    }
-
-    /// A memory filesystem for the workspace: a `tmpfs` mounted for the
-    /// bench as root, unmounted when dropped; `/dev/shm` otherwise.
-    struct MemoryFs {
-        mounted: Option<tempfile::TempDir>,
-    }
-
-    impl MemoryFs {
-        fn new() -> Result<Self, String> {
-            // SAFETY: geteuid has no preconditions.
-            if unsafe { libc::geteuid() } != 0 {
-                return Ok(MemoryFs { mounted: None });
-            }
-            let dir = tempfile::tempdir_in("/var/tmp").map_err(|err| err.to_string())?;
-            let status = Command::new("mount")
-                .args(["-t", "tmpfs", "-o", "size=2g", "codex-bench"])
-                .arg(dir.path())
-                .status()
-                .map_err(|err| format!("mount: {err}"))?;
-            Ok(MemoryFs {
-                mounted: status.success().then_some(dir),
-            })
-        }
-
-        fn path(&self) -> &Path {
-            self.mounted
-                .as_ref()
-                .map_or(Path::new("/dev/shm"), tempfile::TempDir::path)
-        }
-    }
-
-    impl Drop for MemoryFs {
-        fn drop(&mut self) {
-            if let Some(dir) = &self.mounted {
-                let _ = Command::new("umount").arg(dir.path()).status();
-            }
-        }
     }
 
     fn report(title: &str, variants: &[Variant]) {

@@ -29,7 +29,7 @@
 //! costs, and G − A what the guard's own checks cost.
 //!
 //! The workspace is a `tmpfs` the bench mounts when it runs as root, else
-//! a directory of `/var/tmp`. Rounds default to 5
+//! a directory of `/var/tmp` ([`support::MemoryFs`]). Rounds default to 5
 //! (`CODEX_BENCH_HELD_ROUNDS`), creations per run to 5,000
 //! (`CODEX_BENCH_HELD_FILES`).
 
@@ -85,7 +85,7 @@ mod linux {
         SeccompRule, TargetArch,
     };
 
-    use super::support::count_from_env;
+    use super::support::{MemoryFs, count_from_env};
 
     /// The argument that makes the bench binary the creating loop.
     pub const CREATE_LOOP: &str = "--create-loop";
@@ -135,7 +135,7 @@ mod linux {
         let rounds = count_from_env("CODEX_BENCH_HELD_ROUNDS", 5)?;
         let files = count_from_env("CODEX_BENCH_HELD_FILES", 5000)?;
         let codex = std::env::var_os("CODEX_BENCH_BIN").map(PathBuf::from);
-        let workspace = Workspace::new()?;
+        let workspace = MemoryFs::new("512m")?;
         let me = std::env::current_exe().map_err(|err| err.to_string())?;
         let mut labels = vec![
             "N  natively",
@@ -201,7 +201,7 @@ mod linux {
     fn sandboxed(
         codex: &Path,
         me: &Path,
-        workspace: &Workspace,
+        workspace: &MemoryFs,
         dir: &Path,
         files: usize,
         unguarded: bool,
@@ -488,46 +488,5 @@ mod linux {
         }
         // SAFETY: the kernel just returned these two descriptors.
         Ok(unsafe { (File::from_raw_fd(ends[0]), File::from_raw_fd(ends[1])) })
-    }
-
-    /// Where the runs create their files: a `tmpfs` mounted for the bench
-    /// as root (unmounted when dropped), else a directory of `/var/tmp`.
-    struct Workspace {
-        dir: tempfile::TempDir,
-        mounted: bool,
-    }
-
-    impl Workspace {
-        fn new() -> Result<Self, String> {
-            let dir = tempfile::tempdir_in("/var/tmp").map_err(|err| err.to_string())?;
-            // SAFETY: geteuid has no preconditions.
-            let mounted = unsafe { libc::geteuid() } == 0
-                && Command::new("mount")
-                    .args(["-t", "tmpfs", "-o", "size=512m", "codex-bench"])
-                    .arg(dir.path())
-                    .status()
-                    .is_ok_and(|status| status.success());
-            Ok(Workspace { dir, mounted })
-        }
-
-        fn path(&self) -> &Path {
-            self.dir.path()
-        }
-
-        fn kind(&self) -> &'static str {
-            if self.mounted {
-                "a tmpfs"
-            } else {
-                "the disk (/var/tmp)"
-            }
-        }
-    }
-
-    impl Drop for Workspace {
-        fn drop(&mut self) {
-            if self.mounted {
-                let _ = Command::new("umount").arg(self.dir.path()).status();
-            }
-        }
     }
 }

@@ -258,3 +258,52 @@ pub fn raw_bwrap_argv(
     }
     Ok(argv.into_iter().map(OsString::from).collect())
 }
+
+/// Where a bench's workspace lies on a memory filesystem, so the disk's
+/// writeback does not hide what the sandbox costs: a `tmpfs` mounted on a
+/// fresh directory of `/var/tmp` when the bench runs as root (unmounted
+/// when dropped), else that directory on the disk. Never `/dev/shm`: the
+/// sandbox gives `/dev` a fresh instance, so a workspace there is not
+/// found inside it.
+pub struct MemoryFs {
+    dir: tempfile::TempDir,
+    mounted: bool,
+}
+
+impl MemoryFs {
+    /// Makes the directory and mounts a `tmpfs` of `size` (`mount`'s
+    /// spelling, `2g`) on it where it can.
+    pub fn new(size: &str) -> Result<Self, String> {
+        let dir = tempfile::tempdir_in("/var/tmp").map_err(|err| err.to_string())?;
+        // SAFETY: geteuid has no preconditions.
+        let mounted = unsafe { libc::geteuid() } == 0
+            && Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "codex-bench"])
+                .arg(dir.path())
+                .status()
+                .is_ok_and(|status| status.success());
+        Ok(MemoryFs { dir, mounted })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Where it lies, for a report.
+    pub fn kind(&self) -> &'static str {
+        if self.mounted {
+            "a memory filesystem"
+        } else {
+            "the disk (/var/tmp; a tmpfs needs root)"
+        }
+    }
+}
+
+impl Drop for MemoryFs {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = Command::new("umount").arg(self.dir.path()).status();
+        }
+    }
+}
