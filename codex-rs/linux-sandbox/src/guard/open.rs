@@ -38,9 +38,10 @@ const MAX_LINKS: u32 = 40;
 pub struct OnBehalfOf<'a> {
     /// Its thread id.
     pub tid: i32,
-    /// Its process's id, asked only where a procfs entry is at stake: it
-    /// costs a read of the thread's status file (checked, as every answer
-    /// about the caller, to still be the caller's).
+    /// Its process's id, asked only where a procfs entry is at stake: the
+    /// first time for a thread it costs a read of its status file
+    /// (checked, as every answer about the caller, to still be the
+    /// caller's).
     pub tgid: &'a dyn Fn() -> Result<i32, Errno>,
 }
 

@@ -465,8 +465,11 @@ impl Supervisor {
                     )
                 })
             }
-            GuardedCall::Mount | GuardedCall::InodeFlags => Outcome::Failed(Errno::EPERM),
-            GuardedCall::Connect { .. }
+            // Answered before any of this: by `serve_one` (mounts, inode
+            // flags, the calls only noted) or above (connect, listen).
+            GuardedCall::Mount
+            | GuardedCall::InodeFlags
+            | GuardedCall::Connect { .. }
             | GuardedCall::Listen { .. }
             | GuardedCall::Umask
             | GuardedCall::ViewChange => {
